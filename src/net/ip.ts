@@ -1,0 +1,26 @@
+/** IPv4 addresses are uint32 numbers (host order) on the hot path; strings only at the edges. */
+export type IPv4 = number;
+
+export function parseIPv4(text: string): IPv4 | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text.trim());
+  if (!m) return undefined;
+  let v = 0;
+  for (let i = 1; i <= 4; i++) {
+    const part = Number(m[i]);
+    if (part > 255 || (m[i]!.length > 1 && m[i]!.startsWith('0'))) return undefined;
+    v = v * 256 + part;
+  }
+  return v >>> 0;
+}
+
+export function formatIPv4(ip: IPv4): string {
+  return `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
+}
+
+export function ipv4ToBytes(ip: IPv4): Uint8Array {
+  return new Uint8Array([ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255]);
+}
+
+export function ipv4FromBytes(b: Uint8Array, offset = 0): IPv4 {
+  return ((b[offset]! << 24) | (b[offset + 1]! << 16) | (b[offset + 2]! << 8) | b[offset + 3]!) >>> 0;
+}

@@ -1,0 +1,72 @@
+import type { CredentialStore } from '../../aaa/credentials.ts';
+import type { Clock } from '../../util/clock.ts';
+import type { Logger } from '../../util/log.ts';
+import type { MppeKeySource } from '../mppe/types.ts';
+
+/** PPP protocol numbers of the authentication protocols. */
+export const PPP_PAP = 0xc023;
+export const PPP_CHAP = 0xc223;
+
+/** CHAP algorithm octets in the LCP Authentication-Protocol option (RFC 1994, RFC 2433, RFC 2759). */
+export const ChapAlgorithm = { MD5: 0x05, MSCHAP: 0x80, MSCHAPV2: 0x81 } as const;
+
+export type AuthMethod = 'pap' | 'chap-md5' | 'mschap' | 'mschapv2';
+
+export interface AuthSuccess {
+  method: AuthMethod;
+  /** The user name to account this session to (domain stripped when configured). */
+  user: string;
+  /** The name exactly as the peer sent it (e.g. "CORP\\alice"). */
+  rawUser: string;
+  /** MS-CHAP only: keys for MPPE, oriented for our side. */
+  mppeKeys?: MppeKeySource;
+  /** Authenticator side: the credential that matched (for per-user addresses). */
+  credential?: import('../../aaa/credentials.ts').Credential;
+}
+
+export interface AuthFailure {
+  method: AuthMethod;
+  user?: string;
+  /** In words, for the log: "wrong password", "unknown user", "peer gave up after 3 attempts"... */
+  reason: string;
+}
+
+/** What an exchange needs from the link it runs on. */
+export interface AuthHost {
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Send one packet of `protocol` (PPP_PAP or PPP_CHAP); `packet` starts at the Code octet. */
+  send(protocol: number, packet: Uint8Array): void;
+  /** The exchange is over and the peer is authenticated (authenticator) / we were accepted (peer). */
+  succeeded(result: AuthSuccess): void;
+  /** The exchange is over and failed; the link terminates (LCP Terminate-Request). */
+  failed(result: AuthFailure): void;
+}
+
+/**
+ * One authentication exchange, as authenticator (server) or peer (client). Created by the link
+ * when the Authenticate phase starts with the method LCP negotiated.
+ */
+export interface AuthExchange {
+  readonly method: AuthMethod;
+  readonly protocol: number;
+  /** Begin (the authenticator sends its Challenge / the PAP peer its Authenticate-Request). */
+  start(): void;
+  /** A packet of this exchange's protocol, starting at the Code octet. Malformed input is dropped. */
+  receive(packet: Uint8Array): void;
+  /** Stop timers; no more output. */
+  stop(): void;
+}
+
+export interface AuthenticatorConfig {
+  credentials: CredentialStore;
+  /** Our name (pppd `name`), sent in CHAP Challenges and matched against the server column. */
+  serverName: string;
+  /** Strip "DOMAIN\\" from user names before lookup. */
+  stripDomain: boolean;
+}
+
+export interface AuthPeerConfig {
+  user: string;
+  password: string;
+}

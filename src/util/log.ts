@@ -1,0 +1,87 @@
+/**
+ * Logging: one line per event, in words, each prefixed with the context it concerns
+ * (e.g. "[s12 alice 203.0.113.5 10.0.0.2]"). Protocol objects receive a Logger; they never
+ * print themselves.
+ */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface Logger {
+  readonly debugEnabled: boolean;
+  debug(msg: string): void;
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+  /** A logger whose lines start with `prefix` (nested prefixes accumulate). */
+  child(prefix: string): Logger;
+}
+
+export type LogSink = (level: LogLevel, line: string) => void;
+
+export class BasicLogger implements Logger {
+  readonly debugEnabled: boolean;
+  private readonly sink: LogSink;
+  private readonly prefix: string;
+
+  constructor(sink: LogSink, opts: { debug?: boolean; prefix?: string } = {}) {
+    this.sink = sink;
+    this.debugEnabled = opts.debug ?? false;
+    this.prefix = opts.prefix ?? '';
+  }
+
+  private emit(level: LogLevel, msg: string): void {
+    this.sink(level, this.prefix ? `${this.prefix} ${msg}` : msg);
+  }
+  debug(msg: string): void {
+    if (this.debugEnabled) this.emit('debug', msg);
+  }
+  info(msg: string): void {
+    this.emit('info', msg);
+  }
+  warn(msg: string): void {
+    this.emit('warn', msg);
+  }
+  error(msg: string): void {
+    this.emit('error', msg);
+  }
+  child(prefix: string): Logger {
+    return new BasicLogger(this.sink, {
+      debug: this.debugEnabled,
+      prefix: this.prefix ? `${this.prefix} ${prefix}` : prefix,
+    });
+  }
+}
+
+/** Writes "2026-11-21T06:20:00.123Z info  message" lines to stderr. */
+export function consoleLogger(opts: { debug?: boolean } = {}): Logger {
+  return new BasicLogger((level, line) => {
+    process.stderr.write(`${new Date().toISOString()} ${level.padEnd(5)} ${line}\n`);
+  }, opts);
+}
+
+/** Collects lines in memory (tests). */
+export class MemoryLogger extends BasicLogger {
+  readonly lines: { level: LogLevel; line: string }[];
+  constructor(opts: { debug?: boolean; prefix?: string; lines?: { level: LogLevel; line: string }[] } = {}) {
+    const lines = opts.lines ?? [];
+    super((level, line) => lines.push({ level, line }), opts);
+    this.lines = lines;
+  }
+  override child(prefix: string): MemoryLogger {
+    return new MemoryLogger({
+      debug: this.debugEnabled,
+      prefix: this.prefixText ? `${this.prefixText} ${prefix}` : prefix,
+      lines: this.lines,
+    });
+  }
+  private get prefixText(): string {
+    return (this as unknown as { prefix: string }).prefix;
+  }
+  has(re: RegExp | string): boolean {
+    return this.lines.some((l) => (typeof re === 'string' ? l.line.includes(re) : re.test(l.line)));
+  }
+  text(): string {
+    return this.lines.map((l) => `${l.level} ${l.line}`).join('\n');
+  }
+}
+
+export const nullLogger: Logger = new BasicLogger(() => {});
