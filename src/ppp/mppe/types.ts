@@ -9,3 +9,40 @@ export type MppeBits = 40 | 56 | 128;
 export interface MppeKeySource {
   startKeys(bits: MppeBits): { send: Uint8Array; recv: Uint8Array };
 }
+
+/**
+ * The MPPE data path for one direction pair (RFC 3078), created when CCP opens with MPPE.
+ *
+ * Plaintext is a PPP frame's protocol field plus information field. The encryptor is always
+ * given a 2-byte protocol field; the decryptor returns what was encrypted, whose protocol field
+ * may be 1 byte if the peer compressed it (odd first octet, as Windows may do).
+ */
+export interface MppeEncryptor {
+  /** Encrypt one frame; returns the MPPE packet (2-octet header + ciphertext) for protocol 0x00fd. */
+  encrypt(plain: Uint8Array): Uint8Array;
+  /** The peer sent a CCP Reset-Request: stateful mode flushes and marks the next packet (A bit). */
+  resetRequested(): void;
+}
+
+export interface MppeDecryptor {
+  /**
+   * Decrypt one MPPE packet (header + ciphertext). Returns the plaintext, or null when the packet
+   * must be dropped (bad header, stateful loss awaiting a flushed packet, replay in stateless mode).
+   */
+  decrypt(packet: Uint8Array): Uint8Array | null;
+  /**
+   * Stateful mode: true after loss was detected and until a flushed packet arrives; the link
+   * then sends a CCP Reset-Request (once per loss event, see takeResetRequest).
+   */
+  takeResetRequest(): boolean;
+}
+
+export interface MppeSettings {
+  bits: MppeBits;
+  stateless: boolean;
+}
+
+export type MppeFactory = (
+  keys: { send: Uint8Array; recv: Uint8Array },
+  settings: MppeSettings,
+) => { encryptor: MppeEncryptor; decryptor: MppeDecryptor };
