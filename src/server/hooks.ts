@@ -1,0 +1,63 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import type { Logger } from '../util/log.ts';
+
+/**
+ * pppd-compatible ip-up / ip-down scripts: called with
+ *   interface-name tty-device speed local-IP-address remote-IP-address ipparam
+ * and the environment pppd sets (IFNAME, IPLOCAL, IPREMOTE, PEERNAME, SPEED, ORIG_UID, PPPLOGNAME,
+ * CONNECT_TIME, BYTES_SENT, BYTES_RCVD for ip-down, DNS1/DNS2 when known).
+ */
+export interface HookContext {
+  ifname: string;
+  localIp: string;
+  remoteIp: string;
+  peerName: string;
+  ipparam: string;
+  speed: number;
+  /** Session id for log lines. */
+  sessionId: string;
+  connectTimeS?: number;
+  bytesSent?: number;
+  bytesReceived?: number;
+  dns?: string[];
+}
+
+export function hookEnvironment(ctx: HookContext): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: '/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin',
+    IFNAME: ctx.ifname,
+    DEVICE: ctx.ifname,
+    IPLOCAL: ctx.localIp,
+    IPREMOTE: ctx.remoteIp,
+    PEERNAME: ctx.peerName,
+    SPEED: String(ctx.speed),
+    ORIG_UID: '0',
+    PPPLOGNAME: 'root',
+    IPPARAM: ctx.ipparam,
+    POPTOP_SESSION: ctx.sessionId,
+  };
+  if (ctx.connectTimeS !== undefined) env.CONNECT_TIME = String(Math.round(ctx.connectTimeS));
+  if (ctx.bytesSent !== undefined) env.BYTES_SENT = String(ctx.bytesSent);
+  if (ctx.bytesReceived !== undefined) env.BYTES_RCVD = String(ctx.bytesReceived);
+  ctx.dns?.forEach((d, i) => {
+    env[`DNS${i + 1}`] = d;
+  });
+  return env;
+}
+
+/** Run a hook script if it exists; its failure is logged, never fatal. Resolves when it exits. */
+export function runHook(script: string, ctx: HookContext, log: Logger, timeoutMs = 30_000): Promise<void> {
+  if (!script || !existsSync(script)) return Promise.resolve();
+  const args = [ctx.ifname, ctx.ifname, String(ctx.speed), ctx.localIp, ctx.remoteIp, ctx.ipparam];
+  return new Promise((resolve) => {
+    execFile(script, args, { env: hookEnvironment(ctx), timeout: timeoutMs }, (err, _stdout, stderr) => {
+      if (err) {
+        log.warn(
+          `${script} failed: ${err.message.split('\n')[0]}${stderr ? ` (${stderr.trim().slice(0, 200)})` : ''}`,
+        );
+      } else log.debug(`${script} done`);
+      resolve();
+    });
+  });
+}
