@@ -1,0 +1,57 @@
+/**
+ * RC4 stream cipher (the "ARCFOUR" algorithm as used by MPPE, RFC 3078 §2; test vectors in
+ * RFC 6229), in TypeScript because Node's OpenSSL 3 refuses RC4 without the legacy provider.
+ *
+ * The state is one 256-byte array plus two indices, updated in place: `process` allocates nothing
+ * when given an output buffer, and may run in place (output === input).
+ */
+export class Rc4 {
+  private readonly s = new Uint8Array(256);
+  private i = 0;
+  private j = 0;
+
+  constructor(key: Uint8Array) {
+    this.setKey(key);
+  }
+
+  /** Re-run the key schedule with `key` (1..256 octets), discarding the current stream position. */
+  setKey(key: Uint8Array): void {
+    const n = key.length;
+    if (n < 1 || n > 256) throw new RangeError(`RC4 key must be 1..256 octets, got ${n}`);
+    const s = this.s;
+    for (let k = 0; k < 256; k++) s[k] = k;
+    let j = 0;
+    for (let k = 0; k < 256; k++) {
+      const t = s[k]!;
+      j = (j + t + key[k % n]!) & 0xff;
+      s[k] = s[j]!;
+      s[j] = t;
+    }
+    this.i = 0;
+    this.j = 0;
+  }
+
+  /**
+   * XOR the next `input.length` octets of keystream into `input`, writing to `output` (a new array
+   * when omitted; may be `input` itself). Returns the output, of at least `input.length` octets.
+   */
+  process(input: Uint8Array, output: Uint8Array = new Uint8Array(input.length)): Uint8Array {
+    const len = input.length;
+    if (output.length < len) throw new RangeError('RC4 output shorter than input');
+    const s = this.s;
+    let i = this.i;
+    let j = this.j;
+    for (let k = 0; k < len; k++) {
+      i = (i + 1) & 0xff;
+      const si = s[i]!;
+      j = (j + si) & 0xff;
+      const sj = s[j]!;
+      s[i] = sj;
+      s[j] = si;
+      output[k] = input[k]! ^ s[(si + sj) & 0xff]!;
+    }
+    this.i = i;
+    this.j = j;
+    return output;
+  }
+}
