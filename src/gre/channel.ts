@@ -1,0 +1,444 @@
+import type { Clock, TimerHandle } from '../util/clock.ts';
+import { DropCounter } from '../util/counters.ts';
+import type { Logger } from '../util/log.ts';
+import { encodeGreHeader, GRE_HEADER_LENGTH_MAX, type GreHeader, greHeaderLength } from './codec.ts';
+import { ReorderBuffer } from './reorder.ts';
+import { seqAdd, seqCount, seqDiff } from './serial.ts';
+
+/**
+ * One call's enhanced-GRE data channel (RFC 2637 §4.2–4.4): sequence numbers out, in-order
+ * delivery in, acknowledgments both ways and the peer's receive window. Transport-free and
+ * clock-injected; one object per call, three timers at most (ack, reorder, window stall).
+ *
+ * ```
+ *  send(frame) ──> window open? ──yes──> seq=next, A=last in-order rx if pending ──> sendPacket
+ *                     │no                        ▲
+ *                     └──> bounded queue ── ack progress / stall timeout
+ *  receive(pkt) ──> ack? → window ──> seq: < expected → drop (duplicate-or-late)
+ *                                          = expected → deliver, drain held
+ *                                          > expected → hold (≤ reorderWindow, ≤ reorderTimeoutMs)
+ * ```
+ */
+
+export type GreChannelDropReason =
+  | 'closed'
+  | 'duplicate-or-late'
+  | 'duplicate'
+  | 'unsequenced-payload'
+  | 'ack-unsent'
+  | 'tx-queue-full'
+  | 'payload-too-large'
+  | 'send-error'
+  | 'deliver-error';
+
+export interface GreChannelOptions {
+  clock: Clock;
+  log: Logger;
+  /** The peer's call id: the low half of the key in every packet we send. */
+  peerCallId: number;
+  /**
+   * The peer's Packet Recv Window Size from its Outgoing-Call-Request/-Reply: the most data
+   * packets we may have sent and not yet seen acknowledged. 0 (nonsensical) is treated as 1.
+   */
+  peerRecvWindow: number;
+  /** A complete GRE packet for the raw socket; must be consumed (sent or copied) during the call. */
+  sendPacket(packet: Uint8Array): void;
+  /** An in-order PPP frame for the PPP layer; a view valid only during the call. */
+  deliver(payload: Uint8Array): void;
+  /**
+   * @default 20. If no data packet carries a pending acknowledgment within this delay, an
+   * ack-only packet goes out. Short because the peer's window stalls while our ack waits; the
+   * piggy-back chance (reverse PPP traffic, e.g. TCP acks) usually comes within a millisecond.
+   */
+  ackDelayMs?: number;
+  /**
+   * @default 64. The receive window we advertised to the peer. Once half of it is received and
+   * unacknowledged, an ack-only packet goes out at once, so a peer that honours the window
+   * never waits for `ackDelayMs` in a one-way bulk transfer.
+   */
+  recvWindow?: number;
+  /** @default 16. Most out-of-order packets held while waiting for a gap to fill. */
+  reorderWindow?: number;
+  /**
+   * @default 50. A gap not filled within this time is skipped (counted as lost). Reordering on
+   * real paths is sub-millisecond to a few tens of ms; 50 ms stays well below TCP's minimum
+   * retransmission timeout (200 ms), so a real loss inside the tunnel costs the inner TCP a
+   * fast retransmit, not a timeout, while most reordering is still repaired.
+   */
+  reorderTimeoutMs?: number;
+  /** @default 64. Frames queued while the peer's window is full; beyond it they are dropped. */
+  maxQueue?: number;
+  /**
+   * @default 1000. Interop: some peers acknowledge lazily or never (RFC 2637 makes acks
+   * optional in practice). If the window stays full with no ack progress for this long, the
+   * window is reopened (everything in flight is deemed acknowledged) and `windowStalls` counts it,
+   * rather than stalling the call forever.
+   */
+  windowStallMs?: number;
+  /** @default 0 (RFC 2637 §4.2). Our first sequence number; tests use values near 2^32. */
+  initialSeq?: number;
+}
+
+export interface GreChannelStats {
+  /** Data packets / payload bytes sent (ack-only packets excluded). */
+  txPackets: number;
+  txBytes: number;
+  /** Packets carrying an acknowledgment (piggy-backed or ack-only), and ack-only packets. */
+  acksSent: number;
+  ackOnlySent: number;
+  /** Packets / payload bytes received (every packet handed to `receive`). */
+  rxPackets: number;
+  rxBytes: number;
+  /** Frames delivered in order; of those, how many waited in the reorder buffer. */
+  delivered: number;
+  reordered: number;
+  /** Sequence numbers skipped as lost (gap timeout or reorder-buffer overflow). */
+  rxLost: number;
+  /** Times the window was reopened without an ack (see `windowStallMs`). */
+  windowStalls: number;
+  /** Data packets sent and not yet acknowledged, and frames waiting for the window. */
+  inFlight: number;
+  queued: number;
+  drops: Record<string, number>;
+}
+
+export class GreChannel {
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly peerCallId: number;
+  private readonly peerRecvWindow: number;
+  private readonly sendPacketFn: (packet: Uint8Array) => void;
+  private readonly deliverFn: (payload: Uint8Array) => void;
+  private readonly ackDelayMs: number;
+  private readonly ackAtOnce: number;
+  private readonly reorderWindow: number;
+  private readonly reorderTimeoutMs: number;
+  private readonly maxQueue: number;
+  private readonly windowStallMs: number;
+  private readonly dropCounter: DropCounter;
+
+  // transmit side
+  private nextSeq: number;
+  private peerAcked: number;
+  private readonly queue: Uint8Array[] = [];
+  private stallSince = 0;
+  private stallTimer: TimerHandle | undefined;
+  // receive side
+  private rxSynced = false;
+  private expected = 0;
+  private rxUnacked = 0;
+  private ackTimer: TimerHandle | undefined;
+  private readonly held = new ReorderBuffer();
+  private reorderTimer: TimerHandle | undefined;
+  private closed = false;
+
+  private readonly counts = {
+    txPackets: 0,
+    txBytes: 0,
+    acksSent: 0,
+    ackOnlySent: 0,
+    rxPackets: 0,
+    rxBytes: 0,
+    delivered: 0,
+    reordered: 0,
+    rxLost: 0,
+    windowStalls: 0,
+  };
+
+  constructor(opts: GreChannelOptions) {
+    this.clock = opts.clock;
+    this.log = opts.log;
+    this.peerCallId = opts.peerCallId;
+    this.peerRecvWindow = Math.max(1, opts.peerRecvWindow);
+    this.sendPacketFn = opts.sendPacket;
+    this.deliverFn = opts.deliver;
+    this.ackDelayMs = opts.ackDelayMs ?? 20;
+    this.ackAtOnce = Math.max(1, Math.floor((opts.recvWindow ?? 64) / 2));
+    this.reorderWindow = Math.max(0, opts.reorderWindow ?? 16);
+    this.reorderTimeoutMs = opts.reorderTimeoutMs ?? 50;
+    this.maxQueue = Math.max(0, opts.maxQueue ?? 64);
+    this.windowStallMs = opts.windowStallMs ?? 1000;
+    this.nextSeq = (opts.initialSeq ?? 0) >>> 0;
+    this.peerAcked = seqAdd(this.nextSeq, -1);
+    this.dropCounter = new DropCounter(opts.log, 'GRE packet');
+  }
+
+  get stats(): GreChannelStats {
+    return {
+      ...this.counts,
+      inFlight: this.inFlight(),
+      queued: this.queue.length,
+      drops: this.dropCounter.snapshot(),
+    };
+  }
+
+  /** Send one PPP frame (copied; the caller may reuse `payload` at once). */
+  send(payload: Uint8Array): void {
+    if (!this.acceptForSend(payload.length)) return;
+    if (this.windowOpen()) this.transmit(payload, 0, payload.length, false);
+    else this.enqueue(payload.slice());
+  }
+
+  /**
+   * Zero-copy send: the frame is `buf[offset, offset + length)` and the GRE_HEADER_LENGTH_MAX
+   * bytes before `offset` are scratch the header is written into; `sendPacket` then gets a view
+   * of `buf`. Throws RangeError if that headroom is missing (a programming error).
+   */
+  sendWithHeadroom(buf: Uint8Array, offset: number, length: number): void {
+    if (offset < GRE_HEADER_LENGTH_MAX || offset + length > buf.length) {
+      throw new RangeError(`GRE send needs ${GRE_HEADER_LENGTH_MAX} bytes of headroom before ${offset}`);
+    }
+    if (!this.acceptForSend(length)) return;
+    if (this.windowOpen()) this.transmit(buf, offset, length, true);
+    else this.enqueue(buf.slice(offset, offset + length));
+  }
+
+  /**
+   * One packet for this call, already decoded (`header`, with `packet` starting at the GRE
+   * header) and demultiplexed by call id. Never throws: bad input is dropped and counted.
+   */
+  receive(packet: Uint8Array, header: GreHeader): void {
+    if (this.closed) {
+      this.drop('closed');
+      return;
+    }
+    this.counts.rxPackets++;
+    this.counts.rxBytes += header.payloadLength;
+    if (header.ack !== undefined) this.receiveAck(header.ack);
+    const seq = header.seq;
+    if (seq === undefined) {
+      // RFC 2637 §4.1: S is clear only on ack-only packets, which carry no payload.
+      if (header.payloadLength > 0) this.drop('unsequenced-payload');
+      return;
+    }
+    if (!this.rxSynced) {
+      // Interop: take the first data packet's number as the start rather than assume 0, so a
+      // peer that starts elsewhere (or whose first packets were lost) is not held up.
+      this.rxSynced = true;
+      this.expected = seq;
+    }
+    const start = header.headerLength;
+    const d = seqDiff(seq, this.expected);
+    if (d < 0) {
+      this.drop('duplicate-or-late', `seq ${seq}, expected ${this.expected}`);
+    } else if (d === 0) {
+      this.deliverNext(packet.subarray(start, start + header.payloadLength), false);
+      this.drainHeld();
+    } else {
+      this.hold(seq, packet.slice(start, start + header.payloadLength));
+    }
+    this.scheduleAck();
+  }
+
+  /** Stop: cancel timers, forget queued and held packets; later calls are dropped as 'closed'. */
+  close(): void {
+    this.closed = true;
+    this.ackTimer?.cancel();
+    this.reorderTimer?.cancel();
+    this.stallTimer?.cancel();
+    this.ackTimer = this.reorderTimer = this.stallTimer = undefined;
+    this.queue.length = 0;
+    this.held.clear();
+  }
+
+  // --- transmit side --------------------------------------------------------------------------
+
+  private acceptForSend(length: number): boolean {
+    if (this.closed) this.drop('closed');
+    else if (length > 0xffff) this.drop('payload-too-large', `${length} bytes`);
+    else return true;
+    return false;
+  }
+
+  private inFlight(): number {
+    return seqCount(seqAdd(this.nextSeq, -1), this.peerAcked);
+  }
+
+  private windowOpen(): boolean {
+    return this.queue.length === 0 && this.inFlight() < this.peerRecvWindow;
+  }
+
+  private enqueue(copy: Uint8Array): void {
+    if (this.queue.length >= this.maxQueue) {
+      this.drop('tx-queue-full');
+      return;
+    }
+    if (this.queue.length === 0) this.stallSince = this.clock.now();
+    this.queue.push(copy);
+    if (!this.stallTimer) this.armStallTimer(this.windowStallMs);
+  }
+
+  /** Send `src[offset, offset+length)` as the next data packet, with the ack if one is pending. */
+  private transmit(src: Uint8Array, offset: number, length: number, inPlace: boolean): void {
+    const seq = this.nextSeq;
+    this.nextSeq = seqAdd(seq, 1);
+    const ack = this.takePendingAck();
+    const headerLength = greHeaderLength(true, ack !== undefined);
+    let packet: Uint8Array;
+    if (inPlace) {
+      packet = src.subarray(offset - headerLength, offset + length);
+    } else {
+      packet = new Uint8Array(headerLength + length);
+      packet.set(src.subarray(offset, offset + length), headerLength);
+    }
+    encodeGreHeader(packet, 0, { callId: this.peerCallId, payloadLength: length, seq, ack });
+    this.counts.txPackets++;
+    this.counts.txBytes += length;
+    this.output(packet);
+  }
+
+  private flushQueue(): void {
+    while (this.queue.length > 0 && this.inFlight() < this.peerRecvWindow) {
+      const frame = this.queue.shift()!;
+      this.transmit(frame, 0, frame.length, false);
+    }
+    if (this.queue.length === 0) {
+      this.stallTimer?.cancel();
+      this.stallTimer = undefined;
+    }
+  }
+
+  /** RFC 2637 §4.4: the peer acknowledges the highest number it received from us. */
+  private receiveAck(ack: number): void {
+    const lastSent = seqAdd(this.nextSeq, -1);
+    if (seqDiff(ack, lastSent) > 0) {
+      this.drop('ack-unsent', `ack ${ack}, last sent ${lastSent}`);
+      return;
+    }
+    if (seqDiff(ack, this.peerAcked) <= 0) return; // repeated or overtaken by a later ack
+    this.peerAcked = ack;
+    this.stallSince = this.clock.now();
+    this.flushQueue();
+  }
+
+  private armStallTimer(ms: number): void {
+    this.stallTimer = this.clock.setTimer(ms, () => this.onWindowStallExpired());
+  }
+
+  private onWindowStallExpired(): void {
+    this.stallTimer = undefined;
+    if (this.closed || this.queue.length === 0) return;
+    const idle = this.clock.now() - this.stallSince;
+    if (idle < this.windowStallMs) {
+      this.armStallTimer(this.windowStallMs - idle);
+      return;
+    }
+    const n = ++this.counts.windowStalls;
+    if (n === 1 || n % 100 === 0) {
+      this.log.warn(`GRE peer window full for ${idle} ms without an ack; reopening it (${n} times so far)`);
+    }
+    this.peerAcked = seqAdd(this.nextSeq, -1);
+    this.stallSince = this.clock.now();
+    this.flushQueue();
+    if (this.queue.length > 0 && !this.stallTimer) this.armStallTimer(this.windowStallMs);
+  }
+
+  // --- receive side ---------------------------------------------------------------------------
+
+  private deliverNext(payload: Uint8Array, wasHeld: boolean): void {
+    this.expected = seqAdd(this.expected, 1);
+    this.rxUnacked++;
+    this.counts.delivered++;
+    if (wasHeld) this.counts.reordered++;
+    try {
+      this.deliverFn(payload);
+    } catch (e) {
+      this.drop('deliver-error', String(e));
+    }
+  }
+
+  /** Deliver held packets while they continue the sequence. */
+  private drainHeld(): void {
+    for (let p = this.held.first(); p && p.seq === this.expected; p = this.held.first()) {
+      this.held.shift();
+      this.deliverNext(p.payload, true);
+    }
+    if (this.held.size === 0 && this.reorderTimer) {
+      this.reorderTimer.cancel();
+      this.reorderTimer = undefined;
+    }
+  }
+
+  /** Give up on the gap before the lowest held packet: count it lost, deliver from there on. */
+  private skipGap(): void {
+    const p = this.held.shift();
+    if (!p) return;
+    this.counts.rxLost += seqCount(p.seq, this.expected);
+    this.expected = p.seq;
+    this.deliverNext(p.payload, true);
+  }
+
+  private hold(seq: number, copy: Uint8Array): void {
+    if (!this.held.insert({ seq, payload: copy, arrivedAt: this.clock.now() })) {
+      this.drop('duplicate', `seq ${seq} already held`);
+      return;
+    }
+    while (this.held.size > this.reorderWindow) {
+      this.skipGap();
+      this.drainHeld();
+    }
+    if (this.held.size > 0 && !this.reorderTimer) this.armReorderTimer(this.reorderTimeoutMs);
+  }
+
+  private armReorderTimer(ms: number): void {
+    this.reorderTimer = this.clock.setTimer(ms, () => this.onReorderExpired());
+  }
+
+  private onReorderExpired(): void {
+    this.reorderTimer = undefined;
+    if (this.closed) return;
+    const now = this.clock.now();
+    // Every packet held at or below the newest timed-out one is released, gaps skipped.
+    for (let i = this.held.lastArrivedBy(now - this.reorderTimeoutMs); i >= 0; i--) this.skipGap();
+    this.drainHeld();
+    if (this.held.size > 0 && !this.reorderTimer) {
+      this.armReorderTimer(Math.max(0, this.held.oldestArrival() + this.reorderTimeoutMs - now));
+    }
+    this.scheduleAck();
+  }
+
+  // --- acknowledgments ------------------------------------------------------------------------
+
+  /** The ack to piggy-back (highest in-order sequence number received), if one is pending. */
+  private takePendingAck(): number | undefined {
+    if (this.rxUnacked === 0) return undefined;
+    this.rxUnacked = 0;
+    this.ackTimer?.cancel();
+    this.ackTimer = undefined;
+    this.counts.acksSent++;
+    return seqAdd(this.expected, -1);
+  }
+
+  private scheduleAck(): void {
+    if (this.rxUnacked === 0 || this.closed) return;
+    if (this.rxUnacked >= this.ackAtOnce) this.sendAckOnly();
+    else if (!this.ackTimer) this.ackTimer = this.clock.setTimer(this.ackDelayMs, () => this.onAckExpired());
+  }
+
+  private onAckExpired(): void {
+    this.ackTimer = undefined;
+    if (!this.closed) this.sendAckOnly();
+  }
+
+  /** RFC 2637 §4.4: S clear, A set, payload length 0. */
+  private sendAckOnly(): void {
+    const ack = this.takePendingAck();
+    if (ack === undefined) return;
+    const packet = new Uint8Array(greHeaderLength(false, true));
+    encodeGreHeader(packet, 0, { callId: this.peerCallId, payloadLength: 0, ack });
+    this.counts.ackOnlySent++;
+    this.output(packet);
+  }
+
+  private output(packet: Uint8Array): void {
+    try {
+      this.sendPacketFn(packet);
+    } catch (e) {
+      this.drop('send-error', String(e));
+    }
+  }
+
+  private drop(reason: GreChannelDropReason, detail?: string): void {
+    this.dropCounter.drop(reason, detail);
+  }
+}

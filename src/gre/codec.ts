@@ -1,0 +1,218 @@
+import { ProtocolError, type ProtocolErrorCode } from '../wire/errors.ts';
+
+/**
+ * The enhanced GRE header that carries PPTP user data (RFC 2637 §4.1):
+ *
+ * ```
+ *  0                   1                   2                   3
+ *  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * |C|R|K|S|s|Recur|A| Flags | Ver |         Protocol Type         |
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * |    Key (HW) Payload Length    |       Key (LW) Call ID        |
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * |                  Sequence Number (Optional)                   |
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * |               Acknowledgment Number (Optional)                |
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * ```
+ *
+ * The codec works at fixed offsets on the caller's bytes (this is the data path): one length
+ * check, then direct reads; the only allocation is the decoded result.
+ */
+
+/** Protocol Type for PPP (RFC 2637 §4.1). */
+export const GRE_PROTO_PPP = 0x880b;
+/** Version 1: "enhanced GRE" (plain GRE is version 0). */
+export const GRE_VERSION_ENHANCED = 1;
+
+/** Masks over the first 16 bits (octets 0 and 1) of the header. */
+export const GRE_FLAG_CHECKSUM = 0x8000; // C: must be 0
+export const GRE_FLAG_ROUTING = 0x4000; // R: must be 0
+export const GRE_FLAG_KEY = 0x2000; // K: must be 1
+export const GRE_FLAG_SEQ = 0x1000; // S: sequence number present (data packets)
+export const GRE_FLAG_STRICT_ROUTE = 0x0800; // s: must be 0
+export const GRE_RECUR_MASK = 0x0700; // Recur: must be 0
+export const GRE_FLAG_ACK = 0x0080; // A: acknowledgment number present
+export const GRE_FLAGS_RESERVED_MASK = 0x0078; // Flags: sent as 0, ignored on receipt
+export const GRE_VERSION_MASK = 0x0007;
+
+/** Header sizes: no optional field, one of S/A, both. */
+export const GRE_HEADER_LENGTH_MIN = 8;
+export const GRE_HEADER_LENGTH_ONE = 12;
+export const GRE_HEADER_LENGTH_MAX = 16;
+
+export const GRE_OFFSET_FLAGS = 0;
+export const GRE_OFFSET_PROTOCOL = 2;
+export const GRE_OFFSET_PAYLOAD_LENGTH = 4;
+export const GRE_OFFSET_CALL_ID = 6;
+export const GRE_OFFSET_OPTIONAL = 8;
+
+/** Why a packet was rejected: stable strings, fit for counters and logs. */
+export type GreDropReason =
+  | 'truncated-header'
+  | 'checksum-present'
+  | 'routing-present'
+  | 'strict-source-route'
+  | 'recursion'
+  | 'key-absent'
+  | 'bad-version'
+  | 'bad-protocol'
+  | 'payload-truncated';
+
+/** A header the codec refused; `reason` is the counter key, `code` the generic ProtocolError code. */
+export class GreHeaderError extends ProtocolError {
+  readonly reason: GreDropReason;
+  constructor(reason: GreDropReason, code: ProtocolErrorCode, message: string) {
+    super('gre', code, message);
+    this.name = 'GreHeaderError';
+    this.reason = reason;
+  }
+}
+
+export interface GreHeader {
+  /** Our call id (the receiver's): the key's low 16 bits, used to demultiplex. */
+  callId: number;
+  /** Bytes of payload that follow the header (extra bytes after it are ignored). */
+  payloadLength: number;
+  /** Present on data packets (S bit). */
+  seq: number | undefined;
+  /** Highest sequence number the sender has received from us (A bit). */
+  ack: number | undefined;
+  /** 8, 12 or 16: the payload starts at `offset + headerLength`. */
+  headerLength: number;
+}
+
+export interface GreHeaderFields {
+  /** The peer's call id (goes in the key). */
+  callId: number;
+  payloadLength: number;
+  seq?: number | undefined;
+  ack?: number | undefined;
+}
+
+/** The header length for a packet with/without a sequence and an acknowledgment number. */
+export function greHeaderLength(hasSeq: boolean, hasAck: boolean): number {
+  return GRE_HEADER_LENGTH_MIN + (hasSeq ? 4 : 0) + (hasAck ? 4 : 0);
+}
+
+function fail(reason: GreDropReason, code: ProtocolErrorCode, message: string): never {
+  throw new GreHeaderError(reason, code, message);
+}
+
+function u32At(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+}
+
+/**
+ * Decode the enhanced GRE header at `offset`. Strict per RFC 2637 §4.1: C, R, s and Recur must be
+ * zero, K must be set, Ver must be 1 and Protocol Type 0x880B; the header and the payload length
+ * it announces must fit in the bytes present. Throws GreHeaderError (a ProtocolError, layer 'gre')
+ * with a distinct `reason` for each rejection. The reserved Flags bits are ignored.
+ */
+export function decodeGreHeader(packet: Uint8Array, offset = 0): GreHeader {
+  const avail = packet.length - offset;
+  if (offset < 0 || avail < GRE_HEADER_LENGTH_MIN) {
+    fail('truncated-header', 'TRUNCATED', `header needs ${GRE_HEADER_LENGTH_MIN} bytes, have ${avail}`);
+  }
+  const flags = (packet[offset]! << 8) | packet[offset + 1]!;
+  if (flags & GRE_FLAG_CHECKSUM) fail('checksum-present', 'BAD_FIELD', 'checksum bit (C) set');
+  if (flags & GRE_FLAG_ROUTING) fail('routing-present', 'BAD_FIELD', 'routing bit (R) set');
+  if (flags & GRE_FLAG_STRICT_ROUTE)
+    fail('strict-source-route', 'BAD_FIELD', 'strict source route bit (s) set');
+  if (flags & GRE_RECUR_MASK)
+    fail('recursion', 'BAD_FIELD', `recursion control ${(flags & GRE_RECUR_MASK) >> 8} != 0`);
+  if (!(flags & GRE_FLAG_KEY)) fail('key-absent', 'BAD_FIELD', 'key bit (K) clear');
+  const version = flags & GRE_VERSION_MASK;
+  if (version !== GRE_VERSION_ENHANCED) fail('bad-version', 'BAD_VERSION', `version ${version} != 1`);
+  const protocol = (packet[offset + 2]! << 8) | packet[offset + 3]!;
+  if (protocol !== GRE_PROTO_PPP) {
+    fail(
+      'bad-protocol',
+      'UNKNOWN_TYPE',
+      `protocol type 0x${protocol.toString(16).padStart(4, '0')} != 0x880b`,
+    );
+  }
+  const hasSeq = (flags & GRE_FLAG_SEQ) !== 0;
+  const hasAck = (flags & GRE_FLAG_ACK) !== 0;
+  const headerLength = greHeaderLength(hasSeq, hasAck);
+  if (avail < headerLength) {
+    fail('truncated-header', 'TRUNCATED', `header needs ${headerLength} bytes, have ${avail}`);
+  }
+  const payloadLength = (packet[offset + 4]! << 8) | packet[offset + 5]!;
+  if (payloadLength > avail - headerLength) {
+    fail(
+      'payload-truncated',
+      'BAD_LENGTH',
+      `payload length ${payloadLength} > ${avail - headerLength} bytes present`,
+    );
+  }
+  const callId = (packet[offset + 6]! << 8) | packet[offset + 7]!;
+  let at = offset + GRE_OFFSET_OPTIONAL;
+  let seq: number | undefined;
+  if (hasSeq) {
+    seq = u32At(packet, at);
+    at += 4;
+  }
+  const ack = hasAck ? u32At(packet, at) : undefined;
+  return { callId, payloadLength, seq, ack, headerLength };
+}
+
+function putU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 24;
+  b[at + 1] = v >>> 16;
+  b[at + 2] = v >>> 8;
+  b[at + 3] = v;
+}
+
+/**
+ * Write an enhanced GRE header into `buf` at `offset` and return its length (8, 12 or 16).
+ * S is set iff `seq` is given, A iff `ack` is given; the Flags bits are written as zero.
+ * Throws RangeError (a programming error, not bad input) if a field is out of range or `buf`
+ * is too small.
+ */
+export function encodeGreHeader(buf: Uint8Array, offset: number, fields: GreHeaderFields): number {
+  const { callId, payloadLength, seq, ack } = fields;
+  const length = greHeaderLength(seq !== undefined, ack !== undefined);
+  if (offset < 0 || offset + length > buf.length) {
+    throw new RangeError(`GRE header of ${length} bytes does not fit at ${offset} in ${buf.length} bytes`);
+  }
+  if (!(callId >= 0 && callId <= 0xffff) || !(payloadLength >= 0 && payloadLength <= 0xffff)) {
+    throw new RangeError(`GRE call id ${callId} or payload length ${payloadLength} out of 16-bit range`);
+  }
+  let flags = GRE_FLAG_KEY | GRE_VERSION_ENHANCED;
+  if (seq !== undefined) flags |= GRE_FLAG_SEQ;
+  if (ack !== undefined) flags |= GRE_FLAG_ACK;
+  buf[offset] = flags >>> 8;
+  buf[offset + 1] = flags;
+  buf[offset + 2] = GRE_PROTO_PPP >>> 8;
+  buf[offset + 3] = GRE_PROTO_PPP & 0xff;
+  buf[offset + 4] = payloadLength >>> 8;
+  buf[offset + 5] = payloadLength;
+  buf[offset + 6] = callId >>> 8;
+  buf[offset + 7] = callId;
+  let at = offset + GRE_OFFSET_OPTIONAL;
+  if (seq !== undefined) {
+    putU32(buf, at, seq);
+    at += 4;
+  }
+  if (ack !== undefined) putU32(buf, at, ack);
+  return length;
+}
+
+/** A new buffer holding the header and a copy of `payload` (payload length taken from it). */
+export function encodeGrePacket(
+  fields: { callId: number; seq?: number | undefined; ack?: number | undefined },
+  payload: Uint8Array,
+): Uint8Array {
+  const headerLength = greHeaderLength(fields.seq !== undefined, fields.ack !== undefined);
+  const packet = new Uint8Array(headerLength + payload.length);
+  encodeGreHeader(packet, 0, {
+    callId: fields.callId,
+    payloadLength: payload.length,
+    seq: fields.seq,
+    ack: fields.ack,
+  });
+  packet.set(payload, headerLength);
+  return packet;
+}
