@@ -1,0 +1,522 @@
+/*
+ * poptop kernel interface: the few syscalls Node cannot make. No protocol logic here.
+ *
+ *   openGre(bindAddr, slots, slotSize)  raw IPv4 socket for IP protocol 47 (GRE)
+ *   openTun(name, slots, slotSize)      TUN device, IFF_TUN | IFF_NO_PI
+ *     both return { handle, fd, name, rx, rxTable, tx, txTable } where rx/tx are ArrayBuffers
+ *     of slots * slotSize bytes and rxTable/txTable are ArrayBuffers of slots * 4 uint32.
+ *   start(handle, cb)     poll for readability; on readable, drain in batches into rx and call
+ *                         cb(count, dropped, errno) once per batch. rxTable entry i is
+ *                         [offset, length, src, dst] (GRE: IPv4 header stripped, addresses in
+ *                         host order; TUN: src = dst = 0). Valid until cb returns.
+ *   send(handle, bytes, dst)  one packet (sendto / write); returns 0 or an errno.
+ *   sendBatch(handle, n)  txTable entries [offset, length, dst, status] 0..n-1 from tx: one
+ *                         sendmmsg (GRE) or n writes (TUN); status := errno or 0; returns #sent.
+ *   setRef(handle, bool)  whether a started poll keeps the event loop alive.
+ *   close(handle)         stop polling, close the fd; idempotent.
+ * Errors from open throw an Error with code (e.g. "EPERM"), errno and syscall properties.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <netinet/in.h>
+#include <node_api.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define MAX_SLOTS 1024
+#define MAX_SLOT_SIZE 65536
+#define MAX_ROUNDS 16 /* batches per readiness event, so one busy fd cannot starve the loop */
+
+enum kind { KIND_GRE, KIND_TUN };
+
+typedef struct port {
+  uv_poll_t poll;
+  napi_env env;
+  enum kind kind;
+  int fd;
+  uint32_t slots, slot_size;
+  bool polling, closed, poll_closed, finalized;
+  uint8_t *rx, *tx;
+  uint32_t *rx_table, *tx_table;
+  napi_ref rx_ref, rx_table_ref, tx_ref, tx_table_ref, cb_ref;
+  napi_async_context actx;
+  struct mmsghdr *msgs;
+  struct iovec *iovs;
+  struct sockaddr_in *addrs;
+} port;
+
+#define CHECK(call)                                                                                         \
+  do {                                                                                                      \
+    if ((call) != napi_ok) {                                                                                \
+      throw_last(env, #call);                                                                               \
+      return NULL;                                                                                          \
+    }                                                                                                       \
+  } while (0)
+
+static void throw_last(napi_env env, const char *what) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return;
+  const napi_extended_error_info *info = NULL;
+  napi_get_last_error_info(env, &info);
+  char msg[256];
+  snprintf(msg, sizeof msg, "poptop addon: %s failed: %s", what,
+           info && info->error_message ? info->error_message : "unknown");
+  napi_throw_error(env, NULL, msg);
+}
+
+/* Throws Error(message) with code, errno and syscall properties; hint names what is missing. */
+static void throw_errno(napi_env env, int err, const char *syscall, const char *hint) {
+  char msg[320];
+  const char *codename = strerrorname_np(err);
+  if (hint)
+    snprintf(msg, sizeof msg, "%s (%s: %s)", hint, syscall, strerror(err));
+  else
+    snprintf(msg, sizeof msg, "%s: %s", syscall, strerror(err));
+  napi_value m, e, v;
+  if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m) != napi_ok ||
+      napi_create_error(env, NULL, m, &e) != napi_ok) {
+    napi_throw_error(env, NULL, msg);
+    return;
+  }
+  if (napi_create_string_utf8(env, codename ? codename : "EUNKNOWN", NAPI_AUTO_LENGTH, &v) == napi_ok)
+    napi_set_named_property(env, e, "code", v);
+  if (napi_create_int32(env, -err, &v) == napi_ok) napi_set_named_property(env, e, "errno", v);
+  if (napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v) == napi_ok)
+    napi_set_named_property(env, e, "syscall", v);
+  napi_throw(env, e);
+}
+
+static void free_port(port *p) {
+  free(p->msgs);
+  free(p->iovs);
+  free(p->addrs);
+  free(p);
+}
+
+static void on_poll_closed(uv_handle_t *h) {
+  port *p = h->data;
+  p->poll_closed = true;
+  if (p->finalized) free_port(p);
+}
+
+static void delete_ref(napi_env env, napi_ref *r) {
+  if (*r) napi_delete_reference(env, *r);
+  *r = NULL;
+}
+
+/* Stops polling and closes the fd; the struct itself lives until both the poll handle is closed
+ * and the JS handle is finalized. */
+static void close_port(port *p) {
+  if (p->closed) return;
+  p->closed = true;
+  if (p->polling) uv_poll_stop(&p->poll);
+  p->polling = false;
+  uv_close((uv_handle_t *)&p->poll, on_poll_closed);
+  close(p->fd);
+  p->fd = -1;
+  delete_ref(p->env, &p->cb_ref);
+  if (p->actx) napi_async_destroy(p->env, p->actx);
+  p->actx = NULL;
+}
+
+static void finalize_port(napi_env env, void *data, void *hint) {
+  (void)hint;
+  port *p = data;
+  close_port(p);
+  delete_ref(env, &p->rx_ref);
+  delete_ref(env, &p->rx_table_ref);
+  delete_ref(env, &p->tx_ref);
+  delete_ref(env, &p->tx_table_ref);
+  p->finalized = true;
+  if (p->poll_closed) free_port(p);
+}
+
+static port *get_port(napi_env env, napi_value v) {
+  port *p = NULL;
+  if (napi_get_value_external(env, v, (void **)&p) != napi_ok || !p) {
+    napi_throw_type_error(env, NULL, "poptop addon: not a port handle");
+    return NULL;
+  }
+  return p;
+}
+
+/* An ArrayBuffer of `len` bytes kept alive by a strong reference; its data pointer in *data. */
+static napi_value make_buffer(napi_env env, size_t len, void **data, napi_ref *ref) {
+  napi_value ab;
+  CHECK(napi_create_arraybuffer(env, len, data, &ab));
+  memset(*data, 0, len);
+  CHECK(napi_create_reference(env, ab, 1, ref));
+  return ab;
+}
+
+static napi_value set_prop(napi_env env, napi_value obj, const char *name, napi_value v) {
+  if (!v) return NULL;
+  CHECK(napi_set_named_property(env, obj, name, v));
+  return obj;
+}
+
+/* Wraps an open fd into a port and builds the JS result object (closes fd on failure). */
+static napi_value wrap_port(napi_env env, int fd, enum kind kind, uint32_t slots, uint32_t slot_size,
+                            const char *name) {
+  port *p = calloc(1, sizeof *p);
+  if (!p) {
+    close(fd);
+    napi_throw_error(env, "ENOMEM", "poptop addon: out of memory");
+    return NULL;
+  }
+  p->env = env;
+  p->kind = kind;
+  p->fd = fd;
+  p->slots = slots;
+  p->slot_size = slot_size;
+  p->msgs = calloc(slots, sizeof *p->msgs);
+  p->iovs = calloc(slots, sizeof *p->iovs);
+  p->addrs = calloc(slots, sizeof *p->addrs);
+  uv_loop_t *loop = NULL;
+  int uerr = 0;
+  if (!p->msgs || !p->iovs || !p->addrs || napi_get_uv_event_loop(env, &loop) != napi_ok ||
+      (uerr = uv_poll_init(loop, &p->poll, fd)) != 0) {
+    close(fd);
+    free_port(p);
+    napi_throw_error(env, NULL, uerr ? uv_strerror(uerr) : "poptop addon: out of memory");
+    return NULL;
+  }
+  p->poll.data = p;
+  napi_value handle, obj, v;
+  if (napi_create_external(env, p, finalize_port, NULL, &handle) != napi_ok) {
+    p->finalized = true; /* nothing JS-side owns it: free once the poll handle is closed */
+    close_port(p);
+    throw_last(env, "napi_create_external");
+    return NULL;
+  }
+  size_t bytes = (size_t)slots * slot_size, table = (size_t)slots * 4 * sizeof(uint32_t);
+  CHECK(napi_create_object(env, &obj));
+  if (!set_prop(env, obj, "handle", handle)) return NULL;
+  CHECK(napi_create_int32(env, fd, &v));
+  if (!set_prop(env, obj, "fd", v)) return NULL;
+  CHECK(napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &v));
+  if (!set_prop(env, obj, "name", v)) return NULL;
+  if (!set_prop(env, obj, "rx", make_buffer(env, bytes, (void **)&p->rx, &p->rx_ref))) return NULL;
+  if (!set_prop(env, obj, "rxTable", make_buffer(env, table, (void **)&p->rx_table, &p->rx_table_ref)))
+    return NULL;
+  if (!set_prop(env, obj, "tx", make_buffer(env, bytes, (void **)&p->tx, &p->tx_ref))) return NULL;
+  if (!set_prop(env, obj, "txTable", make_buffer(env, table, (void **)&p->tx_table, &p->tx_table_ref)))
+    return NULL;
+  return obj;
+}
+
+/* Reads up to 4 arguments; validates slots and slot size at argv[1], argv[2]. */
+static bool get_sizes(napi_env env, napi_value *argv, uint32_t *slots, uint32_t *slot_size) {
+  if (napi_get_value_uint32(env, argv[1], slots) != napi_ok ||
+      napi_get_value_uint32(env, argv[2], slot_size) != napi_ok || *slots < 1 || *slots > MAX_SLOTS ||
+      *slot_size < 64 || *slot_size > MAX_SLOT_SIZE) {
+    napi_throw_range_error(env, NULL, "poptop addon: slots must be 1..1024 and slotSize 64..65536");
+    return false;
+  }
+  return true;
+}
+
+static napi_value open_gre(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  uint32_t bind_addr, slots, slot_size;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3 || napi_get_value_uint32(env, argv[0], &bind_addr) != napi_ok) {
+    napi_throw_type_error(env, NULL, "poptop addon: openGre(bindAddr, slots, slotSize)");
+    return NULL;
+  }
+  if (!get_sizes(env, argv, &slots, &slot_size)) return NULL;
+  int fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_GRE);
+  if (fd < 0) {
+    int err = errno;
+    throw_errno(env, err, "socket",
+                err == EPERM || err == EACCES ? "raw GRE socket needs root or CAP_NET_RAW" : NULL);
+    return NULL;
+  }
+  if (bind_addr != 0) {
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(bind_addr)};
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+      int err = errno;
+      close(fd);
+      throw_errno(env, err, "bind", err == EADDRNOTAVAIL ? "local address is not on this host" : NULL);
+      return NULL;
+    }
+  }
+  return wrap_port(env, fd, KIND_GRE, slots, slot_size, "gre");
+}
+
+static napi_value open_tun(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  uint32_t slots, slot_size;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  size_t len = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3 || napi_get_value_string_utf8(env, argv[0], ifr.ifr_name, IFNAMSIZ, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "poptop addon: openTun(name, slots, slotSize)");
+    return NULL;
+  }
+  if (!get_sizes(env, argv, &slots, &slot_size)) return NULL;
+  const char *hint = "TUN device needs root or CAP_NET_ADMIN and /dev/net/tun";
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    throw_errno(env, err, "open /dev/net/tun", err == EPERM || err == EACCES || err == ENOENT ? hint : NULL);
+    return NULL;
+  }
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int err = errno;
+    close(fd);
+    throw_errno(env, err, "ioctl TUNSETIFF",
+                err == EPERM || err == EACCES ? hint : err == EBUSY ? "TUN device name is in use" : NULL);
+    return NULL;
+  }
+  ifr.ifr_name[IFNAMSIZ - 1] = 0;
+  return wrap_port(env, fd, KIND_TUN, slots, slot_size, ifr.ifr_name);
+}
+
+/* One batch from the raw socket into rx/rx_table: returns packets kept, or -errno. */
+static int read_gre(port *p, uint32_t *dropped) {
+  for (uint32_t i = 0; i < p->slots; i++) {
+    p->iovs[i] = (struct iovec){p->rx + (size_t)i * p->slot_size, p->slot_size};
+    p->msgs[i].msg_hdr = (struct msghdr){.msg_iov = &p->iovs[i], .msg_iovlen = 1};
+  }
+  int n = recvmmsg(p->fd, p->msgs, p->slots, MSG_DONTWAIT, NULL);
+  if (n < 0) return -errno;
+  int kept = 0;
+  for (int i = 0; i < n; i++) {
+    const uint8_t *ip = p->rx + (size_t)i * p->slot_size;
+    uint32_t len = p->msgs[i].msg_len;
+    uint32_t ihl = len > 0 ? (uint32_t)(ip[0] & 0x0f) * 4 : 0;
+    if ((p->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || len < 20 || (ip[0] >> 4) != 4 || ihl < 20 || ihl > len) {
+      (*dropped)++;
+      continue;
+    }
+    uint32_t *row = p->rx_table + 4 * kept++;
+    uint32_t src, dst;
+    memcpy(&src, ip + 12, 4);
+    memcpy(&dst, ip + 16, 4);
+    row[0] = i * p->slot_size + ihl;
+    row[1] = len - ihl;
+    row[2] = ntohl(src);
+    row[3] = ntohl(dst);
+  }
+  return kept;
+}
+
+/* Up to `slots` reads from the TUN fd: returns packets kept, or -errno if the first read failed. */
+static int read_tun(port *p, uint32_t *dropped) {
+  int kept = 0;
+  for (uint32_t i = 0; i < p->slots; i++) {
+    ssize_t n = read(p->fd, p->rx + (size_t)i * p->slot_size, p->slot_size);
+    if (n < 0) return kept > 0 || *dropped > 0 ? kept : -errno;
+    if (n == 0 || (size_t)n >= p->slot_size) { /* a full slot may have been truncated */
+      (*dropped)++;
+      continue;
+    }
+    uint32_t *row = p->rx_table + 4 * kept++;
+    row[0] = i * p->slot_size;
+    row[1] = (uint32_t)n;
+    row[2] = row[3] = 0;
+  }
+  return kept;
+}
+
+/* Calls cb(count, dropped, errno) in a callback scope; uncaught exceptions go to the process. */
+static void deliver(port *p, int count, uint32_t dropped, int err) {
+  napi_env env = p->env;
+  napi_handle_scope scope;
+  if (p->closed || !p->cb_ref || napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv, argv[3], result;
+  if (napi_get_reference_value(env, p->cb_ref, &cb) == napi_ok && cb && napi_get_global(env, &recv) == napi_ok &&
+      napi_create_int32(env, count, &argv[0]) == napi_ok && napi_create_uint32(env, dropped, &argv[1]) == napi_ok &&
+      napi_create_int32(env, err, &argv[2]) == napi_ok &&
+      napi_make_callback(env, p->actx, recv, cb, 3, argv, &result) == napi_pending_exception) {
+    napi_value exc;
+    if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events) {
+  (void)events;
+  port *p = h->data;
+  if (status < 0) {
+    deliver(p, 0, 0, -status);
+    return;
+  }
+  for (int round = 0; round < MAX_ROUNDS && !p->closed; round++) {
+    uint32_t dropped = 0;
+    int n = p->kind == KIND_GRE ? read_gre(p, &dropped) : read_tun(p, &dropped);
+    if (n < 0) {
+      if (n != -EAGAIN && n != -EWOULDBLOCK && n != -EINTR) deliver(p, 0, 0, -n);
+      return;
+    }
+    if (n > 0 || dropped > 0) deliver(p, n, dropped, 0);
+    if ((uint32_t)n + dropped < p->slots) return; /* drained */
+  }
+}
+
+static napi_value start(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], name;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  port *p = argc == 2 ? get_port(env, argv[0]) : NULL;
+  if (!p) return NULL;
+  if (p->closed || p->cb_ref) {
+    napi_throw_error(env, NULL, p->closed ? "poptop addon: port is closed" : "poptop addon: already started");
+    return NULL;
+  }
+  CHECK(napi_create_reference(env, argv[1], 1, &p->cb_ref));
+  CHECK(napi_create_string_utf8(env, "poptop:port", NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_async_init(env, NULL, name, &p->actx));
+  int err = uv_poll_start(&p->poll, UV_READABLE, on_readable);
+  if (err != 0) {
+    throw_errno(env, -err, "uv_poll_start", NULL);
+    return NULL;
+  }
+  p->polling = true;
+  return NULL;
+}
+
+static napi_value send_one(napi_env env, napi_callback_info info) {
+  size_t argc = 3, len = 0;
+  napi_value argv[3], out;
+  void *data = NULL;
+  uint32_t dst = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  port *p = argc == 3 ? get_port(env, argv[0]) : NULL;
+  if (!p) return NULL;
+  napi_typedarray_type type;
+  if (napi_get_typedarray_info(env, argv[1], &type, &len, &data, NULL, NULL) != napi_ok ||
+      type != napi_uint8_array || napi_get_value_uint32(env, argv[2], &dst) != napi_ok) {
+    napi_throw_type_error(env, NULL, "poptop addon: send(handle, Uint8Array, dst)");
+    return NULL;
+  }
+  ssize_t n;
+  if (p->closed) {
+    n = -1;
+    errno = EBADF;
+  } else if (p->kind == KIND_TUN) {
+    n = write(p->fd, data, len);
+  } else {
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(dst)};
+    n = sendto(p->fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&sa, sizeof sa);
+  }
+  CHECK(napi_create_int32(env, n < 0 ? errno : 0, &out));
+  return out;
+}
+
+/* Sends txTable rows [from, n) as GRE: sendmmsg; a failing packet is skipped with its errno. */
+static uint32_t send_gre_batch(port *p, uint32_t n) {
+  uint32_t sent = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t *row = p->tx_table + 4 * i;
+    p->addrs[i] = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(row[2])};
+    p->iovs[i] = (struct iovec){p->tx + row[0], row[1]};
+    p->msgs[i].msg_hdr = (struct msghdr){
+        .msg_name = &p->addrs[i], .msg_namelen = sizeof p->addrs[i], .msg_iov = &p->iovs[i], .msg_iovlen = 1};
+    row[3] = 0;
+  }
+  for (uint32_t i = 0; i < n;) {
+    int r = sendmmsg(p->fd, p->msgs + i, n - i, MSG_DONTWAIT);
+    if (r > 0) {
+      i += (uint32_t)r;
+      sent += (uint32_t)r;
+    } else {
+      uint32_t err = (uint32_t)(r < 0 ? errno : EIO);
+      /* a full socket buffer fails the rest alike; any other error is this packet's own */
+      uint32_t end = err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS ? n : i + 1;
+      for (; i < end; i++) p->tx_table[4 * i + 3] = err;
+    }
+  }
+  return sent;
+}
+
+static napi_value send_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], out;
+  uint32_t n = 0, sent = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  port *p = argc == 2 ? get_port(env, argv[0]) : NULL;
+  if (!p) return NULL;
+  if (napi_get_value_uint32(env, argv[1], &n) != napi_ok || n > p->slots) {
+    napi_throw_range_error(env, NULL, "poptop addon: sendBatch count exceeds the table");
+    return NULL;
+  }
+  size_t cap = (size_t)p->slots * p->slot_size;
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t *row = p->tx_table + 4 * i;
+    if ((size_t)row[0] + row[1] > cap) {
+      napi_throw_range_error(env, NULL, "poptop addon: txTable row points outside tx");
+      return NULL;
+    }
+  }
+  if (p->closed) {
+    for (uint32_t i = 0; i < n; i++) p->tx_table[4 * i + 3] = EBADF;
+  } else if (p->kind == KIND_GRE) {
+    sent = send_gre_batch(p, n);
+  } else {
+    for (uint32_t i = 0; i < n; i++) {
+      uint32_t *row = p->tx_table + 4 * i;
+      ssize_t r = write(p->fd, p->tx + row[0], row[1]);
+      row[3] = r < 0 ? (uint32_t)errno : 0;
+      if (r >= 0) sent++;
+    }
+  }
+  CHECK(napi_create_uint32(env, sent, &out));
+  return out;
+}
+
+static napi_value set_ref(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  bool on = true;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  port *p = argc == 2 ? get_port(env, argv[0]) : NULL;
+  if (!p) return NULL;
+  CHECK(napi_get_value_bool(env, argv[1], &on));
+  if (!p->closed) {
+    if (on)
+      uv_ref((uv_handle_t *)&p->poll);
+    else
+      uv_unref((uv_handle_t *)&p->poll);
+  }
+  return NULL;
+}
+
+static napi_value close_fn(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  port *p = argc == 1 ? get_port(env, argv[0]) : NULL;
+  if (p) close_port(p);
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  const napi_property_descriptor props[] = {
+      {"openGre", NULL, open_gre, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"openTun", NULL, open_tun, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"start", NULL, start, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"send", NULL, send_one, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendBatch", NULL, send_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setRef", NULL, set_ref, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"close", NULL, close_fn, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}

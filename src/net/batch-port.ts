@@ -1,0 +1,123 @@
+import type { DropCounter } from '../util/counters.ts';
+import { type BatchCallback, errnoName, type NativeAddon, type NativePort, TABLE_ROW } from './native.ts';
+
+/** Receives one packet: a view into the shared receive buffer, valid only during the call. */
+export type RowCallback = (packet: Uint8Array, src: number, dst: number) => void;
+
+/**
+ * The part shared by RawGreSocket and TunInterface: one native port, its receive dispatch and
+ * its staged batch send.
+ *
+ * Receive: the addon drains the fd in batches into one preallocated buffer and calls back once
+ * per batch; each packet is handed on as a `subarray` view of that buffer (no copy, no Buffer
+ * per packet). The view is overwritten by the next batch: a consumer that keeps bytes beyond
+ * its callback must copy them.
+ */
+export class BatchPort {
+  readonly slots: number;
+  readonly slotSize: number;
+  private readonly addon: NativeAddon;
+  private readonly port: NativePort;
+  private readonly drops: DropCounter;
+  private readonly rx: Uint8Array;
+  private readonly rxTable: Uint32Array;
+  private readonly tx: Uint8Array;
+  private readonly txTable: Uint32Array;
+  private cb: RowCallback | undefined;
+  private started = false;
+  private closed = false;
+
+  constructor(addon: NativeAddon, port: NativePort, slots: number, slotSize: number, drops: DropCounter) {
+    this.addon = addon;
+    this.port = port;
+    this.slots = slots;
+    this.slotSize = slotSize;
+    this.drops = drops;
+    this.rx = new Uint8Array(port.rx);
+    this.rxTable = new Uint32Array(port.rxTable);
+    this.tx = new Uint8Array(port.tx);
+    this.txTable = new Uint32Array(port.txTable);
+  }
+
+  get name(): string {
+    return this.port.name;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Sets the receive callback (replacing any earlier one) and starts polling the fd. */
+  onPacket(cb: RowCallback): void {
+    this.cb = cb;
+    if (this.started || this.closed) return;
+    this.started = true;
+    this.addon.start(this.port.handle, this.onBatch);
+  }
+
+  private readonly onBatch: BatchCallback = (count, dropped, errno) => {
+    if (errno !== 0) this.drops.drop('receive error', errnoName(errno));
+    for (let i = 0; i < dropped; i++) this.drops.drop('malformed or larger than a receive slot');
+    const t = this.rxTable;
+    for (let i = 0; i < count && !this.closed; i++) {
+      const o = i * TABLE_ROW;
+      const off = t[o]!;
+      this.cb?.(this.rx.subarray(off, off + t[o + 1]!), t[o + 2]!, t[o + 3]!);
+    }
+  };
+
+  /** Sends one packet straight from the caller's bytes; a failure is counted, never thrown. */
+  send(packet: Uint8Array, dst: number): void {
+    if (this.closed) return void this.drops.drop('send after close');
+    const errno = this.addon.send(this.port.handle, packet, dst);
+    if (errno !== 0) this.drops.drop('send failed', errnoName(errno));
+  }
+
+  /** Copies packets into the staging buffer and sends them `slots` at a time. */
+  sendBatch(packets: readonly Uint8Array[], dst: (i: number) => number): void {
+    if (this.closed) {
+      for (let i = 0; i < packets.length; i++) this.drops.drop('send after close');
+      return;
+    }
+    let n = 0;
+    for (let i = 0; i < packets.length; i++) {
+      const p = packets[i]!;
+      if (p.length > this.slotSize) {
+        this.drops.drop('send failed', `packet of ${p.length} bytes exceeds slot size ${this.slotSize}`);
+        continue;
+      }
+      const o = n * TABLE_ROW;
+      const off = n * this.slotSize;
+      this.tx.set(p, off);
+      this.txTable[o] = off;
+      this.txTable[o + 1] = p.length;
+      this.txTable[o + 2] = dst(i);
+      if (++n === this.slots) n = this.flush(n);
+    }
+    if (n > 0) this.flush(n);
+  }
+
+  private flush(n: number): 0 {
+    const sent = this.addon.sendBatch(this.port.handle, n);
+    if (sent < n) {
+      for (let i = 0; i < n; i++) {
+        const errno = this.txTable[i * TABLE_ROW + 3]!;
+        if (errno !== 0) this.drops.drop('send failed', errnoName(errno));
+      }
+    }
+    return 0;
+  }
+
+  /** Whether a started receive keeps the event loop (and so the process) alive. Default: yes. */
+  setRef(ref: boolean): void {
+    if (!this.closed) this.addon.setRef(this.port.handle, ref);
+  }
+
+  /** Stops receiving and closes the fd; idempotent. Packets of the current batch are not delivered. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.cb = undefined;
+    this.addon.close(this.port.handle);
+  }
+}

@@ -1,0 +1,73 @@
+import { DropCounter } from '../util/counters.ts';
+import type { Logger } from '../util/log.ts';
+import { nullLogger } from '../util/log.ts';
+import { BatchPort } from './batch-port.ts';
+import type { GrePort } from './interfaces.ts';
+import type { IPv4 } from './ip.ts';
+import { loadNative } from './native.ts';
+
+export interface RawGreSocketOptions {
+  /** Bind to this local address (only GRE sent to it is received). @default 0 (any) */
+  localAddress?: IPv4;
+  /** Packets per recvmmsg/sendmmsg call. @default 64 */
+  batchSize?: number;
+  /** Largest GRE packet (without IP header) + IP header that can be received or batch-sent. @default 4096 */
+  slotSize?: number;
+  log?: Logger;
+}
+
+/**
+ * GRE (IP protocol 47) over a raw IPv4 socket: the kernel adds the IP header on send and the
+ * addon strips it on receive. Needs root or CAP_NET_RAW.
+ *
+ * `onPacket` hands out views into one receive buffer shared by a whole batch (recvmmsg): a
+ * view is valid only until the callback returns. Send failures (buffer full, unreachable) are
+ * counted in `drops`, never thrown.
+ */
+export class RawGreSocket implements GrePort {
+  readonly drops: DropCounter;
+  private readonly port: BatchPort;
+
+  /** Opens the socket; throws an Error with `code` (e.g. "EPERM") if the kernel refuses. */
+  constructor(opts: RawGreSocketOptions = {}) {
+    const addon = loadNative();
+    const slots = opts.batchSize ?? 64;
+    const slotSize = opts.slotSize ?? 4096;
+    this.drops = new DropCounter(opts.log ?? nullLogger, 'GRE packet');
+    this.port = new BatchPort(
+      addon,
+      addon.openGre(opts.localAddress ?? 0, slots, slotSize),
+      slots,
+      slotSize,
+      this.drops,
+    );
+  }
+
+  send(packet: Uint8Array, to: IPv4): void {
+    this.port.send(packet, to);
+  }
+
+  /** Sends packets[i] to to[i] with one sendmmsg per `batchSize` packets. */
+  sendBatch(packets: readonly Uint8Array[], to: readonly IPv4[]): void {
+    if (to.length !== packets.length)
+      throw new RangeError('sendBatch: packets and addresses differ in length');
+    this.port.sendBatch(packets, (i) => to[i]!);
+  }
+
+  onPacket(cb: (packet: Uint8Array, from: IPv4, to: IPv4) => void): void {
+    this.port.onPacket(cb);
+  }
+
+  /** Let the process exit while this socket is open (`ref()` undoes it). */
+  unref(): void {
+    this.port.setRef(false);
+  }
+
+  ref(): void {
+    this.port.setRef(true);
+  }
+
+  close(): void {
+    this.port.close();
+  }
+}

@@ -1,0 +1,70 @@
+import { createRequire } from 'node:module';
+import { constants } from 'node:os';
+
+/**
+ * The N-API addon (native/poptop.c, built by node-gyp at `npm install`): raw GRE socket, TUN
+ * device, batched receive into preallocated buffers, libuv readiness. No protocol logic in it.
+ */
+
+/** An opaque port handle (a raw GRE socket or a TUN device) owned by the addon. */
+export type NativeHandle = { readonly __brand: 'poptop-native-handle' };
+
+/** What `openGre` / `openTun` return: the handle plus the buffers shared with C. */
+export interface NativePort {
+  readonly handle: NativeHandle;
+  readonly fd: number;
+  /** 'gre' for a raw socket; the kernel's interface name for a TUN device. */
+  readonly name: string;
+  /** slots × slotSize bytes where received packets land. */
+  readonly rx: ArrayBuffer;
+  /** slots rows of 4 uint32: [offset in rx, length, source, destination] (host order). */
+  readonly rxTable: ArrayBuffer;
+  /** slots × slotSize bytes the caller fills before `sendBatch`. */
+  readonly tx: ArrayBuffer;
+  /** slots rows of 4 uint32: [offset in tx, length, destination, status errno written by C]. */
+  readonly txTable: ArrayBuffer;
+}
+
+/** Called once per received batch; `errno` ≠ 0 reports a receive error (count is then 0). */
+export type BatchCallback = (count: number, dropped: number, errno: number) => void;
+
+export interface NativeAddon {
+  openGre(bindAddr: number, slots: number, slotSize: number): NativePort;
+  openTun(name: string, slots: number, slotSize: number): NativePort;
+  start(handle: NativeHandle, cb: BatchCallback): void;
+  /** One packet (sendto for GRE, write for TUN): 0 or an errno. */
+  send(handle: NativeHandle, packet: Uint8Array, dst: number): number;
+  /** txTable rows 0..count-1: returns how many were sent; failed rows get status = errno. */
+  sendBatch(handle: NativeHandle, count: number): number;
+  setRef(handle: NativeHandle, ref: boolean): void;
+  close(handle: NativeHandle): void;
+}
+
+/** Size of one rx/tx table row in uint32 words. */
+export const TABLE_ROW = 4;
+
+/** The error thrown when the addon has not been built. */
+export const NOT_BUILT_MESSAGE = 'native addon not built: run npm install (needs python3, make, g++)';
+
+let cached: NativeAddon | undefined;
+
+/** Loads build/Release/poptop.node once; throws a clear Error if it is missing. */
+export function loadNative(): NativeAddon {
+  if (cached) return cached;
+  const require = createRequire(import.meta.url);
+  try {
+    cached = require('../../build/Release/poptop.node') as NativeAddon;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'MODULE_NOT_FOUND') throw e;
+    throw new Error(NOT_BUILT_MESSAGE, { cause: e });
+  }
+  return cached;
+}
+
+/** The errno name for a number (for log lines), e.g. 11 → "EAGAIN". */
+export function errnoName(errno: number): string {
+  return errnoNames.get(errno) ?? `errno ${errno}`;
+}
+
+const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
