@@ -70,3 +70,36 @@ export interface AuthPeerConfig {
   user: string;
   password: string;
 }
+
+/**
+ * Options shared by every exchange, beyond the agreed configs above. All optional: the defaults are
+ * pppd's.
+ */
+export interface ExchangeOptions {
+  /** Source of random bytes for challenges and identifiers (default node:crypto randomBytes). */
+  random?: (n: number) => Uint8Array;
+  /** Where malformed or unexpected packets are counted (default: a counter of this exchange). */
+  drops?: import('../../util/counters.ts').DropCounter;
+  /** The peer's address, for log lines about failed logins (e.g. "203.0.113.5"). */
+  peerAddress?: string;
+}
+
+/** Authenticator (server) options. */
+export interface AuthenticatorOptions extends AuthenticatorConfig, ExchangeOptions {
+  /** CHAP: Challenge retransmission interval in ms (pppd chap-restart, 3 s). */
+  retryMs?: number;
+  /** CHAP: Challenges sent without a Response before giving up (pppd chap-max-challenge, 10). */
+  maxChallenges?: number;
+  /** PAP: how long to wait for an Authenticate-Request in ms (default 30 s). */
+  timeoutMs?: number;
+}
+
+/** Peer (client) options. */
+export interface AuthPeerOptions extends AuthPeerConfig, ExchangeOptions {
+  /** PAP: Authenticate-Request retransmission interval in ms (pppd pap-restart, 3 s). */
+  retryMs?: number;
+  /** PAP: Authenticate-Requests sent without an answer before giving up (pppd pap-max-authreq, 10). */
+  maxRequests?: number;
+  /** CHAP: how long to wait for a Challenge, then for Success/Failure, in ms (default 30 s). */
+  timeoutMs?: number;
+}

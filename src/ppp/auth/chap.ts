@@ -1,0 +1,334 @@
+import type { TimerHandle } from '../../util/clock.ts';
+import type { DropCounter } from '../../util/counters.ts';
+import { isProtocolError } from '../../wire/errors.ts';
+import {
+  ChapCode,
+  type ChapPacket,
+  decodeChapPacket,
+  describeChapPacket,
+  encodeChapPacket,
+} from './chap-codec.ts';
+import type { ChapAnswer, ChapDigest } from './chap-digest.ts';
+import {
+  DEFAULT_MAX_CHALLENGES,
+  DEFAULT_RETRY_MS,
+  DEFAULT_TIMEOUT_MS,
+  decodeText,
+  dropCounter,
+  encodeText,
+  lookupUser,
+  METHOD_NAMES,
+  randomSource,
+  reportAuthenticatorFailure,
+  safeEqual,
+  unknownUser,
+} from './common.ts';
+import {
+  type AuthExchange,
+  type AuthenticatorOptions,
+  type AuthHost,
+  type AuthPeerOptions,
+  PPP_CHAP,
+} from './types.ts';
+
+const CODE_WORDS: Record<number, string> = { 1: 'Challenge', 2: 'Response', 3: 'Success', 4: 'Failure' };
+
+/** Decode, or count the drop and return undefined. Bad input never throws out of receive(). */
+function decodeOrDrop(packet: Uint8Array, drops: DropCounter): ChapPacket | undefined {
+  try {
+    return decodeChapPacket(packet);
+  } catch (e) {
+    if (!isProtocolError(e)) throw e;
+    drops.drop(`malformed: ${e.code}`, e.message);
+    return undefined;
+  }
+}
+
+/**
+ * CHAP authenticator (RFC 1994 §4): sends a Challenge and retransmits it (same Identifier, same
+ * value) every `retryMs` until a Response with that Identifier arrives, at most `maxChallenges` times.
+ * The first well-formed Response decides; there is no second try (pppd behaves the same, and our
+ * MS-CHAP Failure messages say R=0). A repeated Response (our Success/Failure was lost) gets the same
+ * answer again (RFC 1994 §4.2). Responses with another Identifier are dropped and counted.
+ *
+ *   start ──> challenging ──Response ok──> accepted   (Success)
+ *               │  ↺ timer: resend       ──Response bad─> refused   (Failure)
+ *               └──maxChallenges sent──> refused (no packet)
+ */
+export class ChapAuthenticator implements AuthExchange {
+  readonly method;
+  readonly protocol = PPP_CHAP;
+  readonly drops: DropCounter;
+  private readonly host: AuthHost;
+  private readonly cfg: AuthenticatorOptions;
+  private readonly digest: ChapDigest;
+  private readonly random: (n: number) => Uint8Array;
+  private state: 'idle' | 'challenging' | 'accepted' | 'refused' | 'stopped' = 'idle';
+  private timer: TimerHandle | undefined;
+  private id = 0;
+  private challenge: Uint8Array = new Uint8Array(0);
+  private challengesSent = 0;
+  private result: Uint8Array | undefined;
+
+  constructor(digest: ChapDigest, host: AuthHost, cfg: AuthenticatorOptions) {
+    this.digest = digest;
+    this.method = digest.method;
+    this.host = host;
+    this.cfg = cfg;
+    this.random = randomSource(cfg);
+    this.drops = dropCounter(host, cfg, `${METHOD_NAMES[digest.method]} packet`);
+  }
+
+  start(): void {
+    if (this.state !== 'idle') return;
+    this.state = 'challenging';
+    this.id = this.random(1)[0] ?? 0;
+    this.challenge = this.random(this.digest.challengeLength);
+    this.sendChallenge();
+  }
+
+  stop(): void {
+    this.timer?.cancel();
+    this.state = 'stopped';
+  }
+
+  receive(packet: Uint8Array): void {
+    if (this.state === 'idle' || this.state === 'stopped') return;
+    const p = decodeOrDrop(packet, this.drops);
+    if (!p) return;
+    if (p.code !== ChapCode.Response) {
+      this.drops.drop(`CHAP ${CODE_WORDS[p.code]} sent to the authenticator`);
+      return;
+    }
+    if (p.id !== this.id) {
+      this.drops.drop(
+        'Response with an Identifier that is not our Challenge',
+        `id ${p.id}, expected ${this.id}`,
+      );
+      return;
+    }
+    if (this.host.log.debugEnabled) this.host.log.debug(`recv ${describeChapPacket(p)}`);
+    if (this.state !== 'challenging') {
+      if (this.result) this.host.send(PPP_CHAP, this.result);
+      else this.drops.drop('Response after the exchange timed out');
+      return;
+    }
+    const problem = this.digest.checkResponseValue(p.value);
+    if (problem !== undefined) {
+      this.drops.drop(`malformed ${METHOD_NAMES[this.method]} Response: ${problem}`);
+      return;
+    }
+    this.timer?.cancel();
+    this.judge(p.value, decodeText(p.name));
+  }
+
+  private judge(response: Uint8Array, rawUser: string): void {
+    const found = lookupUser(this.cfg, rawUser);
+    const base = { challenge: this.challenge, random: this.random };
+    const verdict = found.credential
+      ? this.digest.verify({
+          ...base,
+          id: this.id,
+          response,
+          rawUser,
+          user: found.user,
+          credential: found.credential,
+        })
+      : { ok: false as const, reason: unknownUser(found.user), message: this.digest.failureMessage(base) };
+    if (!verdict.ok) {
+      this.state = 'refused';
+      this.sendResult(ChapCode.Failure, verdict.message);
+      reportAuthenticatorFailure(this.host, this.cfg, {
+        method: this.method,
+        user: found.user,
+        reason: verdict.reason,
+      });
+      return;
+    }
+    this.state = 'accepted';
+    this.sendResult(ChapCode.Success, verdict.message);
+    this.host.log.info(`${METHOD_NAMES[this.method]}: peer authenticated as ${JSON.stringify(found.user)}`);
+    this.host.succeeded({
+      method: this.method,
+      user: found.user,
+      rawUser,
+      ...(found.credential ? { credential: found.credential } : {}),
+      ...(verdict.mppeKeys ? { mppeKeys: verdict.mppeKeys } : {}),
+    });
+  }
+
+  private sendChallenge(): void {
+    const p: ChapPacket = {
+      code: ChapCode.Challenge,
+      id: this.id,
+      value: this.challenge,
+      name: encodeText(this.cfg.serverName),
+    };
+    this.challengesSent++;
+    this.timer = this.host.clock.setTimer(this.cfg.retryMs ?? DEFAULT_RETRY_MS, () =>
+      this.onChallengeExpired(),
+    );
+    if (this.host.log.debugEnabled) this.host.log.debug(`sent ${describeChapPacket(p)}`);
+    this.host.send(PPP_CHAP, encodeChapPacket(p));
+  }
+
+  private sendResult(code: typeof ChapCode.Success | typeof ChapCode.Failure, message: string): void {
+    const p: ChapPacket = { code, id: this.id, message: encodeText(message) };
+    if (this.host.log.debugEnabled) this.host.log.debug(`sent ${describeChapPacket(p)}`);
+    this.result = encodeChapPacket(p);
+    this.host.send(PPP_CHAP, this.result);
+  }
+
+  private onChallengeExpired(): void {
+    if (this.state !== 'challenging') return;
+    if (this.challengesSent < (this.cfg.maxChallenges ?? DEFAULT_MAX_CHALLENGES)) {
+      this.sendChallenge();
+      return;
+    }
+    this.state = 'refused';
+    reportAuthenticatorFailure(this.host, this.cfg, {
+      method: this.method,
+      reason: `peer sent no Response to ${this.challengesSent} Challenges`,
+    });
+  }
+}
+
+/**
+ * CHAP peer (RFC 1994 §4): answers each Challenge with a Response named `user`. A retransmitted
+ * Challenge (same Identifier and value) gets the very same Response again, so a lost Response costs
+ * one retransmission interval. Success is judged by the digest (MS-CHAPv2 verifies the authenticator
+ * response: mutual authentication); Failure ends the exchange. If no Challenge, or no Success/Failure
+ * after our Response, arrives within `timeoutMs`, the exchange fails.
+ */
+export class ChapPeer implements AuthExchange {
+  readonly method;
+  readonly protocol = PPP_CHAP;
+  readonly drops: DropCounter;
+  private readonly host: AuthHost;
+  private readonly cfg: AuthPeerOptions;
+  private readonly digest: ChapDigest;
+  private readonly random: (n: number) => Uint8Array;
+  private state: 'idle' | 'waiting' | 'responded' | 'accepted' | 'stopped' = 'idle';
+  private timer: TimerHandle | undefined;
+  private last: { id: number; challenge: Uint8Array; answer: ChapAnswer; packet: Uint8Array } | undefined;
+
+  constructor(digest: ChapDigest, host: AuthHost, cfg: AuthPeerOptions) {
+    this.digest = digest;
+    this.method = digest.method;
+    this.host = host;
+    this.cfg = cfg;
+    this.random = randomSource(cfg);
+    this.drops = dropCounter(host, cfg, `${METHOD_NAMES[digest.method]} packet`);
+  }
+
+  start(): void {
+    if (this.state !== 'idle') return;
+    this.state = 'waiting';
+    this.armTimer('no Challenge from the authenticator');
+  }
+
+  stop(): void {
+    this.timer?.cancel();
+    this.state = 'stopped';
+  }
+
+  receive(packet: Uint8Array): void {
+    if (this.state === 'idle' || this.state === 'stopped') return;
+    const p = decodeOrDrop(packet, this.drops);
+    if (!p) return;
+    if (this.host.log.debugEnabled && p.code !== ChapCode.Response) {
+      this.host.log.debug(`recv ${describeChapPacket(p)}`);
+    }
+    switch (p.code) {
+      case ChapCode.Challenge:
+        this.receiveChallenge(p.id, p.value);
+        return;
+      case ChapCode.Response:
+        this.drops.drop('CHAP Response sent to the peer');
+        return;
+      case ChapCode.Success:
+      case ChapCode.Failure:
+        this.receiveResult(p.code, p.id, decodeText(p.message));
+        return;
+    }
+  }
+
+  private receiveChallenge(id: number, challenge: Uint8Array): void {
+    const problem = this.digest.checkChallengeValue(challenge);
+    if (problem !== undefined) {
+      this.drops.drop(`malformed ${METHOD_NAMES[this.method]} Challenge: ${problem}`);
+      return;
+    }
+    if (this.last && this.last.id === id && safeEqual(this.last.challenge, challenge)) {
+      this.host.send(PPP_CHAP, this.last.packet);
+      return;
+    }
+    const answer = this.digest.respond({
+      id,
+      challenge,
+      user: this.cfg.user,
+      password: this.cfg.password,
+      random: this.random,
+    });
+    const p: ChapPacket = {
+      code: ChapCode.Response,
+      id,
+      value: answer.value,
+      name: encodeText(this.cfg.user),
+    };
+    const bytes = encodeChapPacket(p);
+    this.last = { id, challenge: challenge.slice(), answer, packet: bytes };
+    if (this.state === 'waiting' || this.state === 'responded') {
+      this.state = 'responded';
+      this.armTimer('no Success or Failure from the authenticator');
+    }
+    if (this.host.log.debugEnabled) this.host.log.debug(`sent ${describeChapPacket(p)}`);
+    this.host.send(PPP_CHAP, bytes);
+  }
+
+  private receiveResult(
+    code: typeof ChapCode.Success | typeof ChapCode.Failure,
+    id: number,
+    message: string,
+  ): void {
+    if (!this.last || id !== this.last.id) {
+      this.drops.drop(`CHAP ${CODE_WORDS[code]} that answers no Response of ours`, `id ${id}`);
+      return;
+    }
+    if (this.state !== 'responded') return; // a repeated Success after a re-challenge: already up
+    this.timer?.cancel();
+    if (code === ChapCode.Failure) {
+      this.finishFailed(this.last.answer.describeFailure(message));
+      return;
+    }
+    const judged = this.last.answer.checkSuccess(message);
+    if (!judged.ok) {
+      this.finishFailed(judged.reason);
+      return;
+    }
+    this.state = 'accepted';
+    this.host.log.info(`${METHOD_NAMES[this.method]}: authenticated as ${JSON.stringify(this.cfg.user)}`);
+    this.host.succeeded({
+      method: this.method,
+      user: this.cfg.user,
+      rawUser: this.cfg.user,
+      ...(judged.mppeKeys ? { mppeKeys: judged.mppeKeys } : {}),
+    });
+  }
+
+  private armTimer(what: string): void {
+    this.timer?.cancel();
+    const ms = this.cfg.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.timer = this.host.clock.setTimer(ms, () => {
+      if (this.state === 'waiting' || this.state === 'responded')
+        this.finishFailed(`${what} within ${ms / 1000} s`);
+    });
+  }
+
+  private finishFailed(reason: string): void {
+    this.timer?.cancel();
+    this.state = 'stopped';
+    this.host.log.warn(`${METHOD_NAMES[this.method]}: authentication failed: ${reason}`);
+    this.host.failed({ method: this.method, user: this.cfg.user, reason });
+  }
+}

@@ -1,0 +1,76 @@
+import type { Secret } from '../../aaa/credentials.ts';
+import { ntPasswordHash } from '../../crypto/mschap.ts';
+import { hex } from '../../wire/bytes.ts';
+
+/** Error codes of MS-CHAP Failure messages (RFC 2433 §5, RFC 2759 §6). */
+export const MsChapError = {
+  RestrictedLogonHours: 646,
+  AccountDisabled: 647,
+  PasswordExpired: 648,
+  NoDialinPermission: 649,
+  AuthenticationFailure: 691,
+  ChangingPassword: 709,
+} as const;
+export type MsChapErrorCode = (typeof MsChapError)[keyof typeof MsChapError];
+
+const ERROR_WORDS: Record<number, string> = {
+  646: 'restricted logon hours',
+  647: 'account disabled',
+  648: 'password expired',
+  649: 'no dial-in permission',
+  691: 'authentication failure',
+  709: 'error changing password',
+};
+
+/** The NT password hash of a stored secret: either stored as such, or computed from the password. */
+export function ntHashOfSecret(secret: Secret): Uint8Array {
+  return secret.kind === 'nthash' ? secret.hash : ntPasswordHash(secret.password);
+}
+
+/** The fields of an MS-CHAP Failure message "E=e R=r C=c V=v M=m" (RFC 2759 §6). */
+export interface MsChapFailure {
+  error: number;
+  retry: boolean;
+  /** Present when a retry is allowed: the new challenge to answer. */
+  challenge?: Uint8Array;
+  version: number;
+  /** Text for the user (MS-CHAPv2 only). */
+  message?: string;
+}
+
+/** Format a Failure message. Hex is upper case, as Windows and pppd send it. */
+export function formatMsChapFailure(f: MsChapFailure): string {
+  let s = `E=${f.error} R=${f.retry ? 1 : 0}`;
+  if (f.challenge) s += ` C=${hex(f.challenge).toUpperCase()}`;
+  s += ` V=${f.version}`;
+  if (f.message !== undefined) s += ` M=${f.message}`;
+  return s;
+}
+
+/**
+ * Parse a Failure message leniently (fields may be missing; M= takes the rest of the text).
+ * Returns undefined when there is no "E=" field at all.
+ */
+export function parseMsChapFailure(text: string): (Partial<MsChapFailure> & { error: number }) | undefined {
+  const m = /(?:^|\s)E=(\d+)/.exec(text);
+  if (!m?.[1]) return undefined;
+  const out: Partial<MsChapFailure> & { error: number } = { error: Number.parseInt(m[1], 10) };
+  const r = /\sR=([01])/.exec(text);
+  if (r) out.retry = r[1] === '1';
+  const c = /\sC=([0-9A-Fa-f]+)/.exec(text);
+  if (c?.[1] && c[1].length % 2 === 0) out.challenge = new Uint8Array(Buffer.from(c[1], 'hex'));
+  const v = /\sV=(\d+)/.exec(text);
+  if (v?.[1]) out.version = Number.parseInt(v[1], 10);
+  const at = text.indexOf('M=');
+  if (at >= 0) out.message = text.slice(at + 2);
+  return out;
+}
+
+/** A Failure message in words for the log, e.g. `authenticator refused us: E=691 (authentication failure)`. */
+export function describeMsChapFailure(text: string): string {
+  const f = parseMsChapFailure(text);
+  if (!f) return `authenticator refused us: ${JSON.stringify(text)}`;
+  const words = ERROR_WORDS[f.error] ?? 'unknown error';
+  const msg = f.message ? `: ${JSON.stringify(f.message)}` : '';
+  return `authenticator refused us: E=${f.error} (${words})${msg}`;
+}

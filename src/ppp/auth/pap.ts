@@ -1,0 +1,244 @@
+import type { Secret } from '../../aaa/credentials.ts';
+import { ntPasswordHash } from '../../crypto/mschap.ts';
+import type { TimerHandle } from '../../util/clock.ts';
+import type { DropCounter } from '../../util/counters.ts';
+import { isProtocolError } from '../../wire/errors.ts';
+import {
+  DEFAULT_MAX_REQUESTS,
+  DEFAULT_RETRY_MS,
+  DEFAULT_TIMEOUT_MS,
+  decodeText,
+  dropCounter,
+  encodeText,
+  lookupUser,
+  randomSource,
+  reportAuthenticatorFailure,
+  safeEqual,
+  unknownUser,
+  wrongPassword,
+} from './common.ts';
+import { decodePapPacket, describePapPacket, encodePapPacket, PapCode, type PapPacket } from './pap-codec.ts';
+import {
+  type AuthExchange,
+  type AuthenticatorOptions,
+  type AuthHost,
+  type AuthPeerOptions,
+  PPP_PAP,
+} from './types.ts';
+
+/** Messages in our Ack/Nak (pppd's wording). The Nak never says which of name or password was wrong. */
+export const PAP_ACK_MESSAGE = 'Login ok';
+export const PAP_NAK_MESSAGE = 'Login incorrect';
+
+/** Does `offered` (the clear password from the peer) match the stored secret? Constant time. */
+export function papPasswordMatches(secret: Secret, offered: string): boolean {
+  if (secret.kind === 'nthash') return safeEqual(ntPasswordHash(offered), secret.hash);
+  return safeEqual(encodeText(offered), encodeText(secret.password));
+}
+
+/**
+ * PAP authenticator (RFC 1334 §2): waits up to `timeoutMs` for an Authenticate-Request and answers
+ * it with Ack or Nak. The first request decides (pppd does the same: no second try after a Nak);
+ * a repeated request (our answer was lost) gets the same answer again, with its own Identifier.
+ *
+ *   start ──> listen ──AuthReq ok──> accepted   (Ack; repeats answered with Ack)
+ *                    ──AuthReq bad─> refused    (Nak; repeats answered with Nak)
+ *                    ──timeout────> refused    (no packet sent)
+ */
+export class PapAuthenticator implements AuthExchange {
+  readonly method = 'pap' as const;
+  readonly protocol = PPP_PAP;
+  readonly drops: DropCounter;
+  private readonly host: AuthHost;
+  private readonly cfg: AuthenticatorOptions;
+  private state: 'idle' | 'listen' | 'accepted' | 'refused' | 'stopped' = 'idle';
+  private timer: TimerHandle | undefined;
+
+  constructor(host: AuthHost, cfg: AuthenticatorOptions) {
+    this.host = host;
+    this.cfg = cfg;
+    this.drops = dropCounter(host, cfg, 'PAP packet');
+  }
+
+  start(): void {
+    if (this.state !== 'idle') return;
+    this.state = 'listen';
+    this.timer = this.host.clock.setTimer(this.cfg.timeoutMs ?? DEFAULT_TIMEOUT_MS, () =>
+      this.onWaitExpired(),
+    );
+  }
+
+  stop(): void {
+    this.timer?.cancel();
+    this.state = 'stopped';
+  }
+
+  receive(packet: Uint8Array): void {
+    if (this.state === 'idle' || this.state === 'stopped') return;
+    let p: PapPacket;
+    try {
+      p = decodePapPacket(packet);
+    } catch (e) {
+      if (!isProtocolError(e)) throw e;
+      this.drops.drop(`malformed: ${e.code}`, e.message);
+      return;
+    }
+    if (p.code !== PapCode.AuthenticateRequest) {
+      this.drops.drop('Authenticate-Ack/Nak sent to the authenticator');
+      return;
+    }
+    if (this.host.log.debugEnabled) this.host.log.debug(`recv ${describePapPacket(p)}`);
+    if (this.state === 'accepted') this.answer(PapCode.AuthenticateAck, p.id, PAP_ACK_MESSAGE);
+    else if (this.state === 'refused') this.answer(PapCode.AuthenticateNak, p.id, PAP_NAK_MESSAGE);
+    else this.verify(p.id, decodeText(p.peerId), decodeText(p.password));
+  }
+
+  private verify(id: number, rawUser: string, password: string): void {
+    this.timer?.cancel();
+    const found = lookupUser(this.cfg, rawUser);
+    let reason: string | undefined;
+    if (!found.credential) reason = unknownUser(found.user);
+    else if (!papPasswordMatches(found.credential.secret, password)) reason = wrongPassword(found.user);
+    if (reason !== undefined || !found.credential) {
+      this.state = 'refused';
+      this.answer(PapCode.AuthenticateNak, id, PAP_NAK_MESSAGE);
+      reportAuthenticatorFailure(this.host, this.cfg, {
+        method: 'pap',
+        user: found.user,
+        reason: reason ?? '',
+      });
+      return;
+    }
+    this.state = 'accepted';
+    this.answer(PapCode.AuthenticateAck, id, PAP_ACK_MESSAGE);
+    this.host.log.info(`PAP: peer authenticated as ${JSON.stringify(found.user)}`);
+    this.host.succeeded({
+      method: 'pap',
+      user: found.user,
+      rawUser: found.rawUser,
+      credential: found.credential,
+    });
+  }
+
+  private answer(
+    code: typeof PapCode.AuthenticateAck | typeof PapCode.AuthenticateNak,
+    id: number,
+    text: string,
+  ) {
+    const p: PapPacket = { code, id, message: encodeText(text) };
+    if (this.host.log.debugEnabled) this.host.log.debug(`sent ${describePapPacket(p)}`);
+    this.host.send(PPP_PAP, encodePapPacket(p));
+  }
+
+  private onWaitExpired(): void {
+    if (this.state !== 'listen') return;
+    this.state = 'refused';
+    const seconds = (this.cfg.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000;
+    reportAuthenticatorFailure(this.host, this.cfg, {
+      method: 'pap',
+      reason: `no Authenticate-Request from the peer within ${seconds} s`,
+    });
+  }
+}
+
+/**
+ * PAP peer (RFC 1334 §2): sends Authenticate-Request every `retryMs` until an Ack or Nak arrives,
+ * at most `maxRequests` times. Each retransmission carries a new Identifier (as pppd does); an answer
+ * to any of them is accepted.
+ */
+export class PapPeer implements AuthExchange {
+  readonly method = 'pap' as const;
+  readonly protocol = PPP_PAP;
+  readonly drops: DropCounter;
+  private readonly host: AuthHost;
+  private readonly cfg: AuthPeerOptions;
+  private state: 'idle' | 'requesting' | 'done' = 'idle';
+  private timer: TimerHandle | undefined;
+  private nextId: number;
+  private sent = 0;
+  private readonly sentIds = new Set<number>();
+  private request: { peerId: Uint8Array; password: Uint8Array } | undefined;
+
+  constructor(host: AuthHost, cfg: AuthPeerOptions) {
+    this.host = host;
+    this.cfg = cfg;
+    this.drops = dropCounter(host, cfg, 'PAP packet');
+    this.nextId = randomSource(cfg)(1)[0] ?? 0;
+  }
+
+  start(): void {
+    if (this.state !== 'idle') return;
+    const peerId = encodeText(this.cfg.user);
+    const password = encodeText(this.cfg.password);
+    if (peerId.length > 255 || password.length > 255) {
+      this.finishFailed('the user name or password is longer than the 255 octets PAP can carry');
+      return;
+    }
+    this.request = { peerId, password };
+    this.state = 'requesting';
+    this.sendRequest();
+  }
+
+  stop(): void {
+    this.timer?.cancel();
+    this.state = 'done';
+  }
+
+  receive(packet: Uint8Array): void {
+    if (this.state !== 'requesting') return;
+    let p: PapPacket;
+    try {
+      p = decodePapPacket(packet);
+    } catch (e) {
+      if (!isProtocolError(e)) throw e;
+      this.drops.drop(`malformed: ${e.code}`, e.message);
+      return;
+    }
+    if (p.code === PapCode.AuthenticateRequest) {
+      this.drops.drop('Authenticate-Request sent to the peer');
+      return;
+    }
+    if (!this.sentIds.has(p.id)) {
+      this.drops.drop('Authenticate-Ack/Nak with an Identifier we did not send');
+      return;
+    }
+    if (this.host.log.debugEnabled) this.host.log.debug(`recv ${describePapPacket(p)}`);
+    this.timer?.cancel();
+    this.state = 'done';
+    const message = decodeText(p.message);
+    if (p.code === PapCode.AuthenticateNak) {
+      this.finishFailed(`authenticator refused us${message ? `: ${JSON.stringify(message)}` : ''}`);
+      return;
+    }
+    this.host.log.info(`PAP: authenticated as ${JSON.stringify(this.cfg.user)}`);
+    this.host.succeeded({ method: 'pap', user: this.cfg.user, rawUser: this.cfg.user });
+  }
+
+  private sendRequest(): void {
+    if (!this.request) return;
+    const id = this.nextId;
+    this.nextId = (this.nextId + 1) & 0xff;
+    this.sentIds.add(id);
+    this.sent++;
+    const p: PapPacket = { code: PapCode.AuthenticateRequest, id, ...this.request };
+    this.timer = this.host.clock.setTimer(this.cfg.retryMs ?? DEFAULT_RETRY_MS, () => this.onRetryExpired());
+    if (this.host.log.debugEnabled) this.host.log.debug(`sent ${describePapPacket(p)}`);
+    this.host.send(PPP_PAP, encodePapPacket(p));
+  }
+
+  private onRetryExpired(): void {
+    if (this.state !== 'requesting') return;
+    if (this.sent < (this.cfg.maxRequests ?? DEFAULT_MAX_REQUESTS)) {
+      this.sendRequest();
+      return;
+    }
+    this.state = 'done';
+    this.finishFailed(`no answer to ${this.sent} Authenticate-Requests`);
+  }
+
+  private finishFailed(reason: string): void {
+    this.state = 'done';
+    this.host.log.warn(`PAP: authentication failed: ${reason}`);
+    this.host.failed({ method: 'pap', user: this.cfg.user, reason });
+  }
+}
