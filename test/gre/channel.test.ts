@@ -1,0 +1,330 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { GreChannel, type GreChannelOptions } from '../../src/gre/channel.ts';
+import { decodeGreHeader, type GreHeader } from '../../src/gre/codec.ts';
+import { ManualClock } from '../../src/util/clock.ts';
+import { MemoryLogger } from '../../src/util/log.ts';
+import { feed, frame, frameNumber, packet, pair } from './harness.ts';
+
+/** One channel alone: what it sends and delivers, packets fed by hand. */
+function solo(opts: Partial<GreChannelOptions> = {}) {
+  const clock = new ManualClock();
+  const log = new MemoryLogger();
+  const sent: GreHeader[] = [];
+  const got: number[] = [];
+  const ch = new GreChannel({
+    clock,
+    log,
+    peerCallId: 7,
+    peerRecvWindow: 64,
+    sendPacket: (p) => sent.push(decodeGreHeader(p)),
+    deliver: (p) => got.push(frameNumber(p)),
+    ...opts,
+  });
+  return { clock, log, sent, got, ch };
+}
+
+const range = (from: number, n: number): number[] => Array.from({ length: n }, (_, i) => from + i);
+
+test('both directions: every frame arrives in order when nothing is lost', () => {
+  const { clock, a, b } = pair({ delayMs: 5 });
+  for (let i = 0; i < 200; i++) {
+    a.channel.send(frame(i));
+    if (i % 3 === 0) b.channel.send(frame(1000 + i));
+    clock.advance(1);
+  }
+  clock.runAll();
+  assert.deepEqual(b.got.map(frameNumber), range(0, 200));
+  assert.deepEqual(
+    a.got.map(frameNumber),
+    range(0, 200)
+      .filter((i) => i % 3 === 0)
+      .map((i) => 1000 + i),
+  );
+  assert.deepEqual(b.channel.stats.drops, {});
+  assert.equal(a.channel.stats.inFlight, 0, 'everything acknowledged in the end');
+  assert.equal(b.channel.stats.inFlight, 0);
+  assert.equal(a.sent[0]?.seq, 0, 'first sequence number is 0 (RFC 2637)');
+});
+
+test('duplicated packets are delivered once and counted', () => {
+  const { clock, a, b } = pair({ duplicate: 1, delayMs: 2 });
+  for (let i = 0; i < 50; i++) a.channel.send(frame(i));
+  clock.runAll();
+  assert.deepEqual(b.got.map(frameNumber), range(0, 50));
+  assert.equal(b.channel.stats.drops['duplicate-or-late'], 50);
+});
+
+test('reordering within the window is repaired', () => {
+  const { ch, got, clock } = solo();
+  for (const s of [0, 2, 4, 3, 1, 5]) feed(ch, packet(s));
+  assert.deepEqual(got, [0, 1, 2, 3, 4, 5]);
+  assert.equal(ch.stats.reordered, 3);
+  assert.equal(ch.stats.rxLost, 0);
+  assert.equal(clock.pending, 1, 'only the ack timer is left, not the reorder timer');
+});
+
+test('a duplicate of a held packet is dropped', () => {
+  const { ch, got } = solo();
+  for (const s of [0, 2, 2, 1]) feed(ch, packet(s));
+  assert.deepEqual(got, [0, 1, 2]);
+  assert.equal(ch.stats.drops.duplicate, 1);
+});
+
+test('a lost packet: the gap is skipped after reorderTimeoutMs, late arrival dropped', () => {
+  const { ch, got, clock } = solo({ reorderTimeoutMs: 50 });
+  for (const s of [0, 2, 3]) feed(ch, packet(s));
+  clock.advance(49);
+  assert.deepEqual(got, [0]);
+  clock.advance(1);
+  assert.deepEqual(got, [0, 2, 3]);
+  assert.equal(ch.stats.rxLost, 1);
+  feed(ch, packet(1));
+  assert.deepEqual(got, [0, 2, 3]);
+  assert.equal(ch.stats.drops['duplicate-or-late'], 1);
+});
+
+test('the reorder timeout counts from each held packet, not from the first gap', () => {
+  const { ch, got, clock } = solo({ reorderTimeoutMs: 50 });
+  feed(ch, packet(0));
+  feed(ch, packet(2)); // t=0
+  clock.advance(30);
+  feed(ch, packet(5)); // t=30
+  clock.advance(20); // t=50: gap 1 skipped, 5 still waits for 3 and 4
+  assert.deepEqual(got, [0, 2]);
+  clock.advance(29);
+  assert.deepEqual(got, [0, 2]);
+  clock.advance(1);
+  assert.deepEqual(got, [0, 2, 5]);
+  assert.equal(ch.stats.rxLost, 3);
+});
+
+test('reorder buffer overflow skips the oldest gap at once', () => {
+  const { ch, got } = solo({ reorderWindow: 4 });
+  for (const s of [0, 2, 3, 4, 5]) feed(ch, packet(s));
+  assert.deepEqual(got, [0]);
+  feed(ch, packet(7)); // 5 held > 4: skip 1, deliver 2..5, 7 waits for 6
+  assert.deepEqual(got, [0, 2, 3, 4, 5]);
+  feed(ch, packet(6));
+  assert.deepEqual(got, [0, 2, 3, 4, 5, 6, 7]);
+  assert.equal(ch.stats.rxLost, 1);
+});
+
+test("the peer's window: at most W unacknowledged, the rest queued and sent as acks arrive", () => {
+  const { ch, sent } = solo({ peerRecvWindow: 4, windowStallMs: 60_000 });
+  for (let i = 0; i < 10; i++) ch.send(frame(i));
+  assert.deepEqual(
+    sent.map((h) => h.seq),
+    [0, 1, 2, 3],
+  );
+  assert.equal(ch.stats.queued, 6);
+  feed(ch, packet(undefined, 1)); // peer acks 0 and 1
+  assert.deepEqual(
+    sent.map((h) => h.seq),
+    [0, 1, 2, 3, 4, 5],
+  );
+  feed(ch, packet(undefined, 0)); // an old ack changes nothing
+  assert.equal(sent.length, 6);
+  feed(ch, packet(undefined, 9)); // never sent: ignored and counted
+  assert.equal(ch.stats.drops['ack-unsent'], 1);
+  assert.equal(ch.stats.inFlight, 4);
+  feed(ch, packet(undefined, 5));
+  assert.equal(sent.length, 10);
+  assert.equal(ch.stats.queued, 0);
+});
+
+test('over a jittery link no more than W packets are ever in flight', () => {
+  const W = 5;
+  const { clock, a, b } = pair(
+    { delayMs: 3, jitterMs: 4 },
+    { a: { peerRecvWindow: W, windowStallMs: 60_000 } },
+  );
+  let worst = 0;
+  // The receiver takes its start from the first data packet, so let that one arrive alone.
+  a.channel.send(frame(0));
+  clock.advance(10);
+  for (let i = 1; i < 300; i++) {
+    a.channel.send(frame(i));
+    if (i % 4 === 0) clock.advance(1);
+    const s = a.channel.stats;
+    worst = Math.max(worst, s.inFlight);
+  }
+  clock.runAll();
+  assert.ok(worst <= W, `in flight reached ${worst}`);
+  // the same from the wire: each data packet's number minus the best ack the sender had seen
+  assert.ok(a.maxWireInFlight <= W && a.maxWireInFlight > 0, `wire in flight ${a.maxWireInFlight}`);
+  const got = b.got.map(frameNumber);
+  assert.equal(got.length, 300 - (a.channel.stats.drops['tx-queue-full'] ?? 0));
+  assert.ok(
+    got.every((n, i) => i === 0 || n > got[i - 1]!),
+    'in order',
+  );
+  assert.ok(b.channel.stats.ackOnlySent > 0);
+});
+
+test('a peer that never acks: the window reopens after windowStallMs, counted', () => {
+  const { ch, sent, clock, log } = solo({ peerRecvWindow: 2, windowStallMs: 1000, maxQueue: 3 });
+  for (let i = 0; i < 6; i++) ch.send(frame(i));
+  assert.equal(sent.length, 2);
+  assert.equal(ch.stats.drops['tx-queue-full'], 1);
+  clock.advance(999);
+  assert.equal(sent.length, 2);
+  clock.advance(1);
+  assert.equal(sent.length, 4);
+  assert.equal(ch.stats.windowStalls, 1);
+  clock.advance(1000);
+  assert.equal(sent.length, 5);
+  assert.equal(ch.stats.windowStalls, 2);
+  assert.ok(log.has('reopening'));
+  assert.equal(clock.pending, 0);
+});
+
+test('ack progress postpones the stall timeout', () => {
+  const { ch, sent, clock } = solo({ peerRecvWindow: 1, windowStallMs: 1000 });
+  for (let i = 0; i < 4; i++) ch.send(frame(i));
+  clock.advance(900);
+  feed(ch, packet(undefined, 0));
+  assert.equal(sent.length, 2);
+  clock.advance(900);
+  assert.equal(ch.stats.windowStalls, 0);
+  clock.advance(100);
+  assert.equal(ch.stats.windowStalls, 1);
+  assert.equal(sent.length, 3);
+});
+
+test('ack-only packet after ackDelayMs when no data flows back; piggy-backed otherwise', () => {
+  const { ch, sent, clock } = solo({ ackDelayMs: 20 });
+  for (const s of [0, 1, 2]) feed(ch, packet(s));
+  clock.advance(19);
+  assert.equal(sent.length, 0);
+  clock.advance(1);
+  assert.deepEqual(sent, [{ callId: 7, payloadLength: 0, seq: undefined, ack: 2, headerLength: 12 }]);
+  assert.equal(ch.stats.ackOnlySent, 1);
+  feed(ch, packet(3));
+  ch.send(frame(100));
+  assert.deepEqual(sent[1], { callId: 7, payloadLength: 8, seq: 0, ack: 3, headerLength: 16 });
+  ch.send(frame(101));
+  assert.equal(sent[2]?.ack, undefined, 'no ack when nothing new was received');
+  clock.advance(1000);
+  assert.equal(sent.length, 3);
+  assert.equal(ch.stats.acksSent, 2);
+});
+
+test('an ack goes out at once when half the advertised receive window is unacknowledged', () => {
+  const { ch, sent } = solo({ recvWindow: 8 });
+  for (const s of [0, 1, 2]) feed(ch, packet(s));
+  assert.equal(sent.length, 0);
+  feed(ch, packet(3));
+  assert.deepEqual(
+    sent.map((h) => h.ack),
+    [3],
+  );
+});
+
+test('a gap skipped by timeout is acknowledged, so the peer does not stall', () => {
+  const { ch, sent, clock } = solo({ reorderTimeoutMs: 50, ackDelayMs: 20 });
+  feed(ch, packet(1)); // first packet sets the start: 1
+  feed(ch, packet(3));
+  clock.advance(100);
+  assert.deepEqual(
+    sent.map((h) => h.ack),
+    [1, 3],
+  );
+});
+
+test('sequence numbers wrap around 2^32 on both sides', () => {
+  const { clock, a, b } = pair(
+    { delayMs: 2, jitterMs: 3 },
+    { a: { initialSeq: 0xfffffff0, peerRecvWindow: 8 }, b: { initialSeq: 0xfffffffe } },
+  );
+  for (let i = 0; i < 60; i++) {
+    a.channel.send(frame(i));
+    if (i % 2) b.channel.send(frame(i));
+    clock.advance(1);
+  }
+  clock.runAll();
+  assert.deepEqual(b.got.map(frameNumber), range(0, 60));
+  assert.equal(a.got.length, 30);
+  assert.equal(a.sent[0]?.seq, 0xfffffff0);
+  assert.ok(a.sent.some((h) => h.seq === 0xffffffff) && a.sent.some((h) => h.seq === 0));
+  assert.equal(a.channel.stats.inFlight, 0);
+  assert.deepEqual(b.channel.stats.drops, {});
+});
+
+test('reordering across the wrap point is repaired', () => {
+  const { ch, got } = solo();
+  for (const s of [0xfffffffe, 0, 0xffffffff, 1]) feed(ch, packet(s));
+  assert.deepEqual(got, [0xfffffffe, 0xffffffff, 0, 1]);
+});
+
+test('bad input is dropped and counted, never thrown', () => {
+  const { ch, got, log } = solo();
+  feed(ch, packet(5));
+  // a payload without a sequence number (S clear): cannot be ordered
+  const p = packet(undefined, undefined);
+  ch.receive(new Uint8Array([...p, 1, 2]), { ...decodeGreHeader(p), payloadLength: 2 });
+  assert.equal(ch.stats.drops['unsequenced-payload'], 1);
+  // a throwing PPP layer does not escape receive
+  const bad = new GreChannel({
+    clock: new ManualClock(),
+    log,
+    peerCallId: 1,
+    peerRecvWindow: 1,
+    sendPacket: () => {
+      throw new Error('socket gone');
+    },
+    deliver: () => {
+      throw new Error('ppp bug');
+    },
+  });
+  feed(bad, packet(0));
+  bad.send(frame(1));
+  assert.equal(bad.stats.drops['deliver-error'], 1);
+  assert.equal(bad.stats.drops['send-error'], 1);
+  assert.deepEqual(got, [5]);
+});
+
+test('close cancels every timer and drops later traffic', () => {
+  const { ch, clock, sent } = solo({ peerRecvWindow: 1 });
+  feed(ch, packet(0));
+  feed(ch, packet(2)); // reorder timer
+  ch.send(frame(1));
+  ch.send(frame(2)); // queued: stall timer
+  feed(ch, packet(3)); // ack timer
+  assert.ok(clock.pending >= 2);
+  ch.close();
+  assert.equal(clock.pending, 0);
+  ch.send(frame(3));
+  feed(ch, packet(1));
+  assert.equal(ch.stats.drops.closed, 2);
+  assert.equal(sent.length, 1);
+});
+
+test('zero-copy send writes the header into the headroom', () => {
+  const { ch, clock } = solo();
+  const out: Uint8Array[] = [];
+  const z = new GreChannel({
+    clock,
+    log: new MemoryLogger(),
+    peerCallId: 9,
+    peerRecvWindow: 1,
+    sendPacket: (p) => out.push(p),
+    deliver: () => {},
+  });
+  const buf = new Uint8Array(16 + 8);
+  buf.set(frame(77), 16);
+  z.sendWithHeadroom(buf, 16, 8);
+  assert.equal(out[0]?.buffer, buf.buffer, 'no copy');
+  assert.deepEqual(decodeGreHeader(out[0]!), {
+    callId: 9,
+    payloadLength: 8,
+    seq: 0,
+    ack: undefined,
+    headerLength: 12,
+  });
+  assert.equal(frameNumber(out[0]!.subarray(12)), 77);
+  z.sendWithHeadroom(buf, 16, 8); // window full: queued as a copy
+  assert.equal(z.stats.queued, 1);
+  assert.throws(() => z.sendWithHeadroom(buf, 15, 8), RangeError);
+  assert.equal(ch.stats.txPackets, 0);
+});
