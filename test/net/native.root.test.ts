@@ -1,0 +1,78 @@
+// Real kernel I/O through the addon, inside network namespaces this suite creates and removes.
+// Needs root; required in CI (scripts/test.mjs). Each scenario runs in child processes started
+// with `ip netns exec` (test/net/fixtures/net-child.ts).
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { TestNamespaces } from './fixtures/netns.ts';
+
+const isRoot = process.getuid?.() === 0;
+const skip = isRoot ? false : 'needs root (network namespaces, raw sockets, TUN)';
+const nets = new TestNamespaces();
+
+before(async () => {
+  if (!isRoot && process.env.POPTOP_REQUIRE_ROOT_TESTS === '1')
+    throw new Error('root suites are required here');
+});
+after(() => nets.cleanup());
+
+test('RawGreSocket: batches of GRE packets between two namespaces and back, with addresses and bytes', {
+  skip,
+}, async () => {
+  const nsA = await nets.add();
+  const nsB = await nets.add();
+  await nets.link(nsA, nsB, '198.18.0');
+  const rounds = 8;
+  const echo = nets.start(nsB, ['gre-echo', '198.18.0.2', String(rounds * 64)]);
+  assert.deepEqual(await echo.line(), { ready: true });
+  const sender = nets.start(nsA, ['gre-send', '198.18.0.1', '198.18.0.2', String(rounds)]);
+  const result = await sender.line(30_000);
+  assert.deepEqual(result.errors, []);
+  assert.equal(result.received, rounds * 64);
+  assert.deepEqual(result.drops, {});
+  assert.deepEqual(await echo.line(), { echoed: rounds * 64, drops: 0 });
+  assert.equal(await sender.exit(), 0, 'close() lets the process exit');
+  assert.equal(await echo.exit(), 0);
+});
+
+test('TunInterface: ICMP echo requests written into a TUN come back as the kernel replies', {
+  skip,
+}, async () => {
+  const ns = await nets.add();
+  const run = nets.start(ns, ['tun-ping']);
+  const result = await run.line(15_000);
+  assert.match(String(result.name), /^pttest\d+$/);
+  assert.deepEqual(
+    result.replies,
+    Array.from({ length: 20 }, (_, i) => i),
+  );
+  assert.equal(await run.exit(), 0);
+});
+
+test('unref: open and receiving ports do not keep the process alive', { skip }, async () => {
+  const ns = await nets.add();
+  const run = nets.start(ns, ['unref']);
+  assert.deepEqual(await run.line(), { unref: true });
+  assert.equal(await run.exit(5_000), 0);
+});
+
+test('without CAP_NET_RAW / CAP_NET_ADMIN the errors say which capability is missing', { skip }, async () => {
+  const ns = await nets.add();
+  const caps = '-net_raw,-net_admin';
+  const run = nets.start(
+    ns,
+    ['open-both'],
+    ['setpriv', `--inh-caps=${caps}`, `--bounding-set=${caps}`, '--'],
+  );
+  const r = (await run.line()) as Record<string, Record<string, unknown>>;
+  assert.equal(r.gre?.code, 'EPERM');
+  assert.equal(r.gre?.errno, -1);
+  assert.equal(r.gre?.syscall, 'socket');
+  assert.match(
+    String(r.gre?.message),
+    /^raw GRE socket needs root or CAP_NET_RAW \(socket: Operation not permitted\)$/,
+  );
+  assert.equal(r.tun?.code, 'EPERM');
+  assert.equal(r.tun?.syscall, 'ioctl TUNSETIFF');
+  assert.match(String(r.tun?.message), /^TUN device needs root or CAP_NET_ADMIN and \/dev\/net\/tun \(/);
+  assert.equal(await run.exit(), 0);
+});
