@@ -1,0 +1,303 @@
+import { formatIPv4, type IPv4, parseIPv4 } from '../net/ip.ts';
+import { parseIpSpec } from './ip-spec.ts';
+import { ConfigError, type ConfigIssue, didYouMean, IssueList, type SourceLocation } from './issues.ts';
+
+export { parseIpSpec } from './ip-spec.ts';
+
+/**
+ * /etc/pptpd.conf, read the way pptpd 1.4 reads it (configfile.c read_config_file, pptpd.c):
+ * - one `keyword value` per line; the value is the rest of the line after the white space that
+ *   follows the keyword, trailing spaces and tabs removed. Keywords are case-sensitive.
+ * - `#` starts a comment only as the FIRST character of a line; there are no end-of-line
+ *   comments (`remoteip 10.0.0.2 # lab` makes "10.0.0.2 # lab" the value, which fails).
+ * - pptpd ignores a line that starts with a space or tab (logging an error); we ignore it with a
+ *   warning, and silently when it is an indented comment.
+ * - the FIRST occurrence of a keyword wins (pptpd scans the file for each keyword and stops at
+ *   the first match); we warn about the later ones.
+ * - unknown keywords: pptpd ignores them silently; we warn with a did-you-mean.
+ * - lines over 510 characters: pptpd ignores them; we accept them with a warning.
+ * Differences that make us stricter: malformed numbers and addresses are errors (pptpd's atoi
+ * reads "abc" as 0 and falls back to the default).
+ */
+export interface PptpdConf {
+  /**
+   * The pppd options file (`option`). pppd reads /etc/ppp/options first, then this file, so the
+   * server should load both, in that order. undefined: only /etc/ppp/options.
+   */
+  optionFile: string | undefined;
+  /** Our addresses, in order; one address serves every session. Empty with `delegate`. */
+  localIps: IPv4[];
+  /** The client address pool, in order (at most `connections` entries). Empty with `delegate`. */
+  remoteIps: IPv4[];
+  /** Address to listen on (`listen`); undefined: all addresses. */
+  listen: IPv4 | undefined;
+  /** Most concurrent sessions: `connections` (default 100), reduced to the addresses available. */
+  connections: number;
+  debug: boolean;
+  /** Seconds to wait for the first PPTP message on a new connection (default 10). */
+  stimeout: number;
+  /** Do not pass the client's address to pppd as ipparam. */
+  noipparam: boolean;
+  /** Accepted; recording sessions in wtmp is not supported yet. */
+  logwtmp: boolean;
+  /** Addresses come from the secrets file / RADIUS instead of localip/remoteip. */
+  delegate: boolean;
+  pidfile: string;
+  /** Where each keyword that was used was found, for later messages. */
+  sources: Partial<Record<PptpdKeyword, SourceLocation>>;
+}
+
+export const PPTPD_DEFAULTS = {
+  connections: 100,
+  stimeout: 10,
+  pidfile: '/var/run/pptpd.pid',
+  /** pptpd's built-in lists when localip/remoteip are absent (defaults.h). */
+  localip: '192.168.0.1-100',
+  remoteip: '192.168.1.1-100',
+} as const;
+
+/** pptpd's line limit (MAX_CONFIG_STRING_SIZE 512 less the newline and the terminator). */
+const MAX_LINE = 510;
+
+const FLAG_KEYWORDS = ['debug', 'noipparam', 'logwtmp', 'delegate'] as const;
+const VALUE_KEYWORDS = [
+  'option',
+  'localip',
+  'remoteip',
+  'listen',
+  'connections',
+  'stimeout',
+  'speed',
+  'pidfile',
+  'bcrelay',
+  'ppp',
+] as const;
+export type PptpdKeyword = (typeof FLAG_KEYWORDS)[number] | (typeof VALUE_KEYWORDS)[number];
+
+const EXPECTED: Record<(typeof VALUE_KEYWORDS)[number], string> = {
+  option: 'the path of a pppd options file',
+  localip: 'an address list like 192.168.0.1 or 192.168.0.234-238,192.168.0.245',
+  remoteip: 'an address list like 192.168.0.234-238,192.168.0.245',
+  listen: 'an IPv4 address',
+  connections: 'a number of connections',
+  stimeout: 'a number of seconds',
+  speed: 'a line speed',
+  pidfile: 'a file path',
+  bcrelay: 'an interface name',
+  ppp: 'the path of pppd',
+};
+
+interface Setting {
+  value: string;
+  at: SourceLocation;
+}
+
+/** Parses pptpd.conf text. Throws ConfigError listing every error; returns warnings and notes. */
+export function parsePptpdConf(
+  text: string,
+  fileName: string,
+): { config: PptpdConf; warnings: ConfigIssue[] } {
+  const issues = new IssueList();
+  const settings = readSettings(text, fileName, issues);
+  const config = buildConfig(settings, fileName, issues);
+  return { config, warnings: issues.finish() };
+}
+
+function readSettings(text: string, file: string, issues: IssueList): Map<PptpdKeyword, Setting> {
+  const known = new Set<string>([...FLAG_KEYWORDS, ...VALUE_KEYWORDS]);
+  const settings = new Map<PptpdKeyword, Setting>();
+  const lines = text.split('\n');
+  lines.forEach((raw, index) => {
+    const at = { file, line: index + 1 };
+    const line = raw.replace(/\r$/, '').replace(/[ \t]+$/, '');
+    if (line === '' || line.startsWith('#')) return;
+    if (line.startsWith(' ') || line.startsWith('\t')) {
+      if (!line.trimStart().startsWith('#')) {
+        issues.warning(at, 'line starts with white space; pptpd ignores such lines, and so do we');
+      }
+      return;
+    }
+    if (line.length > MAX_LINE) {
+      issues.warning(at, `line is longer than ${MAX_LINE} characters; pptpd would ignore it (we accept it)`);
+    }
+    const m = /^(\S+)(?:[ \t]+(.*))?$/.exec(line)!;
+    const keyword = m[1]!;
+    const value = m[2] ?? '';
+    if (!known.has(keyword)) {
+      issues.warning(at, `unknown keyword "${keyword}" ignored${didYouMean(keyword, known)}`);
+      return;
+    }
+    const kw = keyword as PptpdKeyword;
+    const first = settings.get(kw);
+    if (first) {
+      issues.warning(
+        at,
+        `"${kw}" was already set on line ${first.at.line}; pptpd uses the first one, so this is ignored`,
+      );
+      return;
+    }
+    settings.set(kw, { value, at });
+  });
+  return settings;
+}
+
+function buildConfig(settings: Map<PptpdKeyword, Setting>, file: string, issues: IssueList): PptpdConf {
+  const sources: PptpdConf['sources'] = {};
+  for (const [kw, s] of settings) {
+    sources[kw] = s.at;
+    const isFlag = (FLAG_KEYWORDS as readonly string[]).includes(kw);
+    if (isFlag && s.value !== '') issues.warning(s.at, `"${kw}" takes no value; "${s.value}" is ignored`);
+    if (!isFlag && s.value === '') {
+      issues.error(s.at, `"${kw}" needs a value (${EXPECTED[kw as (typeof VALUE_KEYWORDS)[number]]})`);
+      settings.delete(kw);
+    }
+  }
+  const get = (kw: PptpdKeyword): Setting | undefined => settings.get(kw);
+
+  const logwtmp = get('logwtmp');
+  if (logwtmp)
+    issues.warning(
+      logwtmp.at,
+      '"logwtmp" is accepted but not supported yet: sessions are not recorded in wtmp',
+    );
+  const bcrelay = get('bcrelay');
+  if (bcrelay) issues.warning(bcrelay.at, '"bcrelay" (broadcast relay) is not supported; ignored');
+  const speed = get('speed');
+  if (speed) issues.note(speed.at, '"speed" has no meaning without a serial line; ignored');
+  const ppp = get('ppp');
+  if (ppp) issues.note(ppp.at, `"ppp ${ppp.value}" ignored: poptop runs PPP itself, no pppd is started`);
+
+  const configured = positiveInt('connections', get('connections'), PPTPD_DEFAULTS.connections, issues);
+  const listen = get('listen');
+  let listenIp: IPv4 | undefined;
+  if (listen) {
+    listenIp = parseIPv4(listen.value);
+    if (listenIp === undefined)
+      issues.error(listen.at, `"listen" expects ${EXPECTED.listen}, got "${listen.value}"`);
+  }
+  const delegate = get('delegate') !== undefined;
+  const { localIps, remoteIps, connections } = delegate
+    ? delegatedAddresses(settings, configured, issues)
+    : poolAddresses(settings, file, configured, issues);
+
+  return {
+    optionFile: get('option')?.value,
+    localIps,
+    remoteIps,
+    listen: listenIp,
+    connections,
+    debug: get('debug') !== undefined,
+    stimeout: positiveInt('stimeout', get('stimeout'), PPTPD_DEFAULTS.stimeout, issues),
+    noipparam: get('noipparam') !== undefined,
+    logwtmp: logwtmp !== undefined,
+    delegate,
+    pidfile: get('pidfile')?.value ?? PPTPD_DEFAULTS.pidfile,
+    sources,
+  };
+}
+
+function positiveInt(
+  name: 'connections' | 'stimeout',
+  s: Setting | undefined,
+  fallback: number,
+  issues: IssueList,
+): number {
+  if (!s) return fallback;
+  if (!/^\d+$/.test(s.value)) {
+    issues.error(s.at, `"${name}" expects ${EXPECTED[name]} (a whole number), got "${s.value}"`);
+    return fallback;
+  }
+  const v = Number(s.value);
+  if (v === 0) {
+    issues.warning(s.at, `"${name} 0" means the default (${fallback}) in pptpd, and so here`);
+    return fallback;
+  }
+  return v;
+}
+
+function delegatedAddresses(settings: Map<PptpdKeyword, Setting>, connections: number, issues: IssueList) {
+  for (const kw of ['localip', 'remoteip'] as const) {
+    const s = settings.get(kw);
+    if (s)
+      issues.warning(
+        s.at,
+        `"${kw}" is ignored because "delegate" is set (addresses come from the secrets file)`,
+      );
+  }
+  return { localIps: [] as IPv4[], remoteIps: [] as IPv4[], connections };
+}
+
+function poolAddresses(
+  settings: Map<PptpdKeyword, Setting>,
+  file: string,
+  configured: number,
+  issues: IssueList,
+) {
+  const lists: Record<'localip' | 'remoteip', IPv4[]> = { localip: [], remoteip: [] };
+  for (const kw of ['remoteip', 'localip'] as const) {
+    const s = settings.get(kw);
+    const spec = s?.value ?? PPTPD_DEFAULTS[kw];
+    const at = s?.at ?? { file, line: 0 };
+    if (!s) issues.warning(at, `"${kw}" is not set; using pptpd's built-in default ${spec}`);
+    try {
+      lists[kw] = parseIpSpec(spec, at);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      for (const issue of e.issues) issues.add(issue.severity, issue, issue.message);
+    }
+  }
+  const remote = settings.get('remoteip')?.at ?? { file, line: 0 };
+  checkRemoteAddresses(lists.remoteip, lists.localip, remote, issues);
+  let remoteIps = lists.remoteip;
+  let localIps = lists.localip;
+  if (remoteIps.length > configured) {
+    issues.note(
+      remote,
+      `remoteip lists ${remoteIps.length} addresses but connections is ${configured}; only the first ${configured} are used`,
+    );
+    remoteIps = remoteIps.slice(0, configured);
+  }
+  if (localIps.length > 1 && localIps.length > configured) localIps = localIps.slice(0, configured);
+  let connections = Math.min(configured, remoteIps.length);
+  if (localIps.length > 1 && localIps.length !== remoteIps.length) {
+    const local = settings.get('localip')?.at ?? { file, line: 0 };
+    issues.warning(
+      local,
+      `localip lists ${localIps.length} addresses and remoteip ${remoteIps.length}; pptpd pairs them in order, so at most ${Math.min(localIps.length, remoteIps.length)} sessions can run (give one localip to share it)`,
+    );
+    connections = Math.min(connections, localIps.length);
+  }
+  if (settings.has('connections') && connections < configured && remoteIps.length > 0) {
+    issues.note(
+      settings.get('connections')!.at,
+      `connections ${configured} reduced to ${connections}: not enough addresses`,
+    );
+  }
+  return { localIps, remoteIps, connections };
+}
+
+function checkRemoteAddresses(remote: IPv4[], local: IPv4[], at: SourceLocation, issues: IssueList): void {
+  const seen = new Set<IPv4>();
+  const localSet = new Set(local);
+  for (const ip of remote) {
+    const text = formatIPv4(ip);
+    if (seen.has(ip)) issues.error(at, `remoteip lists ${text} twice`);
+    seen.add(ip);
+    if (localSet.has(ip)) issues.error(at, `${text} is both a local and a remote address`);
+    const first = ip >>> 24;
+    if (first === 0 || first === 127 || first >= 224) {
+      issues.error(at, `${text} cannot be a client address (zero, loopback, multicast or reserved)`);
+    }
+  }
+}
+
+/**
+ * Our address for a session whose client got `remote`: the single localip, or the localip in
+ * the same position as `remote` in remoteip (pptpd's pairing), or the first localip for an
+ * address outside the pool (a static one from the secrets file). undefined with `delegate`.
+ */
+export function localIpFor(config: PptpdConf, remote: IPv4): IPv4 | undefined {
+  if (config.localIps.length <= 1) return config.localIps[0];
+  const index = config.remoteIps.indexOf(remote);
+  return config.localIps[index] ?? config.localIps[0];
+}
