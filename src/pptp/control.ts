@@ -1,0 +1,490 @@
+/**
+ * The PPTP control connection automaton (RFC 2637 §3.1), for both roles, transport-free: TCP bytes
+ * come in through receive(), bytes go out through the injected write(), time through the injected
+ * Clock. Calls on the connection are handled by CallManager (call.ts).
+ *
+ *   PAC:  idle ─start─> wait-ctl-request ─SCCRQ/SCCRP(ok)─> established
+ *   PNS:  idle ─start/SCCRQ─> wait-ctl-reply ─SCCRP(ok)─> established
+ *   established ─stop/StopCCRQ─> wait-stop-reply ─StopCCRP or timeout─> closed
+ *   any ─StopCCRQ received/StopCCRP sent─> closed; any ─TCP closed, timeout, bad input─> closed
+ *
+ * Keepalive (RFC 2637 §3.1.4): after echoIntervalMs without any received message an Echo-Request
+ * goes out; without the matching Echo-Reply within echoTimeoutMs the connection is closed.
+ * Bad input never throws out of receive(): a malformed stream ends the connection (after a
+ * Stop-Control-Connection-Request when it was established); a message wrong for the state gets the
+ * reply the RFC defines (General Error "Not-Connected" before establishment) or is counted and dropped.
+ */
+import type { Clock, TimerHandle } from '../util/clock.ts';
+import { DropCounter } from '../util/counters.ts';
+import type { Logger } from '../util/log.ts';
+import { ProtocolError } from '../wire/errors.ts';
+import { type CallInfo, CallManager, type CallRequestDecision } from './call.ts';
+import type { CallIdAllocator } from './call-ids.ts';
+import { describeControlMessage, encodeControlMessage } from './codec.ts';
+import {
+  BearerCapability,
+  codeName,
+  EchoResult,
+  FramingCapability,
+  GeneralError,
+  IncomingCallResult,
+  OutgoingCallResult,
+  PPTP_PROTOCOL_VERSION,
+  StartResult,
+  StopReason,
+  StopResult,
+} from './constants.ts';
+import { ControlFramer } from './framer.ts';
+import type {
+  ControlMessage,
+  OutgoingCallRequest,
+  StartControlConnectionReply,
+  StartControlConnectionRequest,
+} from './messages.ts';
+
+export type { CallInfo, CallRequestDecision } from './call.ts';
+
+export interface PeerInfo {
+  hostName: string;
+  vendor: string;
+  protocolVersion: number;
+}
+
+export interface ControlConnectionOptions {
+  role: 'pac' | 'pns';
+  clock: Clock;
+  log: Logger;
+  /** Shared by every control connection of the process (our Call ID is the GRE Key). */
+  callIds: CallIdAllocator;
+  /** Bytes for the TCP socket. */
+  write(bytes: Uint8Array): void;
+  /** Close the TCP socket after the queued writes. Never called after transportClosed(). */
+  close(): void;
+  /** @default '' */
+  hostName?: string;
+  /** @default 'poptop' */
+  vendor?: string;
+  /** @default 1 */
+  firmwareRevision?: number;
+  /** Our GRE receive window, sent in Outgoing-Call-Request/-Reply. @default 64 */
+  recvWindow?: number;
+  /** Silence before an Echo-Request. @default 60000 */
+  echoIntervalMs?: number;
+  /** Wait for the Echo-Reply before closing. @default 60000 */
+  echoTimeoutMs?: number;
+  /** PAC: the Start-Control-Connection-Request must arrive within this; PNS: the Reply. @default 60000 */
+  establishTimeoutMs?: number;
+  /** Wait for a Stop-Control-Connection-Reply. @default 10000 */
+  stopTimeoutMs?: number;
+  /** PNS: wait for an Outgoing-Call-Reply or a Call-Disconnect-Notify. @default 60000 */
+  callTimeoutMs?: number;
+  /** Calls per control connection (pptpd allows one). @default 1 */
+  maxCalls?: number;
+  /** PAC: accept or refuse an Outgoing-Call-Request. Default: accept. */
+  onCallRequest?(req: OutgoingCallRequest): CallRequestDecision;
+  onEstablished?(peer: PeerInfo): void;
+  /** PAC: Outgoing-Call-Reply (Connected) sent; PNS: received. */
+  onCallUp?(call: CallInfo): void;
+  /** Exactly once for every call that came up or was placed, whatever ends it. */
+  onCallDown?(call: CallInfo, reason: string): void;
+  onSetLinkInfo?(call: CallInfo, sendAccm: number, recvAccm: number): void;
+  /** Exactly once, whatever the path. */
+  onClosed?(reason: string): void;
+}
+
+export type ControlState =
+  | 'idle'
+  | 'wait-ctl-request'
+  | 'wait-ctl-reply'
+  | 'established'
+  | 'wait-stop-reply'
+  | 'closed';
+
+export class ControlConnection {
+  readonly drops: DropCounter;
+  private readonly opts: ControlConnectionOptions;
+  private readonly log: Logger;
+  private readonly framer = new ControlFramer();
+  private readonly callManager: CallManager;
+  private readonly echoIntervalMs: number;
+  private readonly echoTimeoutMs: number;
+  private currentState: ControlState = 'idle';
+  private lastReceived = 0;
+  private echoIdentifier = 0;
+  private pendingEcho: number | undefined;
+  private keepaliveTimer: TimerHandle | undefined;
+  private echoTimer: TimerHandle | undefined;
+  private phaseTimer: TimerHandle | undefined;
+  /** Why we sent a Stop-Control-Connection-Request: the reason reported when it completes. */
+  private stopText = '';
+
+  constructor(opts: ControlConnectionOptions) {
+    this.opts = opts;
+    this.log = opts.log;
+    this.drops = new DropCounter(opts.log, 'PPTP control message');
+    this.echoIntervalMs = opts.echoIntervalMs ?? 60_000;
+    this.echoTimeoutMs = opts.echoTimeoutMs ?? 60_000;
+    this.callManager = new CallManager({
+      role: opts.role,
+      clock: opts.clock,
+      log: opts.log,
+      callIds: opts.callIds,
+      drops: this.drops,
+      recvWindow: opts.recvWindow ?? 64,
+      maxCalls: opts.maxCalls ?? 1,
+      callTimeoutMs: opts.callTimeoutMs ?? 60_000,
+      send: (msg) => this.send(msg),
+      onCallRequest: (req) => opts.onCallRequest?.(req) ?? { accept: true },
+      onCallUp: (call) => opts.onCallUp?.(call),
+      onCallDown: (call, reason) => opts.onCallDown?.(call, reason),
+      onSetLinkInfo: (call, s, r) => opts.onSetLinkInfo?.(call, s, r),
+    });
+  }
+
+  get state(): ControlState {
+    return this.currentState;
+  }
+
+  calls(): CallInfo[] {
+    return this.callManager.list();
+  }
+
+  /** PNS: send the Start-Control-Connection-Request; PAC: wait for it. Both within establishTimeoutMs. */
+  start(): void {
+    if (this.currentState !== 'idle') return;
+    this.lastReceived = this.opts.clock.now();
+    const ms = this.opts.establishTimeoutMs ?? 60_000;
+    const what =
+      this.opts.role === 'pac' ? 'Start-Control-Connection-Request' : 'Start-Control-Connection-Reply';
+    this.phaseTimer = this.opts.clock.setTimer(ms, () =>
+      this.finish(`no ${what} within ${ms / 1000} s`, true),
+    );
+    if (this.opts.role === 'pac') {
+      this.currentState = 'wait-ctl-request';
+      return;
+    }
+    this.currentState = 'wait-ctl-reply';
+    this.send({ type: 'start-control-connection-request', ...this.startFields(), maxChannels: 0 });
+  }
+
+  /** TCP bytes from the peer. Never throws. */
+  receive(bytes: Uint8Array): void {
+    if (this.currentState === 'closed') return;
+    try {
+      this.framer.push(bytes);
+      for (;;) {
+        if (this.currentState === 'closed') return;
+        const msg = this.framer.next();
+        if (!msg) return;
+        this.lastReceived = this.opts.clock.now();
+        if (this.log.debugEnabled) this.log.debug(`recv ${describeControlMessage(msg)}`);
+        this.dispatch(msg);
+      }
+    } catch (e) {
+      this.receiveFailed(e);
+    }
+  }
+
+  /** The TCP socket closed or failed. */
+  transportClosed(): void {
+    this.finish('TCP connection closed', false);
+  }
+
+  /** PNS: place a call (Outgoing-Call-Request); returns our Call ID. Throws unless established. */
+  placeCall(phoneNumber = ''): number {
+    if (this.opts.role !== 'pns') throw new Error('only a PNS places calls');
+    if (this.currentState !== 'established')
+      throw new Error(`cannot place a call in state ${this.currentState}`);
+    return this.callManager.place(phoneNumber);
+  }
+
+  /** Clear a call: PNS sends Call-Clear-Request, PAC Call-Disconnect-Notify. False if unknown. */
+  clearCall(localCallId: number, reason: string): boolean {
+    if (this.currentState !== 'established') return false;
+    return this.callManager.clear(localCallId, reason);
+  }
+
+  /** Stop-Control-Connection-Request (RFC 2637 §2.3), then close on the Reply or after stopTimeoutMs.
+   *  Before establishment the TCP connection is simply closed. */
+  stop(reason: string, stopReason: number = StopReason.None): void {
+    switch (this.currentState) {
+      case 'established':
+        this.callManager.downAll(reason, true);
+        this.sendStop(stopReason, reason);
+        return;
+      case 'idle':
+      case 'wait-ctl-request':
+      case 'wait-ctl-reply':
+        this.finish(reason, true);
+        return;
+      case 'wait-stop-reply':
+      case 'closed':
+        return;
+    }
+  }
+
+  private dispatch(msg: ControlMessage): void {
+    switch (msg.type) {
+      case 'echo-request': {
+        const ok = this.currentState === 'established' || this.currentState === 'wait-stop-reply';
+        this.send({
+          type: 'echo-reply',
+          identifier: msg.identifier,
+          resultCode: ok ? EchoResult.Ok : EchoResult.GeneralError,
+          errorCode: ok ? GeneralError.None : GeneralError.NotConnected,
+        });
+        return;
+      }
+      case 'echo-reply':
+        this.receiveEchoReply(msg.identifier);
+        return;
+      case 'stop-control-connection-request':
+        this.send({
+          type: 'stop-control-connection-reply',
+          resultCode: StopResult.Ok,
+          errorCode: GeneralError.None,
+        });
+        this.finish(
+          `peer stopped the control connection (reason: ${codeName('stopReason', msg.reason)})`,
+          true,
+        );
+        return;
+      case 'stop-control-connection-reply':
+        if (this.currentState === 'wait-stop-reply') {
+          this.finish(this.stopText, true);
+          return;
+        }
+        this.drops.drop('unexpected Stop-Control-Connection-Reply');
+        return;
+      case 'start-control-connection-request':
+        if (this.currentState === 'wait-ctl-request') {
+          this.receiveStartRequest(msg);
+          return;
+        }
+        this.unexpectedStart(msg);
+        return;
+      case 'start-control-connection-reply':
+        if (this.currentState === 'wait-ctl-reply') {
+          this.receiveStartReply(msg);
+          return;
+        }
+        this.unexpectedStart(msg);
+        return;
+      default:
+        if (this.currentState === 'established') {
+          this.callManager.receive(msg);
+          return;
+        }
+        if (this.currentState === 'wait-stop-reply') {
+          this.drops.drop(`${msg.type} while stopping`);
+          return;
+        }
+        this.notConnected(msg);
+        return;
+    }
+  }
+
+  /** PAC: RFC 2637 §2.1-§2.2. Any 1.x version is accepted; we answer 1.0. */
+  private receiveStartRequest(req: StartControlConnectionRequest): void {
+    this.phaseTimer?.cancel();
+    const maxChannels = Math.min(this.opts.maxCalls ?? 1, 0xffff);
+    if (req.protocolVersion >> 8 !== PPTP_PROTOCOL_VERSION >> 8) {
+      this.send({
+        type: 'start-control-connection-reply',
+        ...this.startFields(),
+        resultCode: StartResult.VersionNotSupported,
+        errorCode: GeneralError.None,
+        maxChannels,
+      });
+      this.finish(`peer's protocol version 0x${req.protocolVersion.toString(16)} is not supported`, true);
+      return;
+    }
+    this.send({
+      type: 'start-control-connection-reply',
+      ...this.startFields(),
+      resultCode: StartResult.Successful,
+      errorCode: GeneralError.None,
+      maxChannels,
+    });
+    this.established(req);
+  }
+
+  /** PNS: RFC 2637 §2.2. */
+  private receiveStartReply(rep: StartControlConnectionReply): void {
+    this.phaseTimer?.cancel();
+    if (rep.resultCode !== StartResult.Successful) {
+      const why = `peer refused the control connection: ${codeName('start', rep.resultCode)}, error ${codeName('error', rep.errorCode)}`;
+      this.finish(why, true);
+      return;
+    }
+    if (rep.protocolVersion >> 8 !== PPTP_PROTOCOL_VERSION >> 8) {
+      const why = `peer's protocol version 0x${rep.protocolVersion.toString(16)} is not supported`;
+      this.log.warn(why);
+      this.sendStop(StopReason.StopProtocol, why);
+      return;
+    }
+    this.established(rep);
+  }
+
+  private established(peer: StartControlConnectionRequest | StartControlConnectionReply): void {
+    this.currentState = 'established';
+    this.log.info(
+      `control connection established with "${peer.hostName}" (${peer.vendor}), ` +
+        `protocol version 0x${peer.protocolVersion.toString(16).padStart(4, '0')}`,
+    );
+    this.armKeepalive(this.echoIntervalMs);
+    this.opts.onEstablished?.({
+      hostName: peer.hostName,
+      vendor: peer.vendor,
+      protocolVersion: peer.protocolVersion,
+    });
+  }
+
+  /** A Start message when none is expected: a duplicate request gets "already exists" (RFC 2637 §2.2
+   *  result 3); anything else is a protocol violation that ends the connection. */
+  private unexpectedStart(msg: ControlMessage): void {
+    if (msg.type === 'start-control-connection-request' && this.currentState === 'established') {
+      this.send({
+        type: 'start-control-connection-reply',
+        ...this.startFields(),
+        resultCode: StartResult.AlreadyExists,
+        errorCode: GeneralError.None,
+        maxChannels: 0,
+      });
+      return;
+    }
+    this.violation(`unexpected ${msg.type} in state ${this.currentState}`);
+  }
+
+  /** A call message before the connection is established: answer General Error "Not-Connected"
+   *  (RFC 2637 §2.16 code 1) where the message has a reply, then close. */
+  private notConnected(msg: ControlMessage): void {
+    const errorCode = GeneralError.NotConnected;
+    if (msg.type === 'outgoing-call-request') {
+      this.send({
+        type: 'outgoing-call-reply',
+        callId: 0,
+        peerCallId: msg.callId,
+        resultCode: OutgoingCallResult.GeneralError,
+        errorCode,
+        causeCode: 0,
+        connectSpeed: 0,
+        recvWindow: 0,
+        processingDelay: 0,
+        physicalChannelId: 0,
+      });
+    } else if (msg.type === 'incoming-call-request') {
+      this.send({
+        type: 'incoming-call-reply',
+        callId: 0,
+        peerCallId: msg.callId,
+        resultCode: IncomingCallResult.GeneralError,
+        errorCode,
+        recvWindow: 0,
+        transmitDelay: 0,
+      });
+    }
+    this.violation(`${msg.type} before the control connection was established`);
+  }
+
+  /** Protocol violation: log in words; Stop-Control-Connection if established, else just close. */
+  private violation(what: string): void {
+    this.log.warn(`protocol violation: ${what}`);
+    if (this.currentState === 'established') this.stop(`protocol violation: ${what}`);
+    else this.finish(`protocol violation: ${what}`, true);
+  }
+
+  private receiveFailed(e: unknown): void {
+    if (e instanceof ProtocolError) {
+      const why = `malformed control message: ${e.message}`;
+      this.log.warn(why);
+      // The stream cannot be resynchronised, so no Stop-Control-Connection-Reply could be read.
+      if (this.currentState === 'established') this.sendStop(StopReason.None, why);
+      this.finish(why, true);
+      return;
+    }
+    const why = `internal error while handling a control message: ${e instanceof Error ? e.message : String(e)}`;
+    this.log.error(why);
+    this.finish(why, true);
+  }
+
+  private sendStop(reason: number, text: string): void {
+    this.cancelKeepalive();
+    this.currentState = 'wait-stop-reply';
+    this.stopText = text;
+    this.send({ type: 'stop-control-connection-request', reason });
+    const ms = this.opts.stopTimeoutMs ?? 10_000;
+    this.phaseTimer?.cancel();
+    this.phaseTimer = this.opts.clock.setTimer(ms, () =>
+      this.finish(`${text} (no Stop-Control-Connection-Reply within ${ms / 1000} s)`, true),
+    );
+  }
+
+  private armKeepalive(ms: number): void {
+    this.keepaliveTimer?.cancel();
+    this.keepaliveTimer = this.opts.clock.setTimer(ms, () => this.onKeepaliveExpired());
+  }
+
+  private cancelKeepalive(): void {
+    this.keepaliveTimer?.cancel();
+    this.echoTimer?.cancel();
+    this.keepaliveTimer = this.echoTimer = this.pendingEcho = undefined;
+  }
+
+  /** Checked lazily: receiving a message only stamps lastReceived, it does not re-arm a timer. */
+  private onKeepaliveExpired(): void {
+    this.keepaliveTimer = undefined;
+    if (this.currentState !== 'established' || this.pendingEcho !== undefined) return;
+    const silent = this.opts.clock.now() - this.lastReceived;
+    if (silent < this.echoIntervalMs) {
+      this.armKeepalive(this.echoIntervalMs - silent);
+      return;
+    }
+    this.echoIdentifier = (this.echoIdentifier + 1) >>> 0;
+    this.pendingEcho = this.echoIdentifier;
+    this.send({ type: 'echo-request', identifier: this.pendingEcho });
+    this.echoTimer = this.opts.clock.setTimer(this.echoTimeoutMs, () =>
+      this.finish(`peer did not answer Echo-Request for ${this.echoTimeoutMs / 1000} s`, true),
+    );
+  }
+
+  private receiveEchoReply(identifier: number): void {
+    if (this.pendingEcho === undefined || identifier !== this.pendingEcho) {
+      this.drops.drop('Echo-Reply with an unexpected identifier', `identifier ${identifier}`);
+      return;
+    }
+    this.echoTimer?.cancel();
+    this.echoTimer = this.pendingEcho = undefined;
+    this.armKeepalive(this.echoIntervalMs);
+  }
+
+  private startFields() {
+    return {
+      protocolVersion: PPTP_PROTOCOL_VERSION,
+      framingCapabilities: FramingCapability.Async | FramingCapability.Sync,
+      bearerCapabilities: BearerCapability.Analog | BearerCapability.Digital,
+      firmwareRevision: this.opts.firmwareRevision ?? 1,
+      hostName: this.opts.hostName ?? '',
+      vendor: this.opts.vendor ?? 'poptop',
+    };
+  }
+
+  private send(msg: ControlMessage): void {
+    if (this.currentState === 'closed') return;
+    if (this.log.debugEnabled) this.log.debug(`send ${describeControlMessage(msg)}`);
+    this.opts.write(encodeControlMessage(msg));
+  }
+
+  /** The one way to the closed state: timers off, calls down (IDs released), socket closed, onClosed. */
+  private finish(reason: string, closeTransport: boolean): void {
+    if (this.currentState === 'closed') return;
+    this.cancelKeepalive();
+    this.phaseTimer?.cancel();
+    this.phaseTimer = undefined;
+    this.currentState = 'closed';
+    this.callManager.downAll(reason, false);
+    if (closeTransport) this.opts.close();
+    this.log.info(`control connection closed: ${reason}`);
+    this.opts.onClosed?.(reason);
+  }
+}
