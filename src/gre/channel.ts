@@ -1,14 +1,15 @@
 import type { Clock, TimerHandle } from '../util/clock.ts';
 import { DropCounter } from '../util/counters.ts';
 import type { Logger } from '../util/log.ts';
+import type { GreChannelDropReason, GreChannelOptions, GreChannelStats } from './channel-options.ts';
 import { encodeGreHeader, GRE_HEADER_LENGTH_MAX, type GreHeader, greHeaderLength } from './codec.ts';
 import { ReorderBuffer } from './reorder.ts';
 import { seqAdd, seqCount, seqDiff } from './serial.ts';
 
 /**
- * One call's enhanced-GRE data channel (RFC 2637 §4.2–4.4): sequence numbers out, in-order
- * delivery in, acknowledgments both ways and the peer's receive window. Transport-free and
- * clock-injected; one object per call, three timers at most (ack, reorder, window stall).
+ * One call's enhanced-GRE data channel (RFC 2637 §4: header §4.1, sliding window §4.2,
+ * out-of-sequence packets §4.3): sequence numbers out, in-order delivery in, acknowledgments
+ * both ways and the peer's receive window. Transport-free and clock-injected; one object per call, three timers at most (ack, reorder, window stall).
  *
  * ```
  *  send(frame) ──> window open? ──yes──> seq=next, A=last in-order rx if pending ──> sendPacket
@@ -20,87 +21,7 @@ import { seqAdd, seqCount, seqDiff } from './serial.ts';
  * ```
  */
 
-export type GreChannelDropReason =
-  | 'closed'
-  | 'duplicate-or-late'
-  | 'duplicate'
-  | 'unsequenced-payload'
-  | 'ack-unsent'
-  | 'tx-queue-full'
-  | 'payload-too-large'
-  | 'send-error'
-  | 'deliver-error';
-
-export interface GreChannelOptions {
-  clock: Clock;
-  log: Logger;
-  /** The peer's call id: the low half of the key in every packet we send. */
-  peerCallId: number;
-  /**
-   * The peer's Packet Recv Window Size from its Outgoing-Call-Request/-Reply: the most data
-   * packets we may have sent and not yet seen acknowledged. 0 (nonsensical) is treated as 1.
-   */
-  peerRecvWindow: number;
-  /** A complete GRE packet for the raw socket; must be consumed (sent or copied) during the call. */
-  sendPacket(packet: Uint8Array): void;
-  /** An in-order PPP frame for the PPP layer; a view valid only during the call. */
-  deliver(payload: Uint8Array): void;
-  /**
-   * @default 20. If no data packet carries a pending acknowledgment within this delay, an
-   * ack-only packet goes out. Short because the peer's window stalls while our ack waits; the
-   * piggy-back chance (reverse PPP traffic, e.g. TCP acks) usually comes within a millisecond.
-   */
-  ackDelayMs?: number;
-  /**
-   * @default 64. The receive window we advertised to the peer. Once half of it is received and
-   * unacknowledged, an ack-only packet goes out at once, so a peer that honours the window
-   * never waits for `ackDelayMs` in a one-way bulk transfer.
-   */
-  recvWindow?: number;
-  /** @default 16. Most out-of-order packets held while waiting for a gap to fill. */
-  reorderWindow?: number;
-  /**
-   * @default 50. A gap not filled within this time is skipped (counted as lost). Reordering on
-   * real paths is sub-millisecond to a few tens of ms; 50 ms stays well below TCP's minimum
-   * retransmission timeout (200 ms), so a real loss inside the tunnel costs the inner TCP a
-   * fast retransmit, not a timeout, while most reordering is still repaired.
-   */
-  reorderTimeoutMs?: number;
-  /** @default 64. Frames queued while the peer's window is full; beyond it they are dropped. */
-  maxQueue?: number;
-  /**
-   * @default 1000. Interop: some peers acknowledge lazily or never (RFC 2637 makes acks
-   * optional in practice). If the window stays full with no ack progress for this long, the
-   * window is reopened (everything in flight is deemed acknowledged) and `windowStalls` counts it,
-   * rather than stalling the call forever.
-   */
-  windowStallMs?: number;
-  /** @default 0 (RFC 2637 §4.2). Our first sequence number; tests use values near 2^32. */
-  initialSeq?: number;
-}
-
-export interface GreChannelStats {
-  /** Data packets / payload bytes sent (ack-only packets excluded). */
-  txPackets: number;
-  txBytes: number;
-  /** Packets carrying an acknowledgment (piggy-backed or ack-only), and ack-only packets. */
-  acksSent: number;
-  ackOnlySent: number;
-  /** Packets / payload bytes received (every packet handed to `receive`). */
-  rxPackets: number;
-  rxBytes: number;
-  /** Frames delivered in order; of those, how many waited in the reorder buffer. */
-  delivered: number;
-  reordered: number;
-  /** Sequence numbers skipped as lost (gap timeout or reorder-buffer overflow). */
-  rxLost: number;
-  /** Times the window was reopened without an ack (see `windowStallMs`). */
-  windowStalls: number;
-  /** Data packets sent and not yet acknowledged, and frames waiting for the window. */
-  inFlight: number;
-  queued: number;
-  drops: Record<string, number>;
-}
+export type { GreChannelDropReason, GreChannelOptions, GreChannelStats };
 
 export class GreChannel {
   private readonly clock: Clock;
@@ -298,7 +219,7 @@ export class GreChannel {
     }
   }
 
-  /** RFC 2637 §4.4: the peer acknowledges the highest number it received from us. */
+  /** RFC 2637 §4.1–4.2: the ack is the highest number the peer received from us; it opens the window. */
   private receiveAck(ack: number): void {
     const lastSent = seqAdd(this.nextSeq, -1);
     if (seqDiff(ack, lastSent) > 0) {
@@ -420,7 +341,7 @@ export class GreChannel {
     if (!this.closed) this.sendAckOnly();
   }
 
-  /** RFC 2637 §4.4: S clear, A set, payload length 0. */
+  /** An ack-only packet (RFC 2637 §4.1): S clear, A set, payload length 0. */
   private sendAckOnly(): void {
     const ack = this.takePendingAck();
     if (ack === undefined) return;

@@ -328,3 +328,10 @@ test('zero-copy send writes the header into the headroom', () => {
   assert.throws(() => z.sendWithHeadroom(buf, 15, 8), RangeError);
   assert.equal(ch.stats.txPackets, 0);
 });
+
+test('the first data packet sets the receive start (interop: peers that do not start at 0)', () => {
+  const { ch, got } = solo();
+  for (const s of [1000, 1001, 999, 1002]) feed(ch, packet(s));
+  assert.deepEqual(got, [1000, 1001, 1002]);
+  assert.equal(ch.stats.drops['duplicate-or-late'], 1);
+});
