@@ -35,7 +35,8 @@ export interface ChapVerifyContext extends ChapFailureContext {
   id: number;
   /** The Response Value (shape already checked). */
   response: Uint8Array;
-  /** The Name field as the peer sent it. */
+  /** The Name field as the peer sent it: its octets, and as text. */
+  name: Uint8Array;
   rawUser: string;
   /** The name used for lookup (domain stripped when configured). */
   user: string;

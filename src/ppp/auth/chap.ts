@@ -109,8 +109,10 @@ export class ChapAuthenticator implements AuthExchange {
     }
     if (this.host.log.debugEnabled) this.host.log.debug(`recv ${describeChapPacket(p)}`);
     if (this.state !== 'challenging') {
-      if (this.result) this.host.send(PPP_CHAP, this.result);
-      else this.drops.drop('Response after the exchange timed out');
+      if (this.result) {
+        if (this.host.log.debugEnabled) this.host.log.debug(`sent the same answer again (id=${this.id})`);
+        this.host.send(PPP_CHAP, this.result);
+      } else this.drops.drop('Response after the exchange timed out');
       return;
     }
     const problem = this.digest.checkResponseValue(p.value);
@@ -119,42 +121,38 @@ export class ChapAuthenticator implements AuthExchange {
       return;
     }
     this.timer?.cancel();
-    this.judge(p.value, decodeText(p.name));
+    this.judge(p.value, p.name);
   }
 
-  private judge(response: Uint8Array, rawUser: string): void {
-    const found = lookupUser(this.cfg, rawUser);
+  private judge(response: Uint8Array, name: Uint8Array): void {
+    const rawUser = decodeText(name);
+    const { user, credential } = lookupUser(this.cfg, rawUser);
     const base = { challenge: this.challenge, random: this.random };
-    const verdict = found.credential
-      ? this.digest.verify({
-          ...base,
-          id: this.id,
-          response,
-          rawUser,
-          user: found.user,
-          credential: found.credential,
-        })
-      : { ok: false as const, reason: unknownUser(found.user), message: this.digest.failureMessage(base) };
+    if (!credential) {
+      this.refuse(user, unknownUser(user), this.digest.failureMessage(base));
+      return;
+    }
+    const verdict = this.digest.verify({ ...base, id: this.id, response, name, rawUser, user, credential });
     if (!verdict.ok) {
-      this.state = 'refused';
-      this.sendResult(ChapCode.Failure, verdict.message);
-      reportAuthenticatorFailure(this.host, this.cfg, {
-        method: this.method,
-        user: found.user,
-        reason: verdict.reason,
-      });
+      this.refuse(user, verdict.reason, verdict.message);
       return;
     }
     this.state = 'accepted';
     this.sendResult(ChapCode.Success, verdict.message);
-    this.host.log.info(`${METHOD_NAMES[this.method]}: peer authenticated as ${JSON.stringify(found.user)}`);
+    this.host.log.info(`${METHOD_NAMES[this.method]}: peer authenticated as ${JSON.stringify(user)}`);
     this.host.succeeded({
       method: this.method,
-      user: found.user,
+      user,
       rawUser,
-      ...(found.credential ? { credential: found.credential } : {}),
+      credential,
       ...(verdict.mppeKeys ? { mppeKeys: verdict.mppeKeys } : {}),
     });
+  }
+
+  private refuse(user: string, reason: string, message: string): void {
+    this.state = 'refused';
+    this.sendResult(ChapCode.Failure, message);
+    reportAuthenticatorFailure(this.host, this.cfg, { method: this.method, user, reason });
   }
 
   private sendChallenge(): void {
@@ -260,6 +258,7 @@ export class ChapPeer implements AuthExchange {
       return;
     }
     if (this.last && this.last.id === id && safeEqual(this.last.challenge, challenge)) {
+      if (this.host.log.debugEnabled) this.host.log.debug(`sent the same Response again (id=${id})`);
       this.host.send(PPP_CHAP, this.last.packet);
       return;
     }

@@ -18,6 +18,12 @@ export const MSCHAP_FLAG_USE_NT = 1;
 export const MSCHAP_VERSION = 2;
 
 export const MSCHAP_SUCCESS_TEXT = 'Access granted';
+/** Our only Failure message: authentication failure, no retry, version 2. */
+export const MSCHAP_FAILURE_MESSAGE = formatMsChapFailure({
+  error: MsChapError.AuthenticationFailure,
+  retry: false,
+  version: MSCHAP_VERSION,
+});
 
 /** Build the 49-octet Response Value: 24 zero octets (no LM-Response) ‖ NT-Response ‖ Flags 1. */
 export function encodeMschapResponse(ntResponse: Uint8Array): Uint8Array {
@@ -45,7 +51,7 @@ export const mschapV1: ChapDigest = {
   },
 
   verify({ challenge, response, user, credential }) {
-    const message = mschapV1.failureMessage({ challenge, random: () => new Uint8Array(0) });
+    const message = MSCHAP_FAILURE_MESSAGE;
     if (response[MSCHAP_OFFSET_FLAGS] !== MSCHAP_FLAG_USE_NT) {
       return {
         ok: false,
@@ -66,11 +72,7 @@ export const mschapV1: ChapDigest = {
   },
 
   failureMessage() {
-    return formatMsChapFailure({
-      error: MsChapError.AuthenticationFailure,
-      retry: false,
-      version: MSCHAP_VERSION,
-    });
+    return MSCHAP_FAILURE_MESSAGE;
   },
 
   checkChallengeValue(value) {

@@ -39,7 +39,8 @@ export function encodeMschapV2Response(peerChallenge: Uint8Array, ntResponse: Ui
 /**
  * MS-CHAPv2 (RFC 2759). The ChallengeHash uses the Name without any "DOMAIN\" prefix (RFC 2759 §8.2,
  * as Windows and pppd do), whatever `stripDomain` says; the Response's Name field carries the full
- * name. Works with clear passwords and NT hashes alike.
+ * name. The authenticator hashes the Name octets exactly as received (a Windows peer may send them
+ * in its ANSI code page, which is not UTF-8). Works with clear passwords and NT hashes alike.
  *
  * Failure: "E=691 R=0 C=<new challenge> V=3 M=Authentication failed" (RFC 2759 §6). We never offer a
  * retry (R=0): like pppd, the first Response decides, and the link is terminated after a Failure.
@@ -57,11 +58,11 @@ export const mschapV2: ChapDigest = {
       : `Value-Size ${value.length}, expected ${MSCHAPV2_RESPONSE_LENGTH}`;
   },
 
-  verify({ challenge, response, rawUser, user, credential, random }) {
+  verify({ challenge, response, name, user, credential, random }) {
     const peerChallenge = response.subarray(MSCHAPV2_OFFSET_PEER_CHALLENGE, MSCHAPV2_OFFSET_RESERVED);
     const ntResponse = response.slice(MSCHAPV2_OFFSET_NT_RESPONSE, MSCHAPV2_OFFSET_FLAGS);
     const hash = ntHashOfSecret(credential.secret);
-    const expected = generateNtResponse(challenge, peerChallenge, rawUser, hash);
+    const expected = generateNtResponse(challenge, peerChallenge, name, hash);
     if (!safeEqual(expected, ntResponse)) {
       return {
         ok: false,
@@ -69,7 +70,7 @@ export const mschapV2: ChapDigest = {
         message: mschapV2.failureMessage({ challenge, random }),
       };
     }
-    const s = generateAuthenticatorResponse(hash, ntResponse, peerChallenge, challenge, rawUser);
+    const s = generateAuthenticatorResponse(hash, ntResponse, peerChallenge, challenge, name);
     return {
       ok: true,
       message: `${s} M=${MSCHAPV2_SUCCESS_TEXT}`,

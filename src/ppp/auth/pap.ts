@@ -30,10 +30,13 @@ import {
 export const PAP_ACK_MESSAGE = 'Login ok';
 export const PAP_NAK_MESSAGE = 'Login incorrect';
 
-/** Does `offered` (the clear password from the peer) match the stored secret? Constant time. */
-export function papPasswordMatches(secret: Secret, offered: string): boolean {
-  if (secret.kind === 'nthash') return safeEqual(ntPasswordHash(offered), secret.hash);
-  return safeEqual(encodeText(offered), encodeText(secret.password));
+/**
+ * Do the password octets the peer offered match the stored secret? Constant time. A clear secret is
+ * compared as UTF-8 octets; an NT hash against the hash of the offered password read as UTF-8.
+ */
+export function papPasswordMatches(secret: Secret, offered: Uint8Array): boolean {
+  if (secret.kind === 'nthash') return safeEqual(ntPasswordHash(decodeText(offered)), secret.hash);
+  return safeEqual(offered, encodeText(secret.password));
 }
 
 /**
@@ -90,34 +93,23 @@ export class PapAuthenticator implements AuthExchange {
     if (this.host.log.debugEnabled) this.host.log.debug(`recv ${describePapPacket(p)}`);
     if (this.state === 'accepted') this.answer(PapCode.AuthenticateAck, p.id, PAP_ACK_MESSAGE);
     else if (this.state === 'refused') this.answer(PapCode.AuthenticateNak, p.id, PAP_NAK_MESSAGE);
-    else this.verify(p.id, decodeText(p.peerId), decodeText(p.password));
+    else this.verify(p.id, decodeText(p.peerId), p.password);
   }
 
-  private verify(id: number, rawUser: string, password: string): void {
+  private verify(id: number, rawUser: string, password: Uint8Array): void {
     this.timer?.cancel();
-    const found = lookupUser(this.cfg, rawUser);
-    let reason: string | undefined;
-    if (!found.credential) reason = unknownUser(found.user);
-    else if (!papPasswordMatches(found.credential.secret, password)) reason = wrongPassword(found.user);
-    if (reason !== undefined || !found.credential) {
+    const { user, credential } = lookupUser(this.cfg, rawUser);
+    if (!credential || !papPasswordMatches(credential.secret, password)) {
       this.state = 'refused';
       this.answer(PapCode.AuthenticateNak, id, PAP_NAK_MESSAGE);
-      reportAuthenticatorFailure(this.host, this.cfg, {
-        method: 'pap',
-        user: found.user,
-        reason: reason ?? '',
-      });
+      const reason = credential ? wrongPassword(user) : unknownUser(user);
+      reportAuthenticatorFailure(this.host, this.cfg, { method: 'pap', user, reason });
       return;
     }
     this.state = 'accepted';
     this.answer(PapCode.AuthenticateAck, id, PAP_ACK_MESSAGE);
-    this.host.log.info(`PAP: peer authenticated as ${JSON.stringify(found.user)}`);
-    this.host.succeeded({
-      method: 'pap',
-      user: found.user,
-      rawUser: found.rawUser,
-      credential: found.credential,
-    });
+    this.host.log.info(`PAP: peer authenticated as ${JSON.stringify(user)}`);
+    this.host.succeeded({ method: 'pap', user, rawUser, credential });
   }
 
   private answer(

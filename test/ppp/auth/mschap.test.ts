@@ -199,7 +199,10 @@ describe('MS-CHAPv2 with the RFC 2759 §9.2 values', () => {
       name: new Uint8Array(0),
     });
     auth.receive(short);
-    assert.equal(drops.total, 1);
+    const stale = v2Response('User');
+    stale[1] = 0x2b; // an Identifier we did not send
+    auth.receive(stale);
+    assert.equal(drops.total, 2);
     assert.equal(pair.server.outcome, 'pending');
     const bad = v2Response('User');
     bad[5 + 30] = (bad[5 + 30] ?? 0) ^ 1; // flip a bit of the NT-Response
