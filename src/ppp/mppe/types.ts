@@ -1,3 +1,5 @@
+import type { DropCounter } from '../../util/counters.ts';
+
 /** MPPE strength in bits (RFC 3078). */
 export type MppeBits = 40 | 56 | 128;
 
@@ -40,6 +42,8 @@ export interface MppeDecryptor {
 export interface MppeSettings {
   bits: MppeBits;
   stateless: boolean;
+  /** Where the decryptor counts dropped packets by reason (optional). */
+  drops?: DropCounter;
 }
 
 export type MppeFactory = (
