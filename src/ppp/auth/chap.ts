@@ -317,11 +317,14 @@ export class ChapPeer implements AuthExchange {
 
   private armTimer(what: string): void {
     this.timer?.cancel();
-    const ms = this.cfg.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.timer = this.host.clock.setTimer(ms, () => {
-      if (this.state === 'waiting' || this.state === 'responded')
-        this.finishFailed(`${what} within ${ms / 1000} s`);
-    });
+    this.timer = this.host.clock.setTimer(this.cfg.timeoutMs ?? DEFAULT_TIMEOUT_MS, () =>
+      this.onWaitExpired(what),
+    );
+  }
+
+  private onWaitExpired(what: string): void {
+    if (this.state !== 'waiting' && this.state !== 'responded') return;
+    this.finishFailed(`${what} within ${(this.cfg.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000} s`);
   }
 
   private finishFailed(reason: string): void {
