@@ -1,7 +1,8 @@
 /*
  * poptop kernel interface: the few syscalls Node cannot make. No protocol logic here.
  *
- *   openGre(bindAddr, slots, slotSize)  raw IPv4 socket for IP protocol 47 (GRE)
+ *   openGre(bindAddr, slots, slotSize, bufferBytes)  raw IPv4 socket for IP protocol 47 (GRE);
+ *                                       bufferBytes > 0 sizes its kernel receive and send buffers
  *   openTun(name, slots, slotSize)      TUN device, IFF_TUN | IFF_NO_PI
  *     both return { handle, fd, name, rx, rxTable, tx, txTable } where rx/tx are ArrayBuffers
  *     of slots * slotSize bytes and rxTable/txTable are ArrayBuffers of slots * 4 uint32.
@@ -216,7 +217,7 @@ static napi_value wrap_port(napi_env env, int fd, enum kind kind, uint32_t slots
   return obj;
 }
 
-/* Reads up to 4 arguments; validates slots and slot size at argv[1], argv[2]. */
+/* Validates slots (argv[1]) and slot size (argv[2]). */
 static bool get_sizes(napi_env env, napi_value *argv, uint32_t *slots, uint32_t *slot_size) {
   if (napi_get_value_uint32(env, argv[1], slots) != napi_ok ||
       napi_get_value_uint32(env, argv[2], slot_size) != napi_ok || *slots < 1 || *slots > MAX_SLOTS ||
@@ -227,13 +228,20 @@ static bool get_sizes(napi_env env, napi_value *argv, uint32_t *slots, uint32_t 
   return true;
 }
 
+/* Sets a socket buffer size, beyond net.core.[rw]mem_max when we have CAP_NET_ADMIN; 0 on success. */
+static int set_buffer(int fd, int force_opt, int opt, int bytes) {
+  if (setsockopt(fd, SOL_SOCKET, force_opt, &bytes, sizeof bytes) == 0) return 0;
+  return setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes) == 0 ? 0 : errno;
+}
+
 static napi_value open_gre(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  uint32_t bind_addr, slots, slot_size;
+  size_t argc = 4;
+  napi_value argv[4];
+  uint32_t bind_addr, slots, slot_size, buffer_bytes;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3 || napi_get_value_uint32(env, argv[0], &bind_addr) != napi_ok) {
-    napi_throw_type_error(env, NULL, "poptop addon: openGre(bindAddr, slots, slotSize)");
+  if (argc < 4 || napi_get_value_uint32(env, argv[0], &bind_addr) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &buffer_bytes) != napi_ok || buffer_bytes > INT32_MAX / 2) {
+    napi_throw_type_error(env, NULL, "poptop addon: openGre(bindAddr, slots, slotSize, bufferBytes)");
     return NULL;
   }
   if (!get_sizes(env, argv, &slots, &slot_size)) return NULL;
@@ -244,10 +252,17 @@ static napi_value open_gre(napi_env env, napi_callback_info info) {
                 err == EPERM || err == EACCES ? "raw GRE socket needs root or CAP_NET_RAW" : NULL);
     return NULL;
   }
+  int err = 0;
+  if (buffer_bytes > 0 && ((err = set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, (int)buffer_bytes)) != 0 ||
+                           (err = set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, (int)buffer_bytes)) != 0)) {
+    close(fd);
+    throw_errno(env, err, "setsockopt SO_RCVBUF/SO_SNDBUF", NULL);
+    return NULL;
+  }
   if (bind_addr != 0) {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(bind_addr)};
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-      int err = errno;
+      err = errno;
       close(fd);
       throw_errno(env, err, "bind", err == EADDRNOTAVAIL ? "local address is not on this host" : NULL);
       return NULL;

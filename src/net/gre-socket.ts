@@ -13,6 +13,8 @@ export interface RawGreSocketOptions {
   batchSize?: number;
   /** Largest GRE packet (without IP header) + IP header that can be received or batch-sent. @default 4096 */
   slotSize?: number;
+  /** Kernel receive and send buffer size in bytes (absorbs bursts between event-loop turns). @default 4 MiB */
+  socketBufferBytes?: number;
   log?: Logger;
 }
 
@@ -36,7 +38,7 @@ export class RawGreSocket implements GrePort {
     this.drops = new DropCounter(opts.log ?? nullLogger, 'GRE packet');
     this.port = new BatchPort(
       addon,
-      addon.openGre(opts.localAddress ?? 0, slots, slotSize),
+      addon.openGre(opts.localAddress ?? 0, slots, slotSize, opts.socketBufferBytes ?? 4 << 20),
       slots,
       slotSize,
       this.drops,

@@ -29,7 +29,8 @@ export interface NativePort {
 export type BatchCallback = (count: number, dropped: number, errno: number) => void;
 
 export interface NativeAddon {
-  openGre(bindAddr: number, slots: number, slotSize: number): NativePort;
+  /** bufferBytes > 0 sets SO_RCVBUF/SO_SNDBUF (forced past the sysctl limit when privileged). */
+  openGre(bindAddr: number, slots: number, slotSize: number, bufferBytes: number): NativePort;
   openTun(name: string, slots: number, slotSize: number): NativePort;
   start(handle: NativeHandle, cb: BatchCallback): void;
   /** One packet (sendto for GRE, write for TUN): 0 or an errno. */
