@@ -54,7 +54,8 @@ function expandEntry(entry: string, fail: (message: string) => never): Expansion
   }
   if (dashes > 1) fail(`"${entry}" has more than one "-" (expected a range like 192.168.0.234-238)`);
   const [left, right] = entry.split('-') as [string, string];
-  if (right.includes('.')) return fullRange(entry, left, right, fail);
+  if (left.split('.').length === 4 && right.split('.').length === 4)
+    return fullRange(entry, left, right, fail);
 
   // pptpd form: the dash sits inside one octet, e.g. 192.168.0.234-238 or 192.168-178.1.231.
   const parts = entry.split('.');
@@ -95,6 +96,7 @@ function badAddress(text: string): string {
   if (/^[\d.]+$/.test(text) && /(^|\.)0\d/.test(text)) {
     return `"${text}" has an octet with a leading zero (pptpd would read it as octal); write it without`;
   }
-  if (/[a-zA-Z]/.test(text)) return `"${text}" is not an IPv4 address (host names are not supported here)`;
+  if (/^[a-zA-Z0-9.-]+$/.test(text) && /[a-zA-Z]/.test(text))
+    return `"${text}" is not an IPv4 address (host names are not supported here)`;
   return `"${text}" is not an IPv4 address (expected four numbers 0-255 like 192.168.0.234)`;
 }

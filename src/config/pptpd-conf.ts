@@ -267,7 +267,8 @@ function poolAddresses(
     );
     connections = Math.min(connections, localIps.length);
   }
-  if (settings.has('connections') && connections < configured && remoteIps.length > 0) {
+  const explicit = /^[1-9]\d*$/.test(settings.get('connections')?.value ?? '');
+  if (explicit && connections < configured && remoteIps.length > 0) {
     issues.note(
       settings.get('connections')!.at,
       `connections ${configured} reduced to ${connections}: not enough addresses`,
