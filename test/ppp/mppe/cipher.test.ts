@@ -1,0 +1,239 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { Rc4 } from '../../../src/crypto/rc4.ts';
+import { createMppe, MPPE_ENCRYPTED, MPPE_FLUSHED } from '../../../src/ppp/mppe/cipher.ts';
+import { changeSessionKey, initialSessionKey, keyLength } from '../../../src/ppp/mppe/keys.ts';
+import type { MppeBits, MppeSettings } from '../../../src/ppp/mppe/types.ts';
+import { DropCounter } from '../../../src/util/counters.ts';
+import { nullLogger } from '../../../src/util/log.ts';
+
+const ALL_BITS: MppeBits[] = [40, 56, 128];
+const MODES = [true, false];
+const KEY_A = Uint8Array.from({ length: 16 }, (_, i) => i * 11 + 1);
+const KEY_B = Uint8Array.from({ length: 16 }, (_, i) => 200 - i * 7);
+
+/** Two ends of a link: `a` sends with KEY_A and receives with KEY_B; `b` the reverse. */
+function pair(settings: MppeSettings) {
+  const len = keyLength(settings.bits);
+  const a = createMppe({ send: KEY_A.slice(0, len), recv: KEY_B.slice(0, len) }, settings);
+  const b = createMppe({ send: KEY_B.slice(0, len), recv: KEY_A.slice(0, len) }, settings);
+  return { a, b };
+}
+
+/** An IPv4 frame: protocol 0x0021 then a payload that names its sequence number. */
+function frame(n: number, size = 40): Uint8Array {
+  const f = new Uint8Array(size);
+  f[1] = 0x21;
+  new DataView(f.buffer).setUint32(2, n);
+  for (let i = 6; i < size; i++) f[i] = (n * 7 + i) & 0xff;
+  return f;
+}
+
+const ccountOf = (pkt: Uint8Array) => ((pkt[0]! & 0x0f) << 8) | pkt[1]!;
+
+test('round trip in both directions, both modes, all strengths, across flag packets', () => {
+  for (const bits of ALL_BITS) {
+    for (const stateless of MODES) {
+      const { a, b } = pair({ bits, stateless });
+      for (let n = 0; n < 600; n++) {
+        const f = frame(n, 20 + (n % 50));
+        assert.deepEqual(b.decryptor.decrypt(a.encryptor.encrypt(f)), f, `${bits} ${stateless} a→b #${n}`);
+        assert.deepEqual(a.decryptor.decrypt(b.encryptor.encrypt(f)), f, `${bits} ${stateless} b→a #${n}`);
+      }
+      assert.equal(b.decryptor.takeResetRequest(), false);
+    }
+  }
+});
+
+test('header: D always, A on every stateless packet; stateful A only on flag packets', () => {
+  for (const stateless of MODES) {
+    const { a } = pair({ bits: 128, stateless });
+    for (let n = 0; n < 300; n++) {
+      const pkt = a.encryptor.encrypt(frame(n));
+      assert.equal(pkt.length, 42);
+      assert.equal(ccountOf(pkt), n);
+      assert.equal(pkt[0]! & MPPE_ENCRYPTED, MPPE_ENCRYPTED);
+      const flagged = stateless || (n & 0xff) === 0xff;
+      assert.equal((pkt[0]! & MPPE_FLUSHED) !== 0, flagged, `packet ${n}`);
+    }
+  }
+});
+
+test('first packets match the RFC 3079 session key: stateful uses it, stateless changes it first', () => {
+  for (const bits of ALL_BITS) {
+    const start = KEY_A.slice(0, keyLength(bits));
+    const f = frame(0);
+    const initial = initialSessionKey(start, bits);
+    const stateful = pair({ bits, stateless: false }).a.encryptor.encrypt(f);
+    assert.deepEqual(stateful.subarray(2), new Rc4(initial).process(f));
+    const stateless = pair({ bits, stateless: true }).a.encryptor.encrypt(f);
+    assert.deepEqual(stateless.subarray(2), new Rc4(changeSessionKey(start, initial, bits)).process(f));
+  }
+});
+
+test('coherency count wraps at 4096 in both modes', () => {
+  for (const stateless of MODES) {
+    const { a, b } = pair({ bits: 40, stateless });
+    for (let n = 0; n < 4096 + 300; n++) {
+      const pkt = a.encryptor.encrypt(frame(n));
+      assert.equal(ccountOf(pkt), n & 0xfff);
+      assert.deepEqual(b.decryptor.decrypt(pkt), frame(n), `stateless=${stateless} #${n}`);
+    }
+  }
+});
+
+test('stateless: lost packets cost nothing; late, repeated and out-of-window packets are dropped', () => {
+  const drops = new DropCounter(nullLogger, 'MPPE packet');
+  const { a, b } = pair({ bits: 128, stateless: true, drops });
+  const sent = Array.from({ length: 5000 }, (_, n) => a.encryptor.encrypt(frame(n)));
+  let delivered = 0;
+  for (let n = 0; n < sent.length; n++) {
+    if (n % 3 === 1 || (n > 1000 && n < 1500)) continue; // a third lost, plus a burst of 499
+    assert.deepEqual(b.decryptor.decrypt(sent[n]!.slice()), frame(n));
+    delivered++;
+  }
+  assert.ok(delivered > 2900);
+  assert.equal(b.decryptor.decrypt(sent[4998]!.slice()), null, 'replay');
+  assert.equal(b.decryptor.decrypt(sent[4990]!.slice()), null, 'late');
+  const next = a.encryptor.encrypt(frame(5000));
+  assert.deepEqual(b.decryptor.decrypt(next), frame(5000));
+  assert.equal(drops.total, 2);
+});
+
+test('stateless: a count jump beyond the window is dropped without disturbing the state', () => {
+  const { a, b } = pair({ bits: 128, stateless: true });
+  assert.deepEqual(b.decryptor.decrypt(a.encryptor.encrypt(frame(0))), frame(0));
+  const forged = a.encryptor.encrypt(frame(1));
+  const bogus = forged.slice();
+  bogus[0] = (bogus[0]! & 0xf0) | 0x0b; // count 0xB01: 2816 ahead
+  assert.equal(b.decryptor.decrypt(bogus), null);
+  assert.deepEqual(b.decryptor.decrypt(forged), frame(1));
+  assert.equal(b.decryptor.takeResetRequest(), false);
+});
+
+test('stateful: loss → drop until flushed, one Reset-Request, then recovery', () => {
+  for (const bits of ALL_BITS) {
+    const { a, b } = pair({ bits, stateless: false });
+    let n = 0;
+    const send = () => a.encryptor.encrypt(frame(n++));
+    for (let i = 0; i < 10; i++) assert.ok(b.decryptor.decrypt(send()));
+    send(); // lost
+    assert.equal(b.decryptor.decrypt(send()), null);
+    assert.equal(b.decryptor.takeResetRequest(), true);
+    assert.equal(b.decryptor.takeResetRequest(), false, 'once per loss event');
+    assert.equal(b.decryptor.decrypt(send()), null, 'still waiting for a flushed packet');
+    assert.equal(b.decryptor.takeResetRequest(), false);
+    a.encryptor.resetRequested();
+    a.encryptor.resetRequested(); // a retransmitted Reset-Request changes nothing
+    const flushed = send();
+    assert.equal(flushed[0]! & MPPE_FLUSHED, MPPE_FLUSHED);
+    assert.deepEqual(b.decryptor.decrypt(flushed), frame(n - 1));
+    for (let i = 0; i < 600; i++)
+      assert.deepEqual(b.decryptor.decrypt(send()), frame(n - 1), `${bits} #${n}`);
+  }
+});
+
+test('stateful: a loss of 3501 packets across flag packets and the wrap resyncs on the flushed packet', () => {
+  const { a, b } = pair({ bits: 128, stateless: false });
+  let n = 0;
+  const send = () => a.encryptor.encrypt(frame(n++));
+  for (let i = 0; i < 200; i++) assert.ok(b.decryptor.decrypt(send()));
+  for (let i = 0; i < 1000; i++) send(); // lost, crossing flag packets 255, 511, 767, 1023
+  assert.equal(b.decryptor.decrypt(send()), null);
+  assert.equal(b.decryptor.takeResetRequest(), true);
+  for (let i = 0; i < 2500; i++) send(); // more lost while the Reset-Request travels: 3501 in all
+  a.encryptor.resetRequested();
+  const flushed = send();
+  assert.deepEqual(b.decryptor.decrypt(flushed), frame(n - 1));
+  for (let i = 0; i < 300; i++) assert.deepEqual(b.decryptor.decrypt(send()), frame(n - 1));
+});
+
+test('stateful: a lost packet before a flag packet recovers at the flag packet without a reset', () => {
+  const { a, b } = pair({ bits: 56, stateless: false });
+  const sent = Array.from({ length: 300 }, (_, n) => a.encryptor.encrypt(frame(n)));
+  for (let n = 0; n < 250; n++) assert.ok(b.decryptor.decrypt(sent[n]!));
+  for (let n = 251; n < 255; n++) assert.equal(b.decryptor.decrypt(sent[n]!), null);
+  assert.deepEqual(b.decryptor.decrypt(sent[255]!), frame(255)); // flag packet carries A
+  for (let n = 256; n < 300; n++) assert.deepEqual(b.decryptor.decrypt(sent[n]!), frame(n));
+});
+
+test('stateful: reordering is a loss event, then recovery via the reset flag', () => {
+  const { a, b } = pair({ bits: 40, stateless: false });
+  const sent = Array.from({ length: 20 }, (_, n) => a.encryptor.encrypt(frame(n)));
+  for (let n = 0; n < 5; n++) assert.ok(b.decryptor.decrypt(sent[n]!));
+  assert.equal(b.decryptor.decrypt(sent[6]!), null);
+  assert.equal(b.decryptor.decrypt(sent[5]!), null, 'late packet is not decrypted');
+  assert.equal(b.decryptor.takeResetRequest(), true);
+  for (let n = 7; n < 20; n++) assert.equal(b.decryptor.decrypt(sent[n]!), null);
+  a.encryptor.resetRequested();
+  assert.deepEqual(b.decryptor.decrypt(a.encryptor.encrypt(frame(20))), frame(20));
+  assert.deepEqual(b.decryptor.decrypt(a.encryptor.encrypt(frame(21))), frame(21));
+});
+
+test('the wrong keys do not produce the plaintext', () => {
+  for (const stateless of MODES) {
+    const settings = { bits: 128 as const, stateless };
+    const sender = createMppe({ send: KEY_A, recv: KEY_B }, settings);
+    const wrong = createMppe({ send: KEY_B, recv: KEY_B }, settings);
+    const f = frame(1, 200);
+    const out = wrong.decryptor.decrypt(sender.encryptor.encrypt(f));
+    assert.ok(out);
+    assert.notDeepEqual(out, f);
+  }
+});
+
+test('a 1-octet (compressed) protocol field comes back as it was sent', () => {
+  const { a, b } = pair({ bits: 128, stateless: true });
+  const f = Uint8Array.of(0x21, 0x45, 0, 0, 20);
+  assert.deepEqual(b.decryptor.decrypt(a.encryptor.encrypt(f)), f);
+});
+
+test('decryption happens in place: the plaintext is a view of the packet', () => {
+  const { a, b } = pair({ bits: 128, stateless: true });
+  const pkt = a.encryptor.encrypt(frame(0));
+  const plain = b.decryptor.decrypt(pkt);
+  assert.ok(plain);
+  assert.equal(plain.buffer, pkt.buffer);
+  assert.equal(plain.byteOffset, pkt.byteOffset + 2);
+});
+
+test('malformed packets are dropped and counted, never thrown', () => {
+  for (const stateless of MODES) {
+    const drops = new DropCounter(nullLogger, 'MPPE packet');
+    const { a, b } = pair({ bits: 128, stateless, drops });
+    const good = a.encryptor.encrypt(frame(0));
+    const bad = [
+      new Uint8Array(0),
+      Uint8Array.of(0x90),
+      Uint8Array.of(0x90, 0x00),
+      Uint8Array.of(good[0]! & ~MPPE_ENCRYPTED, good[1]!, 1, 2), // not encrypted
+      Uint8Array.of(good[0]! | 0x20, good[1]!, 1, 2), // MPPC bit C
+      Uint8Array.of(good[0]! | 0x40, good[1]!, 1, 2), // MPPC bit B
+    ];
+    if (stateless) bad.push(Uint8Array.of(good[0]! & ~MPPE_FLUSHED, good[1]!, 1, 2));
+    for (const pkt of bad) assert.equal(b.decryptor.decrypt(pkt), null);
+    assert.equal(drops.total, bad.length);
+    assert.deepEqual(b.decryptor.decrypt(good), frame(0), 'state untouched by the bad packets');
+  }
+});
+
+test('property: arbitrary input never throws and never breaks a following good packet (stateless)', () => {
+  fc.assert(
+    fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 20 }), (junk) => {
+      const { a, b } = pair({ bits: 128, stateless: true });
+      for (const j of junk) {
+        const r = b.decryptor.decrypt(j);
+        assert.ok(r === null || r instanceof Uint8Array);
+      }
+      // Junk may have advanced the count (as a forged packet would), but never past the window.
+      const f = frame(99);
+      for (let n = 0; n < 4096; n++) {
+        const out = b.decryptor.decrypt(a.encryptor.encrypt(f));
+        if (out) return assert.deepEqual(out, f);
+      }
+      assert.fail('never resynchronised');
+    }),
+    { numRuns: 30 },
+  );
+});
