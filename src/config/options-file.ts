@@ -36,7 +36,8 @@ export interface PppdOptionsInit {
  * - `file <path>` includes another options file; a relative path is taken from the including
  *   file's folder (pppd uses its working directory, "/" under pptpd). `call <name>` includes
  *   /etc/ppp/peers/<name>. Issues in included files name those files.
- * - `local:remote` (either side may be empty) sets the addresses, as on pppd's command line.
+ * - `local:remote` (either side may be empty) sets the addresses, as on pppd's command line;
+ *   a bare number (line speed) or /dev/ path (device) is accepted with a note.
  * Throws ConfigError listing every error; returns the notes and warnings.
  */
 export function parsePppdOptions(
@@ -121,6 +122,13 @@ function parseInto(text: string, file: string, ctx: ParseContext): void {
     const name = word.text;
     if (!KNOWN.has(name)) {
       if (name.includes(':') && applyAddressPair(name, at, ctx)) continue;
+      if (/^\d+$/.test(name) || name.startsWith('/dev/')) {
+        ctx.issues.note(
+          at,
+          `"${name}" (a serial line ${name.startsWith('/') ? 'device' : 'speed'}) has no effect in poptop; ignored`,
+        );
+        continue;
+      }
       ctx.issues.error(at, `unknown option "${name}"${didYouMean(name, KNOWN)}`);
       continue;
     }

@@ -283,7 +283,6 @@ export const IGNORED_OPTIONS: Record<string, boolean> = {
   linkname: true,
   unit: true,
   ifname: true,
-  speed: true,
 };
 
 /** pppd options we refuse because ignoring them would change security or behaviour silently. */

@@ -190,6 +190,10 @@ test('harmless legacy options are accepted with a note', () => {
     `${F}:4: "-vjccomp" has no effect in poptop; ignored`,
     `${F}:5: "nomppe-56" has no effect in poptop; ignored`,
   ]);
+  assert.deepEqual(notes('/dev/ttyS0 115200'), [
+    `${F}:1: "/dev/ttyS0" (a serial line device) has no effect in poptop; ignored`,
+    `${F}:1: "115200" (a serial line speed) has no effect in poptop; ignored`,
+  ]);
   assert.deepEqual(notes('plugin pptpd-logwtmp.so'), [
     `${F}:1: plugin "pptpd-logwtmp.so" ignored: recording sessions in wtmp is not supported yet`,
   ]);
