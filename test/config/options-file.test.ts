@@ -307,3 +307,12 @@ test("Debian's stock options files parse without errors", () => {
     );
   }
 });
+
+test("the pptp client's stock options.pptp parses without errors", () => {
+  const { path } = stockFile('/etc/ppp/options.pptp', 'options.pptp');
+  const r = parsePppdOptions(readFileSync(path, 'utf8'), '/etc/ppp/options.pptp');
+  for (const n of r.notes) assert.equal(n.severity, 'note');
+  assert.equal(r.options.auth, false);
+  assert.equal(r.options.refuseMschap, true);
+  assert.equal(r.options.requireMschapV2, undefined);
+});
