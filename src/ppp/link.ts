@@ -1,0 +1,387 @@
+import { randomInt } from 'node:crypto';
+import type { IPv4 } from '../net/ip.ts';
+import type { Clock } from '../util/clock.ts';
+import { DropCounter } from '../util/counters.ts';
+import type { Logger } from '../util/log.ts';
+import type { AuthExchange, AuthFailure, AuthHost, AuthMethod, AuthSuccess } from './auth/types.ts';
+import { PacketCode, PppProtocol } from './constants.ts';
+import { decodeFrame, encodeFrame, type PppFrame } from './frame.ts';
+import { Fsm } from './fsm.ts';
+import { LcpHandler } from './lcp/handler.ts';
+import type { MppeFactory } from './mppe/types.ts';
+import { type NetworkInfo, NetworkPhase } from './network.ts';
+import { fsmConfig, type PppPolicy } from './policy.ts';
+
+export type { NetworkInfo } from './network.ts';
+
+/** RFC 1661 §3.2 link phases. */
+export type PppPhase = 'dead' | 'establish' | 'authenticate' | 'network' | 'terminate';
+
+export interface PppLinkEvents {
+  /**
+   * Authenticator side: the peer is authenticated. Return the address to assign (or {} to use
+   * the policy's peerAddress), or false to refuse the session (the link terminates).
+   */
+  onAuthenticated?(r: AuthSuccess): { peerAddress?: IPv4 } | false;
+  /** IPCP is open (and CCP/IPv6CP settled); fires again after a renegotiation. */
+  onNetworkUp?(info: NetworkInfo): void;
+  onIp?(packet: Uint8Array): void;
+  onIpv6?(packet: Uint8Array): void;
+  /** Exactly once, when the link reaches Dead after open(). */
+  onDown?(reason: string): void;
+}
+
+export interface PppLinkOptions {
+  role: 'server' | 'client';
+  clock: Clock;
+  log: Logger;
+  policy: PppPolicy;
+  /** Send one PPP frame (to GRE). */
+  sendFrame(frame: Uint8Array): void;
+  /** Server side: the exchange that authenticates the peer with `method`. */
+  authenticator?(method: AuthMethod, host: AuthHost): AuthExchange;
+  /** Client side: the exchange that authenticates us to the peer with `method`. */
+  authPeer?(method: AuthMethod, host: AuthHost): AuthExchange;
+  mppe?: MppeFactory;
+  /** A random unsigned 32-bit number (Magic-Number, IPv6 identifiers); default node:crypto. */
+  random?(): number;
+  events: PppLinkEvents;
+}
+
+export interface PppLinkStats {
+  framesIn: number;
+  framesOut: number;
+  ipIn: number;
+  ipOut: number;
+  drops: Record<string, number>;
+}
+
+/**
+ * One PPP link over PPTP: the RFC 1661 §3 phase machine (Dead → Establish → Authenticate →
+ * Network → Terminate → Dead) and the protocol demultiplexer, gated as lwIP's ppp_input does:
+ * only LCP until LCP is Opened; only LCP and the authentication protocol until authentication
+ * is done; unknown protocols in the Network phase are Protocol-Rejected (RFC 1661 §5.7).
+ */
+export class PppLink {
+  private readonly opts: PppLinkOptions;
+  private readonly log: Logger;
+  private readonly lcpHandler: LcpHandler;
+  readonly lcp: Fsm;
+  readonly network: NetworkPhase;
+  private readonly drops: DropCounter;
+  private phaseValue: PppPhase = 'dead';
+  private started = false;
+  private reason: string | undefined;
+  private exchanges: AuthExchange[] = [];
+  private authPending = 0;
+  private authGeneration = 0;
+  private peerAddress: IPv4 | undefined;
+  private mppeKeys: AuthSuccess['mppeKeys'];
+  private authMethod: AuthMethod | undefined;
+  private readonly counts = { framesIn: 0, framesOut: 0, ipIn: 0, ipOut: 0 };
+
+  constructor(opts: PppLinkOptions) {
+    this.opts = opts;
+    this.log = opts.log;
+    this.drops = new DropCounter(opts.log, 'PPP frame');
+    const random = opts.random ?? (() => randomInt(0, 0xffffffff));
+    this.lcpHandler = new LcpHandler({
+      role: opts.role,
+      policy: opts.policy,
+      clock: opts.clock,
+      log: opts.log,
+      random,
+      events: {
+        up: () => this.onLcpUp(),
+        down: () => this.onLcpDown(),
+        finished: (reason) => this.onLcpFinished(reason),
+        fail: (reason) => this.close(reason),
+        protocolRejected: (p) => this.onProtocolRejected(p),
+        send: (code, data, id) => this.lcp.sendExtra(code, data, id),
+      },
+    });
+    this.lcp = new Fsm(this.lcpHandler, fsmConfig(opts.policy, 'lcp'), {
+      clock: opts.clock,
+      log: opts.log,
+      send: (p) => this.sendProtocol(PppProtocol.LCP, p),
+      peerMru: () => this.lcpHandler.peerMru,
+    });
+    this.network = new NetworkPhase({
+      role: opts.role,
+      policy: opts.policy,
+      clock: opts.clock,
+      log: opts.log,
+      random,
+      drops: this.drops,
+      mppe: opts.mppe,
+      peerMru: () => this.lcpHandler.peerMru,
+      sendProtocol: (p, info) => this.sendProtocol(p, info),
+      closeLink: (reason) => this.close(reason),
+      networkUp: (info) => opts.events.onNetworkUp?.(info),
+      deliverIp: (p) => {
+        this.counts.ipIn++;
+        opts.events.onIp?.(p);
+      },
+      deliverIpv6: (p) => {
+        this.counts.ipIn++;
+        opts.events.onIpv6?.(p);
+      },
+    });
+  }
+
+  get phase(): PppPhase {
+    return this.phaseValue;
+  }
+
+  get stats(): PppLinkStats {
+    return { ...this.counts, drops: { ...this.drops.snapshot(), ...lcpDrops(this) } };
+  }
+
+  /** Start: the lower layer (the PPTP call) is up; LCP sends its first Configure-Request. */
+  open(): void {
+    if (this.started) return;
+    this.started = true;
+    this.phaseValue = 'establish';
+    this.lcp.open();
+    this.lcp.up();
+  }
+
+  /** Terminate the link (LCP Terminate-Request carrying `reason`); onDown follows. */
+  close(reason: string): void {
+    if (!this.started || this.phaseValue === 'dead') return;
+    this.reason ??= reason;
+    if (this.phaseValue !== 'terminate') this.log.info(`closing link: ${reason}`);
+    this.phaseValue = 'terminate';
+    this.lcp.close(reason);
+  }
+
+  sendIp(packet: Uint8Array): void {
+    if (this.phaseValue !== 'network') {
+      this.drops.drop('outgoing IPv4 outside the Network phase');
+      return;
+    }
+    this.counts.ipOut++;
+    this.network.sendIp(packet);
+  }
+
+  sendIpv6(packet: Uint8Array): void {
+    if (this.phaseValue !== 'network') {
+      this.drops.drop('outgoing IPv6 outside the Network phase');
+      return;
+    }
+    this.counts.ipOut++;
+    this.network.sendIpv6(packet);
+  }
+
+  /** One PPP frame from GRE. Never throws: bad input is dropped and counted. */
+  receiveFrame(frame: Uint8Array): void {
+    this.counts.framesIn++;
+    let f: PppFrame;
+    try {
+      f = decodeFrame(frame);
+    } catch (e) {
+      this.drops.drop('malformed PPP frame', (e as Error).message);
+      return;
+    }
+    try {
+      this.demux(f);
+    } catch (e) {
+      this.log.error(`internal error handling protocol 0x${f.protocol.toString(16)}: ${(e as Error).stack}`);
+      this.drops.drop('internal error');
+    }
+  }
+
+  private demux(f: PppFrame): void {
+    const { protocol, info } = f;
+    if (protocol === PppProtocol.LCP) {
+      this.lcp.receive(info);
+      return;
+    }
+    if (this.lcp.state !== 'opened') {
+      this.drops.drop('non-LCP frame while LCP is not open');
+      return;
+    }
+    const isAuth = protocol === PppProtocol.PAP || protocol === PppProtocol.CHAP;
+    switch (this.phaseValue) {
+      case 'authenticate':
+        if (!isAuth) {
+          this.drops.drop('network frame before authentication is done');
+          return;
+        }
+        this.receiveAuth(protocol, info);
+        return;
+      case 'network':
+        if (isAuth) {
+          this.receiveAuth(protocol, info);
+          return;
+        }
+        if (!this.network.receive(protocol, info)) this.sendProtocolReject(protocol, info);
+        return;
+      default:
+        this.drops.drop(`frame in the ${this.phaseValue} phase`);
+    }
+  }
+
+  private sendProtocolReject(protocol: number, info: Uint8Array): void {
+    const room = Math.max(0, this.lcpHandler.peerMru - 4 - 2);
+    const data = new Uint8Array(2 + Math.min(info.length, room));
+    data[0] = protocol >>> 8;
+    data[1] = protocol & 0xff;
+    data.set(info.subarray(0, data.length - 2), 2);
+    this.log.info(`Protocol-Reject for protocol 0x${protocol.toString(16).padStart(4, '0')}`);
+    this.lcp.sendExtra(PacketCode.ProtocolReject, data);
+  }
+
+  private onProtocolRejected(protocol: number): void {
+    this.log.info(`peer rejected protocol 0x${protocol.toString(16).padStart(4, '0')}`);
+    if (protocol === PppProtocol.LCP) this.lcp.receiveReject(true, 'LCP (Protocol-Reject)');
+    else if (protocol === PppProtocol.PAP || protocol === PppProtocol.CHAP) {
+      this.close('peer rejected the authentication protocol');
+    } else this.network.protocolRejected(protocol);
+  }
+
+  sendProtocol(protocol: number, info: Uint8Array): void {
+    const open = this.lcp.state === 'opened';
+    const his = this.lcpHandler.his;
+    this.counts.framesOut++;
+    this.opts.sendFrame(encodeFrame(protocol, info, { acfc: open && his.acfc, pfc: open && his.pfc }));
+  }
+
+  // ── Phases ──────────────────────────────────────────────────────────────────────────────────
+
+  private onLcpUp(): void {
+    this.phaseValue = 'authenticate';
+    this.peerAddress = undefined;
+    this.mppeKeys = undefined;
+    this.startAuth();
+  }
+
+  private onLcpDown(): void {
+    this.stopAuth();
+    this.network.lowerDown();
+    const s = this.lcp.state;
+    this.phaseValue = s === 'closing' || s === 'stopping' ? 'terminate' : 'establish';
+  }
+
+  private onLcpFinished(reason: string): void {
+    this.stopAuth();
+    this.network.stop();
+    if (this.phaseValue === 'dead') return;
+    this.phaseValue = 'dead';
+    const why = this.reason ?? reason;
+    this.log.info(`link down: ${why}`);
+    this.opts.events.onDown?.(why);
+  }
+
+  // ── Authentication ──────────────────────────────────────────────────────────────────────────
+
+  /** Create the exchanges for the methods LCP negotiated (ours as authenticator, ours as peer). */
+  private startAuth(): void {
+    const gen = ++this.authGeneration;
+    const theirs = this.lcpHandler.got.auth; // we asked the peer to authenticate with this
+    const ours = this.lcpHandler.his.auth; // the peer asked us to authenticate with this
+    const wanted: [AuthMethod, 'authenticator' | 'peer'][] = [];
+    if (theirs) wanted.push([theirs, 'authenticator']);
+    if (ours) wanted.push([ours, 'peer']);
+    this.authPending = wanted.length;
+    this.authMethod = theirs ?? ours;
+    for (const [method, side] of wanted) {
+      const factory = side === 'authenticator' ? this.opts.authenticator : this.opts.authPeer;
+      if (!factory) {
+        this.close(`no ${side} for ${method} authentication`);
+        return;
+      }
+      const ex = factory(method, this.authHost(gen, side));
+      this.exchanges.push(ex);
+    }
+    if (this.authPending === 0) {
+      this.enterNetwork();
+      return;
+    }
+    for (const ex of [...this.exchanges]) if (gen === this.authGeneration) ex.start();
+  }
+
+  private authHost(gen: number, side: 'authenticator' | 'peer'): AuthHost {
+    const live = () => gen === this.authGeneration && this.phaseValue === 'authenticate';
+    return {
+      clock: this.opts.clock,
+      log: this.log,
+      send: (protocol, packet) => {
+        if (gen === this.authGeneration) this.sendProtocol(protocol, packet);
+      },
+      succeeded: (r) => {
+        if (live()) this.authSucceeded(side, r);
+      },
+      failed: (r: AuthFailure) => {
+        if (!live()) return;
+        this.close(`authentication failed (${r.method}${r.user ? ` user "${r.user}"` : ''}): ${r.reason}`);
+      },
+    };
+  }
+
+  private authSucceeded(side: 'authenticator' | 'peer', r: AuthSuccess): void {
+    if (side === 'authenticator') {
+      this.log.info(`peer authenticated as "${r.user}" with ${r.method}`);
+      const answer = this.opts.events.onAuthenticated ? this.opts.events.onAuthenticated(r) : {};
+      if (answer === false) {
+        this.close(`session refused for user "${r.user}"`);
+        return;
+      }
+      this.peerAddress = answer.peerAddress;
+      this.mppeKeys = r.mppeKeys ?? this.mppeKeys;
+    } else {
+      this.log.info(`authenticated to the peer with ${r.method}`);
+      this.mppeKeys ??= r.mppeKeys;
+    }
+    if (--this.authPending === 0) this.enterNetwork();
+  }
+
+  private stopAuth(): void {
+    this.authGeneration++;
+    const list = this.exchanges;
+    this.exchanges = [];
+    for (const ex of list) ex.stop();
+  }
+
+  /** Route a PAP/CHAP packet: to the side its Code belongs to when we run both (RFC 1334, 1994). */
+  private receiveAuth(protocol: number, info: Uint8Array): void {
+    const candidates = this.exchanges.filter((e) => e.protocol === protocol);
+    let ex = candidates[0];
+    if (candidates.length > 1) {
+      const code = info[0];
+      const toAuthenticator = protocol === PppProtocol.PAP ? code === 1 : code === 2;
+      ex = candidates[toAuthenticator ? 0 : 1];
+    }
+    if (!ex) {
+      this.drops.drop('authentication packet for a protocol not negotiated');
+      return;
+    }
+    ex.receive(info);
+  }
+
+  private enterNetwork(): void {
+    const policy = this.opts.policy;
+    if (policy.mppe.required) {
+      const method = this.authMethod ?? 'no authentication';
+      if (!this.mppeKeys) {
+        this.close(`MPPE is required but ${method} provides no MPPE keys`);
+        return;
+      }
+      if (!this.opts.mppe) {
+        this.close('MPPE is required but no MPPE implementation is configured');
+        return;
+      }
+    }
+    this.phaseValue = 'network';
+    this.network.start(this.peerAddress || policy.peerAddress || undefined, this.mppeKeys);
+  }
+}
+
+function lcpDrops(link: PppLink): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const fsm of [link.lcp, link.network.ipcp, link.network.ccp, link.network.ipv6cp]) {
+    if (!fsm) continue;
+    for (const [k, v] of Object.entries(fsm.drops.snapshot())) out[`${fsm.name}: ${k}`] = v;
+  }
+  return out;
+}
