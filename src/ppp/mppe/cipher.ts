@@ -97,6 +97,13 @@ class Encryptor implements MppeEncryptor {
 
   encrypt(plain: Uint8Array): Uint8Array {
     const out = new Uint8Array(plain.length + MPPE_HEADER_LENGTH);
+    this.encryptInto(plain, out, 0);
+    return out;
+  }
+
+  encryptInto(plain: Uint8Array, out: Uint8Array, offset: number): number {
+    const length = plain.length + MPPE_HEADER_LENGTH;
+    if (offset < 0 || offset + length > out.length) throw new RangeError('MPPE output buffer too small');
     const cc = this.ccount;
     let flags = MPPE_ENCRYPTED;
     if (this.stateless) {
@@ -113,11 +120,11 @@ class Encryptor implements MppeEncryptor {
         flags |= MPPE_FLUSHED;
       }
     }
-    out[0] = flags | (cc >>> 8);
-    out[1] = cc & 0xff;
-    this.keys.rc4.process(plain, out.subarray(MPPE_HEADER_LENGTH));
+    out[offset] = flags | (cc >>> 8);
+    out[offset + 1] = cc & 0xff;
+    this.keys.rc4.process(plain, out.subarray(offset + MPPE_HEADER_LENGTH, offset + length));
     this.ccount = (cc + 1) & CCOUNT_MASK;
-    return out;
+    return length;
   }
 
   resetRequested(): void {

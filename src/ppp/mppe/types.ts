@@ -22,6 +22,11 @@ export interface MppeKeySource {
 export interface MppeEncryptor {
   /** Encrypt one frame; returns the MPPE packet (2-octet header + ciphertext) for protocol 0x00fd. */
   encrypt(plain: Uint8Array): Uint8Array;
+  /**
+   * Encrypt one frame into `out` at `offset` (header then ciphertext) without allocating; returns
+   * the octets written (plain.length + 2). `plain` may be `out` from offset + 2 (in place).
+   */
+  encryptInto(plain: Uint8Array, out: Uint8Array, offset: number): number;
   /** The peer sent a CCP Reset-Request: stateful mode flushes and marks the next packet (A bit). */
   resetRequested(): void;
 }

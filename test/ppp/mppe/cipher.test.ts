@@ -183,6 +183,24 @@ test('the wrong keys do not produce the plaintext', () => {
   }
 });
 
+test('encryptInto writes at an offset, in place too, exactly what encrypt returns', () => {
+  for (const stateless of MODES) {
+    const x = pair({ bits: 128, stateless });
+    const y = pair({ bits: 128, stateless });
+    for (let n = 0; n < 300; n++) {
+      const f = frame(n, 64);
+      const expected = x.a.encryptor.encrypt(f);
+      const buf = new Uint8Array(100).fill(0xee);
+      buf.set(f, 12); // headroom of 10 + 2 before the frame: encrypt in place
+      assert.equal(y.a.encryptor.encryptInto(buf.subarray(12, 12 + f.length), buf, 10), 66);
+      assert.deepEqual(buf.subarray(10, 76), expected);
+      assert.equal(buf[9], 0xee);
+      assert.equal(buf[76], 0xee);
+    }
+    assert.throws(() => y.a.encryptor.encryptInto(frame(0, 64), new Uint8Array(65), 0), RangeError);
+  }
+});
+
 test('a 1-octet (compressed) protocol field comes back as it was sent', () => {
   const { a, b } = pair({ bits: 128, stateless: true });
   const f = Uint8Array.of(0x21, 0x45, 0, 0, 20);
