@@ -172,8 +172,8 @@ export class ControlConnection {
     if (this.currentState === 'closed') return;
     try {
       this.framer.push(bytes);
-      for (;;) {
-        if (this.currentState === 'closed') return;
+      // dispatch() may close the connection: the bytes after that are ignored.
+      while (this.state !== 'closed') {
         const msg = this.framer.next();
         if (!msg) return;
         this.lastReceived = this.opts.clock.now();
