@@ -362,9 +362,9 @@ export class PppLink {
   private enterNetwork(): void {
     const policy = this.opts.policy;
     if (policy.mppe.required) {
-      const method = this.authMethod ?? 'no authentication';
       if (!this.mppeKeys) {
-        this.close(`MPPE is required but ${method} provides no MPPE keys`);
+        const why = this.authMethod ? `${this.authMethod} provides` : 'no authentication took place, so';
+        this.close(`MPPE is required but ${why} no MPPE keys`);
         return;
       }
       if (!this.opts.mppe) {

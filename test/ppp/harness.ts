@@ -146,6 +146,7 @@ export function bench(opts: BenchOptions = {}) {
     }
     (role === 'server' ? opts.server : opts.client)?.(policy);
     const log = new MemoryLogger({ prefix: role });
+    const extra = role === 'server' ? opts.serverLink : opts.clientLink;
     const side: Side = { log, up: [], down: [], ip: [], ipv6: [], link: undefined as unknown as PppLink };
     let seed = role === 'server' ? 0x1234567 : 0x7654321;
     side.link = new PppLink({
@@ -168,13 +169,14 @@ export function bench(opts: BenchOptions = {}) {
       authenticator: fakeAuth('authenticator'),
       authPeer: fakeAuth('peer'),
       mppe: fakeMppe,
+      ...extra,
       events: {
         onNetworkUp: (i) => side.up.push(i),
         onDown: (r) => side.down.push(r),
         onIp: (p) => side.ip.push(p),
         onIpv6: (p) => side.ipv6.push(p),
+        ...extra?.events,
       },
-      ...(role === 'server' ? opts.serverLink : opts.clientLink),
     });
     return side;
   };
