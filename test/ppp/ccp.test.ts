@@ -78,7 +78,11 @@ test('CCP: Reset-Request calls the encryptor (RFC 1962 §2.1); Reset-Ack is acce
 
 test('MPPE-128 required against a 40-bit-only peer: the link fails with a clear reason', () => {
   const b = bench({
-    client: (p) => ((p.mppe.allow128 = false), (p.mppe.allow40 = true), (p.mppe.required = false)),
+    client: (p) => {
+      p.mppe.allow128 = false;
+      p.mppe.allow40 = true;
+      p.mppe.required = false;
+    },
   });
   b.open();
   b.clock.advance(30_000);
@@ -90,7 +94,10 @@ test('MPPE-128 required against a 40-bit-only peer: the link fails with a clear 
 test('MPPE 40/128 server against a 40-bit-only client settles on 40-bit', () => {
   const b = bench({
     server: (p) => (p.mppe.allow40 = true),
-    client: (p) => ((p.mppe.allow128 = false), (p.mppe.allow40 = true)),
+    client: (p) => {
+      p.mppe.allow128 = false;
+      p.mppe.allow40 = true;
+    },
   });
   b.open();
   b.clock.advance(1000);
@@ -135,8 +142,14 @@ test('MPPE required but the method gives no keys: terminate with a clear reason'
 
 test('MPPE not required and no keys: CCP is not run, IP flows in clear; CCP from the peer is Protocol-Rejected', () => {
   const b = bench({
-    server: (p) => ((p.auth.require = ['pap']), (p.mppe.required = false)),
-    client: (p) => ((p.auth.accept = ['pap']), (p.mppe.required = false)),
+    server: (p) => {
+      p.auth.require = ['pap'];
+      p.mppe.required = false;
+    },
+    client: (p) => {
+      p.auth.accept = ['pap'];
+      p.mppe.required = false;
+    },
     serverLink: { authenticator: fakeAuth('authenticator', { keys: false }) },
     clientLink: { authPeer: fakeAuth('peer', { keys: false }) },
   });

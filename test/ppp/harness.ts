@@ -31,25 +31,31 @@ function fakeKeys(role: 'server' | 'client'): MppeKeySource {
 }
 
 /** XOR "encryption" with a 2-octet header; enough to prove frames go through the factory. */
-export const fakeMppe: MppeFactory = (keys) => ({
-  encryptor: {
-    encrypt: (plain) => {
-      const out = new Uint8Array(2 + plain.length);
-      out[0] = 0x90;
-      plain.forEach((x, i) => {
-        out[2 + i] = x ^ keys.send[0]!;
-      });
-      return out;
+export const fakeMppe: MppeFactory = (keys) => {
+  const encryptInto = (plain: Uint8Array, out: Uint8Array, offset: number) => {
+    for (let i = plain.length - 1; i >= 0; i--) out[offset + 2 + i] = plain[i]! ^ keys.send[0]!;
+    out[offset] = 0x90;
+    out[offset + 1] = 0;
+    return plain.length + 2;
+  };
+  return {
+    encryptor: {
+      encrypt: (plain) => {
+        const out = new Uint8Array(2 + plain.length);
+        encryptInto(plain, out, 0);
+        return out;
+      },
+      encryptInto,
+      resetRequested: () => {
+        resets.count++;
+      },
     },
-    resetRequested: () => {
-      resets.count++;
+    decryptor: {
+      decrypt: (packet) => (packet.length < 2 ? null : packet.subarray(2).map((x) => x ^ keys.recv[0]!)),
+      takeResetRequest: () => false,
     },
-  },
-  decryptor: {
-    decrypt: (packet) => (packet.length < 2 ? null : packet.subarray(2).map((x) => x ^ keys.recv[0]!)),
-    takeResetRequest: () => false,
-  },
-});
+  };
+};
 export const resets = { count: 0 };
 
 /**

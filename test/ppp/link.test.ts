@@ -26,7 +26,13 @@ test('defaults: server and client reach the Network phase with MPPE-128 stateles
 });
 
 test('mismatched MRUs: each side sends within the MRU the other asked for', () => {
-  const b = bench({ server: (p) => (p.mru = 1500), client: (p) => ((p.mru = 1200), (p.mtu = 1500)) });
+  const b = bench({
+    server: (p) => (p.mru = 1500),
+    client: (p) => {
+      p.mru = 1200;
+      p.mtu = 1500;
+    },
+  });
   b.open();
   b.clock.advance(100);
   assert.equal(b.server.up.length, 1);
@@ -78,7 +84,10 @@ test('Terminate from the server; a lost Terminate-Ack ends by timeout', () => {
 test('LCP echo: a silent peer is declared dead after lcp-echo-failure unanswered requests', () => {
   let silent = false;
   const b = bench({
-    server: (p) => ((p.lcpEchoInterval = 10), (p.lcpEchoFailure = 3)),
+    server: (p) => {
+      p.lcpEchoInterval = 10;
+      p.lcpEchoFailure = 3;
+    },
     lose: (_n, f) => silent && f.from === 'client',
   });
   b.open();
