@@ -6,7 +6,7 @@ export interface FlagSpec {
   /** Long name without dashes ("config"). */
   name: string;
   /** Short aliases without dash ("c"). */
-  short?: string[];
+  short?: readonly string[];
   /** Takes a value? */
   value: boolean;
   /** May be given several times (values collected). */

@@ -1,0 +1,242 @@
+import { spawn } from 'node:child_process';
+import { openSync, unlinkSync, writeFileSync } from 'node:fs';
+import { ConfigError } from '../config/issues.ts';
+import { RawGreSocket } from '../net/gre-socket.ts';
+import { formatIPv4 } from '../net/ip.ts';
+import { IpRoute } from '../net/iproute.ts';
+import { TunInterface } from '../net/tun.ts';
+import { DEFAULT_CONTROL_SOCKET, listenControlSocket } from '../server/control-socket.ts';
+import { type LoadOptions, loadServerSettings } from '../server/load-settings.ts';
+import { PptpServer } from '../server/server.ts';
+import { KernelSystem } from '../server/system.ts';
+import { SystemClock } from '../util/clock.ts';
+import { consoleLogger, type Logger } from '../util/log.ts';
+import { type FlagSpec, flag, has, type ParsedArgs } from './args.ts';
+
+export const SERVE_FLAGS = [
+  { name: 'config', short: ['c', 'conf'], value: true },
+  { name: 'fg', short: ['f', 'foreground'], value: false },
+  { name: 'debug', short: ['d'], value: false },
+  { name: 'listen', short: ['l'], value: true },
+  { name: 'tun', value: true },
+  { name: 'secrets', value: true },
+  { name: 'options', short: ['o', 'option'], value: true },
+  { name: 'state-dir', value: true },
+  { name: 'control-socket', value: true },
+  { name: 'pidfile', short: ['p'], value: true },
+  { name: 'logfile', value: true },
+] as const satisfies readonly FlagSpec[];
+
+/** `poptop serve`: the daemon. Resolves with the exit code when it stops. */
+export async function serve(args: ParsedArgs): Promise<number> {
+  if (!has(args, 'fg')) return daemonize(args);
+  const loadOpts: LoadOptions = {};
+  const config = flag(args, 'config');
+  if (config !== undefined) loadOpts.configPath = config;
+  const secrets = flag(args, 'secrets');
+  if (secrets !== undefined) loadOpts.secretsPath = secrets;
+  const stateDir = flag(args, 'state-dir');
+  if (stateDir !== undefined) loadOpts.stateDir = stateDir;
+  const tunName = flag(args, 'tun');
+  if (tunName !== undefined) loadOpts.tunName = tunName;
+  const listen = flag(args, 'listen');
+  if (listen !== undefined) loadOpts.listen = listen;
+  const optionsFile = flag(args, 'options');
+  if (optionsFile !== undefined) loadOpts.optionsPath = optionsFile;
+  if (has(args, 'debug')) loadOpts.debug = true;
+
+  let loaded: ReturnType<typeof loadServerSettings>;
+  try {
+    loaded = loadServerSettings(loadOpts);
+  } catch (e) {
+    process.stderr.write(`poptop: configuration error:\n${indent((e as Error).message)}\n`);
+    return 1;
+  }
+  const { settings } = loaded;
+  const log = consoleLogger({ debug: settings.debug });
+  for (const n of loaded.notes) log.warn(n);
+  if (loaded.defaultSecrets?.generatedPassword)
+    printDefaultUser(
+      loaded.defaultSecrets.path,
+      loaded.defaultSecrets.user,
+      loaded.defaultSecrets.generatedPassword,
+    );
+  else if (loaded.defaultSecrets) {
+    log.info(
+      `built-in configuration: user "${loaded.defaultSecrets.user}", password in ${loaded.defaultSecrets.path}`,
+    );
+  }
+
+  let gre: RawGreSocket;
+  let tun: TunInterface;
+  try {
+    gre = new RawGreSocket({ localAddress: settings.listen ?? 0, log });
+    tun = new TunInterface({ name: settings.tunName, log });
+  } catch (e) {
+    log.error(`${(e as Error).message}`);
+    return 1;
+  }
+  const ip = new IpRoute();
+  const local = settings.localIps[0];
+  try {
+    await ip.setMtu(tun.name, Math.max(576, settings.policy.mtu));
+    if (local !== undefined) await ip.addAddress(tun.name, local);
+    await ip.setLinkUp(tun.name);
+  } catch (e) {
+    log.error(`cannot set up ${tun.name}: ${(e as Error).message}`);
+    tun.close();
+    gre.close();
+    return 1;
+  }
+  if (!(await ip.readIpForward().catch(() => true))) {
+    log.warn(
+      'IPv4 forwarding is off: clients reach this host only. To let them reach the LAN or the Internet: sysctl -w net.ipv4.ip_forward=1',
+    );
+  }
+  const server = new PptpServer(settings, {
+    clock: new SystemClock(),
+    log,
+    gre,
+    tun,
+    system: new KernelSystem({
+      ip,
+      tunName: tun.name,
+      ipUpScript: settings.ipUpScript,
+      ipDownScript: settings.ipDownScript,
+    }),
+  });
+  try {
+    await server.listen();
+  } catch (e) {
+    log.error((e as Error).message);
+    tun.close();
+    gre.close();
+    return 1;
+  }
+  log.info(
+    `poptop serving with ${settings.origin}: tunnel ${tun.name} ${local !== undefined ? formatIPv4(local) : ''}, auth ${settings.policy.auth.require.join('/') || 'none'}, MPPE ${describeMppe(settings)}`,
+  );
+  const controlPath = flag(args, 'control-socket') ?? DEFAULT_CONTROL_SOCKET;
+  const control = await listenControlSocket(
+    controlPath,
+    (req) => {
+      switch (req.cmd) {
+        case 'sessions':
+          return { ok: true, data: server.list() };
+        case 'status':
+          return { ok: true, data: server.status() };
+        case 'kill': {
+          const ids = server.kill(req.target);
+          return ids.length > 0
+            ? { ok: true, data: ids }
+            : { ok: false, error: `no session matches "${req.target}"` };
+        }
+      }
+    },
+    log,
+  ).catch((e: Error) => {
+    log.warn(`control socket ${controlPath} unavailable (poptop sessions/kill will not work): ${e.message}`);
+    return undefined;
+  });
+  const pidfile = flag(args, 'pidfile') ?? settings.pidfile;
+  if (pidfile) writePidfile(pidfile, log);
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info(`${signal}: telling every client and stopping`);
+      void server.shutdown().then(() => {
+        control?.close();
+        tun.close();
+        gre.close();
+        if (pidfile) removeFile(pidfile);
+        log.info('stopped');
+        resolve(0);
+      });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => reload(server, loadOpts, log));
+  });
+}
+
+function reload(server: PptpServer, opts: LoadOptions, log: Logger): void {
+  try {
+    const { settings, notes } = loadServerSettings({ ...opts, tunName: server.currentSettings.tunName });
+    for (const n of notes) log.warn(n);
+    server.reload(settings);
+  } catch (e) {
+    const msg = e instanceof ConfigError ? e.message : (e as Error).message;
+    log.error(`SIGHUP: configuration not reloaded, keeping the current one:\n${indent(msg)}`);
+  }
+}
+
+function describeMppe(s: PptpServer['currentSettings']): string {
+  const m = s.policy.mppe;
+  const bits = [m.allow40 && '40', m.allow56 && '56', m.allow128 && '128'].filter(Boolean).join('/');
+  return `${m.required ? 'required' : 'optional'} (${bits || 'none'}-bit${m.statefulAllowed ? ', stateful allowed' : ', stateless'})`;
+}
+
+function printDefaultUser(path: string, user: string, password: string): void {
+  const lines = [
+    'poptop is running with its built-in configuration.',
+    'A VPN user was created (shown only this once; stored in',
+    `${path}):`,
+    '',
+    `    user:      ${user}`,
+    `    password:  ${password}`,
+    '',
+    'Connect with MS-CHAPv2 + MPPE 128-bit (Windows: "PPTP", "Require encryption").',
+  ];
+  const width = Math.max(...lines.map((l) => l.length));
+  const bar = `+${'-'.repeat(width + 2)}+`;
+  process.stdout.write(`${bar}\n${lines.map((l) => `| ${l.padEnd(width)} |`).join('\n')}\n${bar}\n`);
+}
+
+function writePidfile(path: string, log: Logger): void {
+  try {
+    writeFileSync(path, `${process.pid}\n`);
+  } catch (e) {
+    log.warn(`cannot write pidfile ${path}: ${(e as Error).message}`);
+  }
+}
+
+function removeFile(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    /* already gone */
+  }
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
+}
+
+/** Without --fg: run ourselves detached, logging to a file, as pptpd forks into the background. */
+function daemonize(args: ParsedArgs): number {
+  const logfile = flag(args, 'logfile') ?? '/var/log/poptop.log';
+  let out: number;
+  try {
+    out = openSync(logfile, 'a', 0o640);
+  } catch (e) {
+    process.stderr.write(`poptop: cannot open log file ${logfile}: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, process.argv[1]!, ...process.argv.slice(2), '--fg'],
+    {
+      detached: true,
+      stdio: ['ignore', out, out],
+    },
+  );
+  child.unref();
+  process.stdout.write(`poptop: started in the background (pid ${child.pid}); log: ${logfile}\n`);
+  return 0;
+}

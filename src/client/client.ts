@@ -1,0 +1,210 @@
+import { type Socket, connect as tcpConnect } from 'node:net';
+import { GreChannel } from '../gre/channel.ts';
+import { decodeGreHeader, GreHeaderError } from '../gre/codec.ts';
+import type { GrePort } from '../net/interfaces.ts';
+import { formatIPv4, type IPv4 } from '../net/ip.ts';
+import { createAuthPeer } from '../ppp/auth/index.ts';
+import type { AuthMethod } from '../ppp/auth/types.ts';
+import { type NetworkInfo, PppLink } from '../ppp/link.ts';
+import { createMppe } from '../ppp/mppe/cipher.ts';
+import type { PppPolicy } from '../ppp/policy.ts';
+import { CallIdAllocator } from '../pptp/call-ids.ts';
+import { PPTP_TCP_PORT } from '../pptp/constants.ts';
+import { type CallInfo, ControlConnection } from '../pptp/control.ts';
+import type { Clock } from '../util/clock.ts';
+import { DropCounter } from '../util/counters.ts';
+import type { Logger } from '../util/log.ts';
+
+export interface ClientOptions {
+  server: IPv4;
+  port?: number;
+  user: string;
+  password: string;
+  policy: PppPolicy;
+  clock: Clock;
+  log: Logger;
+  gre: GrePort;
+  /** Shared when one process runs many clients (load generation). @default a new allocator */
+  callIds?: CallIdAllocator;
+  /** Opens the control connection (tests may inject). @default node:net to server:port */
+  connectTcp?: (host: string, port: number) => Socket;
+  /** Route GRE packets through the caller (several clients on one GrePort): set to disable our own onPacket. */
+  sharedGre?: boolean;
+  onUp?(info: NetworkInfo & { method: AuthMethod | undefined }): void;
+  onIp?(packet: Uint8Array): void;
+  /** Exactly once, with the reason in words. */
+  onDown?(reason: string): void;
+}
+
+/**
+ * The client role (PNS + PPP peer): TCP to the server, Start-Control-Connection, Outgoing-Call,
+ * then PPP over the call's GRE channel. The same layers as the server, the other way round.
+ */
+export class PptpClient {
+  readonly log: Logger;
+  readonly drops: DropCounter;
+  private readonly o: ClientOptions;
+  private readonly control: ControlConnection;
+  private socket: Socket | undefined;
+  private call: CallInfo | undefined;
+  private channel: GreChannel | undefined;
+  private link: PppLink | undefined;
+  private method: AuthMethod | undefined;
+  private down = false;
+  private closing = false;
+  private upInfo: NetworkInfo | undefined;
+  private readonly closedWaiters: (() => void)[] = [];
+  /** Resolves with the reason when the client is down, whatever ended it. */
+  readonly done: Promise<string>;
+  private resolveDone: (reason: string) => void = () => {};
+
+  constructor(o: ClientOptions) {
+    this.o = o;
+    this.log = o.log;
+    this.done = new Promise((resolve) => {
+      this.resolveDone = resolve;
+    });
+    this.drops = new DropCounter(o.log, 'packet');
+    this.control = new ControlConnection({
+      role: 'pns',
+      clock: o.clock,
+      log: o.log.child('pptp:'),
+      callIds: o.callIds ?? new CallIdAllocator(),
+      write: (b) => this.socket?.write(b),
+      close: () => this.socket?.end(),
+      hostName: 'poptop',
+      vendor: 'poptop',
+      onEstablished: (p) => {
+        this.log.debug(`control connection up with "${p.hostName}" (${p.vendor})`);
+        this.control.placeCall();
+      },
+      onCallUp: (call) => this.onCallUp(call),
+      onCallDown: (_call, reason) => {
+        this.stopDataPath();
+        this.control.stop(reason);
+      },
+      onClosed: (reason) => this.finish(reason),
+    });
+    if (!o.sharedGre) o.gre.onPacket((p, from) => this.receiveGre(p, from));
+  }
+
+  /** Connect and negotiate; onUp fires when IPCP is up. */
+  start(): void {
+    const port = this.o.port ?? PPTP_TCP_PORT;
+    const host = formatIPv4(this.o.server);
+    const sock = (this.o.connectTcp ?? ((h, p) => tcpConnect({ host: h, port: p, noDelay: true })))(
+      host,
+      port,
+    );
+    this.socket = sock;
+    sock.on('connect', () => this.control.start());
+    sock.on('data', (d: Buffer) => this.control.receive(d));
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      const hint =
+        e.code === 'ECONNREFUSED'
+          ? ' (nothing listens on TCP 1723 there: is the server running? Windows shows this as error 800)'
+          : e.code === 'ETIMEDOUT' || e.code === 'EHOSTUNREACH'
+            ? ' (server unreachable: TCP 1723 blocked or wrong address)'
+            : '';
+      this.log.error(`TCP connection to ${host}:${port} failed: ${e.message}${hint}`);
+    });
+    sock.on('close', () => this.control.transportClosed());
+  }
+
+  get localCallId(): number | undefined {
+    return this.call?.localCallId;
+  }
+
+  get network(): NetworkInfo | undefined {
+    return this.upInfo;
+  }
+
+  /** For callers that demultiplex GRE themselves (sharedGre). */
+  receiveGre(packet: Uint8Array, from: IPv4): void {
+    if (from !== this.o.server) return this.drops.drop('GRE from an address other than the server');
+    let header: ReturnType<typeof decodeGreHeader>;
+    try {
+      header = decodeGreHeader(packet);
+    } catch (e) {
+      this.drops.drop(e instanceof GreHeaderError ? `GRE ${e.reason}` : 'GRE undecodable');
+      return;
+    }
+    if (!this.call || header.callId !== this.call.localCallId) {
+      return this.drops.drop('GRE for another call id', `call id ${header.callId}`);
+    }
+    this.channel?.receive(packet, header);
+  }
+
+  sendIp(packet: Uint8Array): void {
+    this.link?.sendIp(packet);
+  }
+
+  /** Disconnect cleanly: LCP Terminate, Call-Clear-Request, Stop-Control-Connection. */
+  close(reason = 'closed by the user'): Promise<void> {
+    if (this.down) return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.closedWaiters.push(resolve));
+    if (!this.closing) {
+      this.closing = true;
+      this.o.clock.setTimer(8000, () => this.control.stop(`${reason} (server did not answer in time)`));
+      if (this.link && this.link.phase !== 'dead') this.link.close(reason);
+      else this.hangUp(reason);
+    }
+    return done;
+  }
+
+  private onCallUp(call: CallInfo): void {
+    this.call = call;
+    this.channel = new GreChannel({
+      clock: this.o.clock,
+      log: this.log.child('gre:'),
+      peerCallId: call.peerCallId,
+      peerRecvWindow: call.peerRecvWindow,
+      sendPacket: (p) => this.o.gre.send(p, this.o.server),
+      deliver: (f) => this.link?.receiveFrame(f),
+    });
+    this.link = new PppLink({
+      role: 'client',
+      clock: this.o.clock,
+      log: this.log.child('ppp:'),
+      policy: this.o.policy,
+      sendFrame: (f) => this.channel?.send(f),
+      authPeer: (method, host) => {
+        this.method = method;
+        return createAuthPeer(method, host, { user: this.o.user, password: this.o.password });
+      },
+      mppe: createMppe,
+      events: {
+        onNetworkUp: (info) => {
+          this.upInfo = info;
+          this.o.onUp?.({ ...info, method: this.method });
+        },
+        onIp: (p) => this.o.onIp?.(p),
+        onDown: (reason) => this.hangUp(reason),
+      },
+    });
+    this.link.open();
+  }
+
+  private hangUp(reason: string): void {
+    if (this.call) this.control.clearCall(this.call.localCallId, reason);
+    else this.control.stop(reason);
+  }
+
+  private stopDataPath(): void {
+    this.channel?.close();
+    this.channel = undefined;
+    const link = this.link;
+    this.link = undefined;
+    link?.abort('call cleared');
+  }
+
+  private finish(reason: string): void {
+    if (this.down) return;
+    this.down = true;
+    this.stopDataPath();
+    this.socket?.destroy();
+    this.o.onDown?.(reason);
+    this.resolveDone(reason);
+    for (const w of this.closedWaiters.splice(0)) w();
+  }
+}

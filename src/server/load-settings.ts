@@ -1,0 +1,190 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { ChapSecretsStore } from '../aaa/chap-secrets.ts';
+import { type ConfigIssue, formatIssue } from '../config/issues.ts';
+import { mppePolicy, type PppdOptions, parsePppdOptions } from '../config/options-file.ts';
+import { parsePptpdConf } from '../config/pptpd-conf.ts';
+import type { AuthMethod } from '../ppp/auth/types.ts';
+import { defaultPolicy, type PppPolicy } from '../ppp/policy.ts';
+import { PPTP_TCP_PORT } from '../pptp/constants.ts';
+import {
+  DEFAULT_PPP_OPTIONS,
+  DEFAULT_PPTPD_CONF,
+  DEFAULT_STATE_DIR,
+  type DefaultSecrets,
+  ensureDefaultSecrets,
+} from './default-config.ts';
+import type { ServerSettings } from './settings.ts';
+
+export interface LoadOptions {
+  /** pptpd.conf path; undefined = the built-in default configuration. */
+  configPath?: string;
+  /** pppd's global options file, read before the one pptpd.conf names (as pppd does). */
+  globalOptionsPath?: string;
+  /** The pppd options file, overriding pptpd.conf's `option` (pptpd -o). */
+  optionsPath?: string;
+  /** chap-secrets path (pppd reads /etc/ppp/chap-secrets). */
+  secretsPath?: string;
+  /** Where the built-in configuration keeps its generated secrets. */
+  stateDir?: string;
+  tunName?: string;
+  /** Command-line overrides (pptpd -l, -d). */
+  listen?: string;
+  debug?: boolean;
+  /** Read a file (tests). */
+  readFile?: (path: string) => string;
+}
+
+export interface LoadedSettings {
+  settings: ServerSettings;
+  /** Warnings and notes, formatted "file:line: message". */
+  notes: string[];
+  /** Set when the built-in configuration created its default user now. */
+  defaultSecrets?: DefaultSecrets;
+}
+
+/** Marker used by the built-in pptpd.conf for its embedded options file. */
+const BUILTIN_OPTIONS = 'builtin:options';
+
+/**
+ * Read pptpd.conf, pppd's options files and chap-secrets into ServerSettings, the way pptpd +
+ * pppd would: pptpd.conf names the options file; pppd reads /etc/ppp/options first, then that
+ * file. Throws ConfigError (file:line and what was expected) on errors.
+ */
+export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
+  const read = o.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
+  const builtin = o.configPath === undefined;
+  const confName = o.configPath ?? 'built-in pptpd.conf';
+  const { config, warnings } = parsePptpdConf(builtin ? DEFAULT_PPTPD_CONF : read(o.configPath!), confName);
+  const issues: ConfigIssue[] = [...warnings];
+
+  let options: PppdOptions = {};
+  const globalOptions = o.globalOptionsPath ?? (builtin ? undefined : '/etc/ppp/options');
+  if (globalOptions && existsSync(globalOptions)) {
+    const r = parsePppdOptions(read(globalOptions), globalOptions, { readFile: read, base: options });
+    options = r.options;
+    issues.push(...r.notes);
+  }
+  const optionFile = o.optionsPath ?? config.optionFile;
+  if (optionFile === BUILTIN_OPTIONS) {
+    const r = parsePppdOptions(DEFAULT_PPP_OPTIONS, 'built-in options', { readFile: read, base: options });
+    options = r.options;
+    issues.push(...r.notes);
+  } else if (optionFile) {
+    const r = parsePppdOptions(read(optionFile), optionFile, { readFile: read, base: options });
+    options = r.options;
+    issues.push(...r.notes);
+  }
+
+  let defaultSecrets: DefaultSecrets | undefined;
+  let secretsPath = o.secretsPath;
+  if (!secretsPath) {
+    if (builtin) {
+      defaultSecrets = ensureDefaultSecrets(o.stateDir ?? DEFAULT_STATE_DIR);
+      secretsPath = defaultSecrets.path;
+    } else secretsPath = '/etc/ppp/chap-secrets';
+  }
+  const credentials = new ChapSecretsStore(secretsPath, { readFile: read });
+  issues.push(...credentials.reload());
+
+  const { policy, notes } = serverPolicy(options);
+  const settings: ServerSettings = {
+    listen: o.listen !== undefined ? parseListen(o.listen) : config.listen,
+    port: PPTP_TCP_PORT,
+    maxConnections: config.connections,
+    localIps: config.localIps,
+    remoteIps: config.remoteIps,
+    delegate: config.delegate,
+    policy,
+    credentials,
+    serverName: options.name ?? hostname(),
+    stripDomain: options.chapmsStripDomain ?? false,
+    proxyArp: options.proxyarp ?? false,
+    debug: o.debug || config.debug || (options.debug ?? 0) > 0,
+    startTimeoutS: config.stimeout,
+    pptpEchoIntervalS: 60,
+    ipUpScript: options.ipUpScript ?? '/etc/ppp/ip-up',
+    ipDownScript: options.ipDownScript ?? '/etc/ppp/ip-down',
+    ipparam: options.ipparam,
+    noipparam: config.noipparam,
+    speed: 115200,
+    tunName: o.tunName ?? 'poptop0',
+    pidfile: builtin ? undefined : config.pidfile,
+    origin: builtin ? 'the built-in configuration' : o.configPath!,
+  };
+  const out: LoadedSettings = {
+    settings,
+    notes: [...issues.map(formatIssue), ...notes],
+  };
+  if (defaultSecrets) out.defaultSecrets = defaultSecrets;
+  return out;
+}
+
+function parseListen(text: string): number {
+  const parts = text.split('.').map(Number);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) {
+    throw new Error(`--listen expects an IPv4 address, got "${text}"`);
+  }
+  return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
+}
+
+const ALL_METHODS: AuthMethod[] = ['mschapv2', 'mschap', 'chap-md5', 'pap'];
+
+/**
+ * pppd options → the server's PPP policy. Authentication, as pppd does it for an authenticator:
+ * `require-X` lists the methods to offer (strongest first); plain `auth` offers every method not
+ * refused; `noauth` turns authentication off (logged loudly). With none of them, poptop requires
+ * MS-CHAPv2 (secure default: a VPN server that lets anyone in is never what was meant).
+ * `refuse-X` also removes X from the offer, which is what pptpd's sample files intend.
+ */
+export function serverPolicy(o: PppdOptions): { policy: PppPolicy; notes: string[] } {
+  const notes: string[] = [];
+  const p = defaultPolicy('server');
+  const refused = new Set<AuthMethod>();
+  if (o.refusePap) refused.add('pap');
+  if (o.refuseChap) refused.add('chap-md5');
+  if (o.refuseMschap) refused.add('mschap');
+  if (o.refuseMschapV2) refused.add('mschapv2');
+  const required: AuthMethod[] = [];
+  if (o.requireMschapV2) required.push('mschapv2');
+  if (o.requireMschap) required.push('mschap');
+  if (o.requireChap) required.push('chap-md5');
+  if (o.requirePap) required.push('pap');
+  if (required.length > 0) p.auth.require = required;
+  else if (o.auth === false) {
+    p.auth.require = [];
+    notes.push('noauth: clients are NOT authenticated; anyone who can reach this server can connect');
+  } else if (o.auth === true) p.auth.require = ALL_METHODS.filter((m) => !refused.has(m));
+  else p.auth.require = ['mschapv2'];
+  if (p.auth.require.length === 0 && o.auth !== false) {
+    throw new Error('every authentication method is refused; allow at least one (e.g. require-mschap-v2)');
+  }
+
+  const mppe = mppePolicy(o);
+  p.mppe = {
+    required: mppe.required,
+    allow40: mppe.allow40,
+    allow56: false,
+    allow128: mppe.allow128,
+    statefulAllowed: mppe.allowStateful,
+  };
+  if (mppe.required && !p.auth.require.some((m) => m === 'mschap' || m === 'mschapv2')) {
+    throw new Error('MPPE is required but no MS-CHAP method is allowed: MPPE keys come from MS-CHAP');
+  }
+  if (o.mru !== undefined) p.mru = o.mru;
+  if (o.mtu !== undefined) p.mtu = o.mtu;
+  if (o.lcpEchoInterval !== undefined) p.lcpEchoInterval = o.lcpEchoInterval;
+  if (o.lcpEchoFailure !== undefined) p.lcpEchoFailure = o.lcpEchoFailure;
+  if (o.lcpMaxConfigure !== undefined) p.lcpMaxConfigure = o.lcpMaxConfigure;
+  if (o.lcpMaxTerminate !== undefined) p.lcpMaxTerminate = o.lcpMaxTerminate;
+  if (o.lcpMaxFailure !== undefined) p.lcpMaxFailure = o.lcpMaxFailure;
+  if (o.lcpRestart !== undefined) p.lcpRestart = o.lcpRestart;
+  if (o.ipcpMaxConfigure !== undefined) p.ncpMaxConfigure = o.ipcpMaxConfigure;
+  if (o.ipcpMaxTerminate !== undefined) p.ncpMaxTerminate = o.ipcpMaxTerminate;
+  if (o.ipcpMaxFailure !== undefined) p.ncpMaxFailure = o.ipcpMaxFailure;
+  if (o.ipcpRestart !== undefined) p.ncpRestart = o.ipcpRestart;
+  if (o.msDns) p.msDns = o.msDns.slice(0, 2);
+  if (o.msWins) p.msWins = o.msWins.slice(0, 2);
+  if (o.ipv6 !== undefined) p.ipv6 = o.ipv6;
+  return { policy: p, notes };
+}

@@ -1,0 +1,388 @@
+import type { Credential } from '../aaa/credentials.ts';
+import { GreChannel } from '../gre/channel.ts';
+import type { GreHeader } from '../gre/codec.ts';
+import type { TunDevice } from '../net/interfaces.ts';
+import { formatIPv4, type IPv4 } from '../net/ip.ts';
+import { createAuthenticator } from '../ppp/auth/index.ts';
+import type { AuthMethod, AuthSuccess } from '../ppp/auth/types.ts';
+import { type NetworkInfo, PppLink } from '../ppp/link.ts';
+import { createMppe } from '../ppp/mppe/cipher.ts';
+import type { CallIdAllocator } from '../pptp/call-ids.ts';
+import type { CallInfo, CallRequestDecision } from '../pptp/control.ts';
+import { ControlConnection } from '../pptp/control.ts';
+import type { OutgoingCallRequest } from '../pptp/messages.ts';
+import type { Clock, TimerHandle } from '../util/clock.ts';
+import type { Logger } from '../util/log.ts';
+import type { HookContext } from './hooks.ts';
+import { PrefixLogger } from './session-log.ts';
+import type { ServerSettings } from './settings.ts';
+import type { SystemOps } from './system.ts';
+
+/** What a session needs from the server that owns it. */
+export interface SessionHost {
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly callIds: CallIdAllocator;
+  readonly tun: TunDevice;
+  readonly system: SystemOps;
+  sendGre(packet: Uint8Array, to: IPv4): void;
+  /** Decide on an Outgoing-Call-Request (limits, pool). */
+  admitCall(session: Session, req: OutgoingCallRequest): CallRequestDecision;
+  /** Our call id now carries GRE for this session (or no longer). */
+  bindCall(callId: number, session: Session | undefined): void;
+  /** Lease an address for an authenticated user; a reason in words when none can be given. */
+  leaseAddress(session: Session, credential: Credential | undefined): { ip: IPv4 } | { refuse: string };
+  releaseAddress(session: Session, ip: IPv4): void;
+  /** Route TUN packets for `ip` to this session (or stop). */
+  bindAddress(ip: IPv4, session: Session | undefined): void;
+  sessionClosed(session: Session): void;
+}
+
+export interface SessionTransport {
+  peer: IPv4;
+  peerPort: number;
+  write(bytes: Uint8Array): void;
+  end(): void;
+}
+
+/** What `poptop sessions` shows of a session. */
+export interface SessionInfo {
+  id: string;
+  user: string | null;
+  peer: string;
+  ip: string | null;
+  auth: AuthMethod | null;
+  mppe: string | null;
+  state: string;
+  uptimeS: number;
+  bytesIn: number;
+  bytesOut: number;
+  packetsIn: number;
+  packetsOut: number;
+}
+
+const KILL_GRACE_MS = 10_000;
+
+/**
+ * One client: a PPTP control connection (PAC role), its call, the call's enhanced-GRE channel and
+ * the PPP link on top (server role), plus what the session holds on the host (an address lease,
+ * a route, proxy ARP, hooks). Everything it holds is released on every way it can end, exactly once.
+ *
+ *   TCP ── ControlConnection ──(call up)──> GreChannel <──> PppLink ──(network up)──> TUN
+ */
+export class Session {
+  readonly id: string;
+  readonly peer: IPv4;
+  readonly startedAt: number;
+  private readonly host: SessionHost;
+  private readonly settings: ServerSettings;
+  readonly log: Logger;
+  readonly control: ControlConnection;
+  private call: CallInfo | undefined;
+  private channel: GreChannel | undefined;
+  private link: PppLink | undefined;
+  private user: string | undefined;
+  private method: AuthMethod | undefined;
+  private ip: IPv4 | undefined;
+  private addressBound = false;
+  private lanIf: string | undefined;
+  private mppe: string | undefined;
+  private upAt: number | undefined;
+  private closed = false;
+  private killTimer: TimerHandle | undefined;
+  private readonly counters = { bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, spoofed: 0 };
+
+  constructor(id: number, host: SessionHost, settings: ServerSettings, transport: SessionTransport) {
+    this.id = `s${id}`;
+    this.host = host;
+    this.settings = settings;
+    this.peer = transport.peer;
+    this.startedAt = host.clock.now();
+    this.log = new PrefixLogger(host.log, () => this.prefix());
+    this.control = new ControlConnection({
+      role: 'pac',
+      clock: host.clock,
+      log: this.log.child('pptp:'),
+      callIds: host.callIds,
+      write: (b) => transport.write(b),
+      close: () => transport.end(),
+      hostName: settings.serverName,
+      vendor: 'poptop',
+      establishTimeoutMs: settings.startTimeoutS * 1000,
+      echoIntervalMs: settings.pptpEchoIntervalS * 1000,
+      onCallRequest: (req) => host.admitCall(this, req),
+      onEstablished: (p) =>
+        this.log.debug(`control connection from "${p.hostName}" (${p.vendor}) established`),
+      onCallUp: (call) => this.onCallUp(call),
+      onCallDown: (call, reason) => this.onCallDown(call, reason),
+      onClosed: (reason) => this.finish(reason),
+    });
+    this.log.info(`connection from ${formatIPv4(this.peer)}:${transport.peerPort}`);
+    this.control.start();
+  }
+
+  private prefix(): string {
+    const parts = [this.id, this.user ?? '-', formatIPv4(this.peer)];
+    if (this.ip !== undefined) parts.push(formatIPv4(this.ip));
+    return `[${parts.join(' ')}]`;
+  }
+
+  /** TCP bytes from the client. */
+  receiveTcp(bytes: Uint8Array): void {
+    this.control.receive(bytes);
+  }
+
+  tcpClosed(): void {
+    this.control.transportClosed();
+  }
+
+  /** A GRE packet for our call id, from the control connection's peer address. */
+  receiveGre(packet: Uint8Array, header: GreHeader): void {
+    this.channel?.receive(packet, header);
+  }
+
+  /** An IP packet from the TUN device for this session's address. */
+  sendIp(packet: Uint8Array): void {
+    if (!this.link) return;
+    this.counters.packetsOut++;
+    this.counters.bytesOut += packet.length;
+    this.link.sendIp(packet);
+  }
+
+  get assignedIp(): IPv4 | undefined {
+    return this.ip;
+  }
+
+  get userName(): string | undefined {
+    return this.user;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** End the session cleanly: LCP Terminate, then Call-Disconnect-Notify and Stop-Control-Connection. */
+  kill(reason: string): void {
+    if (this.closed) return;
+    this.log.info(`closing: ${reason}`);
+    this.killTimer ??= this.host.clock.setTimer(KILL_GRACE_MS, () =>
+      this.control.stop(`${reason} (peer did not finish in time)`),
+    );
+    if (this.link && this.link.phase !== 'dead') this.link.close(reason);
+    else this.hangUp(reason);
+  }
+
+  info(): SessionInfo {
+    return {
+      id: this.id,
+      user: this.user ?? null,
+      peer: formatIPv4(this.peer),
+      ip: this.ip !== undefined ? formatIPv4(this.ip) : null,
+      auth: this.method ?? null,
+      mppe: this.mppe ?? null,
+      state:
+        this.upAt !== undefined ? 'up' : this.link ? `ppp-${this.link.phase}` : `pptp-${this.control.state}`,
+      uptimeS: Math.round((this.host.clock.now() - this.startedAt) / 1000),
+      bytesIn: this.counters.bytesIn,
+      bytesOut: this.counters.bytesOut,
+      packetsIn: this.counters.packetsIn,
+      packetsOut: this.counters.packetsOut,
+    };
+  }
+
+  private onCallUp(call: CallInfo): void {
+    this.call = call;
+    this.host.bindCall(call.localCallId, this);
+    this.log.debug(
+      `call up: our call id ${call.localCallId}, peer call id ${call.peerCallId}, peer window ${call.peerRecvWindow}`,
+    );
+    const log = this.log;
+    this.channel = new GreChannel({
+      clock: this.host.clock,
+      log: log.child('gre:'),
+      peerCallId: call.peerCallId,
+      peerRecvWindow: call.peerRecvWindow,
+      sendPacket: (p) => this.host.sendGre(p, this.peer),
+      deliver: (frame) => this.link?.receiveFrame(frame),
+    });
+    const policy = {
+      ...this.settings.policy,
+      localAddress: this.settings.localIps[0] ?? 0,
+      peerAddress: 0,
+    };
+    this.link = new PppLink({
+      role: 'server',
+      clock: this.host.clock,
+      log: log.child('ppp:'),
+      policy,
+      sendFrame: (f) => this.channel?.send(f),
+      authenticator: (method, host) =>
+        createAuthenticator(method, host, {
+          credentials: this.settings.credentials,
+          serverName: this.settings.serverName,
+          stripDomain: this.settings.stripDomain,
+          peerAddress: formatIPv4(this.peer),
+        }),
+      mppe: createMppe,
+      events: {
+        onAuthenticated: (r) => this.onAuthenticated(r),
+        onNetworkUp: (info) => this.onNetworkUp(info),
+        onIp: (p) => this.onIpFromPeer(p),
+        onDown: (reason) => this.onLinkDown(reason),
+      },
+    });
+    this.link.open();
+  }
+
+  private onAuthenticated(r: AuthSuccess): { peerAddress?: IPv4 } | false {
+    this.user = r.user;
+    this.method = r.method;
+    const lease = this.host.leaseAddress(this, r.credential);
+    if ('refuse' in lease) {
+      this.log.warn(`refusing ${r.user}: ${lease.refuse}`);
+      return false;
+    }
+    this.ip = lease.ip;
+    this.log.info(`authenticated with ${methodName(r.method)}; assigning ${formatIPv4(lease.ip)}`);
+    return { peerAddress: lease.ip };
+  }
+
+  private onNetworkUp(info: NetworkInfo): void {
+    this.mppe = info.mppe
+      ? `${info.mppe.bits}-bit ${info.mppe.stateless ? 'stateless' : 'stateful'}`
+      : undefined;
+    if (this.upAt !== undefined) {
+      this.log.info('network layer renegotiated');
+      return;
+    }
+    this.upAt = this.host.clock.now();
+    const ip = info.peerAddress;
+    if (this.ip === undefined) this.ip = ip;
+    this.host.bindAddress(ip, this);
+    this.addressBound = true;
+    const mppe = this.mppe ? `MPPE ${this.mppe}` : 'no encryption';
+    const dns = info.dns.length ? `, DNS ${info.dns.map(formatIPv4).join(' ')}` : '';
+    this.log.info(
+      `session up: ${methodName(this.method)}, ${mppe}, ${formatIPv4(info.localAddress)} <-> ${formatIPv4(ip)}, mtu ${info.mtu}${dns}`,
+    );
+    const log = this.log;
+    void this.host.system.addClientRoute(ip, log);
+    if (this.settings.proxyArp) {
+      void this.host.system.addProxyArp(ip, log).then((lanIf) => {
+        if (this.addressBound) this.lanIf = lanIf;
+        else if (lanIf) void this.host.system.delProxyArp(ip, lanIf, log);
+      });
+    }
+    void this.host.system.runHook('ip-up', this.hookContext(), log);
+  }
+
+  private onIpFromPeer(packet: Uint8Array): void {
+    // Only the address we gave the client may appear as source (no spoofing through the tunnel).
+    const version = packet[0]! >> 4;
+    if (version === 4 && packet.length >= 20) {
+      const src = ((packet[12]! << 24) | (packet[13]! << 16) | (packet[14]! << 8) | packet[15]!) >>> 0;
+      if (src !== this.ip) {
+        this.counters.spoofed++;
+        if (this.counters.spoofed === 1 || this.counters.spoofed % 1000 === 0) {
+          this.log.warn(
+            `dropped packet from ${formatIPv4(src)}: the client may only send from ${this.ip === undefined ? '?' : formatIPv4(this.ip)} (${this.counters.spoofed} so far)`,
+          );
+        }
+        return;
+      }
+    } else return;
+    this.counters.packetsIn++;
+    this.counters.bytesIn += packet.length;
+    this.host.tun.write(packet);
+  }
+
+  private onLinkDown(reason: string): void {
+    this.log.info(`PPP link down: ${reason}`);
+    this.releaseNetwork();
+    this.hangUp(reason);
+  }
+
+  private onCallDown(_call: CallInfo, reason: string): void {
+    this.log.info(`call cleared: ${reason}`);
+    this.stopDataPath();
+    this.releaseNetwork();
+    this.control.stop(reason);
+  }
+
+  /** Call-Disconnect-Notify then Stop-Control-Connection-Request (pptpd hangs up the same way). */
+  private hangUp(reason: string): void {
+    if (this.call) this.control.clearCall(this.call.localCallId, reason);
+    this.control.stop(reason);
+  }
+
+  private stopDataPath(): void {
+    if (this.call) this.host.bindCall(this.call.localCallId, undefined);
+    this.channel?.close();
+    this.channel = undefined;
+    const link = this.link;
+    this.link = undefined;
+    link?.abort?.('call cleared');
+  }
+
+  private releaseNetwork(): void {
+    const ip = this.ip;
+    if (ip === undefined) return;
+    if (this.addressBound) {
+      this.addressBound = false;
+      this.host.bindAddress(ip, undefined);
+      const log = this.log;
+      void this.host.system.delClientRoute(ip, log);
+      if (this.lanIf) void this.host.system.delProxyArp(ip, this.lanIf, log);
+      this.lanIf = undefined;
+      void this.host.system.runHook('ip-down', this.hookContext(), log);
+    }
+    this.host.releaseAddress(this, ip);
+  }
+
+  private hookContext(): HookContext {
+    const ctx: HookContext = {
+      ifname: this.host.tun.name,
+      localIp: formatIPv4(this.settings.localIps[0] ?? 0),
+      remoteIp: this.ip === undefined ? '' : formatIPv4(this.ip),
+      peerName: this.user ?? '',
+      ipparam: this.settings.noipparam ? '' : (this.settings.ipparam ?? formatIPv4(this.peer)),
+      speed: this.settings.speed,
+      sessionId: this.id,
+      bytesSent: this.counters.bytesOut,
+      bytesReceived: this.counters.bytesIn,
+    };
+    if (this.upAt !== undefined) ctx.connectTimeS = (this.host.clock.now() - this.upAt) / 1000;
+    return ctx;
+  }
+
+  /** The control connection is gone: release everything still held. Runs once. */
+  private finish(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.killTimer?.cancel();
+    this.stopDataPath();
+    this.releaseNetwork();
+    const c = this.counters;
+    const dur =
+      this.upAt !== undefined ? `, up ${Math.round((this.host.clock.now() - this.upAt) / 1000)} s` : '';
+    this.log.info(
+      `session closed: ${reason}${dur}, received ${c.bytesIn} bytes/${c.packetsIn} packets, sent ${c.bytesOut} bytes/${c.packetsOut} packets`,
+    );
+    this.host.sessionClosed(this);
+  }
+}
+
+export function methodName(m: AuthMethod | undefined): string {
+  switch (m) {
+    case 'pap':
+      return 'PAP';
+    case 'chap-md5':
+      return 'CHAP-MD5';
+    case 'mschap':
+      return 'MS-CHAPv1';
+    case 'mschapv2':
+      return 'MS-CHAPv2';
+    case undefined:
+      return 'no authentication';
+  }
+}

@@ -1,0 +1,103 @@
+import { formatIPv4, type IPv4 } from '../net/ip.ts';
+import type { IpRoute } from '../net/iproute.ts';
+import type { Logger } from '../util/log.ts';
+import { type HookContext, runHook } from './hooks.ts';
+
+/**
+ * What a session asks of the host system when it comes up and goes down: a host route to the
+ * client through the TUN device, proxy ARP on the LAN, and pppd's ip-up / ip-down scripts.
+ * The kernel implementation runs `ip`; tests use RecordingSystem. None of these throw: failures
+ * are logged in words and the session goes on (as pppd does when a hook fails).
+ */
+export interface SystemOps {
+  addClientRoute(ip: IPv4, log: Logger): Promise<void>;
+  delClientRoute(ip: IPv4, log: Logger): Promise<void>;
+  /** Publish `ip` on the LAN interface whose subnet contains it; returns that interface, if any. */
+  addProxyArp(ip: IPv4, log: Logger): Promise<string | undefined>;
+  delProxyArp(ip: IPv4, lanIf: string, log: Logger): Promise<void>;
+  runHook(kind: 'ip-up' | 'ip-down', ctx: HookContext, log: Logger): Promise<void>;
+}
+
+export interface KernelSystemOptions {
+  ip: IpRoute;
+  tunName: string;
+  ipUpScript: string;
+  ipDownScript: string;
+}
+
+export class KernelSystem implements SystemOps {
+  private readonly o: KernelSystemOptions;
+  constructor(o: KernelSystemOptions) {
+    this.o = o;
+  }
+
+  async addClientRoute(ip: IPv4, log: Logger): Promise<void> {
+    try {
+      await this.o.ip.addRoute(this.o.tunName, ip);
+    } catch (e) {
+      log.warn(`cannot add the route to ${formatIPv4(ip)} via ${this.o.tunName}: ${(e as Error).message}`);
+    }
+  }
+
+  async delClientRoute(ip: IPv4, log: Logger): Promise<void> {
+    try {
+      await this.o.ip.delRoute(this.o.tunName, ip);
+    } catch (e) {
+      log.debug(`route to ${formatIPv4(ip)} already gone: ${(e as Error).message}`);
+    }
+  }
+
+  async addProxyArp(ip: IPv4, log: Logger): Promise<string | undefined> {
+    try {
+      const lan = await this.o.ip.interfaceContaining(ip);
+      if (!lan || lan.ifname === this.o.tunName) {
+        log.info(`proxyarp: no LAN interface has a subnet containing ${formatIPv4(ip)}; nothing to publish`);
+        return undefined;
+      }
+      await this.o.ip.addProxyArp(ip, lan.ifname);
+      log.info(`proxyarp: publishing ${formatIPv4(ip)} on ${lan.ifname}`);
+      return lan.ifname;
+    } catch (e) {
+      log.warn(`proxyarp: cannot publish ${formatIPv4(ip)}: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
+  async delProxyArp(ip: IPv4, lanIf: string, log: Logger): Promise<void> {
+    try {
+      await this.o.ip.delProxyArp(ip, lanIf);
+    } catch (e) {
+      log.warn(`proxyarp: cannot remove ${formatIPv4(ip)} from ${lanIf}: ${(e as Error).message}`);
+    }
+  }
+
+  runHook(kind: 'ip-up' | 'ip-down', ctx: HookContext, log: Logger): Promise<void> {
+    return runHook(kind === 'ip-up' ? this.o.ipUpScript : this.o.ipDownScript, ctx, log);
+  }
+}
+
+/** Records what a session asked for (tests, and the in-memory demo). */
+export class RecordingSystem implements SystemOps {
+  readonly routes = new Set<IPv4>();
+  readonly proxyArp = new Map<IPv4, string>();
+  readonly hooks: { kind: 'ip-up' | 'ip-down'; ctx: HookContext }[] = [];
+  /** Interface reported as containing every address, or undefined for none. */
+  lanInterface: string | undefined;
+
+  async addClientRoute(ip: IPv4): Promise<void> {
+    this.routes.add(ip);
+  }
+  async delClientRoute(ip: IPv4): Promise<void> {
+    this.routes.delete(ip);
+  }
+  async addProxyArp(ip: IPv4): Promise<string | undefined> {
+    if (this.lanInterface) this.proxyArp.set(ip, this.lanInterface);
+    return this.lanInterface;
+  }
+  async delProxyArp(ip: IPv4): Promise<void> {
+    this.proxyArp.delete(ip);
+  }
+  async runHook(kind: 'ip-up' | 'ip-down', ctx: HookContext): Promise<void> {
+    this.hooks.push({ kind, ctx });
+  }
+}
