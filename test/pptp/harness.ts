@@ -52,6 +52,8 @@ export class Pair {
   readonly pns: Side;
   /** When true, bytes in flight are lost (a dead network). */
   blackhole = false;
+  /** Sees every write, in order (e.g. to build a capture). */
+  onWrite: ((from: 'pac' | 'pns', bytes: Uint8Array) => void) | undefined;
   private readonly queues = { pac: [] as Uint8Array[], pns: [] as Uint8Array[] };
   private readonly closing = { pac: false, pns: false };
   private readonly gone = { pac: false, pns: false };
@@ -78,6 +80,7 @@ export class Pair {
         if (this.closing[role] || this.gone[role]) throw new Error(`${role} wrote after close()`);
         tap.push(bytes.slice());
         for (let m = tap.next(); m; m = tap.next()) sent.push(m);
+        this.onWrite?.(role, bytes);
         this.queues[role].push(bytes);
       },
       close: () => {
