@@ -1,11 +1,10 @@
-import type { Clock, TimerHandle } from '../util/clock.ts';
-import { DropCounter } from '../util/counters.ts';
-import type { Logger } from '../util/log.ts';
-import type { ProtocolLayer } from '../wire/errors.ts';
 import { codeName, PacketCode } from './constants.ts';
-import type { ConfigOption, Verdict } from './options.ts';
-import { bytesEqual, decodeOptions, encodeOptions, optionEqual } from './options.ts';
-import { decodeControlPacket, encodeControlPacket } from './packet.ts';
+import { FsmActions } from './fsm-actions.ts';
+import type { ConfigOption } from './options.ts';
+import { bytesEqual, decodeOptions, encodeOptions } from './options.ts';
+import { decodeControlPacket } from './packet.ts';
+
+export type { ControlProtocolHandler, FsmConfig, FsmHost, FsmState } from './fsm-types.ts';
 
 /**
  * The RFC 1661 §4 option-negotiation automaton, written once and shared by LCP, IPCP, IPv6CP and
@@ -22,109 +21,7 @@ import { decodeControlPacket, encodeControlPacket } from './packet.ts';
  * Each transition sets the new state first, then sends, then calls the this-layer callback, so a
  * callback that re-enters the automaton (e.g. closes the link) sees a consistent state.
  */
-export type FsmState =
-  | 'initial'
-  | 'starting'
-  | 'closed'
-  | 'stopped'
-  | 'closing'
-  | 'stopping'
-  | 'req-sent'
-  | 'ack-rcvd'
-  | 'ack-sent'
-  | 'opened';
-
-/** What a control protocol supplies: its options and its reaction to the layer's events. */
-export interface ControlProtocolHandler {
-  readonly name: 'LCP' | 'IPCP' | 'IPV6CP' | 'CCP';
-  readonly protocol: number;
-  /** Start a fresh negotiation: our request options go back to what we want (lwIP resetci). */
-  reset(): void;
-  /** The options of our next Configure-Request (lwIP addci). */
-  buildRequest(): ConfigOption[];
-  /** Judge the peer's Configure-Request; remember what is acked as the peer's options (reqci). */
-  checkRequest(opts: ConfigOption[], rejectIfDisagree: boolean): Verdict;
-  /** Our request was acked (already checked byte-for-byte); false rejects the Ack as bad. */
-  ackReceived(opts: ConfigOption[]): boolean;
-  nakReceived(opts: ConfigOption[]): void;
-  /** Options proven (by the FSM) to be a subset of our last request. */
-  rejectReceived(opts: ConfigOption[]): void;
-  /** tlu */
-  up(): void;
-  /** tld */
-  down(): void;
-  /** tls */
-  started(): void;
-  /** tlf, with the reason in words ("no response to 10 Configure-Requests"). */
-  finished(reason: string): void;
-  /** The peer sent Terminate-Request (RTR); `text` is its data as latin1 text. */
-  terminateRequested?(text: string): void;
-  /**
-   * Codes beyond 1–7 (LCP Echo/Discard/Protocol-Reject, CCP Reset-Request/Ack). Return false
-   * for a code the protocol does not know: the FSM then sends Code-Reject (RUC).
-   */
-  extraCode?(code: number, id: number, data: Uint8Array, state: FsmState): boolean;
-  /** "<mru 1400>" for debug logs. */
-  describe?(opt: ConfigOption): string;
-}
-
-export interface FsmConfig {
-  /** Restart timer, ms (pppd lcp-restart/ipcp-restart, default 3 s). */
-  restartMs: number;
-  /** Configure-Requests sent without answer before giving up (RFC 1661 §4.6, default 10). */
-  maxConfigure: number;
-  /** Terminate-Requests sent before giving up (default 2). */
-  maxTerminate: number;
-  /** Configure-Naks sent in a row before Naks become Rejects (default 5). */
-  maxFailure: number;
-}
-
-export interface FsmHost {
-  clock: Clock;
-  log: Logger;
-  /** Send one packet of this protocol (starting at Code) in a PPP frame. */
-  send(packet: Uint8Array): void;
-  /** The most octets of information the peer accepts (its MRU); Code-Rejects are cut to fit. */
-  peerMru(): number;
-}
-
-const TIMED: ReadonlySet<FsmState> = new Set(['closing', 'stopping', 'req-sent', 'ack-rcvd', 'ack-sent']);
-
-export class Fsm {
-  private stateValue: FsmState = 'initial';
-  private readonly handler: ControlProtocolHandler;
-  private readonly cfg: FsmConfig;
-  private readonly host: FsmHost;
-  private readonly layer: ProtocolLayer;
-  readonly drops: DropCounter;
-  private nextId = 1;
-  private reqId = -1;
-  private lastRequest: Uint8Array = new Uint8Array(0);
-  /** An Ack/Nak/Reject for the current request id was already accepted (duplicates dropped). */
-  private seenAnswer = false;
-  private restartCount = 0;
-  private nakLoops = 0;
-  private timer: TimerHandle | undefined;
-  /** Bumped on every state change, so a transition can notice re-entry from a callback. */
-  private generation = 0;
-  private reason = '';
-
-  constructor(handler: ControlProtocolHandler, cfg: FsmConfig, host: FsmHost) {
-    this.handler = handler;
-    this.cfg = cfg;
-    this.host = host;
-    this.layer = handler.name.toLowerCase() as ProtocolLayer;
-    this.drops = new DropCounter(host.log, `${handler.name} packet`);
-  }
-
-  get state(): FsmState {
-    return this.stateValue;
-  }
-
-  get name(): string {
-    return this.handler.name;
-  }
-
+export class Fsm extends FsmActions {
   // ── Events from the lower layer and the administrator ─────────────────────────────────────
 
   /** Up: the lower layer can carry packets. */
@@ -473,7 +370,7 @@ export class Fsm {
 
   // ── Timer ───────────────────────────────────────────────────────────────────────────────────
 
-  private onRestartExpired(): void {
+  protected override onRestartExpired(): void {
     this.timer = undefined;
     const more = this.restartCount > 0;
     switch (this.stateValue) {
@@ -499,123 +396,6 @@ export class Fsm {
         this.handler.finished(this.reason);
         return;
       default:
-    }
-  }
-
-  // ── Actions ─────────────────────────────────────────────────────────────────────────────────
-
-  private beginNegotiation(): void {
-    this.setState('req-sent');
-    this.handler.reset();
-    this.nakLoops = 0;
-    this.irc(this.cfg.maxConfigure);
-    this.scr();
-  }
-
-  /**
-   * Opened → Req-Sent: tld, then scr (RCR/RCA/RTA in Opened). The counter is reset first, as
-   * lwIP does, so a renegotiation gets the full Max-Configure. False when tld re-entered us.
-   */
-  private renegotiate(): boolean {
-    const gen = this.setState('req-sent');
-    this.handler.down();
-    if (gen !== this.generation) return false;
-    this.irc(this.cfg.maxConfigure);
-    this.scr();
-    return true;
-  }
-
-  private irc(count: number): void {
-    this.restartCount = count;
-  }
-
-  private scr(): void {
-    this.restartCount--;
-    this.reqId = this.takeId();
-    this.seenAnswer = false;
-    this.lastRequest = encodeOptions(this.handler.buildRequest());
-    this.sendPacket(PacketCode.ConfigureRequest, this.reqId, this.lastRequest);
-    this.armTimer();
-  }
-
-  private str(): void {
-    this.restartCount--;
-    this.sendPacket(
-      PacketCode.TerminateRequest,
-      this.takeId(),
-      new Uint8Array(Buffer.from(this.reason, 'latin1')),
-    );
-    this.armTimer();
-  }
-
-  private sta(id: number): void {
-    this.sendPacket(PacketCode.TerminateAck, id, new Uint8Array(0));
-  }
-
-  private sendCodeReject(packet: Uint8Array): void {
-    const room = Math.max(0, this.host.peerMru() - 4);
-    this.sendPacket(PacketCode.CodeReject, this.takeId(), packet.subarray(0, room));
-  }
-
-  /** Send a packet of an extra code (Echo, Protocol-Reject, Reset-Request): `id` or a fresh one. */
-  sendExtra(code: number, data: Uint8Array, id: number = this.takeId()): void {
-    this.sendPacket(code, id, data);
-  }
-
-  private sendPacket(code: number, id: number, data: Uint8Array): void {
-    if (this.host.log.debugEnabled) this.host.log.debug(`sent [${this.describe(code, id, data)}]`);
-    this.host.send(encodeControlPacket(code, id, data));
-  }
-
-  private takeId(): number {
-    const id = this.nextId;
-    this.nextId = (this.nextId + 1) & 0xff;
-    return id;
-  }
-
-  private armTimer(): void {
-    this.timer?.cancel();
-    this.timer = this.host.clock.setTimer(this.cfg.restartMs, () => this.onRestartExpired());
-  }
-
-  private setState(next: FsmState): number {
-    this.stateValue = next;
-    if (!TIMED.has(next) && this.timer) {
-      this.timer.cancel();
-      this.timer = undefined;
-    }
-    return ++this.generation;
-  }
-
-  /** Rejected options must be ones we sent, unmodified and in order (RFC 1661 §5.4). */
-  private isSubsetOfRequest(opts: ConfigOption[]): boolean {
-    let sent: ConfigOption[];
-    try {
-      sent = decodeOptions(this.lastRequest, this.layer);
-    } catch {
-      return false;
-    }
-    let i = 0;
-    for (const o of opts) {
-      while (i < sent.length && !optionEqual(sent[i]!, o)) i++;
-      if (i === sent.length) return false;
-      i++;
-    }
-    return true;
-  }
-
-  private describe(code: number, id: number, data: Uint8Array): string {
-    const head = `${this.name} ${codeName(code)} id=${id}`;
-    if (code < PacketCode.ConfigureRequest || code > PacketCode.ConfigureReject) return head;
-    try {
-      const opts = decodeOptions(data, this.layer);
-      const d = this.handler.describe?.bind(this.handler);
-      return [
-        head,
-        ...opts.map((o) => (d ? d(o) : `<${o.type} ${Buffer.from(o.data).toString('hex')}>`)),
-      ].join(' ');
-    } catch {
-      return `${head} <malformed>`;
     }
   }
 }

@@ -176,6 +176,10 @@ export class PppLink {
   /** One PPP frame from GRE. Never throws: bad input is dropped and counted. */
   receiveFrame(frame: Uint8Array): void {
     this.counts.framesIn++;
+    if (this.phaseValue === 'dead') {
+      this.drops.drop(this.started ? 'frame after the link went down' : 'frame before open()');
+      return;
+    }
     let f: PppFrame;
     try {
       f = decodeFrame(frame);

@@ -66,6 +66,11 @@ test('Terminate from the client: both sides reach Dead and report the reason onc
   assert.deepEqual(b.client.down, ['user hung up']);
   assert.deepEqual(b.server.down, ['peer requested termination ("user hung up")']);
   assert.equal(b.clock.pending, 0);
+  // Dead is final: a new Configure-Request does not revive the link nor report Down again.
+  b.server.link.receiveFrame(b.frames[1]!.bytes);
+  b.clock.advance(60_000);
+  assert.equal(b.server.down.length, 1);
+  assert.equal(b.server.link.stats.drops['frame after the link went down'], 1);
 });
 
 test('Terminate from the server; a lost Terminate-Ack ends by timeout', () => {
