@@ -155,6 +155,18 @@ export class PppLink {
     this.lcp.close(reason);
   }
 
+  /**
+   * The lower layer is gone (the PPTP call was cleared): no Terminate-Request can reach the peer.
+   * RFC 1661 Down then Close: every protocol stops at once, timers cancelled; onDown follows.
+   */
+  abort(reason: string): void {
+    if (!this.started || this.phaseValue === 'dead') return;
+    this.reason ??= reason;
+    this.lcp.down();
+    this.lcp.close(reason);
+    this.onLcpFinished(reason);
+  }
+
   sendIp(packet: Uint8Array): void {
     if (this.phaseValue !== 'network') {
       this.drops.drop('outgoing IPv4 outside the Network phase');
@@ -173,7 +185,10 @@ export class PppLink {
     this.network.sendIpv6(packet);
   }
 
-  /** One PPP frame from GRE. Never throws: bad input is dropped and counted. */
+  /**
+   * One PPP frame from GRE. Never throws: bad input is dropped and counted. The link owns `frame`
+   * from now on: MPPE may decrypt it in place, and delivered packets may be views into it.
+   */
   receiveFrame(frame: Uint8Array): void {
     this.counts.framesIn++;
     if (this.phaseValue === 'dead') {

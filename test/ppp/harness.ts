@@ -165,7 +165,8 @@ export function bench(opts: BenchOptions = {}) {
         return seed;
       },
       sendFrame: (bytes) => {
-        const f: Frame = { from: role, bytes };
+        // A copy: the receiver may decrypt in place, and `frames` keeps what crossed the wire.
+        const f: Frame = { from: role, bytes: bytes.slice() };
         n++;
         if (opts.lose?.(n, f)) return void lost.push(f);
         frames.push(f);

@@ -1,0 +1,59 @@
+/**
+ * The link with the real authentication exchanges (src/ppp/auth) and the real MPPE data path
+ * (src/ppp/mppe): MS-CHAPv2 keys feed MPPE-128 stateless and IP crosses encrypted both ways.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { StaticCredentials } from '../../src/aaa/credentials.ts';
+import { createAuthenticator, createAuthPeer } from '../../src/ppp/auth/index.ts';
+import { createMppe } from '../../src/ppp/mppe/cipher.ts';
+import { bench } from './harness.ts';
+
+test('real MS-CHAPv2 and MPPE-128: the session comes up and IP is encrypted on the wire', () => {
+  const credentials = new StaticCredentials([
+    { user: 'alice', server: '*', secret: { kind: 'password', password: 'clientPass' }, addresses: ['*'] },
+  ]);
+  const b = bench({
+    serverLink: {
+      mppe: createMppe,
+      authenticator: (m, host) =>
+        createAuthenticator(m, host, { credentials, serverName: 'poptop', stripDomain: true }),
+    },
+    clientLink: {
+      mppe: createMppe,
+      authPeer: (m, host) => createAuthPeer(m, host, { user: 'alice', password: 'clientPass' }),
+    },
+  });
+  b.open();
+  b.clock.advance(1000);
+  assert.equal(b.server.link.phase, 'network', b.server.log.text());
+  assert.deepEqual(b.client.up[0]?.mppe, { bits: 128, stateless: true });
+  const packet = Uint8Array.from(Buffer.from('4500001c0000400040010000c0a80001c0a80002', 'hex'));
+  for (let i = 0; i < 3; i++) b.client.link.sendIp(packet);
+  b.server.link.sendIp(packet);
+  b.clock.advance(5);
+  assert.equal(b.server.ip.length, 3);
+  assert.deepEqual(b.server.ip[2], packet);
+  assert.deepEqual(b.client.ip[0], packet);
+  const wire = b.frames.at(-1)!.bytes;
+  assert.equal(wire[0], 0xfd); // PFC+ACFC: 0x00fd alone
+  assert.ok(!Buffer.from(wire).includes(Buffer.from(packet)), 'plaintext visible on the wire');
+});
+
+test('real MS-CHAPv2 with a wrong password: the link terminates with the failure reason', () => {
+  const credentials = new StaticCredentials([
+    { user: 'alice', server: '*', secret: { kind: 'password', password: 'right' }, addresses: ['*'] },
+  ]);
+  const b = bench({
+    serverLink: {
+      authenticator: (m, host) =>
+        createAuthenticator(m, host, { credentials, serverName: 'poptop', stripDomain: true }),
+    },
+    clientLink: { authPeer: (m, host) => createAuthPeer(m, host, { user: 'alice', password: 'wrong' }) },
+  });
+  b.open();
+  b.clock.advance(120_000);
+  assert.equal(b.server.link.phase, 'dead');
+  assert.match(b.server.down[0]!, /^authentication failed \(mschapv2 user "alice"\)/);
+  assert.equal(b.client.link.phase, 'dead');
+});
