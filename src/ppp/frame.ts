@@ -49,23 +49,32 @@ export interface FrameCompression {
 
 const NONE: FrameCompression = { acfc: false, pfc: false };
 
-/**
- * Encode one frame. LCP is always sent uncompressed (RFC 1661 §6.5, §6.6: ACFC/PFC never apply
- * to LCP packets), as are packets before LCP is open (pass `NONE` by omitting `comp`).
- */
-export function encodeFrame(protocol: number, info: Uint8Array, comp: FrameCompression = NONE): Uint8Array {
+/** Octets of Address/Control and Protocol that `writeFrameHeader` puts before the information. */
+export function frameHeaderLength(protocol: number, comp: FrameCompression = NONE): number {
   const lcp = protocol === PppProtocol.LCP;
-  const withAc = lcp || !comp.acfc;
-  const short = !lcp && comp.pfc && protocol < 0x100;
-  const head = (withAc ? 2 : 0) + (short ? 1 : 2);
-  const out = new Uint8Array(head + info.length);
+  return (lcp || !comp.acfc ? 2 : 0) + (!lcp && comp.pfc && protocol < 0x100 ? 1 : 2);
+}
+
+/**
+ * Write the frame header at the start of `out` (which has room for it); returns its length.
+ * LCP is always sent uncompressed (RFC 1661 §6.5, §6.6: ACFC/PFC never apply to LCP packets),
+ * as is everything before LCP is open (pass `NONE` by omitting `comp`).
+ */
+export function writeFrameHeader(out: Uint8Array, protocol: number, comp: FrameCompression = NONE): number {
+  const head = frameHeaderLength(protocol, comp);
   let pos = 0;
-  if (withAc) {
+  if (head === 4 || head === 3) {
     out[pos++] = PPP_ADDRESS;
     out[pos++] = PPP_CONTROL;
   }
-  if (!short) out[pos++] = protocol >>> 8;
+  if (head % 2 === 0) out[pos++] = protocol >>> 8;
   out[pos++] = protocol & 0xff;
-  out.set(info, pos);
+  return pos;
+}
+
+/** Encode one frame (header + a copy of `info`). */
+export function encodeFrame(protocol: number, info: Uint8Array, comp: FrameCompression = NONE): Uint8Array {
+  const out = new Uint8Array(frameHeaderLength(protocol, comp) + info.length);
+  out.set(info, writeFrameHeader(out, protocol, comp));
   return out;
 }

@@ -5,7 +5,7 @@ import { DropCounter } from '../util/counters.ts';
 import type { Logger } from '../util/log.ts';
 import type { AuthExchange, AuthFailure, AuthHost, AuthMethod, AuthSuccess } from './auth/types.ts';
 import { PacketCode, PppProtocol } from './constants.ts';
-import { decodeFrame, encodeFrame, type PppFrame } from './frame.ts';
+import { decodeFrame, encodeFrame, type FrameCompression, type PppFrame } from './frame.ts';
 import { Fsm } from './fsm.ts';
 import { LcpHandler } from './lcp/handler.ts';
 import type { MppeFactory } from './mppe/types.ts';
@@ -116,6 +116,8 @@ export class PppLink {
       mppe: opts.mppe,
       peerMru: () => this.lcpHandler.peerMru,
       sendProtocol: (p, info) => this.sendProtocol(p, info),
+      compression: () => this.compression(),
+      sendFrame: (f) => this.sendFrame(f),
       closeLink: (reason) => this.close(reason),
       networkUp: (info) => opts.events.onNetworkUp?.(info),
       deliverIp: (p) => {
@@ -259,11 +261,20 @@ export class PppLink {
     } else this.network.protocolRejected(protocol);
   }
 
-  sendProtocol(protocol: number, info: Uint8Array): void {
+  private sendProtocol(protocol: number, info: Uint8Array): void {
+    this.sendFrame(encodeFrame(protocol, info, this.compression()));
+  }
+
+  /** ACFC/PFC as the peer accepted them (his options); none until LCP is Opened. */
+  private compression(): FrameCompression {
     const open = this.lcp.state === 'opened';
     const his = this.lcpHandler.his;
+    return { acfc: open && his.acfc, pfc: open && his.pfc };
+  }
+
+  private sendFrame(frame: Uint8Array): void {
     this.counts.framesOut++;
-    this.opts.sendFrame(encodeFrame(protocol, info, { acfc: open && his.acfc, pfc: open && his.pfc }));
+    this.opts.sendFrame(frame);
   }
 
   // ── Phases ──────────────────────────────────────────────────────────────────────────────────

@@ -4,6 +4,7 @@ import type { DropCounter } from '../util/counters.ts';
 import type { Logger } from '../util/log.ts';
 import { CcpHandler } from './ccp/handler.ts';
 import { PacketCode, PppProtocol } from './constants.ts';
+import { type FrameCompression, frameHeaderLength, writeFrameHeader } from './frame.ts';
 import { Fsm, type FsmState } from './fsm.ts';
 import { IpcpHandler, type IpcpResult } from './ipcp/handler.ts';
 import { Ipv6cpHandler, type Ipv6cpResult } from './ipv6cp/handler.ts';
@@ -31,6 +32,9 @@ export interface NetworkHost {
   mppe: MppeFactory | undefined;
   peerMru(): number;
   sendProtocol(protocol: number, info: Uint8Array): void;
+  /** Header compression in force for non-LCP frames, and a raw send for prebuilt frames. */
+  compression(): FrameCompression;
+  sendFrame(frame: Uint8Array): void;
   closeLink(reason: string): void;
   networkUp(info: NetworkInfo): void;
   deliverIp(packet: Uint8Array): void;
@@ -191,11 +195,16 @@ export class NetworkPhase {
       return;
     }
     if (this.crypto) {
-      const plain = new Uint8Array(2 + packet.length);
-      plain[0] = protocol >>> 8;
-      plain[1] = protocol & 0xff;
-      plain.set(packet, 2);
-      this.host.sendProtocol(PppProtocol.COMPRESSED, this.crypto.encryptor.encrypt(plain));
+      // One allocation: frame header, MPPE header, then protocol + packet encrypted in place.
+      const comp = this.host.compression();
+      const head = frameHeaderLength(PppProtocol.COMPRESSED, comp);
+      const frame = new Uint8Array(head + 2 + 2 + packet.length);
+      writeFrameHeader(frame, PppProtocol.COMPRESSED, comp);
+      frame[head + 2] = protocol >>> 8;
+      frame[head + 3] = protocol & 0xff;
+      frame.set(packet, head + 4);
+      this.crypto.encryptor.encryptInto(frame.subarray(head + 2), frame, head);
+      this.host.sendFrame(frame);
     } else if (this.host.policy.mppe.required) {
       this.host.drops.drop('outgoing packet before MPPE is up');
     } else {
