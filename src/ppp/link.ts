@@ -1,6 +1,5 @@
 import { randomInt } from 'node:crypto';
 import type { IPv4 } from '../net/ip.ts';
-import type { Clock } from '../util/clock.ts';
 import { DropCounter } from '../util/counters.ts';
 import type { Logger } from '../util/log.ts';
 import type { AuthExchange, AuthFailure, AuthHost, AuthMethod, AuthSuccess } from './auth/types.ts';
@@ -8,53 +7,12 @@ import { PacketCode, PppProtocol } from './constants.ts';
 import { decodeFrame, encodeFrame, type FrameCompression, type PppFrame } from './frame.ts';
 import { Fsm } from './fsm.ts';
 import { LcpHandler } from './lcp/handler.ts';
-import type { MppeFactory } from './mppe/types.ts';
-import { type NetworkInfo, NetworkPhase } from './network.ts';
-import { fsmConfig, type PppPolicy } from './policy.ts';
+import type { PppLinkOptions, PppLinkStats, PppPhase } from './link-types.ts';
+import { NetworkPhase } from './network.ts';
+import { fsmConfig } from './policy.ts';
 
+export type { PppLinkEvents, PppLinkOptions, PppLinkStats, PppPhase } from './link-types.ts';
 export type { NetworkInfo } from './network.ts';
-
-/** RFC 1661 §3.2 link phases. */
-export type PppPhase = 'dead' | 'establish' | 'authenticate' | 'network' | 'terminate';
-
-export interface PppLinkEvents {
-  /**
-   * Authenticator side: the peer is authenticated. Return the address to assign (or {} to use
-   * the policy's peerAddress), or false to refuse the session (the link terminates).
-   */
-  onAuthenticated?(r: AuthSuccess): { peerAddress?: IPv4 } | false;
-  /** IPCP is open (and CCP/IPv6CP settled); fires again after a renegotiation. */
-  onNetworkUp?(info: NetworkInfo): void;
-  onIp?(packet: Uint8Array): void;
-  onIpv6?(packet: Uint8Array): void;
-  /** Exactly once, when the link reaches Dead after open(). */
-  onDown?(reason: string): void;
-}
-
-export interface PppLinkOptions {
-  role: 'server' | 'client';
-  clock: Clock;
-  log: Logger;
-  policy: PppPolicy;
-  /** Send one PPP frame (to GRE). */
-  sendFrame(frame: Uint8Array): void;
-  /** Server side: the exchange that authenticates the peer with `method`. */
-  authenticator?(method: AuthMethod, host: AuthHost): AuthExchange;
-  /** Client side: the exchange that authenticates us to the peer with `method`. */
-  authPeer?(method: AuthMethod, host: AuthHost): AuthExchange;
-  mppe?: MppeFactory;
-  /** A random unsigned 32-bit number (Magic-Number, IPv6 identifiers); default node:crypto. */
-  random?(): number;
-  events: PppLinkEvents;
-}
-
-export interface PppLinkStats {
-  framesIn: number;
-  framesOut: number;
-  ipIn: number;
-  ipOut: number;
-  drops: Record<string, number>;
-}
 
 /**
  * One PPP link over PPTP: the RFC 1661 §3 phase machine (Dead → Establish → Authenticate →
