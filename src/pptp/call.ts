@@ -68,6 +68,44 @@ export interface CallContext {
   onSetLinkInfo?(call: CallInfo, sendAccm: number, recvAccm: number): void;
 }
 
+/** An Outgoing-Call-Reply refusing the call (RFC 2637 §2.8): no Call ID of ours. */
+export function outgoingCallRefusal(
+  peerCallId: number,
+  resultCode: number,
+  errorCode: number,
+  recvWindow: number,
+): ControlMessage {
+  return {
+    type: 'outgoing-call-reply',
+    callId: 0,
+    peerCallId,
+    resultCode,
+    errorCode,
+    causeCode: 0,
+    connectSpeed: 0,
+    recvWindow,
+    processingDelay: 0,
+    physicalChannelId: 0,
+  };
+}
+
+/** An Incoming-Call-Reply refusing the call (RFC 2637 §2.10). */
+export function incomingCallRefusal(
+  peerCallId: number,
+  resultCode: number,
+  errorCode: number,
+): ControlMessage {
+  return {
+    type: 'incoming-call-reply',
+    callId: 0,
+    peerCallId,
+    resultCode,
+    errorCode,
+    recvWindow: 0,
+    transmitDelay: 0,
+  };
+}
+
 export class CallManager {
   private readonly ctx: CallContext;
   private readonly calls = new Map<number, Call>();
@@ -160,15 +198,7 @@ export class CallManager {
       case 'incoming-call-request':
         // RFC 2637 §2.10: we place no incoming (dial-in) calls in either role.
         this.ctx.log.info(`refusing Incoming-Call-Request ${msg.callId}: incoming calls are not supported`);
-        this.ctx.send({
-          type: 'incoming-call-reply',
-          callId: 0,
-          peerCallId: msg.callId,
-          resultCode: IncomingCallResult.DoNotAccept,
-          errorCode: GeneralError.None,
-          recvWindow: this.ctx.recvWindow,
-          transmitDelay: 0,
-        });
+        this.ctx.send(incomingCallRefusal(msg.callId, IncomingCallResult.DoNotAccept, GeneralError.None));
         return;
       case 'call-clear-request': {
         const call = this.ctx.role === 'pac' ? this.findByEitherId(msg.callId) : undefined;
@@ -270,18 +300,7 @@ export class CallManager {
   }
 
   private refuseOutgoingCall(req: OutgoingCallRequest, resultCode: number, errorCode: number): void {
-    this.ctx.send({
-      type: 'outgoing-call-reply',
-      callId: 0,
-      peerCallId: req.callId,
-      resultCode,
-      errorCode,
-      causeCode: 0,
-      connectSpeed: 0,
-      recvWindow: this.ctx.recvWindow,
-      processingDelay: 0,
-      physicalChannelId: 0,
-    });
+    this.ctx.send(outgoingCallRefusal(req.callId, resultCode, errorCode, this.ctx.recvWindow));
   }
 
   /** PNS: RFC 2637 §2.8, the reply's Peer's Call ID is ours. */

@@ -18,7 +18,13 @@ import type { Clock, TimerHandle } from '../util/clock.ts';
 import { DropCounter } from '../util/counters.ts';
 import type { Logger } from '../util/log.ts';
 import { ProtocolError } from '../wire/errors.ts';
-import { type CallInfo, CallManager, type CallRequestDecision } from './call.ts';
+import {
+  type CallInfo,
+  CallManager,
+  type CallRequestDecision,
+  incomingCallRefusal,
+  outgoingCallRefusal,
+} from './call.ts';
 import type { CallIdAllocator } from './call-ids.ts';
 import { describeControlMessage, encodeControlMessage } from './codec.ts';
 import {
@@ -35,6 +41,7 @@ import {
   StopResult,
 } from './constants.ts';
 import { ControlFramer } from './framer.ts';
+import { EchoKeepalive } from './keepalive.ts';
 import type {
   ControlMessage,
   OutgoingCallRequest,
@@ -106,14 +113,8 @@ export class ControlConnection {
   private readonly log: Logger;
   private readonly framer = new ControlFramer();
   private readonly callManager: CallManager;
-  private readonly echoIntervalMs: number;
-  private readonly echoTimeoutMs: number;
+  private readonly keepalive: EchoKeepalive;
   private currentState: ControlState = 'idle';
-  private lastReceived = 0;
-  private echoIdentifier = 0;
-  private pendingEcho: number | undefined;
-  private keepaliveTimer: TimerHandle | undefined;
-  private echoTimer: TimerHandle | undefined;
   private phaseTimer: TimerHandle | undefined;
   /** Why we sent a Stop-Control-Connection-Request: the reason reported when it completes. */
   private stopText = '';
@@ -122,8 +123,13 @@ export class ControlConnection {
     this.opts = opts;
     this.log = opts.log;
     this.drops = new DropCounter(opts.log, 'PPTP control message');
-    this.echoIntervalMs = opts.echoIntervalMs ?? 60_000;
-    this.echoTimeoutMs = opts.echoTimeoutMs ?? 60_000;
+    this.keepalive = new EchoKeepalive({
+      clock: opts.clock,
+      intervalMs: opts.echoIntervalMs ?? 60_000,
+      timeoutMs: opts.echoTimeoutMs ?? 60_000,
+      sendEchoRequest: (identifier) => this.send({ type: 'echo-request', identifier }),
+      onDead: (reason) => this.finish(reason, true),
+    });
     this.callManager = new CallManager({
       role: opts.role,
       clock: opts.clock,
@@ -152,7 +158,6 @@ export class ControlConnection {
   /** PNS: send the Start-Control-Connection-Request; PAC: wait for it. Both within establishTimeoutMs. */
   start(): void {
     if (this.currentState !== 'idle') return;
-    this.lastReceived = this.opts.clock.now();
     const ms = this.opts.establishTimeoutMs ?? 60_000;
     const what =
       this.opts.role === 'pac' ? 'Start-Control-Connection-Request' : 'Start-Control-Connection-Reply';
@@ -176,7 +181,7 @@ export class ControlConnection {
       while (this.state !== 'closed') {
         const msg = this.framer.next();
         if (!msg) return;
-        this.lastReceived = this.opts.clock.now();
+        this.keepalive.received();
         if (this.log.debugEnabled) this.log.debug(`recv ${describeControlMessage(msg)}`);
         this.dispatch(msg);
       }
@@ -236,7 +241,9 @@ export class ControlConnection {
         return;
       }
       case 'echo-reply':
-        this.receiveEchoReply(msg.identifier);
+        if (!this.keepalive.replyReceived(msg.identifier)) {
+          this.drops.drop('Echo-Reply with an unexpected identifier', `identifier ${msg.identifier}`);
+        }
         return;
       case 'stop-control-connection-request':
         this.send({
@@ -250,36 +257,21 @@ export class ControlConnection {
         );
         return;
       case 'stop-control-connection-reply':
-        if (this.currentState === 'wait-stop-reply') {
-          this.finish(this.stopText, true);
-          return;
-        }
-        this.drops.drop('unexpected Stop-Control-Connection-Reply');
+        if (this.currentState === 'wait-stop-reply') this.finish(this.stopText, true);
+        else this.drops.drop('unexpected Stop-Control-Connection-Reply');
         return;
       case 'start-control-connection-request':
-        if (this.currentState === 'wait-ctl-request') {
-          this.receiveStartRequest(msg);
-          return;
-        }
-        this.unexpectedStart(msg);
+        if (this.currentState === 'wait-ctl-request') this.receiveStartRequest(msg);
+        else this.unexpectedStart(msg);
         return;
       case 'start-control-connection-reply':
-        if (this.currentState === 'wait-ctl-reply') {
-          this.receiveStartReply(msg);
-          return;
-        }
-        this.unexpectedStart(msg);
+        if (this.currentState === 'wait-ctl-reply') this.receiveStartReply(msg);
+        else this.unexpectedStart(msg);
         return;
       default:
-        if (this.currentState === 'established') {
-          this.callManager.receive(msg);
-          return;
-        }
-        if (this.currentState === 'wait-stop-reply') {
-          this.drops.drop(`${msg.type} while stopping`);
-          return;
-        }
-        this.notConnected(msg);
+        if (this.currentState === 'established') this.callManager.receive(msg);
+        else if (this.currentState === 'wait-stop-reply') this.drops.drop(`${msg.type} while stopping`);
+        else this.notConnected(msg);
         return;
     }
   }
@@ -289,23 +281,11 @@ export class ControlConnection {
     this.phaseTimer?.cancel();
     const maxChannels = Math.min(this.opts.maxCalls ?? 1, 0xffff);
     if (req.protocolVersion >> 8 !== PPTP_PROTOCOL_VERSION >> 8) {
-      this.send({
-        type: 'start-control-connection-reply',
-        ...this.startFields(),
-        resultCode: StartResult.VersionNotSupported,
-        errorCode: GeneralError.None,
-        maxChannels,
-      });
+      this.sendStartReply(StartResult.VersionNotSupported, maxChannels);
       this.finish(`peer's protocol version 0x${req.protocolVersion.toString(16)} is not supported`, true);
       return;
     }
-    this.send({
-      type: 'start-control-connection-reply',
-      ...this.startFields(),
-      resultCode: StartResult.Successful,
-      errorCode: GeneralError.None,
-      maxChannels,
-    });
+    this.sendStartReply(StartResult.Successful, maxChannels);
     this.established(req);
   }
 
@@ -332,7 +312,7 @@ export class ControlConnection {
       `control connection established with "${peer.hostName}" (${peer.vendor}), ` +
         `protocol version 0x${peer.protocolVersion.toString(16).padStart(4, '0')}`,
     );
-    this.armKeepalive(this.echoIntervalMs);
+    this.keepalive.start();
     this.opts.onEstablished?.({
       hostName: peer.hostName,
       vendor: peer.vendor,
@@ -344,13 +324,7 @@ export class ControlConnection {
    *  result 3); anything else is a protocol violation that ends the connection. */
   private unexpectedStart(msg: ControlMessage): void {
     if (msg.type === 'start-control-connection-request' && this.currentState === 'established') {
-      this.send({
-        type: 'start-control-connection-reply',
-        ...this.startFields(),
-        resultCode: StartResult.AlreadyExists,
-        errorCode: GeneralError.None,
-        maxChannels: 0,
-      });
+      this.sendStartReply(StartResult.AlreadyExists, 0);
       return;
     }
     this.violation(`unexpected ${msg.type} in state ${this.currentState}`);
@@ -359,30 +333,11 @@ export class ControlConnection {
   /** A call message before the connection is established: answer General Error "Not-Connected"
    *  (RFC 2637 §2.16 code 1) where the message has a reply, then close. */
   private notConnected(msg: ControlMessage): void {
-    const errorCode = GeneralError.NotConnected;
+    const error = GeneralError.NotConnected;
     if (msg.type === 'outgoing-call-request') {
-      this.send({
-        type: 'outgoing-call-reply',
-        callId: 0,
-        peerCallId: msg.callId,
-        resultCode: OutgoingCallResult.GeneralError,
-        errorCode,
-        causeCode: 0,
-        connectSpeed: 0,
-        recvWindow: 0,
-        processingDelay: 0,
-        physicalChannelId: 0,
-      });
+      this.send(outgoingCallRefusal(msg.callId, OutgoingCallResult.GeneralError, error, 0));
     } else if (msg.type === 'incoming-call-request') {
-      this.send({
-        type: 'incoming-call-reply',
-        callId: 0,
-        peerCallId: msg.callId,
-        resultCode: IncomingCallResult.GeneralError,
-        errorCode,
-        recvWindow: 0,
-        transmitDelay: 0,
-      });
+      this.send(incomingCallRefusal(msg.callId, IncomingCallResult.GeneralError, error));
     }
     this.violation(`${msg.type} before the control connection was established`);
   }
@@ -409,7 +364,7 @@ export class ControlConnection {
   }
 
   private sendStop(reason: number, text: string): void {
-    this.cancelKeepalive();
+    this.keepalive.stop();
     this.currentState = 'wait-stop-reply';
     this.stopText = text;
     this.send({ type: 'stop-control-connection-request', reason });
@@ -420,42 +375,14 @@ export class ControlConnection {
     );
   }
 
-  private armKeepalive(ms: number): void {
-    this.keepaliveTimer?.cancel();
-    this.keepaliveTimer = this.opts.clock.setTimer(ms, () => this.onKeepaliveExpired());
-  }
-
-  private cancelKeepalive(): void {
-    this.keepaliveTimer?.cancel();
-    this.echoTimer?.cancel();
-    this.keepaliveTimer = this.echoTimer = this.pendingEcho = undefined;
-  }
-
-  /** Checked lazily: receiving a message only stamps lastReceived, it does not re-arm a timer. */
-  private onKeepaliveExpired(): void {
-    this.keepaliveTimer = undefined;
-    if (this.currentState !== 'established' || this.pendingEcho !== undefined) return;
-    const silent = this.opts.clock.now() - this.lastReceived;
-    if (silent < this.echoIntervalMs) {
-      this.armKeepalive(this.echoIntervalMs - silent);
-      return;
-    }
-    this.echoIdentifier = (this.echoIdentifier + 1) >>> 0;
-    this.pendingEcho = this.echoIdentifier;
-    this.send({ type: 'echo-request', identifier: this.pendingEcho });
-    this.echoTimer = this.opts.clock.setTimer(this.echoTimeoutMs, () =>
-      this.finish(`peer did not answer Echo-Request for ${this.echoTimeoutMs / 1000} s`, true),
-    );
-  }
-
-  private receiveEchoReply(identifier: number): void {
-    if (this.pendingEcho === undefined || identifier !== this.pendingEcho) {
-      this.drops.drop('Echo-Reply with an unexpected identifier', `identifier ${identifier}`);
-      return;
-    }
-    this.echoTimer?.cancel();
-    this.echoTimer = this.pendingEcho = undefined;
-    this.armKeepalive(this.echoIntervalMs);
+  private sendStartReply(resultCode: number, maxChannels: number): void {
+    this.send({
+      type: 'start-control-connection-reply',
+      ...this.startFields(),
+      resultCode,
+      errorCode: GeneralError.None,
+      maxChannels,
+    });
   }
 
   private startFields() {
@@ -478,7 +405,7 @@ export class ControlConnection {
   /** The one way to the closed state: timers off, calls down (IDs released), socket closed, onClosed. */
   private finish(reason: string, closeTransport: boolean): void {
     if (this.currentState === 'closed') return;
-    this.cancelKeepalive();
+    this.keepalive.stop();
     this.phaseTimer?.cancel();
     this.phaseTimer = undefined;
     this.currentState = 'closed';
