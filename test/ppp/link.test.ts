@@ -208,3 +208,17 @@ test('IPv6CP: a server without +ipv6 Protocol-Rejects it; the client gives IPv6 
   assert.equal(b.client.link.network.ipv6cp!.state, 'starting');
   assert.ok(b.server.log.has('Protocol-Reject for protocol 0x8057'));
 });
+
+test('abort (PPTP call cleared): everything stops at once, no Terminate-Request, onDown once', () => {
+  const b = bench();
+  b.open();
+  b.clock.advance(100);
+  const sent = b.frames.length;
+  b.server.link.abort('call cleared by peer');
+  b.server.link.abort('again');
+  assert.equal(b.server.link.phase, 'dead');
+  assert.deepEqual(b.server.down, ['call cleared by peer']);
+  assert.equal(b.frames.length, sent);
+  b.client.link.abort('call cleared');
+  assert.equal(b.clock.pending, 0);
+});

@@ -47,11 +47,6 @@ export function mppeValue(o: ConfigOption): number | undefined {
   return o.type === CcpOption.MPPE && o.data.length === MPPE_DATA_LENGTH ? readU32(o.data) : undefined;
 }
 
-/** True when `value` asks for exactly one strength, optionally H, and nothing else. */
-export function isExactChoice(value: number): boolean {
-  return strengthsIn(value).length === 1 && (value & ~(MppeBit.H | MppeBit.M | MppeBit.S | MppeBit.L)) === 0;
-}
-
 export function describeStrengths(list: readonly MppeBits[]): string {
   return list.length === 0 ? 'none' : list.map((b) => `${b}-bit`).join('/');
 }
