@@ -157,14 +157,18 @@ test('CallIdAllocator: unique, never 0, not reused while alive, reusable after r
 });
 
 test('CallIdAllocator: falls back to a scan when random tries collide, and reports exhaustion', () => {
-  const ids = new CallIdAllocator(() => 1);
+  const stuck = new CallIdAllocator(() => 1);
+  assert.equal(stuck.allocate(), 1);
+  assert.equal(stuck.allocate(), 2, 'every random try hit 1: the scan found 2');
+  let next = 0;
+  const ids = new CallIdAllocator(() => next++ & 0xffff);
   const seen = new Set<number>();
   for (let i = 0; i < 0xffff; i++) {
     const id = ids.allocate();
     assert.ok(id !== null && id >= 1 && id <= 0xffff && !seen.has(id));
     seen.add(id);
   }
-  assert.equal(ids.allocate(), null);
+  assert.equal(ids.allocate(), null, 'all 65535 ids in use');
   ids.release(4242);
   assert.equal(ids.allocate(), 4242);
 });
