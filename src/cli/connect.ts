@@ -58,6 +58,7 @@ export function clientPolicy(args: ParsedArgs): PppPolicy {
       allow56: bits.includes('56'),
       allow128: bits.includes('128'),
       statefulAllowed: has(args, 'stateful'),
+      preferStateful: has(args, 'stateful'),
     };
   }
   const mtu = intFlag(args, 'mtu', 576, 1500);

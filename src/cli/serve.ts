@@ -25,6 +25,7 @@ export const SERVE_FLAGS = [
   { name: 'control-socket', value: true },
   { name: 'pidfile', short: ['p'], value: true },
   { name: 'logfile', value: true },
+  { name: 'global-options', value: true },
 ] as const satisfies readonly FlagSpec[];
 
 /** `poptop serve`: the daemon. Resolves with the exit code when it stops. */
@@ -44,6 +45,8 @@ export async function serve(args: ParsedArgs): Promise<number> {
   const optionsFile = flag(args, 'options');
   if (optionsFile !== undefined) loadOpts.optionsPath = optionsFile;
   if (has(args, 'debug')) loadOpts.debug = true;
+  const globalOptions = flag(args, 'global-options');
+  if (globalOptions !== undefined) loadOpts.globalOptionsPath = globalOptions;
 
   let loaded: ReturnType<typeof loadServerSettings>;
   try {

@@ -53,6 +53,8 @@ export class PptpClient {
   private down = false;
   private closing = false;
   private upInfo: NetworkInfo | undefined;
+  /** Why PPP ended, when it did: more telling than the control connection's reason. */
+  private linkReason: string | undefined;
   private readonly closedWaiters: (() => void)[] = [];
   /** Resolves with the reason when the client is down, whatever ended it. */
   readonly done: Promise<string>;
@@ -121,7 +123,10 @@ export class PptpClient {
 
   /** For callers that demultiplex GRE themselves (sharedGre). */
   receiveGre(packet: Uint8Array, from: IPv4): void {
-    if (from !== this.o.server) return this.drops.drop('GRE from an address other than the server');
+    if (from !== this.o.server) {
+      this.drops.drop('GRE from an address other than the server');
+      return;
+    }
     let header: ReturnType<typeof decodeGreHeader>;
     try {
       header = decodeGreHeader(packet);
@@ -130,7 +135,8 @@ export class PptpClient {
       return;
     }
     if (!this.call || header.callId !== this.call.localCallId) {
-      return this.drops.drop('GRE for another call id', `call id ${header.callId}`);
+      this.drops.drop('GRE for another call id', `call id ${header.callId}`);
+      return;
     }
     this.channel?.receive(packet, header);
   }
@@ -179,7 +185,10 @@ export class PptpClient {
           this.o.onUp?.({ ...info, method: this.method });
         },
         onIp: (p) => this.o.onIp?.(p),
-        onDown: (reason) => this.hangUp(reason),
+        onDown: (reason) => {
+          this.linkReason ??= reason;
+          this.hangUp(reason);
+        },
       },
     });
     this.link.open();
@@ -201,6 +210,7 @@ export class PptpClient {
   private finish(reason: string): void {
     if (this.down) return;
     this.down = true;
+    reason = this.linkReason ?? reason;
     this.stopDataPath();
     this.socket?.destroy();
     this.o.onDown?.(reason);

@@ -32,6 +32,11 @@ export abstract class FsmActions {
   protected generation = 0;
   protected reason = '';
 
+  /** Why the automaton is (or was last) going down, in words; '' if it never was. */
+  get downReason(): string {
+    return this.reason;
+  }
+
   constructor(handler: ControlProtocolHandler, cfg: FsmConfig, host: FsmHost) {
     this.handler = handler;
     this.cfg = cfg;

@@ -121,6 +121,8 @@ export class PppLink {
    */
   abort(reason: string): void {
     if (!this.started || this.phaseValue === 'dead') return;
+    // A Terminate already under way explains more than the lower layer going away.
+    if (this.phaseValue === 'terminate' && this.lcp.downReason) this.reason ??= this.lcp.downReason;
     this.reason ??= reason;
     this.lcp.down();
     this.lcp.close(reason);

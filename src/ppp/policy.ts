@@ -42,6 +42,12 @@ export interface PppPolicy {
     allow128: boolean;
     /** Accept stateful (history) mode when the peer asks for it (pppd `mppe-stateful`). */
     statefulAllowed: boolean;
+    /**
+     * Ask for stateful mode ourselves, and Nak a stateless request towards it (implies
+     * statefulAllowed). pppd always asks for stateless; `poptop connect --stateful` and the
+     * server option `mppe-stateful-preferred` set this.
+     */
+    preferStateful?: boolean;
   };
   /** Our IPv4 address (pppd `local:`); 0 = none (a client asks the server for one). */
   localAddress: IPv4;

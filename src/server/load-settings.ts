@@ -19,7 +19,7 @@ import type { ServerSettings } from './settings.ts';
 export interface LoadOptions {
   /** pptpd.conf path; undefined = the built-in default configuration. */
   configPath?: string;
-  /** pppd's global options file, read before the one pptpd.conf names (as pppd does). */
+  /** pppd's global options file, read before the one pptpd.conf names (as pppd does); 'none' skips it. */
   globalOptionsPath?: string;
   /** The pppd options file, overriding pptpd.conf's `option` (pptpd -o). */
   optionsPath?: string;
@@ -60,7 +60,7 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
 
   let options: PppdOptions = {};
   const globalOptions = o.globalOptionsPath ?? (builtin ? undefined : '/etc/ppp/options');
-  if (globalOptions && existsSync(globalOptions)) {
+  if (globalOptions && globalOptions !== 'none' && existsSync(globalOptions)) {
     const r = parsePppdOptions(read(globalOptions), globalOptions, { readFile: read, base: options });
     options = r.options;
     issues.push(...r.notes);

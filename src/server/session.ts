@@ -89,6 +89,8 @@ export class Session {
   private mppe: string | undefined;
   private upAt: number | undefined;
   private closed = false;
+  /** The first reason the session started to end; the log's closing line reports it. */
+  private endReason: string | undefined;
   private killTimer: TimerHandle | undefined;
   private readonly counters = { bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, spoofed: 0 };
 
@@ -164,6 +166,7 @@ export class Session {
   /** End the session cleanly: LCP Terminate, then Call-Disconnect-Notify and Stop-Control-Connection. */
   kill(reason: string): void {
     if (this.closed) return;
+    this.endReason ??= reason;
     this.log.info(`closing: ${reason}`);
     this.killTimer ??= this.host.clock.setTimer(KILL_GRACE_MS, () =>
       this.control.stop(`${reason} (peer did not finish in time)`),
@@ -297,12 +300,14 @@ export class Session {
   }
 
   private onLinkDown(reason: string): void {
+    this.endReason ??= reason;
     this.log.info(`PPP link down: ${reason}`);
     this.releaseNetwork();
     this.hangUp(reason);
   }
 
   private onCallDown(_call: CallInfo, reason: string): void {
+    this.endReason ??= reason;
     this.log.info(`call cleared: ${reason}`);
     this.stopDataPath();
     this.releaseNetwork();
@@ -359,6 +364,7 @@ export class Session {
   private finish(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    reason = this.endReason ?? reason;
     this.killTimer?.cancel();
     this.stopDataPath();
     this.releaseNetwork();

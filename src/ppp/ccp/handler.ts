@@ -56,7 +56,7 @@ export class CcpHandler implements ControlProtocolHandler {
 
   reset(): void {
     const bits = this.allowed[0];
-    this.got = bits === undefined ? undefined : { bits, stateless: true };
+    this.got = bits === undefined ? undefined : { bits, stateless: !this.opts.policy.mppe.preferStateful };
     this.his = undefined;
     this.ourRequestAcked = false;
   }
@@ -84,7 +84,8 @@ export class CcpHandler implements ControlProtocolHandler {
         continue;
       }
       const bits = this.got && offered.includes(this.got.bits) ? this.got.bits : offered[0]!;
-      const stateless = (value & MppeBit.H) !== 0 || !this.opts.policy.mppe.statefulAllowed;
+      const m = this.opts.policy.mppe;
+      const stateless = m.preferStateful ? false : (value & MppeBit.H) !== 0 || !m.statefulAllowed;
       const choice = { bits, stateless };
       const exact = encodeMppeOption(choice);
       if (mppeValue(exact) === value) his = choice;
@@ -114,7 +115,8 @@ export class CcpHandler implements ControlProtocolHandler {
         return;
       }
       const stateless = (value & MppeBit.H) !== 0;
-      if (!stateless && !this.opts.policy.mppe.statefulAllowed) {
+      const m = this.opts.policy.mppe;
+      if (!stateless && !m.statefulAllowed && !m.preferStateful) {
         this.opts.events.fail('peer wants stateful MPPE, which we refuse (nomppe-stateful)');
         return;
       }

@@ -2,26 +2,27 @@
  * The MPPE data path (RFC 3078): RC4 encryption with a 2-octet header per packet, key changes,
  * the coherency count and the flushed bit, in stateless and stateful (history) mode.
  *
- * Header (RFC 3078 §3): |A|B|C|D| 12-bit coherency count |. A (0x80) = flushed: RC4 was
- * re-initialised before this packet. D (0x10) = encrypted (the value pppd, the Linux and the
- * FreeBSD kernels send and require). B and C belong to MPPC compression, which we do not
+ * Header (RFC 3078 §3): |A|B|C|D| 12-bit coherency count |. A (0x80) = flushed: the key was
+ * changed and RC4 re-keyed before this packet. D (0x10) = encrypted (the value pppd, the Linux and
+ * the FreeBSD kernels send and require). B and C belong to MPPC compression, which we do not
  * negotiate, so packets with them are dropped.
  *
  * Keys: each direction starts from its start key (RFC 3079); the initial session key is
  * GetNewKeyFromSHA(start, start) reduced to strength; every key change (RFC 3078 §7.3) makes
  * interim = GetNewKeyFromSHA(start, current), encrypts it with RC4 keyed by itself, reduces it,
- * and re-keys RC4.
+ * and re-keys RC4 with the new key. The count starts at 0 in both modes.
  *
- *   stateless: a key change before EVERY packet, including the first; A is always set. The
- *     receiver changes keys as many times as the count advanced, so loss costs nothing.
- *   stateful:  one RC4 stream; a key change before each "flag" packet (count low octet 0xFF),
- *     which also carries A. After a CCP Reset-Request the sender re-initialises RC4 from the
- *     current key and sets A on its next packet. A receiver that sees a gap drops packets until
- *     a packet with A arrives, and asks the link once per loss event for a Reset-Request.
- *
- * Interop note: in stateful mode the Linux kernel changes the key on every packet with A set,
- * where RFC 3078 and FreeBSD only re-initialise RC4; the two agree except right after a
- * Reset-Request. Stateless mode, which Windows uses for PPTP, is the same everywhere.
+ *   stateless (RFC 3078 §8.1): a key change before EVERY packet, including the first; A is always
+ *     set. The receiver changes keys as many times as the count advanced, so loss costs nothing.
+ *   stateful (§8.2), as the Linux kernel's ppp_mppe (pppd) and Windows do it: one RC4 stream, and
+ *     A set ⇔ the key changed before this packet. The sender changes the key before each "flag"
+ *     packet (count low octet 0xFF) and before its first packet after a CCP Reset-Request. The
+ *     receiver expects each count to be the previous + 1; on any other count it drops the packet,
+ *     asks once for a Reset-Request and discards every packet until one with A arrives. That
+ *     packet is taken whatever its count: first one key change per flag packet missed (per
+ *     256-block boundary crossed since the count expected at the loss), then the change its A
+ *     announces. RFC 3078 §8.2 has the sender merely re-initialise RC4 after a Reset-Request;
+ *     Linux and Windows change the key, and so do we.
  */
 import { Rc4 } from '../../crypto/rc4.ts';
 import { sha1 } from '../../crypto/sha1.ts';
@@ -36,9 +37,9 @@ export const MPPE_ENCRYPTED = 0x10;
 export const MPPE_HEADER_LENGTH = 2;
 const CCOUNT_MASK = 0x0fff;
 /**
- * Largest accepted advance of the coherency count: the forward half of the 12-bit space. A larger
- * distance cannot be told apart from a late or replayed packet, so it is dropped; this also bounds
- * the key changes one packet can cost (2047, a few milliseconds).
+ * Stateless mode: largest accepted advance of the coherency count, the forward half of the 12-bit
+ * space. A larger distance cannot be told apart from a late or replayed packet, so it is dropped;
+ * this also bounds the key changes one packet can cost (2047, a few milliseconds).
  */
 export const MAX_CCOUNT_ADVANCE = 2047;
 
@@ -77,11 +78,6 @@ class SessionKeys {
     reduceSessionKey(this.session, this.bits);
     this.rc4.setKey(this.session);
   }
-
-  /** Re-initialise RC4 from the current session key (the flushed bit without a key change). */
-  reinit(): void {
-    this.rc4.setKey(this.session);
-  }
 }
 
 class Encryptor implements MppeEncryptor {
@@ -106,19 +102,11 @@ class Encryptor implements MppeEncryptor {
     if (offset < 0 || offset + length > out.length) throw new RangeError('MPPE output buffer too small');
     const cc = this.ccount;
     let flags = MPPE_ENCRYPTED;
-    if (this.stateless) {
+    // Stateless: every packet. Stateful: flag packets and the first one after a Reset-Request.
+    if (this.stateless || this.flushNext || (cc & 0xff) === 0xff) {
       this.keys.change();
+      this.flushNext = false;
       flags |= MPPE_FLUSHED;
-    } else {
-      if (this.flushNext) {
-        this.keys.reinit();
-        this.flushNext = false;
-        flags |= MPPE_FLUSHED;
-      }
-      if ((cc & 0xff) === 0xff) {
-        this.keys.change();
-        flags |= MPPE_FLUSHED;
-      }
     }
     out[offset] = flags | (cc >>> 8);
     out[offset + 1] = cc & 0xff;
@@ -129,7 +117,7 @@ class Encryptor implements MppeEncryptor {
 
   resetRequested(): void {
     // Stateless packets are all flushed already. Several Reset-Requests before our next packet
-    // still mean one re-initialisation (RFC 1962 §2.1 Reset-Request may be retransmitted).
+    // still mean one key change (RFC 1962 §2.1: a Reset-Request may be retransmitted).
     if (!this.stateless) this.flushNext = true;
   }
 }
@@ -138,8 +126,11 @@ class Decryptor implements MppeDecryptor {
   private readonly keys: SessionKeys;
   private readonly stateless: boolean;
   private readonly settings: MppeSettings;
-  /** The count of the last packet accepted; 4095 so that the first expected is 0. */
-  private last = CCOUNT_MASK;
+  /**
+   * Stateless, and stateful in normal state: the count of the last packet accepted (4095 at first,
+   * so that 0 comes next). Stateful while discarding: the count that was expected at the loss.
+   */
+  private ccount = CCOUNT_MASK;
   /** Stateful: a loss was seen and no flushed packet has arrived since. */
   private discarding = false;
   private resetWanted = false;
@@ -161,54 +152,48 @@ class Decryptor implements MppeDecryptor {
     if ((b0 & MPPE_MPPC_BITS) !== 0) return this.drop('MPPC compression bits set (not negotiated)');
     const cc = ((b0 & 0x0f) << 8) | packet[1]!;
     const flushed = (b0 & MPPE_FLUSHED) !== 0;
-    const advance = (cc - this.last) & CCOUNT_MASK;
-    // While resynchronising in stateful mode any flushed packet is taken as the way forward
-    // (a long outage may cover more than half the count space); otherwise stay in the window.
-    const resyncing = this.discarding && flushed;
-    if (advance === 0 || (advance > MAX_CCOUNT_ADVANCE && !resyncing)) {
-      return this.drop('late, repeated or out-of-window count');
-    }
-    if (this.stateless) {
-      if (!flushed) return this.drop('flushed bit (A) not set in stateless mode');
-      for (let i = 0; i < advance; i++) this.keys.change();
-    } else if (!this.syncStateful(cc, advance, flushed)) {
-      return null;
-    }
-    this.last = cc;
+    const reason = this.stateless ? this.syncStateless(cc, flushed) : this.syncStateful(cc, flushed);
+    if (reason !== null) return this.drop(reason);
     const body = packet.subarray(MPPE_HEADER_LENGTH);
     this.keys.rc4.process(body, body);
     return body;
   }
 
-  /** Stateful mode: follow the sender's key changes; false = drop the packet. */
-  private syncStateful(cc: number, advance: number, flushed: boolean): boolean {
-    if (!flushed) {
-      if (this.discarding) {
-        this.drop('awaiting a flushed packet after loss');
-        return false;
-      }
-      if (advance !== 1) {
+  /** RFC 3078 §8.1: one key change per count advanced. Returns a drop reason, or null to decrypt. */
+  private syncStateless(cc: number, flushed: boolean): string | null {
+    if (!flushed) return 'flushed bit (A) not set in stateless mode';
+    const advance = (cc - this.ccount) & CCOUNT_MASK;
+    if (advance === 0 || advance > MAX_CCOUNT_ADVANCE) return 'late, repeated or out-of-window count';
+    for (let i = 0; i < advance; i++) this.keys.change();
+    this.ccount = cc;
+    return null;
+  }
+
+  /**
+   * RFC 3078 §8.2 as Linux ppp_mppe does it (see the file comment): follow the sender's key
+   * changes. Returns a drop reason, or null to decrypt.
+   */
+  private syncStateful(cc: number, flushed: boolean): string | null {
+    if ((cc & 0xff) === 0xff && !flushed) return 'flag packet without the flushed bit';
+    if (!this.discarding) {
+      this.ccount = (this.ccount + 1) & CCOUNT_MASK;
+      if (cc !== this.ccount) {
         this.discarding = true;
         this.resetWanted = true;
-        this.drop('coherency count gap (packet loss or reordering)');
-        return false;
+        return 'coherency count gap (packet loss or reordering)';
       }
     } else {
-      // Catch up on the key changes of the flag packets we never saw, then restart RC4.
-      for (let n = 1; n < advance; n++) {
-        if (((this.last + n) & 0xff) === 0xff) this.keys.change();
+      if (!flushed) return 'awaiting a flushed packet after loss';
+      // One key change for each flag packet missed: each 256-block boundary crossed.
+      while ((cc & 0xf00) !== (this.ccount & 0xf00)) {
+        this.keys.change();
+        this.ccount = (this.ccount + 0x100) & CCOUNT_MASK;
       }
-      this.keys.reinit();
       this.discarding = false;
+      this.ccount = cc;
     }
-    if ((cc & 0xff) === 0xff) {
-      if (!flushed) {
-        this.drop('flag packet without the flushed bit');
-        return false;
-      }
-      this.keys.change();
-    }
-    return true;
+    if (flushed) this.keys.change();
+    return null;
   }
 
   takeResetRequest(): boolean {

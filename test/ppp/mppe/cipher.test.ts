@@ -4,33 +4,11 @@ import fc from 'fast-check';
 import { Rc4 } from '../../../src/crypto/rc4.ts';
 import { createMppe, MPPE_ENCRYPTED, MPPE_FLUSHED } from '../../../src/ppp/mppe/cipher.ts';
 import { changeSessionKey, initialSessionKey, keyLength } from '../../../src/ppp/mppe/keys.ts';
-import type { MppeBits, MppeSettings } from '../../../src/ppp/mppe/types.ts';
 import { DropCounter } from '../../../src/util/counters.ts';
 import { nullLogger } from '../../../src/util/log.ts';
+import { ALL_BITS, ccountOf, frame, KEY_A, KEY_B, pair } from './helpers.ts';
 
-const ALL_BITS: MppeBits[] = [40, 56, 128];
 const MODES = [true, false];
-const KEY_A = Uint8Array.from({ length: 16 }, (_, i) => i * 11 + 1);
-const KEY_B = Uint8Array.from({ length: 16 }, (_, i) => 200 - i * 7);
-
-/** Two ends of a link: `a` sends with KEY_A and receives with KEY_B; `b` the reverse. */
-function pair(settings: MppeSettings) {
-  const len = keyLength(settings.bits);
-  const a = createMppe({ send: KEY_A.slice(0, len), recv: KEY_B.slice(0, len) }, settings);
-  const b = createMppe({ send: KEY_B.slice(0, len), recv: KEY_A.slice(0, len) }, settings);
-  return { a, b };
-}
-
-/** An IPv4 frame: protocol 0x0021 then a payload that names its sequence number. */
-function frame(n: number, size = 40): Uint8Array {
-  const f = new Uint8Array(size);
-  f[1] = 0x21;
-  new DataView(f.buffer).setUint32(2, n);
-  for (let i = 6; i < size; i++) f[i] = (n * 7 + i) & 0xff;
-  return f;
-}
-
-const ccountOf = (pkt: Uint8Array) => ((pkt[0]! & 0x0f) << 8) | pkt[1]!;
 
 test('round trip in both directions, both modes, all strengths, across flag packets', () => {
   for (const bits of ALL_BITS) {
@@ -112,65 +90,6 @@ test('stateless: a count jump beyond the window is dropped without disturbing th
   assert.equal(b.decryptor.takeResetRequest(), false);
 });
 
-test('stateful: loss → drop until flushed, one Reset-Request, then recovery', () => {
-  for (const bits of ALL_BITS) {
-    const { a, b } = pair({ bits, stateless: false });
-    let n = 0;
-    const send = () => a.encryptor.encrypt(frame(n++));
-    for (let i = 0; i < 10; i++) assert.ok(b.decryptor.decrypt(send()));
-    send(); // lost
-    assert.equal(b.decryptor.decrypt(send()), null);
-    assert.equal(b.decryptor.takeResetRequest(), true);
-    assert.equal(b.decryptor.takeResetRequest(), false, 'once per loss event');
-    assert.equal(b.decryptor.decrypt(send()), null, 'still waiting for a flushed packet');
-    assert.equal(b.decryptor.takeResetRequest(), false);
-    a.encryptor.resetRequested();
-    a.encryptor.resetRequested(); // a retransmitted Reset-Request changes nothing
-    const flushed = send();
-    assert.equal(flushed[0]! & MPPE_FLUSHED, MPPE_FLUSHED);
-    assert.deepEqual(b.decryptor.decrypt(flushed), frame(n - 1));
-    for (let i = 0; i < 600; i++)
-      assert.deepEqual(b.decryptor.decrypt(send()), frame(n - 1), `${bits} #${n}`);
-  }
-});
-
-test('stateful: a loss of 3501 packets across flag packets and the wrap resyncs on the flushed packet', () => {
-  const { a, b } = pair({ bits: 128, stateless: false });
-  let n = 0;
-  const send = () => a.encryptor.encrypt(frame(n++));
-  for (let i = 0; i < 200; i++) assert.ok(b.decryptor.decrypt(send()));
-  for (let i = 0; i < 1000; i++) send(); // lost, crossing flag packets 255, 511, 767, 1023
-  assert.equal(b.decryptor.decrypt(send()), null);
-  assert.equal(b.decryptor.takeResetRequest(), true);
-  for (let i = 0; i < 2500; i++) send(); // more lost while the Reset-Request travels: 3501 in all
-  a.encryptor.resetRequested();
-  const flushed = send();
-  assert.deepEqual(b.decryptor.decrypt(flushed), frame(n - 1));
-  for (let i = 0; i < 300; i++) assert.deepEqual(b.decryptor.decrypt(send()), frame(n - 1));
-});
-
-test('stateful: a lost packet before a flag packet recovers at the flag packet without a reset', () => {
-  const { a, b } = pair({ bits: 56, stateless: false });
-  const sent = Array.from({ length: 300 }, (_, n) => a.encryptor.encrypt(frame(n)));
-  for (let n = 0; n < 250; n++) assert.ok(b.decryptor.decrypt(sent[n]!));
-  for (let n = 251; n < 255; n++) assert.equal(b.decryptor.decrypt(sent[n]!), null);
-  assert.deepEqual(b.decryptor.decrypt(sent[255]!), frame(255)); // flag packet carries A
-  for (let n = 256; n < 300; n++) assert.deepEqual(b.decryptor.decrypt(sent[n]!), frame(n));
-});
-
-test('stateful: reordering is a loss event, then recovery via the reset flag', () => {
-  const { a, b } = pair({ bits: 40, stateless: false });
-  const sent = Array.from({ length: 20 }, (_, n) => a.encryptor.encrypt(frame(n)));
-  for (let n = 0; n < 5; n++) assert.ok(b.decryptor.decrypt(sent[n]!));
-  assert.equal(b.decryptor.decrypt(sent[6]!), null);
-  assert.equal(b.decryptor.decrypt(sent[5]!), null, 'late packet is not decrypted');
-  assert.equal(b.decryptor.takeResetRequest(), true);
-  for (let n = 7; n < 20; n++) assert.equal(b.decryptor.decrypt(sent[n]!), null);
-  a.encryptor.resetRequested();
-  assert.deepEqual(b.decryptor.decrypt(a.encryptor.encrypt(frame(20))), frame(20));
-  assert.deepEqual(b.decryptor.decrypt(a.encryptor.encrypt(frame(21))), frame(21));
-});
-
 test('the wrong keys do not produce the plaintext', () => {
   for (const stateless of MODES) {
     const settings = { bits: 128 as const, stateless };
@@ -236,22 +155,48 @@ test('malformed packets are dropped and counted, never thrown', () => {
   }
 });
 
-test('property: arbitrary input never throws and never breaks a following good packet (stateless)', () => {
+test('property: arbitrary input never throws; a result is a view of the packet past the header', () => {
   fc.assert(
-    fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 20 }), (junk) => {
-      const { a, b } = pair({ bits: 128, stateless: true });
-      for (const j of junk) {
-        const r = b.decryptor.decrypt(j);
-        assert.ok(r === null || r instanceof Uint8Array);
-      }
-      // Junk may have advanced the count (as a forged packet would), but never past the window.
-      const f = frame(99);
-      for (let n = 0; n < 4096; n++) {
-        const out = b.decryptor.decrypt(a.encryptor.encrypt(f));
-        if (out) return assert.deepEqual(out, f);
-      }
-      assert.fail('never resynchronised');
+    fc.property(
+      fc.boolean(),
+      fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 40 }),
+      (stateless, junk) => {
+        const { b } = pair({ bits: 128, stateless });
+        for (const j of junk) {
+          const r = b.decryptor.decrypt(j);
+          if (r === null) continue;
+          assert.equal(r.buffer, j.buffer);
+          assert.equal(r.byteOffset, j.byteOffset + 2);
+          assert.equal(r.length, j.length - 2);
+        }
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
+
+// Junk that passes the header checks is indistinguishable from a forged packet: in stateless mode
+// two forged jumps of 2047 move the receiver a whole 4096-count cycle of keys ahead, which no
+// implementation can detect (MPPE has no integrity check). Only malformed junk is harmless.
+test('property: malformed headers never disturb a following good packet (both modes)', () => {
+  const malformed = fc.oneof(
+    fc.uint8Array({ maxLength: 2 }),
+    fc.uint8Array({ minLength: 3, maxLength: 64 }).map((j) => {
+      j[0] = j[0]! & ~MPPE_ENCRYPTED; // D clear
+      return j;
     }),
-    { numRuns: 30 },
+    fc.uint8Array({ minLength: 3, maxLength: 64 }).map((j) => {
+      j[0] = j[0]! | 0x40; // MPPC bit B
+      return j;
+    }),
+  );
+  fc.assert(
+    fc.property(fc.boolean(), fc.array(malformed, { maxLength: 20 }), (stateless, junk) => {
+      const { a, b } = pair({ bits: 128, stateless });
+      for (const j of junk) assert.equal(b.decryptor.decrypt(j), null);
+      assert.deepEqual(b.decryptor.decrypt(a.encryptor.encrypt(frame(99))), frame(99));
+      assert.equal(b.decryptor.takeResetRequest(), false);
+    }),
+    { numRuns: 100 },
   );
 });
