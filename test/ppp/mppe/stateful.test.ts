@@ -263,6 +263,21 @@ test('a flag count without A is dropped and counted, leaving the state alone', (
   assert.deepEqual(b.decryptor.decrypt(sent[255]!), frame(255));
 });
 
+test('known Linux weakness: losing the A packet of a reset desynchronises the keys', () => {
+  // The sender changed its key for the reset; the receiver, still discarding, next sees the A of
+  // flag packet 255 and changes its key once where the sender changed it twice. Linux and our
+  // receiver then decrypt garbage; only a later loss and reset could save the link.
+  const lost = (n: number) => n === 100 || n === 102;
+  const start = KEY_A.slice(0, 16);
+  const { a, b } = pair({ bits: 128, stateless: false });
+  const ours = runLink(a.encryptor, b.decryptor, 300, lost, 0);
+  const ref = runLink(new RefSender(start, 128), new RefReceiver(start, 128), 300, lost, 0);
+  assert.ok(isFlushed(ours.sent[102]), 'the reset A packet is #102');
+  assert.deepEqual(ours.got, ref.got);
+  assert.ok(ours.got[255] !== null && ours.got[255] !== undefined);
+  assert.notDeepEqual(ours.got[255], frame(255, 20 + (255 % 30)));
+});
+
 test('property: under random loss bursts and reset delays the receiver acts as the Linux model', () => {
   // Bursts end by packet 4200: the reset (delay ≤ 40) then always has time to resync the link.
   const burst = fc.record({ at: fc.nat(3600), len: fc.integer({ min: 1, max: 600 }) });
@@ -281,7 +296,9 @@ test('property: under random loss bursts and reset delays the receiver acts as t
           assert.deepEqual(ours.sent[n], ref.sent[n], `packet ${n}`);
           assert.deepEqual(ours.got[n], ref.got[n], `output ${n}`);
         }
-        assertRecovers(ours, lost, 'ours');
+        // Linux cannot recover from the loss of the A packet a reset produced (see the test above).
+        const resetLost = ours.sent.some((p, n) => lost(n) && isFlushed(p) && (ccountOf(p) & 0xff) !== 0xff);
+        if (!resetLost) assertRecovers(ours, lost, 'ours');
       },
     ),
     { numRuns: 25 },
