@@ -174,11 +174,6 @@ export class PptpServer implements SessionHost {
         reason: 'server is shutting down',
       };
     }
-    if (this.byCallId.size >= this.settings.maxConnections) {
-      const reason = `connection limit reached (${this.settings.maxConnections}, pptpd.conf "connections")`;
-      session.log.warn(`refusing call: ${reason}`);
-      return { accept: false, resultCode: OutgoingCallResult.Busy, reason };
-    }
     if (this.pool.size > 0) {
       const ip = this.pool.allocate();
       if (ip === undefined) {
@@ -192,6 +187,12 @@ export class PptpServer implements SessionHost {
         };
       }
       this.provisional.set(session, ip);
+    }
+    if (this.byCallId.size >= this.settings.maxConnections) {
+      const reason = `connection limit reached (${this.settings.maxConnections}, pptpd.conf "connections")`;
+      session.log.warn(`refusing call: ${reason}`);
+      this.releaseProvisional(session);
+      return { accept: false, resultCode: OutgoingCallResult.Busy, reason };
     }
     return { accept: true };
   }
@@ -250,12 +251,16 @@ export class PptpServer implements SessionHost {
     else if (this.byAddress.get(ip)) this.byAddress.delete(ip);
   }
 
-  sessionClosed(session: Session): void {
+  private releaseProvisional(session: Session): void {
     const provisional = this.provisional.get(session);
     if (provisional !== undefined) {
       this.pool.release(provisional);
       this.provisional.delete(session);
     }
+  }
+
+  sessionClosed(session: Session): void {
+    this.releaseProvisional(session);
     const lease = this.leases.get(session);
     if (lease !== undefined) this.releaseAddress(session, lease);
     this.sessions.delete(session.id);

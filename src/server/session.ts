@@ -111,6 +111,7 @@ export class Session {
       hostName: settings.serverName,
       vendor: 'poptop',
       establishTimeoutMs: settings.startTimeoutS * 1000,
+      stopTimeoutMs: 3000,
       echoIntervalMs: settings.pptpEchoIntervalS * 1000,
       onCallRequest: (req) => host.admitCall(this, req),
       onEstablished: (p) =>

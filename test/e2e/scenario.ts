@@ -100,6 +100,15 @@ export class Scenario {
     return p;
   }
 
+  /** Take client i's interface down (the client vanishes from the network). */
+  cutClient(i: number): void {
+    sh('ip', ['-n', this.topo.clients[i]!, 'link', 'set', 'eth0', 'down']);
+  }
+
+  restoreClient(i: number): void {
+    sh('ip', ['-n', this.topo.clients[i]!, 'link', 'set', 'eth0', 'up']);
+  }
+
   ping(ns: string, target: string): boolean {
     try {
       sh('ip', ['netns', 'exec', ns, 'ping', '-c', '3', '-i', '0.2', '-W', '2', target]);
