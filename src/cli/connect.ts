@@ -115,6 +115,7 @@ export async function connect(args: ParsedArgs): Promise<number> {
     onUp: (info) => {
       void (async () => {
         try {
+          await ip.disableIpv6(tun.name);
           await ip.setMtu(tun.name, info.mtu);
           await ip.addPeerAddress(tun.name, info.localAddress, info.peerAddress);
           await ip.setLinkUp(tun.name);

@@ -82,6 +82,7 @@ export async function serve(args: ParsedArgs): Promise<number> {
   const ip = new IpRoute();
   const local = settings.localIps[0];
   try {
+    await ip.disableIpv6(tun.name);
     await ip.setMtu(tun.name, Math.max(576, settings.policy.mtu));
     if (local !== undefined) await ip.addAddress(tun.name, local);
     await ip.setLinkUp(tun.name);

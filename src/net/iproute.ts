@@ -101,6 +101,18 @@ export class IpRoute {
     await this.run('neigh', 'del', 'proxy', formatIPv4(ip), 'dev', lanIf);
   }
 
+  /**
+   * Switch IPv6 off on `dev` (no router solicitations or MLD reports on a device that only
+   * carries IPv4). Best effort: a kernel without IPv6 has nothing to switch off.
+   */
+  async disableIpv6(dev: string): Promise<void> {
+    try {
+      await writeFile(`/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`, '1\n');
+    } catch {
+      /* no IPv6 in this kernel or namespace */
+    }
+  }
+
   /** Every IPv4 address of every interface (`ip -j addr`). */
   async addresses(): Promise<InterfaceAddress[]> {
     return parseIpAddrJson(await this.run('-j', 'addr'));

@@ -65,6 +65,8 @@ export class NetworkPhase {
   private reported = false;
   /** Between start() and stop(): NCP failures are acted on. */
   private active = false;
+  /** IPCP/IPv6CP get their Up event only when MPPE is up. */
+  private waitForCcp = false;
 
   constructor(host: NetworkHost) {
     this.host = host;
@@ -108,9 +110,13 @@ export class NetworkPhase {
     if (peerAddress) this.ipcpHandler.allow.address = peerAddress;
     this.keys = keys;
     this.ccpRunning = keys !== undefined && this.host.mppe !== undefined;
+    // As pppd does when MPPE is required: CCP first, the other NCPs once MPPE is up, so that no
+    // IPCP packet reaches a peer that is itself still waiting for CCP (it would answer with a
+    // Terminate-Ack and cost a restart interval).
+    this.waitForCcp = this.ccpRunning && this.host.policy.mppe.required;
     for (const fsm of this.running()) {
       fsm.open();
-      fsm.up();
+      if (!this.waitForCcp || fsm === this.ccp) fsm.up();
     }
   }
 
@@ -256,6 +262,9 @@ export class NetworkPhase {
         stateless: settings.stateless,
       });
       this.host.log.info(`MPPE ${settings.bits}-bit ${settings.stateless ? 'stateless' : 'stateful'} up`);
+      if (this.waitForCcp) {
+        for (const fsm of this.running()) if (fsm !== this.ccp && fsm.state === 'starting') fsm.up();
+      }
     } else if (this.host.policy.mppe.required) {
       this.host.closeLink('MPPE is required but CCP opened without it');
     }

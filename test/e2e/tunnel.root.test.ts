@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { NsProcess } from './netns.ts';
-import { POPTOP } from './netns.ts';
 import { Scenario } from './scenario.ts';
 
 let sc: Scenario;
