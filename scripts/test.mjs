@@ -49,9 +49,12 @@ if (rootSuites.length > 0 && !unitOnly) {
     process.exit(1);
   }
 }
-run(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...unitSuites]);
+if (unitSuites.length > 0)
+  run(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...unitSuites]);
 if (!unitOnly && rootSuites.length > 0) {
   if (isRoot) {
+    // The root suites run the real `poptop` executable: compile src/ to dist/ first.
+    run(join(bin, 'tsc'), ['-p', 'tsconfig.build.json']);
     // Root suites touch shared kernel state (namespaces, the QEMU testbed): run them one file at a time.
     run(
       process.execPath,
