@@ -14,7 +14,7 @@ export const DEFAULT_PPTPD_CONF = `# poptop built-in configuration (pptpd.conf s
 option builtin:options
 localip 10.77.0.1
 remoteip 10.77.0.10-250
-connections 100
+connections 241
 `;
 
 export const DEFAULT_PPP_OPTIONS = `# poptop built-in pppd options

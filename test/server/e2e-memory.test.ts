@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
+import { StaticCredentials } from '../../src/aaa/credentials.ts';
 import { formatIPv4 } from '../../src/net/ip.ts';
 import { defaultPolicy } from '../../src/ppp/policy.ts';
-import { ip, serverSettings, startClient, startServer, udpPacket, within } from './harness.ts';
+import { credential, ip, serverSettings, startClient, startServer, udpPacket, within } from './harness.ts';
 
 test('client and server: MS-CHAPv2 + MPPE-128, address from the pool, IP both ways', async () => {
   const bench = await startServer();
@@ -146,3 +147,39 @@ async function waitFor(cond: () => boolean, ms: number, what: string): Promise<v
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+test('reload (SIGHUP) keeps established sessions and applies new secrets to new ones; hooks run', async () => {
+  const bench = await startServer();
+  try {
+    const alice = startClient(bench, { user: 'alice', password: 'alice-secret' });
+    await within(alice.up, 5000, 'alice up');
+    const dave0 = startClient(bench, { user: 'dave', password: 'dave-pw', localAddress: '127.0.0.3' });
+    await within(dave0.down, 8000, 'dave refused before the reload');
+    bench.server.reload(
+      serverSettings({
+        credentials: new StaticCredentials([
+          credential('alice', 'alice-secret'),
+          credential('dave', 'dave-pw'),
+        ]),
+      }),
+    );
+    const dave = startClient(bench, { user: 'dave', password: 'dave-pw', localAddress: '127.0.0.4' });
+    await within(dave.up, 5000, 'dave up after the reload');
+    const users = bench.server.list().map((s) => s.user);
+    assert.deepEqual(users.sort(), ['alice', 'dave']);
+    // alice's session survived the reload and still carries traffic
+    alice.tun.inject(udpPacket(ip('10.77.0.10'), ip('192.0.2.99'), new Uint8Array(8)));
+    await waitFor(() => bench.tun.written.length > 0, 2000, 'alice traffic');
+    await alice.client.close();
+    await dave.client.close();
+    await waitFor(() => bench.server.list().length === 0, 3000, 'sessions to close');
+    const hooks = bench.system.hooks.filter((h) => h.ctx.peerName === 'alice').map((h) => h.kind);
+    assert.deepEqual(hooks, ['ip-up', 'ip-down']);
+    const down = bench.system.hooks.find((h) => h.kind === 'ip-down' && h.ctx.peerName === 'alice')!;
+    assert.equal(down.ctx.remoteIp, '10.77.0.10');
+    assert.equal(down.ctx.localIp, '10.77.0.1');
+    assert.ok((down.ctx.bytesReceived ?? 0) > 0);
+  } finally {
+    await bench.close();
+  }
+});

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { formatIPv4 } from '../../src/net/ip.ts';
+import { ensureDefaultSecrets } from '../../src/server/default-config.ts';
+import { loadServerSettings, serverPolicy } from '../../src/server/load-settings.ts';
+
+function files(over: { conf?: string; options?: string; secrets?: string } = {}): {
+  dir: string;
+  conf: string;
+  secrets: string;
+} {
+  const dir = mkdtempSync(join(tmpdir(), 'poptop-settings-'));
+  const options = join(dir, 'options');
+  writeFileSync(options, over.options ?? 'name vpn\nrequire-mschap-v2\nrequire-mppe-128\nms-dns 10.0.0.53\n');
+  const conf = join(dir, 'pptpd.conf');
+  writeFileSync(conf, over.conf ?? `option ${options}\nlocalip 10.0.0.1\nremoteip 10.0.0.100-102\n`);
+  const secrets = join(dir, 'chap-secrets');
+  writeFileSync(secrets, over.secrets ?? 'alice * "pw" *\n', { mode: 0o600 });
+  return { dir, conf, secrets };
+}
+
+test('pptpd.conf + options + chap-secrets become server settings', () => {
+  const f = files();
+  const { settings, notes } = loadServerSettings({
+    configPath: f.conf,
+    secretsPath: f.secrets,
+    globalOptionsPath: 'none',
+  });
+  assert.deepEqual(notes, []);
+  assert.equal(settings.serverName, 'vpn');
+  assert.deepEqual(settings.remoteIps.map(formatIPv4), ['10.0.0.100', '10.0.0.101', '10.0.0.102']);
+  assert.deepEqual(settings.policy.auth.require, ['mschapv2']);
+  assert.equal(settings.policy.mppe.required, true);
+  assert.equal(settings.policy.mppe.allow128, true);
+  assert.equal(settings.policy.mppe.allow40, false);
+  assert.deepEqual(settings.policy.msDns.map(formatIPv4), ['10.0.0.53']);
+  assert.ok(settings.credentials.lookup('alice', 'vpn'));
+});
+
+test('an unknown pppd option is an error naming the file and line', () => {
+  const f = files({ options: 'name vpn\nrequre-mppe-128\n' });
+  assert.throws(
+    () => loadServerSettings({ configPath: f.conf, secretsPath: f.secrets, globalOptionsPath: 'none' }),
+    (e: Error) => e.message.includes(`${join(f.dir, 'options')}:2`) && e.message.includes('require-mppe-128'),
+  );
+});
+
+test('a secrets file readable by others is warned about', () => {
+  const f = files();
+  chmodSync(f.secrets, 0o644);
+  const { notes } = loadServerSettings({
+    configPath: f.conf,
+    secretsPath: f.secrets,
+    globalOptionsPath: 'none',
+  });
+  assert.ok(
+    notes.some((n) => n.includes('chmod 600')),
+    notes.join('\n'),
+  );
+});
+
+test('authentication policy: require-*, auth with refuse-*, noauth, and the secure default', () => {
+  assert.deepEqual(serverPolicy({}).policy.auth.require, ['mschapv2']);
+  assert.deepEqual(serverPolicy({ auth: true, refusePap: true, refuseChap: true }).policy.auth.require, [
+    'mschapv2',
+    'mschap',
+  ]);
+  assert.deepEqual(serverPolicy({ requireChap: true, requirePap: true }).policy.auth.require, [
+    'chap-md5',
+    'pap',
+  ]);
+  const open = serverPolicy({ auth: false });
+  assert.deepEqual(open.policy.auth.require, []);
+  assert.match(open.notes.join(), /NOT authenticated/);
+  assert.throws(
+    () => serverPolicy({ requirePap: true, requireMppe128: true }),
+    /MPPE keys come from MS-CHAP/,
+  );
+});
+
+test('built-in configuration: generated user kept in a 0600 state file, password printed only once', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'poptop-state-'));
+  const first = ensureDefaultSecrets(dir);
+  assert.ok(first.generatedPassword && first.generatedPassword.length === 20);
+  assert.equal(statSync(first.path).mode & 0o777, 0o600);
+  assert.ok(readFileSync(first.path, 'utf8').includes(`"${first.generatedPassword}"`));
+  const second = ensureDefaultSecrets(dir);
+  assert.equal(second.generatedPassword, undefined);
+  const { settings } = loadServerSettings({ stateDir: dir });
+  assert.equal(settings.policy.mppe.required, true);
+  assert.deepEqual(settings.policy.auth.require, ['mschapv2']);
+  assert.ok(settings.credentials.lookup('poptop', settings.serverName));
+  assert.equal(settings.remoteIps.length, 241);
+});
