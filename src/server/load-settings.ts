@@ -150,14 +150,16 @@ export function serverPolicy(o: PppdOptions): { policy: PppPolicy; notes: string
   if (o.requireMschap) required.push('mschap');
   if (o.requireChap) required.push('chap-md5');
   if (o.requirePap) required.push('pap');
-  if (required.length > 0) p.auth.require = required;
+  if (required.length > 0) p.auth.require = required.filter((m) => !refused.has(m));
   else if (o.auth === false) {
     p.auth.require = [];
     notes.push('noauth: clients are NOT authenticated; anyone who can reach this server can connect');
   } else if (o.auth === true) p.auth.require = ALL_METHODS.filter((m) => !refused.has(m));
-  else p.auth.require = ['mschapv2'];
+  else p.auth.require = refused.has('mschapv2') ? [] : ['mschapv2'];
   if (p.auth.require.length === 0 && o.auth !== false) {
-    throw new Error('every authentication method is refused; allow at least one (e.g. require-mschap-v2)');
+    throw new Error(
+      'every authentication method is refused: allow at least one (e.g. require-mschap-v2 without refuse-mschap-v2)',
+    );
   }
 
   const mppe = mppePolicy(o);

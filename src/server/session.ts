@@ -88,6 +88,7 @@ export class Session {
   private lanIf: string | undefined;
   private mppe: string | undefined;
   private upAt: number | undefined;
+  private dns: IPv4[] = [];
   private closed = false;
   /** The first reason the session started to end; the log's closing line reports it. */
   private endReason: string | undefined;
@@ -260,6 +261,7 @@ export class Session {
       return;
     }
     this.upAt = this.host.clock.now();
+    this.dns = info.dns;
     const ip = info.peerAddress;
     if (this.ip === undefined) this.ip = ip;
     this.host.bindAddress(ip, this);
@@ -356,6 +358,7 @@ export class Session {
       sessionId: this.id,
       bytesSent: this.counters.bytesOut,
       bytesReceived: this.counters.bytesIn,
+      dns: this.dns.map(formatIPv4),
     };
     if (this.upAt !== undefined) ctx.connectTimeS = (this.host.clock.now() - this.upAt) / 1000;
     return ctx;

@@ -38,7 +38,7 @@ export interface ServerSettings {
   /** pppd `ipparam` given to the hooks; by default the client's address (unless `noipparam`). */
   ipparam: string | undefined;
   noipparam: boolean;
-  /** pptpd `speed`, passed to the hooks. */
+  /** Line speed passed to the hooks as pppd's speed argument (pptpd's `speed` has no meaning here). */
   speed: number;
   /** Name of the TUN device shared by all sessions. */
   tunName: string;

@@ -72,6 +72,11 @@ test('authentication policy: require-*, auth with refuse-*, noauth, and the secu
     'chap-md5',
     'pap',
   ]);
+  assert.deepEqual(
+    serverPolicy({ requireMschapV2: true, requireMschap: true, refuseMschap: true }).policy.auth.require,
+    ['mschapv2'],
+  );
+  assert.throws(() => serverPolicy({ refuseMschapV2: true }), /every authentication method is refused/);
   const open = serverPolicy({ auth: false });
   assert.deepEqual(open.policy.auth.require, []);
   assert.match(open.notes.join(), /NOT authenticated/);
