@@ -38,6 +38,11 @@ export interface PppdOptions {
   nomppe128?: boolean;
   /** `mppe-stateful` (true) / `nomppe-stateful` (false). pppd requests stateless in any case. */
   mppeStateful?: boolean;
+  /**
+   * `mppe-stateful-preferred` (poptop extension, not in pppd): ask for stateful MPPE and Nak a
+   * stateless request towards it, so a peer that allows stateful (pppd `mppe-stateful`) uses it.
+   */
+  mppeStatefulPreferred?: boolean;
   /** `noccp` (`-ccp`): no compression control protocol, hence no MPPE. */
   noccp?: boolean;
 
@@ -171,6 +176,7 @@ export const FLAG_OPTIONS: Record<string, [BooleanField, boolean]> = {
   '-mppe-128': ['nomppe128', true],
   'mppe-stateful': ['mppeStateful', true],
   'nomppe-stateful': ['mppeStateful', false],
+  'mppe-stateful-preferred': ['mppeStatefulPreferred', true],
   noccp: ['noccp', true],
   '-ccp': ['noccp', true],
   proxyarp: ['proxyarp', true],

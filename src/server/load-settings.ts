@@ -168,8 +168,9 @@ export function serverPolicy(o: PppdOptions): { policy: PppPolicy; notes: string
     allow40: mppe.allow40,
     allow56: false,
     allow128: mppe.allow128,
-    statefulAllowed: mppe.allowStateful,
+    statefulAllowed: mppe.allowStateful || o.mppeStatefulPreferred === true,
   };
+  if (o.mppeStatefulPreferred) p.mppe.preferStateful = true;
   if (mppe.required && !p.auth.require.some((m) => m === 'mschap' || m === 'mschapv2')) {
     throw new Error('MPPE is required but no MS-CHAP method is allowed: MPPE keys come from MS-CHAP');
   }

@@ -100,3 +100,17 @@ test('built-in configuration: generated user kept in a 0600 state file, password
   assert.ok(settings.credentials.lookup('poptop', settings.serverName));
   assert.equal(settings.remoteIps.length, 241);
 });
+
+test('mppe-stateful-preferred (poptop extension) makes the server ask for stateful MPPE', () => {
+  const { conf, secrets } = files({
+    options: 'require-mschap-v2\nrequire-mppe-128\nmppe-stateful-preferred\n',
+  });
+  const { settings } = loadServerSettings({
+    configPath: conf,
+    secretsPath: secrets,
+    globalOptionsPath: 'none',
+  });
+  assert.equal(settings.policy.mppe.preferStateful, true);
+  assert.equal(settings.policy.mppe.statefulAllowed, true);
+  assert.equal(serverPolicy({ requireMppe128: true }).policy.mppe.preferStateful, undefined);
+});
