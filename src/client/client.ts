@@ -1,6 +1,6 @@
 import { type Socket, connect as tcpConnect } from 'node:net';
 import { GreChannel } from '../gre/channel.ts';
-import { decodeGreHeader, GreHeaderError } from '../gre/codec.ts';
+import { decodeGreHeader, type GreHeader, GreHeaderError } from '../gre/codec.ts';
 import type { GrePort } from '../net/interfaces.ts';
 import { formatIPv4, type IPv4 } from '../net/ip.ts';
 import { createAuthPeer } from '../ppp/auth/index.ts';
@@ -14,6 +14,8 @@ import { type CallInfo, ControlConnection } from '../pptp/control.ts';
 import type { Clock } from '../util/clock.ts';
 import { DropCounter } from '../util/counters.ts';
 import type { Logger } from '../util/log.ts';
+
+const EARLY_GRE_LIMIT = 16;
 
 export interface ClientOptions {
   server: IPv4;
@@ -47,6 +49,13 @@ export class PptpClient {
   private readonly control: ControlConnection;
   private socket: Socket | undefined;
   private call: CallInfo | undefined;
+  /** Our call id from the Outgoing-Call-Request, before the Reply arrives. */
+  private placedCallId: number | undefined;
+  /**
+   * GRE that overtook the Outgoing-Call-Reply (the server's first LCP Configure-Request often
+   * does): held until the call is up instead of being dropped, which would cost a restart interval.
+   */
+  private early: { packet: Uint8Array; header: GreHeader }[] = [];
   private channel: GreChannel | undefined;
   private link: PppLink | undefined;
   private method: AuthMethod | undefined;
@@ -78,7 +87,7 @@ export class PptpClient {
       vendor: 'poptop',
       onEstablished: (p) => {
         this.log.debug(`control connection up with "${p.hostName}" (${p.vendor})`);
-        this.control.placeCall();
+        this.placedCallId = this.control.placeCall();
       },
       onCallUp: (call) => this.onCallUp(call),
       onCallDown: (_call, reason) => {
@@ -132,6 +141,11 @@ export class PptpClient {
       header = decodeGreHeader(packet);
     } catch (e) {
       this.drops.drop(e instanceof GreHeaderError ? `GRE ${e.reason}` : 'GRE undecodable');
+      return;
+    }
+    if (!this.call && header.callId === this.placedCallId) {
+      if (this.early.length < EARLY_GRE_LIMIT) this.early.push({ packet: packet.slice(), header });
+      else this.drops.drop('GRE before the Outgoing-Call-Reply (buffer full)');
       return;
     }
     if (!this.call || header.callId !== this.call.localCallId) {
@@ -192,6 +206,9 @@ export class PptpClient {
       },
     });
     this.link.open();
+    const early = this.early;
+    this.early = [];
+    for (const e of early) this.channel?.receive(e.packet, e.header);
   }
 
   private hangUp(reason: string): void {
