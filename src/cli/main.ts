@@ -4,6 +4,7 @@ import { DEFAULT_CONTROL_SOCKET, queryControlSocket } from '../server/control-so
 import type { SessionInfo } from '../server/session.ts';
 import { flag, has, parseArgs, suggest, UsageError } from './args.ts';
 import { CONNECT_FLAGS, connect } from './connect.ts';
+import { LOAD_FLAGS, load } from './load.ts';
 import { SERVE_FLAGS, serve } from './serve.ts';
 
 const USAGE = `poptop - PPTP VPN server and client
@@ -14,13 +15,15 @@ Usage:
       a generated user printed once). Without --fg it detaches and logs to /var/log/poptop.log.
   poptop connect SERVER --user U --password P [--mppe 128|56|40|none] [--stateful] [--auth LIST] [-d]
       Connect to a PPTP server, bring up a TUN device with the address it assigns; Ctrl-C disconnects.
+  poptop load SERVER --user U --password P [-n SESSIONS] [-c CONCURRENCY] [--hold S] [--json]
+      Load generator: many sessions from this host (no TUN each), set-up rate and failures.
   poptop sessions [--json]          List live sessions (id, user, peer, IP, auth, MPPE, uptime, traffic).
   poptop kill ID|USER|IP            End a session cleanly.
   poptop hash-password [PASSWORD]   Print the $NT$ form of a password for chap-secrets (reads stdin if omitted).
   poptop help | version
 `;
 
-const COMMANDS = ['serve', 'connect', 'sessions', 'kill', 'hash-password', 'help', 'version'];
+const COMMANDS = ['serve', 'connect', 'load', 'sessions', 'kill', 'hash-password', 'help', 'version'];
 
 /** Entry point of the `poptop` executable; resolves with the exit code. */
 export async function run(argv: string[]): Promise<number> {
@@ -31,6 +34,8 @@ export async function run(argv: string[]): Promise<number> {
         return await serve(parseArgs(rest, SERVE_FLAGS));
       case 'connect':
         return await connect(parseArgs(rest, CONNECT_FLAGS));
+      case 'load':
+        return await load(parseArgs(rest, LOAD_FLAGS));
       case 'sessions':
         return await sessions(rest);
       case 'kill':

@@ -32,6 +32,8 @@ export interface ClientOptions {
   connectTcp?: (host: string, port: number) => Socket;
   /** Route GRE packets through the caller (several clients on one GrePort): set to disable our own onPacket. */
   sharedGre?: boolean;
+  /** Our call id is known (Outgoing-Call-Request sent): GRE with this key is ours. */
+  onCallPlaced?(callId: number): void;
   onUp?(info: NetworkInfo & { method: AuthMethod | undefined }): void;
   onIp?(packet: Uint8Array): void;
   /** Exactly once, with the reason in words. */
@@ -88,6 +90,7 @@ export class PptpClient {
       onEstablished: (p) => {
         this.log.debug(`control connection up with "${p.hostName}" (${p.vendor})`);
         this.placedCallId = this.control.placeCall();
+        o.onCallPlaced?.(this.placedCallId);
       },
       onCallUp: (call) => this.onCallUp(call),
       onCallDown: (_call, reason) => {
@@ -122,8 +125,9 @@ export class PptpClient {
     sock.on('close', () => this.control.transportClosed());
   }
 
+  /** Our call id (the GRE key the server sends us), known from the Outgoing-Call-Request on. */
   get localCallId(): number | undefined {
-    return this.call?.localCallId;
+    return this.call?.localCallId ?? this.placedCallId;
   }
 
   get network(): NetworkInfo | undefined {
