@@ -98,7 +98,13 @@ export class NetworkPhase {
     const ccpHandler = new CcpHandler({
       policy: host.policy,
       log: host.log,
-      events: { ...ccpEvents, resetRequested: () => this.crypto?.encryptor.resetRequested() },
+      events: {
+        ...ccpEvents,
+        resetRequested: (id) => {
+          this.ccp.sendExtra(PacketCode.ResetAck, new Uint8Array(0), id);
+          this.crypto?.encryptor.resetRequested();
+        },
+      },
     });
     this.ccp = new Fsm(ccpHandler, cfg, fsmHost(PppProtocol.CCP));
   }

@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CcpHandler } from '../../src/ppp/ccp/handler.ts';
 import { describeMppe, MppeBit } from '../../src/ppp/ccp/mppe-option.ts';
+import { PacketCode, PppProtocol } from '../../src/ppp/constants.ts';
 import type { MppeSettings } from '../../src/ppp/mppe/types.ts';
 import { u32Option } from '../../src/ppp/options.ts';
 import { defaultPolicy, type PppPolicy } from '../../src/ppp/policy.ts';
 import { nullLogger } from '../../src/util/log.ts';
-import { bench, fakeAuth } from './harness.ts';
+import { bench, controlFrame, fakeAuth, parseSent, resets } from './harness.ts';
 
 function handler(tweak?: (p: PppPolicy) => void) {
   const policy = defaultPolicy('server');
@@ -160,4 +161,23 @@ test('MPPE not required and no keys: CCP is not run, IP flows in clear; CCP from
   b.clock.advance(5);
   assert.equal(b.server.ip.length, 1);
   assert.equal(b.frames.at(-1)!.bytes[0], 0x21); // PFC+ACFC: protocol 0x21 alone
+});
+
+test('CCP Reset-Request is answered with Reset-Ack of the same id, then a flushed packet (Linux needs the Ack)', () => {
+  const b = bench();
+  b.open();
+  b.clock.advance(1000);
+  assert.equal(b.server.link.phase, 'network');
+  const before = resets.count;
+  const sent = b.frames.length;
+  b.server.link.receiveFrame(controlFrame(PppProtocol.CCP, PacketCode.ResetRequest, 0x2a, new Uint8Array(0)));
+  const answers = b.frames
+    .slice(sent)
+    .filter((f) => f.from === 'server')
+    .map((f) => parseSent(f.bytes));
+  assert.deepEqual(
+    answers.map((s) => [s.protocol, s.code, s.id]),
+    [[PppProtocol.CCP, PacketCode.ResetAck, 0x2a]],
+  );
+  assert.equal(resets.count, before + 1);
 });

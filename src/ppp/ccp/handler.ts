@@ -18,8 +18,12 @@ import {
 } from './mppe-option.ts';
 
 export interface CcpEvents extends NcpEvents<MppeSettings | null> {
-  /** The peer sent Reset-Request (RFC 1962 §2.1); MPPE answers with a flushed packet, not Reset-Ack. */
-  resetRequested(): void;
+  /**
+   * The peer sent Reset-Request `id` (RFC 1962 §2.1): answer Reset-Ack with the same id, then
+   * make MPPE send a flushed packet. The Linux kernel (pppd) keeps dropping every packet it
+   * receives until that Reset-Ack arrives, so a flushed packet alone never ends its loss state.
+   */
+  resetRequested(id: number): void;
 }
 
 export interface CcpHandlerOptions {
@@ -156,9 +160,9 @@ export class CcpHandler implements ControlProtocolHandler {
   }
 
   /** Reset-Request / Reset-Ack (RFC 1962 §2.1, §2.2). */
-  extraCode(code: number, _id: number, _data: Uint8Array, state: FsmState): boolean {
+  extraCode(code: number, id: number, _data: Uint8Array, state: FsmState): boolean {
     if (code === PacketCode.ResetRequest) {
-      if (state === 'opened') this.opts.events.resetRequested();
+      if (state === 'opened') this.opts.events.resetRequested(id);
       return true;
     }
     return code === PacketCode.ResetAck;
