@@ -41,6 +41,8 @@ export interface NetworkHost {
   deliverIpv6(packet: Uint8Array): void;
 }
 
+/** Stateful MPPE: a Reset-Request is repeated after this long while packets are still discarded. */
+const RESET_REPEAT_MS = 1000;
 /** MPPE packet header (2) + a 2-octet protocol field inside the encrypted part (RFC 3078 §3). */
 const MPPE_OVERHEAD = 4;
 const SETTLED: ReadonlySet<FsmState> = new Set(['opened', 'initial', 'starting', 'closed', 'stopped']);
@@ -67,6 +69,8 @@ export class NetworkPhase {
   private active = false;
   /** IPCP/IPv6CP get their Up event only when MPPE is up. */
   private waitForCcp = false;
+  /** Stateful MPPE: when our unanswered Reset-Request went out (no packet decrypted since), or undefined. */
+  private resetSentAt: number | undefined;
 
   constructor(host: NetworkHost) {
     this.host = host;
@@ -224,6 +228,11 @@ export class NetworkPhase {
     }
   }
 
+  private sendResetRequest(): void {
+    this.resetSentAt = this.host.clock.now();
+    this.ccp.sendExtra(PacketCode.ResetRequest, new Uint8Array(0));
+  }
+
   private receiveEncrypted(info: Uint8Array): void {
     const crypto = this.crypto;
     if (!crypto) {
@@ -231,7 +240,13 @@ export class NetworkPhase {
       return;
     }
     const plain = crypto.decryptor.decrypt(info);
-    if (crypto.decryptor.takeResetRequest()) this.ccp.sendExtra(PacketCode.ResetRequest, new Uint8Array(0));
+    if (crypto.decryptor.takeResetRequest()) this.sendResetRequest();
+    else if (!plain && this.resetSentAt !== undefined) {
+      // Still discarding: the Reset-Request or the flushed packet answering it was lost. Ask again,
+      // at most once per RESET_REPEAT_MS, as pppd does (ccp.c: RREQ_REPEAT after RACKTIMEOUT).
+      if (this.host.clock.now() - this.resetSentAt >= RESET_REPEAT_MS) this.sendResetRequest();
+    }
+    if (plain) this.resetSentAt = undefined;
     if (!plain) {
       this.host.drops.drop('MPPE packet refused by the decryptor');
       return;
@@ -263,6 +278,7 @@ export class NetworkPhase {
   private startMppe(settings: MppeSettings | null): void {
     this.mppeSettings = settings;
     if (settings && this.keys && this.host.mppe) {
+      this.resetSentAt = undefined;
       this.crypto = this.host.mppe(this.keys.startKeys(settings.bits), {
         bits: settings.bits,
         stateless: settings.stateless,

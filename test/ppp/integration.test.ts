@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { StaticCredentials } from '../../src/aaa/credentials.ts';
 import { createAuthenticator, createAuthPeer } from '../../src/ppp/auth/index.ts';
 import { createMppe } from '../../src/ppp/mppe/cipher.ts';
-import { bench } from './harness.ts';
+import { bench, type Frame } from './harness.ts';
 
 test('real MS-CHAPv2 and MPPE-128: the session comes up and IP is encrypted on the wire', () => {
   const credentials = new StaticCredentials([
@@ -56,4 +56,55 @@ test('real MS-CHAPv2 with a wrong password: the link terminates with the failure
   assert.equal(b.server.link.phase, 'dead');
   assert.match(b.server.down[0]!, /^authentication failed \(mschapv2 user "alice"\)/);
   assert.equal(b.client.link.phase, 'dead');
+});
+
+test('stateful MPPE: a lost Reset-Request (or flushed answer) is asked for again after 1 s, as pppd does', () => {
+  const credentials = new StaticCredentials([
+    { user: 'alice', server: '*', secret: { kind: 'password', password: 'pw' }, addresses: ['*'] },
+  ]);
+  let drop: (f: Frame) => boolean = () => false;
+  const b = bench({
+    server: (p) => {
+      p.mppe.preferStateful = true;
+    },
+    client: (p) => {
+      p.mppe.statefulAllowed = true;
+    },
+    lose: (_n, f) => drop(f),
+    serverLink: {
+      mppe: createMppe,
+      authenticator: (m, host) =>
+        createAuthenticator(m, host, { credentials, serverName: 'poptop', stripDomain: false }),
+    },
+    clientLink: {
+      mppe: createMppe,
+      authPeer: (m, host) => createAuthPeer(m, host, { user: 'alice', password: 'pw' }),
+    },
+  });
+  b.open();
+  b.clock.advance(1000);
+  assert.deepEqual(b.client.up[0]?.mppe, { bits: 128, stateless: false });
+  const packet = Uint8Array.from(Buffer.from('4500001c0000400040010000c0a80001c0a80002', 'hex'));
+  // ACFC: 80 fd (CCP), then Code 14 (Reset-Request).
+  const isResetRequest = (f: Frame) => f.bytes[0] === 0x80 && f.bytes[1] === 0xfd && f.bytes[2] === 14;
+  // One data frame from the client is lost, and so is the server's first Reset-Request.
+  let dataLost = false;
+  drop = (f) => {
+    if (f.from === 'client' && !dataLost && f.bytes[0] === 0xfd) return (dataLost = true);
+    return f.from === 'server' && isResetRequest(f);
+  };
+  for (let i = 0; i < 5; i++) b.client.link.sendIp(packet);
+  b.clock.advance(5);
+  assert.equal(b.server.ip.length, 0, 'everything after the gap is discarded');
+  drop = () => false;
+  b.client.link.sendIp(packet);
+  b.clock.advance(5);
+  assert.equal(b.server.ip.length, 0, 'no repeat within a second');
+  b.clock.advance(1000);
+  b.client.link.sendIp(packet); // discarded, but now the Reset-Request is repeated
+  b.clock.advance(5);
+  b.client.link.sendIp(packet); // flushed: decrypts again
+  b.clock.advance(5);
+  assert.equal(b.server.ip.length, 1, b.server.log.text());
+  assert.deepEqual(b.server.ip[0], packet);
 });
