@@ -90,7 +90,10 @@ test('stateful MPPE: a lost Reset-Request (or flushed answer) is asked for again
   // One data frame from the client is lost, and so is the server's first Reset-Request.
   let dataLost = false;
   drop = (f) => {
-    if (f.from === 'client' && !dataLost && f.bytes[0] === 0xfd) return (dataLost = true);
+    if (f.from === 'client' && !dataLost && f.bytes[0] === 0xfd) {
+      dataLost = true;
+      return true;
+    }
     return f.from === 'server' && isResetRequest(f);
   };
   for (let i = 0; i < 5; i++) b.client.link.sendIp(packet);
