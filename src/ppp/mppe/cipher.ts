@@ -14,15 +14,19 @@
  *
  *   stateless (RFC 3078 §8.1): a key change before EVERY packet, including the first; A is always
  *     set. The receiver changes keys as many times as the count advanced, so loss costs nothing.
- *   stateful (§8.2), as the Linux kernel's ppp_mppe (pppd) and Windows do it: one RC4 stream, and
- *     A set ⇔ the key changed before this packet. The sender changes the key before each "flag"
- *     packet (count low octet 0xFF) and before its first packet after a CCP Reset-Request. The
- *     receiver expects each count to be the previous + 1; on any other count it drops the packet,
- *     asks once for a Reset-Request and discards every packet until one with A arrives. That
- *     packet is taken whatever its count: first one key change per flag packet missed (per
- *     256-block boundary crossed since the count expected at the loss), then the change its A
- *     announces. RFC 3078 §8.2 has the sender merely re-initialise RC4 after a Reset-Request;
- *     Linux and Windows change the key, and so do we.
+ *   stateful (§8.2), as the Linux kernel's ppp_mppe (pppd) receives it: one RC4 stream, and
+ *     A set ⇔ the key changed before this packet. The receiver expects each count to be the
+ *     previous + 1; on any other count it drops the packet, asks once for a Reset-Request and
+ *     discards every packet until one with A arrives. That packet is taken whatever its count:
+ *     first one key change per flag packet missed (per 256-block boundary crossed since the count
+ *     expected at the loss), then the change its A announces.
+ *     Our sender changes the key only before each "flag" packet (count low octet 0xFF). On a CCP
+ *     Reset-Request it skips its count forward to the next flag packet instead of flushing the
+ *     packet it was about to send (which Linux does). Its key changes are then a function of the
+ *     count alone, so a Linux (or RFC 3078) receiver stays in step even when the A packet answering
+ *     a reset is lost or arrives while pppd still waits for the Reset-Ack: with Linux's own sender
+ *     that desynchronises the keys for good. The price: a Reset-Request that arrives when the
+ *     receiver has already recovered costs it one more loss event.
  */
 import { Rc4 } from '../../crypto/rc4.ts';
 import { sha1 } from '../../crypto/sha1.ts';
@@ -84,7 +88,7 @@ class Encryptor implements MppeEncryptor {
   private readonly keys: SessionKeys;
   private readonly stateless: boolean;
   private ccount = 0;
-  private flushNext = false;
+  private skipToFlag = false;
 
   constructor(sendKey: Uint8Array, settings: MppeSettings) {
     this.keys = new SessionKeys(sendKey, settings.bits);
@@ -100,12 +104,13 @@ class Encryptor implements MppeEncryptor {
   encryptInto(plain: Uint8Array, out: Uint8Array, offset: number): number {
     const length = plain.length + MPPE_HEADER_LENGTH;
     if (offset < 0 || offset + length > out.length) throw new RangeError('MPPE output buffer too small');
-    const cc = this.ccount;
+    // Stateful, after a Reset-Request: this packet becomes the next flag packet (see the file comment).
+    const cc = this.skipToFlag ? this.ccount | 0xff : this.ccount;
+    this.skipToFlag = false;
     let flags = MPPE_ENCRYPTED;
-    // Stateless: every packet. Stateful: flag packets and the first one after a Reset-Request.
-    if (this.stateless || this.flushNext || (cc & 0xff) === 0xff) {
+    // Stateless: every packet. Stateful: flag packets.
+    if (this.stateless || (cc & 0xff) === 0xff) {
       this.keys.change();
-      this.flushNext = false;
       flags |= MPPE_FLUSHED;
     }
     out[offset] = flags | (cc >>> 8);
@@ -117,8 +122,8 @@ class Encryptor implements MppeEncryptor {
 
   resetRequested(): void {
     // Stateless packets are all flushed already. Several Reset-Requests before our next packet
-    // still mean one key change (RFC 1962 §2.1: a Reset-Request may be retransmitted).
-    if (!this.stateless) this.flushNext = true;
+    // still mean one skip to one flag packet (RFC 1962 §2.1: a Reset-Request may be retransmitted).
+    if (!this.stateless) this.skipToFlag = true;
   }
 }
 
