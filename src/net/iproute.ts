@@ -84,8 +84,10 @@ export class IpRoute {
   }
 
   /** `ip route add DEST/PREFIX dev DEV` (a host route per client when prefixLength is 32). */
-  async addRoute(dev: string, dest: IPv4, prefixLength = 32): Promise<void> {
-    await this.run('route', 'add', `${formatIPv4(dest)}/${prefixLength}`, 'dev', dev);
+  /** `ip route add DEST/LEN dev DEV [mtu MTU]`: with `mtu`, the kernel knows the path MTU to DEST. */
+  async addRoute(dev: string, dest: IPv4, prefixLength = 32, mtu?: number): Promise<void> {
+    const extra = mtu === undefined ? [] : ['mtu', String(mtu)];
+    await this.run('route', 'add', `${formatIPv4(dest)}/${prefixLength}`, 'dev', dev, ...extra);
   }
 
   async delRoute(dev: string, dest: IPv4, prefixLength = 32): Promise<void> {

@@ -272,7 +272,9 @@ export class Session {
       `session up: ${methodName(this.method)}, ${mppe}, ${formatIPv4(info.localAddress)} <-> ${formatIPv4(ip)}, mtu ${info.mtu}${dns}`,
     );
     const log = this.log;
-    void this.host.system.addClientRoute(ip, log);
+    // One TUN device for all sessions: a smaller session MTU goes on the client's route.
+    const mtu = info.mtu < this.settings.policy.mtu ? info.mtu : undefined;
+    void this.host.system.addClientRoute(ip, log, mtu);
     if (this.settings.proxyArp) {
       void this.host.system.addProxyArp(ip, log).then((lanIf) => {
         if (this.addressBound) this.lanIf = lanIf;

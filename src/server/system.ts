@@ -10,7 +10,12 @@ import { type HookContext, runHook } from './hooks.ts';
  * are logged in words and the session goes on (as pppd does when a hook fails).
  */
 export interface SystemOps {
-  addClientRoute(ip: IPv4, log: Logger): Promise<void>;
+  /**
+   * The host route to a client through the TUN device; `mtu` when the session's MTU is below the
+   * TUN device's (a peer MRU under 1404 with MPPE): the route carries it, so the host sends no
+   * larger packets and answers DF ones with Fragmentation-Needed instead of losing them silently.
+   */
+  addClientRoute(ip: IPv4, log: Logger, mtu?: number): Promise<void>;
   delClientRoute(ip: IPv4, log: Logger): Promise<void>;
   /** Publish `ip` on the LAN interface whose subnet contains it; returns that interface, if any. */
   addProxyArp(ip: IPv4, log: Logger): Promise<string | undefined>;
@@ -31,9 +36,9 @@ export class KernelSystem implements SystemOps {
     this.o = o;
   }
 
-  async addClientRoute(ip: IPv4, log: Logger): Promise<void> {
+  async addClientRoute(ip: IPv4, log: Logger, mtu?: number): Promise<void> {
     try {
-      await this.o.ip.addRoute(this.o.tunName, ip);
+      await this.o.ip.addRoute(this.o.tunName, ip, 32, mtu);
     } catch (e) {
       log.warn(`cannot add the route to ${formatIPv4(ip)} via ${this.o.tunName}: ${(e as Error).message}`);
     }

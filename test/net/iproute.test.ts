@@ -27,6 +27,7 @@ test('IpRoute builds the ip command lines (argv, no shell), in a namespace when 
   await route.setMtu('poptop0', 1400);
   await route.addPeerAddress('poptop0', ip('10.9.0.1'), ip('10.9.0.2'));
   await route.addRoute('poptop0', ip('10.9.0.3'));
+  await route.addRoute('poptop0', ip('10.9.0.4'), 32, 1396);
   await route.delRoute('poptop0', ip('10.9.1.0'), 24);
   await route.addProxyArp(ip('192.0.2.50'), 'eth0');
   await route.delProxyArp(ip('192.0.2.50'), 'eth0');
@@ -36,6 +37,7 @@ test('IpRoute builds the ip command lines (argv, no shell), in a namespace when 
     '-n ns1 link set dev poptop0 mtu 1400',
     '-n ns1 addr add 10.9.0.1 peer 10.9.0.2 dev poptop0',
     '-n ns1 route add 10.9.0.3/32 dev poptop0',
+    '-n ns1 route add 10.9.0.4/32 dev poptop0 mtu 1396',
     '-n ns1 route del 10.9.1.0/24 dev poptop0',
     '-n ns1 neigh add proxy 192.0.2.50 dev eth0',
     '-n ns1 neigh del proxy 192.0.2.50 dev eth0',
