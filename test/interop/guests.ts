@@ -1,0 +1,148 @@
+/**
+ * The testbed's guests as objects: guest-client.sh (real pptp + pppd client) and guest-server.sh
+ * (real pptpd). Each runs as an NsProcess of a Bed, so it is stopped by PID (SIGTERM: the guest
+ * shuts down cleanly and the script removes its tap).
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NsProcess } from '../e2e/netns.ts';
+import { type Bed, HOST_IP, sh } from './testbed.ts';
+
+/** The RESULT line's fields (`ppp_up`, `pppd_rc`, `auth`, `mppe`, ...) and the script's exit code. */
+export type GuestResult = Record<string, string> & { exitCode: string };
+
+function parseResult(output: string, code: number | null): GuestResult {
+  const lines = output.split('\n').filter((l) => l.startsWith('RESULT: '));
+  const last = lines.at(-1);
+  if (!last) throw new Error(`no RESULT line (exit ${code}):\n${output.slice(-3000)}`);
+  const fields: Record<string, string> = {};
+  for (const w of last.slice(8).split(' ')) {
+    const eq = w.indexOf('=');
+    if (eq > 0) fields[w.slice(0, eq)] = w.slice(eq + 1);
+  }
+  return { ...fields, exitCode: String(code) };
+}
+
+export interface ClientOptions {
+  user: string;
+  password: string;
+  /** pppd options appended to the peers file (`--options`). */
+  options?: string;
+  /** Replaces the default `require-mppe-128` (`--auth-options`). */
+  authOptions?: string;
+  /** Shell commands in the guest once the link is up ($REMOTE_IP, $LOCAL_IP, $IFNAME). */
+  run?: string;
+  runTimeout?: number;
+  linkTimeout?: number;
+  guestIp?: string;
+  noPing?: boolean;
+  /**
+   * Replace Debian's /etc/ppp/options.pptp (refuse-pap refuse-chap refuse-mschap ...) by one
+   * without refuse-* lines, so that `--auth-options` alone decides what the client accepts.
+   * pppd has no option that undoes a refuse-*.
+   */
+  permissive?: boolean;
+}
+
+export class GuestClient {
+  readonly proc: NsProcess;
+  readonly startedAt = Date.now();
+
+  constructor(bed: Bed, name: string, o: ClientOptions) {
+    const args = [
+      join(bed.dir, 'guest-client.sh'),
+      '--server',
+      HOST_IP,
+      '--user',
+      o.user,
+      '--password',
+      o.password,
+    ];
+    if (o.options) args.push('--options', o.options);
+    if (o.authOptions !== undefined) args.push('--auth-options', o.authOptions);
+    if (o.run) args.push('--run', o.run, '--run-timeout', String(o.runTimeout ?? 120));
+    if (o.linkTimeout) args.push('--link-timeout', String(o.linkTimeout));
+    if (o.guestIp) args.push('--guest-ip', o.guestIp);
+    if (o.noPing) args.push('--no-ping');
+    const env: NodeJS.ProcessEnv = o.permissive ? { PPTB_INITRD: permissiveInitrd(bed) } : {};
+    this.proc = bed.spawn(`guest:${name}`, args, env);
+  }
+
+  /** Resolves when pppd's interface has its address: the guest's and the server's tunnel addresses. */
+  async linkUp(ms = 60_000): Promise<{ local: string; remote: string; seconds: number }> {
+    const m = await this.proc.waitFor(/LINK_UP if=\S+ local=(\S+) remote=(\S+)/, ms);
+    return { local: m[1]!, remote: m[2]!, seconds: (Date.now() - this.startedAt) / 1000 };
+  }
+
+  /** The guest's tap in the namespace (for tc). */
+  async tap(ms = 30_000): Promise<string> {
+    return (await this.proc.waitFor(/ on (pptbt\d+)/, ms))[1]!;
+  }
+
+  /** Waits for the script to end and returns its RESULT line. */
+  async result(ms = 240_000): Promise<GuestResult> {
+    const code = await this.proc.exited(ms);
+    return parseResult(this.proc.output, code);
+  }
+
+  /** What the --run commands printed. */
+  runOutput(): string {
+    const m = this.proc.output.match(/----- --run output begin -----\n([\s\S]*?)----- --run output end/);
+    return m?.[1] ?? '';
+  }
+
+  /** The guest's syslog lines of pppd. */
+  pppdLog(): string {
+    return this.proc.output
+      .split('\n')
+      .filter((l) => /pppd\[\d+\]/.test(l))
+      .join('\n');
+  }
+}
+
+/** Base initramfs + an archive with an options.pptp without refuse-* (built once per Bed). */
+function permissiveInitrd(bed: Bed): string {
+  const out = join(bed.work, 'initrd-permissive.img');
+  if (existsSync(out)) return out;
+  const cache = process.env.PPTB_CACHE ?? '/var/cache/pptp-testbed';
+  const base = process.env.PPTB_INITRD ?? join(cache, 'initramfs.cpio.gz');
+  const root = join(bed.work, 'overlay-permissive');
+  sh('mkdir', ['-p', join(root, 'etc/ppp')]);
+  writeFileSync(join(root, 'etc/ppp/options.pptp'), 'lock\nnoauth\nrefuse-eap\nnobsdcomp\nnodeflate\n');
+  const script = `cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | gzip -1 > "$2.overlay" && cat "$3" "$2.overlay" > "$2"`;
+  sh('sh', ['-c', script, 'sh', root, out, base]);
+  return out;
+}
+
+export interface ServerGuestOptions {
+  users: string;
+  hold?: number;
+  run?: string;
+  guestIp?: string;
+}
+
+/** guest-server.sh: the real pptpd 1.4.0 + pppd 2.4.9 (MS-CHAPv2, MPPE-128 required). */
+export class GuestServer {
+  readonly proc: NsProcess;
+
+  constructor(bed: Bed, name: string, o: ServerGuestOptions) {
+    const args = [join(bed.dir, 'guest-server.sh'), '--hold', String(o.hold ?? 600), '--users', o.users];
+    if (o.run) args.push('--run', o.run);
+    if (o.guestIp) args.push('--guest-ip', o.guestIp);
+    this.proc = bed.spawn(`pptpd:${name}`, args);
+  }
+
+  /** Resolves with the server's address once pptpd listens. */
+  async ready(ms = 90_000): Promise<string> {
+    const ip = await this.proc.waitFor(/^SERVER_IP=(\S+)/m, ms);
+    await this.proc.waitFor(/^SERVER_READY=1/m, ms);
+    return ip[1]!;
+  }
+
+  /** SIGTERM: pptpd terminates its pppd sessions and the guest powers off; returns its RESULT. */
+  async stop(ms = 60_000): Promise<GuestResult> {
+    this.proc.signal('SIGTERM');
+    const code = await this.proc.exited(ms);
+    return parseResult(this.proc.output, code);
+  }
+}
