@@ -69,10 +69,11 @@ const WAIT_GONE =
 
 /** iperf3's summary: megabytes sent (all of them arrived: TCP, and iperf3 exited 0) and receiver Mbit/s. */
 function iperfResult(out: string): { mbytes: number; mbits: number } {
-  const sent = out.match(/([\d.]+) MBytes\s+[\d.]+ Mbits\/sec\s+\d*\s+sender/);
-  const got = out.match(/[\d.]+ MBytes\s+([\d.]+) Mbits\/sec\s+receiver/);
+  const sent = out.match(/([\d.]+) MBytes\s+[\d.]+ [KMG]bits\/sec\s+\d*\s+sender/);
+  const got = out.match(/[\d.]+ MBytes\s+([\d.]+) ([KMG])bits\/sec\s+receiver/);
   assert.ok(sent && got, `no iperf3 summary in:\n${out}`);
-  return { mbytes: Number(sent[1]), mbits: Number(got[1]) };
+  const unit = { K: 0.001, M: 1, G: 1000 }[got[2] as 'K' | 'M' | 'G'];
+  return { mbytes: Number(sent[1]), mbits: Number(got[1]) * unit };
 }
 
 /** Pings from the server's namespace (the host side of the tunnel), after the route exists. */

@@ -128,7 +128,9 @@ export class Bed {
 
   /** `iperf3 -s` for one test on the server's tunnel address (start it after the server is up). */
   async iperfServer(port: number, bind = TUNNEL_LOCAL): Promise<NsProcess> {
-    const p = this.spawn(`iperf3-s:${port}`, ['iperf3', '-s', '-1', '-B', bind, '-p', String(port)]);
+    await until(() => sh('ip', ['-n', NETNS, '-o', 'addr']).includes(`inet ${bind}/`), 10_000);
+    const argv = ['iperf3', '-s', '-1', '--forceflush', '-B', bind, '-p', String(port)];
+    const p = this.spawn(`iperf3-s:${port}`, argv);
     await p.waitFor(/Server listening/, 10_000);
     return p;
   }

@@ -1,0 +1,219 @@
+/**
+ * Issue 6, the policy matrix: the real Linux client (pppd 2.4.9 + kernel MPPE in a QEMU guest)
+ * against `poptop serve` configured for MPPE-40, stateful MPPE (with 2% loss towards the client,
+ * which must recover by CCP Reset-Request), MS-CHAPv1, CHAP-MD5 without MPPE, and a PAP-only
+ * client that must be refused. One server per policy, one guest per scenario.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { after, before, test } from 'node:test';
+import { GuestClient } from './guests.ts';
+import { Bed, NETNS, PoptopServer, TUNNEL_LOCAL, testbedSkip } from './testbed.ts';
+
+const skip = testbedSkip();
+let bed: Bed;
+let server: PoptopServer | undefined;
+
+before(() => {
+  if (!skip) bed = new Bed();
+});
+
+after(async () => {
+  await bed?.down();
+});
+
+const USERS = [{ user: 'alice', password: 'alice-pw' }];
+
+/** Stops the previous server (the TUN device name is reused) and starts one with `options`. */
+async function serve(name: string, options: string[]): Promise<PoptopServer> {
+  if (server) assert.equal(await server.stop(), 0);
+  server = await PoptopServer.start(bed, name, {
+    options: ['name poptop', ...options],
+    remoteip: '172.31.251.100-109',
+    users: USERS,
+  });
+  return server;
+}
+
+/** Guest command: transfer with iperf3 once the server side is up (bounded retries). */
+const iperf = (args: string) =>
+  `i=0; until iperf3 -c $REMOTE_IP ${args}; do i=$((i+1)); [ $i -ge 150 ] && break; sleep 0.2; done`;
+
+function iperfMbytes(out: string): number {
+  const m = out.match(/([\d.]+) MBytes\s+[\d.]+ [KMG]bits\/sec\s+\d*\s+sender/);
+  assert.ok(m, `no iperf3 summary in:\n${out}`);
+  return Number(m[1]);
+}
+
+/**
+ * Drop `percent`% of the GRE packets our server sends (towards the guests): `tc netem` on the
+ * guest's tap when the kernel has it, else an nftables rule in the namespace. Returns a remover.
+ */
+function injectLoss(tap: string, percent: number): { how: string; remove(): void } {
+  const tc = spawnSync('tc', [
+    '-n',
+    NETNS,
+    'qdisc',
+    'add',
+    'dev',
+    tap,
+    'root',
+    'netem',
+    'loss',
+    `${percent}%`,
+  ]);
+  if (tc.status === 0) {
+    return {
+      how: `netem on ${tap}`,
+      remove: () => spawnSync('tc', ['-n', NETNS, 'qdisc', 'del', 'dev', tap, 'root']),
+    };
+  }
+  const rule = `ip protocol gre numgen random mod 100 < ${percent} counter drop`;
+  const rules = `table ip poptoploss {\n chain out {\n type filter hook output priority 0;\n ${rule}\n }\n}\n`;
+  const nft = spawnSync('ip', ['netns', 'exec', NETNS, 'nft', '-f', '-'], { input: rules, encoding: 'utf8' });
+  assert.equal(
+    nft.status,
+    0,
+    `no way to inject loss: tc netem failed and nft said ${nft.stderr} (apt-get install nftables)`,
+  );
+  return {
+    how: 'nftables output rule',
+    remove: () => spawnSync('ip', ['netns', 'exec', NETNS, 'nft', 'delete', 'table', 'ip', 'poptoploss']),
+  };
+}
+
+test('MS-CHAPv2 + MPPE-40: link, ping, 2 MB', { skip }, async () => {
+  await serve('mppe40', [
+    'refuse-pap',
+    'refuse-chap',
+    'refuse-mschap',
+    'require-mschap-v2',
+    'require-mppe-40',
+  ]);
+  await bed.iperfServer(5201);
+  const g = new GuestClient(bed, 'mppe40', {
+    guestIp: '172.31.250.5', // one address per scenario: a guest left by a failure blocks none
+    user: 'alice',
+    password: 'alice-pw',
+    authOptions: 'require-mppe-40',
+    run: iperf('-n 2M'),
+  });
+  const r = await g.result();
+  assert.equal(r.ppp_up, '1', g.proc.tail(60));
+  assert.equal(r.auth, 'MS-CHAPv2');
+  assert.equal(r.mppe, '40');
+  assert.equal(r.stateless, '1');
+  assert.equal(r.ping_ok, '1');
+  assert.equal(r.run_rc, '0', g.runOutput());
+  assert.ok(iperfMbytes(g.runOutput()) >= 1.9);
+});
+
+test('stateful MPPE with 2% loss towards the client recovers by CCP Reset-Request', { skip }, async (t) => {
+  const s = await serve('stateful', [
+    'refuse-pap',
+    'refuse-chap',
+    'refuse-mschap',
+    'require-mschap-v2',
+    'require-mppe-128',
+    'mppe-stateful-preferred',
+  ]);
+  const from = s.proc.output.length;
+  const g = new GuestClient(bed, 'stateful', {
+    guestIp: '172.31.250.6', // one address per scenario: a guest left by a failure blocks none
+    user: 'alice',
+    password: 'alice-pw',
+    options: 'mppe-stateful',
+    run: iperf('-n 2M -R'),
+    runTimeout: 150,
+  });
+  const tap = await g.tap();
+  await g.linkUp();
+  const loss = injectLoss(tap, 2);
+  try {
+    await bed.iperfServer(5201);
+    const r = await g.result();
+    assert.equal(r.ppp_up, '1', g.proc.tail(60));
+    assert.equal(r.mppe, '128');
+    assert.equal(r.stateless, '0', 'pppd with mppe-stateful took our Nak towards stateful');
+    assert.equal(r.run_rc, '0', `transfer did not complete:\n${g.runOutput()}\n${g.pppdLog().slice(-3000)}`);
+    assert.ok(iperfMbytes(g.runOutput()) >= 1.9);
+  } finally {
+    loss.remove();
+  }
+  const log = s.since(from);
+  const resets = (log.match(/recv \[CCP ResetReq/g) ?? []).length;
+  const acks = (log.match(/sent \[CCP ResetAck/g) ?? []).length;
+  assert.match(log, /MPPE 128-bit stateful up/);
+  assert.ok(resets > 0, 'the client asked for resets');
+  assert.equal(acks, resets, 'every Reset-Request answered with a Reset-Ack');
+  assert.doesNotMatch(g.pppdLog(), /Unsupported protocol/, 'the client never decrypted garbage');
+  t.diagnostic(`loss by ${loss.how}; ${resets} Reset-Requests from the client, all acked`);
+});
+
+test('MS-CHAPv1 + MPPE-128 (require-mschap, refuse-mschap-v2)', { skip }, async () => {
+  await serve('mschap1', [
+    'refuse-pap',
+    'refuse-chap',
+    'refuse-mschap-v2',
+    'require-mschap',
+    'require-mppe-128',
+  ]);
+  const g = new GuestClient(bed, 'mschap1', {
+    guestIp: '172.31.250.7', // one address per scenario: a guest left by a failure blocks none
+    user: 'alice',
+    password: 'alice-pw',
+    permissive: true,
+    authOptions: 'require-mppe-128 refuse-pap refuse-chap refuse-mschap-v2',
+  });
+  const r = await g.result();
+  assert.equal(r.ppp_up, '1', g.proc.tail(60));
+  assert.equal(r.auth, 'MS-CHAPv1');
+  assert.equal(r.mppe, '128');
+  assert.equal(r.ping_ok, '1');
+});
+
+test('CHAP-MD5 without MPPE when the policy allows it', { skip }, async () => {
+  const s = await serve('chapmd5', ['refuse-pap', 'refuse-mschap', 'refuse-mschap-v2', 'require-chap']);
+  const from = s.proc.output.length;
+  const g = new GuestClient(bed, 'chapmd5', {
+    guestIp: '172.31.250.8', // one address per scenario: a guest left by a failure blocks none
+    user: 'alice',
+    password: 'alice-pw',
+    permissive: true,
+    authOptions: 'noccp refuse-pap refuse-mschap refuse-mschap-v2',
+  });
+  const r = await g.result();
+  assert.equal(r.ppp_up, '1', g.proc.tail(60));
+  assert.equal(r.auth, 'CHAP');
+  assert.equal(r.mppe, '0');
+  assert.equal(r.ping_ok, '1');
+  assert.equal(r.remote_ip, TUNNEL_LOCAL);
+  assert.match(s.since(from), /session up: CHAP[^,]*, no encryption/);
+});
+
+test('a PAP-only client is refused when the policy refuses PAP; the log says why', { skip }, async () => {
+  const s = await serve('nopap', [
+    'refuse-pap',
+    'refuse-chap',
+    'refuse-mschap',
+    'require-mschap-v2',
+    'require-mppe-128',
+  ]);
+  const from = s.proc.output.length;
+  const g = new GuestClient(bed, 'paponly', {
+    guestIp: '172.31.250.9', // one address per scenario: a guest left by a failure blocks none
+    user: 'alice',
+    password: 'alice-pw',
+    permissive: true,
+    authOptions: 'noccp refuse-chap refuse-mschap refuse-mschap-v2',
+    options: 'password alice-pw',
+    linkTimeout: 30,
+    noPing: true,
+  });
+  const r = await g.result();
+  assert.equal(r.ppp_up, '0', g.proc.tail(60));
+  const log = s.since(from);
+  assert.match(log, /recv \[LCP ConfNak id=\d+ <auth pap>\]/, 'the client asked for PAP');
+  assert.match(log, /closing link: peer refused all authentication methods we require \(mschapv2\)/);
+  assert.ok(s.sessions().length === 0);
+});
