@@ -106,13 +106,16 @@ export class PppLink {
     this.lcp.up();
   }
 
-  /** Terminate the link (LCP Terminate-Request carrying `reason`); onDown follows. */
-  close(reason: string): void {
+  /**
+   * Terminate the link: LCP Terminate-Request carrying `peerReason` (default `reason`), and onDown
+   * with `reason`.
+   */
+  close(reason: string, peerReason = reason): void {
     if (!this.started || this.phaseValue === 'dead') return;
     this.reason ??= reason;
     if (this.phaseValue !== 'terminate') this.log.info(`closing link: ${reason}`);
     this.phaseValue = 'terminate';
-    this.lcp.close(reason);
+    this.lcp.close(peerReason);
   }
 
   /**
@@ -304,7 +307,9 @@ export class PppLink {
       },
       failed: (r: AuthFailure) => {
         if (!live()) return;
-        this.close(`authentication failed (${r.method}${r.user ? ` user "${r.user}"` : ''}): ${r.reason}`);
+        const reason = `authentication failed (${r.method}${r.user ? ` user "${r.user}"` : ''}): ${r.reason}`;
+        // The peer learns no more than the CHAP Failure told it: not whether the user exists.
+        this.close(reason, side === 'authenticator' ? 'authentication failed' : reason);
       },
     };
   }

@@ -111,3 +111,28 @@ test('stateful MPPE: a lost Reset-Request (or flushed answer) is asked for again
   assert.equal(b.server.ip.length, 1, b.server.log.text());
   assert.deepEqual(b.server.ip[0], packet);
 });
+
+test('a failed login tells the peer only "authentication failed", not whether the user exists', () => {
+  const credentials = new StaticCredentials([
+    { user: 'alice', server: '*', secret: { kind: 'password', password: 'right' }, addresses: ['*'] },
+  ]);
+  for (const [user, password] of [
+    ['alice', 'wrong'],
+    ['mallory', 'x'],
+  ] as const) {
+    const b = bench({
+      serverLink: {
+        authenticator: (m, host) =>
+          createAuthenticator(m, host, { credentials, serverName: 'poptop', stripDomain: true }),
+      },
+      clientLink: { authPeer: (m, host) => createAuthPeer(m, host, { user, password }) },
+    });
+    b.open();
+    b.clock.advance(30_000);
+    // LCP (ACFC not applied to LCP): ff 03 c0 21, then Code 5 = Terminate-Request.
+    const termReq = b.frames.find((f) => f.from === 'server' && f.bytes[2] === 0xc0 && f.bytes[4] === 5);
+    assert.ok(termReq, b.server.log.text());
+    assert.equal(Buffer.from(termReq.bytes.subarray(8)).toString('latin1'), 'authentication failed');
+    assert.match(b.server.down[0]!, new RegExp(`user "${user}"`), 'the log keeps the detail');
+  }
+});
