@@ -168,7 +168,7 @@ test('MS-CHAPv2 + MPPE-128 stateless: both ways, 20 MB, full-size packets, clien
 
 test('wrong password and unknown user: pppd exits 19, the log names user and address, nothing leaks', {
   skip,
-}, async () => {
+}, async (t) => {
   const from = server.proc.output.length;
   const opts = { noPing: true, linkTimeout: 25 };
   const wrong = new GuestClient(bed, 'wrong', {
@@ -189,7 +189,16 @@ test('wrong password and unknown user: pppd exits 19, the log names user and add
     [b, unknown],
   ] as const) {
     assert.equal(r.ppp_up, '0', g.proc.tail(60));
-    assert.equal(r.pppd_rc, '19', 'pppd: authentication failed');
+    assert.match(g.pppdLog(), /MS-CHAP authentication failed/);
+    assert.match(
+      g.pppdLog(),
+      /rcvd \[LCP TermReq id=0x\d+ "authentication failed"\]/,
+      'no hint whether the user exists',
+    );
+    // 19 = authentication failed. pppd overwrites it with 16 (hangup) when the call is cleared
+    // before our Terminate-Ack gets through pptp to it; real pptpd has the same race.
+    assert.ok(r.pppd_rc === '19' || r.pppd_rc === '16', `pppd exit ${r.pppd_rc}`);
+    if (r.pppd_rc !== '19') t.diagnostic(`pppd exit ${r.pppd_rc} (hangup first) for ${g.proc.name}`);
   }
   const log = server.since(from);
   assert.match(
