@@ -1,28 +1,16 @@
 import { decodeGreHeader } from '../gre/codec.ts';
-import type { GrePort } from '../net/interfaces.ts';
-import type { IPv4 } from '../net/ip.ts';
-import type { PppPolicy } from '../ppp/policy.ts';
 import { CallIdAllocator } from '../pptp/call-ids.ts';
-import type { Clock } from '../util/clock.ts';
-import type { Logger } from '../util/log.ts';
 import { type ClientOptions, PptpClient } from './client.ts';
 
-export interface LoadOptions {
-  server: IPv4;
-  port?: number;
-  user: string;
-  password: string;
-  policy: PppPolicy;
-  clock: Clock;
-  log: Logger;
-  /** One GRE port shared by every session; packets are demultiplexed by call id. */
-  gre: GrePort;
+/** What every generated session shares, as for one client; plus how many and how fast. */
+export type LoadOptions = Pick<
+  ClientOptions,
+  'server' | 'port' | 'user' | 'password' | 'policy' | 'clock' | 'log' | 'gre' | 'connectTcp'
+> & {
   sessions: number;
   /** Set-ups in flight at once. */
   concurrency: number;
-  /** Opens each control connection (tests bind a source address). @default node:net */
-  connectTcp?: ClientOptions['connectTcp'];
-}
+};
 
 export interface LoadReport {
   requested: number;

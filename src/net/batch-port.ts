@@ -1,5 +1,13 @@
-import type { DropCounter } from '../util/counters.ts';
-import { type BatchCallback, errnoName, type NativeAddon, type NativePort, TABLE_ROW } from './native.ts';
+import { DropCounter } from '../util/counters.ts';
+import { type Logger, nullLogger } from '../util/log.ts';
+import {
+  type BatchCallback,
+  errnoName,
+  loadNative,
+  type NativeAddon,
+  type NativePort,
+  TABLE_ROW,
+} from './native.ts';
 
 /** Receives one packet: a view into the shared receive buffer, valid only during the call. */
 export type RowCallback = (packet: Uint8Array, src: number, dst: number) => void;
@@ -119,5 +127,55 @@ export class BatchPort {
     this.closed = true;
     this.cb = undefined;
     this.addon.close(this.port.handle);
+  }
+}
+
+/** Sizes shared by the native devices' options. */
+export interface NativeDeviceOptions {
+  /** Packets per batch (recvmmsg/sendmmsg, or reads per readiness event). @default 64 */
+  batchSize?: number;
+  /** Buffer per packet; a packet that fills it counts as truncated. @default 4096 */
+  slotSize?: number;
+  log?: Logger;
+}
+
+/**
+ * What RawGreSocket and TunInterface share: opening a native port through the addon, the drop
+ * counter, receive dispatch, and the ref/unref/close lifecycle.
+ */
+export abstract class NativeDevice {
+  readonly drops: DropCounter;
+  protected readonly port: BatchPort;
+  protected readonly native: NativePort;
+
+  protected constructor(
+    what: string,
+    opts: NativeDeviceOptions,
+    open: (addon: NativeAddon, slots: number, slotSize: number) => NativePort,
+  ) {
+    const addon = loadNative();
+    const slots = opts.batchSize ?? 64;
+    const slotSize = opts.slotSize ?? 4096;
+    this.drops = new DropCounter(opts.log ?? nullLogger, what);
+    this.native = open(addon, slots, slotSize);
+    this.port = new BatchPort(addon, this.native, slots, slotSize, this.drops);
+  }
+
+  /** Each received packet: a view valid only during the call (see BatchPort). */
+  onPacket(cb: RowCallback): void {
+    this.port.onPacket(cb);
+  }
+
+  /** Let the process exit while this device is open (`ref()` undoes it). */
+  unref(): void {
+    this.port.setRef(false);
+  }
+
+  ref(): void {
+    this.port.setRef(true);
+  }
+
+  close(): void {
+    this.port.close();
   }
 }

@@ -1,10 +1,7 @@
-import { DropCounter } from '../util/counters.ts';
 import type { Logger } from '../util/log.ts';
-import { nullLogger } from '../util/log.ts';
-import { BatchPort } from './batch-port.ts';
+import { NativeDevice } from './batch-port.ts';
 import type { GrePort } from './interfaces.ts';
 import type { IPv4 } from './ip.ts';
-import { loadNative } from './native.ts';
 
 export interface RawGreSocketOptions {
   /** Bind to this local address (only GRE sent to it is received). @default 0 (any) */
@@ -26,22 +23,11 @@ export interface RawGreSocketOptions {
  * view is valid only until the callback returns. Send failures (buffer full, unreachable) are
  * counted in `drops`, never thrown.
  */
-export class RawGreSocket implements GrePort {
-  readonly drops: DropCounter;
-  private readonly port: BatchPort;
-
+export class RawGreSocket extends NativeDevice implements GrePort {
   /** Opens the socket; throws an Error with `code` (e.g. "EPERM") if the kernel refuses. */
   constructor(opts: RawGreSocketOptions = {}) {
-    const addon = loadNative();
-    const slots = opts.batchSize ?? 64;
-    const slotSize = opts.slotSize ?? 4096;
-    this.drops = new DropCounter(opts.log ?? nullLogger, 'GRE packet');
-    this.port = new BatchPort(
-      addon,
+    super('GRE packet', opts, (addon, slots, slotSize) =>
       addon.openGre(opts.localAddress ?? 0, slots, slotSize, opts.socketBufferBytes ?? 4 << 20),
-      slots,
-      slotSize,
-      this.drops,
     );
   }
 
@@ -54,22 +40,5 @@ export class RawGreSocket implements GrePort {
     if (to.length !== packets.length)
       throw new RangeError('sendBatch: packets and addresses differ in length');
     this.port.sendBatch(packets, (i) => to[i]!);
-  }
-
-  onPacket(cb: (packet: Uint8Array, from: IPv4, to: IPv4) => void): void {
-    this.port.onPacket(cb);
-  }
-
-  /** Let the process exit while this socket is open (`ref()` undoes it). */
-  unref(): void {
-    this.port.setRef(false);
-  }
-
-  ref(): void {
-    this.port.setRef(true);
-  }
-
-  close(): void {
-    this.port.close();
   }
 }

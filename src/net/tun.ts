@@ -1,9 +1,6 @@
-import { DropCounter } from '../util/counters.ts';
 import type { Logger } from '../util/log.ts';
-import { nullLogger } from '../util/log.ts';
-import { BatchPort } from './batch-port.ts';
+import { NativeDevice } from './batch-port.ts';
 import type { TunDevice } from './interfaces.ts';
-import { loadNative } from './native.ts';
 
 export interface TunInterfaceOptions {
   /** Requested interface name; a "%d" lets the kernel pick a number. @default 'poptop%d' */
@@ -23,21 +20,16 @@ export interface TunInterfaceOptions {
  * `onPacket` hands out views into one receive buffer shared by a batch of reads: a view is
  * valid only until the callback returns.
  */
-export class TunInterface implements TunDevice {
+export class TunInterface extends NativeDevice implements TunDevice {
   /** The kernel's name for the device (e.g. "poptop0"). */
   readonly name: string;
-  readonly drops: DropCounter;
-  private readonly port: BatchPort;
 
   /** Opens the device; throws an Error with `code` (e.g. "EPERM", "EBUSY") if the kernel refuses. */
   constructor(opts: TunInterfaceOptions = {}) {
-    const addon = loadNative();
-    const slots = opts.batchSize ?? 64;
-    const slotSize = opts.slotSize ?? 4096;
-    this.drops = new DropCounter(opts.log ?? nullLogger, 'TUN packet');
-    const port = addon.openTun(opts.name ?? 'poptop%d', slots, slotSize);
-    this.port = new BatchPort(addon, port, slots, slotSize, this.drops);
-    this.name = port.name;
+    super('TUN packet', opts, (addon, slots, slotSize) =>
+      addon.openTun(opts.name ?? 'poptop%d', slots, slotSize),
+    );
+    this.name = this.native.name;
   }
 
   write(packet: Uint8Array): void {
@@ -47,22 +39,5 @@ export class TunInterface implements TunDevice {
   /** Writes several packets with one call into the addon (one write(2) each: TUN has no batch). */
   writeBatch(packets: readonly Uint8Array[]): void {
     this.port.sendBatch(packets, () => 0);
-  }
-
-  onPacket(cb: (packet: Uint8Array) => void): void {
-    this.port.onPacket(cb);
-  }
-
-  /** Let the process exit while this device is open (`ref()` undoes it). */
-  unref(): void {
-    this.port.setRef(false);
-  }
-
-  ref(): void {
-    this.port.setRef(true);
-  }
-
-  close(): void {
-    this.port.close();
   }
 }
