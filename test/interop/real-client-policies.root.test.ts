@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { GuestClient } from './guests.ts';
+import { clientWithLink, GuestClient } from './guests.ts';
 import { Bed, NETNS, PoptopServer, TUNNEL_LOCAL, testbedSkip } from './testbed.ts';
 
 const skip = testbedSkip();
@@ -82,7 +82,7 @@ function injectLoss(tap: string, percent: number): { how: string; remove(): void
   };
 }
 
-test('MS-CHAPv2 + MPPE-40: link, ping, 2 MB', { skip }, async () => {
+test('MS-CHAPv2 + MPPE-40: link, ping, 2 MB', { skip }, async (t) => {
   await serve('mppe40', [
     'refuse-pap',
     'refuse-chap',
@@ -91,14 +91,18 @@ test('MS-CHAPv2 + MPPE-40: link, ping, 2 MB', { skip }, async () => {
     'require-mppe-40',
   ]);
   await bed.iperfServer(5201);
-  const g = new GuestClient(bed, 'mppe40', {
-    guestIp: '172.31.250.5', // one address per scenario: a guest left by a failure blocks none
-    user: 'alice',
-    password: 'alice-pw',
-    authOptions: 'require-mppe-40',
-    run: iperf('-n 2M'),
-  });
-  const r = await g.result();
+  const { g, r } = await clientWithLink(
+    bed,
+    'mppe40',
+    {
+      guestIp: '172.31.250.5', // one address per scenario: a guest left by a failure blocks none
+      user: 'alice',
+      password: 'alice-pw',
+      authOptions: 'require-mppe-40',
+      run: iperf('-n 2M'),
+    },
+    (m) => t.diagnostic(m),
+  );
   assert.equal(r.ppp_up, '1', g.proc.tail(60));
   assert.equal(r.auth, 'MS-CHAPv2');
   assert.equal(r.mppe, '40');
@@ -150,7 +154,7 @@ test('stateful MPPE with 2% loss towards the client recovers by CCP Reset-Reques
   t.diagnostic(`loss by ${loss.how}; ${resets} Reset-Requests from the client, all acked`);
 });
 
-test('MS-CHAPv1 + MPPE-128 (require-mschap, refuse-mschap-v2)', { skip }, async () => {
+test('MS-CHAPv1 + MPPE-128 (require-mschap, refuse-mschap-v2)', { skip }, async (t) => {
   await serve('mschap1', [
     'refuse-pap',
     'refuse-chap',
@@ -158,31 +162,39 @@ test('MS-CHAPv1 + MPPE-128 (require-mschap, refuse-mschap-v2)', { skip }, async 
     'require-mschap',
     'require-mppe-128',
   ]);
-  const g = new GuestClient(bed, 'mschap1', {
-    guestIp: '172.31.250.7', // one address per scenario: a guest left by a failure blocks none
-    user: 'alice',
-    password: 'alice-pw',
-    permissive: true,
-    authOptions: 'require-mppe-128 refuse-pap refuse-chap refuse-mschap-v2',
-  });
-  const r = await g.result();
+  const { g, r } = await clientWithLink(
+    bed,
+    'mschap1',
+    {
+      guestIp: '172.31.250.7', // one address per scenario: a guest left by a failure blocks none
+      user: 'alice',
+      password: 'alice-pw',
+      permissive: true,
+      authOptions: 'require-mppe-128 refuse-pap refuse-chap refuse-mschap-v2',
+    },
+    (m) => t.diagnostic(m),
+  );
   assert.equal(r.ppp_up, '1', g.proc.tail(60));
   assert.equal(r.auth, 'MS-CHAPv1');
   assert.equal(r.mppe, '128');
   assert.equal(r.ping_ok, '1');
 });
 
-test('CHAP-MD5 without MPPE when the policy allows it', { skip }, async () => {
+test('CHAP-MD5 without MPPE when the policy allows it', { skip }, async (t) => {
   const s = await serve('chapmd5', ['refuse-pap', 'refuse-mschap', 'refuse-mschap-v2', 'require-chap']);
   const from = s.proc.output.length;
-  const g = new GuestClient(bed, 'chapmd5', {
-    guestIp: '172.31.250.8', // one address per scenario: a guest left by a failure blocks none
-    user: 'alice',
-    password: 'alice-pw',
-    permissive: true,
-    authOptions: 'noccp refuse-pap refuse-mschap refuse-mschap-v2',
-  });
-  const r = await g.result();
+  const { g, r } = await clientWithLink(
+    bed,
+    'chapmd5',
+    {
+      guestIp: '172.31.250.8', // one address per scenario: a guest left by a failure blocks none
+      user: 'alice',
+      password: 'alice-pw',
+      permissive: true,
+      authOptions: 'noccp refuse-pap refuse-mschap refuse-mschap-v2',
+    },
+    (m) => t.diagnostic(m),
+  );
   assert.equal(r.ppp_up, '1', g.proc.tail(60));
   assert.equal(r.auth, 'CHAP');
   assert.equal(r.mppe, '0');

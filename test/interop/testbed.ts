@@ -98,6 +98,7 @@ export class Bed {
   readonly dir: string;
   readonly work: string;
   private readonly procs: NsProcess[] = [];
+  private readonly iperf = new Map<number, NsProcess>();
 
   constructor() {
     this.dir = testbedDir();
@@ -129,8 +130,15 @@ export class Bed {
   /** `iperf3 -s` for one test on the server's tunnel address (start it after the server is up). */
   async iperfServer(port: number, bind = TUNNEL_LOCAL): Promise<NsProcess> {
     await until(() => sh('ip', ['-n', NETNS, '-o', 'addr']).includes(`inet ${bind}/`), 10_000);
+    // A one-off server whose client never came (a failed test) would hold the port: stop it first.
+    const old = this.iperf.get(port);
+    if (old && old.exitCode === undefined) {
+      old.signal('SIGTERM');
+      await old.exited(5000).catch(() => null);
+    }
     const argv = ['iperf3', '-s', '-1', '--forceflush', '-B', bind, '-p', String(port)];
     const p = this.spawn(`iperf3-s:${port}`, argv);
+    this.iperf.set(port, p);
     await p.waitFor(/Server listening/, 10_000);
     return p;
   }
