@@ -134,18 +134,20 @@ export class PptpClient {
     return this.upInfo;
   }
 
-  /** For callers that demultiplex GRE themselves (sharedGre). */
-  receiveGre(packet: Uint8Array, from: IPv4): void {
+  /** For callers that demultiplex GRE themselves (sharedGre); `decoded` saves decoding the header twice. */
+  receiveGre(packet: Uint8Array, from: IPv4, decoded?: GreHeader): void {
     if (from !== this.o.server) {
       this.drops.drop('GRE from an address other than the server');
       return;
     }
-    let header: ReturnType<typeof decodeGreHeader>;
-    try {
-      header = decodeGreHeader(packet);
-    } catch (e) {
-      this.drops.drop(e instanceof GreHeaderError ? `GRE ${e.reason}` : 'GRE undecodable');
-      return;
+    let header = decoded;
+    if (!header) {
+      try {
+        header = decodeGreHeader(packet);
+      } catch (e) {
+        this.drops.drop(e instanceof GreHeaderError ? `GRE ${e.reason}` : 'GRE undecodable');
+        return;
+      }
     }
     if (!this.call && header.callId === this.placedCallId) {
       if (this.early.length < EARLY_GRE_LIMIT) this.early.push({ packet: packet.slice(), header });

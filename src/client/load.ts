@@ -1,4 +1,4 @@
-import { decodeGreHeader } from '../gre/codec.ts';
+import { decodeGreHeader, type GreHeader } from '../gre/codec.ts';
 import { CallIdAllocator } from '../pptp/call-ids.ts';
 import { type ClientOptions, PptpClient } from './client.ts';
 
@@ -37,13 +37,13 @@ export class LoadGenerator {
   constructor(o: LoadOptions) {
     this.o = o;
     o.gre.onPacket((packet, from) => {
-      let callId: number;
+      let header: GreHeader;
       try {
-        callId = decodeGreHeader(packet).callId;
+        header = decodeGreHeader(packet);
       } catch {
         return;
       }
-      this.byCallId.get(callId)?.receiveGre(packet, from);
+      this.byCallId.get(header.callId)?.receiveGre(packet, from, header);
     });
   }
 

@@ -331,7 +331,7 @@ export class Session {
     this.channel = undefined;
     const link = this.link;
     this.link = undefined;
-    link?.abort?.('call cleared');
+    link?.abort('call cleared');
   }
 
   private releaseNetwork(): void {

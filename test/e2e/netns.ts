@@ -16,6 +16,19 @@ export function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+/** A row of `poptop sessions --json`, as far as the tests look at it. */
+export type SessionRow = { id: string; user: string | null; ip: string | null };
+
+/** Runs a `poptop` command (sessions, kill, ...) inside namespace `ns`; returns its stdout. */
+export function poptopIn(ns: string, args: string[]): string {
+  return sh('ip', ['netns', 'exec', ns, process.execPath, POPTOP, ...args]);
+}
+
+/** `poptop sessions --json` through the control socket `control`, inside `ns`. */
+export function sessionsIn(ns: string, control: string): SessionRow[] {
+  return JSON.parse(poptopIn(ns, ['sessions', '--json', '--control-socket', control])) as SessionRow[];
+}
+
 export interface Topology {
   /** Namespace names. */
   server: string;

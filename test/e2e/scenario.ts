@@ -5,7 +5,17 @@
  * the test asserts on it, the demo prints it.
  */
 import { join } from 'node:path';
-import { createTopology, NsProcess, POPTOP, sh, type Topology, writeServerConfig } from './netns.ts';
+import {
+  createTopology,
+  NsProcess,
+  POPTOP,
+  poptopIn,
+  type SessionRow,
+  sessionsIn,
+  sh,
+  type Topology,
+  writeServerConfig,
+} from './netns.ts';
 
 export interface StepResult {
   step: string;
@@ -118,33 +128,12 @@ export class Scenario {
     }
   }
 
-  async sessions(): Promise<{ id: string; user: string | null; ip: string | null }[]> {
-    const out = sh('ip', [
-      'netns',
-      'exec',
-      this.topo.server,
-      process.execPath,
-      POPTOP,
-      'sessions',
-      '--json',
-      '--control-socket',
-      this.control,
-    ]);
-    return JSON.parse(out) as { id: string; user: string | null; ip: string | null }[];
+  async sessions(): Promise<SessionRow[]> {
+    return sessionsIn(this.topo.server, this.control);
   }
 
   kill(target: string): string {
-    return sh('ip', [
-      'netns',
-      'exec',
-      this.topo.server,
-      process.execPath,
-      POPTOP,
-      'kill',
-      target,
-      '--control-socket',
-      this.control,
-    ]);
+    return poptopIn(this.topo.server, ['kill', target, '--control-socket', this.control]);
   }
 
   /** Sends `bytes` from client namespace `i` to a sink on the server's tunnel address; returns both hashes. */

@@ -12,7 +12,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NsProcess, POPTOP, ROOT } from '../e2e/netns.ts';
+import { NsProcess, POPTOP, poptopIn, ROOT, type SessionRow, sessionsIn } from '../e2e/netns.ts';
 
 export const NETNS = 'pptb';
 /** Host end of the bridge: where our server listens and where guest servers are reached from. */
@@ -197,33 +197,12 @@ export class PoptopServer {
     return new PoptopServer(proc, control);
   }
 
-  sessions(): { id: string; user: string | null; ip: string | null }[] {
-    const out = sh('ip', [
-      'netns',
-      'exec',
-      NETNS,
-      process.execPath,
-      POPTOP,
-      'sessions',
-      '--json',
-      '--control-socket',
-      this.control,
-    ]);
-    return JSON.parse(out) as { id: string; user: string | null; ip: string | null }[];
+  sessions(): SessionRow[] {
+    return sessionsIn(NETNS, this.control);
   }
 
   kill(target: string): string {
-    return sh('ip', [
-      'netns',
-      'exec',
-      NETNS,
-      process.execPath,
-      POPTOP,
-      'kill',
-      target,
-      '--control-socket',
-      this.control,
-    ]);
+    return poptopIn(NETNS, ['kill', target, '--control-socket', this.control]);
   }
 
   /** SIGTERM and wait for exit (the TUN device is gone afterwards, so the next server may start). */

@@ -1,6 +1,5 @@
 import type { TimerHandle } from '../../util/clock.ts';
 import type { DropCounter } from '../../util/counters.ts';
-import { isProtocolError } from '../../wire/errors.ts';
 import {
   ChapCode,
   type ChapPacket,
@@ -13,6 +12,7 @@ import {
   DEFAULT_MAX_CHALLENGES,
   DEFAULT_RETRY_MS,
   DEFAULT_TIMEOUT_MS,
+  decodeOrDrop,
   decodeText,
   dropCounter,
   encodeText,
@@ -32,17 +32,6 @@ import {
 } from './types.ts';
 
 const CODE_WORDS: Record<number, string> = { 1: 'Challenge', 2: 'Response', 3: 'Success', 4: 'Failure' };
-
-/** Decode, or count the drop and return undefined. Bad input never throws out of receive(). */
-function decodeOrDrop(packet: Uint8Array, drops: DropCounter): ChapPacket | undefined {
-  try {
-    return decodeChapPacket(packet);
-  } catch (e) {
-    if (!isProtocolError(e)) throw e;
-    drops.drop(`malformed: ${e.code}`, e.message);
-    return undefined;
-  }
-}
 
 /**
  * CHAP authenticator (RFC 1994 §4): sends a Challenge and retransmits it (same Identifier, same
@@ -94,7 +83,7 @@ export class ChapAuthenticator implements AuthExchange {
 
   receive(packet: Uint8Array): void {
     if (this.state === 'idle' || this.state === 'stopped') return;
-    const p = decodeOrDrop(packet, this.drops);
+    const p = decodeOrDrop(decodeChapPacket, packet, this.drops);
     if (!p) return;
     if (p.code !== ChapCode.Response) {
       this.drops.drop(`CHAP ${CODE_WORDS[p.code]} sent to the authenticator`);
@@ -232,7 +221,7 @@ export class ChapPeer implements AuthExchange {
 
   receive(packet: Uint8Array): void {
     if (this.state === 'idle' || this.state === 'stopped') return;
-    const p = decodeOrDrop(packet, this.drops);
+    const p = decodeOrDrop(decodeChapPacket, packet, this.drops);
     if (!p) return;
     if (this.host.log.debugEnabled && p.code !== ChapCode.Response) {
       this.host.log.debug(`recv ${describeChapPacket(p)}`);

@@ -1,6 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Credential } from '../../aaa/credentials.ts';
 import { DropCounter } from '../../util/counters.ts';
+import { isProtocolError } from '../../wire/errors.ts';
 import type { AuthenticatorOptions, AuthFailure, AuthHost, AuthMethod, ExchangeOptions } from './types.ts';
 
 /** Defaults shared by the exchanges (pppd's values). */
@@ -85,4 +86,19 @@ export function reportAuthenticatorFailure(
   const from = opts.peerAddress ? ` from ${opts.peerAddress}` : '';
   host.log.warn(`${METHOD_NAMES[failure.method]} authentication of peer${from} failed: ${failure.reason}`);
   host.failed(failure);
+}
+
+/** Decode, or count the drop and return undefined: bad input never throws out of receive(). */
+export function decodeOrDrop<T>(
+  decode: (packet: Uint8Array) => T,
+  packet: Uint8Array,
+  drops: DropCounter,
+): T | undefined {
+  try {
+    return decode(packet);
+  } catch (e) {
+    if (!isProtocolError(e)) throw e;
+    drops.drop(`malformed: ${e.code}`, e.message);
+    return undefined;
+  }
 }

@@ -2,11 +2,11 @@ import type { Secret } from '../../aaa/credentials.ts';
 import { ntPasswordHash } from '../../crypto/mschap.ts';
 import type { TimerHandle } from '../../util/clock.ts';
 import type { DropCounter } from '../../util/counters.ts';
-import { isProtocolError } from '../../wire/errors.ts';
 import {
   DEFAULT_MAX_REQUESTS,
   DEFAULT_RETRY_MS,
   DEFAULT_TIMEOUT_MS,
+  decodeOrDrop,
   decodeText,
   dropCounter,
   encodeText,
@@ -78,14 +78,8 @@ export class PapAuthenticator implements AuthExchange {
 
   receive(packet: Uint8Array): void {
     if (this.state === 'idle' || this.state === 'stopped') return;
-    let p: PapPacket;
-    try {
-      p = decodePapPacket(packet);
-    } catch (e) {
-      if (!isProtocolError(e)) throw e;
-      this.drops.drop(`malformed: ${e.code}`, e.message);
-      return;
-    }
+    const p = decodeOrDrop(decodePapPacket, packet, this.drops);
+    if (!p) return;
     if (p.code !== PapCode.AuthenticateRequest) {
       this.drops.drop('Authenticate-Ack/Nak sent to the authenticator');
       return;
@@ -178,14 +172,8 @@ export class PapPeer implements AuthExchange {
 
   receive(packet: Uint8Array): void {
     if (this.state !== 'requesting') return;
-    let p: PapPacket;
-    try {
-      p = decodePapPacket(packet);
-    } catch (e) {
-      if (!isProtocolError(e)) throw e;
-      this.drops.drop(`malformed: ${e.code}`, e.message);
-      return;
-    }
+    const p = decodeOrDrop(decodePapPacket, packet, this.drops);
+    if (!p) return;
     if (p.code === PapCode.AuthenticateRequest) {
       this.drops.drop('Authenticate-Request sent to the peer');
       return;
