@@ -1,5 +1,5 @@
-import { addressPermitted, parseAddressColumn } from '../config/chap-secrets-file.ts';
 import type { IPv4 } from '../net/ip.ts';
+import { addressPermitted, parseAddressColumn } from './address-rules.ts';
 import type { Credential } from './credentials.ts';
 
 /**

@@ -1,17 +1,17 @@
 import { type Socket, connect as tcpConnect } from 'node:net';
-import { GreChannel } from '../gre/channel.ts';
-import { decodeGreHeader, type GreHeader, GreHeaderError } from '../gre/codec.ts';
+import type { GreHeader } from '../gre/codec.ts';
+import { GreDemux, type GreEndpoint } from '../gre/demux.ts';
 import type { GrePort } from '../net/interfaces.ts';
 import { formatIPv4, type IPv4 } from '../net/ip.ts';
 import { createAuthPeer } from '../ppp/auth/index.ts';
 import type { AuthMethod } from '../ppp/auth/types.ts';
-import { type NetworkInfo, PppLink } from '../ppp/link.ts';
-import { createMppe } from '../ppp/mppe/cipher.ts';
+import type { NetworkInfo } from '../ppp/link.ts';
 import type { PppPolicy } from '../ppp/policy.ts';
 import { CallIdAllocator } from '../pptp/call-ids.ts';
 import { PPTP_TCP_PORT } from '../pptp/constants.ts';
 import { type CallInfo, ControlConnection } from '../pptp/control.ts';
-import type { Clock } from '../util/clock.ts';
+import { TunnelCall } from '../tunnel/call.ts';
+import type { Clock, TimerHandle } from '../util/clock.ts';
 import { DropCounter } from '../util/counters.ts';
 import type { Logger } from '../util/log.ts';
 
@@ -30,10 +30,11 @@ export interface ClientOptions {
   callIds?: CallIdAllocator;
   /** Opens the control connection (tests may inject). @default node:net to server:port */
   connectTcp?: (host: string, port: number) => Socket;
-  /** Route GRE packets through the caller (several clients on one GrePort): set to disable our own onPacket. */
-  sharedGre?: boolean;
-  /** Our call id is known (Outgoing-Call-Request sent): GRE with this key is ours. */
-  onCallPlaced?(callId: number): void;
+  /**
+   * The GRE demultiplexer to register our call with, when several clients share one GrePort (load
+   * generation); by default the client has its own, fed by `gre.onPacket`.
+   */
+  demux?: GreDemux;
   onUp?(info: NetworkInfo & { method: AuthMethod | undefined }): void;
   onIp?(packet: Uint8Array): void;
   /** Exactly once, with the reason in words. */
@@ -44,8 +45,10 @@ export interface ClientOptions {
  * The client role (PNS + PPP peer): TCP to the server, Start-Control-Connection, Outgoing-Call,
  * then PPP over the call's GRE channel. The same layers as the server, the other way round.
  */
-export class PptpClient {
+export class PptpClient implements GreEndpoint {
   readonly log: Logger;
+  /** GRE is accepted from the server only. */
+  readonly peer: IPv4;
   readonly drops: DropCounter;
   private readonly o: ClientOptions;
   private readonly control: ControlConnection;
@@ -58,11 +61,12 @@ export class PptpClient {
    * does): held until the call is up instead of being dropped, which would cost a restart interval.
    */
   private early: { packet: Uint8Array; header: GreHeader }[] = [];
-  private channel: GreChannel | undefined;
-  private link: PppLink | undefined;
+  private readonly demux: GreDemux;
+  private tunnel: TunnelCall | undefined;
   private method: AuthMethod | undefined;
   private down = false;
   private closing = false;
+  private closeTimer: TimerHandle | undefined;
   private upInfo: NetworkInfo | undefined;
   /** Why PPP ended, when it did: more telling than the control connection's reason. */
   private linkReason: string | undefined;
@@ -74,6 +78,7 @@ export class PptpClient {
   constructor(o: ClientOptions) {
     this.o = o;
     this.log = o.log;
+    this.peer = o.server;
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
     });
@@ -90,7 +95,7 @@ export class PptpClient {
       onEstablished: (p) => {
         this.log.debug(`control connection up with "${p.hostName}" (${p.vendor})`);
         this.placedCallId = this.control.placeCall();
-        o.onCallPlaced?.(this.placedCallId);
+        this.demux.bind(this.placedCallId, this);
       },
       onCallUp: (call) => this.onCallUp(call),
       onCallDown: (_call, reason) => {
@@ -99,7 +104,8 @@ export class PptpClient {
       },
       onClosed: (reason) => this.finish(reason),
     });
-    if (!o.sharedGre) o.gre.onPacket((p, from) => this.receiveGre(p, from));
+    this.demux = o.demux ?? new GreDemux(this.drops);
+    if (!o.demux) o.gre.onPacket((p, from) => this.demux.receive(p, from));
   }
 
   /** Connect and negotiate; onUp fires when IPCP is up. */
@@ -134,35 +140,18 @@ export class PptpClient {
     return this.upInfo;
   }
 
-  /** For callers that demultiplex GRE themselves (sharedGre); `decoded` saves decoding the header twice. */
-  receiveGre(packet: Uint8Array, from: IPv4, decoded?: GreHeader): void {
-    if (from !== this.o.server) {
-      this.drops.drop('GRE from an address other than the server');
-      return;
-    }
-    let header = decoded;
-    if (!header) {
-      try {
-        header = decodeGreHeader(packet);
-      } catch (e) {
-        this.drops.drop(e instanceof GreHeaderError ? `GRE ${e.reason}` : 'GRE undecodable');
-        return;
-      }
-    }
-    if (!this.call && header.callId === this.placedCallId) {
+  /** A GRE packet with our call id from the server (GreDemux has checked both). */
+  receiveGre(packet: Uint8Array, header: GreHeader): void {
+    if (this.tunnel) {
+      this.tunnel.receiveGre(packet, header);
+    } else if (!this.call && !this.down) {
       if (this.early.length < EARLY_GRE_LIMIT) this.early.push({ packet: packet.slice(), header });
       else this.drops.drop('GRE before the Outgoing-Call-Reply (buffer full)');
-      return;
     }
-    if (!this.call || header.callId !== this.call.localCallId) {
-      this.drops.drop('GRE for another call id', `call id ${header.callId}`);
-      return;
-    }
-    this.channel?.receive(packet, header);
   }
 
   sendIp(packet: Uint8Array): void {
-    this.link?.sendIp(packet);
+    this.tunnel?.sendIp(packet);
   }
 
   /** Disconnect cleanly: LCP Terminate, Call-Clear-Request, Stop-Control-Connection. */
@@ -171,8 +160,10 @@ export class PptpClient {
     const done = new Promise<void>((resolve) => this.closedWaiters.push(resolve));
     if (!this.closing) {
       this.closing = true;
-      this.o.clock.setTimer(8000, () => this.control.stop(`${reason} (server did not answer in time)`));
-      if (this.link && this.link.phase !== 'dead') this.link.close(reason);
+      this.closeTimer = this.o.clock.setTimer(8000, () =>
+        this.control.stop(`${reason} (server did not answer in time)`),
+      );
+      if (this.tunnel && this.tunnel.phase !== 'dead') this.tunnel.close(reason);
       else this.hangUp(reason);
     }
     return done;
@@ -180,25 +171,18 @@ export class PptpClient {
 
   private onCallUp(call: CallInfo): void {
     this.call = call;
-    this.channel = new GreChannel({
-      clock: this.o.clock,
-      log: this.log.child('gre:'),
-      peerCallId: call.peerCallId,
-      peerRecvWindow: call.peerRecvWindow,
-      sendPacket: (p) => this.o.gre.send(p, this.o.server),
-      deliver: (f) => this.link?.receiveFrame(f),
-    });
-    this.link = new PppLink({
+    this.tunnel = new TunnelCall({
       role: 'client',
       clock: this.o.clock,
-      log: this.log.child('ppp:'),
+      log: this.log,
+      call,
+      peer: this.o.server,
+      sendGre: (p, to) => this.o.gre.send(p, to),
       policy: this.o.policy,
-      sendFrame: (f) => this.channel?.send(f),
       authPeer: (method, host) => {
         this.method = method;
         return createAuthPeer(method, host, { user: this.o.user, password: this.o.password });
       },
-      mppe: createMppe,
       events: {
         onNetworkUp: (info) => {
           this.upInfo = info;
@@ -211,10 +195,10 @@ export class PptpClient {
         },
       },
     });
-    this.link.open();
+    this.tunnel.open();
     const early = this.early;
     this.early = [];
-    for (const e of early) this.channel?.receive(e.packet, e.header);
+    for (const e of early) this.tunnel?.receiveGre(e.packet, e.header);
   }
 
   private hangUp(reason: string): void {
@@ -223,18 +207,19 @@ export class PptpClient {
   }
 
   private stopDataPath(): void {
-    this.channel?.close();
-    this.channel = undefined;
-    const link = this.link;
-    this.link = undefined;
-    link?.abort('call cleared');
+    const tunnel = this.tunnel;
+    this.tunnel = undefined;
+    tunnel?.stop('call cleared');
   }
 
   private finish(reason: string): void {
     if (this.down) return;
     this.down = true;
+    this.closeTimer?.cancel();
     reason = this.linkReason ?? reason;
     this.stopDataPath();
+    if (this.placedCallId !== undefined) this.demux.unbind(this.placedCallId, this);
+    this.early = [];
     this.socket?.destroy();
     this.o.onDown?.(reason);
     this.resolveDone(reason);

@@ -1,5 +1,6 @@
-import { decodeGreHeader, type GreHeader } from '../gre/codec.ts';
+import { GreDemux } from '../gre/demux.ts';
 import { CallIdAllocator } from '../pptp/call-ids.ts';
+import { DropCounter } from '../util/counters.ts';
 import { type ClientOptions, PptpClient } from './client.ts';
 
 /** What every generated session shares, as for one client; plus how many and how fast. */
@@ -31,20 +32,13 @@ export interface LoadReport {
 export class LoadGenerator {
   private readonly o: LoadOptions;
   private readonly callIds = new CallIdAllocator();
-  private readonly byCallId = new Map<number, PptpClient>();
+  private readonly demux: GreDemux;
   private readonly clients: PptpClient[] = [];
 
   constructor(o: LoadOptions) {
     this.o = o;
-    o.gre.onPacket((packet, from) => {
-      let header: GreHeader;
-      try {
-        header = decodeGreHeader(packet);
-      } catch {
-        return;
-      }
-      this.byCallId.get(header.callId)?.receiveGre(packet, from, header);
-    });
+    this.demux = new GreDemux(new DropCounter(o.log, 'packet'));
+    o.gre.onPacket((packet, from) => this.demux.receive(packet, from));
   }
 
   /** Open the sessions; resolves when every one is up or has failed. */
@@ -69,12 +63,9 @@ export class LoadGenerator {
           log: o.log.child(`[load ${this.clients.length + 1}]`),
           gre: o.gre,
           callIds: this.callIds,
-          sharedGre: true,
-          onCallPlaced: (id) => this.byCallId.set(id, client),
+          demux: this.demux,
           onUp: () => resolve(true),
           onDown: (reason) => {
-            const id = client.localCallId;
-            if (id !== undefined) this.byCallId.delete(id);
             reasons[reason] = (reasons[reason] ?? 0) + 1;
             resolve(false);
           },

@@ -24,3 +24,13 @@ export function ipv4ToBytes(ip: IPv4): Uint8Array {
 export function ipv4FromBytes(b: Uint8Array, offset = 0): IPv4 {
   return ((b[offset]! << 24) | (b[offset + 1]! << 16) | (b[offset + 2]! << 8) | b[offset + 3]!) >>> 0;
 }
+
+/** IPv4 header (RFC 791): the fields the data path reads, as named offsets. */
+export const IPV4_HEADER_MIN = 20;
+export const IPV4_SOURCE_OFFSET = 12;
+export const IPV4_DESTINATION_OFFSET = 16;
+
+/** The IP version in the first octet (4 or 6 for a well-formed packet); 0 for an empty one. */
+export function ipVersion(packet: Uint8Array): number {
+  return packet.length > 0 ? packet[0]! >> 4 : 0;
+}

@@ -1,9 +1,16 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { AddressPool, addressForUser } from '../aaa/address-pool.ts';
-import type { Credential } from '../aaa/credentials.ts';
-import { decodeGreHeader, GreHeaderError } from '../gre/codec.ts';
+import { LeaseManager } from '../aaa/leases.ts';
+import { GreDemux } from '../gre/demux.ts';
 import type { GrePort, TunDevice } from '../net/interfaces.ts';
-import { formatIPv4, type IPv4, parseIPv4 } from '../net/ip.ts';
+import {
+  formatIPv4,
+  IPV4_DESTINATION_OFFSET,
+  IPV4_HEADER_MIN,
+  type IPv4,
+  ipVersion,
+  ipv4FromBytes,
+  parseIPv4,
+} from '../net/ip.ts';
 import { CallIdAllocator } from '../pptp/call-ids.ts';
 import { GeneralError, OutgoingCallResult } from '../pptp/constants.ts';
 import type { CallRequestDecision } from '../pptp/control.ts';
@@ -35,14 +42,11 @@ export class PptpServer implements SessionHost {
   readonly system: SystemOps;
   readonly drops: DropCounter;
   private readonly gre: GrePort;
+  readonly leases: LeaseManager;
   private settings: ServerSettings;
-  private pool: AddressPool;
   private readonly sessions = new Map<string, Session>();
-  private readonly byCallId = new Map<number, Session>();
+  private readonly demux: GreDemux;
   private readonly byAddress = new Map<IPv4, Session>();
-  /** Pool addresses taken at Outgoing-Call time, before the user is known. */
-  private readonly provisional = new Map<Session, IPv4>();
-  private readonly leases = new Map<Session, IPv4>();
   private tcp: Server | undefined;
   private nextId = 1;
   private stopping = false;
@@ -55,8 +59,9 @@ export class PptpServer implements SessionHost {
     this.tun = deps.tun;
     this.system = deps.system;
     this.drops = new DropCounter(deps.log, 'packet');
-    this.pool = new AddressPool(settings.delegate ? [] : settings.remoteIps);
-    this.gre.onPacket((p, from) => this.receiveGre(p, from));
+    this.leases = new LeaseManager(settings.delegate ? [] : settings.remoteIps);
+    this.demux = new GreDemux(this.drops);
+    this.gre.onPacket((p, from) => this.demux.receive(p, from));
     this.tun.onPacket((p) => this.receiveTun(p));
   }
 
@@ -85,7 +90,7 @@ export class PptpServer implements SessionHost {
         const addr = server.address();
         const port = typeof addr === 'object' && addr ? addr.port : this.settings.port;
         this.log.info(
-          `listening on ${host}:${port}; ${this.settings.delegate ? 'addresses from the secrets file' : `${this.pool.size} client addresses`}, at most ${this.settings.maxConnections} sessions`,
+          `listening on ${host}:${port}; ${this.settings.delegate ? 'addresses from the secrets file' : `${this.leases.poolSize} client addresses`}, at most ${this.settings.maxConnections} sessions`,
         );
         resolve(port);
       });
@@ -121,36 +126,12 @@ export class PptpServer implements SessionHost {
 
   // ---- data plane ----
 
-  private receiveGre(packet: Uint8Array, from: IPv4): void {
-    let header: ReturnType<typeof decodeGreHeader>;
-    try {
-      header = decodeGreHeader(packet);
-    } catch (e) {
-      if (e instanceof GreHeaderError) this.drops.drop(`GRE ${e.reason}`, `from ${formatIPv4(from)}`);
-      else this.drops.drop('GRE undecodable', String(e));
-      return;
-    }
-    const session = this.byCallId.get(header.callId);
-    if (!session) {
-      this.drops.drop('GRE for an unknown call id', `call id ${header.callId} from ${formatIPv4(from)}`);
-      return;
-    }
-    if (session.peer !== from) {
-      this.drops.drop(
-        'GRE from the wrong address',
-        `call id ${header.callId} belongs to ${formatIPv4(session.peer)}, packet from ${formatIPv4(from)}`,
-      );
-      return;
-    }
-    session.receiveGre(packet, header);
-  }
-
   private receiveTun(packet: Uint8Array): void {
-    if (packet.length < 20 || packet[0]! >> 4 !== 4) {
+    if (ipVersion(packet) !== 4 || packet.length < IPV4_HEADER_MIN) {
       this.drops.drop('non-IPv4 packet from the TUN device');
       return;
     }
-    const dst = ((packet[16]! << 24) | (packet[17]! << 16) | (packet[18]! << 8) | packet[19]!) >>> 0;
+    const dst = ipv4FromBytes(packet, IPV4_DESTINATION_OFFSET);
     const session = this.byAddress.get(dst);
     if (!session) {
       this.drops.drop('TUN packet for an address without a session', formatIPv4(dst));
@@ -174,76 +155,27 @@ export class PptpServer implements SessionHost {
         reason: 'server is shutting down',
       };
     }
-    if (this.pool.size > 0) {
-      const ip = this.pool.allocate();
-      if (ip === undefined) {
-        const reason = `address pool exhausted: all ${this.pool.size} addresses of remoteip are in use`;
-        session.log.warn(`refusing call: ${reason}`);
-        return {
-          accept: false,
-          resultCode: OutgoingCallResult.GeneralError,
-          errorCode: GeneralError.NoResource,
-          reason,
-        };
-      }
-      this.provisional.set(session, ip);
+    const admission = this.leases.admission();
+    if ('refuse' in admission) {
+      session.log.warn(`refusing call: ${admission.refuse}`);
+      return {
+        accept: false,
+        resultCode: OutgoingCallResult.GeneralError,
+        errorCode: GeneralError.NoResource,
+        reason: admission.refuse,
+      };
     }
-    if (this.byCallId.size >= this.settings.maxConnections) {
+    if (this.demux.size >= this.settings.maxConnections) {
       const reason = `connection limit reached (${this.settings.maxConnections}, pptpd.conf "connections")`;
       session.log.warn(`refusing call: ${reason}`);
-      this.releaseProvisional(session);
       return { accept: false, resultCode: OutgoingCallResult.Busy, reason };
     }
     return { accept: true };
   }
 
   bindCall(callId: number, session: Session | undefined): void {
-    if (session) this.byCallId.set(callId, session);
-    else this.byCallId.delete(callId);
-  }
-
-  leaseAddress(session: Session, credential: Credential | undefined): { ip: IPv4 } | { refuse: string } {
-    const provisional = this.provisional.get(session);
-    this.provisional.delete(session);
-    const want = credential ? addressForUser(credential) : { kind: 'pool' as const, allowed: () => true };
-    if (want.kind === 'refuse') {
-      if (provisional !== undefined) this.pool.release(provisional);
-      return { refuse: want.reason };
-    }
-    if (want.kind === 'static') {
-      if (provisional !== undefined) this.pool.release(provisional);
-      if (!this.pool.reserve(want.ip)) {
-        const holder = [...this.leases].find(([, ip]) => ip === want.ip)?.[0];
-        return {
-          refuse: `its static address ${formatIPv4(want.ip)} is in use${holder ? ` by session ${holder.id} (${holder.userName ?? '?'})` : ''}`,
-        };
-      }
-      this.leases.set(session, want.ip);
-      return { ip: want.ip };
-    }
-    if (provisional !== undefined && want.allowed(provisional)) {
-      this.leases.set(session, provisional);
-      return { ip: provisional };
-    }
-    if (provisional !== undefined) this.pool.release(provisional);
-    const ip = this.pool.allocate(want.allowed);
-    if (ip === undefined) {
-      return {
-        refuse:
-          this.pool.size === 0
-            ? 'no address to give: remoteip is empty and the secrets file has no address for this user'
-            : `address pool exhausted: all ${this.pool.size} addresses of remoteip are in use`,
-      };
-    }
-    this.leases.set(session, ip);
-    return { ip };
-  }
-
-  releaseAddress(session: Session, ip: IPv4): void {
-    if (this.leases.get(session) === ip) {
-      this.leases.delete(session);
-      this.pool.release(ip);
-    }
+    if (session) this.demux.bind(callId, session);
+    else this.demux.unbind(callId);
   }
 
   bindAddress(ip: IPv4, session: Session | undefined): void {
@@ -251,18 +183,8 @@ export class PptpServer implements SessionHost {
     else if (this.byAddress.get(ip)) this.byAddress.delete(ip);
   }
 
-  private releaseProvisional(session: Session): void {
-    const provisional = this.provisional.get(session);
-    if (provisional !== undefined) {
-      this.pool.release(provisional);
-      this.provisional.delete(session);
-    }
-  }
-
   sessionClosed(session: Session): void {
-    this.releaseProvisional(session);
-    const lease = this.leases.get(session);
-    if (lease !== undefined) this.releaseAddress(session, lease);
+    this.leases.release(session);
     this.sessions.delete(session.id);
     if (this.stopping && this.sessions.size === 0) this.onAllClosed?.();
   }
@@ -291,8 +213,8 @@ export class PptpServer implements SessionHost {
   status(): { sessions: number; poolSize: number; poolFree: number; drops: Record<string, number> } {
     return {
       sessions: this.sessions.size,
-      poolSize: this.pool.size,
-      poolFree: this.pool.freeCount,
+      poolSize: this.leases.poolSize,
+      poolFree: this.leases.poolFree,
       drops: this.drops.snapshot(),
     };
   }
@@ -302,9 +224,7 @@ export class PptpServer implements SessionHost {
    * with the new remoteip list, keeping the leases of live sessions.
    */
   reload(settings: ServerSettings): void {
-    const pool = new AddressPool(settings.delegate ? [] : settings.remoteIps);
-    for (const ip of [...this.leases.values(), ...this.provisional.values()]) pool.reserve(ip);
-    this.pool = pool;
+    this.leases.reload(settings.delegate ? [] : settings.remoteIps);
     this.settings = settings;
     this.log.info(`configuration reloaded from ${settings.origin}; ${this.sessions.size} sessions kept`);
   }

@@ -1,19 +1,27 @@
-import type { Credential } from '../aaa/credentials.ts';
-import { GreChannel } from '../gre/channel.ts';
+import type { LeaseManager } from '../aaa/leases.ts';
 import type { GreHeader } from '../gre/codec.ts';
+import type { GreEndpoint } from '../gre/demux.ts';
 import type { TunDevice } from '../net/interfaces.ts';
-import { formatIPv4, type IPv4 } from '../net/ip.ts';
+import {
+  formatIPv4,
+  IPV4_HEADER_MIN,
+  IPV4_SOURCE_OFFSET,
+  type IPv4,
+  ipVersion,
+  ipv4FromBytes,
+} from '../net/ip.ts';
 import { createAuthenticator } from '../ppp/auth/index.ts';
 import type { AuthMethod, AuthSuccess } from '../ppp/auth/types.ts';
-import { type NetworkInfo, PppLink } from '../ppp/link.ts';
-import { createMppe } from '../ppp/mppe/cipher.ts';
+import type { NetworkInfo } from '../ppp/link.ts';
 import type { CallIdAllocator } from '../pptp/call-ids.ts';
 import type { CallInfo, CallRequestDecision } from '../pptp/control.ts';
 import { ControlConnection } from '../pptp/control.ts';
 import type { OutgoingCallRequest } from '../pptp/messages.ts';
+import { TunnelCall } from '../tunnel/call.ts';
 import type { Clock, TimerHandle } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
 import type { HookContext } from './hooks.ts';
+import { HostAttachment } from './host-attachment.ts';
 import { PrefixLogger } from './session-log.ts';
 import type { ServerSettings } from './settings.ts';
 import type { SystemOps } from './system.ts';
@@ -30,9 +38,8 @@ export interface SessionHost {
   admitCall(session: Session, req: OutgoingCallRequest): CallRequestDecision;
   /** Our call id now carries GRE for this session (or no longer). */
   bindCall(callId: number, session: Session | undefined): void;
-  /** Lease an address for an authenticated user; a reason in words when none can be given. */
-  leaseAddress(session: Session, credential: Credential | undefined): { ip: IPv4 } | { refuse: string };
-  releaseAddress(session: Session, ip: IPv4): void;
+  /** Client addresses: leased after authentication, confirmed when the network layer is up. */
+  readonly leases: LeaseManager;
   /** Route TUN packets for `ip` to this session (or stop). */
   bindAddress(ip: IPv4, session: Session | undefined): void;
   sessionClosed(session: Session): void;
@@ -64,13 +71,14 @@ export interface SessionInfo {
 const KILL_GRACE_MS = 10_000;
 
 /**
- * One client: a PPTP control connection (PAC role), its call, the call's enhanced-GRE channel and
- * the PPP link on top (server role), plus what the session holds on the host (an address lease,
- * a route, proxy ARP, hooks). Everything it holds is released on every way it can end, exactly once.
+ * One client: a PPTP control connection (PAC role) and, once its call is up, the call's data path
+ * (tunnel/call.ts: GRE channel + PPP link, server role), plus what the session holds elsewhere: an
+ * address lease (aaa/leases.ts) and its attachment to the host (route, proxy ARP, hooks). Everything
+ * it holds is released on every way it can end, exactly once.
  *
- *   TCP ── ControlConnection ──(call up)──> GreChannel <──> PppLink ──(network up)──> TUN
+ *   TCP ── ControlConnection ──(call up)──> TunnelCall ──(network up)──> HostAttachment ── TUN
  */
-export class Session {
+export class Session implements GreEndpoint {
   readonly id: string;
   readonly peer: IPv4;
   readonly startedAt: number;
@@ -79,13 +87,13 @@ export class Session {
   readonly log: Logger;
   readonly control: ControlConnection;
   private call: CallInfo | undefined;
-  private channel: GreChannel | undefined;
-  private link: PppLink | undefined;
+  private tunnel: TunnelCall | undefined;
+  private readonly attachment: HostAttachment;
   private user: string | undefined;
   private method: AuthMethod | undefined;
+  /** The leased address, from authentication on. */
   private ip: IPv4 | undefined;
   private addressBound = false;
-  private lanIf: string | undefined;
   private mppe: string | undefined;
   private upAt: number | undefined;
   private dns: IPv4[] = [];
@@ -102,6 +110,7 @@ export class Session {
     this.peer = transport.peer;
     this.startedAt = host.clock.now();
     this.log = new PrefixLogger(host.log, () => this.prefix());
+    this.attachment = new HostAttachment(host.system, this.log, { proxyArp: settings.proxyArp });
     this.control = new ControlConnection({
       role: 'pac',
       clock: host.clock,
@@ -140,17 +149,17 @@ export class Session {
     this.control.transportClosed();
   }
 
-  /** A GRE packet for our call id, from the control connection's peer address. */
+  /** A GRE packet for our call id, from the control connection's peer address (GreDemux). */
   receiveGre(packet: Uint8Array, header: GreHeader): void {
-    this.channel?.receive(packet, header);
+    this.tunnel?.receiveGre(packet, header);
   }
 
   /** An IP packet from the TUN device for this session's address. */
   sendIp(packet: Uint8Array): void {
-    if (!this.link) return;
+    if (!this.tunnel) return;
     this.counters.packetsOut++;
     this.counters.bytesOut += packet.length;
-    this.link.sendIp(packet);
+    this.tunnel.sendIp(packet);
   }
 
   get assignedIp(): IPv4 | undefined {
@@ -165,6 +174,16 @@ export class Session {
     return this.closed;
   }
 
+  /** True once the user is known (the per-source limits count only the others). */
+  get authenticated(): boolean {
+    return this.user !== undefined;
+  }
+
+  /** True once the network layer came up. */
+  get isUp(): boolean {
+    return this.upAt !== undefined;
+  }
+
   /** End the session cleanly: LCP Terminate, then Call-Disconnect-Notify and Stop-Control-Connection. */
   kill(reason: string): void {
     if (this.closed) return;
@@ -173,7 +192,7 @@ export class Session {
     this.killTimer ??= this.host.clock.setTimer(KILL_GRACE_MS, () =>
       this.control.stop(`${reason} (peer did not finish in time)`),
     );
-    if (this.link && this.link.phase !== 'dead') this.link.close(reason);
+    if (this.tunnel && this.tunnel.phase !== 'dead') this.tunnel.close(reason);
     else this.hangUp(reason);
   }
 
@@ -186,7 +205,11 @@ export class Session {
       auth: this.method ?? null,
       mppe: this.mppe ?? null,
       state:
-        this.upAt !== undefined ? 'up' : this.link ? `ppp-${this.link.phase}` : `pptp-${this.control.state}`,
+        this.upAt !== undefined
+          ? 'up'
+          : this.tunnel
+            ? `ppp-${this.tunnel.phase}`
+            : `pptp-${this.control.state}`,
       uptimeS: Math.round((this.host.clock.now() - this.startedAt) / 1000),
       bytesIn: this.counters.bytesIn,
       bytesOut: this.counters.bytesOut,
@@ -201,26 +224,14 @@ export class Session {
     this.log.debug(
       `call up: our call id ${call.localCallId}, peer call id ${call.peerCallId}, peer window ${call.peerRecvWindow}`,
     );
-    const log = this.log;
-    this.channel = new GreChannel({
-      clock: this.host.clock,
-      log: log.child('gre:'),
-      peerCallId: call.peerCallId,
-      peerRecvWindow: call.peerRecvWindow,
-      sendPacket: (p) => this.host.sendGre(p, this.peer),
-      deliver: (frame) => this.link?.receiveFrame(frame),
-    });
-    const policy = {
-      ...this.settings.policy,
-      localAddress: this.settings.localIps[0] ?? 0,
-      peerAddress: 0,
-    };
-    this.link = new PppLink({
+    this.tunnel = new TunnelCall({
       role: 'server',
       clock: this.host.clock,
-      log: log.child('ppp:'),
-      policy,
-      sendFrame: (f) => this.channel?.send(f),
+      log: this.log,
+      call,
+      peer: this.peer,
+      sendGre: (p, to) => this.host.sendGre(p, to),
+      policy: { ...this.settings.policy, localAddress: this.settings.localIps[0] ?? 0, peerAddress: 0 },
       authenticator: (method, host) =>
         createAuthenticator(method, host, {
           credentials: this.settings.credentials,
@@ -228,7 +239,6 @@ export class Session {
           stripDomain: this.settings.stripDomain,
           peerAddress: formatIPv4(this.peer),
         }),
-      mppe: createMppe,
       events: {
         onAuthenticated: (r) => this.onAuthenticated(r),
         onNetworkUp: (info) => this.onNetworkUp(info),
@@ -236,20 +246,27 @@ export class Session {
         onDown: (reason) => this.onLinkDown(reason),
       },
     });
-    this.link.open();
+    this.tunnel.open();
   }
 
+  /**
+   * The peer is authenticated: lease its address (the first time), or keep the lease it has (a
+   * second authentication or an LCP renegotiation on the same session).
+   */
   private onAuthenticated(r: AuthSuccess): { peerAddress?: IPv4 } | false {
-    this.user = r.user;
+    const again = this.user !== undefined;
+    this.user ??= r.user;
     this.method = r.method;
-    const lease = this.host.leaseAddress(this, r.credential);
-    if ('refuse' in lease) {
-      this.log.warn(`refusing ${r.user}: ${lease.refuse}`);
+    const answer = this.host.leases.lease(this, r.user, r.credential);
+    if ('refuse' in answer) {
+      this.log.warn(`refusing ${r.user}: ${answer.refuse}`);
       return false;
     }
-    this.ip = lease.ip;
-    this.log.info(`authenticated with ${methodName(r.method)}; assigning ${formatIPv4(lease.ip)}`);
-    return { peerAddress: lease.ip };
+    this.ip = answer.lease.ip;
+    if (again)
+      this.log.info(`authenticated again with ${methodName(r.method)}; keeping ${formatIPv4(this.ip)}`);
+    else this.log.info(`authenticated with ${methodName(r.method)}; assigning ${formatIPv4(this.ip)}`);
+    return { peerAddress: this.ip };
   }
 
   private onNetworkUp(info: NetworkInfo): void {
@@ -260,10 +277,16 @@ export class Session {
       this.log.info('network layer renegotiated');
       return;
     }
+    const ip = info.peerAddress;
+    if (this.ip !== undefined && ip !== this.ip) {
+      // IPCP settles on the address we offered; anything else would leave route and lease apart.
+      this.tunnel?.close(`IPCP settled on ${formatIPv4(ip)}, not the leased ${formatIPv4(this.ip)}`);
+      return;
+    }
     this.upAt = this.host.clock.now();
     this.dns = info.dns;
-    const ip = info.peerAddress;
-    if (this.ip === undefined) this.ip = ip;
+    this.ip = ip;
+    this.host.leases.confirm(this);
     this.host.bindAddress(ip, this);
     this.addressBound = true;
     const mppe = this.mppe ? `MPPE ${this.mppe}` : 'no encryption';
@@ -271,37 +294,27 @@ export class Session {
     this.log.info(
       `session up: ${methodName(this.method)}, ${mppe}, ${formatIPv4(info.localAddress)} <-> ${formatIPv4(ip)}, mtu ${info.mtu}${dns}`,
     );
-    const log = this.log;
     // One TUN device for all sessions: a smaller session MTU goes on the client's route.
     const mtu = info.mtu < this.settings.policy.mtu ? info.mtu : undefined;
-    void this.host.system.addClientRoute(ip, log, mtu);
-    if (this.settings.proxyArp) {
-      void this.host.system.addProxyArp(ip, log).then((lanIf) => {
-        if (this.addressBound) this.lanIf = lanIf;
-        else if (lanIf) void this.host.system.delProxyArp(ip, lanIf, log);
-      });
-    }
-    void this.host.system.runHook('ip-up', this.hookContext(), log);
+    this.attachment.attach(ip, mtu, this.hookContext(), (p) => this.host.tun.write(p));
   }
 
   private onIpFromPeer(packet: Uint8Array): void {
     // Only the address we gave the client may appear as source (no spoofing through the tunnel).
-    const version = packet[0]! >> 4;
-    if (version === 4 && packet.length >= 20) {
-      const src = ((packet[12]! << 24) | (packet[13]! << 16) | (packet[14]! << 8) | packet[15]!) >>> 0;
-      if (src !== this.ip) {
-        this.counters.spoofed++;
-        if (this.counters.spoofed === 1 || this.counters.spoofed % 1000 === 0) {
-          this.log.warn(
-            `dropped packet from ${formatIPv4(src)}: the client may only send from ${this.ip === undefined ? '?' : formatIPv4(this.ip)} (${this.counters.spoofed} so far)`,
-          );
-        }
-        return;
+    if (ipVersion(packet) !== 4 || packet.length < IPV4_HEADER_MIN) return;
+    const src = ipv4FromBytes(packet, IPV4_SOURCE_OFFSET);
+    if (src !== this.ip) {
+      this.counters.spoofed++;
+      if (this.counters.spoofed === 1 || this.counters.spoofed % 1000 === 0) {
+        this.log.warn(
+          `dropped packet from ${formatIPv4(src)}: the client may only send from ${this.ip === undefined ? '?' : formatIPv4(this.ip)} (${this.counters.spoofed} so far)`,
+        );
       }
-    } else return;
+      return;
+    }
     this.counters.packetsIn++;
     this.counters.bytesIn += packet.length;
-    this.host.tun.write(packet);
+    this.attachment.pass(packet);
   }
 
   private onLinkDown(reason: string): void {
@@ -327,26 +340,19 @@ export class Session {
 
   private stopDataPath(): void {
     if (this.call) this.host.bindCall(this.call.localCallId, undefined);
-    this.channel?.close();
-    this.channel = undefined;
-    const link = this.link;
-    this.link = undefined;
-    link?.abort('call cleared');
+    const tunnel = this.tunnel;
+    this.tunnel = undefined;
+    tunnel?.stop('call cleared');
   }
 
+  /** Route, proxy ARP, ip-down and the lease: everything the network layer held. Idempotent. */
   private releaseNetwork(): void {
-    const ip = this.ip;
-    if (ip === undefined) return;
-    if (this.addressBound) {
+    if (this.addressBound && this.ip !== undefined) {
       this.addressBound = false;
-      this.host.bindAddress(ip, undefined);
-      const log = this.log;
-      void this.host.system.delClientRoute(ip, log);
-      if (this.lanIf) void this.host.system.delProxyArp(ip, this.lanIf, log);
-      this.lanIf = undefined;
-      void this.host.system.runHook('ip-down', this.hookContext(), log);
+      this.host.bindAddress(this.ip, undefined);
     }
-    this.host.releaseAddress(this, ip);
+    this.attachment.release(this.hookContext());
+    this.host.leases.release(this);
   }
 
   private hookContext(): HookContext {

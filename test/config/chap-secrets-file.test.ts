@@ -1,12 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import {
-  addressPermitted,
-  parseAddressColumn,
-  parseChapSecrets,
-  parseSecret,
-} from '../../src/config/chap-secrets-file.ts';
+import { addressPermitted, parseAddressColumn } from '../../src/aaa/address-rules.ts';
+import { parseChapSecrets, parseSecret } from '../../src/config/chap-secrets-file.ts';
 import { formatIssue } from '../../src/config/issues.ts';
 import { parseIPv4 } from '../../src/net/ip.ts';
 

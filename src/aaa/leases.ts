@@ -1,0 +1,157 @@
+import { formatIPv4, type IPv4 } from '../net/ip.ts';
+import { AddressPool, addressForUser } from './address-pool.ts';
+import type { Credential } from './credentials.ts';
+
+/** Who decided a lease's address: the user's secrets entry (static) or the remoteip pool. RADIUS later. */
+export type LeaseSource = 'secrets' | 'pool';
+
+/**
+ * A lease is provisional from authentication until the network layer is up (IPCP opened), then
+ * confirmed until released. Nothing is leased before the user is known: an unauthenticated peer
+ * cannot hold an address.
+ */
+export type LeaseState = 'provisional' | 'confirmed';
+
+export interface Lease {
+  readonly ip: IPv4;
+  readonly source: LeaseSource;
+  /** The user the lease was made for; a second authentication as another user is refused. */
+  readonly user: string;
+  readonly state: LeaseState;
+}
+
+/** What holds a lease: a session (its id names it in refusals). */
+export interface LeaseHolder {
+  readonly id: string;
+}
+
+export type LeaseAnswer = { lease: Lease } | { refuse: string };
+
+interface Entry {
+  holder: LeaseHolder;
+  lease: Lease;
+}
+
+/**
+ * The client addresses of one server: the remoteip pool plus static addresses from the secrets
+ * file, each held by exactly one session. Lookups by holder and by address are O(1), so neither a
+ * set-up nor a refusal pays for the number of sessions.
+ *
+ * ```
+ *   (authenticated) ── lease() ──> provisional ── confirm() ──> confirmed
+ *                                       │                           │
+ *                                       └──────── release() ────────┴──> (free; idempotent)
+ * ```
+ */
+export class LeaseManager {
+  private pool: AddressPool;
+  private readonly byHolder = new Map<LeaseHolder, Entry>();
+  private readonly byIp = new Map<IPv4, Entry>();
+
+  constructor(poolAddresses: Iterable<IPv4>) {
+    this.pool = new AddressPool(poolAddresses);
+  }
+
+  get poolSize(): number {
+    return this.pool.size;
+  }
+
+  get poolFree(): number {
+    return this.pool.freeCount;
+  }
+
+  /** Live leases, provisional and confirmed. */
+  get count(): number {
+    return this.byHolder.size;
+  }
+
+  /**
+   * Before authentication (Outgoing-Call-Request): refuse early, without holding anything, when
+   * the pool is configured and empty (pptpd refuses the call then too).
+   */
+  admission(): { ok: true } | { refuse: string } {
+    if (this.pool.size > 0 && this.pool.freeCount === 0) return { refuse: this.exhausted() };
+    return { ok: true };
+  }
+
+  /**
+   * An address for `holder`, authenticated as `user` with `credential` (undefined without
+   * authentication: any pool address). A holder that has a lease already (re-authentication, LCP
+   * renegotiation) keeps its address when the user is the same and the entry still permits it;
+   * otherwise the answer is a refusal and the old lease stays until released.
+   */
+  lease(holder: LeaseHolder, user: string, credential: Credential | undefined): LeaseAnswer {
+    const want = credential ? addressForUser(credential) : { kind: 'pool' as const, allowed: () => true };
+    const held = this.byHolder.get(holder);
+    if (held) {
+      const { lease } = held;
+      if (lease.user !== user) {
+        return { refuse: `re-authentication as "${user}" on a session leased to "${lease.user}"` };
+      }
+      const same =
+        want.kind === 'static' ? want.ip === lease.ip : want.kind === 'pool' && want.allowed(lease.ip);
+      if (!same) return { refuse: `its address ${formatIPv4(lease.ip)} is no longer permitted` };
+      return { lease };
+    }
+    if (want.kind === 'refuse') return { refuse: want.reason };
+    if (want.kind === 'static') {
+      const other = this.byIp.get(want.ip);
+      if (other || !this.pool.reserve(want.ip)) {
+        const by = other ? ` by session ${other.holder.id} (${other.lease.user})` : '';
+        return { refuse: `its static address ${formatIPv4(want.ip)} is in use${by}` };
+      }
+      return { lease: this.record(holder, { ip: want.ip, source: 'secrets', user, state: 'provisional' }) };
+    }
+    const ip = this.pool.allocate(want.allowed);
+    if (ip === undefined) {
+      return {
+        refuse:
+          this.pool.size === 0
+            ? 'no address to give: remoteip is empty and the secrets file has no address for this user'
+            : this.exhausted(),
+      };
+    }
+    return { lease: this.record(holder, { ip, source: 'pool', user, state: 'provisional' }) };
+  }
+
+  /** The network layer is up with the leased address. */
+  confirm(holder: LeaseHolder): void {
+    const e = this.byHolder.get(holder);
+    if (e && e.lease.state === 'provisional') e.lease = { ...e.lease, state: 'confirmed' };
+  }
+
+  /** Ends the holder's lease, if it has one; safe to call more than once. */
+  release(holder: LeaseHolder): void {
+    const e = this.byHolder.get(holder);
+    if (!e) return;
+    this.byHolder.delete(holder);
+    this.byIp.delete(e.lease.ip);
+    this.pool.release(e.lease.ip);
+  }
+
+  leaseOf(holder: LeaseHolder): Lease | undefined {
+    return this.byHolder.get(holder)?.lease;
+  }
+
+  holderOf(ip: IPv4): LeaseHolder | undefined {
+    return this.byIp.get(ip)?.holder;
+  }
+
+  /** SIGHUP: a new remoteip list; live leases are kept (reserved in the new pool). */
+  reload(poolAddresses: Iterable<IPv4>): void {
+    const pool = new AddressPool(poolAddresses);
+    for (const ip of this.byIp.keys()) pool.reserve(ip);
+    this.pool = pool;
+  }
+
+  private record(holder: LeaseHolder, lease: Lease): Lease {
+    const e = { holder, lease };
+    this.byHolder.set(holder, e);
+    this.byIp.set(lease.ip, e);
+    return lease;
+  }
+
+  private exhausted(): string {
+    return `address pool exhausted: all ${this.pool.size} addresses of remoteip are in use`;
+  }
+}

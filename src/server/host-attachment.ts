@@ -1,0 +1,111 @@
+import type { IPv4 } from '../net/ip.ts';
+import type { Logger } from '../util/log.ts';
+import type { HookContext } from './hooks.ts';
+import type { SystemOps } from './system.ts';
+
+/** Packets from the peer held until the host route exists (a reply before it would be lost). */
+const HELD_LIMIT = 64;
+
+/**
+ * What a session holds on the host once its network layer is up: the host route to the client
+ * (with a smaller MTU when the session needs one), proxy ARP on the LAN, and the ip-up / ip-down
+ * hooks. Kernel operations run one after another per session, so a release that comes while the
+ * route is still being added removes it afterwards instead of racing it; `release()` is safe to
+ * call any number of times, and ip-down always sees the address ip-up saw.
+ *
+ * Packets from the client that arrive before the route is in place are held (up to HELD_LIMIT)
+ * and handed on when it is: the kernel would otherwise answer them into a missing route.
+ */
+export class HostAttachment {
+  private readonly system: SystemOps;
+  private readonly log: Logger;
+  private readonly proxyArp: boolean;
+  private chain: Promise<void> = Promise.resolve();
+  private ip: IPv4 | undefined;
+  private lanIf: string | undefined;
+  private routed = false;
+  private released = false;
+  private upRan = false;
+  private upContext: HookContext | undefined;
+  private held: Uint8Array[] = [];
+  private forward: ((packet: Uint8Array) => void) | undefined;
+  private heldDropped = 0;
+
+  constructor(system: SystemOps, log: Logger, opts: { proxyArp: boolean }) {
+    this.system = system;
+    this.log = log;
+    this.proxyArp = opts.proxyArp;
+  }
+
+  /** True from attach() until release(). */
+  get attached(): boolean {
+    return this.ip !== undefined && !this.released;
+  }
+
+  /**
+   * Route, proxy ARP, then ip-up with `ctx`. `forward` writes a packet from the client to the
+   * host; it is used by pass() once the route exists. Only the first call does anything.
+   */
+  attach(ip: IPv4, mtu: number | undefined, ctx: HookContext, forward: (packet: Uint8Array) => void): void {
+    if (this.ip !== undefined || this.released) return;
+    this.ip = ip;
+    this.upContext = ctx;
+    this.forward = forward;
+    const { system, log } = this;
+    this.chain = this.chain
+      .then(() => system.addClientRoute(ip, log, mtu))
+      .then(() => {
+        if (this.released) return;
+        this.routed = true;
+        const held = this.held;
+        this.held = [];
+        for (const p of held) forward(p);
+      })
+      .then(async () => {
+        if (!this.proxyArp || this.released) return;
+        this.lanIf = await system.addProxyArp(ip, log);
+      })
+      .then(() => {
+        if (this.released) return;
+        this.upRan = true;
+        void system.runHook('ip-up', ctx, log);
+      });
+  }
+
+  /** A packet from the client for the host: forwarded now, or held until the route exists. */
+  pass(packet: Uint8Array): void {
+    if (this.routed && !this.released) {
+      this.forward?.(packet);
+      return;
+    }
+    if (this.released || this.ip === undefined) return;
+    if (this.held.length < HELD_LIMIT) this.held.push(packet.slice());
+    else if (++this.heldDropped === 1) {
+      this.log.warn(
+        `more than ${HELD_LIMIT} packets from the client before its route was in place; dropping`,
+      );
+    }
+  }
+
+  /** ip-down (with `ctx`, on the address ip-up had), route and proxy ARP removed. Idempotent. */
+  release(ctx: HookContext): void {
+    if (this.released) return;
+    this.released = true;
+    this.held = [];
+    const ip = this.ip;
+    if (ip === undefined) return;
+    const { system, log } = this;
+    this.chain = this.chain.then(async () => {
+      // After attach's steps (the chain is sequential): ip-down only when ip-up ran.
+      if (this.upRan) void system.runHook('ip-down', { ...ctx, remoteIp: this.upContext!.remoteIp }, log);
+      await system.delClientRoute(ip, log);
+      if (this.lanIf) await system.delProxyArp(ip, this.lanIf, log);
+      this.lanIf = undefined;
+    });
+  }
+
+  /** Resolves when every kernel operation started so far has finished (tests, shutdown). */
+  settled(): Promise<void> {
+    return this.chain;
+  }
+}
