@@ -3,7 +3,7 @@ import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
 import type { AuthExchange, AuthHost, AuthMethod, AuthSuccess } from './auth/types.ts';
 import type { MppeFactory } from './mppe/types.ts';
-import type { NetworkInfo } from './network.ts';
+import type { NetworkInfo } from './ncps.ts';
 import type { PppPolicy } from './policy.ts';
 
 /** RFC 1661 §3.2 link phases. */

@@ -8,11 +8,11 @@ import { decodeFrame, encodeFrame, type FrameCompression, type PppFrame } from '
 import { Fsm } from './fsm.ts';
 import { LcpHandler } from './lcp/handler.ts';
 import type { PppLinkOptions, PppLinkStats, PppPhase } from './link-types.ts';
-import { NetworkPhase } from './network.ts';
+import { NetworkPhase } from './ncps.ts';
 import { fsmConfig } from './policy.ts';
 
 export type { PppLinkEvents, PppLinkOptions, PppLinkStats, PppPhase } from './link-types.ts';
-export type { NetworkInfo } from './network.ts';
+export type { NetworkInfo } from './ncps.ts';
 
 /**
  * One PPP link over PPTP: the RFC 1661 §3 phase machine (Dead → Establish → Authenticate →

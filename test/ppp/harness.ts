@@ -9,7 +9,7 @@ import { PacketCode, PppProtocol } from '../../src/ppp/constants.ts';
 import { decodeFrame, encodeFrame } from '../../src/ppp/frame.ts';
 import { PppLink, type PppLinkOptions } from '../../src/ppp/link.ts';
 import type { MppeFactory, MppeKeySource } from '../../src/ppp/mppe/types.ts';
-import type { NetworkInfo } from '../../src/ppp/network.ts';
+import type { NetworkInfo } from '../../src/ppp/ncps.ts';
 import { type ConfigOption, decodeOptions, encodeOptions } from '../../src/ppp/options.ts';
 import { decodeControlPacket, encodeControlPacket } from '../../src/ppp/packet.ts';
 import { defaultPolicy, type PppPolicy } from '../../src/ppp/policy.ts';

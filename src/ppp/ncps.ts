@@ -4,11 +4,12 @@ import type { DropCounter } from '../util/counters.ts';
 import type { Logger } from '../util/log.ts';
 import { CcpHandler } from './ccp/handler.ts';
 import { PacketCode, PppProtocol } from './constants.ts';
-import { type FrameCompression, frameHeaderLength, writeFrameHeader } from './frame.ts';
+import type { FrameCompression } from './frame.ts';
 import { Fsm, type FsmState } from './fsm.ts';
 import { IpcpHandler, type IpcpResult } from './ipcp/handler.ts';
 import { Ipv6cpHandler, type Ipv6cpResult } from './ipv6cp/handler.ts';
-import type { MppeDecryptor, MppeEncryptor, MppeFactory, MppeKeySource, MppeSettings } from './mppe/types.ts';
+import { MPPE_OVERHEAD, MppeFraming } from './mppe/framing.ts';
+import type { MppeFactory, MppeKeySource, MppeSettings } from './mppe/types.ts';
 import type { NcpEvents } from './ncp.ts';
 import { fsmConfig, type PppPolicy } from './policy.ts';
 
@@ -41,11 +42,21 @@ export interface NetworkHost {
   deliverIpv6(packet: Uint8Array): void;
 }
 
-/** Stateful MPPE: a Reset-Request is repeated after this long while packets are still discarded. */
-const RESET_REPEAT_MS = 1000;
-/** MPPE packet header (2) + a 2-octet protocol field inside the encrypted part (RFC 3078 §3). */
-const MPPE_OVERHEAD = 4;
 const SETTLED: ReadonlySet<FsmState> = new Set(['opened', 'initial', 'starting', 'closed', 'stopped']);
+
+/**
+ * What the Network phase needs to know of each NCP: `required` — its failure ends the link;
+ * `gates` — the other NCPs get their Up only once it is Opened (CCP when MPPE is required, as
+ * pppd does, so that no IPCP packet reaches a peer still waiting for CCP).
+ */
+interface NcpDescriptor {
+  readonly name: 'IPCP' | 'IPv6CP' | 'CCP';
+  readonly required: boolean;
+  readonly gates: boolean;
+  /** How the link's end reason begins when this required NCP finishes, or gives up negotiating. */
+  readonly finished: string;
+  readonly failed: string;
+}
 
 /**
  * The Network phase (RFC 1661 §3.5): IPCP always, IPv6CP with +ipv6, CCP when authentication gave
@@ -63,14 +74,13 @@ export class NetworkPhase {
   private ipcpResult: IpcpResult | undefined;
   private ipv6Result: Ipv6cpResult | null = null;
   private mppeSettings: MppeSettings | null = null;
-  private crypto: { encryptor: MppeEncryptor; decryptor: MppeDecryptor } | undefined;
+  private crypto: MppeFraming | undefined;
   private reported = false;
   /** Between start() and stop(): NCP failures are acted on. */
   private active = false;
   /** IPCP/IPv6CP get their Up event only when MPPE is up. */
   private waitForCcp = false;
-  /** Stateful MPPE: when our unanswered Reset-Request went out (no packet decrypted since), or undefined. */
-  private resetSentAt: number | undefined;
+  private readonly ncps = new Map<Fsm, NcpDescriptor>();
 
   constructor(host: NetworkHost) {
     this.host = host;
@@ -81,24 +91,60 @@ export class NetworkPhase {
       send: (p: Uint8Array) => host.sendProtocol(protocol, p),
       peerMru: () => host.peerMru(),
     });
+    const mppeRequired = host.policy.mppe.required;
+    const ipcpNcp: NcpDescriptor = {
+      name: 'IPCP',
+      required: true,
+      gates: false,
+      finished: 'IPCP failed: ',
+      failed: '',
+    };
+    const ipv6cpNcp: NcpDescriptor = {
+      name: 'IPv6CP',
+      required: false,
+      gates: false,
+      finished: '',
+      failed: '',
+    };
+    const ccpNcp: NcpDescriptor = {
+      name: 'CCP',
+      required: mppeRequired,
+      gates: mppeRequired,
+      finished: 'MPPE required but CCP failed: ',
+      failed: 'MPPE required: ',
+    };
     this.ipcpHandler = new IpcpHandler({
       role: host.role,
       policy: host.policy,
-      events: this.ncpEvents('IPCP', (r) => {
-        this.ipcpResult = r;
-      }),
+      events: this.ncpEvents(
+        ipcpNcp,
+        () => this.ipcp,
+        (r) => {
+          this.ipcpResult = r;
+        },
+      ),
     });
     this.ipcp = new Fsm(this.ipcpHandler, cfg, fsmHost(PppProtocol.IPCP));
+    this.ncps.set(this.ipcp, ipcpNcp);
     if (host.policy.ipv6) {
       const h = new Ipv6cpHandler({
         random: host.random,
-        events: this.ncpEvents('IPv6CP', (r) => {
-          this.ipv6Result = r;
-        }),
+        events: this.ncpEvents(
+          ipv6cpNcp,
+          () => this.ipv6cp,
+          (r) => {
+            this.ipv6Result = r;
+          },
+        ),
       });
       this.ipv6cp = new Fsm(h, cfg, fsmHost(PppProtocol.IPV6CP));
+      this.ncps.set(this.ipv6cp, ipv6cpNcp);
     }
-    const ccpEvents = this.ncpEvents<MppeSettings | null>('CCP', (s) => this.startMppe(s));
+    const ccpEvents = this.ncpEvents<MppeSettings | null>(
+      ccpNcp,
+      () => this.ccp,
+      (s) => this.startMppe(s),
+    );
     const ccpHandler = new CcpHandler({
       policy: host.policy,
       log: host.log,
@@ -106,11 +152,12 @@ export class NetworkPhase {
         ...ccpEvents,
         resetRequested: (id) => {
           this.ccp.sendExtra(PacketCode.ResetAck, new Uint8Array(0), id);
-          this.crypto?.encryptor.resetRequested();
+          this.crypto?.resetRequested();
         },
       },
     });
     this.ccp = new Fsm(ccpHandler, cfg, fsmHost(PppProtocol.CCP));
+    this.ncps.set(this.ccp, ccpNcp);
   }
 
   /** Enter the Network phase: open the NCPs. `keys` (from MS-CHAP) enable CCP/MPPE. */
@@ -120,13 +167,13 @@ export class NetworkPhase {
     if (peerAddress) this.ipcpHandler.allow.address = peerAddress;
     this.keys = keys;
     this.ccpRunning = keys !== undefined && this.host.mppe !== undefined;
-    // As pppd does when MPPE is required: CCP first, the other NCPs once MPPE is up, so that no
-    // IPCP packet reaches a peer that is itself still waiting for CCP (it would answer with a
-    // Terminate-Ack and cost a restart interval).
-    this.waitForCcp = this.ccpRunning && this.host.policy.mppe.required;
-    for (const fsm of this.running()) {
+    // A gating NCP (CCP when MPPE is required) first, the others once it is up: a peer still
+    // waiting for CCP would answer IPCP with a Terminate-Ack and cost a restart interval.
+    const running = this.running();
+    this.waitForCcp = running.some((f) => this.ncps.get(f)!.gates);
+    for (const fsm of running) {
       fsm.open();
-      if (!this.waitForCcp || fsm === this.ccp) fsm.up();
+      if (!this.waitForCcp || this.ncps.get(fsm)!.gates) fsm.up();
     }
   }
 
@@ -211,26 +258,12 @@ export class NetworkPhase {
       return;
     }
     if (this.crypto) {
-      // One allocation: frame header, MPPE header, then protocol + packet encrypted in place.
-      const comp = this.host.compression();
-      const head = frameHeaderLength(PppProtocol.COMPRESSED, comp);
-      const frame = new Uint8Array(head + 2 + 2 + packet.length);
-      writeFrameHeader(frame, PppProtocol.COMPRESSED, comp);
-      frame[head + 2] = protocol >>> 8;
-      frame[head + 3] = protocol & 0xff;
-      frame.set(packet, head + 4);
-      this.crypto.encryptor.encryptInto(frame.subarray(head + 2), frame, head);
-      this.host.sendFrame(frame);
+      this.host.sendFrame(this.crypto.encryptFrame(protocol, packet, this.host.compression()));
     } else if (this.host.policy.mppe.required) {
       this.host.drops.drop('outgoing packet before MPPE is up');
     } else {
       this.host.sendProtocol(protocol, packet);
     }
-  }
-
-  private sendResetRequest(): void {
-    this.resetSentAt = this.host.clock.now();
-    this.ccp.sendExtra(PacketCode.ResetRequest, new Uint8Array(0));
   }
 
   private receiveEncrypted(info: Uint8Array): void {
@@ -239,29 +272,12 @@ export class NetworkPhase {
       this.host.drops.drop('MPPE packet before CCP is up');
       return;
     }
-    const plain = crypto.decryptor.decrypt(info);
-    if (crypto.decryptor.takeResetRequest()) this.sendResetRequest();
-    else if (!plain && this.resetSentAt !== undefined) {
-      // Still discarding: the Reset-Request or the flushed packet answering it was lost. Ask again,
-      // at most once per RESET_REPEAT_MS, as pppd does (ccp.c: RREQ_REPEAT after RACKTIMEOUT).
-      if (this.host.clock.now() - this.resetSentAt >= RESET_REPEAT_MS) this.sendResetRequest();
-    }
-    if (plain) this.resetSentAt = undefined;
-    if (!plain) {
-      this.host.drops.drop('MPPE packet refused by the decryptor');
-      return;
-    }
-    // The inner protocol field may be compressed to one octet (odd first octet).
-    const short = plain.length > 0 && (plain[0]! & 1) === 1;
-    if (plain.length < (short ? 1 : 2)) {
-      this.host.drops.drop('MPPE plaintext without protocol');
-      return;
-    }
-    const protocol = short ? plain[0]! : (plain[0]! << 8) | plain[1]!;
-    const payload = plain.subarray(short ? 1 : 2);
+    const inner = crypto.decrypt(info);
+    if (!inner) return;
+    const { protocol, payload } = inner;
     if (protocol === PppProtocol.IP || (protocol === PppProtocol.IPV6 && this.ipv6cp))
       this.deliver(protocol, payload);
-    else this.host.drops.drop('MPPE plaintext of an unexpected protocol', `0x${protocol.toString(16)}`);
+    else crypto.unexpected(protocol);
   }
 
   private deliver(protocol: number, packet: Uint8Array): void {
@@ -278,11 +294,19 @@ export class NetworkPhase {
   private startMppe(settings: MppeSettings | null): void {
     this.mppeSettings = settings;
     if (settings && this.keys && this.host.mppe) {
-      this.resetSentAt = undefined;
-      this.crypto = this.host.mppe(this.keys.startKeys(settings.bits), {
+      const cipher = this.host.mppe(this.keys.startKeys(settings.bits), {
         bits: settings.bits,
         stateless: settings.stateless,
+        drops: this.host.drops,
       });
+      this.crypto = new MppeFraming(
+        {
+          clock: this.host.clock,
+          drops: this.host.drops,
+          sendResetRequest: () => this.ccp.sendExtra(PacketCode.ResetRequest, new Uint8Array(0)),
+        },
+        cipher,
+      );
       this.host.log.info(`MPPE ${settings.bits}-bit ${settings.stateless ? 'stateless' : 'stateful'} up`);
       if (this.waitForCcp) {
         for (const fsm of this.running()) if (fsm !== this.ccp && fsm.state === 'starting') fsm.up();
@@ -317,30 +341,30 @@ export class NetworkPhase {
     });
   }
 
-  private ncpEvents<T>(name: string, onUp: (info: T) => void): NcpEvents<T> {
+  private ncpEvents<T>(
+    ncp: NcpDescriptor,
+    fsm: () => Fsm | undefined,
+    onUp: (info: T) => void,
+  ): NcpEvents<T> {
     return {
       up: (info) => {
         onUp(info);
         this.maybeReport();
       },
       down: () => {
-        if (name === 'CCP') this.crypto = undefined;
-        if (name === 'IPCP') this.reported = false;
+        if (ncp.name === 'CCP') this.crypto = undefined;
+        if (ncp.name === 'IPCP') this.reported = false;
       },
       finished: (reason) => {
         if (!this.active) return;
-        if (name === 'IPCP') this.host.closeLink(`IPCP failed: ${reason}`);
-        else if (name === 'CCP' && this.host.policy.mppe.required) {
-          this.host.closeLink(`MPPE required but CCP failed: ${reason}`);
-        } else this.maybeReport();
+        if (ncp.required) this.host.closeLink(ncp.finished + reason);
+        else this.maybeReport();
       },
       fail: (reason) => {
         if (!this.active) return;
         this.host.log.warn(reason);
-        if (name === 'IPCP') this.host.closeLink(reason);
-        else if (name === 'CCP' && this.host.policy.mppe.required)
-          this.host.closeLink(`MPPE required: ${reason}`);
-        else (name === 'CCP' ? this.ccp : this.ipv6cp)?.close(reason);
+        if (ncp.required) this.host.closeLink(ncp.failed + reason);
+        else fsm()?.close(reason);
       },
     };
   }

@@ -1,0 +1,103 @@
+import type { Clock } from '../../util/clock.ts';
+import type { DropCounter } from '../../util/counters.ts';
+import { PppProtocol } from '../constants.ts';
+import { type FrameCompression, frameHeaderLength, writeFrameHeader } from '../frame.ts';
+import type { MppeDecryptor, MppeEncryptor } from './types.ts';
+
+/** MPPE packet header (2) + a 2-octet protocol field inside the encrypted part (RFC 3078 §3). */
+export const MPPE_OVERHEAD = 4;
+/** Stateful MPPE: a Reset-Request is repeated after this long while packets are still discarded. */
+const RESET_REPEAT_MS = 1000;
+
+/** Why an MPPE packet was not delivered, beyond the decryptor's own reasons (it counts those). */
+export type MppeFramingDropReason =
+  | 'MPPE packet refused by the decryptor'
+  | 'MPPE plaintext without protocol'
+  | 'MPPE plaintext of an unexpected protocol';
+
+export interface MppeFramingHost {
+  clock: Clock;
+  drops: DropCounter;
+  /** Send a CCP Reset-Request (stateful mode, after loss). */
+  sendResetRequest(): void;
+}
+
+/**
+ * The MPPE data path of one link (RFC 3078 §3): IP packets in, protocol 0x00FD frames out, and
+ * back. Plaintext always carries the 2-octet protocol field; what the peer encrypted may carry
+ * a 1-octet one (an odd first octet, as Windows may send). Stateful loss recovery asks for a
+ * Reset-Request once per loss event and repeats it while packets are still being discarded.
+ */
+export class MppeFraming {
+  private readonly host: MppeFramingHost;
+  private readonly encryptor: MppeEncryptor;
+  private readonly decryptor: MppeDecryptor;
+  /** When our unanswered Reset-Request went out (no packet decrypted since), or undefined. */
+  private resetSentAt: number | undefined;
+
+  constructor(host: MppeFramingHost, crypto: { encryptor: MppeEncryptor; decryptor: MppeDecryptor }) {
+    this.host = host;
+    this.encryptor = crypto.encryptor;
+    this.decryptor = crypto.decryptor;
+  }
+
+  /**
+   * One PPP frame carrying `packet` of `protocol`, encrypted: frame header, MPPE header, then the
+   * protocol field and the packet encrypted in place. One allocation.
+   */
+  encryptFrame(protocol: number, packet: Uint8Array, comp: FrameCompression): Uint8Array {
+    const head = frameHeaderLength(PppProtocol.COMPRESSED, comp);
+    const frame = new Uint8Array(head + MPPE_OVERHEAD + packet.length);
+    writeFrameHeader(frame, PppProtocol.COMPRESSED, comp);
+    frame[head + 2] = protocol >>> 8;
+    frame[head + 3] = protocol & 0xff;
+    frame.set(packet, head + MPPE_OVERHEAD);
+    this.encryptor.encryptInto(frame.subarray(head + 2), frame, head);
+    return frame;
+  }
+
+  /** The peer asked for a reset (CCP Reset-Request): stateful mode flushes. */
+  resetRequested(): void {
+    this.encryptor.resetRequested();
+  }
+
+  /**
+   * One protocol 0x00FD information field: the inner protocol and packet (a view into `info`,
+   * decrypted in place), or undefined when dropped (counted).
+   */
+  decrypt(info: Uint8Array): { protocol: number; payload: Uint8Array } | undefined {
+    const plain = this.decryptor.decrypt(info);
+    if (this.decryptor.takeResetRequest()) this.sendResetRequest();
+    else if (!plain && this.resetSentAt !== undefined) {
+      // Still discarding: the Reset-Request or the flushed packet answering it was lost. Ask again,
+      // at most once per RESET_REPEAT_MS, as pppd does (ccp.c: RREQ_REPEAT after RACKTIMEOUT).
+      if (this.host.clock.now() - this.resetSentAt >= RESET_REPEAT_MS) this.sendResetRequest();
+    }
+    if (!plain) {
+      this.drop('MPPE packet refused by the decryptor');
+      return undefined;
+    }
+    this.resetSentAt = undefined;
+    const short = plain.length > 0 && (plain[0]! & 1) === 1;
+    if (plain.length < (short ? 1 : 2)) {
+      this.drop('MPPE plaintext without protocol');
+      return undefined;
+    }
+    const protocol = short ? plain[0]! : (plain[0]! << 8) | plain[1]!;
+    return { protocol, payload: plain.subarray(short ? 1 : 2) };
+  }
+
+  /** A decrypted protocol the link cannot deliver. */
+  unexpected(protocol: number): void {
+    this.drop('MPPE plaintext of an unexpected protocol', `0x${protocol.toString(16)}`);
+  }
+
+  private sendResetRequest(): void {
+    this.resetSentAt = this.host.clock.now();
+    this.host.sendResetRequest();
+  }
+
+  private drop(reason: MppeFramingDropReason, detail?: string): void {
+    this.host.drops.drop(reason, detail);
+  }
+}
