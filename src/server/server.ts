@@ -17,6 +17,7 @@ import type { CallRequestDecision } from '../pptp/control.ts';
 import type { Clock } from '../util/clock.ts';
 import { DropCounter } from '../util/counters.ts';
 import type { Logger } from '../util/log.ts';
+import { type AdmissionLimits, ConnectionRefuser, DEFAULT_LIMITS, SourceTable } from './admission.ts';
 import { Session, type SessionHost, type SessionInfo } from './session.ts';
 import type { ServerSettings } from './settings.ts';
 import type { SystemOps } from './system.ts';
@@ -47,6 +48,11 @@ export class PptpServer implements SessionHost {
   private readonly sessions = new Map<string, Session>();
   private readonly demux: GreDemux;
   private readonly byAddress = new Map<IPv4, Session>();
+  /** Per-source counts of unauthenticated connections and set-ups in progress. */
+  private readonly sources = new SourceTable();
+  private readonly unauthenticated = new Set<Session>();
+  private readonly settingUp = new Set<Session>();
+  private readonly refuser: ConnectionRefuser;
   private tcp: Server | undefined;
   private nextId = 1;
   private stopping = false;
@@ -61,12 +67,17 @@ export class PptpServer implements SessionHost {
     this.drops = new DropCounter(deps.log, 'packet');
     this.leases = new LeaseManager(settings.delegate ? [] : settings.remoteIps);
     this.demux = new GreDemux(this.drops);
+    this.refuser = new ConnectionRefuser(deps.clock, this.drops);
     this.gre.onPacket((p, from) => this.demux.receive(p, from));
     this.tun.onPacket((p) => this.receiveTun(p));
   }
 
   get currentSettings(): ServerSettings {
     return this.settings;
+  }
+
+  get limits(): AdmissionLimits {
+    return this.settings.limits ?? DEFAULT_LIMITS;
   }
 
   /** Start listening for control connections; resolves with the bound port. */
@@ -109,19 +120,47 @@ export class PptpServer implements SessionHost {
       sock.destroy();
       return;
     }
+    const limits = this.limits;
+    const refusal = this.sources.admitConnection(peer, limits);
+    if (refusal) {
+      this.refuser.refuse(sock, peer, refusal, this.settings.serverName);
+      return;
+    }
     sock.setKeepAlive(true, 60_000);
     const session = new Session(this.nextId++, this, this.settings, {
       peer,
       peerPort: sock.remotePort ?? 0,
-      write: (b) => {
-        if (!sock.destroyed) sock.write(b);
-      },
+      write: (b) => this.writeControl(sock, session, b, limits),
       end: () => sock.end(),
     });
     this.sessions.set(session.id, session);
+    if (!session.isClosed) {
+      this.unauthenticated.add(session);
+      this.sources.add(peer, 'unauth', 1);
+    }
     sock.on('data', (d: Buffer) => session.receiveTcp(d));
     sock.on('error', (e) => session.log.debug(`TCP error: ${e.message}`));
     sock.on('close', () => session.tcpClosed());
+  }
+
+  /**
+   * Write backpressure on a control connection: stop reading from a peer that does not read our
+   * replies, and drop it once `controlWriteBuffer` bytes wait for it.
+   */
+  private writeControl(sock: Socket, session: Session, bytes: Uint8Array, limits: AdmissionLimits): void {
+    if (sock.destroyed) return;
+    sock.write(bytes);
+    const waiting = sock.writableLength;
+    if (waiting > limits.controlWriteBuffer) {
+      this.drops.drop(
+        'control connection does not read its replies',
+        `${waiting} bytes unread by ${formatIPv4(session.peer)}`,
+      );
+      sock.destroy();
+    } else if (waiting > limits.controlWriteBuffer / 4 && !sock.isPaused()) {
+      sock.pause();
+      sock.once('drain', () => sock.resume());
+    }
   }
 
   // ---- data plane ----
@@ -155,6 +194,16 @@ export class PptpServer implements SessionHost {
         reason: 'server is shutting down',
       };
     }
+    const busy = this.sources.admitSetup(session.peer, this.limits);
+    if (busy) {
+      this.drops.drop(busy, `call from ${formatIPv4(session.peer)}`);
+      return {
+        accept: false,
+        resultCode: OutgoingCallResult.GeneralError,
+        errorCode: GeneralError.NoResource,
+        reason: busy,
+      };
+    }
     const admission = this.leases.admission();
     if ('refuse' in admission) {
       session.log.warn(`refusing call: ${admission.refuse}`);
@@ -170,6 +219,8 @@ export class PptpServer implements SessionHost {
       session.log.warn(`refusing call: ${reason}`);
       return { accept: false, resultCode: OutgoingCallResult.Busy, reason };
     }
+    this.settingUp.add(session);
+    this.sources.add(session.peer, 'setups', 1);
     return { accept: true };
   }
 
@@ -183,7 +234,19 @@ export class PptpServer implements SessionHost {
     else if (this.byAddress.get(ip)) this.byAddress.delete(ip);
   }
 
+  /** The session's user is known: it no longer counts as unauthenticated. */
+  sessionAuthenticated(session: Session): void {
+    if (this.unauthenticated.delete(session)) this.sources.add(session.peer, 'unauth', -1);
+  }
+
+  /** The session's network layer is up: its set-up is over. */
+  sessionUp(session: Session): void {
+    if (this.settingUp.delete(session)) this.sources.add(session.peer, 'setups', -1);
+  }
+
   sessionClosed(session: Session): void {
+    this.sessionAuthenticated(session);
+    this.sessionUp(session);
     this.leases.release(session);
     this.sessions.delete(session.id);
     if (this.stopping && this.sessions.size === 0) this.onAllClosed?.();

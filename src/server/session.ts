@@ -20,6 +20,7 @@ import type { OutgoingCallRequest } from '../pptp/messages.ts';
 import { TunnelCall } from '../tunnel/call.ts';
 import type { Clock, TimerHandle } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
+import type { AdmissionLimits } from './admission.ts';
 import type { HookContext } from './hooks.ts';
 import { HostAttachment } from './host-attachment.ts';
 import { PrefixLogger } from './session-log.ts';
@@ -42,6 +43,10 @@ export interface SessionHost {
   readonly leases: LeaseManager;
   /** Route TUN packets for `ip` to this session (or stop). */
   bindAddress(ip: IPv4, session: Session | undefined): void;
+  /** What unauthenticated peers may hold; the session applies the deadlines. */
+  readonly limits: AdmissionLimits;
+  sessionAuthenticated(session: Session): void;
+  sessionUp(session: Session): void;
   sessionClosed(session: Session): void;
 }
 
@@ -101,6 +106,9 @@ export class Session implements GreEndpoint {
   /** The first reason the session started to end; the log's closing line reports it. */
   private endReason: string | undefined;
   private killTimer: TimerHandle | undefined;
+  /** Deadlines: TCP accept → call placed, call → network up (server/admission.ts limits). */
+  private deadline: TimerHandle | undefined;
+  private setupDeadlineS = 0;
   private readonly counters = { bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, spoofed: 0 };
 
   constructor(id: number, host: SessionHost, settings: ServerSettings, transport: SessionTransport) {
@@ -131,6 +139,13 @@ export class Session implements GreEndpoint {
       onClosed: (reason) => this.finish(reason),
     });
     this.log.info(`connection from ${formatIPv4(this.peer)}:${transport.peerPort}`);
+    const { callDeadlineS, setupDeadlineS } = host.limits;
+    this.deadline = host.clock.setTimer(callDeadlineS * 1000, () => {
+      this.deadline = undefined;
+      this.endReason ??= `no call placed within ${callDeadlineS} s of connecting`;
+      this.control.stop(this.endReason);
+    });
+    this.setupDeadlineS = setupDeadlineS;
     this.control.start();
   }
 
@@ -220,6 +235,12 @@ export class Session implements GreEndpoint {
 
   private onCallUp(call: CallInfo): void {
     this.call = call;
+    this.deadline?.cancel();
+    const limit = this.setupDeadlineS;
+    this.deadline = this.host.clock.setTimer(limit * 1000, () => {
+      this.deadline = undefined;
+      this.kill(`set-up not complete within ${limit} s of the call (LCP, authentication, CCP, IPCP)`);
+    });
     this.host.bindCall(call.localCallId, this);
     this.log.debug(
       `call up: our call id ${call.localCallId}, peer call id ${call.peerCallId}, peer window ${call.peerRecvWindow}`,
@@ -256,6 +277,7 @@ export class Session implements GreEndpoint {
   private onAuthenticated(r: AuthSuccess): { peerAddress?: IPv4 } | false {
     const again = this.user !== undefined;
     this.user ??= r.user;
+    this.host.sessionAuthenticated(this);
     this.method = r.method;
     const answer = this.host.leases.lease(this, r.user, r.credential);
     if ('refuse' in answer) {
@@ -284,6 +306,9 @@ export class Session implements GreEndpoint {
       return;
     }
     this.upAt = this.host.clock.now();
+    this.deadline?.cancel();
+    this.deadline = undefined;
+    this.host.sessionUp(this);
     this.dns = info.dns;
     this.ip = ip;
     this.host.leases.confirm(this);
@@ -378,6 +403,7 @@ export class Session implements GreEndpoint {
     this.closed = true;
     reason = this.endReason ?? reason;
     this.killTimer?.cancel();
+    this.deadline?.cancel();
     this.stopDataPath();
     this.releaseNetwork();
     const c = this.counters;

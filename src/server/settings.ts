@@ -2,10 +2,11 @@ import type { CredentialStore } from '../aaa/credentials.ts';
 import type { ConfigIssue } from '../config/issues.ts';
 import type { IPv4 } from '../net/ip.ts';
 import type { PppPolicy } from '../ppp/policy.ts';
+import type { AdmissionLimits } from './admission.ts';
 
 /**
  * Everything the server runs with, resolved from pptpd.conf + pppd options files +
- * chap-secrets (config/load.ts) or from the built-in default configuration. SIGHUP builds a new
+ * chap-secrets (server/load-settings.ts) or from the built-in default configuration. SIGHUP builds a new
  * one; running sessions keep the settings they started with, new sessions get the new ones.
  */
 export interface ServerSettings {
@@ -43,6 +44,8 @@ export interface ServerSettings {
   /** Name of the TUN device shared by all sessions. */
   tunName: string;
   pidfile: string | undefined;
+  /** What unauthenticated peers may hold (server/admission.ts); DEFAULT_LIMITS when absent. */
+  limits?: AdmissionLimits;
   /** Where the settings came from, for the start-up log line. */
   origin: string;
 }

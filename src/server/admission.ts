@@ -1,0 +1,164 @@
+import type { Socket } from 'node:net';
+import { formatIPv4, type IPv4 } from '../net/ip.ts';
+import { encodeControlMessage } from '../pptp/codec.ts';
+import { GeneralError, PPTP_PROTOCOL_VERSION, StartResult } from '../pptp/constants.ts';
+import { ControlFramer } from '../pptp/framer.ts';
+import type { Clock } from '../util/clock.ts';
+import type { DropCounter } from '../util/counters.ts';
+
+/**
+ * What one source address, and everyone together, may hold before authentication. Many real
+ * users share one address (a whole office behind NAT): authenticated sessions are limited only
+ * by `connections`; these limits bound what an unauthenticated peer can make us hold.
+ */
+export interface AdmissionLimits {
+  /** Control connections from one address that have not authenticated yet. */
+  readonly maxUnauthPerSource: number;
+  /** Calls from one address between Outgoing-Call-Request and IPCP up. */
+  readonly maxSetupsPerSource: number;
+  /** Control connections from everyone that have not authenticated yet. */
+  readonly maxUnauth: number;
+  /** Seconds from TCP accept to an accepted Outgoing-Call-Request. */
+  readonly callDeadlineS: number;
+  /** Seconds from the call to the network layer up (LCP, authentication, CCP, IPCP). */
+  readonly setupDeadlineS: number;
+  /** Bytes we buffer for a control connection that does not read its replies; past it we drop it. */
+  readonly controlWriteBuffer: number;
+}
+
+export const DEFAULT_LIMITS: AdmissionLimits = {
+  maxUnauthPerSource: 8,
+  maxSetupsPerSource: 8,
+  maxUnauth: 512,
+  callDeadlineS: 30,
+  setupDeadlineS: 60,
+  controlWriteBuffer: 64 * 1024,
+};
+
+/** Why a connection or call was refused by admission (counted under these words). */
+export type AdmissionRefusal =
+  | 'too many unauthenticated connections from one address'
+  | 'too many unauthenticated connections'
+  | 'too many set-ups in progress from one address';
+
+interface SourceCounts {
+  unauth: number;
+  setups: number;
+}
+
+/**
+ * Per-source and global counts of what is not yet authenticated or not yet up. Entries exist only
+ * while something is counted, so the table is bounded by the connections themselves.
+ */
+export class SourceTable {
+  private readonly bySource = new Map<IPv4, SourceCounts>();
+  private unauthTotal = 0;
+
+  get unauthenticated(): number {
+    return this.unauthTotal;
+  }
+
+  /** Sources with something counted (tests, status). */
+  get sources(): number {
+    return this.bySource.size;
+  }
+
+  /** Whether a new connection from `ip` fits; the refusal in words when it does not. */
+  admitConnection(ip: IPv4, limits: AdmissionLimits): AdmissionRefusal | undefined {
+    if ((this.bySource.get(ip)?.unauth ?? 0) >= limits.maxUnauthPerSource)
+      return 'too many unauthenticated connections from one address';
+    if (this.unauthTotal >= limits.maxUnauth) return 'too many unauthenticated connections';
+    return undefined;
+  }
+
+  admitSetup(ip: IPv4, limits: AdmissionLimits): AdmissionRefusal | undefined {
+    if ((this.bySource.get(ip)?.setups ?? 0) >= limits.maxSetupsPerSource)
+      return 'too many set-ups in progress from one address';
+    return undefined;
+  }
+
+  add(ip: IPv4, what: keyof SourceCounts, n: 1 | -1): void {
+    let c = this.bySource.get(ip);
+    if (!c) {
+      if (n < 0) return;
+      c = { unauth: 0, setups: 0 };
+      this.bySource.set(ip, c);
+    }
+    if (n < 0 && c[what] === 0) return;
+    c[what] += n;
+    if (what === 'unauth') this.unauthTotal += n;
+    if (c.unauth === 0 && c.setups === 0) this.bySource.delete(ip);
+  }
+}
+
+/** How long a refused connection may take to send its Start-Control-Connection-Request. */
+const REFUSE_WAIT_MS = 5000;
+/** Refusals waiting for their request at once; beyond it a refused connection is simply closed. */
+const MAX_REFUSING = 64;
+
+/**
+ * Answers a control connection we will not serve with the protocol's refusal rather than a reset:
+ * wait (briefly) for its Start-Control-Connection-Request, reply with Result General Error /
+ * No-Resource, close. Bounded in time and in number.
+ */
+export class ConnectionRefuser {
+  private readonly clock: Clock;
+  private readonly drops: DropCounter;
+  private waiting = 0;
+
+  constructor(clock: Clock, drops: DropCounter) {
+    this.clock = clock;
+    this.drops = drops;
+  }
+
+  refuse(sock: Socket, peer: IPv4, reason: AdmissionRefusal, hostName: string): void {
+    this.drops.drop(reason, `connection from ${formatIPv4(peer)}`);
+    if (this.waiting >= MAX_REFUSING) {
+      sock.destroy();
+      return;
+    }
+    this.waiting++;
+    const framer = new ControlFramer();
+    let done = false;
+    const finish = (reply: boolean): void => {
+      if (done) return;
+      done = true;
+      this.waiting--;
+      timer.cancel();
+      sock.removeAllListeners('data');
+      if (reply && !sock.destroyed) {
+        sock.end(
+          encodeControlMessage({
+            type: 'start-control-connection-reply',
+            protocolVersion: PPTP_PROTOCOL_VERSION,
+            resultCode: StartResult.GeneralError,
+            errorCode: GeneralError.NoResource,
+            framingCapabilities: 0,
+            bearerCapabilities: 0,
+            maxChannels: 0,
+            firmwareRevision: 0,
+            hostName,
+            vendor: 'poptop',
+          }),
+        );
+        sock.setTimeout(REFUSE_WAIT_MS, () => sock.destroy());
+      } else sock.destroy();
+    };
+    const timer = this.clock.setTimer(REFUSE_WAIT_MS, () => finish(false));
+    sock.on('error', () => finish(false));
+    sock.on('close', () => finish(false));
+    sock.on('data', (d: Buffer) => {
+      try {
+        framer.push(d);
+        const msg = framer.next();
+        if (msg === null) {
+          if (framer.buffered > 256) finish(false);
+          return;
+        }
+        finish(msg.type === 'start-control-connection-request');
+      } catch {
+        finish(false);
+      }
+    });
+  }
+}
