@@ -4,7 +4,16 @@ import { test } from 'node:test';
 import { StaticCredentials } from '../../src/aaa/credentials.ts';
 import { formatIPv4 } from '../../src/net/ip.ts';
 import { defaultPolicy } from '../../src/ppp/policy.ts';
-import { credential, ip, serverSettings, startClient, startServer, udpPacket, within } from './harness.ts';
+import {
+  credential,
+  ip,
+  serverSettings,
+  startClient,
+  startServer,
+  udpPacket,
+  waitFor,
+  within,
+} from './harness.ts';
 
 test('client and server: MS-CHAPv2 + MPPE-128, address from the pool, IP both ways', async () => {
   const bench = await startServer();
@@ -139,14 +148,6 @@ test('SIGTERM-style shutdown tells the client', async () => {
   const reason = await within(c.down, 5000, 'the client to notice');
   assert.match(reason, /shutting down|terminat|stop/i, reason);
 });
-
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 test('reload (SIGHUP) keeps established sessions and applies new secrets to new ones; hooks run', async () => {
   const bench = await startServer();

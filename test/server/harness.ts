@@ -160,3 +160,12 @@ export function udpPacket(src: IPv4, dst: IPv4, payload: Uint8Array): Uint8Array
   p.set(payload, 28);
   return p;
 }
+
+/** Poll `cond` every 5 ms until it holds, or throw after `ms` naming `what`. */
+export async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
