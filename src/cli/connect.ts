@@ -135,7 +135,7 @@ export async function connect(args: ParsedArgs): Promise<number> {
     onIp: (p) => tun.write(p),
     onDown: (reason) => log.info(`disconnected: ${reason}`),
   });
-  tun.onPacket((p) => client.sendIp(p));
+  tun.onPacket((p) => client.sendFromTun(p));
   return new Promise<number>((resolve) => {
     const finish = (): void => {
       tun.close();

@@ -2,7 +2,7 @@ import { type Socket, connect as tcpConnect } from 'node:net';
 import type { GreHeader } from '../gre/codec.ts';
 import { GreDemux, type GreEndpoint } from '../gre/demux.ts';
 import type { GrePort } from '../net/interfaces.ts';
-import { formatIPv4, type IPv4 } from '../net/ip.ts';
+import { formatIPv4, type IPv4, ipVersion } from '../net/ip.ts';
 import { createAuthPeer } from '../ppp/auth/index.ts';
 import type { AuthMethod } from '../ppp/auth/types.ts';
 import type { NetworkInfo } from '../ppp/link.ts';
@@ -152,6 +152,12 @@ export class PptpClient implements GreEndpoint {
 
   sendIp(packet: Uint8Array): void {
     this.tunnel?.sendIp(packet);
+  }
+
+  /** A packet from our TUN device: IPv4 goes through the tunnel; anything else is counted and dropped. */
+  sendFromTun(packet: Uint8Array): void {
+    if (ipVersion(packet) === 4) this.sendIp(packet);
+    else this.drops.drop('non-IPv4 packet from the TUN device', `version ${ipVersion(packet)}`);
   }
 
   /** Disconnect cleanly: LCP Terminate, Call-Clear-Request, Stop-Control-Connection. */

@@ -4,6 +4,7 @@ import { ChapSecretsStore } from '../aaa/chap-secrets.ts';
 import { type ConfigIssue, formatIssue } from '../config/issues.ts';
 import { mppePolicy, type PppdOptions, parsePppdOptions } from '../config/options-file.ts';
 import { parsePptpdConf } from '../config/pptpd-conf.ts';
+import { type IPv4, parseIPv4 } from '../net/ip.ts';
 import type { AuthMethod } from '../ppp/auth/types.ts';
 import { defaultPolicy, type PppPolicy } from '../ppp/policy.ts';
 import { PPTP_TCP_PORT } from '../pptp/constants.ts';
@@ -120,12 +121,10 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
   return out;
 }
 
-function parseListen(text: string): number {
-  const parts = text.split('.').map(Number);
-  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) {
-    throw new Error(`--listen expects an IPv4 address, got "${text}"`);
-  }
-  return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
+function parseListen(text: string): IPv4 {
+  const ip = parseIPv4(text);
+  if (ip === undefined) throw new Error(`--listen expects an IPv4 address, got "${text}"`);
+  return ip;
 }
 
 const ALL_METHODS: AuthMethod[] = ['mschapv2', 'mschap', 'chap-md5', 'pap'];

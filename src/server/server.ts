@@ -1,4 +1,4 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { LeaseManager } from '../aaa/leases.ts';
 import { GreDemux } from '../gre/demux.ts';
 import type { GrePort, TunDevice } from '../net/interfaces.ts';
@@ -11,6 +11,7 @@ import {
   ipv4FromBytes,
   parseIPv4,
 } from '../net/ip.ts';
+import { type ControlListener, TcpListener } from '../net/listener.ts';
 import { CallIdAllocator } from '../pptp/call-ids.ts';
 import { GeneralError, OutgoingCallResult } from '../pptp/constants.ts';
 import type { CallRequestDecision } from '../pptp/control.ts';
@@ -28,6 +29,8 @@ export interface PptpServerDeps {
   gre: GrePort;
   tun: TunDevice;
   system: SystemOps;
+  /** Where control connections come from. @default TCP on settings.listen:settings.port */
+  listener?: ControlListener;
 }
 
 /**
@@ -53,7 +56,7 @@ export class PptpServer implements SessionHost {
   private readonly unauthenticated = new Set<Session>();
   private readonly settingUp = new Set<Session>();
   private readonly refuser: ConnectionRefuser;
-  private tcp: Server | undefined;
+  private readonly listener: ControlListener;
   private nextId = 1;
   private stopping = false;
 
@@ -64,6 +67,7 @@ export class PptpServer implements SessionHost {
     this.gre = deps.gre;
     this.tun = deps.tun;
     this.system = deps.system;
+    this.listener = deps.listener ?? new TcpListener(settings.listen, settings.port);
     this.drops = new DropCounter(deps.log, 'packet');
     this.leases = new LeaseManager(settings.delegate ? [] : settings.remoteIps);
     this.demux = new GreDemux(this.drops);
@@ -81,31 +85,16 @@ export class PptpServer implements SessionHost {
   }
 
   /** Start listening for control connections; resolves with the bound port. */
-  listen(): Promise<number> {
-    const server = createServer({ noDelay: true }, (sock) => this.accept(sock));
-    this.tcp = server;
+  async listen(): Promise<number> {
+    const port = await this.listener.listen((sock) => this.accept(sock));
     const host = this.settings.listen === undefined ? '0.0.0.0' : formatIPv4(this.settings.listen);
-    return new Promise((resolve, reject) => {
-      server.once('error', (e: NodeJS.ErrnoException) => {
-        const hint =
-          e.code === 'EADDRINUSE'
-            ? ' (is pptpd or another poptop already running?)'
-            : e.code === 'EACCES'
-              ? ' (port 1723 needs root)'
-              : e.code === 'EADDRNOTAVAIL'
-                ? ' (no interface has this address)'
-                : '';
-        reject(new Error(`cannot listen on ${host}:${this.settings.port}: ${e.message}${hint}`));
-      });
-      server.listen(this.settings.port, host, () => {
-        const addr = server.address();
-        const port = typeof addr === 'object' && addr ? addr.port : this.settings.port;
-        this.log.info(
-          `listening on ${host}:${port}; ${this.settings.delegate ? 'addresses from the secrets file' : `${this.leases.poolSize} client addresses`}, at most ${this.settings.maxConnections} sessions`,
-        );
-        resolve(port);
-      });
-    });
+    const addresses = this.settings.delegate
+      ? 'addresses from the secrets file'
+      : `${this.leases.poolSize} client addresses`;
+    this.log.info(
+      `listening on ${host}:${port}; ${addresses}, at most ${this.settings.maxConnections} sessions`,
+    );
+    return port;
   }
 
   private accept(sock: Socket): void {
@@ -300,7 +289,7 @@ export class PptpServer implements SessionHost {
    */
   shutdown(graceMs = 5000): Promise<void> {
     this.stopping = true;
-    this.tcp?.close();
+    this.listener.close();
     const n = this.sessions.size;
     if (n > 0) this.log.info(`shutting down: closing ${n} session${n === 1 ? '' : 's'}`);
     return new Promise((resolve) => {

@@ -1,0 +1,51 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { formatIPv4, type IPv4 } from './ip.ts';
+
+/**
+ * Where control connections come from: TCP (TcpListener) or, in tests, an in-memory listener
+ * (net/memory-stream.ts) that lets a whole server run on a ManualClock. Accepted connections are
+ * `net.Socket`s or objects with the same surface.
+ */
+export interface ControlListener {
+  /** Start accepting; resolves with the bound port. Errors are Errors in words. */
+  listen(onConnection: (sock: Socket) => void): Promise<number>;
+  close(): void;
+}
+
+export class TcpListener implements ControlListener {
+  private readonly host: IPv4 | undefined;
+  private readonly port: number;
+  private server: Server | undefined;
+
+  constructor(host: IPv4 | undefined, port: number) {
+    this.host = host;
+    this.port = port;
+  }
+
+  listen(onConnection: (sock: Socket) => void): Promise<number> {
+    const server = createServer({ noDelay: true }, onConnection);
+    this.server = server;
+    const host = this.host === undefined ? '0.0.0.0' : formatIPv4(this.host);
+    return new Promise((resolve, reject) => {
+      server.once('error', (e: NodeJS.ErrnoException) => {
+        const hint =
+          e.code === 'EADDRINUSE'
+            ? ' (is pptpd or another poptop already running?)'
+            : e.code === 'EACCES'
+              ? ' (port 1723 needs root)'
+              : e.code === 'EADDRNOTAVAIL'
+                ? ' (no interface has this address)'
+                : '';
+        reject(new Error(`cannot listen on ${host}:${this.port}: ${e.message}${hint}`));
+      });
+      server.listen(this.port, host, () => {
+        const addr = server.address();
+        resolve(typeof addr === 'object' && addr ? addr.port : this.port);
+      });
+    });
+  }
+
+  close(): void {
+    this.server?.close();
+  }
+}
