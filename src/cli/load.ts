@@ -2,6 +2,7 @@ import { LoadGenerator } from '../client/load.ts';
 import { RawGreSocket } from '../net/gre-socket.ts';
 import { parseIPv4 } from '../net/ip.ts';
 import { SystemClock } from '../util/clock.ts';
+import { escapeControls } from '../util/escape.ts';
 import { consoleLogger } from '../util/log.ts';
 import { type FlagSpec, flag, has, intFlag, type ParsedArgs, UsageError } from './args.ts';
 import { CONNECT_FLAGS, clientPolicy } from './connect.ts';
@@ -56,7 +57,8 @@ export async function load(args: ParsedArgs): Promise<number> {
       `${report.up}/${report.requested} sessions up in ${report.setupSeconds.toFixed(2)} s ` +
         `(${(report.up / Math.max(report.setupSeconds, 1e-6)).toFixed(0)}/s; set-up p50 ${report.p50Ms.toFixed(0)} ms, p99 ${report.p99Ms.toFixed(0)} ms)\n`,
     );
-    for (const [reason, n] of Object.entries(report.reasons)) process.stdout.write(`  ${n} × ${reason}\n`);
+    for (const [reason, n] of Object.entries(report.reasons))
+      process.stdout.write(`  ${n} × ${escapeControls(reason)}\n`);
   }
   if (holdS > 0) await new Promise((r) => setTimeout(r, holdS * 1000));
   await gen.close();

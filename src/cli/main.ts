@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ntPasswordHash } from '../crypto/mschap.ts';
 import { DEFAULT_CONTROL_SOCKET, queryControlSocket } from '../server/control-socket.ts';
 import type { SessionInfo } from '../server/session.ts';
+import { escapeControls } from '../util/escape.ts';
 import { flag, has, parseArgs, suggest, UsageError } from './args.ts';
 import { CONNECT_FLAGS, connect } from './connect.ts';
 import { LOAD_FLAGS, load } from './load.ts';
@@ -62,9 +63,14 @@ export async function run(argv: string[]): Promise<number> {
       process.stderr.write(`poptop: ${e.message}\n\n${USAGE}`);
       return 2;
     }
-    process.stderr.write(`poptop: ${(e as Error).message}\n`);
+    process.stderr.write(`poptop: ${terminalText((e as Error).message)}\n`);
     return 1;
   }
+}
+
+/** A message for the terminal: its lines kept, every control character in them escaped. */
+export function terminalText(text: string): string {
+  return text.split('\n').map(escapeControls).join('\n');
 }
 
 function version(): string {
@@ -94,22 +100,29 @@ async function sessions(argv: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * The sessions as a table for the terminal. The user name is what the peer sent: every cell is
+ * passed through escapeControls(), so a name cannot break the table or send escape sequences to
+ * the terminal (`--json` output is JSON, which escapes control characters itself).
+ */
 export function formatSessions(list: SessionInfo[]): string {
   if (list.length === 0) return 'no sessions\n';
   const rows = [
     ['ID', 'USER', 'PEER', 'IP', 'AUTH', 'MPPE', 'STATE', 'UPTIME', 'IN', 'OUT'],
-    ...list.map((s) => [
-      s.id,
-      s.user ?? '-',
-      s.peer,
-      s.ip ?? '-',
-      s.auth ?? '-',
-      s.mppe ?? '-',
-      s.state,
-      formatDuration(s.uptimeS),
-      `${formatBytes(s.bytesIn)}/${s.packetsIn}p`,
-      `${formatBytes(s.bytesOut)}/${s.packetsOut}p`,
-    ]),
+    ...list.map((s) =>
+      [
+        s.id,
+        s.user ?? '-',
+        s.peer,
+        s.ip ?? '-',
+        s.auth ?? '-',
+        s.mppe ?? '-',
+        s.state,
+        formatDuration(s.uptimeS),
+        `${formatBytes(s.bytesIn)}/${s.packetsIn}p`,
+        `${formatBytes(s.bytesOut)}/${s.packetsOut}p`,
+      ].map((cell) => escapeControls(String(cell))),
+    ),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return `${rows
@@ -145,7 +158,7 @@ async function kill(argv: string[]): Promise<number> {
     target,
   });
   if (!reply.ok) throw new Error(reply.error);
-  process.stdout.write(`closing ${(reply.data as string[]).join(', ')}\n`);
+  process.stdout.write(`closing ${escapeControls((reply.data as string[]).join(', '))}\n`);
   return 0;
 }
 

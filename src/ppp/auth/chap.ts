@@ -1,5 +1,6 @@
 import type { TimerHandle } from '../../util/clock.ts';
 import type { DropCounter } from '../../util/counters.ts';
+import { quote } from '../../util/escape.ts';
 import {
   ChapCode,
   type ChapPacket,
@@ -128,7 +129,7 @@ export class ChapAuthenticator implements AuthExchange {
     }
     this.state = 'accepted';
     this.sendResult(ChapCode.Success, verdict.message);
-    this.host.log.info(`${METHOD_NAMES[this.method]}: peer authenticated as ${JSON.stringify(user)}`);
+    this.host.log.info(`${METHOD_NAMES[this.method]}: peer authenticated as ${quote(user)}`);
     this.host.succeeded({
       method: this.method,
       user,
@@ -295,7 +296,7 @@ export class ChapPeer implements AuthExchange {
       return;
     }
     this.state = 'accepted';
-    this.host.log.info(`${METHOD_NAMES[this.method]}: authenticated as ${JSON.stringify(this.cfg.user)}`);
+    this.host.log.info(`${METHOD_NAMES[this.method]}: authenticated as ${quote(this.cfg.user)}`);
     this.host.succeeded({
       method: this.method,
       user: this.cfg.user,

@@ -1,6 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Credential } from '../../aaa/credentials.ts';
 import { DropCounter } from '../../util/counters.ts';
+import { quote } from '../../util/escape.ts';
 import { isProtocolError } from '../../wire/errors.ts';
 import type { AuthenticatorOptions, AuthFailure, AuthHost, AuthMethod, ExchangeOptions } from './types.ts';
 
@@ -66,12 +67,12 @@ export function lookupUser(cfg: AuthenticatorOptions, rawUser: string): UserLook
 
 /** `unknown user "bob"` — the reason text for a name the store does not know. */
 export function unknownUser(user: string): string {
-  return `unknown user ${JSON.stringify(user)}`;
+  return `unknown user ${quote(user)}`;
 }
 
 /** `wrong password for "alice"`. */
 export function wrongPassword(user: string): string {
-  return `wrong password for ${JSON.stringify(user)}`;
+  return `wrong password for ${quote(user)}`;
 }
 
 /**

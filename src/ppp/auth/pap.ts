@@ -2,6 +2,7 @@ import type { Secret } from '../../aaa/credentials.ts';
 import { ntPasswordHash } from '../../crypto/mschap.ts';
 import type { TimerHandle } from '../../util/clock.ts';
 import type { DropCounter } from '../../util/counters.ts';
+import { quote } from '../../util/escape.ts';
 import {
   DEFAULT_MAX_REQUESTS,
   DEFAULT_RETRY_MS,
@@ -102,7 +103,7 @@ export class PapAuthenticator implements AuthExchange {
     }
     this.state = 'accepted';
     this.answer(PapCode.AuthenticateAck, id, PAP_ACK_MESSAGE);
-    this.host.log.info(`PAP: peer authenticated as ${JSON.stringify(user)}`);
+    this.host.log.info(`PAP: peer authenticated as ${quote(user)}`);
     this.host.succeeded({ method: 'pap', user, rawUser, credential });
   }
 
@@ -187,10 +188,10 @@ export class PapPeer implements AuthExchange {
     this.state = 'done';
     const message = decodeText(p.message);
     if (p.code === PapCode.AuthenticateNak) {
-      this.finishFailed(`authenticator refused us${message ? `: ${JSON.stringify(message)}` : ''}`);
+      this.finishFailed(`authenticator refused us${message ? `: ${quote(message)}` : ''}`);
       return;
     }
-    this.host.log.info(`PAP: authenticated as ${JSON.stringify(this.cfg.user)}`);
+    this.host.log.info(`PAP: authenticated as ${quote(this.cfg.user)}`);
     this.host.succeeded({ method: 'pap', user: this.cfg.user, rawUser: this.cfg.user });
   }
 
