@@ -6,6 +6,7 @@ import { escapeControls } from '../util/escape.ts';
 import { consoleLogger } from '../util/log.ts';
 import { type FlagSpec, flag, has, intFlag, type ParsedArgs, UsageError } from './args.ts';
 import { CONNECT_FLAGS, clientPolicy } from './connect.ts';
+import { resolvePassword } from './password.ts';
 
 export const LOAD_FLAGS = [
   ...CONNECT_FLAGS.filter((f) => f.name !== 'tun' && f.name !== 'route'),
@@ -24,9 +25,8 @@ export async function load(args: ParsedArgs): Promise<number> {
   const server = parseIPv4(args.positional[0] ?? '');
   if (server === undefined) throw new UsageError('load needs the server IPv4 address');
   const user = flag(args, 'user');
-  const password = flag(args, 'password') ?? process.env.POPTOP_PASSWORD;
-  if (!user || password === undefined)
-    throw new UsageError('load needs --user and --password (or POPTOP_PASSWORD)');
+  if (!user) throw new UsageError('load needs --user');
+  const password = await resolvePassword(args, 'load');
   const sessions = intFlag(args, 'sessions', 1, 19_000) ?? 100;
   const concurrency = intFlag(args, 'concurrency', 1, 1000) ?? 32;
   const holdS = intFlag(args, 'hold', 0, 86_400) ?? 0;

@@ -14,9 +14,11 @@ Usage:
   poptop serve [-c /etc/pptpd.conf] [--fg] [-d] [-l ADDR] [-o OPTIONS] [--secrets FILE] [--tun NAME]
       Run the server. Without -c: the built-in configuration (MS-CHAPv2 + MPPE-128, pool 10.77.0.10-250,
       a generated user printed once). Without --fg it detaches and logs to /var/log/poptop.log.
-  poptop connect SERVER --user U --password P [--mppe 128|56|40|none] [--stateful] [--auth LIST] [-d]
+  poptop connect SERVER --user U --password-file F|- [--mppe 128|56|40|none] [--stateful] [--auth LIST] [-d]
       Connect to a PPTP server, bring up a TUN device with the address it assigns; Ctrl-C disconnects.
-  poptop load SERVER --user U --password P [-n SESSIONS] [-c CONCURRENCY] [--hold S] [--json]
+      The password: --password-file FILE, --password-file - or --password-stdin (a terminal prompts),
+      or POPTOP_PASSWORD; --password P works but every local user can see it in ps.
+  poptop load SERVER --user U --password-file F|- [-n SESSIONS] [-c CONCURRENCY] [--hold S] [--json]
       Load generator: many sessions from this host (no TUN each), set-up rate and failures.
   poptop sessions [--json]          List live sessions (id, user, peer, IP, auth, MPPE, uptime, traffic).
   poptop kill ID|USER|IP            End a session cleanly.
