@@ -107,17 +107,33 @@ interface UserEntry {
 }
 
 export class LoginThrottle implements AuthThrottle {
-  readonly settings: LoginThrottleSettings;
+  private current: LoginThrottleSettings;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly sources = new Map<string, SourceEntry>();
   private readonly users = new Map<string, UserEntry>();
 
   constructor(settings: Partial<LoginThrottleSettings>, deps: { clock: Clock; log: Logger }) {
-    this.settings = { ...DEFAULT_LOGIN_THROTTLE, ...settings };
-    checkSettings(this.settings);
+    this.current = { ...DEFAULT_LOGIN_THROTTLE, ...settings };
+    checkSettings(this.current);
     this.clock = deps.clock;
     this.log = deps.log;
+  }
+
+  get settings(): LoginThrottleSettings {
+    return this.current;
+  }
+
+  /**
+   * New settings (SIGHUP), keeping what is remembered: failures already counted and lockouts under
+   * way stay (a running lockout keeps its end); the new limits apply from the next login.
+   */
+  update(settings: Partial<LoginThrottleSettings>): void {
+    const next = { ...DEFAULT_LOGIN_THROTTLE, ...settings };
+    checkSettings(next);
+    this.current = next;
+    this.evict(this.sources, next.maxSources);
+    this.evict(this.users, next.maxUsers);
   }
 
   /** Addresses and user names currently remembered. */

@@ -197,3 +197,19 @@ describe('LoginThrottle: bounded memory', () => {
     assert.equal(clock.pending, 0);
   });
 });
+
+describe('LoginThrottle: reload', () => {
+  it('update() applies new limits and keeps the counts and lockouts under way', () => {
+    const { throttle } = make({ failLimit: 10, userFreeFailures: 1000 });
+    for (let i = 0; i < 3; i++) guess(throttle, A, 'alice');
+    throttle.update({ failLimit: 4, userFreeFailures: 1000 });
+    assert.equal(throttle.settings.failLimit, 4);
+    guess(throttle, A, 'alice');
+    assert.equal(throttle.isLocked(A), true);
+    throttle.update({ failLimit: 100, maxSources: 1, userFreeFailures: 1000 });
+    assert.equal(throttle.isLocked(A), true, 'a running lockout keeps its end');
+    guess(throttle, B, 'bob');
+    assert.equal(throttle.size.sources, 1);
+    assert.throws(() => throttle.update({ maxUsers: 0 }), /maxUsers/);
+  });
+});
