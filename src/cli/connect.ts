@@ -9,10 +9,11 @@ import { methodName } from '../server/session.ts';
 import { SystemClock } from '../util/clock.ts';
 import { consoleLogger } from '../util/log.ts';
 import { type FlagSpec, flag, has, intFlag, type ParsedArgs, UsageError } from './args.ts';
+import { PASSWORD_FLAGS, resolvePassword } from './password.ts';
 
 export const CONNECT_FLAGS = [
   { name: 'user', short: ['u'], value: true },
-  { name: 'password', short: ['p'], value: true },
+  ...PASSWORD_FLAGS,
   { name: 'mppe', value: true },
   { name: 'stateful', value: false },
   { name: 'auth', value: true },
@@ -72,16 +73,14 @@ export function clientPolicy(args: ParsedArgs): PppPolicy {
   return p;
 }
 
-/** `poptop connect SERVER --user U --password P`: resolves with the exit code after disconnecting. */
+/** `poptop connect SERVER --user U --password-file F` (see password.ts for the sources): resolves with the exit code after disconnecting. */
 export async function connect(args: ParsedArgs): Promise<number> {
   const serverText = args.positional[0];
   if (!serverText) throw new UsageError('connect needs the server address');
   const server = parseIPv4(serverText);
   if (server === undefined) throw new UsageError(`connect: "${serverText}" is not an IPv4 address`);
   const user = flag(args, 'user');
-  const password = flag(args, 'password') ?? process.env.POPTOP_PASSWORD;
-  if (!user || password === undefined)
-    throw new UsageError('connect needs --user and --password (or POPTOP_PASSWORD)');
+  if (!user) throw new UsageError('connect needs --user');
   const policy = clientPolicy(args);
   const routes = (args.flags.get('route') ?? []).map((r) => {
     const [net, len] = r.split('/');
@@ -92,6 +91,7 @@ export async function connect(args: ParsedArgs): Promise<number> {
     }
     return { ip, prefix };
   });
+  const password = await resolvePassword(args, 'connect');
   const log = consoleLogger({ debug: has(args, 'debug') });
   let gre: RawGreSocket;
   let tun: TunInterface;

@@ -2,9 +2,11 @@ import { LoadGenerator } from '../client/load.ts';
 import { RawGreSocket } from '../net/gre-socket.ts';
 import { parseIPv4 } from '../net/ip.ts';
 import { SystemClock } from '../util/clock.ts';
+import { escapeControls } from '../util/escape.ts';
 import { consoleLogger } from '../util/log.ts';
 import { type FlagSpec, flag, has, intFlag, type ParsedArgs, UsageError } from './args.ts';
 import { CONNECT_FLAGS, clientPolicy } from './connect.ts';
+import { resolvePassword } from './password.ts';
 
 export const LOAD_FLAGS = [
   ...CONNECT_FLAGS.filter((f) => f.name !== 'tun' && f.name !== 'route'),
@@ -23,9 +25,8 @@ export async function load(args: ParsedArgs): Promise<number> {
   const server = parseIPv4(args.positional[0] ?? '');
   if (server === undefined) throw new UsageError('load needs the server IPv4 address');
   const user = flag(args, 'user');
-  const password = flag(args, 'password') ?? process.env.POPTOP_PASSWORD;
-  if (!user || password === undefined)
-    throw new UsageError('load needs --user and --password (or POPTOP_PASSWORD)');
+  if (!user) throw new UsageError('load needs --user');
+  const password = await resolvePassword(args, 'load');
   const sessions = intFlag(args, 'sessions', 1, 19_000) ?? 100;
   const concurrency = intFlag(args, 'concurrency', 1, 1000) ?? 32;
   const holdS = intFlag(args, 'hold', 0, 86_400) ?? 0;
@@ -56,7 +57,8 @@ export async function load(args: ParsedArgs): Promise<number> {
       `${report.up}/${report.requested} sessions up in ${report.setupSeconds.toFixed(2)} s ` +
         `(${(report.up / Math.max(report.setupSeconds, 1e-6)).toFixed(0)}/s; set-up p50 ${report.p50Ms.toFixed(0)} ms, p99 ${report.p99Ms.toFixed(0)} ms)\n`,
     );
-    for (const [reason, n] of Object.entries(report.reasons)) process.stdout.write(`  ${n} × ${reason}\n`);
+    for (const [reason, n] of Object.entries(report.reasons))
+      process.stdout.write(`  ${n} × ${escapeControls(reason)}\n`);
   }
   if (holdS > 0) await new Promise((r) => setTimeout(r, holdS * 1000));
   await gen.close();

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ntPasswordHash } from '../crypto/mschap.ts';
 import { DEFAULT_CONTROL_SOCKET, queryControlSocket } from '../server/control-socket.ts';
 import type { SessionInfo } from '../server/session.ts';
+import { escapeControls } from '../util/escape.ts';
 import { flag, has, parseArgs, suggest, UsageError } from './args.ts';
 import { CONNECT_FLAGS, connect } from './connect.ts';
 import { LOAD_FLAGS, load } from './load.ts';
@@ -13,9 +14,11 @@ Usage:
   poptop serve [-c /etc/pptpd.conf] [--fg] [-d] [-l ADDR] [-o OPTIONS] [--secrets FILE] [--tun NAME]
       Run the server. Without -c: the built-in configuration (MS-CHAPv2 + MPPE-128, pool 10.77.0.10-250,
       a generated user printed once). Without --fg it detaches and logs to /var/log/poptop.log.
-  poptop connect SERVER --user U --password P [--mppe 128|56|40|none] [--stateful] [--auth LIST] [-d]
+  poptop connect SERVER --user U --password-file F|- [--mppe 128|56|40|none] [--stateful] [--auth LIST] [-d]
       Connect to a PPTP server, bring up a TUN device with the address it assigns; Ctrl-C disconnects.
-  poptop load SERVER --user U --password P [-n SESSIONS] [-c CONCURRENCY] [--hold S] [--json]
+      The password: --password-file FILE, --password-file - or --password-stdin (a terminal prompts),
+      or POPTOP_PASSWORD; --password P works but every local user can see it in ps.
+  poptop load SERVER --user U --password-file F|- [-n SESSIONS] [-c CONCURRENCY] [--hold S] [--json]
       Load generator: many sessions from this host (no TUN each), set-up rate and failures.
   poptop sessions [--json]          List live sessions (id, user, peer, IP, auth, MPPE, uptime, traffic).
   poptop kill ID|USER|IP            End a session cleanly.
@@ -62,9 +65,14 @@ export async function run(argv: string[]): Promise<number> {
       process.stderr.write(`poptop: ${e.message}\n\n${USAGE}`);
       return 2;
     }
-    process.stderr.write(`poptop: ${(e as Error).message}\n`);
+    process.stderr.write(`poptop: ${terminalText((e as Error).message)}\n`);
     return 1;
   }
+}
+
+/** A message for the terminal: its lines kept, every control character in them escaped. */
+export function terminalText(text: string): string {
+  return text.split('\n').map(escapeControls).join('\n');
 }
 
 function version(): string {
@@ -94,22 +102,29 @@ async function sessions(argv: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * The sessions as a table for the terminal. The user name is what the peer sent: every cell is
+ * passed through escapeControls(), so a name cannot break the table or send escape sequences to
+ * the terminal (`--json` output is JSON, which escapes control characters itself).
+ */
 export function formatSessions(list: SessionInfo[]): string {
   if (list.length === 0) return 'no sessions\n';
   const rows = [
     ['ID', 'USER', 'PEER', 'IP', 'AUTH', 'MPPE', 'STATE', 'UPTIME', 'IN', 'OUT'],
-    ...list.map((s) => [
-      s.id,
-      s.user ?? '-',
-      s.peer,
-      s.ip ?? '-',
-      s.auth ?? '-',
-      s.mppe ?? '-',
-      s.state,
-      formatDuration(s.uptimeS),
-      `${formatBytes(s.bytesIn)}/${s.packetsIn}p`,
-      `${formatBytes(s.bytesOut)}/${s.packetsOut}p`,
-    ]),
+    ...list.map((s) =>
+      [
+        s.id,
+        s.user ?? '-',
+        s.peer,
+        s.ip ?? '-',
+        s.auth ?? '-',
+        s.mppe ?? '-',
+        s.state,
+        formatDuration(s.uptimeS),
+        `${formatBytes(s.bytesIn)}/${s.packetsIn}p`,
+        `${formatBytes(s.bytesOut)}/${s.packetsOut}p`,
+      ].map((cell) => escapeControls(String(cell))),
+    ),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return `${rows
@@ -145,7 +160,7 @@ async function kill(argv: string[]): Promise<number> {
     target,
   });
   if (!reply.ok) throw new Error(reply.error);
-  process.stdout.write(`closing ${(reply.data as string[]).join(', ')}\n`);
+  process.stdout.write(`closing ${escapeControls((reply.data as string[]).join(', '))}\n`);
   return 0;
 }
 

@@ -173,7 +173,9 @@ function reload(server: PptpServer, opts: LoadOptions, log: Logger): void {
     server.reload(settings);
   } catch (e) {
     const msg = e instanceof ConfigError ? e.message : (e as Error).message;
-    log.error(`SIGHUP: configuration not reloaded, keeping the current one:\n${indent(msg)}`);
+    // One log line per problem: the sink escapes line feeds, so a multi-line message would be one line.
+    log.error('SIGHUP: configuration not reloaded, keeping the current one:');
+    for (const line of msg.split('\n')) log.error(`  ${line}`);
   }
 }
 

@@ -43,6 +43,10 @@ export interface PptpdConf {
   /** Addresses come from the secrets file / RADIUS instead of localip/remoteip. */
   delegate: boolean;
   pidfile: string;
+  /** poptop's limits on connections still setting up (see GUARD_KEYWORDS); all defaulted. */
+  guard: GuardLimits;
+  /** poptop's login back-off (`auth-fail-limit`, `auth-lockout`, `auth-fail-window`). */
+  authBackoff: AuthBackoffConf;
   /** Where each keyword that was used was found, for later messages. */
   sources: Partial<Record<PptpdKeyword, SourceLocation>>;
 }
@@ -55,6 +59,72 @@ export const PPTPD_DEFAULTS = {
   localip: '192.168.0.1-100',
   remoteip: '192.168.1.1-100',
 } as const;
+
+/**
+ * poptop's own keywords against connections that never finish setting up (floods, slow or
+ * half-open clients). pptpd has none of these; they follow pptpd.conf's syntax, but a value
+ * outside the range (0 included) is an error rather than "the default".
+ */
+export interface GuardLimits {
+  /** Control connections from one address not yet authenticated (`max-unauth-per-source`). */
+  maxUnauthPerSource: number;
+  /** Calls being set up (placed, IPCP not yet up) from one address (`max-setups-per-source`). */
+  maxSetupsPerSource: number;
+  /** Unauthenticated control connections in all (`max-unauth`); default max(256, connections). */
+  maxUnauth: number;
+  /** Seconds from TCP accept to a placed call (`call-deadline`). */
+  callDeadlineS: number;
+  /** Seconds from the call to IPCP up (`setup-deadline`). */
+  setupDeadlineS: number;
+  /** Bytes queued for one control connection before we stop reading / drop it (`control-write-buffer`). */
+  controlWriteBufferBytes: number;
+}
+
+/** The login back-off keywords (the rest of its settings are fixed; see aaa/login-throttle.ts). */
+export interface AuthBackoffConf {
+  /** Failed logins from one address within failWindowS that lock it out (`auth-fail-limit`). */
+  failLimit: number;
+  /** Seconds of the first lockout (`auth-lockout`); doubled for each further one, up to 1 hour. */
+  lockoutS: number;
+  /** Seconds a failure counts (`auth-fail-window`). */
+  failWindowS: number;
+}
+
+interface RangedSpec {
+  min: number;
+  max: number;
+  fallback: number;
+  expected: string;
+  /** Accept a k/K (×1024) or m/M (×1048576) suffix. */
+  sizeSuffix?: boolean;
+}
+
+const GUARD_KEYWORDS = {
+  'max-unauth-per-source': { min: 1, max: 65_535, fallback: 8, expected: 'a number of connections' },
+  'max-setups-per-source': { min: 1, max: 65_535, fallback: 4, expected: 'a number of calls' },
+  'max-unauth': { min: 1, max: 1_000_000, fallback: 256, expected: 'a number of connections' },
+  'call-deadline': { min: 1, max: 3600, fallback: 30, expected: 'a number of seconds' },
+  'setup-deadline': { min: 1, max: 3600, fallback: 60, expected: 'a number of seconds' },
+  'control-write-buffer': {
+    min: 4096,
+    max: 16 * 1024 * 1024,
+    fallback: 64 * 1024,
+    expected: 'a number of bytes (a k or m suffix multiplies by 1024 or 1048576)',
+    sizeSuffix: true,
+  },
+  'auth-fail-limit': { min: 1, max: 1000, fallback: 10, expected: 'a number of failed logins' },
+  'auth-lockout': { min: 1, max: 86_400, fallback: 300, expected: 'a number of seconds' },
+  'auth-fail-window': { min: 1, max: 86_400, fallback: 600, expected: 'a number of seconds' },
+} as const satisfies Record<string, RangedSpec>;
+type GuardKeyword = keyof typeof GUARD_KEYWORDS;
+
+/** The defaults of poptop's own keywords (max-unauth: the larger of this and `connections`). */
+export const GUARD_DEFAULTS: Readonly<Record<GuardKeyword, number>> = Object.freeze(
+  Object.fromEntries(Object.entries(GUARD_KEYWORDS).map(([k, v]) => [k, v.fallback])) as Record<
+    GuardKeyword,
+    number
+  >,
+);
 
 /** pptpd's line limit (MAX_CONFIG_STRING_SIZE 512 less the newline and the terminator). */
 const MAX_LINE = 510;
@@ -71,10 +141,15 @@ const VALUE_KEYWORDS = [
   'pidfile',
   'bcrelay',
   'ppp',
+  ...(Object.keys(GUARD_KEYWORDS) as GuardKeyword[]),
 ] as const;
 export type PptpdKeyword = (typeof FLAG_KEYWORDS)[number] | (typeof VALUE_KEYWORDS)[number];
 
 const EXPECTED: Record<(typeof VALUE_KEYWORDS)[number], string> = {
+  ...(Object.fromEntries(Object.entries(GUARD_KEYWORDS).map(([k, v]) => [k, v.expected])) as Record<
+    GuardKeyword,
+    string
+  >),
   option: 'the path of a pppd options file',
   localip: 'an address list like 192.168.0.1 or 192.168.0.234-238,192.168.0.245',
   remoteip: 'an address list like 192.168.0.234-238,192.168.0.245',
@@ -192,8 +267,70 @@ function buildConfig(settings: Map<PptpdKeyword, Setting>, file: string, issues:
     logwtmp: logwtmp !== undefined,
     delegate,
     pidfile: get('pidfile')?.value ?? PPTPD_DEFAULTS.pidfile,
+    guard: guardLimits(get, connections, issues),
+    authBackoff: {
+      failLimit: ranged('auth-fail-limit', get('auth-fail-limit'), issues),
+      lockoutS: ranged('auth-lockout', get('auth-lockout'), issues),
+      failWindowS: ranged('auth-fail-window', get('auth-fail-window'), issues),
+    },
     sources,
   };
+}
+
+function guardLimits(
+  get: (kw: PptpdKeyword) => Setting | undefined,
+  connections: number,
+  issues: IssueList,
+): GuardLimits {
+  const limits: GuardLimits = {
+    maxUnauthPerSource: ranged('max-unauth-per-source', get('max-unauth-per-source'), issues),
+    maxSetupsPerSource: ranged('max-setups-per-source', get('max-setups-per-source'), issues),
+    maxUnauth: get('max-unauth')
+      ? ranged('max-unauth', get('max-unauth'), issues)
+      : Math.max(GUARD_KEYWORDS['max-unauth'].fallback, connections),
+    callDeadlineS: ranged('call-deadline', get('call-deadline'), issues),
+    setupDeadlineS: ranged('setup-deadline', get('setup-deadline'), issues),
+    controlWriteBufferBytes: ranged('control-write-buffer', get('control-write-buffer'), issues),
+  };
+  const stimeout = get('stimeout');
+  const callDeadline = get('call-deadline');
+  const startTimeout =
+    /^\d+$/.test(stimeout?.value ?? '') && Number(stimeout!.value) > 0
+      ? Number(stimeout!.value)
+      : PPTPD_DEFAULTS.stimeout;
+  if (callDeadline && limits.callDeadlineS < startTimeout) {
+    issues.warning(
+      callDeadline.at,
+      `"call-deadline ${limits.callDeadlineS}" is shorter than stimeout (${startTimeout} s): a client may be cut off before its start timeout is over`,
+    );
+  }
+  const perSource = get('max-unauth-per-source') ?? get('max-unauth');
+  if (perSource && limits.maxUnauthPerSource > limits.maxUnauth) {
+    issues.warning(
+      perSource.at,
+      `max-unauth-per-source (${limits.maxUnauthPerSource}) is above max-unauth (${limits.maxUnauth}); the global limit applies first`,
+    );
+  }
+  return limits;
+}
+
+/** A poptop keyword's whole number within its range (its default when absent; an error otherwise). */
+function ranged(name: GuardKeyword, s: Setting | undefined, issues: IssueList): number {
+  const spec: RangedSpec = GUARD_KEYWORDS[name];
+  if (!s) return spec.fallback;
+  const m = (spec.sizeSuffix ? /^(\d+)([kKmM]?)$/ : /^(\d+)()$/).exec(s.value);
+  const range = `${spec.min} to ${spec.max}`;
+  if (!m) {
+    issues.error(s.at, `"${name}" expects ${spec.expected}, a whole number from ${range}, got "${s.value}"`);
+    return spec.fallback;
+  }
+  const unit = { '': 1, k: 1024, K: 1024, m: 1024 * 1024, M: 1024 * 1024 }[m[2]!] ?? 1;
+  const v = Number(m[1]) * unit;
+  if (v < spec.min || v > spec.max) {
+    issues.error(s.at, `"${name}" expects ${spec.expected} from ${range}, got "${s.value}"`);
+    return spec.fallback;
+  }
+  return v;
 }
 
 function positiveInt(

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { escapeControls } from '../util/escape.ts';
 import type { Logger } from '../util/log.ts';
 
 /**
@@ -7,6 +8,11 @@ import type { Logger } from '../util/log.ts';
  *   interface-name tty-device speed local-IP-address remote-IP-address ipparam
  * and the environment pppd sets (IFNAME, IPLOCAL, IPREMOTE, PEERNAME, SPEED, ORIG_UID, PPPLOGNAME,
  * CONNECT_TIME, BYTES_SENT, BYTES_RCVD for ip-down, DNS1/DNS2 when known).
+ *
+ * PEERNAME is the name the peer sent, and ipparam may hold text from elsewhere: every argument and
+ * environment value is passed through escapeControls(), so a script never receives a line feed, a
+ * NUL (which execve cannot carry at all) or a terminal escape sequence from the network; they arrive
+ * as visible backslash escapes (`\n`, `\x00`, `\x1b`).
  */
 export interface HookContext {
   ifname: string;
@@ -43,13 +49,21 @@ export function hookEnvironment(ctx: HookContext): Record<string, string> {
   ctx.dns?.forEach((d, i) => {
     env[`DNS${i + 1}`] = d;
   });
+  for (const k of Object.keys(env)) env[k] = escapeControls(env[k]!);
   return env;
+}
+
+/** pppd's argv for ip-up/ip-down: interface tty-device speed local-IP remote-IP ipparam (escaped). */
+export function hookArguments(ctx: HookContext): string[] {
+  return [ctx.ifname, ctx.ifname, String(ctx.speed), ctx.localIp, ctx.remoteIp, ctx.ipparam].map(
+    escapeControls,
+  );
 }
 
 /** Run a hook script if it exists; its failure is logged, never fatal. Resolves when it exits. */
 export function runHook(script: string, ctx: HookContext, log: Logger, timeoutMs = 30_000): Promise<void> {
   if (!script || !existsSync(script)) return Promise.resolve();
-  const args = [ctx.ifname, ctx.ifname, String(ctx.speed), ctx.localIp, ctx.remoteIp, ctx.ipparam];
+  const args = hookArguments(ctx);
   return new Promise((resolve) => {
     execFile(script, args, { env: hookEnvironment(ctx), timeout: timeoutMs }, (err, _stdout, stderr) => {
       if (err) {

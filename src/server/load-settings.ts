@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { ChapSecretsStore } from '../aaa/chap-secrets.ts';
+import { DEFAULT_LOGIN_THROTTLE } from '../aaa/login-throttle.ts';
 import { type ConfigIssue, formatIssue } from '../config/issues.ts';
 import { mppePolicy, type PppdOptions, parsePppdOptions } from '../config/options-file.ts';
 import { parsePptpdConf } from '../config/pptpd-conf.ts';
@@ -112,6 +113,19 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
     tunName: o.tunName ?? 'poptop0',
     pidfile: builtin ? undefined : config.pidfile,
     origin: builtin ? 'the built-in configuration' : o.configPath!,
+    maxUnauthPerSource: config.guard.maxUnauthPerSource,
+    maxSetupsPerSource: config.guard.maxSetupsPerSource,
+    maxUnauth: config.guard.maxUnauth,
+    callDeadlineS: config.guard.callDeadlineS,
+    setupDeadlineS: config.guard.setupDeadlineS,
+    controlWriteBufferBytes: config.guard.controlWriteBufferBytes,
+    loginThrottle: Object.freeze({
+      ...DEFAULT_LOGIN_THROTTLE,
+      failLimit: config.authBackoff.failLimit,
+      lockoutS: config.authBackoff.lockoutS,
+      maxLockoutS: Math.max(DEFAULT_LOGIN_THROTTLE.maxLockoutS, config.authBackoff.lockoutS),
+      windowS: config.authBackoff.failWindowS,
+    }),
   };
   const out: LoadedSettings = {
     settings,

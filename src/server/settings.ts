@@ -1,5 +1,7 @@
 import type { CredentialStore } from '../aaa/credentials.ts';
+import { DEFAULT_LOGIN_THROTTLE, type LoginThrottleSettings } from '../aaa/login-throttle.ts';
 import type { ConfigIssue } from '../config/issues.ts';
+import { GUARD_DEFAULTS } from '../config/pptpd-conf.ts';
 import type { IPv4 } from '../net/ip.ts';
 import type { PppPolicy } from '../ppp/policy.ts';
 import type { AdmissionLimits } from './admission.ts';
@@ -48,4 +50,44 @@ export interface ServerSettings {
   limits?: AdmissionLimits;
   /** Where the settings came from, for the start-up log line. */
   origin: string;
+
+  // Limits on connections that have not finished setting up (pptpd.conf, poptop's own keywords).
+  /** Control connections from one address not yet authenticated (`max-unauth-per-source`, 8). */
+  readonly maxUnauthPerSource: number;
+  /** Calls being set up (call placed, IPCP not yet up) from one address (`max-setups-per-source`, 4). */
+  readonly maxSetupsPerSource: number;
+  /** Unauthenticated control connections in all (`max-unauth`; default max(256, connections)). */
+  readonly maxUnauth: number;
+  /** Seconds from TCP accept to a placed call (`call-deadline`, 30). */
+  readonly callDeadlineS: number;
+  /** Seconds from the call to IPCP up (`setup-deadline`, 60). */
+  readonly setupDeadlineS: number;
+  /** Bytes queued for one control connection before we stop reading / drop it (`control-write-buffer`, 64 KiB). */
+  readonly controlWriteBufferBytes: number;
+  /** Login back-off (`auth-fail-limit`, `auth-lockout`, `auth-fail-window`; the rest fixed). */
+  readonly loginThrottle: Readonly<LoginThrottleSettings>;
+}
+
+/** The guard limits and login back-off with their defaults, for settings built in code (tests, tools). */
+export function defaultGuardSettings(
+  connections = 100,
+): Pick<
+  ServerSettings,
+  | 'maxUnauthPerSource'
+  | 'maxSetupsPerSource'
+  | 'maxUnauth'
+  | 'callDeadlineS'
+  | 'setupDeadlineS'
+  | 'controlWriteBufferBytes'
+  | 'loginThrottle'
+> {
+  return {
+    maxUnauthPerSource: GUARD_DEFAULTS['max-unauth-per-source'],
+    maxSetupsPerSource: GUARD_DEFAULTS['max-setups-per-source'],
+    maxUnauth: Math.max(GUARD_DEFAULTS['max-unauth'], connections),
+    callDeadlineS: GUARD_DEFAULTS['call-deadline'],
+    setupDeadlineS: GUARD_DEFAULTS['setup-deadline'],
+    controlWriteBufferBytes: GUARD_DEFAULTS['control-write-buffer'],
+    loginThrottle: DEFAULT_LOGIN_THROTTLE,
+  };
 }

@@ -1,7 +1,15 @@
+import { escapeControls } from './escape.ts';
+
 /**
  * Logging: one line per event, in words, each prefixed with the context it concerns
  * (e.g. "[s12 alice 203.0.113.5 10.0.0.2]"). Protocol objects receive a Logger; they never
  * print themselves.
+ *
+ * Every line is passed through escapeControls() before it reaches the sink: a line feed, NUL,
+ * escape sequence or other control character in a message (network-supplied text that a caller
+ * did not quote) is written as a visible backslash escape, so no message can split into two lines,
+ * forge a line, or reach a terminal raw. A message that really has several lines should be logged
+ * as several calls. Use quote() from escape.ts to delimit network strings inside a message.
  */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -29,7 +37,7 @@ export class BasicLogger implements Logger {
   }
 
   private emit(level: LogLevel, msg: string): void {
-    this.sink(level, this.prefix ? `${this.prefix} ${msg}` : msg);
+    this.sink(level, escapeControls(this.prefix ? `${this.prefix} ${msg}` : msg));
   }
   debug(msg: string): void {
     if (this.debugEnabled) this.emit('debug', msg);

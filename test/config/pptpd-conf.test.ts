@@ -250,3 +250,109 @@ test("Debian's stock pptpd.conf parses without errors", () => {
 function lineOf(path: string, line: string): number {
   return readFileSync(path, 'utf8').split('\n').indexOf(line) + 1;
 }
+
+test('pptpd.conf: poptop guard and back-off keywords default to secure values', () => {
+  const { config, warnings } = parse('localip 10.0.0.1\nremoteip 10.0.0.2-9\n');
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(config.guard, {
+    maxUnauthPerSource: 8,
+    maxSetupsPerSource: 4,
+    maxUnauth: 256,
+    callDeadlineS: 30,
+    setupDeadlineS: 60,
+    controlWriteBufferBytes: 65536,
+  });
+  assert.deepEqual(config.authBackoff, { failLimit: 10, lockoutS: 300, failWindowS: 600 });
+  // max-unauth follows a large connections setting (a reconnect storm after a restart)
+  const big = parse('connections 1000\nlocalip 10.0.0.1\nremoteip 10.0.0.10-10.0.4.0\n').config;
+  assert.equal(big.connections, 1000);
+  assert.equal(big.guard.maxUnauth, 1000);
+});
+
+test('pptpd.conf: poptop guard and back-off keywords are read with their units', () => {
+  const { config, warnings } = parse(
+    [
+      'localip 10.0.0.1',
+      'remoteip 10.0.0.2-9',
+      'max-unauth-per-source 3',
+      'max-setups-per-source 2',
+      'max-unauth 500',
+      'call-deadline 20',
+      'setup-deadline 45',
+      'control-write-buffer 128k',
+      'auth-fail-limit 5',
+      'auth-lockout 900',
+      'auth-fail-window 3600',
+    ].join('\n'),
+  );
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(config.guard, {
+    maxUnauthPerSource: 3,
+    maxSetupsPerSource: 2,
+    maxUnauth: 500,
+    callDeadlineS: 20,
+    setupDeadlineS: 45,
+    controlWriteBufferBytes: 131072,
+  });
+  assert.deepEqual(config.authBackoff, { failLimit: 5, lockoutS: 900, failWindowS: 3600 });
+  assert.equal(
+    parse('control-write-buffer 1M\nlocalip 10.0.0.1\nremoteip 10.0.0.2').config.guard
+      .controlWriteBufferBytes,
+    1048576,
+  );
+  assert.equal(
+    parse('control-write-buffer 8192\nlocalip 10.0.0.1\nremoteip 10.0.0.2').config.guard
+      .controlWriteBufferBytes,
+    8192,
+  );
+});
+
+test('pptpd.conf: bad guard and back-off values are errors naming file:line and the range', () => {
+  const text = [
+    'localip 10.0.0.1',
+    'remoteip 10.0.0.2-9',
+    'max-unauth-per-source 0',
+    'max-setups-per-source many',
+    'call-deadline 30s',
+    'setup-deadline 99999',
+    'control-write-buffer 1k',
+    'auth-fail-limit -1',
+    'auth-lockout',
+  ].join('\n');
+  assert.deepEqual(
+    errorsOf(() => parse(text)),
+    [
+      `${F}:9: "auth-lockout" needs a value (a number of seconds)`,
+      `${F}:3: "max-unauth-per-source" expects a number of connections from 1 to 65535, got "0"`,
+      `${F}:4: "max-setups-per-source" expects a number of calls, a whole number from 1 to 65535, got "many"`,
+      `${F}:5: "call-deadline" expects a number of seconds, a whole number from 1 to 3600, got "30s"`,
+      `${F}:6: "setup-deadline" expects a number of seconds from 1 to 3600, got "99999"`,
+      `${F}:7: "control-write-buffer" expects a number of bytes (a k or m suffix multiplies by 1024 or 1048576) from 4096 to 16777216, got "1k"`,
+      `${F}:8: "auth-fail-limit" expects a number of failed logins, a whole number from 1 to 1000, got "-1"`,
+    ],
+  );
+});
+
+test('pptpd.conf: inconsistent guard values are warned about', () => {
+  const w = warnings(
+    [
+      'localip 10.0.0.1',
+      'remoteip 10.0.0.2-9',
+      'stimeout 60',
+      'call-deadline 30',
+      'max-unauth 4',
+      'max-unauth-per-source 8',
+      'max-unauth-per-source 2',
+    ].join('\n'),
+  );
+  assert.deepEqual(w, [
+    `${F}:7: "max-unauth-per-source" was already set on line 6; pptpd uses the first one, so this is ignored`,
+    `${F}:4: "call-deadline 30" is shorter than stimeout (60 s): a client may be cut off before its start timeout is over`,
+    `${F}:6: max-unauth-per-source (8) is above max-unauth (4); the global limit applies first`,
+  ]);
+  // a misspelt keyword gets a did-you-mean
+  assert.match(
+    warnings('localip 10.0.0.1\nremoteip 10.0.0.2\nauth-fail-limt 3').join('\n'),
+    /unknown keyword "auth-fail-limt" ignored \(did you mean "auth-fail-limit"\?\)/,
+  );
+});

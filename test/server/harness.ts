@@ -11,7 +11,7 @@ import { MemoryGreNetwork, MemoryTun } from '../../src/net/memory.ts';
 import type { NetworkInfo } from '../../src/ppp/link.ts';
 import { defaultPolicy, type PppPolicy } from '../../src/ppp/policy.ts';
 import { PptpServer } from '../../src/server/server.ts';
-import type { ServerSettings } from '../../src/server/settings.ts';
+import { defaultGuardSettings, type ServerSettings } from '../../src/server/settings.ts';
 import { RecordingSystem } from '../../src/server/system.ts';
 import { SystemClock } from '../../src/util/clock.ts';
 import { MemoryLogger } from '../../src/util/log.ts';
@@ -49,6 +49,7 @@ export function serverSettings(over: Partial<ServerSettings> = {}): ServerSettin
     tunName: 'mtun-server',
     pidfile: undefined,
     origin: 'test',
+    ...defaultGuardSettings(100),
     ...over,
   };
 }

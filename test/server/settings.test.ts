@@ -114,3 +114,50 @@ test('mppe-stateful-preferred (poptop extension) makes the server ask for statef
   assert.equal(settings.policy.mppe.statefulAllowed, true);
   assert.equal(serverPolicy({ requireMppe128: true }).policy.mppe.preferStateful, undefined);
 });
+
+test('guard limits and the login back-off reach the server settings', () => {
+  const f = files();
+  const defaults = loadServerSettings({
+    configPath: f.conf,
+    secretsPath: f.secrets,
+    globalOptionsPath: 'none',
+  });
+  const s = defaults.settings;
+  assert.deepEqual(
+    [
+      s.maxUnauthPerSource,
+      s.maxSetupsPerSource,
+      s.maxUnauth,
+      s.callDeadlineS,
+      s.setupDeadlineS,
+      s.controlWriteBufferBytes,
+    ],
+    [8, 4, 256, 30, 60, 65536],
+  );
+  assert.equal(s.loginThrottle.failLimit, 10);
+  assert.equal(s.loginThrottle.lockoutS, 300);
+  assert.equal(s.loginThrottle.windowS, 600);
+  assert.ok(Object.isFrozen(s.loginThrottle));
+
+  writeFileSync(
+    f.conf,
+    `${readFileSync(f.conf, 'utf8')}auth-fail-limit 4\nauth-lockout 7200\nauth-fail-window 60\nmax-unauth 40\ncall-deadline 15\n`,
+  );
+  const t = loadServerSettings({
+    configPath: f.conf,
+    secretsPath: f.secrets,
+    globalOptionsPath: 'none',
+  }).settings;
+  assert.equal(t.loginThrottle.failLimit, 4);
+  assert.equal(t.loginThrottle.lockoutS, 7200);
+  assert.equal(t.loginThrottle.maxLockoutS, 7200, 'the longest lockout is never below the first');
+  assert.equal(t.loginThrottle.windowS, 60);
+  assert.equal(t.maxUnauth, 40);
+  assert.equal(t.callDeadlineS, 15);
+
+  // the built-in configuration has them too
+  const dir = mkdtempSync(join(tmpdir(), 'poptop-builtin-'));
+  const b = loadServerSettings({ stateDir: dir }).settings;
+  assert.equal(b.maxUnauthPerSource, 8);
+  assert.equal(b.loginThrottle.failLimit, 10);
+});

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { quote } from '../../util/escape.ts';
 import type { ChapDigest } from './chap-digest.ts';
 import { encodeText, safeEqual, wrongPassword } from './common.ts';
 import { ChapAlgorithm } from './types.ts';
@@ -40,7 +41,7 @@ export const chapMd5: ChapDigest = {
       return {
         ok: false,
         reason:
-          `cannot use CHAP-MD5 for ${JSON.stringify(user)}: only an NT hash of the password is stored, ` +
+          `cannot use CHAP-MD5 for ${quote(user)}: only an NT hash of the password is stored, ` +
           'and CHAP-MD5 needs the clear password (store the password, or let the peer use MS-CHAPv2)',
         message: CHAP_MD5_FAILURE_MESSAGE,
       };
@@ -63,8 +64,7 @@ export const chapMd5: ChapDigest = {
     return {
       value: chapMd5Response(id, encodeText(password), challenge),
       checkSuccess: () => ({ ok: true }),
-      describeFailure: (message) =>
-        `authenticator refused us${message ? `: ${JSON.stringify(message)}` : ''}`,
+      describeFailure: (message) => `authenticator refused us${message ? `: ${quote(message)}` : ''}`,
     };
   },
 };

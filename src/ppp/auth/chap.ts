@@ -1,5 +1,6 @@
 import type { TimerHandle } from '../../util/clock.ts';
 import type { DropCounter } from '../../util/counters.ts';
+import { quote } from '../../util/escape.ts';
 import {
   ChapCode,
   type ChapPacket,
@@ -9,6 +10,7 @@ import {
 } from './chap-codec.ts';
 import type { ChapAnswer, ChapDigest } from './chap-digest.ts';
 import {
+  assessLogin,
   DEFAULT_MAX_CHALLENGES,
   DEFAULT_RETRY_MS,
   DEFAULT_TIMEOUT_MS,
@@ -16,9 +18,12 @@ import {
   decodeText,
   dropCounter,
   encodeText,
+  lockedOutReason,
+  logAuthenticatorFailure,
   lookupUser,
   METHOD_NAMES,
   randomSource,
+  recordLogin,
   reportAuthenticatorFailure,
   safeEqual,
   unknownUser,
@@ -40,8 +45,12 @@ const CODE_WORDS: Record<number, string> = { 1: 'Challenge', 2: 'Response', 3: '
  * MS-CHAP Failure messages say R=0). A repeated Response (our Success/Failure was lost) gets the same
  * answer again (RFC 1994 §4.2). Responses with another Identifier are dropped and counted.
  *
- *   start ──> challenging ──Response ok──> accepted   (Success)
- *               │  ↺ timer: resend       ──Response bad─> refused   (Failure)
+ * With a `throttle` (login back-off), a Response from a locked-out address gets the Failure a wrong
+ * password gets, without its password being checked; and the answer may be held back for a while
+ * (`deciding`), whatever it is, so its timing tells nothing.
+ *
+ *   start ──> challenging ──Response ok──> [deciding: back-off] ──> accepted   (Success)
+ *               │  ↺ timer: resend       ──Response bad─> [deciding: back-off] ──> refused (Failure)
  *               └──maxChallenges sent──> refused (no packet)
  */
 export class ChapAuthenticator implements AuthExchange {
@@ -52,7 +61,7 @@ export class ChapAuthenticator implements AuthExchange {
   private readonly cfg: AuthenticatorOptions;
   private readonly digest: ChapDigest;
   private readonly random: (n: number) => Uint8Array;
-  private state: 'idle' | 'challenging' | 'accepted' | 'refused' | 'stopped' = 'idle';
+  private state: 'idle' | 'challenging' | 'deciding' | 'accepted' | 'refused' | 'stopped' = 'idle';
   private timer: TimerHandle | undefined;
   private id = 0;
   private challenge: Uint8Array = new Uint8Array(0);
@@ -97,6 +106,11 @@ export class ChapAuthenticator implements AuthExchange {
       return;
     }
     if (this.host.log.debugEnabled) this.host.log.debug(`recv ${describeChapPacket(p)}`);
+    if (this.state === 'deciding') {
+      // The peer repeated its Response while the answer is held back: it gets the answer once.
+      if (this.host.log.debugEnabled) this.host.log.debug('repeated Response while the answer is held back');
+      return;
+    }
     if (this.state !== 'challenging') {
       if (this.result) {
         if (this.host.log.debugEnabled) this.host.log.debug(`sent the same answer again (id=${this.id})`);
@@ -117,31 +131,63 @@ export class ChapAuthenticator implements AuthExchange {
     const rawUser = decodeText(name);
     const { user, credential } = lookupUser(this.cfg, rawUser);
     const base = { challenge: this.challenge, random: this.random };
+    const gate = assessLogin(this.cfg, user);
+    if (gate.locked) {
+      // The password is not checked: the answer is the one a wrong password gets.
+      const reason = lockedOutReason(this.cfg.peerAddress ?? '');
+      this.refuse(user, reason, this.digest.failureMessage(base), gate.delayMs, true);
+      return;
+    }
     if (!credential) {
-      this.refuse(user, unknownUser(user), this.digest.failureMessage(base));
+      recordLogin(this.cfg, user, false);
+      this.refuse(user, unknownUser(user), this.digest.failureMessage(base), gate.delayMs);
       return;
     }
     const verdict = this.digest.verify({ ...base, id: this.id, response, name, rawUser, user, credential });
+    recordLogin(this.cfg, user, verdict.ok);
     if (!verdict.ok) {
-      this.refuse(user, verdict.reason, verdict.message);
+      this.refuse(user, verdict.reason, verdict.message, gate.delayMs);
       return;
     }
-    this.state = 'accepted';
-    this.sendResult(ChapCode.Success, verdict.message);
-    this.host.log.info(`${METHOD_NAMES[this.method]}: peer authenticated as ${JSON.stringify(user)}`);
-    this.host.succeeded({
-      method: this.method,
-      user,
-      rawUser,
-      credential,
-      ...(verdict.mppeKeys ? { mppeKeys: verdict.mppeKeys } : {}),
+    this.decide(gate.delayMs, () => {
+      this.state = 'accepted';
+      this.sendResult(ChapCode.Success, verdict.message);
+      this.host.log.info(`${METHOD_NAMES[this.method]}: peer authenticated as ${quote(user)}`);
+      this.host.succeeded({
+        method: this.method,
+        user,
+        rawUser,
+        credential,
+        ...(verdict.mppeKeys ? { mppeKeys: verdict.mppeKeys } : {}),
+      });
     });
   }
 
-  private refuse(user: string, reason: string, message: string): void {
-    this.state = 'refused';
-    this.sendResult(ChapCode.Failure, message);
-    reportAuthenticatorFailure(this.host, this.cfg, { method: this.method, user, reason });
+  /**
+   * Refuse: the failure is logged now (one line; a debug line for a locked-out address), the
+   * Failure is sent and the failure reported after `delayMs` (the back-off).
+   */
+  private refuse(user: string, reason: string, message: string, delayMs: number, quiet = false): void {
+    const failure = { method: this.method, user, reason };
+    logAuthenticatorFailure(this.host, this.cfg, failure, quiet);
+    this.decide(delayMs, () => {
+      this.state = 'refused';
+      this.sendResult(ChapCode.Failure, message);
+      this.host.failed({ ...failure, logged: true });
+    });
+  }
+
+  /** Run `answer` now, or after `delayMs` in the `deciding` state (stop() cancels it). */
+  private decide(delayMs: number, answer: () => void): void {
+    if (delayMs <= 0) {
+      answer();
+      return;
+    }
+    this.state = 'deciding';
+    if (this.host.log.debugEnabled) this.host.log.debug(`answer held back ${delayMs} ms (login back-off)`);
+    this.timer = this.host.clock.setTimer(delayMs, () => {
+      if (this.state === 'deciding') answer();
+    });
   }
 
   private sendChallenge(): void {
@@ -295,7 +341,7 @@ export class ChapPeer implements AuthExchange {
       return;
     }
     this.state = 'accepted';
-    this.host.log.info(`${METHOD_NAMES[this.method]}: authenticated as ${JSON.stringify(this.cfg.user)}`);
+    this.host.log.info(`${METHOD_NAMES[this.method]}: authenticated as ${quote(this.cfg.user)}`);
     this.host.succeeded({
       method: this.method,
       user: this.cfg.user,

@@ -1,6 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Credential } from '../../aaa/credentials.ts';
 import { DropCounter } from '../../util/counters.ts';
+import { quote } from '../../util/escape.ts';
 import { isProtocolError } from '../../wire/errors.ts';
 import type { AuthenticatorOptions, AuthFailure, AuthHost, AuthMethod, ExchangeOptions } from './types.ts';
 
@@ -66,26 +67,61 @@ export function lookupUser(cfg: AuthenticatorOptions, rawUser: string): UserLook
 
 /** `unknown user "bob"` — the reason text for a name the store does not know. */
 export function unknownUser(user: string): string {
-  return `unknown user ${JSON.stringify(user)}`;
+  return `unknown user ${quote(user)}`;
 }
 
 /** `wrong password for "alice"`. */
 export function wrongPassword(user: string): string {
-  return `wrong password for ${JSON.stringify(user)}`;
+  return `wrong password for ${quote(user)}`;
 }
 
 /**
- * Log a failed login on the authenticator (with the peer address when known) and report it.
+ * Log a failed login on the authenticator (with the peer address when known): one line, a warning,
+ * or a debug line when `quiet` (an address that is locked out; the back-off logs the episode).
  * Only names and reasons are logged, never a password or a response value.
  */
+export function logAuthenticatorFailure(
+  host: AuthHost,
+  opts: ExchangeOptions,
+  failure: AuthFailure,
+  quiet = false,
+): void {
+  const from = opts.peerAddress ? ` from ${opts.peerAddress}` : '';
+  const line = `${METHOD_NAMES[failure.method]} authentication of peer${from} failed: ${failure.reason}`;
+  if (quiet) {
+    if (host.log.debugEnabled) host.log.debug(line);
+  } else host.log.warn(line);
+}
+
+/** Log a failed login on the authenticator and report it (the link terminates). */
 export function reportAuthenticatorFailure(
   host: AuthHost,
   opts: ExchangeOptions,
   failure: AuthFailure,
 ): void {
-  const from = opts.peerAddress ? ` from ${opts.peerAddress}` : '';
-  host.log.warn(`${METHOD_NAMES[failure.method]} authentication of peer${from} failed: ${failure.reason}`);
-  host.failed(failure);
+  logAuthenticatorFailure(host, opts, failure);
+  host.failed({ ...failure, logged: true });
+}
+
+/** The reason logged for a login refused because its address is locked out. */
+export function lockedOutReason(address: string): string {
+  return `address ${address} is locked out after repeated failed logins (password not checked)`;
+}
+
+/**
+ * Ask the throttle (if any, and if the peer's address is known) about a login about to be checked.
+ * Without one: not locked, no delay.
+ */
+export function assessLogin(cfg: AuthenticatorOptions, user: string): { locked: boolean; delayMs: number } {
+  if (!cfg.throttle || cfg.peerAddress === undefined) return { locked: false, delayMs: 0 };
+  return cfg.throttle.assess(cfg.peerAddress, user);
+}
+
+/** Tell the throttle (if any) how a checked login ended. */
+export function recordLogin(cfg: AuthenticatorOptions, user: string, ok: boolean): void {
+  if (!cfg.throttle || cfg.peerAddress === undefined) return;
+  if (ok) cfg.throttle.succeeded(cfg.peerAddress, user);
+  else cfg.throttle.failed(cfg.peerAddress, user);
 }
 
 /** Decode, or count the drop and return undefined: bad input never throws out of receive(). */

@@ -1,5 +1,6 @@
 import type { Secret } from '../../aaa/credentials.ts';
 import { ntPasswordHash } from '../../crypto/mschap.ts';
+import { quote } from '../../util/escape.ts';
 import { hex } from '../../wire/bytes.ts';
 
 /** Error codes of MS-CHAP Failure messages (RFC 2433 §5, RFC 2759 §6). */
@@ -69,8 +70,8 @@ export function parseMsChapFailure(text: string): (Partial<MsChapFailure> & { er
 /** A Failure message in words for the log, e.g. `authenticator refused us: E=691 (authentication failure)`. */
 export function describeMsChapFailure(text: string): string {
   const f = parseMsChapFailure(text);
-  if (!f) return `authenticator refused us: ${JSON.stringify(text)}`;
+  if (!f) return `authenticator refused us: ${quote(text)}`;
   const words = ERROR_WORDS[f.error] ?? 'unknown error';
-  const msg = f.message ? `: ${JSON.stringify(f.message)}` : '';
+  const msg = f.message ? `: ${quote(f.message)}` : '';
   return `authenticator refused us: E=${f.error} (${words})${msg}`;
 }

@@ -1,4 +1,5 @@
 import { ntChallengeResponseV1, ntPasswordHash } from '../../crypto/mschap.ts';
+import { quote } from '../../util/escape.ts';
 import { mppeKeysFromMschapV1 } from '../mppe/keys.ts';
 import type { ChapDigest } from './chap-digest.ts';
 import { safeEqual, wrongPassword } from './common.ts';
@@ -55,7 +56,7 @@ export const mschapV1: ChapDigest = {
     if (response[MSCHAP_OFFSET_FLAGS] !== MSCHAP_FLAG_USE_NT) {
       return {
         ok: false,
-        reason: `${JSON.stringify(user)} offered only a LAN Manager response, which is not supported`,
+        reason: `${quote(user)} offered only a LAN Manager response, which is not supported`,
         message,
       };
     }

@@ -2,7 +2,9 @@ import type { Secret } from '../../aaa/credentials.ts';
 import { ntPasswordHash } from '../../crypto/mschap.ts';
 import type { TimerHandle } from '../../util/clock.ts';
 import type { DropCounter } from '../../util/counters.ts';
+import { quote } from '../../util/escape.ts';
 import {
+  assessLogin,
   DEFAULT_MAX_REQUESTS,
   DEFAULT_RETRY_MS,
   DEFAULT_TIMEOUT_MS,
@@ -10,8 +12,11 @@ import {
   decodeText,
   dropCounter,
   encodeText,
+  lockedOutReason,
+  logAuthenticatorFailure,
   lookupUser,
   randomSource,
+  recordLogin,
   reportAuthenticatorFailure,
   safeEqual,
   unknownUser,
@@ -44,8 +49,12 @@ export function papPasswordMatches(secret: Secret, offered: Uint8Array): boolean
  * it with Ack or Nak. The first request decides (pppd does the same: no second try after a Nak);
  * a repeated request (our answer was lost) gets the same answer again, with its own Identifier.
  *
- *   start ──> listen ──AuthReq ok──> accepted   (Ack; repeats answered with Ack)
- *                    ──AuthReq bad─> refused    (Nak; repeats answered with Nak)
+ * With a `throttle` (login back-off) the answer may be held back (`deciding`; retransmissions meanwhile
+ * are answered once, when it goes out), and a locked-out address gets the Nak without its password
+ * being checked.
+ *
+ *   start ──> listen ──AuthReq ok──> [deciding] ──> accepted   (Ack; repeats answered with Ack)
+ *                    ──AuthReq bad─> [deciding] ──> refused    (Nak; repeats answered with Nak)
  *                    ──timeout────> refused    (no packet sent)
  */
 export class PapAuthenticator implements AuthExchange {
@@ -54,8 +63,10 @@ export class PapAuthenticator implements AuthExchange {
   readonly drops: DropCounter;
   private readonly host: AuthHost;
   private readonly cfg: AuthenticatorOptions;
-  private state: 'idle' | 'listen' | 'accepted' | 'refused' | 'stopped' = 'idle';
+  private state: 'idle' | 'listen' | 'deciding' | 'accepted' | 'refused' | 'stopped' = 'idle';
   private timer: TimerHandle | undefined;
+  /** Identifier of the latest Authenticate-Request, answered when a held-back answer goes out. */
+  private lastId: number | undefined;
 
   constructor(host: AuthHost, cfg: AuthenticatorOptions) {
     this.host = host;
@@ -85,6 +96,11 @@ export class PapAuthenticator implements AuthExchange {
       return;
     }
     if (this.host.log.debugEnabled) this.host.log.debug(`recv ${describePapPacket(p)}`);
+    if (this.state === 'deciding') {
+      // A retransmission while the answer is held back: answered once, with its Identifier.
+      this.lastId = p.id;
+      return;
+    }
     if (this.state === 'accepted') this.answer(PapCode.AuthenticateAck, p.id, PAP_ACK_MESSAGE);
     else if (this.state === 'refused') this.answer(PapCode.AuthenticateNak, p.id, PAP_NAK_MESSAGE);
     else this.verify(p.id, decodeText(p.peerId), p.password);
@@ -93,17 +109,43 @@ export class PapAuthenticator implements AuthExchange {
   private verify(id: number, rawUser: string, password: Uint8Array): void {
     this.timer?.cancel();
     const { user, credential } = lookupUser(this.cfg, rawUser);
-    if (!credential || !papPasswordMatches(credential.secret, password)) {
-      this.state = 'refused';
-      this.answer(PapCode.AuthenticateNak, id, PAP_NAK_MESSAGE);
-      const reason = credential ? wrongPassword(user) : unknownUser(user);
-      reportAuthenticatorFailure(this.host, this.cfg, { method: 'pap', user, reason });
+    const gate = assessLogin(this.cfg, user);
+    let reason: string | undefined;
+    if (gate.locked) reason = lockedOutReason(this.cfg.peerAddress ?? '');
+    else {
+      const ok = credential !== undefined && papPasswordMatches(credential.secret, password);
+      recordLogin(this.cfg, user, ok);
+      if (!ok) reason = credential ? wrongPassword(user) : unknownUser(user);
+    }
+    if (reason !== undefined) {
+      const failure = { method: 'pap' as const, user, reason };
+      logAuthenticatorFailure(this.host, this.cfg, failure, gate.locked);
+      this.decide(gate.delayMs, () => {
+        this.state = 'refused';
+        this.answer(PapCode.AuthenticateNak, this.lastId ?? id, PAP_NAK_MESSAGE);
+        this.host.failed({ ...failure, logged: true });
+      });
       return;
     }
-    this.state = 'accepted';
-    this.answer(PapCode.AuthenticateAck, id, PAP_ACK_MESSAGE);
-    this.host.log.info(`PAP: peer authenticated as ${JSON.stringify(user)}`);
-    this.host.succeeded({ method: 'pap', user, rawUser, credential });
+    this.decide(gate.delayMs, () => {
+      this.state = 'accepted';
+      this.answer(PapCode.AuthenticateAck, this.lastId ?? id, PAP_ACK_MESSAGE);
+      this.host.log.info(`PAP: peer authenticated as ${quote(user)}`);
+      this.host.succeeded({ method: 'pap', user, rawUser, credential: credential! });
+    });
+  }
+
+  /** Run `answer` now, or after `delayMs` in the `deciding` state (stop() cancels it). */
+  private decide(delayMs: number, answer: () => void): void {
+    if (delayMs <= 0) {
+      answer();
+      return;
+    }
+    this.state = 'deciding';
+    if (this.host.log.debugEnabled) this.host.log.debug(`answer held back ${delayMs} ms (login back-off)`);
+    this.timer = this.host.clock.setTimer(delayMs, () => {
+      if (this.state === 'deciding') answer();
+    });
   }
 
   private answer(
@@ -187,10 +229,10 @@ export class PapPeer implements AuthExchange {
     this.state = 'done';
     const message = decodeText(p.message);
     if (p.code === PapCode.AuthenticateNak) {
-      this.finishFailed(`authenticator refused us${message ? `: ${JSON.stringify(message)}` : ''}`);
+      this.finishFailed(`authenticator refused us${message ? `: ${quote(message)}` : ''}`);
       return;
     }
-    this.host.log.info(`PAP: authenticated as ${JSON.stringify(this.cfg.user)}`);
+    this.host.log.info(`PAP: authenticated as ${quote(this.cfg.user)}`);
     this.host.succeeded({ method: 'pap', user: this.cfg.user, rawUser: this.cfg.user });
   }
 

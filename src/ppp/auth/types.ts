@@ -1,4 +1,5 @@
 import type { CredentialStore } from '../../aaa/credentials.ts';
+import type { AuthThrottle } from '../../aaa/login-throttle.ts';
 import type { Clock } from '../../util/clock.ts';
 import type { Logger } from '../../util/log.ts';
 import type { MppeKeySource } from '../mppe/types.ts';
@@ -29,6 +30,12 @@ export interface AuthFailure {
   user?: string;
   /** In words, for the log: "wrong password", "unknown user", "peer gave up after 3 attempts"... */
   reason: string;
+  /**
+   * The exchange already logged this failure (or, for an address that is locked out, deliberately
+   * did not: the back-off logs one summary per episode). The link may then log its closing at
+   * debug level, so a guess costs at most one log line.
+   */
+  logged?: boolean;
 }
 
 /** What an exchange needs from the link it runs on. */
@@ -92,6 +99,13 @@ export interface AuthenticatorOptions extends AuthenticatorConfig, ExchangeOptio
   maxChallenges?: number;
   /** PAP: how long to wait for an Authenticate-Request in ms (default 30 s). */
   timeoutMs?: number;
+  /**
+   * Back-off for password guessing, keyed by `peerAddress` (no throttling without one). Before a
+   * password is checked it says whether the address is locked out (then the peer gets the ordinary
+   * failure answer and the password is not checked) and how long to hold the answer back (success
+   * or failure alike); each outcome is reported to it.
+   */
+  throttle?: AuthThrottle;
 }
 
 /** Peer (client) options. */
