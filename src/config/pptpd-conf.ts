@@ -100,8 +100,8 @@ interface RangedSpec {
 }
 
 const GUARD_KEYWORDS = {
-  'max-unauth-per-source': { min: 1, max: 65_535, fallback: 8, expected: 'a number of connections' },
-  'max-setups-per-source': { min: 1, max: 65_535, fallback: 4, expected: 'a number of calls' },
+  'max-unauth-per-source': { min: 1, max: 65_535, fallback: 16, expected: 'a number of connections' },
+  'max-setups-per-source': { min: 1, max: 65_535, fallback: 8, expected: 'a number of calls' },
   'max-unauth': { min: 1, max: 1_000_000, fallback: 256, expected: 'a number of connections' },
   'call-deadline': { min: 1, max: 3600, fallback: 30, expected: 'a number of seconds' },
   'setup-deadline': { min: 1, max: 3600, fallback: 60, expected: 'a number of seconds' },

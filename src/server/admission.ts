@@ -5,35 +5,24 @@ import { GeneralError, PPTP_PROTOCOL_VERSION, StartResult } from '../pptp/consta
 import { ControlFramer } from '../pptp/framer.ts';
 import type { Clock } from '../util/clock.ts';
 import type { DropCounter } from '../util/counters.ts';
+import type { ServerSettings } from './settings.ts';
 
 /**
- * What one source address, and everyone together, may hold before authentication. Many real
- * users share one address (a whole office behind NAT): authenticated sessions are limited only
- * by `connections`; these limits bound what an unauthenticated peer can make us hold.
+ * What one source address, and everyone together, may hold before authentication (pptpd.conf
+ * keywords, docs/configuration.md). Many real users share one address (a whole office behind
+ * NAT): authenticated sessions are limited only by `connections`; these limits bound what an
+ * unauthenticated peer can make us hold. Deadlines are in seconds: TCP accept → accepted
+ * Outgoing-Call-Request, and call → network layer up.
  */
-export interface AdmissionLimits {
-  /** Control connections from one address that have not authenticated yet. */
-  readonly maxUnauthPerSource: number;
-  /** Calls from one address between Outgoing-Call-Request and IPCP up. */
-  readonly maxSetupsPerSource: number;
-  /** Control connections from everyone that have not authenticated yet. */
-  readonly maxUnauth: number;
-  /** Seconds from TCP accept to an accepted Outgoing-Call-Request. */
-  readonly callDeadlineS: number;
-  /** Seconds from the call to the network layer up (LCP, authentication, CCP, IPCP). */
-  readonly setupDeadlineS: number;
-  /** Bytes we buffer for a control connection that does not read its replies; past it we drop it. */
-  readonly controlWriteBuffer: number;
-}
-
-export const DEFAULT_LIMITS: AdmissionLimits = {
-  maxUnauthPerSource: 8,
-  maxSetupsPerSource: 8,
-  maxUnauth: 512,
-  callDeadlineS: 30,
-  setupDeadlineS: 60,
-  controlWriteBuffer: 64 * 1024,
-};
+export type AdmissionLimits = Pick<
+  ServerSettings,
+  | 'maxUnauthPerSource'
+  | 'maxSetupsPerSource'
+  | 'maxUnauth'
+  | 'callDeadlineS'
+  | 'setupDeadlineS'
+  | 'controlWriteBufferBytes'
+>;
 
 /** Why a connection or call was refused by admission (counted under these words). */
 export type AdmissionRefusal =

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { LeaseManager } from '../aaa/leases.ts';
+import { LoginThrottle } from '../aaa/login-throttle.ts';
 import { GreDemux } from '../gre/demux.ts';
 import type { GrePort, TunDevice } from '../net/interfaces.ts';
 import {
@@ -18,7 +19,7 @@ import type { CallRequestDecision } from '../pptp/control.ts';
 import type { Clock } from '../util/clock.ts';
 import { DropCounter } from '../util/counters.ts';
 import type { Logger } from '../util/log.ts';
-import { type AdmissionLimits, ConnectionRefuser, DEFAULT_LIMITS, SourceTable } from './admission.ts';
+import { type AdmissionLimits, ConnectionRefuser, SourceTable } from './admission.ts';
 import { Session, type SessionHost, type SessionInfo } from './session.ts';
 import type { ServerSettings } from './settings.ts';
 import type { SystemOps } from './system.ts';
@@ -47,6 +48,8 @@ export class PptpServer implements SessionHost {
   readonly drops: DropCounter;
   private readonly gre: GrePort;
   readonly leases: LeaseManager;
+  /** Brute-force back-off per source address and user name (RFC 2759 §10). */
+  readonly loginThrottle: LoginThrottle;
   private settings: ServerSettings;
   private readonly sessions = new Map<string, Session>();
   private readonly demux: GreDemux;
@@ -70,6 +73,7 @@ export class PptpServer implements SessionHost {
     this.listener = deps.listener ?? new TcpListener(settings.listen, settings.port);
     this.drops = new DropCounter(deps.log, 'packet');
     this.leases = new LeaseManager(settings.delegate ? [] : settings.remoteIps);
+    this.loginThrottle = new LoginThrottle(settings.loginThrottle, { clock: deps.clock, log: deps.log });
     this.demux = new GreDemux(this.drops);
     this.refuser = new ConnectionRefuser(deps.clock, this.drops);
     this.gre.onPacket((p, from) => this.demux.receive(p, from));
@@ -81,7 +85,7 @@ export class PptpServer implements SessionHost {
   }
 
   get limits(): AdmissionLimits {
-    return this.settings.limits ?? DEFAULT_LIMITS;
+    return this.settings;
   }
 
   /** Start listening for control connections; resolves with the bound port. */
@@ -140,13 +144,13 @@ export class PptpServer implements SessionHost {
     if (sock.destroyed) return;
     sock.write(bytes);
     const waiting = sock.writableLength;
-    if (waiting > limits.controlWriteBuffer) {
+    if (waiting > limits.controlWriteBufferBytes) {
       this.drops.drop(
         'control connection does not read its replies',
         `${waiting} bytes unread by ${formatIPv4(session.peer)}`,
       );
       sock.destroy();
-    } else if (waiting > limits.controlWriteBuffer / 4 && !sock.isPaused()) {
+    } else if (waiting > limits.controlWriteBufferBytes / 4 && !sock.isPaused()) {
       sock.pause();
       sock.once('drain', () => sock.resume());
     }
@@ -277,6 +281,7 @@ export class PptpServer implements SessionHost {
    */
   reload(settings: ServerSettings): void {
     this.leases.reload(settings.delegate ? [] : settings.remoteIps);
+    this.loginThrottle.update(settings.loginThrottle);
     this.settings = settings;
     this.log.info(`configuration reloaded from ${settings.origin}; ${this.sessions.size} sessions kept`);
   }
@@ -295,6 +300,7 @@ export class PptpServer implements SessionHost {
     return new Promise((resolve) => {
       const done = (): void => {
         timer.cancel();
+        this.loginThrottle.close();
         this.onAllClosed = undefined;
         for (const s of this.sessions.values()) s.control.stop('server shutting down');
         resolve();

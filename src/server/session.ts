@@ -1,4 +1,5 @@
 import type { LeaseManager } from '../aaa/leases.ts';
+import type { AuthThrottle } from '../aaa/login-throttle.ts';
 import type { GreHeader } from '../gre/codec.ts';
 import type { GreEndpoint } from '../gre/demux.ts';
 import type { TunDevice } from '../net/interfaces.ts';
@@ -43,6 +44,8 @@ export interface SessionHost {
   readonly leases: LeaseManager;
   /** Route TUN packets for `ip` to this session (or stop). */
   bindAddress(ip: IPv4, session: Session | undefined): void;
+  /** Login back-off shared by every session (aaa/login-throttle.ts). */
+  readonly loginThrottle: AuthThrottle;
   /** What unauthenticated peers may hold; the session applies the deadlines. */
   readonly limits: AdmissionLimits;
   sessionAuthenticated(session: Session): void;
@@ -259,6 +262,7 @@ export class Session implements GreEndpoint {
           serverName: this.settings.serverName,
           stripDomain: this.settings.stripDomain,
           peerAddress: formatIPv4(this.peer),
+          throttle: this.host.loginThrottle,
         }),
       events: {
         onAuthenticated: (r) => this.onAuthenticated(r),

@@ -4,7 +4,6 @@ import type { ConfigIssue } from '../config/issues.ts';
 import { GUARD_DEFAULTS } from '../config/pptpd-conf.ts';
 import type { IPv4 } from '../net/ip.ts';
 import type { PppPolicy } from '../ppp/policy.ts';
-import type { AdmissionLimits } from './admission.ts';
 
 /**
  * Everything the server runs with, resolved from pptpd.conf + pppd options files +
@@ -46,8 +45,6 @@ export interface ServerSettings {
   /** Name of the TUN device shared by all sessions. */
   tunName: string;
   pidfile: string | undefined;
-  /** What unauthenticated peers may hold (server/admission.ts); DEFAULT_LIMITS when absent. */
-  limits?: AdmissionLimits;
   /** Where the settings came from, for the start-up log line. */
   origin: string;
 

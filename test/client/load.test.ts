@@ -12,7 +12,12 @@ test('the load generator holds many sessions over one shared GRE port and closes
   const base = parseIPv4('10.64.0.1')!;
   const n = 40;
   const bench = await startServer(
-    serverSettings({ remoteIps: Array.from({ length: n }, (_, i) => base + i), maxConnections: n }),
+    serverSettings({
+      remoteIps: Array.from({ length: n }, (_, i) => base + i),
+      maxConnections: n,
+      // One load generator address sets up `concurrency` sessions at once.
+      maxSetupsPerSource: 16,
+    }),
   );
   try {
     const gen = new LoadGenerator({

@@ -255,8 +255,8 @@ test('pptpd.conf: poptop guard and back-off keywords default to secure values', 
   const { config, warnings } = parse('localip 10.0.0.1\nremoteip 10.0.0.2-9\n');
   assert.deepEqual(warnings, []);
   assert.deepEqual(config.guard, {
-    maxUnauthPerSource: 8,
-    maxSetupsPerSource: 4,
+    maxUnauthPerSource: 16,
+    maxSetupsPerSource: 8,
     maxUnauth: 256,
     callDeadlineS: 30,
     setupDeadlineS: 60,

@@ -132,7 +132,7 @@ test('guard limits and the login back-off reach the server settings', () => {
       s.setupDeadlineS,
       s.controlWriteBufferBytes,
     ],
-    [8, 4, 256, 30, 60, 65536],
+    [16, 8, 256, 30, 60, 65536],
   );
   assert.equal(s.loginThrottle.failLimit, 10);
   assert.equal(s.loginThrottle.lockoutS, 300);
@@ -158,6 +158,6 @@ test('guard limits and the login back-off reach the server settings', () => {
   // the built-in configuration has them too
   const dir = mkdtempSync(join(tmpdir(), 'poptop-builtin-'));
   const b = loadServerSettings({ stateDir: dir }).settings;
-  assert.equal(b.maxUnauthPerSource, 8);
+  assert.equal(b.maxUnauthPerSource, 16);
   assert.equal(b.loginThrottle.failLimit, 10);
 });
