@@ -139,6 +139,16 @@ async function windowsSession(version: WindowsVersion) {
       assert.equal(internetChecksum(reply.subarray(20)), 0, 'ICMP checksum');
     }
 
+    // The server's keepalives, LCP (every 30 s) and PPTP (every 60 s), are answered: the link stays up.
+    await peer.pump(() => false, 125_000, 'nothing').catch(() => {});
+    const echoes = peer.log.received.filter(
+      (r) => r.protocol === PppProtocol.LCP && r.code === PacketCode.EchoRequest,
+    );
+    assert.ok(echoes.length >= 4, `${echoes.length} LCP Echo-Requests in 125 s`);
+    const pptpEchoes = peer.log.control.filter((m) => m.type === 'echo-request');
+    assert.ok(pptpEchoes.length >= 2, `${pptpEchoes.length} PPTP Echo-Requests in 125 s`);
+    assert.equal(b.server.list().length, 1, 'still up after the keepalive');
+
     const { termAck, cdn, stop } = await peer.hangUp();
     assert.ok(termAck, 'LCP Terminate-Ack');
     assert.equal(cdn.resultCode, 4, 'Call-Disconnect-Notify Result Code 4: Request (RFC 2637 §2.13)');

@@ -175,6 +175,11 @@ export class WindowsPeer {
       this.framer.push(new Uint8Array(chunk));
       for (let m = this.framer.next(); m; m = this.framer.next()) {
         this.log.control.push(m);
+        if (m.type === 'echo-request') {
+          // The PPTP keepalive (RFC 2637 §2.5): answered at once, as Windows does.
+          this.sendControl({ type: 'echo-reply', identifier: m.identifier, resultCode: 1, errorCode: 0 });
+          continue;
+        }
         this.controlQueue.push(m);
       }
     });
@@ -328,6 +333,13 @@ export class WindowsPeer {
       const m = this.negotiations.get(rejected);
       if (m) m.stopped = true;
       if (rejected === PppProtocol.IPV6CP) this.log.ipv6cpRejected = true;
+      return;
+    }
+    if (r.protocol === PppProtocol.LCP && r.code === PacketCode.EchoRequest && this.lcpOpen) {
+      // Windows answers the server's keepalive with its own Magic-Number and the same data.
+      const reply = r.data.slice();
+      reply.set(u32Option(0, this.magic).data, 0);
+      this.sendControlPacket(PppProtocol.LCP, PacketCode.EchoReply, r.id, reply);
       return;
     }
     if (r.protocol === PppProtocol.LCP && r.code === PacketCode.TerminateRequest) {
