@@ -1,7 +1,7 @@
 /**
  * Issue 6, the policy matrix: the real Linux client (pppd 2.4.9 + kernel MPPE in a QEMU guest)
  * against `poptop serve` configured for MPPE-40, stateful MPPE (with 2% loss towards the client,
- * which must recover by CCP Reset-Request), MS-CHAPv1, CHAP-MD5 without MPPE, and a PAP-only
+ * which must recover by CCP Reset-Request), `require-mppe` against a 40-bit-only client, MS-CHAPv1, CHAP-MD5 without MPPE, and a PAP-only
  * client that must be refused. One server per policy, one guest per scenario.
  */
 import assert from 'node:assert/strict';
@@ -110,6 +110,39 @@ test('MS-CHAPv2 + MPPE-40: link, ping, 2 MB', { skip }, async (t) => {
   assert.equal(r.ping_ok, '1');
   assert.equal(r.run_rc, '0', g.runOutput());
   assert.ok(iperfMbytes(g.runOutput()) >= 1.9);
+});
+
+test('require-mppe on poptop vs require-mppe-40 on pppd settles on 40-bit (issue 11.1)', {
+  skip,
+}, async (t) => {
+  const s = await serve('mppeany', [
+    'refuse-pap',
+    'refuse-chap',
+    'refuse-mschap',
+    'require-mschap-v2',
+    'require-mppe',
+  ]);
+  const from = s.proc.output.length;
+  const { g, r } = await clientWithLink(
+    bed,
+    'mppeany',
+    {
+      guestIp: '172.31.250.12', // one address per scenario: a guest left by a failure blocks none
+      user: 'alice',
+      password: 'alice-pw',
+      authOptions: 'require-mppe-40',
+    },
+    (m) => t.diagnostic(m),
+  );
+  assert.equal(r.ppp_up, '1', `${g.proc.tail(60)}\n${s.since(from)}`);
+  assert.equal(r.mppe, '40');
+  assert.equal(r.stateless, '1');
+  assert.equal(r.ping_ok, '1');
+  const log = s.since(from);
+  // Our request offers both strengths; pppd Naks it down to the one it takes.
+  assert.match(log, /sent \[CCP ConfReq id=\d+ <mppe \+H -M \+S \+L -D -C>\]/);
+  assert.match(log, /recv \[CCP ConfNak id=\d+ <mppe \+H -M -S \+L -D -C>\]/);
+  assert.match(log, /MPPE 40-bit stateless up/);
 });
 
 test('stateful MPPE with 2% loss towards the client recovers by CCP Reset-Request', { skip }, async (t) => {

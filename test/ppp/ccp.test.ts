@@ -181,3 +181,61 @@ test('CCP Reset-Request is answered with Reset-Ack of the same id, then a flushe
   );
   assert.equal(resets.count, before + 1);
 });
+
+test('issue 11.1: with require-mppe (40 or 128) our request offers S and L together (H set), as pppd does', () => {
+  const { h } = handler((p) => (p.mppe.allow40 = true));
+  assert.deepEqual(h.buildRequest(), [mppe(MppeBit.H | MppeBit.S | MppeBit.L)]);
+  const all = handler((p) => {
+    p.mppe.allow40 = true;
+    p.mppe.allow56 = true;
+  });
+  assert.deepEqual(all.h.buildRequest(), [mppe(MppeBit.H | MppeBit.S | MppeBit.M | MppeBit.L)]);
+  // 128 only: one bit, as before.
+  assert.deepEqual(handler().h.buildRequest(), [mppe(MppeBit.H | MppeBit.S)]);
+});
+
+test('issue 11.1: a Nak naming a subset of what we offered is accepted and the link settles on it', () => {
+  const { h, seen } = handler((p) => (p.mppe.allow40 = true));
+  h.nakReceived([mppe(MppeBit.H | MppeBit.L)]); // pppd require-mppe-40 naks down to L
+  assert.deepEqual(seen.fail, []);
+  assert.deepEqual(h.buildRequest(), [mppe(MppeBit.H | MppeBit.L)]);
+  assert.deepEqual(h.checkRequest([mppe(MppeBit.H | MppeBit.L)], false), { kind: 'ack' });
+  h.ackReceived();
+  h.up();
+  assert.deepEqual(seen.up, [{ bits: 40, stateless: true }]);
+});
+
+test('issue 11.1: the peer request decides first: our offer narrows to the strength we agreed to', () => {
+  const { h, seen } = handler((p) => (p.mppe.allow40 = true));
+  assert.deepEqual(h.checkRequest([mppe(MppeBit.H | MppeBit.L)], false), { kind: 'ack' });
+  assert.deepEqual(h.buildRequest(), [mppe(MppeBit.H | MppeBit.L)]);
+  h.ackReceived();
+  h.up();
+  assert.deepEqual(seen.up, [{ bits: 40, stateless: true }]);
+});
+
+test('issue 11.1: a peer that Acks our S+L offer gets the strength its own request names', () => {
+  const { h, seen } = handler((p) => (p.mppe.allow40 = true));
+  h.ackReceived();
+  // Our request was acked with both bits; the peer then asks for 128 + 40: we Nak to 128.
+  assert.deepEqual(h.checkRequest([mppe(MppeBit.H | MppeBit.S | MppeBit.L)], false), {
+    kind: 'nak',
+    options: [mppe(MppeBit.H | MppeBit.S)],
+  });
+  assert.deepEqual(h.checkRequest([mppe(MppeBit.H | MppeBit.S)], false), { kind: 'ack' });
+  h.up();
+  assert.deepEqual(seen.up, [{ bits: 128, stateless: true }]);
+});
+
+test('issue 11.1: two poptop ends allowing 40+128 settle on 128; 128 vs 40+128 settles on 128', () => {
+  for (const clientAllows40 of [true, false]) {
+    const b = bench({
+      server: (p) => (p.mppe.allow40 = true),
+      client: (p) => (p.mppe.allow40 = clientAllows40),
+    });
+    b.open();
+    b.clock.advance(1000);
+    assert.deepEqual(b.server.up[0]?.mppe, { bits: 128, stateless: true });
+    assert.deepEqual(b.client.up[0]?.mppe, { bits: 128, stateless: true });
+  }
+});

@@ -6,11 +6,12 @@ import type { NcpEvents } from '../ncp.ts';
 import type { ConfigOption, Verdict } from '../options.ts';
 import { VerdictBuilder } from '../options.ts';
 import type { PppPolicy } from '../policy.ts';
-import type { MppeChoice } from './mppe-option.ts';
+import type { MppeChoice, MppeOffer } from './mppe-option.ts';
 import {
   CcpOption,
   describeMppe,
   describeStrengths,
+  encodeMppeOffer,
   encodeMppeOption,
   MppeBit,
   mppeValue,
@@ -33,11 +34,13 @@ export interface CcpHandlerOptions {
 }
 
 /**
- * CCP (RFC 1962) limited to MPPE (RFC 3078 §2.1, option 18). Each side requests exactly one
- * strength and the H (stateless) bit; every other compression option, and the MPPC bit, is
- * refused. Like pppd, a side answers a request offering several strengths with a Nak naming its
- * preferred one among them, and a request offering none it allows with a Nak naming its own
- * preference; a Nak offering nothing we allow ends the negotiation with the reason in words.
+ * CCP (RFC 1962) limited to MPPE (RFC 3078 §2.1, option 18). Our request offers every strength
+ * the policy allows, with the H (stateless) bit, as pppd and RRAS do: the peer Naks it down to the
+ * one it takes, and we accept a Nak naming any subset of what we allow. Every other compression
+ * option, and the MPPC bit, is refused. Like pppd, we answer a request offering several strengths
+ * with a Nak naming the strongest we allow among them, and a request offering none we allow with
+ * a Nak naming our own preference; a Nak offering nothing we allow ends the negotiation with the
+ * reason in words. Once we have agreed to the peer's strength, our own request narrows to it.
  * Both directions must end with the same settings (one MppeFactory call serves both).
  */
 export class CcpHandler implements ControlProtocolHandler {
@@ -46,7 +49,8 @@ export class CcpHandler implements ControlProtocolHandler {
   private readonly opts: CcpHandlerOptions;
   /** Strengths we allow, strongest first. */
   private readonly allowed: MppeBits[];
-  got: MppeChoice | undefined;
+  /** What our request offers (narrowed by Naks and by the peer's request). */
+  got: MppeOffer | undefined;
   his: MppeChoice | undefined;
   private ourRequestAcked = false;
 
@@ -59,14 +63,16 @@ export class CcpHandler implements ControlProtocolHandler {
   }
 
   reset(): void {
-    const bits = this.allowed[0];
-    this.got = bits === undefined ? undefined : { bits, stateless: !this.opts.policy.mppe.preferStateful };
+    this.got =
+      this.allowed.length === 0
+        ? undefined
+        : { strengths: [...this.allowed], stateless: !this.opts.policy.mppe.preferStateful };
     this.his = undefined;
     this.ourRequestAcked = false;
   }
 
   buildRequest(): ConfigOption[] {
-    return this.got ? [encodeMppeOption(this.got)] : [];
+    return this.got ? [encodeMppeOffer(this.got)] : [];
   }
 
   checkRequest(opts: ConfigOption[], rejectIfDisagree: boolean): Verdict {
@@ -87,7 +93,8 @@ export class CcpHandler implements ControlProtocolHandler {
         v.nak(o, encodeMppeOption({ bits: preferred, stateless: true }));
         continue;
       }
-      const bits = this.got && offered.includes(this.got.bits) ? this.got.bits : offered[0]!;
+      const got = this.got;
+      const bits = offered.find((b) => got?.strengths.includes(b)) ?? offered[0]!;
       const m = this.opts.policy.mppe;
       const stateless = m.preferStateful ? false : (value & MppeBit.H) !== 0 || !m.statefulAllowed;
       const choice = { bits, stateless };
@@ -96,7 +103,7 @@ export class CcpHandler implements ControlProtocolHandler {
       else v.nak(o, exact);
       if (this.got && !this.ourRequestAcked) {
         // Ask for what we just agreed to, so both directions end equal.
-        this.got = { bits, stateless: this.got.stateless && stateless };
+        this.got = { strengths: [bits], stateless: this.got.stateless && stateless };
       }
     }
     this.his = his;
@@ -124,7 +131,9 @@ export class CcpHandler implements ControlProtocolHandler {
         this.opts.events.fail('peer wants stateful MPPE, which we refuse (nomppe-stateful)');
         return;
       }
-      this.got = { bits: suggested.includes(this.got.bits) ? this.got.bits : suggested[0]!, stateless };
+      // A subset of what we allow: offer exactly that (still narrowed by what we offered before).
+      const kept = suggested.filter((b) => this.got?.strengths.includes(b));
+      this.got = { strengths: kept.length > 0 ? kept : suggested, stateless };
     }
   }
 
@@ -140,8 +149,10 @@ export class CcpHandler implements ControlProtocolHandler {
       this.opts.events.up(null);
       return;
     }
-    if (got && his && got.bits === his.bits && got.stateless === his.stateless) {
-      this.opts.events.up({ bits: got.bits, stateless: got.stateless });
+    // Our acked request may still name several strengths (a peer that Acks rather than Naks):
+    // the peer's request then picks among them.
+    if (got && his && got.strengths.includes(his.bits) && got.stateless === his.stateless) {
+      this.opts.events.up({ bits: his.bits, stateless: his.stateless });
       return;
     }
     this.opts.events.fail(
@@ -176,6 +187,8 @@ export class CcpHandler implements ControlProtocolHandler {
   }
 }
 
-function describe(c: MppeChoice | undefined): string {
-  return c ? `${c.bits}-bit ${c.stateless ? 'stateless' : 'stateful'}` : 'none';
+function describe(c: MppeChoice | MppeOffer | undefined): string {
+  if (!c) return 'none';
+  const bits = 'bits' in c ? `${c.bits}-bit` : describeStrengths(c.strengths);
+  return `${bits} ${c.stateless ? 'stateless' : 'stateful'}`;
 }

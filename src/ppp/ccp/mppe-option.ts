@@ -39,7 +39,23 @@ export interface MppeChoice {
 }
 
 export function encodeMppeOption(c: MppeChoice): ConfigOption {
-  return u32Option(CcpOption.MPPE, strengthBit(c.bits) | (c.stateless ? MppeBit.H : 0));
+  return encodeMppeOffer({ strengths: [c.bits], stateless: c.stateless });
+}
+
+/**
+ * What one side asks for in its own Configure-Request: every strength it allows (pppd and RRAS
+ * set S, M and L together and let the peer Nak down to one), and the H bit.
+ */
+export interface MppeOffer {
+  /** Strongest first, never empty. */
+  strengths: MppeBits[];
+  stateless: boolean;
+}
+
+export function encodeMppeOffer(o: MppeOffer): ConfigOption {
+  let value = o.stateless ? MppeBit.H : 0;
+  for (const b of o.strengths) value |= strengthBit(b);
+  return u32Option(CcpOption.MPPE, value);
 }
 
 /** The field value of an MPPE option, or undefined when its length is wrong. */

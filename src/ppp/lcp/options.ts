@@ -13,6 +13,14 @@ export const LcpOption = {
   MagicNumber: 5,
   PFC: 7,
   ACFC: 8,
+  /**
+   * Options every Windows peer sends and poptop Configure-Rejects, named for the logs: Callback
+   * (RFC 1570 §2.3; operation 6 = Microsoft's CBCP), Multilink MRRU and Endpoint Discriminator
+   * (RFC 1990 §5.1.1, §5.1.3).
+   */
+  Callback: 13,
+  MRRU: 17,
+  EndpointDiscriminator: 19,
 } as const;
 
 /** pppd's MINMRU; the RFC 1661 §6.1 default MRU, also the largest peer MRU we accept un-Nak'd. */
@@ -80,6 +88,14 @@ export function describeLcpOption(o: ConfigOption): string {
       return '<pcomp>';
     case LcpOption.ACFC:
       return '<accomp>';
+    case LcpOption.Callback:
+      return o.data.length >= 1 ? `<callback ${o.data[0]}>` : '<callback ?>';
+    case LcpOption.MRRU:
+      return o.data.length === 2 ? `<mrru ${readU16(o.data)}>` : '<mrru ?>';
+    case LcpOption.EndpointDiscriminator:
+      return o.data.length >= 1
+        ? `<endpoint class ${o.data[0]} ${Buffer.from(o.data.subarray(1)).toString('hex')}>`
+        : '<endpoint ?>';
     default:
       return `<${o.type} ${Buffer.from(o.data).toString('hex')}>`;
   }
