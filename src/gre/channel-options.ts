@@ -6,6 +6,8 @@ import type { Logger } from '../util/log.ts';
 export type GreChannelDropReason =
   | 'closed'
   | 'duplicate-or-late'
+  | 'sequence number far ahead'
+  | 'sequence number far behind'
   | 'duplicate'
   | 'unsequenced-payload'
   | 'ack-unsent'
@@ -58,6 +60,25 @@ export interface GreChannelOptions {
    * than stalling the call forever. RFC 2637 §4.4's adaptive ack time-out is not implemented.
    */
   windowStallMs?: number;
+  /**
+   * @default max(1024, 2 × recvWindow). A data packet more than this many sequence numbers
+   * ahead of (or behind) the next expected one is not believed: it is dropped and counted
+   * ('sequence number far ahead' / 'far behind'), never held, so one forged or stray packet
+   * cannot move the receive sequence. A peer that honours our window is never more than
+   * `recvWindow` ahead (RFC 2637 §4.2, §4.4); one that ignores it is ahead by its loss burst,
+   * and 1024 packets (1.4 MB of full frames) is already an outage, not a burst. Beyond it,
+   * the resynchronisation below takes over.
+   */
+  maxSeqJump?: number;
+  /**
+   * @default 3. A genuine jump beyond `maxSeqJump` (a long outage, a peer that restarted its
+   * numbering): once this many consecutive far packets continue one another (each at most
+   * `maxSeqJump` after the previous) and no packet within the window arrived for
+   * `resyncQuietMs`, the channel resynchronises on them (counted in `resyncs`, logged).
+   */
+  resyncAfter?: number;
+  /** @default 1000. See `resyncAfter`: the old sequence must have been silent this long. */
+  resyncQuietMs?: number;
   /** @default 0 (the first datagram's number, RFC 2890 §2.2). Our first sequence number. */
   initialSeq?: number;
 }
@@ -77,6 +98,8 @@ export interface GreChannelStats {
   reordered: number;
   /** Sequence numbers skipped as lost (gap timeout or reorder-buffer overflow). */
   rxLost: number;
+  /** Times the receive sequence was resynchronised on a far jump (see `resyncAfter`). */
+  resyncs: number;
   /** Times the window was reopened without an ack (see `windowStallMs`). */
   windowStalls: number;
   /** Data packets sent and not yet acknowledged, and frames waiting for the window. */

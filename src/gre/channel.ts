@@ -15,7 +15,8 @@ import { seqAdd, seqCount, seqDiff } from './serial.ts';
  *  send(frame) ──> window open? ──yes──> seq=next, A=last in-order rx if pending ──> sendPacket
  *                     │no                        ▲
  *                     └──> bounded queue ── ack progress / stall timeout
- *  receive(pkt) ──> ack? → window ──> seq: < expected → drop (duplicate-or-late)
+ *  receive(pkt) ──> seq: beyond ±maxSeqJump → drop (far ahead/behind), unless a run resyncs
+ *                   ack? → window ──> seq: < expected → drop (duplicate-or-late)
  *                                          = expected → deliver, drain held
  *                                          > expected → hold (≤ reorderWindow, ≤ reorderTimeoutMs)
  * ```
@@ -36,6 +37,9 @@ export class GreChannel {
   private readonly reorderTimeoutMs: number;
   private readonly maxQueue: number;
   private readonly windowStallMs: number;
+  private readonly maxSeqJump: number;
+  private readonly resyncAfter: number;
+  private readonly resyncQuietMs: number;
   private readonly dropCounter: DropCounter;
 
   // transmit side
@@ -51,6 +55,11 @@ export class GreChannel {
   private ackTimer: TimerHandle | undefined;
   private readonly held = new ReorderBuffer();
   private reorderTimer: TimerHandle | undefined;
+  /** When a packet within the window (in order, held, or late) last arrived. */
+  private lastPlausibleAt = 0;
+  /** Consecutive far packets that continue one another, and the last of them. */
+  private farRun = 0;
+  private farLast = 0;
   private closed = false;
 
   private readonly counts = {
@@ -63,6 +72,7 @@ export class GreChannel {
     delivered: 0,
     reordered: 0,
     rxLost: 0,
+    resyncs: 0,
     windowStalls: 0,
   };
 
@@ -74,7 +84,11 @@ export class GreChannel {
     this.sendPacketFn = opts.sendPacket;
     this.deliverFn = opts.deliver;
     this.ackDelayMs = opts.ackDelayMs ?? 20;
-    this.ackAtOnce = Math.max(1, Math.floor((opts.recvWindow ?? 64) / 2));
+    const recvWindow = opts.recvWindow ?? 64;
+    this.ackAtOnce = Math.max(1, Math.floor(recvWindow / 2));
+    this.maxSeqJump = Math.min(0x40000000, Math.max(1, opts.maxSeqJump ?? Math.max(1024, 2 * recvWindow)));
+    this.resyncAfter = Math.max(1, opts.resyncAfter ?? 3);
+    this.resyncQuietMs = Math.max(0, opts.resyncQuietMs ?? 1000);
     this.reorderWindow = Math.max(0, opts.reorderWindow ?? 16);
     this.reorderTimeoutMs = opts.reorderTimeoutMs ?? 50;
     this.maxQueue = Math.max(0, opts.maxQueue ?? 64);
@@ -125,9 +139,9 @@ export class GreChannel {
     }
     this.counts.rxPackets++;
     this.counts.rxBytes += header.payloadLength;
-    if (header.ack !== undefined) this.receiveAck(header.ack);
     const seq = header.seq;
     if (seq === undefined) {
+      if (header.ack !== undefined) this.receiveAck(header.ack);
       // RFC 2637 §4.1: S is clear only on ack-only packets, which carry no payload.
       if (header.payloadLength > 0) this.drop('unsequenced-payload');
       return;
@@ -137,9 +151,19 @@ export class GreChannel {
       // peer that starts elsewhere (or whose first packets were lost) is not held up.
       this.rxSynced = true;
       this.expected = seq;
+      this.lastPlausibleAt = this.clock.now();
     }
     const start = header.headerLength;
-    const d = seqDiff(seq, this.expected);
+    let d = seqDiff(seq, this.expected);
+    if (d > this.maxSeqJump || d < -this.maxSeqJump) {
+      // Not believed: neither its payload nor its ack (which could open our window) is used.
+      if (!this.farPacketResyncs(seq, d)) return;
+      d = 0;
+    } else {
+      this.farRun = 0;
+      this.lastPlausibleAt = this.clock.now();
+    }
+    if (header.ack !== undefined) this.receiveAck(header.ack);
     if (d < 0) {
       this.drop('duplicate-or-late', `seq ${seq}, expected ${this.expected}`);
     } else if (d === 0) {
@@ -255,6 +279,39 @@ export class GreChannel {
   }
 
   // --- receive side ---------------------------------------------------------------------------
+
+  /**
+   * A data packet further than maxSeqJump from the expected number: dropped, unless it is the
+   * resyncAfter-th of a run of far packets continuing one another while the old sequence has
+   * been silent for resyncQuietMs; then the receive sequence restarts at it (true).
+   */
+  private farPacketResyncs(seq: number, d: number): boolean {
+    const step = seqDiff(seq, this.farLast);
+    this.farRun = this.farRun > 0 && step > 0 && step <= this.maxSeqJump ? this.farRun + 1 : 1;
+    this.farLast = seq;
+    const quietFor = this.clock.now() - this.lastPlausibleAt;
+    if (this.farRun < this.resyncAfter || quietFor < this.resyncQuietMs) {
+      const where = d > 0 ? 'far ahead' : 'far behind';
+      this.drop(
+        `sequence number ${where}`,
+        `seq ${seq}, expected ${this.expected}: more than ${this.maxSeqJump} away; forged or stray`,
+      );
+      return false;
+    }
+    const n = ++this.counts.resyncs;
+    if (n === 1 || n % 100 === 0) {
+      this.log.warn(
+        `GRE receive sequence resynchronised from ${this.expected} to ${seq}: ${this.farRun} consecutive packets there and nothing near ${this.expected} for ${quietFor} ms (${n} times so far)`,
+      );
+    }
+    this.farRun = 0;
+    this.held.clear();
+    this.reorderTimer?.cancel();
+    this.reorderTimer = undefined;
+    this.expected = seq;
+    this.lastPlausibleAt = this.clock.now();
+    return true;
+  }
 
   private deliverNext(payload: Uint8Array, wasHeld: boolean): void {
     this.expected = seqAdd(this.expected, 1);

@@ -104,49 +104,43 @@ function u32At(b: Uint8Array, at: number): number {
   return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 }
 
+/** Each GreDropReason in words, for logs ("dropped GRE packet: <words>"). */
+export const GRE_DROP_WORDS: Readonly<Record<GreDropReason, string>> = {
+  'truncated-header': 'shorter than its GRE header',
+  'checksum-present': 'GRE checksum bit (C) set',
+  'routing-present': 'GRE routing bit (R) set',
+  'strict-source-route': 'GRE strict source route bit (s) set',
+  recursion: 'GRE recursion control not zero',
+  'key-absent': 'GRE key bit (K) clear',
+  'bad-version': 'GRE version is not 1 (enhanced GRE)',
+  'bad-protocol': 'GRE protocol type is not PPP (0x880b)',
+  'payload-truncated': 'GRE payload length beyond the bytes received',
+};
+
 /**
- * Decode the enhanced GRE header at `offset`. Strict per RFC 2637 §4.1: C, R, s and Recur must be
- * zero, K must be set, Ver must be 1 and Protocol Type 0x880B; the header and the payload length
- * it announces must fit in the bytes present. Throws GreHeaderError (a ProtocolError, layer 'gre')
- * with a distinct `reason` for each rejection. The reserved Flags bits are ignored.
+ * Decode the enhanced GRE header at `offset` without throwing: the header, or the reason the
+ * packet is refused (a string; `typeof result === 'string'` tells them apart). Strict per RFC
+ * 2637 §4.1: C, R, s and Recur must be zero, K must be set, Ver must be 1 and Protocol Type
+ * 0x880B; the header and the payload length it announces must fit in the bytes present. The
+ * reserved Flags bits are ignored. The data path's decoder: no exception, no allocation on refusal.
  */
-export function decodeGreHeader(packet: Uint8Array, offset = 0): GreHeader {
+export function readGreHeader(packet: Uint8Array, offset = 0): GreHeader | GreDropReason {
   const avail = packet.length - offset;
-  if (offset < 0 || avail < GRE_HEADER_LENGTH_MIN) {
-    fail('truncated-header', 'TRUNCATED', `header needs ${GRE_HEADER_LENGTH_MIN} bytes, have ${avail}`);
-  }
+  if (!(offset >= 0) || avail < GRE_HEADER_LENGTH_MIN) return 'truncated-header';
   const flags = (packet[offset]! << 8) | packet[offset + 1]!;
-  if (flags & GRE_FLAG_CHECKSUM) fail('checksum-present', 'BAD_FIELD', 'checksum bit (C) set');
-  if (flags & GRE_FLAG_ROUTING) fail('routing-present', 'BAD_FIELD', 'routing bit (R) set');
-  if (flags & GRE_FLAG_STRICT_ROUTE)
-    fail('strict-source-route', 'BAD_FIELD', 'strict source route bit (s) set');
-  if (flags & GRE_RECUR_MASK)
-    fail('recursion', 'BAD_FIELD', `recursion control ${(flags & GRE_RECUR_MASK) >> 8} != 0`);
-  if (!(flags & GRE_FLAG_KEY)) fail('key-absent', 'BAD_FIELD', 'key bit (K) clear');
-  const version = flags & GRE_VERSION_MASK;
-  if (version !== GRE_VERSION_ENHANCED) fail('bad-version', 'BAD_VERSION', `version ${version} != 1`);
-  const protocol = (packet[offset + 2]! << 8) | packet[offset + 3]!;
-  if (protocol !== GRE_PROTO_PPP) {
-    fail(
-      'bad-protocol',
-      'UNKNOWN_TYPE',
-      `protocol type 0x${protocol.toString(16).padStart(4, '0')} != 0x880b`,
-    );
-  }
+  if (flags & GRE_FLAG_CHECKSUM) return 'checksum-present';
+  if (flags & GRE_FLAG_ROUTING) return 'routing-present';
+  if (flags & GRE_FLAG_STRICT_ROUTE) return 'strict-source-route';
+  if (flags & GRE_RECUR_MASK) return 'recursion';
+  if (!(flags & GRE_FLAG_KEY)) return 'key-absent';
+  if ((flags & GRE_VERSION_MASK) !== GRE_VERSION_ENHANCED) return 'bad-version';
+  if (((packet[offset + 2]! << 8) | packet[offset + 3]!) !== GRE_PROTO_PPP) return 'bad-protocol';
   const hasSeq = (flags & GRE_FLAG_SEQ) !== 0;
   const hasAck = (flags & GRE_FLAG_ACK) !== 0;
   const headerLength = greHeaderLength(hasSeq, hasAck);
-  if (avail < headerLength) {
-    fail('truncated-header', 'TRUNCATED', `header needs ${headerLength} bytes, have ${avail}`);
-  }
+  if (avail < headerLength) return 'truncated-header';
   const payloadLength = (packet[offset + 4]! << 8) | packet[offset + 5]!;
-  if (payloadLength > avail - headerLength) {
-    fail(
-      'payload-truncated',
-      'BAD_LENGTH',
-      `payload length ${payloadLength} > ${avail - headerLength} bytes present`,
-    );
-  }
+  if (payloadLength > avail - headerLength) return 'payload-truncated';
   const callId = (packet[offset + 6]! << 8) | packet[offset + 7]!;
   let at = offset + GRE_OFFSET_OPTIONAL;
   let seq: number | undefined;
@@ -156,6 +150,49 @@ export function decodeGreHeader(packet: Uint8Array, offset = 0): GreHeader {
   }
   const ack = hasAck ? u32At(packet, at) : undefined;
   return { callId, payloadLength, seq, ack, headerLength };
+}
+
+/**
+ * Decode the enhanced GRE header at `offset` (the rules of readGreHeader). Throws GreHeaderError
+ * (a ProtocolError, layer 'gre') with a distinct `reason` for each rejection and the offending
+ * value in its message.
+ */
+export function decodeGreHeader(packet: Uint8Array, offset = 0): GreHeader {
+  const r = readGreHeader(packet, offset);
+  if (typeof r !== 'string') return r;
+  const avail = packet.length - offset;
+  const flags = avail >= 2 ? (packet[offset]! << 8) | packet[offset + 1]! : 0;
+  switch (r) {
+    case 'truncated-header': {
+      const need = avail < GRE_HEADER_LENGTH_MIN ? GRE_HEADER_LENGTH_MIN : headerLengthOf(flags);
+      return fail(r, 'TRUNCATED', `header needs ${need} bytes, have ${avail}`);
+    }
+    case 'checksum-present':
+      return fail(r, 'BAD_FIELD', 'checksum bit (C) set');
+    case 'routing-present':
+      return fail(r, 'BAD_FIELD', 'routing bit (R) set');
+    case 'strict-source-route':
+      return fail(r, 'BAD_FIELD', 'strict source route bit (s) set');
+    case 'recursion':
+      return fail(r, 'BAD_FIELD', `recursion control ${(flags & GRE_RECUR_MASK) >> 8} != 0`);
+    case 'key-absent':
+      return fail(r, 'BAD_FIELD', 'key bit (K) clear');
+    case 'bad-version':
+      return fail(r, 'BAD_VERSION', `version ${flags & GRE_VERSION_MASK} != 1`);
+    case 'bad-protocol': {
+      const protocol = (packet[offset + 2]! << 8) | packet[offset + 3]!;
+      return fail(r, 'UNKNOWN_TYPE', `protocol type 0x${protocol.toString(16).padStart(4, '0')} != 0x880b`);
+    }
+    case 'payload-truncated': {
+      const room = avail - headerLengthOf(flags);
+      const payloadLength = (packet[offset + 4]! << 8) | packet[offset + 5]!;
+      return fail(r, 'BAD_LENGTH', `payload length ${payloadLength} > ${room} bytes present`);
+    }
+  }
+}
+
+function headerLengthOf(flags: number): number {
+  return greHeaderLength((flags & GRE_FLAG_SEQ) !== 0, (flags & GRE_FLAG_ACK) !== 0);
 }
 
 function putU32(b: Uint8Array, at: number, v: number): void {

@@ -3,6 +3,7 @@ import { DropCounter } from '../util/counters.ts';
 import type { ProtocolLayer } from '../wire/errors.ts';
 import { codeName, PacketCode } from './constants.ts';
 import type { ControlProtocolHandler, FsmConfig, FsmHost, FsmState } from './fsm-types.ts';
+import { defaultMaxExchanges } from './fsm-types.ts';
 import type { ConfigOption } from './options.ts';
 import { decodeOptions, encodeOptions, optionEqual } from './options.ts';
 import { encodeControlPacket } from './packet.ts';
@@ -26,7 +27,13 @@ export abstract class FsmActions {
   /** An Ack/Nak/Reject for the current request id was already accepted (duplicates dropped). */
   protected seenAnswer = false;
   protected restartCount = 0;
+  /** Configure-Naks we sent in a row (RFC 1661 §4.6 Max-Failure; then our Naks become Rejects). */
   protected nakLoops = 0;
+  /** Configure-Naks received for our requests since the last Ack (then treated as Rejects). */
+  protected rnakLoops = 0;
+  /** Configure-Requests, -Naks and -Rejects sent in this negotiation (bounded by maxExchanges). */
+  protected exchanges = 0;
+  protected readonly maxExchanges: number;
   protected timer: TimerHandle | undefined;
   /** Bumped on every state change, so a transition can notice re-entry from a callback. */
   protected generation = 0;
@@ -43,6 +50,7 @@ export abstract class FsmActions {
     this.host = host;
     this.layer = handler.name.toLowerCase() as ProtocolLayer;
     this.drops = new DropCounter(host.log, `${handler.name} packet`);
+    this.maxExchanges = cfg.maxExchanges ?? defaultMaxExchanges(cfg);
   }
 
   /** TO+ / TO−: the restart timer expired (RFC 1661 §4.6). */
@@ -62,8 +70,31 @@ export abstract class FsmActions {
     this.setState('req-sent');
     this.handler.reset();
     this.nakLoops = 0;
+    this.resetNegotiationBounds();
     this.irc(this.cfg.maxConfigure);
     this.scr();
+  }
+
+  /** A new negotiation (or one that reached Opened): the received-Nak and exchange counts restart. */
+  protected resetNegotiationBounds(): void {
+    this.rnakLoops = 0;
+    this.exchanges = 0;
+  }
+
+  /** True when this negotiation has used up its Configure exchanges (maxExchanges). */
+  protected get exchangesExhausted(): boolean {
+    return this.exchanges >= this.maxExchanges;
+  }
+
+  /**
+   * The negotiation does not converge: Stopped and tlf with the reason in words (like the end of
+   * Max-Configure).
+   */
+  protected giveUp(reason: string): void {
+    this.reason = reason;
+    this.host.log.warn(`${this.name}: ${reason}`);
+    this.setState('stopped');
+    this.handler.finished(reason);
   }
 
   /**
@@ -85,6 +116,7 @@ export abstract class FsmActions {
 
   protected scr(): void {
     this.restartCount--;
+    this.exchanges++;
     this.reqId = this.takeId();
     this.seenAnswer = false;
     this.lastRequest = encodeOptions(this.handler.buildRequest());
@@ -100,6 +132,12 @@ export abstract class FsmActions {
       new Uint8Array(Buffer.from(this.reason, 'latin1')),
     );
     this.armTimer();
+  }
+
+  /** scn / scj: a Configure-Nak or Configure-Reject of the peer's request. */
+  protected scnOrScj(code: number, id: number, opts: ConfigOption[]): void {
+    this.exchanges++;
+    this.sendPacket(code, id, encodeOptions(opts));
   }
 
   protected sta(id: number): void {
@@ -158,16 +196,16 @@ export abstract class FsmActions {
     return true;
   }
 
+  protected describeOption(o: ConfigOption): string {
+    return this.handler.describe?.(o) ?? `<${o.type} ${Buffer.from(o.data).toString('hex')}>`;
+  }
+
   protected describe(code: number, id: number, data: Uint8Array): string {
     const head = `${this.name} ${codeName(code)} id=${id}`;
     if (code < PacketCode.ConfigureRequest || code > PacketCode.ConfigureReject) return head;
     try {
       const opts = decodeOptions(data, this.layer);
-      const d = this.handler.describe?.bind(this.handler);
-      return [
-        head,
-        ...opts.map((o) => (d ? d(o) : `<${o.type} ${Buffer.from(o.data).toString('hex')}>`)),
-      ].join(' ');
+      return [head, ...opts.map((o) => this.describeOption(o))].join(' ');
     } catch {
       return `${head} <malformed>`;
     }

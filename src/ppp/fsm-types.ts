@@ -56,8 +56,26 @@ export interface FsmConfig {
   maxConfigure: number;
   /** Terminate-Requests sent before giving up (default 2). */
   maxTerminate: number;
-  /** Configure-Naks sent in a row before Naks become Rejects (default 5). */
+  /**
+   * Configure-Naks sent in a row before our Naks become Rejects, and Configure-Naks received for
+   * our requests without an Ack before we treat them as Rejects of the Nak'd options (default 5).
+   */
   maxFailure: number;
+  /**
+   * The most Configure-Requests, Configure-Naks and Configure-Rejects we send in one negotiation
+   * that does not reach Opened, whatever the peer answers; then the layer finishes (tlf) with a
+   * reason in words. Max-Configure counts only unanswered requests, so this is what ends a peer
+   * that answers everything and agrees to nothing. Default: `defaultMaxExchanges(cfg)`.
+   */
+  maxExchanges?: number;
+}
+
+/**
+ * 3 × (Max-Configure + Max-Failure), 45 with pppd's defaults: a genuine negotiation needs a few
+ * exchanges per option plus Max-Configure retransmissions on loss; three times both is generous.
+ */
+export function defaultMaxExchanges(cfg: Pick<FsmConfig, 'maxConfigure' | 'maxFailure'>): number {
+  return 3 * (cfg.maxConfigure + cfg.maxFailure);
 }
 
 export interface FsmHost {

@@ -1,7 +1,7 @@
 import { codeName, PacketCode } from './constants.ts';
 import { FsmActions } from './fsm-actions.ts';
 import type { ConfigOption } from './options.ts';
-import { bytesEqual, decodeOptions, encodeOptions } from './options.ts';
+import { bytesEqual, decodeOptions } from './options.ts';
 import { decodeControlPacket } from './packet.ts';
 
 export type { ControlProtocolHandler, FsmConfig, FsmHost, FsmState } from './fsm-types.ts';
@@ -222,9 +222,13 @@ export class Fsm extends FsmActions {
     const verdict = this.handler.checkRequest(opts, this.nakLoops >= this.cfg.maxFailure);
     if (gen !== this.generation) return; // the handler gave up (e.g. looped-back link)
     if (verdict.kind !== 'ack') {
+      if (this.exchangesExhausted) {
+        this.giveUp(this.notConvergingReason());
+        return;
+      }
       this.nakLoops = verdict.kind === 'nak' ? this.nakLoops + 1 : this.nakLoops;
       const code = verdict.kind === 'nak' ? PacketCode.ConfigureNak : PacketCode.ConfigureReject;
-      this.sendPacket(code, id, encodeOptions(verdict.options)); // scn
+      this.scnOrScj(code, id, verdict.options);
       if (this.stateValue === 'ack-sent') this.setState('req-sent');
       return;
     }
@@ -232,6 +236,7 @@ export class Fsm extends FsmActions {
     this.sendPacket(PacketCode.ConfigureAck, id, data); // sca
     if (this.stateValue === 'ack-rcvd') {
       this.setState('opened');
+      this.resetNegotiationBounds();
       this.handler.up();
     } else {
       this.setState('ack-sent');
@@ -259,6 +264,7 @@ export class Fsm extends FsmActions {
       return;
     }
     this.seenAnswer = true;
+    this.rnakLoops = 0; // the peer agreed to our request
     switch (this.stateValue) {
       case 'req-sent':
         this.setState('ack-rcvd');
@@ -266,11 +272,16 @@ export class Fsm extends FsmActions {
         return;
       case 'ack-rcvd': // crossed connection
         this.setState('req-sent');
+        if (this.exchangesExhausted) {
+          this.giveUp(this.notConvergingReason());
+          return;
+        }
         this.scr();
         return;
       case 'ack-sent':
         this.setState('opened');
         this.irc(this.cfg.maxConfigure);
+        this.resetNegotiationBounds();
         this.handler.up();
         return;
       case 'opened':
@@ -307,11 +318,44 @@ export class Fsm extends FsmActions {
     const gen = this.setState(this.stateValue === 'ack-sent' ? 'ack-sent' : 'req-sent');
     if (wasOpened) this.handler.down();
     if (gen !== this.generation) return;
-    if (code === PacketCode.ConfigureNak) this.handler.nakReceived(opts);
-    else this.handler.rejectReceived(opts);
+    if (code === PacketCode.ConfigureReject) this.handler.rejectReceived(opts);
+    else if (++this.rnakLoops < this.cfg.maxFailure) this.handler.nakReceived(opts);
+    else this.treatNakAsReject(opts);
     if (gen !== this.generation) return; // the handler gave up (e.g. closed the link)
+    if (this.exchangesExhausted) {
+      this.giveUp(this.notConvergingReason());
+      return;
+    }
     this.irc(this.cfg.maxConfigure); // RFC: irc except in Ack-Rcvd/Opened; lwIP always, so do we
     this.scr();
+  }
+
+  /**
+   * Max-Failure Configure-Naks received without an Ack (RFC 1661 §4.6, pppd's rnakloops): the
+   * peer will not agree to the values it Naks, so the Nak'd options we sent are handled as if
+   * the peer had rejected them. The handler either stops requesting them or fails the link with
+   * a reason (e.g. a required Authentication-Protocol). Naks of options we did not request
+   * change nothing; maxExchanges ends such a peer.
+   */
+  private treatNakAsReject(naked: ConfigOption[]): void {
+    let sent: ConfigOption[];
+    try {
+      sent = decodeOptions(this.lastRequest, this.layer);
+    } catch {
+      return; // cannot happen: our own request
+    }
+    const types = new Set(naked.map((o) => o.type));
+    const given = sent.filter((o) => types.has(o.type));
+    if (given.length === 0) return;
+    const what = given.map((o) => this.describeOption(o)).join(' ');
+    this.host.log.info(
+      `${this.name}: peer sent ${this.rnakLoops} Configure-Naks without agreeing; no longer requesting ${what}`,
+    );
+    this.handler.rejectReceived(given);
+  }
+
+  private notConvergingReason(): string {
+    return `${this.name} negotiation did not converge: ${this.exchanges} Configure-Requests, Naks and Rejects sent without agreement`;
   }
 
   private receiveTerminateRequest(id: number, data: Uint8Array): void {
@@ -388,6 +432,10 @@ export class Fsm extends FsmActions {
       case 'ack-sent':
         if (more) {
           if (this.stateValue === 'ack-rcvd') this.setState('req-sent');
+          if (this.exchangesExhausted) {
+            this.giveUp(this.notConvergingReason());
+            return;
+          }
           this.scr();
           return;
         }

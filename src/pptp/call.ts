@@ -15,7 +15,7 @@
  * its ID to the process-wide allocator and reports onCallDown exactly once.
  */
 import type { Clock, TimerHandle } from '../util/clock.ts';
-import type { DropCounter } from '../util/counters.ts';
+import type { DropCounter, RepeatedEvents } from '../util/counters.ts';
 import type { Logger } from '../util/log.ts';
 import type { CallIdAllocator } from './call-ids.ts';
 import {
@@ -58,6 +58,13 @@ export interface CallContext {
   readonly log: Logger;
   readonly callIds: CallIdAllocator;
   readonly drops: DropCounter;
+  /** Peer-repeatable events (refused calls, WAN errors): counted, logged at 1, 10, 100, ... */
+  readonly events: RepeatedEvents;
+  /**
+   * May we answer one more peer-initiated request now (a refusal)? False in a flood: the request
+   * is then dropped and counted instead. Absent: always.
+   */
+  mayAnswer?(what: string): boolean;
   readonly recvWindow: number;
   readonly maxCalls: number;
   readonly callTimeoutMs: number;
@@ -197,8 +204,12 @@ export class CallManager {
         return;
       case 'incoming-call-request':
         // RFC 2637 §2.10: we place no incoming (dial-in) calls in either role.
-        this.ctx.log.info(`refusing Incoming-Call-Request ${msg.callId}: incoming calls are not supported`);
-        this.ctx.send(incomingCallRefusal(msg.callId, IncomingCallResult.DoNotAccept, GeneralError.None));
+        this.ctx.events.note(
+          'Incoming-Call-Request refused',
+          `refusing Incoming-Call-Request ${msg.callId}: incoming calls are not supported`,
+        );
+        if (this.mayAnswer('Incoming-Call-Request'))
+          this.ctx.send(incomingCallRefusal(msg.callId, IncomingCallResult.DoNotAccept, GeneralError.None));
         return;
       case 'call-clear-request': {
         const call = this.ctx.role === 'pac' ? this.findByEitherId(msg.callId) : undefined;
@@ -242,8 +253,10 @@ export class CallManager {
           this.ctx.drops.drop('WAN-Error-Notify for an unknown call id', `call id ${msg.peerCallId}`);
           return;
         }
-        this.ctx.log.info(
-          `call ${call.info.localCallId}: peer reports WAN errors crc=${msg.crcErrors} framing=${msg.framingErrors} ` +
+        this.ctx.events.note(
+          'WAN-Error-Notify',
+          () =>
+            `call ${call.info.localCallId}: peer reports WAN errors crc=${msg.crcErrors} framing=${msg.framingErrors} ` +
             `hardware-overruns=${msg.hardwareOverruns} buffer-overruns=${msg.bufferOverruns} ` +
             `timeouts=${msg.timeoutErrors} alignment=${msg.alignmentErrors}`,
         );
@@ -259,20 +272,46 @@ export class CallManager {
   /** PAC: RFC 2637 §2.7-§2.8, the call limit first, then the policy hook, then a Call ID. */
   private receiveOutgoingCallRequest(req: OutgoingCallRequest): void {
     if (this.calls.size >= this.ctx.maxCalls) {
-      this.ctx.log.warn(`refusing Outgoing-Call-Request: already ${this.calls.size} call(s), the limit`);
+      this.ctx.events.note(
+        'Outgoing-Call-Request refused: call limit',
+        `refusing Outgoing-Call-Request: already ${this.calls.size} call(s), the limit`,
+        'warn',
+      );
       this.refuseOutgoingCall(req, OutgoingCallResult.GeneralError, GeneralError.NoResource);
       return;
     }
+    if (this.ctx.mayAnswer && !this.ctx.mayAnswer('Outgoing-Call-Request')) return;
     const decision = this.ctx.onCallRequest?.(req) ?? { accept: true };
     if (!decision.accept) {
-      this.ctx.log.info(`refusing Outgoing-Call-Request from call id ${req.callId}: ${decision.reason}`);
-      this.refuseOutgoingCall(req, decision.resultCode, decision.errorCode ?? GeneralError.None);
+      this.ctx.events.note(
+        `Outgoing-Call-Request refused: ${decision.reason}`,
+        `refusing Outgoing-Call-Request from call id ${req.callId}: ${decision.reason}`,
+      );
+      this.ctx.send(
+        outgoingCallRefusal(
+          req.callId,
+          decision.resultCode,
+          decision.errorCode ?? GeneralError.None,
+          this.ctx.recvWindow,
+        ),
+      );
       return;
     }
     const id = this.ctx.callIds.allocate();
     if (id === null) {
-      this.ctx.log.warn('refusing Outgoing-Call-Request: no free call id in this process');
-      this.refuseOutgoingCall(req, OutgoingCallResult.GeneralError, GeneralError.NoResource);
+      this.ctx.events.note(
+        'Outgoing-Call-Request refused: no call id',
+        'refusing Outgoing-Call-Request: no free call id in this process',
+        'warn',
+      );
+      this.ctx.send(
+        outgoingCallRefusal(
+          req.callId,
+          OutgoingCallResult.GeneralError,
+          GeneralError.NoResource,
+          this.ctx.recvWindow,
+        ),
+      );
       return;
     }
     const info: CallInfo = {
@@ -299,8 +338,14 @@ export class CallManager {
     this.up(info);
   }
 
+  /** A refusal, within the answer budget (mayAnswer). */
   private refuseOutgoingCall(req: OutgoingCallRequest, resultCode: number, errorCode: number): void {
+    if (!this.mayAnswer('Outgoing-Call-Request')) return;
     this.ctx.send(outgoingCallRefusal(req.callId, resultCode, errorCode, this.ctx.recvWindow));
+  }
+
+  private mayAnswer(what: string): boolean {
+    return this.ctx.mayAnswer?.(what) ?? true;
   }
 
   /** PNS: RFC 2637 §2.8, the reply's Peer's Call ID is ours. */

@@ -15,7 +15,7 @@
  * reply the RFC defines (General Error "Not-Connected" before establishment) or is counted and dropped.
  */
 import type { Clock, TimerHandle } from '../util/clock.ts';
-import { DropCounter } from '../util/counters.ts';
+import { DropCounter, RepeatedEvents } from '../util/counters.ts';
 import type { Logger } from '../util/log.ts';
 import { ProtocolError } from '../wire/errors.ts';
 import {
@@ -85,6 +85,21 @@ export interface ControlConnectionOptions {
   stopTimeoutMs?: number;
   /** PNS: wait for an Outgoing-Call-Reply or a Call-Disconnect-Notify. @default 60000 */
   callTimeoutMs?: number;
+  /**
+   * PAC: a call must be placed (an Outgoing-Call-Request accepted) within this time of start(),
+   * and again within it whenever the last call has ended; otherwise Stop-Control-Connection-Request
+   * (reason None) with the reason in words. A client that finishes Start-Control-Connection and then
+   * only answers echoes does not hold a connection forever. 0 disables it.
+   * @default 30000 for a PAC (clients place their call within a second), 0 for a PNS
+   */
+  callDeadlineMs?: number;
+  /**
+   * Answers to peer-initiated requests (Echo-Reply, refusals of Outgoing-/Incoming-Call-Requests,
+   * "already exists" Start replies): at most this many in a burst, refilled by one per second.
+   * Beyond it a request is dropped and counted, so a peer flooding requests and not reading our
+   * answers cannot make us queue without bound. @default 20
+   */
+  answerBurst?: number;
   /** Calls per control connection (pptpd allows one). @default 1 */
   maxCalls?: number;
   /** PAC: accept or refuse an Outgoing-Call-Request. Default: accept. */
@@ -118,11 +133,18 @@ export class ControlConnection {
   private phaseTimer: TimerHandle | undefined;
   /** Why we sent a Stop-Control-Connection-Request: the reason reported when it completes. */
   private stopText = '';
+  /** Peer-repeatable events, summarised (RepeatedEvents). */
+  readonly events: RepeatedEvents;
+  private deadlineTimer: TimerHandle | undefined;
+  private answerTokens: number;
+  private answerRefilledAt = 0;
 
   constructor(opts: ControlConnectionOptions) {
     this.opts = opts;
     this.log = opts.log;
     this.drops = new DropCounter(opts.log, 'PPTP control message');
+    this.events = new RepeatedEvents(opts.log);
+    this.answerTokens = this.answerBurst;
     this.keepalive = new EchoKeepalive({
       clock: opts.clock,
       intervalMs: opts.echoIntervalMs ?? 60_000,
@@ -136,13 +158,22 @@ export class ControlConnection {
       log: opts.log,
       callIds: opts.callIds,
       drops: this.drops,
+      events: this.events,
+      mayAnswer: (what) => this.mayAnswer(what),
       recvWindow: opts.recvWindow ?? 64,
       maxCalls: opts.maxCalls ?? 1,
       callTimeoutMs: opts.callTimeoutMs ?? 60_000,
       send: (msg) => this.send(msg),
       onCallRequest: (req) => opts.onCallRequest?.(req) ?? { accept: true },
-      onCallUp: (call) => opts.onCallUp?.(call),
-      onCallDown: (call, reason) => opts.onCallDown?.(call, reason),
+      onCallUp: (call) => {
+        this.cancelDeadline();
+        opts.onCallUp?.(call);
+      },
+      onCallDown: (call, reason) => {
+        if (this.currentState === 'established' && this.callManager.size === 0)
+          this.armDeadline('of the last call ending');
+        opts.onCallDown?.(call, reason);
+      },
       onSetLinkInfo: (call, s, r) => opts.onSetLinkInfo?.(call, s, r),
     });
   }
@@ -164,6 +195,7 @@ export class ControlConnection {
     this.phaseTimer = this.opts.clock.setTimer(ms, () =>
       this.finish(`no ${what} within ${ms / 1000} s`, true),
     );
+    this.armDeadline('of the control connection starting');
     if (this.opts.role === 'pac') {
       this.currentState = 'wait-ctl-request';
       return;
@@ -215,7 +247,9 @@ export class ControlConnection {
     switch (this.currentState) {
       case 'established':
         this.callManager.downAll(reason, true);
-        this.sendStop(stopReason, reason);
+        // A call's onCallDown may have stopped us already (a session ends its connection with
+        // its last call): one Stop-Control-Connection-Request, not two.
+        if (this.currentState === 'established') this.sendStop(stopReason, reason);
         return;
       case 'idle':
       case 'wait-ctl-request':
@@ -231,6 +265,7 @@ export class ControlConnection {
   private dispatch(msg: ControlMessage): void {
     switch (msg.type) {
       case 'echo-request': {
+        if (!this.mayAnswer('Echo-Request')) return;
         const ok = this.currentState === 'established' || this.currentState === 'wait-stop-reply';
         this.send({
           type: 'echo-reply',
@@ -245,17 +280,24 @@ export class ControlConnection {
           this.drops.drop('Echo-Reply with an unexpected identifier', `identifier ${msg.identifier}`);
         }
         return;
-      case 'stop-control-connection-request':
+      case 'stop-control-connection-request': {
+        // RFC 2637 §2.3: always answered, also when our own request crossed it (wait-stop-reply):
+        // then both sides answer and close, and our reason stays the one reported.
+        const crossed = this.currentState === 'wait-stop-reply';
         this.send({
           type: 'stop-control-connection-reply',
           resultCode: StopResult.Ok,
           errorCode: GeneralError.None,
         });
+        const theirs = `reason: ${codeName('stopReason', msg.reason)}`;
         this.finish(
-          `peer stopped the control connection (reason: ${codeName('stopReason', msg.reason)})`,
+          crossed
+            ? `${this.stopText} (crossed with the peer's Stop-Control-Connection-Request, ${theirs})`
+            : `peer stopped the control connection (${theirs})`,
           true,
         );
         return;
+      }
       case 'stop-control-connection-reply':
         if (this.currentState === 'wait-stop-reply') this.finish(this.stopText, true);
         else this.drops.drop('unexpected Stop-Control-Connection-Reply');
@@ -308,8 +350,9 @@ export class ControlConnection {
 
   private established(peer: StartControlConnectionRequest | StartControlConnectionReply): void {
     this.currentState = 'established';
+    // Host name and vendor are the peer's bytes: quoted and escaped, never pasted raw.
     this.log.info(
-      `control connection established with "${peer.hostName}" (${peer.vendor}), ` +
+      `control connection established with host ${JSON.stringify(peer.hostName)}, vendor ${JSON.stringify(peer.vendor)}, ` +
         `protocol version 0x${peer.protocolVersion.toString(16).padStart(4, '0')}`,
     );
     this.keepalive.start();
@@ -324,7 +367,12 @@ export class ControlConnection {
    *  result 3); anything else is a protocol violation that ends the connection. */
   private unexpectedStart(msg: ControlMessage): void {
     if (msg.type === 'start-control-connection-request' && this.currentState === 'established') {
-      this.sendStartReply(StartResult.AlreadyExists, 0);
+      this.events.note(
+        'Start-Control-Connection-Request repeated',
+        'peer repeated its Start-Control-Connection-Request: answered "already exists"',
+      );
+      if (this.mayAnswer('Start-Control-Connection-Request'))
+        this.sendStartReply(StartResult.AlreadyExists, 0);
       return;
     }
     this.violation(`unexpected ${msg.type} in state ${this.currentState}`);
@@ -363,8 +411,52 @@ export class ControlConnection {
     this.finish(why, true);
   }
 
+  /** PAC (or when set): the call deadline counts from now; `since` completes "within N s ...". */
+  private armDeadline(since: string): void {
+    const ms = this.opts.callDeadlineMs ?? (this.opts.role === 'pac' ? 30_000 : 0);
+    this.cancelDeadline();
+    if (!(ms > 0)) return;
+    this.deadlineTimer = this.opts.clock.setTimer(ms, () => {
+      this.deadlineTimer = undefined;
+      const why = `no call placed within ${ms / 1000} s ${since}`;
+      if (this.currentState === 'established') {
+        this.log.warn(`stopping the control connection: ${why}`);
+        this.sendStop(StopReason.None, why);
+      } else if (this.currentState !== 'wait-stop-reply') {
+        this.finish(why, true);
+      }
+    });
+  }
+
+  private cancelDeadline(): void {
+    this.deadlineTimer?.cancel();
+    this.deadlineTimer = undefined;
+  }
+
+  private get answerBurst(): number {
+    return Math.max(1, this.opts.answerBurst ?? 20);
+  }
+
+  /** Token bucket for answers to peer-initiated requests: answerBurst, one more per second. */
+  private mayAnswer(what: string): boolean {
+    const now = this.opts.clock.now();
+    const refill = Math.floor((now - this.answerRefilledAt) / 1000);
+    if (refill > 0) {
+      this.answerTokens = Math.min(this.answerBurst, this.answerTokens + refill);
+      this.answerRefilledAt += refill * 1000;
+    }
+    if (this.answerTokens === this.answerBurst) this.answerRefilledAt = now;
+    if (this.answerTokens > 0) {
+      this.answerTokens--;
+      return true;
+    }
+    this.drops.drop(`${what} not answered: the peer floods requests`);
+    return false;
+  }
+
   private sendStop(reason: number, text: string): void {
     this.keepalive.stop();
+    this.cancelDeadline();
     this.currentState = 'wait-stop-reply';
     this.stopText = text;
     this.send({ type: 'stop-control-connection-request', reason });
@@ -406,6 +498,7 @@ export class ControlConnection {
   private finish(reason: string, closeTransport: boolean): void {
     if (this.currentState === 'closed') return;
     this.keepalive.stop();
+    this.cancelDeadline();
     this.phaseTimer?.cancel();
     this.phaseTimer = undefined;
     this.currentState = 'closed';

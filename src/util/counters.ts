@@ -1,30 +1,29 @@
 import type { Logger } from './log.ts';
 
-/**
- * Counts dropped input by reason, and logs each reason in words the first time it occurs
- * (then again at 10, 100, 1000, ... occurrences), so a flood of bad packets cannot flood the log.
- */
-export class DropCounter {
+/** Distinct keys a counter keeps; beyond them every new key is counted under OTHER_KEY. */
+export const MAX_COUNTER_KEYS = 64;
+export const OTHER_KEY = 'other';
+
+/** Counts by key, at most `maxKeys` distinct keys (so keys built from input cannot grow it). */
+class BoundedCounts {
   private readonly counts = new Map<string, number>();
-  private readonly log: Logger;
-  private readonly what: string;
+  private readonly maxKeys: number;
 
-  constructor(log: Logger, what: string) {
-    this.log = log;
-    this.what = what;
+  constructor(maxKeys: number) {
+    this.maxKeys = Math.max(1, maxKeys);
   }
 
-  drop(reason: string, detail?: string): void {
-    const n = (this.counts.get(reason) ?? 0) + 1;
-    this.counts.set(reason, n);
-    if (n === 1 || isPowerOfTen(n)) {
-      const times = n === 1 ? '' : ` (${n} times so far)`;
-      this.log.warn(`dropped ${this.what}: ${reason}${detail ? ` (${detail})` : ''}${times}`);
-    }
+  /** Count one more `key` (or OTHER_KEY when the table is full); returns the key used and its count. */
+  add(key: string): [string, number] {
+    let k = key;
+    if (!this.counts.has(k) && this.counts.size >= this.maxKeys) k = OTHER_KEY;
+    const n = (this.counts.get(k) ?? 0) + 1;
+    this.counts.set(k, n);
+    return [k, n];
   }
 
-  get(reason: string): number {
-    return this.counts.get(reason) ?? 0;
+  get(key: string): number {
+    return this.counts.get(key) ?? 0;
   }
 
   get total(): number {
@@ -35,6 +34,76 @@ export class DropCounter {
 
   snapshot(): Record<string, number> {
     return Object.fromEntries(this.counts);
+  }
+}
+
+/**
+ * Counts dropped input by reason, and logs each reason in words the first time it occurs
+ * (then again at 10, 100, 1000, ... occurrences), so a flood of bad packets cannot flood the log.
+ */
+export class DropCounter {
+  private readonly counts: BoundedCounts;
+  private readonly log: Logger;
+  private readonly what: string;
+
+  constructor(log: Logger, what: string, maxKeys = MAX_COUNTER_KEYS) {
+    this.log = log;
+    this.what = what;
+    this.counts = new BoundedCounts(maxKeys);
+  }
+
+  drop(reason: string, detail?: string): void {
+    const [key, n] = this.counts.add(reason);
+    if (n === 1 || isPowerOfTen(n)) {
+      const times = n === 1 ? '' : ` (${n} times so far)`;
+      const shown = key === reason ? reason : `${reason}; too many reasons, counted as "${OTHER_KEY}"`;
+      this.log.warn(`dropped ${this.what}: ${shown}${detail ? ` (${detail})` : ''}${times}`);
+    }
+  }
+
+  get(reason: string): number {
+    return this.counts.get(reason);
+  }
+
+  get total(): number {
+    return this.counts.total;
+  }
+
+  snapshot(): Record<string, number> {
+    return this.counts.snapshot();
+  }
+}
+
+/**
+ * Events that a peer can repeat at will (a refused call, a WAN-Error-Notify): counted by key and
+ * logged in the DropCounter style, the first time and then at 10, 100, 1000, ... occurrences with
+ * the count, never one line per message. The text logged is that of the occurrence that logs.
+ */
+export class RepeatedEvents {
+  private readonly counts: BoundedCounts;
+  private readonly log: Logger;
+
+  constructor(log: Logger, maxKeys = MAX_COUNTER_KEYS) {
+    this.log = log;
+    this.counts = new BoundedCounts(maxKeys);
+  }
+
+  /** One occurrence of `key`; `text` (a function: built only when it is logged) says what happened. */
+  note(key: string, text: string | (() => string), level: 'info' | 'warn' = 'info'): void {
+    const [, n] = this.counts.add(key);
+    if (n !== 1 && !isPowerOfTen(n)) return;
+    const words = typeof text === 'string' ? text : text();
+    const line = n === 1 ? words : `${words} (${n} times so far)`;
+    if (level === 'warn') this.log.warn(line);
+    else this.log.info(line);
+  }
+
+  get(key: string): number {
+    return this.counts.get(key);
+  }
+
+  snapshot(): Record<string, number> {
+    return this.counts.snapshot();
   }
 }
 

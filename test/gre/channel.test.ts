@@ -335,3 +335,76 @@ test('the first data packet sets the receive start (interop: peers that do not s
   assert.deepEqual(got, [1000, 1001, 1002]);
   assert.equal(ch.stats.drops['duplicate-or-late'], 1);
 });
+
+test('a forged packet far ahead in the middle of a live flow is dropped and counted; the flow continues', () => {
+  const { clock, a, b, log } = pair({ delayMs: 2 });
+  for (let i = 0; i < 300; i++) {
+    a.channel.send(frame(i));
+    if (i === 100) feed(b.channel, packet(0x4000_0000 + i, 0x7000_0000)); // victim's call, seq and ack far ahead
+    if (i === 200) feed(b.channel, packet(0xc000_0000)); // and one far behind
+    clock.advance(1);
+    if (i % 7 === 0) b.channel.send(frame(1000 + i));
+  }
+  clock.runAll();
+  assert.deepEqual(b.got.map(frameNumber), range(0, 300));
+  assert.equal(b.channel.stats.drops['sequence number far ahead'], 1);
+  assert.equal(b.channel.stats.drops['sequence number far behind'], 1);
+  assert.equal(b.channel.stats.rxLost, 0);
+  assert.equal(b.channel.stats.resyncs, 0);
+  assert.equal(b.channel.stats.inFlight, 0);
+  assert.match(
+    log.text(),
+    /dropped GRE packet: sequence number far ahead \(seq 1073741924, expected \d+: more than 1024 away/,
+  );
+});
+
+test('the ack of a packet whose sequence number is not believed does not open our window', () => {
+  const { ch } = solo();
+  feed(ch, packet(0));
+  for (let i = 0; i < 10; i++) ch.send(frame(i));
+  assert.equal(ch.stats.inFlight, 10);
+  feed(ch, packet(1_000_000, 9)); // forged: plausible ack, implausible sequence number
+  assert.equal(ch.stats.inFlight, 10);
+  feed(ch, packet(undefined, 50)); // an ack of a sequence number we never sent
+  assert.equal(ch.stats.inFlight, 10);
+  assert.equal(ch.stats.drops['ack-unsent'], 1);
+  feed(ch, packet(1, 4));
+  assert.equal(ch.stats.inFlight, 5);
+});
+
+test('a forged run of far packets between live packets does not resynchronise', () => {
+  const { ch, got, clock } = solo();
+  for (let i = 0; i < 20; i++) {
+    feed(ch, packet(i));
+    for (let k = 0; k < 5; k++) feed(ch, packet(0x1000_0000 + 5 * i + k)); // coherent, but the live flow goes on
+    clock.advance(100);
+  }
+  assert.deepEqual(got, range(0, 20));
+  assert.equal(ch.stats.resyncs, 0);
+  assert.equal(ch.stats.drops['sequence number far ahead'], 100);
+});
+
+test('a genuine jump beyond maxSeqJump (long outage): resynchronised after a short run, logged', () => {
+  const { ch, got, clock, log } = solo({ maxSeqJump: 1024 });
+  for (let i = 0; i < 10; i++) feed(ch, packet(i));
+  clock.advance(500);
+  for (let i = 600; i < 605; i++) feed(ch, packet(i)); // a burst of 590 lost: the gap is skipped
+  clock.advance(100);
+  assert.deepEqual(got.slice(10), range(600, 5));
+  clock.advance(5000); // an outage; the peer went on numbering
+  for (let i = 9000; i < 9010; i++) feed(ch, packet(i));
+  assert.deepEqual(got.slice(15), range(9002, 8)); // the first two are not believed yet
+  assert.equal(ch.stats.resyncs, 1);
+  assert.match(log.text(), /GRE receive sequence resynchronised from 605 to 9002/);
+});
+
+test('a forged first packet cannot capture the channel: the genuine sequence takes over', () => {
+  const { ch, got, clock } = solo();
+  feed(ch, packet(0x5000_0000)); // forged, before any genuine packet: becomes the start
+  for (let i = 0; i < 6; i++) {
+    clock.advance(400);
+    feed(ch, packet(i));
+  }
+  assert.deepEqual(got, [0x5000_0000, 2, 3, 4, 5]);
+  assert.equal(ch.stats.resyncs, 1);
+});

@@ -5,12 +5,14 @@ import {
   decodeGreHeader,
   encodeGreHeader,
   encodeGrePacket,
+  GRE_DROP_WORDS,
   GRE_HEADER_LENGTH_MAX,
   GRE_HEADER_LENGTH_MIN,
   GRE_HEADER_LENGTH_ONE,
   type GreDropReason,
   GreHeaderError,
   greHeaderLength,
+  readGreHeader,
 } from '../../src/gre/codec.ts';
 import { fromHex, hex } from '../../src/wire/bytes.ts';
 import { ProtocolError } from '../../src/wire/errors.ts';
@@ -107,6 +109,7 @@ const MALFORMED: [name: string, hex: string, reason: GreDropReason][] = [
 for (const [name, h, reason] of MALFORMED) {
   test(`rejects ${name} as ${reason}`, () => {
     rejects(fromHex(h), reason);
+    assert.equal(readGreHeader(fromHex(h)), reason, 'the non-throwing decoder gives the same reason');
     // the same bytes inside a larger buffer, at an offset
     const big = new Uint8Array(3 + fromHex(h).length);
     big.set(fromHex(h), 3);
@@ -162,4 +165,27 @@ test('encoder refuses out-of-range fields and short buffers (programming errors)
     RangeError,
   );
   assert.throws(() => encodeGreHeader(new Uint8Array(16), 0, { callId: 1, payloadLength: -1 }), RangeError);
+});
+
+test('readGreHeader never throws: the same header as decodeGreHeader, or the same reason as a string', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 40 }), fc.integer({ min: -2, max: 44 }), (bytes, offset) => {
+      const r = readGreHeader(bytes, offset);
+      let thrown: unknown;
+      let h: ReturnType<typeof decodeGreHeader> | undefined;
+      try {
+        h = decodeGreHeader(bytes, offset);
+      } catch (e) {
+        thrown = e;
+      }
+      if (typeof r === 'string') {
+        assert.ok(thrown instanceof GreHeaderError && thrown.reason === r, `${r} vs ${String(thrown)}`);
+        assert.ok(GRE_DROP_WORDS[r].length > 0);
+      } else {
+        assert.deepEqual(r, h);
+      }
+    }),
+    { numRuns: 3000 },
+  );
+  assert.deepEqual(readGreHeader(fromHex(DATA_WITH_ACK)), decodeGreHeader(fromHex(DATA_WITH_ACK)));
 });

@@ -14,8 +14,11 @@ import { ManualClock } from '../../src/util/clock.ts';
 import { MemoryLogger } from '../../src/util/log.ts';
 
 /** A handler with one option (type 1, u16) that it requests and accepts only with value 1000. */
-function rig(cfg: Partial<{ maxConfigure: number; maxTerminate: number; maxFailure: number }> = {}) {
+function rig(
+  cfg: Partial<{ maxConfigure: number; maxTerminate: number; maxFailure: number; maxExchanges: number }> = {},
+) {
   const clock = new ManualClock();
+  const rejected: ConfigOption[][] = [];
   const sent: { code: number; id: number; data: Uint8Array }[] = [];
   const calls: string[] = [];
   const h: ControlProtocolHandler = {
@@ -33,18 +36,22 @@ function rig(cfg: Partial<{ maxConfigure: number; maxTerminate: number; maxFailu
     },
     ackReceived: () => true,
     nakReceived: () => calls.push('nak'),
-    rejectReceived: () => calls.push('rej'),
+    rejectReceived: (opts) => {
+      rejected.push(opts);
+      calls.push('rej');
+    },
     up: () => calls.push('tlu'),
     down: () => calls.push('tld'),
     started: () => calls.push('tls'),
     finished: (r) => calls.push(`tlf:${r}`),
   };
+  const log = new MemoryLogger();
   const fsm = new Fsm(
     h,
     { restartMs: 3000, maxConfigure: 10, maxTerminate: 2, maxFailure: 5, ...cfg },
     {
       clock,
-      log: new MemoryLogger(),
+      log,
       send: (p) => sent.push(decodeControlPacket(p, 'ipcp')),
       peerMru: () => 1500,
     },
@@ -52,7 +59,7 @@ function rig(cfg: Partial<{ maxConfigure: number; maxTerminate: number; maxFailu
   const recv = (code: number, id: number, opts: ConfigOption[] | Uint8Array) =>
     fsm.receive(encodeControlPacket(code, id, opts instanceof Uint8Array ? opts : encodeOptions(opts)));
   const last = () => sent.at(-1)!;
-  return { clock, sent, calls, fsm, recv, last };
+  return { clock, sent, calls, rejected, fsm, recv, last, log };
 }
 
 const GOOD = [u16Option(1, 1000)];
@@ -229,4 +236,65 @@ test('property: any event sequence stays on RFC 1661 states, never throws, and c
     ),
     { numRuns: 400 },
   );
+});
+
+test('Max-Failure Naks received: the Nak-ed option we sent is handled as rejected (pppd rnakloops)', () => {
+  const r = rig({ maxFailure: 3 });
+  r.fsm.up();
+  r.fsm.open();
+  for (let i = 0; i < 3; i++) r.recv(3, r.last().id, [u16Option(1, 7)]);
+  assert.deepEqual(r.calls.slice(-3), ['nak', 'nak', 'rej']);
+  assert.deepEqual(r.rejected, [GOOD]); // our option as we sent it, not the peer's value
+  assert.match(r.log.text(), /3 Configure-Naks without agreeing; no longer requesting/);
+  assert.equal(r.last().code, 1);
+  // An Ack of our request is agreement: the count starts again.
+  r.recv(2, r.last().id, GOOD);
+  r.clock.advance(3000); // TO+ in Ack-Rcvd: a new request
+  r.recv(3, r.last().id, [u16Option(1, 7)]);
+  assert.equal(r.calls.at(-1), 'nak');
+});
+
+test('a peer that Naks forever (options we never requested): the negotiation ends, bounded, with a reason', () => {
+  const r = rig({ maxConfigure: 10, maxFailure: 5 });
+  r.fsm.up();
+  r.fsm.open();
+  for (let i = 0; i < 1000 && r.fsm.state === 'req-sent'; i++) r.recv(3, r.last().id, [u16Option(9, i)]);
+  assert.equal(r.fsm.state, 'stopped');
+  assert.equal(r.sent.filter((s) => s.code === 1).length, 45); // 3 × (Max-Configure + Max-Failure)
+  assert.match(
+    r.calls.at(-1)!,
+    /^tlf:IPCP negotiation did not converge: 45 Configure-Requests, Naks and Rejects/,
+  );
+  assert.equal(r.clock.pending, 0);
+});
+
+test('a peer that acks us but sends disagreeing requests forever: bounded too', () => {
+  const r = rig({ maxExchanges: 20 });
+  r.fsm.up();
+  r.fsm.open();
+  r.recv(2, r.last().id, GOOD);
+  assert.equal(r.fsm.state, 'ack-rcvd');
+  const state = (): string => r.fsm.state;
+  for (let i = 0; i < 1000 && state() !== 'stopped'; i++) r.recv(1, i & 0xff, [u16Option(1, 1)]);
+  assert.equal(r.fsm.state, 'stopped');
+  const answers = r.sent.filter((s) => s.code === 3 || s.code === 4).length;
+  assert.equal(answers, 19); // plus our one Configure-Request: 20 exchanges
+  assert.match(r.calls.at(-1)!, /did not converge/);
+});
+
+test('a converging negotiation after a few Naks and the loss of some packets opens; Opened resets the bound', () => {
+  const r = rig({ maxExchanges: 6 });
+  r.fsm.up();
+  r.fsm.open();
+  r.clock.advance(3000);
+  r.recv(3, r.last().id, [u16Option(1, 7)]);
+  r.recv(1, 1, [u16Option(1, 1)]); // Nak'd
+  const req = r.sent.filter((x) => x.code === 1).at(-1)!;
+  r.recv(1, 2, GOOD);
+  r.recv(2, req.id, GOOD);
+  assert.equal(r.fsm.state, 'opened');
+  r.recv(1, 3, GOOD); // renegotiation from Opened gets the full bound again
+  for (let i = 0; i < 4; i++) r.recv(3, r.sent.filter((x) => x.code === 1).at(-1)!.id, [u16Option(9, i)]);
+  assert.equal(r.fsm.state, 'ack-sent');
+  assert.equal(r.sent.filter((x) => x.code === 1).length, 8);
 });

@@ -271,3 +271,25 @@ test('Configure-Request in Opened: tld, new request, network layers restart (RFC
   assert.equal(l.link.lcp.state, 'ack-sent');
   assert.equal(l.link.phase, 'establish');
 });
+
+test('a peer that Naks our MRU forever before authentication: the MRU is given up, then the link ends', () => {
+  const l = lone('server');
+  l.link.open();
+  const naks = (n: number) => {
+    for (let i = 0; i < n && l.down.length === 0; i++) {
+      const req = lastLcp(l, ConfigureRequest);
+      l.link.receiveFrame(controlFrame(LCP, ConfigureNak, req.id, [u16Option(LcpOption.MRU, 40)]));
+    }
+  };
+  naks(5); // lcp-max-failure: the fifth Nak is taken as a Reject of <mru 1400>
+  assert.deepEqual(
+    lastLcp(l, ConfigureRequest).options!.map((o) => o.type),
+    [LcpOption.AuthProtocol, LcpOption.MagicNumber, LcpOption.PFC, LcpOption.ACFC],
+  );
+  naks(1000);
+  assert.equal(l.down.length, 1);
+  assert.match(l.down[0]!, /LCP negotiation did not converge/);
+  assert.ok(l.out.filter((s) => s.protocol === LCP && s.code === ConfigureRequest).length <= 45);
+  l.clock.advance(60_000);
+  assert.equal(l.clock.pending, 0);
+});

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { CallIdAllocator } from '../../src/pptp/call-ids.ts';
 import { type ControlMessage, encodeControlMessage } from '../../src/pptp/codec.ts';
+import type { StartControlConnectionRequest } from '../../src/pptp/messages.ts';
 import { fromHex } from '../../src/wire/bytes.ts';
 import { ocrq, SCCRP, SCCRQ, Solo } from './harness.ts';
 import { SAMPLES } from './samples.ts';
@@ -241,7 +242,7 @@ test('PNS: a CDN that carries our own call id (accel-ppp style) also ends the ca
 });
 
 test('any received message resets the silence timer', () => {
-  const s = pacEstablished({ echoIntervalMs: 60_000 });
+  const s = pacEstablished({ echoIntervalMs: 60_000, callDeadlineMs: 0 });
   s.clock.advance(50_000);
   s.feed({ type: 'echo-request', identifier: 9 });
   s.take();
@@ -378,3 +379,154 @@ function pick(m: ControlMessage, keys: string[]): Record<string, unknown> {
   const r = m as unknown as Record<string, unknown>;
   return Object.fromEntries(keys.map((k) => [k, r[k]]));
 }
+
+test('call deadline: a PAC connection with no call placed within callDeadlineMs is stopped with the reason', () => {
+  const s = pacEstablished(); // the default: 30 s for a PAC
+  s.clock.advance(29_999);
+  assert.deepEqual(s.take(), []);
+  s.clock.advance(1);
+  assert.deepEqual(s.take(), [{ type: 'stop-control-connection-request', reason: 1 }]);
+  s.feed({ type: 'stop-control-connection-reply', resultCode: 1, errorCode: 0 });
+  assert.deepEqual(s.ev.closed, ['no call placed within 30 s of the control connection starting']);
+  assert.ok(s.log.has('stopping the control connection: no call placed within 30 s'));
+});
+
+test('call deadline: a peer that only answers echoes does not stay; counted from start, not from SCCRQ', () => {
+  const s = new Solo('pac', { callDeadlineMs: 10_000, echoIntervalMs: 1_000 });
+  s.conn.start();
+  s.clock.advance(4_000);
+  s.feed(SCCRQ);
+  for (let t = 0; t < 5_000; t += 1_000) {
+    s.clock.advance(1_000);
+    const echo = s.take().find((m) => m.type === 'echo-request');
+    if (echo?.type === 'echo-request')
+      s.feed({ type: 'echo-reply', identifier: echo.identifier, resultCode: 1, errorCode: 0 });
+  }
+  assert.equal(s.conn.state, 'established');
+  s.clock.advance(1_000);
+  assert.equal(s.conn.state, 'wait-stop-reply');
+  s.clock.advance(10_000); // no Stop-Control-Connection-Reply either
+  assert.match(s.ev.closed[0]!, /^no call placed within 10 s of the control connection starting/);
+});
+
+test('call deadline: a placed call cancels it; it counts again after the last call ends; 0 disables it', () => {
+  const s = pacEstablished({ callDeadlineMs: 10_000 });
+  s.feed(ocrq(5));
+  s.clock.advance(60_000);
+  assert.equal(s.conn.state, 'established');
+  s.feed({ type: 'call-clear-request', callId: 5 });
+  s.take();
+  s.clock.advance(10_000);
+  assert.deepEqual(s.take(), [{ type: 'stop-control-connection-request', reason: 1 }]);
+  s.feed({ type: 'stop-control-connection-reply', resultCode: 1, errorCode: 0 });
+  assert.deepEqual(s.ev.closed, ['no call placed within 10 s of the last call ending']);
+  const off = pacEstablished({ callDeadlineMs: 0, echoIntervalMs: 600_000 });
+  off.clock.advance(300_000);
+  assert.equal(off.conn.state, 'established');
+  assert.equal(off.clock.pending, 1, 'only the keepalive timer');
+});
+
+test('a session that stops with its last call sends one Stop-Control-Connection-Request, not two', () => {
+  const s: Solo = new Solo('pac', { onCallDown: (_c, r) => s.conn.stop(r) });
+  s.conn.start();
+  s.feed(SCCRQ, ocrq(5));
+  s.take();
+  s.conn.stop('admin');
+  assert.deepEqual(
+    s.take().map((m) => m.type),
+    ['call-disconnect-notify', 'stop-control-connection-request'],
+  );
+});
+
+test('crossed Stop-Control-Connection-Requests (RFC 2637 §2.3): the PAC answers with a Reply, result 1, then closes', () => {
+  const s: Solo = new Solo('pac', { onCallDown: (_c, r) => s.conn.stop(r) });
+  s.conn.start();
+  s.feed(SCCRQ, ocrq(5));
+  s.take();
+  // The PAC ends the connection after its last call; the PNS's own Stop crosses ours.
+  s.conn.clearCall([...s.conn.calls()][0]!.localCallId, 'idle timeout');
+  assert.equal(s.conn.state, 'wait-stop-reply');
+  s.feed({ type: 'stop-control-connection-request', reason: 1 });
+  assert.deepEqual(s.take().slice(-2), [
+    { type: 'stop-control-connection-request', reason: 1 },
+    { type: 'stop-control-connection-reply', resultCode: 1, errorCode: 0 },
+  ]);
+  assert.equal(s.conn.state, 'closed');
+  assert.equal(s.ev.closeCalls, 1);
+  assert.deepEqual(s.ev.closed, [
+    "idle timeout (crossed with the peer's Stop-Control-Connection-Request, reason: none (1))",
+  ]);
+});
+
+test('floods of Outgoing-Call-Requests, WAN-Error-Notify and Incoming-Call-Requests: summarised, answers bounded', () => {
+  const s = pacEstablished();
+  s.feed(ocrq(5));
+  const call = s.take()[0]!;
+  assert.equal(call.type, 'outgoing-call-reply');
+  const wan: ControlMessage = {
+    type: 'wan-error-notify',
+    peerCallId: call.type === 'outgoing-call-reply' ? call.callId : 0,
+    crcErrors: 1,
+    framingErrors: 2,
+    hardwareOverruns: 0,
+    bufferOverruns: 0,
+    timeoutErrors: 0,
+    alignmentErrors: 0,
+  };
+  const icrq: ControlMessage = {
+    type: 'incoming-call-request',
+    callId: 9,
+    callSerial: 1,
+    bearerType: 1,
+    physicalChannelId: 0,
+    dialedNumber: '',
+    dialingNumber: '',
+    subaddress: '',
+  };
+  const flood = Buffer.concat(
+    Array.from({ length: 3000 }, (_, i) => encodeControlMessage([ocrq(6 + (i % 100)), wan, icrq][i % 3]!)),
+  );
+  const before = s.log.lines.length;
+  s.conn.receive(flood);
+  const lines = s.log.lines.slice(before).map((l) => l.line);
+  assert.ok(lines.length <= 20, `${lines.length} log lines:\n${lines.join('\n')}`);
+  assert.ok(
+    lines.some((l) =>
+      /refusing Outgoing-Call-Request: already 1 call\(s\), the limit \(1000 times so far\)/.test(l),
+    ),
+  );
+  assert.ok(lines.some((l) => /peer reports WAN errors crc=1 framing=2 .*\(1000 times so far\)/.test(l)));
+  assert.ok(lines.some((l) => /refusing Incoming-Call-Request 9.*\(1000 times so far\)/.test(l)));
+  const answers = s.take();
+  assert.equal(answers.length, 19, 'the answer burst (20, one spent on the accepted call), then drops');
+  assert.equal(s.conn.state, 'established');
+  assert.equal(s.conn.drops.get('Outgoing-Call-Request not answered: the peer floods requests'), 990);
+  s.clock.advance(5_000);
+  s.feed(ocrq(7), ocrq(8));
+  assert.equal(s.take().length, 2, 'the budget refills at one answer per second');
+});
+
+test('an Echo-Request flood is answered within the budget, the rest counted', () => {
+  const s = pacEstablished({ answerBurst: 5 });
+  s.conn.receive(
+    Buffer.concat(
+      Array.from({ length: 100 }, (_, i) => encodeControlMessage({ type: 'echo-request', identifier: i })),
+    ),
+  );
+  assert.equal(s.take().length, 5);
+  assert.equal(s.conn.drops.get('Echo-Request not answered: the peer floods requests'), 95);
+});
+
+test('peer strings reach the log quoted and escaped, never raw', () => {
+  const s = new Solo('pac');
+  s.conn.start();
+  s.feed({
+    ...(SCCRQ as StartControlConnectionRequest),
+    hostName: 'evil\nwarn  forged line "x"',
+    vendor: 'v\u001b[31m',
+  });
+  const line = s.log.lines.find((l) => l.line.includes('control connection established'))!.line;
+  assert.ok(!line.includes('\n') && !line.includes('\u001b'), line);
+  assert.ok(line.includes('host "evil\\nwarn  forged line \\"x\\""'), line);
+  assert.ok(line.includes('vendor "v\\u001b[31m"'), line);
+});

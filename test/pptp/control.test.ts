@@ -52,6 +52,8 @@ test('happy path: SCCRQ → SCCRP → OCRQ → OCRP, the call is up on both side
 
 test('echo keepalive: silence brings Echo-Requests, the replies keep the connection up', () => {
   const p = new Pair().establish();
+  p.pns.conn.placeCall();
+  p.pump();
   p.advance(10 * 60_000);
   assert.equal(p.pac.conn.state, 'established');
   assert.equal(p.pns.conn.state, 'established');

@@ -13,7 +13,8 @@
  * and re-keys RC4 with the new key. The count starts at 0 in both modes.
  *
  *   stateless (RFC 3078 §8.1): a key change before EVERY packet, including the first; A is always
- *     set. The receiver changes keys as many times as the count advanced, so loss costs nothing.
+ *     set. The receiver changes keys as many times as the count advanced, so loss costs nothing,
+ *     within a bounded amount of work per packet (MPPE_FREE_KEY_CHANGES, MPPE_KEY_CHANGE_CREDIT).
  *   stateful (§8.2), as the Linux kernel's ppp_mppe (pppd) receives it: one RC4 stream, and
  *     A set ⇔ the key changed before this packet. The receiver expects each count to be the
  *     previous + 1; on any other count it drops the packet, asks once for a Reset-Request and
@@ -31,7 +32,14 @@
 import { Rc4 } from '../../crypto/rc4.ts';
 import { sha1 } from '../../crypto/sha1.ts';
 import { initialSessionKey, keyLength, reduceSessionKey, SHA_PAD1, SHA_PAD2 } from './keys.ts';
-import type { MppeBits, MppeDecryptor, MppeEncryptor, MppeFactory, MppeSettings } from './types.ts';
+import type {
+  MppeBits,
+  MppeDecryptor,
+  MppeDropReason,
+  MppeEncryptor,
+  MppeFactory,
+  MppeSettings,
+} from './types.ts';
 
 /** Header bits of the first octet (RFC 3078 §3). */
 export const MPPE_FLUSHED = 0x80;
@@ -46,6 +54,25 @@ const CCOUNT_MASK = 0x0fff;
  * this also bounds the key changes one packet can cost (2047, a few milliseconds).
  */
 export const MAX_CCOUNT_ADVANCE = 2047;
+/**
+ * Stateless mode: key changes any one packet may cost without drawing on the credit below. A
+ * key change (SHA-1 + two RC4 key schedules) costs about a sixth of decrypting a full 1400-octet
+ * packet, so 16 keep a packet's work within a few packets' worth and cover any loss burst of 15.
+ */
+export const MPPE_FREE_KEY_CHANGES = 16;
+/**
+ * Stateless mode: a bank of key changes for longer loss bursts, refilled by one per packet
+ * decrypted. A burst of up to 16 + 256 lost packets costs nothing more than the changes; a
+ * longer jump (an outage, or a peer advancing its count by 2047 per packet to burn our CPU) is
+ * caught up MPPE_FREE_KEY_CHANGES per packet on a separate key state while its packets are
+ * dropped as 'coherency count too far ahead'. The work stays at most 16 + 256 changes for one
+ * packet and 17 per packet on average. The current key state is untouched until the catch-up
+ * reaches a packet, and a packet that continues the current count abandons the catch-up, so
+ * far packets injected into a live flow are never adopted.
+ */
+export const MPPE_KEY_CHANGE_CREDIT = 256;
+/** Consecutive drops after which `failing` is true (stateful waits up to 256 for a flag packet). */
+export const MPPE_FAILING_AFTER = 512;
 
 /** One direction's key state: the start key, the current session key and the RC4 stream. */
 class SessionKeys {
@@ -70,6 +97,12 @@ class SessionKeys {
     this.session = initialSessionKey(startKey, bits);
     this.rc4 = new Rc4(this.session);
     this.scratch = new Rc4(this.session);
+  }
+
+  /** Take `other`'s session key, RC4 freshly keyed with it (stateless mode's state after a change). */
+  copyFrom(other: SessionKeys): void {
+    this.session.set(other.session);
+    this.rc4.setKey(this.session);
   }
 
   /** Key change (RFC 3078 §7.3), leaving RC4 keyed with the new session key. */
@@ -128,9 +161,11 @@ class Encryptor implements MppeEncryptor {
 }
 
 class Decryptor implements MppeDecryptor {
-  private readonly keys: SessionKeys;
+  private keys: SessionKeys;
+  private readonly recvKey: Uint8Array;
   private readonly stateless: boolean;
   private readonly settings: MppeSettings;
+  private readonly failAfter: number;
   /**
    * Stateless, and stateful in normal state: the count of the last packet accepted (4095 at first,
    * so that 0 comes next). Stateful while discarding: the count that was expected at the loss.
@@ -139,11 +174,25 @@ class Decryptor implements MppeDecryptor {
   /** Stateful: a loss was seen and no flushed packet has arrived since. */
   private discarding = false;
   private resetWanted = false;
+  /** Stateless: key changes beyond MPPE_FREE_KEY_CHANGES still available (MPPE_KEY_CHANGE_CREDIT). */
+  private credit = MPPE_KEY_CHANGE_CREDIT;
+  /** Stateless catch-up: the key state `cursorAhead` changes ahead of `keys` (0 = none). */
+  private cursor: SessionKeys | undefined;
+  private cursorAhead = 0;
+  lastDrop: MppeDropReason | undefined;
+  consecutiveDrops = 0;
+  keyChanges = 0;
 
   constructor(recvKey: Uint8Array, settings: MppeSettings) {
     this.keys = new SessionKeys(recvKey, settings.bits);
+    this.recvKey = recvKey.slice();
     this.stateless = settings.stateless;
     this.settings = settings;
+    this.failAfter = Math.max(1, settings.failAfter ?? MPPE_FAILING_AFTER);
+  }
+
+  get failing(): boolean {
+    return this.consecutiveDrops >= this.failAfter;
   }
 
   /**
@@ -151,53 +200,94 @@ class Decryptor implements MppeDecryptor {
    * returned plaintext is a view of `packet` from offset 2. On a drop `packet` is untouched.
    */
   decrypt(packet: Uint8Array): Uint8Array | null {
-    if (packet.length <= MPPE_HEADER_LENGTH) return this.drop('packet shorter than header + protocol');
+    if (packet.length <= MPPE_HEADER_LENGTH) return this.drop('packet too short');
     const b0 = packet[0]!;
-    if ((b0 & MPPE_ENCRYPTED) === 0) return this.drop('encrypted bit (D) not set');
-    if ((b0 & MPPE_MPPC_BITS) !== 0) return this.drop('MPPC compression bits set (not negotiated)');
+    if ((b0 & MPPE_ENCRYPTED) === 0) return this.drop('encrypted bit missing');
+    if ((b0 & MPPE_MPPC_BITS) !== 0) return this.drop('compression bits set');
     const cc = ((b0 & 0x0f) << 8) | packet[1]!;
     const flushed = (b0 & MPPE_FLUSHED) !== 0;
     const reason = this.stateless ? this.syncStateless(cc, flushed) : this.syncStateful(cc, flushed);
     if (reason !== null) return this.drop(reason);
     const body = packet.subarray(MPPE_HEADER_LENGTH);
     this.keys.rc4.process(body, body);
+    this.lastDrop = undefined;
+    this.consecutiveDrops = 0;
     return body;
   }
 
-  /** RFC 3078 §8.1: one key change per count advanced. Returns a drop reason, or null to decrypt. */
-  private syncStateless(cc: number, flushed: boolean): string | null {
-    if (!flushed) return 'flushed bit (A) not set in stateless mode';
+  /**
+   * RFC 3078 §8.1: one key change per count advanced, within a bounded amount of work per packet
+   * (MPPE_FREE_KEY_CHANGES, MPPE_KEY_CHANGE_CREDIT). Returns a drop reason, or null to decrypt.
+   */
+  private syncStateless(cc: number, flushed: boolean): MppeDropReason | null {
+    if (!flushed) return 'flushed bit missing';
     const advance = (cc - this.ccount) & CCOUNT_MASK;
-    if (advance === 0 || advance > MAX_CCOUNT_ADVANCE) return 'late, repeated or out-of-window count';
-    for (let i = 0; i < advance; i++) this.keys.change();
-    this.ccount = cc;
-    return null;
+    if (advance === 0 || advance > MAX_CCOUNT_ADVANCE) return 'coherency count late or repeated';
+    const allowance = MPPE_FREE_KEY_CHANGES + this.credit;
+    const fromCursor = this.cursor !== undefined && this.cursorAhead > 0 && this.cursorAhead <= advance;
+    const todo = advance - (fromCursor ? this.cursorAhead : 0);
+    if (todo <= allowance) {
+      this.credit -= Math.max(0, todo - MPPE_FREE_KEY_CHANGES);
+      if (fromCursor) {
+        const cursor = this.cursor!;
+        for (let i = 0; i < todo; i++) cursor.change();
+        this.keyChanges += todo;
+        this.cursor = this.keys; // the old state becomes the spare for the next catch-up
+        this.keys = cursor;
+        this.cursorAhead = 0;
+      } else {
+        for (let i = 0; i < todo; i++) this.keys.change();
+        this.keyChanges += todo;
+        // The current count goes on: a catch-up towards far packets is dropped, so that packets
+        // injected far ahead while the peer's own flow continues are never adopted.
+        this.cursorAhead = 0;
+      }
+      this.credit = Math.min(MPPE_KEY_CHANGE_CREDIT, this.credit + 1);
+      this.ccount = cc;
+      return null;
+    }
+    // Too far for one packet: catch up on the cursor, leaving the current state alone.
+    if (!fromCursor) {
+      this.cursor ??= new SessionKeys(this.recvKey, this.settings.bits);
+      this.cursor.copyFrom(this.keys);
+      this.cursorAhead = 0;
+    }
+    for (let i = 0; i < allowance; i++) this.cursor!.change();
+    this.keyChanges += allowance;
+    this.cursorAhead += allowance;
+    this.credit = 0;
+    return 'coherency count too far ahead';
   }
 
   /**
    * RFC 3078 §8.2 as Linux ppp_mppe does it (see the file comment): follow the sender's key
-   * changes. Returns a drop reason, or null to decrypt.
+   * changes. At most 16 key changes per packet (15 flag packets missed, then the one A announces).
+   * Returns a drop reason, or null to decrypt.
    */
-  private syncStateful(cc: number, flushed: boolean): string | null {
-    if ((cc & 0xff) === 0xff && !flushed) return 'flag packet without the flushed bit';
+  private syncStateful(cc: number, flushed: boolean): MppeDropReason | null {
+    if ((cc & 0xff) === 0xff && !flushed) return 'flag packet without flushed bit';
     if (!this.discarding) {
       this.ccount = (this.ccount + 1) & CCOUNT_MASK;
       if (cc !== this.ccount) {
         this.discarding = true;
         this.resetWanted = true;
-        return 'coherency count gap (packet loss or reordering)';
+        return 'coherency count gap';
       }
     } else {
-      if (!flushed) return 'awaiting a flushed packet after loss';
+      if (!flushed) return 'awaiting flushed packet after loss';
       // One key change for each flag packet missed: each 256-block boundary crossed.
       while ((cc & 0xf00) !== (this.ccount & 0xf00)) {
         this.keys.change();
+        this.keyChanges++;
         this.ccount = (this.ccount + 0x100) & CCOUNT_MASK;
       }
       this.discarding = false;
       this.ccount = cc;
     }
-    if (flushed) this.keys.change();
+    if (flushed) {
+      this.keys.change();
+      this.keyChanges++;
+    }
     return null;
   }
 
@@ -207,7 +297,9 @@ class Decryptor implements MppeDecryptor {
     return wanted;
   }
 
-  private drop(reason: string): null {
+  private drop(reason: MppeDropReason): null {
+    this.lastDrop = reason;
+    this.consecutiveDrops++;
     this.settings.drops?.drop(reason);
     return null;
   }

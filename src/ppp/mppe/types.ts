@@ -31,6 +31,24 @@ export interface MppeEncryptor {
   resetRequested(): void;
 }
 
+/** Why the decryptor refused a packet, in words (counter keys and log text). */
+export type MppeDropReason =
+  | 'packet too short'
+  | 'encrypted bit missing'
+  | 'compression bits set'
+  /** Stateless: every packet must have A. */
+  | 'flushed bit missing'
+  /** Stateless: the count did not advance, or went back (within the backward half). */
+  | 'coherency count late or repeated'
+  /** Stateless: more key changes than one packet may cost; caught up over the next packets. */
+  | 'coherency count too far ahead'
+  /** Stateful: a count with low octet 0xFF must have A. */
+  | 'flag packet without flushed bit'
+  /** Stateful: the count is not the previous + 1: loss, a Reset-Request is due. */
+  | 'coherency count gap'
+  /** Stateful: after a gap, every packet until one with A. */
+  | 'awaiting flushed packet after loss';
+
 export interface MppeDecryptor {
   /**
    * Decrypt one MPPE packet (header + ciphertext). Returns the plaintext, or null when the packet
@@ -42,6 +60,18 @@ export interface MppeDecryptor {
    * then sends a CCP Reset-Request (once per loss event, see takeResetRequest).
    */
   takeResetRequest(): boolean;
+  /** Why the last decrypt() returned null; undefined after a packet was decrypted. */
+  readonly lastDrop?: MppeDropReason | undefined;
+  /** decrypt() calls in a row that returned null (0 after a success). */
+  readonly consecutiveDrops?: number;
+  /** Key changes made for received packets so far (the decryptor's work, for statistics). */
+  readonly keyChanges?: number;
+  /**
+   * consecutiveDrops reached MppeSettings.failAfter: decryption keeps failing (keys out of step,
+   * or a peer sending garbage). The link should resynchronise (stateful: it already asks with
+   * Reset-Requests) or end the session with this as the reason.
+   */
+  readonly failing?: boolean;
 }
 
 export interface MppeSettings {
@@ -49,6 +79,8 @@ export interface MppeSettings {
   stateless: boolean;
   /** Where the decryptor counts dropped packets by reason (optional). */
   drops?: DropCounter;
+  /** Consecutive drops after which the decryptor reports `failing` (default 512). */
+  failAfter?: number;
 }
 
 export type MppeFactory = (

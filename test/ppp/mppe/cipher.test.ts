@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { Rc4 } from '../../../src/crypto/rc4.ts';
-import { createMppe, MPPE_ENCRYPTED, MPPE_FLUSHED } from '../../../src/ppp/mppe/cipher.ts';
+import {
+  createMppe,
+  MPPE_ENCRYPTED,
+  MPPE_FLUSHED,
+  MPPE_FREE_KEY_CHANGES,
+  MPPE_KEY_CHANGE_CREDIT,
+} from '../../../src/ppp/mppe/cipher.ts';
 import { changeSessionKey, initialSessionKey, keyLength } from '../../../src/ppp/mppe/keys.ts';
 import { DropCounter } from '../../../src/util/counters.ts';
 import { nullLogger } from '../../../src/util/log.ts';
@@ -67,12 +73,13 @@ test('stateless: lost packets cost nothing; late, repeated and out-of-window pac
   const sent = Array.from({ length: 5000 }, (_, n) => a.encryptor.encrypt(frame(n)));
   let delivered = 0;
   for (let n = 0; n < sent.length; n++) {
-    if (n % 3 === 1 || (n > 1000 && n < 1500)) continue; // a third lost, plus a burst of 499
+    if (n % 3 === 1 || (n > 1000 && n < 1250)) continue; // a third lost, plus a burst of 249
     assert.deepEqual(b.decryptor.decrypt(sent[n]!.slice()), frame(n));
     delivered++;
   }
-  assert.ok(delivered > 2900);
+  assert.ok(delivered > 3000);
   assert.equal(b.decryptor.decrypt(sent[4998]!.slice()), null, 'replay');
+  assert.equal(b.decryptor.lastDrop, 'coherency count late or repeated');
   assert.equal(b.decryptor.decrypt(sent[4990]!.slice()), null, 'late');
   const next = a.encryptor.encrypt(frame(5000));
   assert.deepEqual(b.decryptor.decrypt(next), frame(5000));
@@ -199,4 +206,78 @@ test('property: malformed headers never disturb a following good packet (both mo
     }),
     { numRuns: 100 },
   );
+});
+
+/** Decrypt, returning the key changes that one packet cost. */
+function costOf(d: ReturnType<typeof pair>['b']['decryptor'], pkt: Uint8Array): [Uint8Array | null, number] {
+  const before = d.keyChanges ?? Number.NaN;
+  const out = d.decrypt(pkt);
+  return [out, (d.keyChanges ?? Number.NaN) - before];
+}
+
+test('stateless: a peer advancing the count by 2047 per packet gets bounded work per packet, its packets dropped', () => {
+  const drops = new DropCounter(nullLogger, 'MPPE packet');
+  const { a, b } = pair({ bits: 128, stateless: true, drops });
+  assert.deepEqual(b.decryptor.decrypt(a.encryptor.encrypt(frame(0))), frame(0));
+  let total = 0;
+  let decrypted = 0;
+  for (let k = 0; k < 12; k++) {
+    let pkt: Uint8Array = new Uint8Array(0);
+    for (let i = 0; i < 2047; i++) pkt = a.encryptor.encrypt(frame(i)); // what an attacker skips
+    const [out, cost] = costOf(b.decryptor, pkt);
+    assert.ok(cost <= MPPE_FREE_KEY_CHANGES + MPPE_KEY_CHANGE_CREDIT, `packet ${k} cost ${cost} key changes`);
+    total += cost;
+    if (out) decrypted++;
+  }
+  assert.ok(total <= MPPE_FREE_KEY_CHANGES + MPPE_KEY_CHANGE_CREDIT + 11 * MPPE_FREE_KEY_CHANGES, `${total}`);
+  assert.equal(decrypted, 0);
+  assert.ok(drops.get('coherency count too far ahead') > 0);
+  assert.equal(b.decryptor.lastDrop !== undefined, true);
+  assert.equal(b.decryptor.consecutiveDrops, 12);
+});
+
+test('stateless: a genuine outage of 1500 packets is caught up in bounded steps, then every packet decrypts', () => {
+  const { a, b } = pair({ bits: 128, stateless: true });
+  const sent = Array.from({ length: 2000 }, (_, n) => a.encryptor.encrypt(frame(n)));
+  for (let n = 0; n < 100; n++) assert.deepEqual(b.decryptor.decrypt(sent[n]!), frame(n));
+  let dropped = 0;
+  for (let n = 1600; n < 2000; n++) {
+    const [out, cost] = costOf(b.decryptor, sent[n]!);
+    assert.ok(cost <= MPPE_FREE_KEY_CHANGES + MPPE_KEY_CHANGE_CREDIT);
+    if (out) assert.deepEqual(out, frame(n));
+    else {
+      assert.equal(b.decryptor.lastDrop, 'coherency count too far ahead');
+      assert.equal(dropped, n - 1600, 'only the first packets after the outage are dropped');
+      dropped++;
+    }
+  }
+  assert.ok(dropped > 0 && dropped < 100, `${dropped}`);
+  assert.equal(b.decryptor.consecutiveDrops, 0);
+});
+
+test('stateless: far packets being caught up do not disturb packets continuing the current count', () => {
+  const { a, b } = pair({ bits: 128, stateless: true });
+  const sent = Array.from({ length: 1200 }, (_, n) => a.encryptor.encrypt(frame(n)));
+  assert.deepEqual(b.decryptor.decrypt(sent[0]!.slice()), frame(0));
+  for (let n = 1; n < 300; n++) {
+    assert.equal(b.decryptor.decrypt(sent[1100 + (n % 50)]!.slice()), null); // forged far ahead
+    assert.deepEqual(b.decryptor.decrypt(sent[n]!.slice()), frame(n));
+  }
+});
+
+test('decryption that keeps failing is flagged after failAfter consecutive drops', () => {
+  for (const stateless of MODES) {
+    const { a, b } = pair({ bits: 128, stateless, failAfter: 5 });
+    const good = a.encryptor.encrypt(frame(0));
+    for (let i = 0; i < 4; i++) b.decryptor.decrypt(Uint8Array.of(0x90));
+    assert.equal(b.decryptor.failing, false);
+    assert.equal(b.decryptor.lastDrop, 'packet too short');
+    b.decryptor.decrypt(Uint8Array.of(good[0]! & ~MPPE_ENCRYPTED, good[1]!, 1, 2));
+    assert.equal(b.decryptor.lastDrop, 'encrypted bit missing');
+    assert.equal(b.decryptor.failing, true);
+    assert.deepEqual(b.decryptor.decrypt(good), frame(0));
+    assert.equal(b.decryptor.failing, false);
+    assert.equal(b.decryptor.consecutiveDrops, 0);
+    assert.equal(b.decryptor.lastDrop, undefined);
+  }
 });

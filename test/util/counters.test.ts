@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DropCounter, MAX_COUNTER_KEYS, OTHER_KEY, RepeatedEvents } from '../../src/util/counters.ts';
+import { MemoryLogger } from '../../src/util/log.ts';
+
+test('RepeatedEvents: logged at 1, 10, 100, 1000 occurrences with the count, the text built only then', () => {
+  const log = new MemoryLogger();
+  const ev = new RepeatedEvents(log);
+  let built = 0;
+  for (let i = 0; i < 5000; i++)
+    ev.note('wan', () => {
+      built++;
+      return `peer reports WAN errors #${i}`;
+    });
+  assert.deepEqual(
+    log.lines.map((l) => l.line),
+    [
+      'peer reports WAN errors #0',
+      'peer reports WAN errors #9 (10 times so far)',
+      'peer reports WAN errors #99 (100 times so far)',
+      'peer reports WAN errors #999 (1000 times so far)',
+    ],
+  );
+  assert.equal(built, 4);
+  assert.equal(ev.get('wan'), 5000);
+});
+
+test('counters keep at most MAX_COUNTER_KEYS keys; keys made from input cannot grow them', () => {
+  const log = new MemoryLogger();
+  const drops = new DropCounter(log, 'packet');
+  const ev = new RepeatedEvents(log);
+  for (let i = 0; i < 10_000; i++) {
+    drops.drop(`reason ${i}`);
+    ev.note(`event ${i}`, 'x');
+  }
+  assert.equal(Object.keys(drops.snapshot()).length, MAX_COUNTER_KEYS + 1);
+  assert.equal(drops.get(OTHER_KEY), 10_000 - MAX_COUNTER_KEYS);
+  assert.equal(drops.total, 10_000);
+  assert.equal(Object.keys(ev.snapshot()).length, MAX_COUNTER_KEYS + 1);
+  assert.ok(log.lines.length < 2 * MAX_COUNTER_KEYS + 10);
+});
