@@ -195,7 +195,9 @@ function readSettings(text: string, file: string, issues: IssueList): Map<PptpdK
     if (line.length > MAX_LINE) {
       issues.warning(at, `line is longer than ${MAX_LINE} characters; pptpd would ignore it (we accept it)`);
     }
-    const m = /^(\S+)(?:[ \t]+(.*))?$/.exec(line)!;
+    // The keyword runs to the first space or tab (as in pptpd); any other character, a form feed or a
+    // carriage return inside the line included, is part of the keyword or the value.
+    const m = /^([^ \t]+)(?:[ \t]+([\s\S]*))?$/.exec(line)!;
     const keyword = m[1]!;
     const value = m[2] ?? '';
     if (!known.has(keyword)) {

@@ -49,10 +49,16 @@ export interface FrameCompression {
 
 const NONE: FrameCompression = { acfc: false, pfc: false };
 
-/** Octets of Address/Control and Protocol that `writeFrameHeader` puts before the information. */
+/**
+ * Octets of Address/Control and Protocol that `writeFrameHeader` puts before the information.
+ * Protocol 0x00ff is never compressed: its one-octet form 0xff, without Address/Control, followed by
+ * information starting 0x03, would read back as Address/Control (IANA lists 0x00ff as "reserved,
+ * compression inefficient").
+ */
 export function frameHeaderLength(protocol: number, comp: FrameCompression = NONE): number {
   const lcp = protocol === PppProtocol.LCP;
-  return (lcp || !comp.acfc ? 2 : 0) + (!lcp && comp.pfc && protocol < 0x100 ? 1 : 2);
+  const oneOctet = !lcp && comp.pfc && protocol < 0xff;
+  return (lcp || !comp.acfc ? 2 : 0) + (oneOctet ? 1 : 2);
 }
 
 /**

@@ -183,6 +183,20 @@ test('pptpd.conf: malformed values are errors with file:line', () => {
   );
 });
 
+test('pptpd.conf: a line with a form feed, vertical tab or carriage return inside is parsed, never a TypeError', () => {
+  // Found by fuzzing (test/fuzz/regressions/pptpd-conf): a line starting with \v, or with \r or
+  // U+2028 inside, did not match the keyword/value pattern and the parser threw a TypeError.
+  assert.equal(
+    warnings('\vlocalip 10.0.0.1')[0],
+    `${F}:1: unknown keyword "\vlocalip" ignored (did you mean "localip"?)`,
+  );
+  assert.deepEqual(
+    errorsOf(() => parse('listen 10.0.0.1\rx\nlocalip 10.0.0.1\nremoteip 10.0.0.2')),
+    [`${F}:1: "listen" expects an IPv4 address, got "10.0.0.1\rx"`],
+  );
+  assert.equal(parse('pidfile /run/a\u2028b').config.pidfile, '/run/a\u2028b');
+});
+
 test('pptpd.conf: connections limits and local/remote pairing', () => {
   const r = parse('connections 2\nlocalip 10.0.0.1-3\nremoteip 10.0.0.11-15\n');
   assert.equal(r.config.connections, 2);

@@ -54,6 +54,22 @@ test('frames: LCP never compressed; others follow ACFC/PFC', () => {
   );
 });
 
+test('frames: protocol 0x00ff keeps two octets under PFC, so ff 03 in its information is not read as Address/Control', () => {
+  // Found by fuzzing (test/fuzz/regressions/ppp-frame): with ACFC + PFC, 0x00ff was sent as the single
+  // octet ff, and information starting 03 then decoded as Address/Control followed by a bad protocol.
+  const info = fromHex('03 00 00 08');
+  const all = { acfc: true, pfc: true };
+  assert.equal(Buffer.from(encodeFrame(0xff, info, all)).toString('hex'), '00ff03000008');
+  const back = decodeFrame(encodeFrame(0xff, info, all));
+  assert.equal(back.protocol, 0xff);
+  assert.deepEqual(back.info, info);
+  assert.equal(
+    Buffer.from(encodeFrame(0xfd, info, all)).toString('hex'),
+    'fd03000008',
+    '0x00fd still compresses',
+  );
+});
+
 test('control packets: header checks; padding beyond Length ignored', () => {
   const p = decodeControlPacket(fromHex('01 02 0006 0102 ffff'), 'lcp');
   assert.deepEqual(p, { code: 1, id: 2, data: fromHex('0102') });
