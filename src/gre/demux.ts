@@ -1,6 +1,6 @@
 import { formatIPv4, type IPv4 } from '../net/ip.ts';
 import type { DropCounter } from '../util/counters.ts';
-import { decodeGreHeader, type GreHeader, GreHeaderError } from './codec.ts';
+import { GRE_DROP_WORDS, type GreHeader, readGreHeader } from './codec.ts';
 
 /** Why the demultiplexer dropped a packet (the specifics go in the detail). */
 export type GreDemuxDropReason =
@@ -44,12 +44,9 @@ export class GreDemux {
   }
 
   receive(packet: Uint8Array, from: IPv4): void {
-    let header: GreHeader;
-    try {
-      header = decodeGreHeader(packet);
-    } catch (e) {
-      const why = e instanceof GreHeaderError ? e.reason : 'undecodable';
-      this.drop('GRE header malformed', `${why}, from ${formatIPv4(from)}`);
+    const header = readGreHeader(packet);
+    if (typeof header === 'string') {
+      this.drop('GRE header malformed', `${GRE_DROP_WORDS[header]}, from ${formatIPv4(from)}`);
       return;
     }
     const endpoint = this.calls.get(header.callId);

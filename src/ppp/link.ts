@@ -110,10 +110,13 @@ export class PppLink {
    * Terminate the link: LCP Terminate-Request carrying `peerReason` (default `reason`), and onDown
    * with `reason`.
    */
-  close(reason: string, peerReason = reason): void {
+  close(reason: string, peerReason = reason, alreadyLogged = false): void {
     if (!this.started || this.phaseValue === 'dead') return;
     this.reason ??= reason;
-    if (this.phaseValue !== 'terminate') this.log.info(`closing link: ${reason}`);
+    if (this.phaseValue !== 'terminate') {
+      if (alreadyLogged) this.log.debug(`closing link: ${reason}`);
+      else this.log.info(`closing link: ${reason}`);
+    }
     this.phaseValue = 'terminate';
     this.lcp.close(peerReason);
   }
@@ -262,7 +265,7 @@ export class PppLink {
     if (this.phaseValue === 'dead') return;
     this.phaseValue = 'dead';
     const why = this.reason ?? reason;
-    this.log.info(`link down: ${why}`);
+    this.log.debug(`link down: ${why}`);
     this.opts.events.onDown?.(why);
   }
 
@@ -309,7 +312,7 @@ export class PppLink {
         if (!live()) return;
         const reason = `authentication failed (${r.method}${r.user ? ` user "${r.user}"` : ''}): ${r.reason}`;
         // The peer learns no more than the CHAP Failure told it: not whether the user exists.
-        this.close(reason, side === 'authenticator' ? 'authentication failed' : reason);
+        this.close(reason, side === 'authenticator' ? 'authentication failed' : reason, r.logged === true);
       },
     };
   }

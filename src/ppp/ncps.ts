@@ -81,6 +81,12 @@ export class NetworkPhase {
   /** IPCP/IPv6CP get their Up event only when MPPE is up. */
   private waitForCcp = false;
   private readonly ncps = new Map<Fsm, NcpDescriptor>();
+  /**
+   * The last packet of a gated NCP that arrived before the gate opened (Windows sends its IPCP
+   * Configure-Request before CCP is up): replayed when the NCP gets its Up, instead of dropped
+   * and retransmitted by the peer 2 s later.
+   */
+  private readonly deferred = new Map<Fsm, Uint8Array>();
 
   constructor(host: NetworkHost) {
     this.host = host;
@@ -164,6 +170,7 @@ export class NetworkPhase {
   start(peerAddress: IPv4 | undefined, keys: MppeKeySource | undefined): void {
     this.reported = false;
     this.active = true;
+    this.deferred.clear();
     if (peerAddress) this.ipcpHandler.allow.address = peerAddress;
     this.keys = keys;
     this.ccpRunning = keys !== undefined && this.host.mppe !== undefined;
@@ -190,13 +197,19 @@ export class NetworkPhase {
       fsm.down();
       fsm.close('link down');
     }
+    this.deferred.clear();
+  }
+
+  private receiveNcp(fsm: Fsm, info: Uint8Array): void {
+    if (this.waitForCcp && this.active && fsm.state === 'starting') this.deferred.set(fsm, info.slice());
+    else fsm.receive(info);
   }
 
   /** A frame for the network phase; false when the protocol is not ours (→ Protocol-Reject). */
   receive(protocol: number, info: Uint8Array): boolean {
     switch (protocol) {
       case PppProtocol.IPCP:
-        this.ipcp.receive(info);
+        this.receiveNcp(this.ipcp, info);
         return true;
       case PppProtocol.CCP:
         if (!this.ccpRunning) return false;
@@ -204,7 +217,7 @@ export class NetworkPhase {
         return true;
       case PppProtocol.IPV6CP:
         if (!this.ipv6cp) return false;
-        this.ipv6cp.receive(info);
+        this.receiveNcp(this.ipv6cp, info);
         return true;
       case PppProtocol.COMPRESSED:
         if (!this.ccpRunning) return false;
@@ -304,12 +317,19 @@ export class NetworkPhase {
           clock: this.host.clock,
           drops: this.host.drops,
           sendResetRequest: () => this.ccp.sendExtra(PacketCode.ResetRequest, new Uint8Array(0)),
+          failed: (reason) => this.host.closeLink(reason),
         },
         cipher,
       );
       this.host.log.info(`MPPE ${settings.bits}-bit ${settings.stateless ? 'stateless' : 'stateful'} up`);
       if (this.waitForCcp) {
-        for (const fsm of this.running()) if (fsm !== this.ccp && fsm.state === 'starting') fsm.up();
+        for (const fsm of this.running()) {
+          if (fsm === this.ccp || fsm.state !== 'starting') continue;
+          fsm.up();
+          const early = this.deferred.get(fsm);
+          if (early) fsm.receive(early);
+        }
+        this.deferred.clear();
       }
     } else if (this.host.policy.mppe.required) {
       this.host.closeLink('MPPE is required but CCP opened without it');

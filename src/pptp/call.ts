@@ -387,7 +387,7 @@ export class CallManager {
     this.calls.delete(call.info.localCallId);
     call.timer?.cancel();
     this.ctx.callIds.release(call.info.localCallId);
-    this.ctx.log.info(
+    this.ctx.log.debug(
       `call down: our call id ${call.info.localCallId}, peer's ${call.info.peerCallId}: ${reason}`,
     );
     this.ctx.onCallDown?.({ ...call.info }, reason);

@@ -504,7 +504,7 @@ export class ControlConnection {
     this.currentState = 'closed';
     this.callManager.downAll(reason, false);
     if (closeTransport) this.opts.close();
-    this.log.info(`control connection closed: ${reason}`);
+    this.log.debug(`control connection closed: ${reason}`);
     this.opts.onClosed?.(reason);
   }
 }

@@ -26,6 +26,7 @@ export type AdmissionLimits = Pick<
 
 /** Why a connection or call was refused by admission (counted under these words). */
 export type AdmissionRefusal =
+  | 'address locked out after failed logins'
   | 'too many unauthenticated connections from one address'
   | 'too many unauthenticated connections'
   | 'too many set-ups in progress from one address';
@@ -88,7 +89,8 @@ const MAX_REFUSING = 64;
 /**
  * Answers a control connection we will not serve with the protocol's refusal rather than a reset:
  * wait (briefly) for its Start-Control-Connection-Request, reply with Result General Error /
- * No-Resource, close. Bounded in time and in number.
+ * No-Resource (or Not-Authorized for an address locked out by the login back-off), close.
+ * Bounded in time and in number; each refusal is counted under its reason.
  */
 export class ConnectionRefuser {
   private readonly clock: Clock;
@@ -120,8 +122,9 @@ export class ConnectionRefuser {
           encodeControlMessage({
             type: 'start-control-connection-reply',
             protocolVersion: PPTP_PROTOCOL_VERSION,
-            resultCode: StartResult.GeneralError,
-            errorCode: GeneralError.NoResource,
+            ...(reason === 'address locked out after failed logins'
+              ? { resultCode: StartResult.NotAuthorized, errorCode: GeneralError.None }
+              : { resultCode: StartResult.GeneralError, errorCode: GeneralError.NoResource }),
             framingCapabilities: 0,
             bearerCapabilities: 0,
             maxChannels: 0,

@@ -114,7 +114,9 @@ export class PptpServer implements SessionHost {
       return;
     }
     const limits = this.limits;
-    const refusal = this.sources.admitConnection(peer, limits);
+    const refusal = this.loginThrottle.isLocked(formatIPv4(peer))
+      ? 'address locked out after failed logins'
+      : this.sources.admitConnection(peer, limits);
     if (refusal) {
       this.refuser.refuse(sock, peer, refusal, this.settings.serverName);
       return;

@@ -109,7 +109,7 @@ export class Session implements GreEndpoint {
   /** The first reason the session started to end; the log's closing line reports it. */
   private endReason: string | undefined;
   private killTimer: TimerHandle | undefined;
-  /** Deadlines: TCP accept → call placed, call → network up (server/admission.ts limits). */
+  /** Call → network layer up (setup-deadline); accept → call placed is the control connection's. */
   private deadline: TimerHandle | undefined;
   private setupDeadlineS = 0;
   private readonly counters = { bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, spoofed: 0 };
@@ -134,6 +134,7 @@ export class Session implements GreEndpoint {
       establishTimeoutMs: settings.startTimeoutS * 1000,
       stopTimeoutMs: 3000,
       echoIntervalMs: settings.pptpEchoIntervalS * 1000,
+      callDeadlineMs: settings.callDeadlineS * 1000,
       onCallRequest: (req) => host.admitCall(this, req),
       onEstablished: (p) =>
         this.log.debug(`control connection from "${p.hostName}" (${p.vendor}) established`),
@@ -142,13 +143,7 @@ export class Session implements GreEndpoint {
       onClosed: (reason) => this.finish(reason),
     });
     this.log.info(`connection from ${formatIPv4(this.peer)}:${transport.peerPort}`);
-    const { callDeadlineS, setupDeadlineS } = host.limits;
-    this.deadline = host.clock.setTimer(callDeadlineS * 1000, () => {
-      this.deadline = undefined;
-      this.endReason ??= `no call placed within ${callDeadlineS} s of connecting`;
-      this.control.stop(this.endReason);
-    });
-    this.setupDeadlineS = setupDeadlineS;
+    this.setupDeadlineS = settings.setupDeadlineS;
     this.control.start();
   }
 
@@ -348,14 +343,14 @@ export class Session implements GreEndpoint {
 
   private onLinkDown(reason: string): void {
     this.endReason ??= reason;
-    this.log.info(`PPP link down: ${reason}`);
+    this.log.debug(`PPP link down: ${reason}`);
     this.releaseNetwork();
     this.hangUp(reason);
   }
 
   private onCallDown(_call: CallInfo, reason: string): void {
     this.endReason ??= reason;
-    this.log.info(`call cleared: ${reason}`);
+    this.log.debug(`call cleared: ${reason}`);
     this.stopDataPath();
     this.releaseNetwork();
     this.control.stop(reason);

@@ -6,6 +6,7 @@
 import { connect as tcpConnect } from 'node:net';
 import { type Credential, StaticCredentials } from '../../src/aaa/credentials.ts';
 import { PptpClient } from '../../src/client/client.ts';
+import type { GrePort } from '../../src/net/interfaces.ts';
 import { type IPv4, parseIPv4 } from '../../src/net/ip.ts';
 import { MemoryGreNetwork, MemoryTun } from '../../src/net/memory.ts';
 import type { NetworkInfo } from '../../src/ppp/link.ts';
@@ -98,6 +99,17 @@ export interface TestClient {
   down: Promise<string>;
 }
 
+const grePorts = new WeakMap<Bench, Map<string, GrePort>>();
+
+/** One GRE port per address and bench: clients from the same address, one after another, share it. */
+function grePortFor(bench: Bench, local: string): GrePort {
+  let ports = grePorts.get(bench);
+  if (!ports) grePorts.set(bench, (ports = new Map()));
+  let port = ports.get(local);
+  if (!port) ports.set(local, (port = bench.net.port(local)));
+  return port;
+}
+
 /** A client from `localAddress` (127.0.0.x) with its own GRE port on the bench's network. */
 export function startClient(
   bench: Bench,
@@ -118,7 +130,7 @@ export function startClient(
     policy: opts.policy ?? defaultPolicy('client'),
     clock: new SystemClock(),
     log,
-    gre: bench.net.port(local),
+    gre: grePortFor(bench, local),
     connectTcp: (host, port) => tcpConnect({ host, port, localAddress: local, noDelay: true }),
     onUp: (info) => resolveUp(info),
     onIp: (p) => tun.write(p),

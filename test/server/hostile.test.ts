@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { DEFAULT_LOGIN_THROTTLE } from '../../src/aaa/login-throttle.ts';
 import type { PppLink } from '../../src/ppp/link.ts';
 import { serverSettings, startClient, startServer, waitFor, within } from './harness.ts';
 import { RawControl } from './raw-control.ts';
@@ -48,7 +49,7 @@ test('a connection that never places a call is closed at the call deadline', asy
     r.start();
     await waitFor(() => r.find('stop-control-connection-request') !== undefined, 3000, 'the Stop request');
     await waitFor(() => bench.server.list().length === 0, 5000, 'the session to go');
-    assert.ok(bench.log.has(/session closed: no call placed within 0.3 s of connecting/), bench.log.text());
+    assert.ok(bench.log.has(/session closed: no call placed within 0.3 s/), bench.log.text());
   } finally {
     r.close();
     await bench.close();
@@ -98,10 +99,11 @@ test('per-source cap on set-ups in progress: the next call is refused with Gener
   }
 });
 
-test('Echo-Requests from a peer that never reads the replies: reading stops and the connection ends', async () => {
+test('Echo-Requests from a peer that never reads the replies: answers are rationed, reading stops, the connection ends', async () => {
   const bench = await startServer(
     serverSettings({
       pptpEchoIntervalS: 0.5,
+      callDeadlineS: 1,
       controlWriteBufferBytes: 16 * 1024,
     }),
   );
@@ -163,6 +165,36 @@ test('LCP renegotiation after login keeps one lease, one route and one ip-up', a
       downs.map((h) => h.ctx.remoteIp),
       ['10.77.0.10'],
     );
+  } finally {
+    await bench.close();
+  }
+});
+
+test('password guessing from one address: delayed answers, then a lockout answered at connect; others still log in', async () => {
+  const bench = await startServer(
+    serverSettings({
+      loginThrottle: {
+        ...DEFAULT_LOGIN_THROTTLE,
+        failLimit: 3,
+        delayS: 0.05,
+        maxDelayS: 0.1,
+        userFreeFailures: 100,
+      },
+    }),
+  );
+  try {
+    for (let i = 0; i < 3; i++) {
+      const guess = startClient(bench, { user: 'alice', password: `guess-${i}`, localAddress: '127.0.0.10' });
+      await within(guess.down, 5000, `guess ${i} refused`);
+    }
+    const right = startClient(bench, { user: 'alice', password: 'alice-secret', localAddress: '127.0.0.10' });
+    const reason = await within(right.down, 5000, 'the locked-out address refused');
+    assert.match(reason, /Start-Control-Connection|not authorized|refused/i, reason);
+    assert.equal(bench.server.status().drops['address locked out after failed logins'], 1);
+    assert.equal(bench.log.lines.filter((l) => /locked out for/.test(l.line)).length, 1, bench.log.text());
+    const other = startClient(bench, { user: 'alice', password: 'alice-secret', localAddress: '127.0.0.11' });
+    await within(other.up, 5000, 'alice from another address');
+    await other.client.close();
   } finally {
     await bench.close();
   }

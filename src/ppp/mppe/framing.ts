@@ -11,7 +11,6 @@ const RESET_REPEAT_MS = 1000;
 
 /** Why an MPPE packet was not delivered, beyond the decryptor's own reasons (it counts those). */
 export type MppeFramingDropReason =
-  | 'MPPE packet refused by the decryptor'
   | 'MPPE plaintext without protocol'
   | 'MPPE plaintext of an unexpected protocol';
 
@@ -20,6 +19,8 @@ export interface MppeFramingHost {
   drops: DropCounter;
   /** Send a CCP Reset-Request (stateful mode, after loss). */
   sendResetRequest(): void;
+  /** Decryption keeps failing (the peer's keys and ours went apart for good): end the link. */
+  failed(reason: string): void;
 }
 
 /**
@@ -74,7 +75,12 @@ export class MppeFraming {
       if (this.host.clock.now() - this.resetSentAt >= RESET_REPEAT_MS) this.sendResetRequest();
     }
     if (!plain) {
-      this.drop('MPPE packet refused by the decryptor');
+      // The decryptor counted the drop under its own reason (MppeSettings.drops).
+      if (this.decryptor.failing) {
+        this.host.failed(
+          `MPPE decryption keeps failing: ${this.decryptor.consecutiveDrops} packets in a row (last: ${this.decryptor.lastDrop})`,
+        );
+      }
       return undefined;
     }
     this.resetSentAt = undefined;
