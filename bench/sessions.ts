@@ -7,8 +7,8 @@
  * session, and the tear-down time. Bounded: at most 5000 sessions, 120 s.
  */
 
-import { type IPv4, parseIPv4 } from '../src/net/ip.ts';
 import { defaultPolicy } from '../src/ppp/policy.ts';
+import { type IPv4, parseIPv4 } from '../src/wire/ip.ts';
 import { serverSettings, startClient, startServer, type TestClient } from '../test/server/harness.ts';
 
 const total = Math.min(Number(process.argv[2] ?? 500), 5000);

@@ -1,4 +1,4 @@
-import type { IPv4 } from '../net/ip.ts';
+import type { IPv4 } from '../wire/ip.ts';
 import { addressPermitted, parseAddressColumn } from './address-rules.ts';
 import type { Credential } from './credentials.ts';
 

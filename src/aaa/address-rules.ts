@@ -1,4 +1,4 @@
-import { type IPv4, parseIPv4 } from '../net/ip.ts';
+import { type IPv4, parseIPv4 } from '../wire/ip.ts';
 
 /**
  * The address column of a chap-secrets entry, as pppd reads it: which addresses a user may be

@@ -1,4 +1,4 @@
-import { formatIPv4, type IPv4 } from '../net/ip.ts';
+import { formatIPv4, type IPv4 } from '../wire/ip.ts';
 import { AddressPool, addressForUser } from './address-pool.ts';
 import type { Credential } from './credentials.ts';
 

@@ -1,6 +1,5 @@
 import { PptpClient } from '../client/client.ts';
 import { RawGreSocket } from '../net/gre-socket.ts';
-import { formatIPv4, parseIPv4 } from '../net/ip.ts';
 import { IpRoute } from '../net/iproute.ts';
 import { TunInterface } from '../net/tun.ts';
 import type { AuthMethod } from '../ppp/auth/types.ts';
@@ -8,6 +7,7 @@ import { defaultPolicy, type PppPolicy } from '../ppp/policy.ts';
 import { methodName } from '../server/session.ts';
 import { SystemClock } from '../util/clock.ts';
 import { consoleLogger } from '../util/log.ts';
+import { formatIPv4, parseIPv4 } from '../wire/ip.ts';
 import { type FlagSpec, flag, has, intFlag, type ParsedArgs, UsageError } from './args.ts';
 import { PASSWORD_FLAGS, resolvePassword } from './password.ts';
 

@@ -1,9 +1,9 @@
 import { LoadGenerator } from '../client/load.ts';
 import { RawGreSocket } from '../net/gre-socket.ts';
-import { parseIPv4 } from '../net/ip.ts';
 import { SystemClock } from '../util/clock.ts';
 import { escapeControls } from '../util/escape.ts';
 import { consoleLogger } from '../util/log.ts';
+import { parseIPv4 } from '../wire/ip.ts';
 import { type FlagSpec, flag, has, intFlag, type ParsedArgs, UsageError } from './args.ts';
 import { CONNECT_FLAGS, clientPolicy } from './connect.ts';
 import { resolvePassword } from './password.ts';

@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { openSync, unlinkSync, writeFileSync } from 'node:fs';
 import { ConfigError } from '../config/issues.ts';
 import { RawGreSocket } from '../net/gre-socket.ts';
-import { formatIPv4 } from '../net/ip.ts';
 import { IpRoute } from '../net/iproute.ts';
 import { TunInterface } from '../net/tun.ts';
 import { DEFAULT_CONTROL_SOCKET, listenControlSocket } from '../server/control-socket.ts';
@@ -11,6 +10,7 @@ import { PptpServer } from '../server/server.ts';
 import { KernelSystem } from '../server/system.ts';
 import { SystemClock } from '../util/clock.ts';
 import { consoleLogger, type Logger } from '../util/log.ts';
+import { formatIPv4 } from '../wire/ip.ts';
 import { type FlagSpec, flag, has, type ParsedArgs } from './args.ts';
 
 export const SERVE_FLAGS = [

@@ -2,7 +2,6 @@ import { type Socket, connect as tcpConnect } from 'node:net';
 import type { GreHeader } from '../gre/codec.ts';
 import { GreDemux, type GreEndpoint } from '../gre/demux.ts';
 import type { GrePort } from '../net/interfaces.ts';
-import { formatIPv4, type IPv4, ipVersion } from '../net/ip.ts';
 import { createAuthPeer } from '../ppp/auth/index.ts';
 import type { AuthMethod } from '../ppp/auth/types.ts';
 import type { NetworkInfo } from '../ppp/link.ts';
@@ -14,6 +13,7 @@ import { TunnelCall } from '../tunnel/call.ts';
 import type { Clock, TimerHandle } from '../util/clock.ts';
 import { DropCounter } from '../util/counters.ts';
 import type { Logger } from '../util/log.ts';
+import { formatIPv4, type IPv4, ipVersion } from '../wire/ip.ts';
 
 const EARLY_GRE_LIMIT = 16;
 

@@ -1,4 +1,4 @@
-import { formatIPv4, type IPv4, parseIPv4 } from '../net/ip.ts';
+import { formatIPv4, type IPv4, parseIPv4 } from '../wire/ip.ts';
 import { ConfigError, type SourceLocation } from './issues.ts';
 
 /** Most addresses one specification may expand to (a typo like 10.0.0.1-10.9.0.1 is caught). */

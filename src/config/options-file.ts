@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { formatIPv4, type IPv4, parseIPv4 } from '../net/ip.ts';
+import { formatIPv4, type IPv4, parseIPv4 } from '../wire/ip.ts';
 import { type ConfigIssue, didYouMean, IssueList, type SourceLocation } from './issues.ts';
 import {
   FLAG_OPTIONS,

@@ -1,4 +1,4 @@
-import type { IPv4 } from '../net/ip.ts';
+import type { IPv4 } from '../wire/ip.ts';
 
 /**
  * The pppd options poptop understands, under pppd's names in camelCase (pppd(8)). A field is

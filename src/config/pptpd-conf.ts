@@ -1,4 +1,4 @@
-import { formatIPv4, type IPv4, parseIPv4 } from '../net/ip.ts';
+import { formatIPv4, type IPv4, parseIPv4 } from '../wire/ip.ts';
 import { parseIpSpec } from './ip-spec.ts';
 import { ConfigError, type ConfigIssue, didYouMean, IssueList, type SourceLocation } from './issues.ts';
 

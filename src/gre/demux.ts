@@ -1,5 +1,5 @@
-import { formatIPv4, type IPv4 } from '../net/ip.ts';
 import type { DropCounter } from '../util/counters.ts';
+import { formatIPv4, type IPv4 } from '../wire/ip.ts';
 import { GRE_DROP_WORDS, type GreHeader, readGreHeader } from './codec.ts';
 
 /** Why the demultiplexer dropped a packet (the specifics go in the detail). */

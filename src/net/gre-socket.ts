@@ -1,7 +1,7 @@
 import type { Logger } from '../util/log.ts';
+import type { IPv4 } from '../wire/ip.ts';
 import { NativeDevice } from './batch-port.ts';
 import type { GrePort } from './interfaces.ts';
-import type { IPv4 } from './ip.ts';
 
 export interface RawGreSocketOptions {
   /** Bind to this local address (only GRE sent to it is received). @default 0 (any) */

@@ -1,4 +1,4 @@
-import type { IPv4 } from './ip.ts';
+import type { IPv4 } from '../wire/ip.ts';
 
 /**
  * The kernel seen from the protocol layers: narrow interfaces, each with an in-memory fake

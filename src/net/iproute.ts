@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
-import { formatIPv4, type IPv4, parseIPv4 } from './ip.ts';
+import { formatIPv4, type IPv4, parseIPv4 } from '../wire/ip.ts';
 
 /**
  * Routes, addresses, proxy ARP and forwarding through iproute2's `ip` command (run with

@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { formatIPv4, type IPv4 } from './ip.ts';
+import { formatIPv4, type IPv4 } from '../wire/ip.ts';
 
 /**
  * Where control connections come from: TCP (TcpListener) or, in tests, an in-memory listener

@@ -1,6 +1,6 @@
 import type { Clock } from '../util/clock.ts';
+import { formatIPv4, type IPv4, parseIPv4 } from '../wire/ip.ts';
 import type { GrePort, TunDevice } from './interfaces.ts';
-import { formatIPv4, type IPv4, parseIPv4 } from './ip.ts';
 
 /**
  * In-memory stand-ins for the kernel (no root, no sockets): a GRE network where ports with

@@ -1,6 +1,6 @@
-import type { IPv4 } from '../net/ip.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
+import type { IPv4 } from '../wire/ip.ts';
 import type { AuthExchange, AuthHost, AuthMethod, AuthSuccess } from './auth/types.ts';
 import type { MppeFactory } from './mppe/types.ts';
 import type { NetworkInfo } from './ncps.ts';

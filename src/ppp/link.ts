@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
-import type { IPv4 } from '../net/ip.ts';
 import { DropCounter } from '../util/counters.ts';
 import type { Logger } from '../util/log.ts';
+import type { IPv4 } from '../wire/ip.ts';
 import type { AuthExchange, AuthFailure, AuthHost, AuthMethod, AuthSuccess } from './auth/types.ts';
 import { PacketCode, PppProtocol } from './constants.ts';
 import { decodeFrame, encodeFrame, type FrameCompression, type PppFrame } from './frame.ts';

@@ -1,7 +1,7 @@
-import type { IPv4 } from '../net/ip.ts';
 import type { Clock } from '../util/clock.ts';
 import type { DropCounter } from '../util/counters.ts';
 import type { Logger } from '../util/log.ts';
+import type { IPv4 } from '../wire/ip.ts';
 import { CcpHandler } from './ccp/handler.ts';
 import { PacketCode, PppProtocol } from './constants.ts';
 import type { FrameCompression } from './frame.ts';

@@ -1,4 +1,4 @@
-import type { IPv4 } from '../net/ip.ts';
+import type { IPv4 } from '../wire/ip.ts';
 import type { AuthMethod } from './auth/types.ts';
 import type { FsmConfig } from './fsm.ts';
 

@@ -1,10 +1,10 @@
 import type { Socket } from 'node:net';
-import { formatIPv4, type IPv4 } from '../net/ip.ts';
 import { encodeControlMessage } from '../pptp/codec.ts';
 import { GeneralError, PPTP_PROTOCOL_VERSION, StartResult } from '../pptp/constants.ts';
 import { ControlFramer } from '../pptp/framer.ts';
 import type { Clock } from '../util/clock.ts';
 import type { DropCounter } from '../util/counters.ts';
+import { formatIPv4, type IPv4 } from '../wire/ip.ts';
 import type { ServerSettings } from './settings.ts';
 
 /**

@@ -1,5 +1,5 @@
-import type { IPv4 } from '../net/ip.ts';
 import type { Logger } from '../util/log.ts';
+import type { IPv4 } from '../wire/ip.ts';
 import type { HookContext } from './hooks.ts';
 import type { SystemOps } from './system.ts';
 

@@ -5,10 +5,10 @@ import { DEFAULT_LOGIN_THROTTLE } from '../aaa/login-throttle.ts';
 import { type ConfigIssue, formatIssue } from '../config/issues.ts';
 import { mppePolicy, type PppdOptions, parsePppdOptions } from '../config/options-file.ts';
 import { parsePptpdConf } from '../config/pptpd-conf.ts';
-import { type IPv4, parseIPv4 } from '../net/ip.ts';
 import type { AuthMethod } from '../ppp/auth/types.ts';
 import { defaultPolicy, type PppPolicy } from '../ppp/policy.ts';
 import { PPTP_TCP_PORT } from '../pptp/constants.ts';
+import { type IPv4, parseIPv4 } from '../wire/ip.ts';
 import {
   DEFAULT_PPP_OPTIONS,
   DEFAULT_PPTPD_CONF,

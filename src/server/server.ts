@@ -3,6 +3,13 @@ import { LeaseManager } from '../aaa/leases.ts';
 import { LoginThrottle } from '../aaa/login-throttle.ts';
 import { GreDemux } from '../gre/demux.ts';
 import type { GrePort, TunDevice } from '../net/interfaces.ts';
+import { type ControlListener, TcpListener } from '../net/listener.ts';
+import { CallIdAllocator } from '../pptp/call-ids.ts';
+import { GeneralError, OutgoingCallResult } from '../pptp/constants.ts';
+import type { CallRequestDecision } from '../pptp/control.ts';
+import type { Clock } from '../util/clock.ts';
+import { DropCounter } from '../util/counters.ts';
+import type { Logger } from '../util/log.ts';
 import {
   formatIPv4,
   IPV4_DESTINATION_OFFSET,
@@ -11,14 +18,7 @@ import {
   ipVersion,
   ipv4FromBytes,
   parseIPv4,
-} from '../net/ip.ts';
-import { type ControlListener, TcpListener } from '../net/listener.ts';
-import { CallIdAllocator } from '../pptp/call-ids.ts';
-import { GeneralError, OutgoingCallResult } from '../pptp/constants.ts';
-import type { CallRequestDecision } from '../pptp/control.ts';
-import type { Clock } from '../util/clock.ts';
-import { DropCounter } from '../util/counters.ts';
-import type { Logger } from '../util/log.ts';
+} from '../wire/ip.ts';
 import { type AdmissionLimits, ConnectionRefuser, SourceTable } from './admission.ts';
 import { Session, type SessionHost, type SessionInfo } from './session.ts';
 import type { ServerSettings } from './settings.ts';

@@ -3,14 +3,6 @@ import type { AuthThrottle } from '../aaa/login-throttle.ts';
 import type { GreHeader } from '../gre/codec.ts';
 import type { GreEndpoint } from '../gre/demux.ts';
 import type { TunDevice } from '../net/interfaces.ts';
-import {
-  formatIPv4,
-  IPV4_HEADER_MIN,
-  IPV4_SOURCE_OFFSET,
-  type IPv4,
-  ipVersion,
-  ipv4FromBytes,
-} from '../net/ip.ts';
 import { createAuthenticator } from '../ppp/auth/index.ts';
 import type { AuthMethod, AuthSuccess } from '../ppp/auth/types.ts';
 import type { NetworkInfo } from '../ppp/link.ts';
@@ -21,6 +13,14 @@ import type { OutgoingCallRequest } from '../pptp/messages.ts';
 import { TunnelCall } from '../tunnel/call.ts';
 import type { Clock, TimerHandle } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
+import {
+  formatIPv4,
+  IPV4_HEADER_MIN,
+  IPV4_SOURCE_OFFSET,
+  type IPv4,
+  ipVersion,
+  ipv4FromBytes,
+} from '../wire/ip.ts';
 import type { AdmissionLimits } from './admission.ts';
 import type { HookContext } from './hooks.ts';
 import { HostAttachment } from './host-attachment.ts';

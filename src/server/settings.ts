@@ -2,8 +2,8 @@ import type { CredentialStore } from '../aaa/credentials.ts';
 import { DEFAULT_LOGIN_THROTTLE, type LoginThrottleSettings } from '../aaa/login-throttle.ts';
 import type { ConfigIssue } from '../config/issues.ts';
 import { GUARD_DEFAULTS } from '../config/pptpd-conf.ts';
-import type { IPv4 } from '../net/ip.ts';
 import type { PppPolicy } from '../ppp/policy.ts';
+import type { IPv4 } from '../wire/ip.ts';
 
 /**
  * Everything the server runs with, resolved from pptpd.conf + pppd options files +

@@ -1,6 +1,6 @@
-import { formatIPv4, type IPv4 } from '../net/ip.ts';
 import type { IpRoute } from '../net/iproute.ts';
 import type { Logger } from '../util/log.ts';
+import { formatIPv4, type IPv4 } from '../wire/ip.ts';
 import { type HookContext, runHook } from './hooks.ts';
 
 /**

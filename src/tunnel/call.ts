@@ -1,6 +1,5 @@
 import { GreChannel } from '../gre/channel.ts';
 import type { GreHeader } from '../gre/codec.ts';
-import type { IPv4 } from '../net/ip.ts';
 import type { AuthExchange, AuthHost, AuthMethod } from '../ppp/auth/types.ts';
 import { PppLink, type PppLinkEvents, type PppLinkStats, type PppPhase } from '../ppp/link.ts';
 import { createMppe } from '../ppp/mppe/cipher.ts';
@@ -8,6 +7,7 @@ import type { MppeFactory } from '../ppp/mppe/types.ts';
 import type { PppPolicy } from '../ppp/policy.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
+import type { IPv4 } from '../wire/ip.ts';
 
 /** The call as the control connection set it up (pptp/control.ts CallInfo has these and more). */
 export interface CallIds {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { AddressPool, addressForUser } from '../../src/aaa/address-pool.ts';
 import { parseIpSpec } from '../../src/config/pptpd-conf.ts';
-import { formatIPv4, type IPv4, parseIPv4 } from '../../src/net/ip.ts';
+import { formatIPv4, type IPv4, parseIPv4 } from '../../src/wire/ip.ts';
 
 const ip = (s: string) => parseIPv4(s)!;
 const poolOf = (spec: string) => new AddressPool(parseIpSpec(spec, { file: '/etc/pptpd.conf', line: 1 }));

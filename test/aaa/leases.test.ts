@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Credential } from '../../src/aaa/credentials.ts';
 import { LeaseManager } from '../../src/aaa/leases.ts';
-import { formatIPv4, type IPv4, parseIPv4 } from '../../src/net/ip.ts';
+import { formatIPv4, type IPv4, parseIPv4 } from '../../src/wire/ip.ts';
 
 const ip = (s: string): IPv4 => parseIPv4(s)!;
 const cred = (user: string, addresses: string[] = ['*']): Credential => ({

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { test } from 'node:test';
 import { LoadGenerator } from '../../src/client/load.ts';
-import { parseIPv4 } from '../../src/net/ip.ts';
 import { defaultPolicy } from '../../src/ppp/policy.ts';
 import { SystemClock } from '../../src/util/clock.ts';
 import { MemoryLogger } from '../../src/util/log.ts';
+import { parseIPv4 } from '../../src/wire/ip.ts';
 import { serverSettings, startServer } from '../server/harness.ts';
 
 test('the load generator holds many sessions over one shared GRE port and closes them cleanly', async () => {

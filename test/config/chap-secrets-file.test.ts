@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { addressPermitted, parseAddressColumn } from '../../src/aaa/address-rules.ts';
 import { parseChapSecrets, parseSecret } from '../../src/config/chap-secrets-file.ts';
 import { formatIssue } from '../../src/config/issues.ts';
-import { parseIPv4 } from '../../src/net/ip.ts';
+import { parseIPv4 } from '../../src/wire/ip.ts';
 
 const F = '/etc/ppp/chap-secrets';
 const parse = (text: string, readFile?: (path: string) => string) =>

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { ConfigError, formatIssue } from '../../src/config/issues.ts';
 import { localIpFor, parseIpSpec, parsePptpdConf } from '../../src/config/pptpd-conf.ts';
-import { formatIPv4, parseIPv4 } from '../../src/net/ip.ts';
+import { formatIPv4, parseIPv4 } from '../../src/wire/ip.ts';
 import { stockFile } from './stock-files.ts';
 
 const F = '/etc/pptpd.conf';

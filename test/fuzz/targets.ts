@@ -22,7 +22,6 @@ import {
   GRE_FLAGS_RESERVED_MASK,
   GreHeaderError,
 } from '../../src/gre/codec.ts';
-import { parseIPv4 } from '../../src/net/ip.ts';
 import { decodeChapPacket, describeChapPacket, encodeChapPacket } from '../../src/ppp/auth/chap-codec.ts';
 import { createAuthenticator, createAuthPeer } from '../../src/ppp/auth/index.ts';
 import { describeMsChapFailure, parseMsChapFailure } from '../../src/ppp/auth/ms-common.ts';
@@ -54,6 +53,7 @@ import { ControlFramer } from '../../src/pptp/framer.ts';
 import { ManualClock } from '../../src/util/clock.ts';
 import { MemoryLogger, nullLogger } from '../../src/util/log.ts';
 import { ProtocolError } from '../../src/wire/errors.ts';
+import { parseIPv4 } from '../../src/wire/ip.ts';
 import { FIXTURE_DIR, parseFixture } from '../interop/record-fixture.ts';
 import { Solo } from '../pptp/harness.ts';
 import { splitRecords } from './records.ts';

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { encodeGrePacket } from '../../src/gre/codec.ts';
-import { parseIPv4 } from '../../src/net/ip.ts';
 import { fromHex } from '../../src/wire/bytes.ts';
+import { parseIPv4 } from '../../src/wire/ip.ts';
 import { grePacketInIpv4, pcapFile } from './pcap-local.ts';
 
 // Independent check: Wireshark's GRE dissector must read our headers as we meant them.

@@ -3,9 +3,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { formatIPv4, parseIPv4 } from '../../src/net/ip.ts';
 import { findSubnetContaining, IpRoute, parseIpAddrJson } from '../../src/net/iproute.ts';
 import { errnoName } from '../../src/net/native.ts';
+import { formatIPv4, parseIPv4 } from '../../src/wire/ip.ts';
 
 const ip = (s: string) => parseIPv4(s)!;
 

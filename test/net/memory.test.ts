@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { parseIPv4 } from '../../src/net/ip.ts';
 import { createGrePortPair, MemoryGreNetwork, MemoryTun } from '../../src/net/memory.ts';
 import { ManualClock } from '../../src/util/clock.ts';
+import { parseIPv4 } from '../../src/wire/ip.ts';
 
 const A = parseIPv4('192.0.2.1')!;
 const B = parseIPv4('198.51.100.1')!;

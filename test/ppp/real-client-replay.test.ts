@@ -10,7 +10,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { StaticCredentials } from '../../src/aaa/credentials.ts';
-import { parseIPv4 } from '../../src/net/ip.ts';
 import { createAuthenticator } from '../../src/ppp/auth/index.ts';
 import { decodeFrame } from '../../src/ppp/frame.ts';
 import { PppLink } from '../../src/ppp/link.ts';
@@ -20,6 +19,7 @@ import { decodeControlPacket } from '../../src/ppp/packet.ts';
 import { defaultPolicy } from '../../src/ppp/policy.ts';
 import { ManualClock } from '../../src/util/clock.ts';
 import { MemoryLogger } from '../../src/util/log.ts';
+import { parseIPv4 } from '../../src/wire/ip.ts';
 import { type CapturedFrame, describeControl, FIXTURE_DIR, parseFixture } from '../interop/record-fixture.ts';
 
 const fixture = parseFixture(readFileSync(join(FIXTURE_DIR, 'mschapv2-mppe128.hex'), 'utf8'));

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { StaticCredentials } from '../../src/aaa/credentials.ts';
-import { formatIPv4 } from '../../src/net/ip.ts';
 import { defaultPolicy } from '../../src/ppp/policy.ts';
+import { formatIPv4 } from '../../src/wire/ip.ts';
 import {
   credential,
   ip,

@@ -7,7 +7,6 @@ import { connect as tcpConnect } from 'node:net';
 import { type Credential, StaticCredentials } from '../../src/aaa/credentials.ts';
 import { PptpClient } from '../../src/client/client.ts';
 import type { GrePort } from '../../src/net/interfaces.ts';
-import { type IPv4, parseIPv4 } from '../../src/net/ip.ts';
 import { MemoryGreNetwork, MemoryTun } from '../../src/net/memory.ts';
 import type { NetworkInfo } from '../../src/ppp/link.ts';
 import { defaultPolicy, type PppPolicy } from '../../src/ppp/policy.ts';
@@ -16,6 +15,7 @@ import { defaultGuardSettings, type ServerSettings } from '../../src/server/sett
 import { RecordingSystem } from '../../src/server/system.ts';
 import { SystemClock } from '../../src/util/clock.ts';
 import { MemoryLogger } from '../../src/util/log.ts';
+import { type IPv4, parseIPv4 } from '../../src/wire/ip.ts';
 
 export const ip = (s: string): IPv4 => parseIPv4(s)!;
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type IPv4, parseIPv4 } from '../../src/net/ip.ts';
 import type { HookContext } from '../../src/server/hooks.ts';
 import { HostAttachment } from '../../src/server/host-attachment.ts';
 import type { SystemOps } from '../../src/server/system.ts';
 import { nullLogger } from '../../src/util/log.ts';
+import { type IPv4, parseIPv4 } from '../../src/wire/ip.ts';
 
 const ip = (s: string): IPv4 => parseIPv4(s)!;
 const ctx = (remoteIp: string): HookContext => ({

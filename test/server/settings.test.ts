@@ -3,9 +3,9 @@ import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { formatIPv4 } from '../../src/net/ip.ts';
 import { ensureDefaultSecrets } from '../../src/server/default-config.ts';
 import { loadServerSettings, serverPolicy } from '../../src/server/load-settings.ts';
+import { formatIPv4 } from '../../src/wire/ip.ts';
 
 function files(over: { conf?: string; options?: string; secrets?: string } = {}): {
   dir: string;

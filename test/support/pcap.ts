@@ -3,7 +3,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type IPv4, ipv4ToBytes, parseIPv4 } from '../../src/net/ip.ts';
+import { type IPv4, ipv4ToBytes, parseIPv4 } from '../../src/wire/ip.ts';
 
 /** LINKTYPE_RAW: each record is an IPv4 (or IPv6) packet with no link-layer header. */
 export const LINKTYPE_RAW = 101;

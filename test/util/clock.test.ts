@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatIPv4, parseIPv4 } from '../../src/net/ip.ts';
 import { ManualClock } from '../../src/util/clock.ts';
 import { DropCounter } from '../../src/util/counters.ts';
 import { MemoryLogger } from '../../src/util/log.ts';
+import { formatIPv4, parseIPv4 } from '../../src/wire/ip.ts';
 
 test('ManualClock fires timers in order, including ones armed while advancing', () => {
   const c = new ManualClock();

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { StaticCredentials } from '../../src/aaa/credentials.ts';
-import { formatIPv4, type IPv4 } from '../../src/net/ip.ts';
 import { MemoryGreNetwork, MemoryTun } from '../../src/net/memory.ts';
 import { PacketCode, PppProtocol } from '../../src/ppp/constants.ts';
 import { LcpOption } from '../../src/ppp/lcp/options.ts';
@@ -16,6 +15,7 @@ import { PptpServer } from '../../src/server/server.ts';
 import { RecordingSystem } from '../../src/server/system.ts';
 import { ManualClock } from '../../src/util/clock.ts';
 import { MemoryLogger } from '../../src/util/log.ts';
+import { formatIPv4, type IPv4 } from '../../src/wire/ip.ts';
 import { isValidIpv4Datagram } from '../captures/analyze.ts';
 import { credential, ip, serverSettings } from '../server/harness.ts';
 import { IpProtocol, internetChecksum, ipv4Packet } from '../support/pcap.ts';

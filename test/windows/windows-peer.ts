@@ -27,7 +27,6 @@ import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { checkAuthenticatorResponse, generateNtResponse, ntPasswordHash } from '../../src/crypto/mschap.ts';
 import { decodeGreHeader, encodeGrePacket } from '../../src/gre/codec.ts';
-import type { IPv4 } from '../../src/net/ip.ts';
 import type { MemoryGrePort } from '../../src/net/memory.ts';
 import { ChapCode, decodeChapPacket, encodeChapPacket } from '../../src/ppp/auth/chap-codec.ts';
 import { encodeMschapV2Response } from '../../src/ppp/auth/mschapv2.ts';
@@ -52,6 +51,7 @@ import { encodeControlMessage } from '../../src/pptp/codec.ts';
 import { ControlFramer } from '../../src/pptp/framer.ts';
 import type { ControlMessage, ControlMessageName, MessageOf } from '../../src/pptp/messages.ts';
 import type { ManualClock } from '../../src/util/clock.ts';
+import type { IPv4 } from '../../src/wire/ip.ts';
 
 export type WindowsVersion = 'win10' | 'win2000';
 

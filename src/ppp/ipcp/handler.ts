@@ -1,5 +1,5 @@
-import type { IPv4 } from '../../net/ip.ts';
-import { formatIPv4 } from '../../net/ip.ts';
+import type { IPv4 } from '../../wire/ip.ts';
+import { formatIPv4 } from '../../wire/ip.ts';
 import { PppProtocol } from '../constants.ts';
 import type { ControlProtocolHandler } from '../fsm.ts';
 import type { NcpEvents } from '../ncp.ts';
