@@ -104,9 +104,15 @@ const grePorts = new WeakMap<Bench, Map<string, GrePort>>();
 /** One GRE port per address and bench: clients from the same address, one after another, share it. */
 function grePortFor(bench: Bench, local: string): GrePort {
   let ports = grePorts.get(bench);
-  if (!ports) grePorts.set(bench, (ports = new Map()));
+  if (!ports) {
+    ports = new Map();
+    grePorts.set(bench, ports);
+  }
   let port = ports.get(local);
-  if (!port) ports.set(local, (port = bench.net.port(local)));
+  if (!port) {
+    port = bench.net.port(local);
+    ports.set(local, port);
+  }
   return port;
 }
 
