@@ -3,16 +3,19 @@
  *
  *   openGre(bindAddr, slots, slotSize, bufferBytes)  raw IPv4 socket for IP protocol 47 (GRE);
  *                                       bufferBytes > 0 sizes its kernel receive and send buffers
- *   openTun(name, slots, slotSize)      TUN device, IFF_TUN | IFF_NO_PI
- *     both return { handle, fd, name, rx, rxTable, tx, txTable } where rx/tx are ArrayBuffers
- *     of slots * slotSize bytes and rxTable/txTable are ArrayBuffers of slots * 4 uint32.
+ *   openTun(name, slots, slotSize[, headroom])  TUN device, IFF_TUN | IFF_NO_PI; each packet is
+ *                         read `headroom` bytes into its slot, so the bytes before it are the
+ *                         caller's scratch (room to write GRE + PPP + MPPE headers in place)
+ *     both return { handle, fd, name, rx, rxTable } where rx is an ArrayBuffer of
+ *     slots * slotSize bytes and rxTable an ArrayBuffer of slots * 4 uint32.
  *   start(handle, cb)     poll for readability; on readable, drain in batches into rx and call
  *                         cb(count, dropped, errno) once per batch. rxTable entry i is
  *                         [offset, length, src, dst] (GRE: IPv4 header stripped, addresses in
  *                         host order; TUN: src = dst = 0). Valid until cb returns.
  *   send(handle, bytes, dst)  one packet (sendto / write); returns 0 or an errno.
- *   sendBatch(handle, n)  txTable entries [offset, length, dst, status] 0..n-1 from tx: one
- *                         sendmmsg (GRE) or n writes (TUN); status := errno or 0; returns #sent.
+ *   sendMany(handle, packets, dsts, n, status)  packets[0..n-1] (Uint8Arrays, sent from where
+ *                         they are: no copy) to dsts[i] (Uint32Array, host order): one sendmmsg
+ *                         (GRE) or n writes (TUN); status[i] := errno or 0; returns #sent.
  *   setRef(handle, bool)  whether a started poll keeps the event loop alive.
  *   close(handle)         stop polling, close the fd; idempotent.
  * Errors from open throw an Error with code (e.g. "EPERM"), errno and syscall properties.
@@ -46,11 +49,11 @@ typedef struct port {
   napi_env env;
   enum kind kind;
   int fd;
-  uint32_t slots, slot_size;
+  uint32_t slots, slot_size, headroom;
   bool polling, closed, poll_closed, finalized;
-  uint8_t *rx, *tx;
-  uint32_t *rx_table, *tx_table;
-  napi_ref rx_ref, rx_table_ref, tx_ref, tx_table_ref, cb_ref;
+  uint8_t *rx;
+  uint32_t *rx_table;
+  napi_ref rx_ref, rx_table_ref, cb_ref;
   napi_async_context actx;
   struct mmsghdr *msgs;
   struct iovec *iovs;
@@ -137,8 +140,6 @@ static void finalize_port(napi_env env, void *data, void *hint) {
   close_port(p);
   delete_ref(env, &p->rx_ref);
   delete_ref(env, &p->rx_table_ref);
-  delete_ref(env, &p->tx_ref);
-  delete_ref(env, &p->tx_table_ref);
   p->finalized = true;
   if (p->poll_closed) free_port(p);
 }
@@ -169,7 +170,7 @@ static napi_value set_prop(napi_env env, napi_value obj, const char *name, napi_
 
 /* Wraps an open fd into a port and builds the JS result object (closes fd on failure). */
 static napi_value wrap_port(napi_env env, int fd, enum kind kind, uint32_t slots, uint32_t slot_size,
-                            const char *name) {
+                            uint32_t headroom, const char *name) {
   port *p = calloc(1, sizeof *p);
   if (!p) {
     close(fd);
@@ -181,6 +182,7 @@ static napi_value wrap_port(napi_env env, int fd, enum kind kind, uint32_t slots
   p->fd = fd;
   p->slots = slots;
   p->slot_size = slot_size;
+  p->headroom = headroom;
   p->msgs = calloc(slots, sizeof *p->msgs);
   p->iovs = calloc(slots, sizeof *p->iovs);
   p->addrs = calloc(slots, sizeof *p->addrs);
@@ -210,9 +212,6 @@ static napi_value wrap_port(napi_env env, int fd, enum kind kind, uint32_t slots
   if (!set_prop(env, obj, "name", v)) return NULL;
   if (!set_prop(env, obj, "rx", make_buffer(env, bytes, (void **)&p->rx, &p->rx_ref))) return NULL;
   if (!set_prop(env, obj, "rxTable", make_buffer(env, table, (void **)&p->rx_table, &p->rx_table_ref)))
-    return NULL;
-  if (!set_prop(env, obj, "tx", make_buffer(env, bytes, (void **)&p->tx, &p->tx_ref))) return NULL;
-  if (!set_prop(env, obj, "txTable", make_buffer(env, table, (void **)&p->tx_table, &p->tx_table_ref)))
     return NULL;
   return obj;
 }
@@ -268,22 +267,27 @@ static napi_value open_gre(napi_env env, napi_callback_info info) {
       return NULL;
     }
   }
-  return wrap_port(env, fd, KIND_GRE, slots, slot_size, "gre");
+  return wrap_port(env, fd, KIND_GRE, slots, slot_size, 0, "gre");
 }
 
 static napi_value open_tun(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  uint32_t slots, slot_size;
+  size_t argc = 4;
+  napi_value argv[4];
+  uint32_t slots, slot_size, headroom = 0;
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   size_t len = 0;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3 || napi_get_value_string_utf8(env, argv[0], ifr.ifr_name, IFNAMSIZ, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "poptop addon: openTun(name, slots, slotSize)");
+  if (argc < 3 || napi_get_value_string_utf8(env, argv[0], ifr.ifr_name, IFNAMSIZ, &len) != napi_ok ||
+      (argc >= 4 && napi_get_value_uint32(env, argv[3], &headroom) != napi_ok)) {
+    napi_throw_type_error(env, NULL, "poptop addon: openTun(name, slots, slotSize, headroom)");
     return NULL;
   }
   if (!get_sizes(env, argv, &slots, &slot_size)) return NULL;
+  if (headroom > slot_size - 64) {
+    napi_throw_range_error(env, NULL, "poptop addon: headroom must leave at least 64 bytes of the slot");
+    return NULL;
+  }
   const char *hint = "TUN device needs root or CAP_NET_ADMIN and /dev/net/tun";
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
@@ -300,7 +304,7 @@ static napi_value open_tun(napi_env env, napi_callback_info info) {
     return NULL;
   }
   ifr.ifr_name[IFNAMSIZ - 1] = 0;
-  return wrap_port(env, fd, KIND_TUN, slots, slot_size, ifr.ifr_name);
+  return wrap_port(env, fd, KIND_TUN, slots, slot_size, headroom, ifr.ifr_name);
 }
 
 /* One batch from the raw socket into rx/rx_table: returns packets kept, or -errno. */
@@ -336,14 +340,15 @@ static int read_gre(port *p, uint32_t *dropped) {
 static int read_tun(port *p, uint32_t *dropped) {
   int kept = 0;
   for (uint32_t i = 0; i < p->slots; i++) {
-    ssize_t n = read(p->fd, p->rx + (size_t)i * p->slot_size, p->slot_size);
+    size_t room = p->slot_size - p->headroom;
+    ssize_t n = read(p->fd, p->rx + (size_t)i * p->slot_size + p->headroom, room);
     if (n < 0) return kept > 0 || *dropped > 0 ? kept : -errno;
-    if (n == 0 || (size_t)n >= p->slot_size) { /* a full slot may have been truncated */
+    if (n == 0 || (size_t)n >= room) { /* a full slot may have been truncated */
       (*dropped)++;
       continue;
     }
     uint32_t *row = p->rx_table + 4 * kept++;
-    row[0] = i * p->slot_size;
+    row[0] = i * p->slot_size + p->headroom;
     row[1] = (uint32_t)n;
     row[2] = row[3] = 0;
   }
@@ -435,16 +440,14 @@ static napi_value send_one(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* Sends txTable rows [from, n) as GRE: sendmmsg; a failing packet is skipped with its errno. */
-static uint32_t send_gre_batch(port *p, uint32_t n) {
+/* Sends iovs/addrs 0..n-1 with sendmmsg; status[i] := errno or 0. A full socket buffer fails
+ * the rest alike; any other error is that packet's own and the rest go on. */
+static uint32_t send_gre_many(port *p, uint32_t n, uint32_t *status) {
   uint32_t sent = 0;
   for (uint32_t i = 0; i < n; i++) {
-    uint32_t *row = p->tx_table + 4 * i;
-    p->addrs[i] = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(row[2])};
-    p->iovs[i] = (struct iovec){p->tx + row[0], row[1]};
     p->msgs[i].msg_hdr = (struct msghdr){
         .msg_name = &p->addrs[i], .msg_namelen = sizeof p->addrs[i], .msg_iov = &p->iovs[i], .msg_iovlen = 1};
-    row[3] = 0;
+    status[i] = 0;
   }
   for (uint32_t i = 0; i < n;) {
     int r = sendmmsg(p->fd, p->msgs + i, n - i, MSG_DONTWAIT);
@@ -453,42 +456,59 @@ static uint32_t send_gre_batch(port *p, uint32_t n) {
       sent += (uint32_t)r;
     } else {
       uint32_t err = (uint32_t)(r < 0 ? errno : EIO);
-      /* a full socket buffer fails the rest alike; any other error is this packet's own */
       uint32_t end = err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS ? n : i + 1;
-      for (; i < end; i++) p->tx_table[4 * i + 3] = err;
+      for (; i < end; i++) status[i] = err;
     }
   }
   return sent;
 }
 
-static napi_value send_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], out;
-  uint32_t n = 0, sent = 0;
+static napi_value send_many(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], out;
+  uint32_t n = 0, sent = 0, count = 0;
+  bool is_array = false;
+  void *dst_data = NULL, *status_data = NULL;
+  size_t dst_len = 0, status_len = 0;
+  napi_typedarray_type t1, t2;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  port *p = argc == 2 ? get_port(env, argv[0]) : NULL;
+  port *p = argc == 5 ? get_port(env, argv[0]) : NULL;
   if (!p) return NULL;
-  if (napi_get_value_uint32(env, argv[1], &n) != napi_ok || n > p->slots) {
-    napi_throw_range_error(env, NULL, "poptop addon: sendBatch count exceeds the table");
+  if (napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array ||
+      napi_get_typedarray_info(env, argv[2], &t1, &dst_len, &dst_data, NULL, NULL) != napi_ok ||
+      t1 != napi_uint32_array || napi_get_value_uint32(env, argv[3], &n) != napi_ok ||
+      napi_get_typedarray_info(env, argv[4], &t2, &status_len, &status_data, NULL, NULL) != napi_ok ||
+      t2 != napi_uint32_array) {
+    napi_throw_type_error(env, NULL, "poptop addon: sendMany(handle, Uint8Array[], Uint32Array, n, Uint32Array)");
     return NULL;
   }
-  size_t cap = (size_t)p->slots * p->slot_size;
+  if (n > p->slots || n > dst_len || n > status_len || napi_get_array_length(env, argv[1], &count) != napi_ok ||
+      n > count) {
+    napi_throw_range_error(env, NULL, "poptop addon: sendMany count exceeds the slots or the arrays");
+    return NULL;
+  }
+  uint32_t *dst = dst_data, *status = status_data;
   for (uint32_t i = 0; i < n; i++) {
-    uint32_t *row = p->tx_table + 4 * i;
-    if ((size_t)row[0] + row[1] > cap) {
-      napi_throw_range_error(env, NULL, "poptop addon: txTable row points outside tx");
+    napi_value el;
+    napi_typedarray_type t;
+    void *data = NULL;
+    size_t len = 0;
+    CHECK(napi_get_element(env, argv[1], i, &el));
+    if (napi_get_typedarray_info(env, el, &t, &len, &data, NULL, NULL) != napi_ok || t != napi_uint8_array) {
+      napi_throw_type_error(env, NULL, "poptop addon: sendMany packets must be Uint8Arrays");
       return NULL;
     }
+    p->iovs[i] = (struct iovec){data, len};
+    p->addrs[i] = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(dst[i])};
   }
   if (p->closed) {
-    for (uint32_t i = 0; i < n; i++) p->tx_table[4 * i + 3] = EBADF;
+    for (uint32_t i = 0; i < n; i++) status[i] = EBADF;
   } else if (p->kind == KIND_GRE) {
-    sent = send_gre_batch(p, n);
+    sent = send_gre_many(p, n, status);
   } else {
     for (uint32_t i = 0; i < n; i++) {
-      uint32_t *row = p->tx_table + 4 * i;
-      ssize_t r = write(p->fd, p->tx + row[0], row[1]);
-      row[3] = r < 0 ? (uint32_t)errno : 0;
+      ssize_t r = write(p->fd, p->iovs[i].iov_base, p->iovs[i].iov_len);
+      status[i] = r < 0 ? (uint32_t)errno : 0;
       if (r >= 0) sent++;
     }
   }
@@ -528,7 +548,7 @@ NAPI_MODULE_INIT() {
       {"openTun", NULL, open_tun, NULL, NULL, NULL, napi_enumerable, NULL},
       {"start", NULL, start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"send", NULL, send_one, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"sendBatch", NULL, send_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendMany", NULL, send_many, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setRef", NULL, set_ref, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, close_fn, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -5,6 +5,7 @@ import { TunInterface } from '../net/tun.ts';
 import type { AuthMethod } from '../ppp/auth/types.ts';
 import { defaultPolicy, type PppPolicy } from '../ppp/policy.ts';
 import { methodName } from '../server/session.ts';
+import { TUNNEL_HEADROOM } from '../tunnel/call.ts';
 import { SystemClock } from '../util/clock.ts';
 import { consoleLogger } from '../util/log.ts';
 import { formatIPv4, parseIPv4 } from '../wire/ip.ts';
@@ -97,7 +98,7 @@ export async function connect(args: ParsedArgs): Promise<number> {
   let tun: TunInterface;
   try {
     gre = new RawGreSocket({ log });
-    tun = new TunInterface({ name: flag(args, 'tun') ?? 'pptp%d', log });
+    tun = new TunInterface({ name: flag(args, 'tun') ?? 'pptp%d', headroom: TUNNEL_HEADROOM, log });
   } catch (e) {
     log.error((e as Error).message);
     return 1;
@@ -135,7 +136,7 @@ export async function connect(args: ParsedArgs): Promise<number> {
     onIp: (p) => tun.write(p),
     onDown: (reason) => log.info(`disconnected: ${reason}`),
   });
-  tun.onPacket((p) => client.sendFromTun(p));
+  tun.onPacket((p) => client.sendFromTun(p, tun.headroom));
   return new Promise<number>((resolve) => {
     const finish = (): void => {
       tun.close();

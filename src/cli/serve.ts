@@ -8,6 +8,7 @@ import { DEFAULT_CONTROL_SOCKET, listenControlSocket } from '../server/control-s
 import { type LoadOptions, loadServerSettings } from '../server/load-settings.ts';
 import { PptpServer } from '../server/server.ts';
 import { KernelSystem } from '../server/system.ts';
+import { TUNNEL_HEADROOM } from '../tunnel/call.ts';
 import { SystemClock } from '../util/clock.ts';
 import { consoleLogger, type Logger } from '../util/log.ts';
 import { formatIPv4 } from '../wire/ip.ts';
@@ -74,7 +75,7 @@ export async function serve(args: ParsedArgs): Promise<number> {
   let tun: TunInterface;
   try {
     gre = new RawGreSocket({ localAddress: settings.listen ?? 0, log });
-    tun = new TunInterface({ name: settings.tunName, log });
+    tun = new TunInterface({ name: settings.tunName, headroom: TUNNEL_HEADROOM, log });
   } catch (e) {
     log.error(`${(e as Error).message}`);
     return 1;

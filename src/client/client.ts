@@ -150,13 +150,14 @@ export class PptpClient implements GreEndpoint {
     }
   }
 
-  sendIp(packet: Uint8Array): void {
-    this.tunnel?.sendIp(packet);
+  /** An IP packet into the tunnel; `headroom` free bytes before it as TunnelCall.sendIp. */
+  sendIp(packet: Uint8Array, headroom = 0): void {
+    this.tunnel?.sendIp(packet, headroom);
   }
 
   /** A packet from our TUN device: IPv4 goes through the tunnel; anything else is counted and dropped. */
-  sendFromTun(packet: Uint8Array): void {
-    if (ipVersion(packet) === 4) this.sendIp(packet);
+  sendFromTun(packet: Uint8Array, headroom = 0): void {
+    if (ipVersion(packet) === 4) this.sendIp(packet, headroom);
     else this.drops.drop('non-IPv4 packet from the TUN device', `version ${ipVersion(packet)}`);
   }
 

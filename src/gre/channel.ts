@@ -107,6 +107,28 @@ export class GreChannel {
     };
   }
 
+  /** Whether a frame sent now would be taken (sent or queued) rather than dropped. */
+  get accepting(): boolean {
+    return !this.closed && (this.windowOpen() || this.queue.length < this.maxQueue);
+  }
+
+  /**
+   * Send one PPP frame; with `headroom` ≥ GRE_HEADER_LENGTH_MAX free bytes before it in its buffer
+   * the header is written there (sendWithHeadroom), otherwise the frame is copied (send).
+   */
+  sendFrame(frame: Uint8Array, headroom = 0): void {
+    if (headroom < GRE_HEADER_LENGTH_MAX) {
+      this.send(frame);
+      return;
+    }
+    const buf = new Uint8Array(
+      frame.buffer,
+      frame.byteOffset - GRE_HEADER_LENGTH_MAX,
+      GRE_HEADER_LENGTH_MAX + frame.length,
+    );
+    this.sendWithHeadroom(buf, GRE_HEADER_LENGTH_MAX, frame.length);
+  }
+
   /** Send one PPP frame (copied; the caller may reuse `payload` at once). */
   send(payload: Uint8Array): void {
     if (!this.acceptForSend(payload.length)) return;

@@ -14,12 +14,17 @@ export type RowCallback = (packet: Uint8Array, src: number, dst: number) => void
 
 /**
  * The part shared by RawGreSocket and TunInterface: one native port, its receive dispatch and
- * its staged batch send.
+ * its batched send.
  *
  * Receive: the addon drains the fd in batches into one preallocated buffer and calls back once
  * per batch; each packet is handed on as a `subarray` view of that buffer (no copy, no Buffer
  * per packet). The view is overwritten by the next batch: a consumer that keeps bytes beyond
  * its callback must copy them.
+ *
+ * Send: packets are staged as they are (no copy) and go out together, with one sendmmsg, when
+ * `slots` are staged or when the current callback's microtasks run: that is after the receive
+ * batch that produced them and before the addon reads the next one, so a staged view of a
+ * receive buffer is still intact when it is sent. A failure is counted, never thrown.
  */
 export class BatchPort {
   readonly slots: number;
@@ -29,8 +34,10 @@ export class BatchPort {
   private readonly drops: DropCounter;
   private readonly rx: Uint8Array;
   private readonly rxTable: Uint32Array;
-  private readonly tx: Uint8Array;
-  private readonly txTable: Uint32Array;
+  private readonly staged: Uint8Array[] = [];
+  private readonly stagedTo: Uint32Array;
+  private readonly status: Uint32Array;
+  private flushScheduled = false;
   private cb: RowCallback | undefined;
   private started = false;
   private closed = false;
@@ -43,8 +50,8 @@ export class BatchPort {
     this.drops = drops;
     this.rx = new Uint8Array(port.rx);
     this.rxTable = new Uint32Array(port.rxTable);
-    this.tx = new Uint8Array(port.tx);
-    this.txTable = new Uint32Array(port.txTable);
+    this.stagedTo = new Uint32Array(slots);
+    this.status = new Uint32Array(slots);
   }
 
   get name(): string {
@@ -74,56 +81,51 @@ export class BatchPort {
     }
   };
 
-  /** Sends one packet straight from the caller's bytes; a failure is counted, never thrown. */
+  /**
+   * Stages one packet (kept by reference, not copied: its bytes must stay as they are until the
+   * current callback's microtasks have run) for `dst`; sent with the others of this turn.
+   */
   send(packet: Uint8Array, dst: number): void {
     if (this.closed) return void this.drops.drop('send after close');
-    const errno = this.addon.send(this.port.handle, packet, dst);
-    if (errno !== 0) this.drops.drop('send failed', errnoName(errno));
+    const n = this.staged.length;
+    this.staged.push(packet);
+    this.stagedTo[n] = dst;
+    if (n + 1 === this.slots) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flush);
+    }
   }
 
-  /** Copies packets into the staging buffer and sends them `slots` at a time. */
-  sendBatch(packets: readonly Uint8Array[], dst: (i: number) => number): void {
+  /** Sends everything staged now (one sendmmsg for GRE). */
+  readonly flush = (): void => {
+    this.flushScheduled = false;
+    const n = this.staged.length;
+    if (n === 0) return;
     if (this.closed) {
-      for (let i = 0; i < packets.length; i++) this.drops.drop('send after close');
+      this.staged.length = 0;
+      for (let i = 0; i < n; i++) this.drops.drop('send after close');
       return;
     }
-    let n = 0;
-    for (let i = 0; i < packets.length; i++) {
-      const p = packets[i]!;
-      if (p.length > this.slotSize) {
-        this.drops.drop('send failed', `packet of ${p.length} bytes exceeds slot size ${this.slotSize}`);
-        continue;
-      }
-      const o = n * TABLE_ROW;
-      const off = n * this.slotSize;
-      this.tx.set(p, off);
-      this.txTable[o] = off;
-      this.txTable[o + 1] = p.length;
-      this.txTable[o + 2] = dst(i);
-      if (++n === this.slots) n = this.flush(n);
-    }
-    if (n > 0) this.flush(n);
-  }
-
-  private flush(n: number): 0 {
-    const sent = this.addon.sendBatch(this.port.handle, n);
+    const sent = this.addon.sendMany(this.port.handle, this.staged, this.stagedTo, n, this.status);
+    this.staged.length = 0;
     if (sent < n) {
       for (let i = 0; i < n; i++) {
-        const errno = this.txTable[i * TABLE_ROW + 3]!;
+        const errno = this.status[i]!;
         if (errno !== 0) this.drops.drop('send failed', errnoName(errno));
       }
     }
-    return 0;
-  }
+  };
 
   /** Whether a started receive keeps the event loop (and so the process) alive. Default: yes. */
   setRef(ref: boolean): void {
     if (!this.closed) this.addon.setRef(this.port.handle, ref);
   }
 
-  /** Stops receiving and closes the fd; idempotent. Packets of the current batch are not delivered. */
+  /** Sends what is staged, stops receiving and closes the fd; idempotent. */
   close(): void {
     if (this.closed) return;
+    this.flush();
     this.closed = true;
     this.cb = undefined;
     this.addon.close(this.port.handle);

@@ -31,14 +31,8 @@ export class RawGreSocket extends NativeDevice implements GrePort {
     );
   }
 
+  /** Staged without a copy; this turn's packets leave with one sendmmsg (see BatchPort). */
   send(packet: Uint8Array, to: IPv4): void {
     this.port.send(packet, to);
-  }
-
-  /** Sends packets[i] to to[i] with one sendmmsg per `batchSize` packets. */
-  sendBatch(packets: readonly Uint8Array[], to: readonly IPv4[]): void {
-    if (to.length !== packets.length)
-      throw new RangeError('sendBatch: packets and addresses differ in length');
-    this.port.sendBatch(packets, (i) => to[i]!);
   }
 }

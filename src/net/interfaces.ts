@@ -7,9 +7,12 @@ import type { IPv4 } from '../wire/ip.ts';
 
 /** Raw IP protocol 47: sends and receives GRE packets (GRE header onward, no IP header). */
 export interface GrePort {
+  /**
+   * Send one packet. The bytes are used as they are (no copy) and may go out a little later, in
+   * one batch with the others of this turn: the caller must not change them until its callback's
+   * microtasks have run.
+   */
   send(packet: Uint8Array, to: IPv4): void;
-  /** Several packets at once (batched syscall where the implementation has one). */
-  sendBatch?(packets: readonly Uint8Array[], to: readonly IPv4[]): void;
   /** Called for every GRE packet received; `packet` is only valid during the call. */
   onPacket(cb: (packet: Uint8Array, from: IPv4, to: IPv4) => void): void;
   close(): void;
@@ -18,7 +21,12 @@ export interface GrePort {
 /** A TUN device (IFF_TUN | IFF_NO_PI): whole IP packets in and out. */
 export interface TunDevice {
   readonly name: string;
-  /** Write one IP packet to the kernel. */
+  /**
+   * Bytes before each packet handed to onPacket (in the same buffer) that the receiver may
+   * overwrite: room to write GRE + PPP + MPPE headers in front of the packet and send it in place.
+   */
+  readonly headroom: number;
+  /** Write one IP packet to the kernel (as GrePort.send: no copy, may be batched with this turn's). */
   write(packet: Uint8Array): void;
   /** Called for every IP packet the kernel routes to the device; only valid during the call. */
   onPacket(cb: (packet: Uint8Array) => void): void;

@@ -129,12 +129,6 @@ export class MemoryGrePort implements GrePort {
     if (!this.closed) this.net.transmit(packet, this.address, to);
   }
 
-  sendBatch(packets: readonly Uint8Array[], to: readonly IPv4[]): void {
-    if (to.length !== packets.length)
-      throw new RangeError('sendBatch: packets and addresses differ in length');
-    for (let i = 0; i < packets.length; i++) this.send(packets[i]!, to[i]!);
-  }
-
   onPacket(cb: (packet: Uint8Array, from: IPv4, to: IPv4) => void): void {
     this.cb = cb;
   }
@@ -168,14 +162,17 @@ export function createGrePortPair(
  */
 export class MemoryTun implements TunDevice {
   readonly name: string;
+  /** Injected packets are copied behind this many free bytes, as TunInterface reads them. */
+  readonly headroom: number;
   readonly written: Uint8Array[] = [];
   /** Called for each packet written (a copy); e.g. to loop it into another MemoryTun. */
   onWrite: ((packet: Uint8Array) => void) | undefined;
   private cb: ((packet: Uint8Array) => void) | undefined;
   private closed = false;
 
-  constructor(name = 'mtun0') {
+  constructor(name = 'mtun0', headroom = 32) {
     this.name = name;
+    this.headroom = headroom;
   }
 
   get isClosed(): boolean {
@@ -196,7 +193,9 @@ export class MemoryTun implements TunDevice {
   /** Delivers a packet to the reader; false when closed or nobody reads. */
   inject(packet: Uint8Array): boolean {
     if (this.closed || !this.cb) return false;
-    this.cb(packet);
+    const slot = new Uint8Array(this.headroom + packet.length);
+    slot.set(packet, this.headroom);
+    this.cb(slot.subarray(this.headroom));
     return true;
   }
 

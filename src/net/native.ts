@@ -19,10 +19,6 @@ export interface NativePort {
   readonly rx: ArrayBuffer;
   /** slots rows of 4 uint32: [offset in rx, length, source, destination] (host order). */
   readonly rxTable: ArrayBuffer;
-  /** slots × slotSize bytes the caller fills before `sendBatch`. */
-  readonly tx: ArrayBuffer;
-  /** slots rows of 4 uint32: [offset in tx, length, destination, status errno written by C]. */
-  readonly txTable: ArrayBuffer;
 }
 
 /** Called once per received batch; `errno` ≠ 0 reports a receive error (count is then 0). */
@@ -31,17 +27,27 @@ export type BatchCallback = (count: number, dropped: number, errno: number) => v
 export interface NativeAddon {
   /** bufferBytes > 0 sets SO_RCVBUF/SO_SNDBUF (forced past the sysctl limit when privileged). */
   openGre(bindAddr: number, slots: number, slotSize: number, bufferBytes: number): NativePort;
-  openTun(name: string, slots: number, slotSize: number): NativePort;
+  /** Packets are read `headroom` bytes into their slot: the bytes before each are scratch. */
+  openTun(name: string, slots: number, slotSize: number, headroom: number): NativePort;
   start(handle: NativeHandle, cb: BatchCallback): void;
   /** One packet (sendto for GRE, write for TUN): 0 or an errno. */
   send(handle: NativeHandle, packet: Uint8Array, dst: number): number;
-  /** txTable rows 0..count-1: returns how many were sent; failed rows get status = errno. */
-  sendBatch(handle: NativeHandle, count: number): number;
+  /**
+   * packets[0..count-1] to dsts[i], sent from where they are (one sendmmsg for GRE, a write each
+   * for TUN); status[i] gets 0 or the errno; returns how many were sent. count ≤ slots.
+   */
+  sendMany(
+    handle: NativeHandle,
+    packets: readonly Uint8Array[],
+    dsts: Uint32Array,
+    count: number,
+    status: Uint32Array,
+  ): number;
   setRef(handle: NativeHandle, ref: boolean): void;
   close(handle: NativeHandle): void;
 }
 
-/** Size of one rx/tx table row in uint32 words. */
+/** Size of one rx table row in uint32 words. */
 export const TABLE_ROW = 4;
 
 /** The error thrown when the addon has not been built. */

@@ -7,8 +7,10 @@ export interface TunInterfaceOptions {
   name?: string;
   /** Reads per readiness event before handing a batch to JS. @default 64 */
   batchSize?: number;
-  /** Read buffer per packet: must exceed the device MTU (a full slot counts as truncated). @default 4096 */
+  /** Read buffer per packet: must exceed headroom + the device MTU (a full slot counts as truncated). @default 4096 */
   slotSize?: number;
+  /** Bytes left free before each packet read (see TunDevice.headroom). @default 0 */
+  headroom?: number;
   log?: Logger;
 }
 
@@ -23,21 +25,19 @@ export interface TunInterfaceOptions {
 export class TunInterface extends NativeDevice implements TunDevice {
   /** The kernel's name for the device (e.g. "poptop0"). */
   readonly name: string;
+  readonly headroom: number;
 
   /** Opens the device; throws an Error with `code` (e.g. "EPERM", "EBUSY") if the kernel refuses. */
   constructor(opts: TunInterfaceOptions = {}) {
     super('TUN packet', opts, (addon, slots, slotSize) =>
-      addon.openTun(opts.name ?? 'poptop%d', slots, slotSize),
+      addon.openTun(opts.name ?? 'poptop%d', slots, slotSize, opts.headroom ?? 0),
     );
     this.name = this.native.name;
+    this.headroom = opts.headroom ?? 0;
   }
 
+  /** Staged without a copy; this turn's packets are written together (see BatchPort). */
   write(packet: Uint8Array): void {
     this.port.send(packet, 0);
-  }
-
-  /** Writes several packets with one call into the addon (one write(2) each: TUN has no batch). */
-  writeBatch(packets: readonly Uint8Array[]): void {
-    this.port.sendBatch(packets, () => 0);
   }
 }

@@ -28,8 +28,15 @@ export interface PppLinkOptions {
   clock: Clock;
   log: Logger;
   policy: PppPolicy;
-  /** Send one PPP frame (to GRE). */
-  sendFrame(frame: Uint8Array): void;
+  /**
+   * Send one PPP frame (to GRE); `headroom` free bytes precede it in its buffer, so the lower
+   * layer may write its header there instead of copying.
+   */
+  sendFrame(frame: Uint8Array, headroom?: number): void;
+  /** Free bytes the lower layer wants in front of frames we allocate. @default 0 */
+  lowerHeadroom?: number;
+  /** False when the lower layer would drop a frame now. @default always true */
+  canSend?(): boolean;
   /** Server side: the exchange that authenticates the peer with `method`. */
   authenticator?(method: AuthMethod, host: AuthHost): AuthExchange;
   /** Client side: the exchange that authenticates us to the peer with `method`. */

@@ -75,7 +75,9 @@ export class PppLink {
       peerMru: () => this.lcpHandler.peerMru,
       sendProtocol: (p, info) => this.sendProtocol(p, info),
       compression: () => this.compression(),
-      sendFrame: (f) => this.sendFrame(f),
+      sendFrame: (f, h) => this.sendFrame(f, h),
+      lowerHeadroom: opts.lowerHeadroom ?? 0,
+      canSend: () => opts.canSend?.() ?? true,
       closeLink: (reason) => this.close(reason),
       networkUp: (info) => opts.events.onNetworkUp?.(info),
       deliverIp: (p) => {
@@ -135,13 +137,14 @@ export class PppLink {
     this.onLcpFinished(reason);
   }
 
-  sendIp(packet: Uint8Array): void {
+  /** `headroom`: free bytes before `packet` in its buffer (see NetworkPhase.sendIp). */
+  sendIp(packet: Uint8Array, headroom = 0): void {
     if (this.phaseValue !== 'network') {
       this.drops.drop('outgoing IPv4 outside the Network phase');
       return;
     }
     this.counts.ipOut++;
-    this.network.sendIp(packet);
+    this.network.sendIp(packet, headroom);
   }
 
   sendIpv6(packet: Uint8Array): void {
@@ -238,9 +241,9 @@ export class PppLink {
     return { acfc: open && his.acfc, pfc: open && his.pfc };
   }
 
-  private sendFrame(frame: Uint8Array): void {
+  private sendFrame(frame: Uint8Array, headroom = 0): void {
     this.counts.framesOut++;
-    this.opts.sendFrame(frame);
+    this.opts.sendFrame(frame, headroom);
   }
 
   // ── Phases ──────────────────────────────────────────────────────────────────────────────────

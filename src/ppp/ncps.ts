@@ -35,7 +35,12 @@ export interface NetworkHost {
   sendProtocol(protocol: number, info: Uint8Array): void;
   /** Header compression in force for non-LCP frames, and a raw send for prebuilt frames. */
   compression(): FrameCompression;
-  sendFrame(frame: Uint8Array): void;
+  /** A frame for the lower layer; `headroom` free bytes precede it in its buffer. */
+  sendFrame(frame: Uint8Array, headroom?: number): void;
+  /** Free bytes the lower layer wants in front of a frame (GRE's header), for the copy path. */
+  lowerHeadroom: number;
+  /** False when the lower layer would drop a frame now (its send queue is full). */
+  canSend(): boolean;
   closeLink(reason: string): void;
   networkUp(info: NetworkInfo): void;
   deliverIp(packet: Uint8Array): void;
@@ -252,8 +257,9 @@ export class NetworkPhase {
     this.maybeReport();
   }
 
-  sendIp(packet: Uint8Array): void {
-    this.send(PppProtocol.IP, packet, this.ipcp);
+  /** `headroom`: free bytes before `packet` in its buffer, where headers may be written. */
+  sendIp(packet: Uint8Array, headroom = 0): void {
+    this.send(PppProtocol.IP, packet, this.ipcp, headroom);
   }
 
   sendIpv6(packet: Uint8Array): void {
@@ -261,7 +267,7 @@ export class NetworkPhase {
     else this.host.drops.drop('IPv6 packet with IPv6 disabled');
   }
 
-  private send(protocol: number, packet: Uint8Array, ncp: Fsm): void {
+  private send(protocol: number, packet: Uint8Array, ncp: Fsm, headroom = 0): void {
     if (ncp.state !== 'opened') {
       this.host.drops.drop(`${ncp.name} not open: outgoing packet`);
       return;
@@ -270,8 +276,15 @@ export class NetworkPhase {
       this.host.drops.drop('outgoing packet larger than the MTU');
       return;
     }
+    if (!this.host.canSend()) {
+      // Before encryption: a frame dropped after it would still consume a coherency count.
+      this.host.drops.drop('outgoing packet with the GRE send queue full');
+      return;
+    }
     if (this.crypto) {
-      this.host.sendFrame(this.crypto.encryptFrame(protocol, packet, this.host.compression()));
+      const comp = this.host.compression();
+      const out = this.crypto.encryptFrame(protocol, packet, comp, headroom, this.host.lowerHeadroom);
+      this.host.sendFrame(out.frame, out.headroom);
     } else if (this.host.policy.mppe.required) {
       this.host.drops.drop('outgoing packet before MPPE is up');
     } else {

@@ -171,7 +171,7 @@ export class PptpServer implements SessionHost {
       this.drops.drop('TUN packet for an address without a session', formatIPv4(dst));
       return;
     }
-    session.sendIp(packet);
+    session.sendIp(packet, this.tun.headroom);
   }
 
   sendGre(packet: Uint8Array, to: IPv4): void {

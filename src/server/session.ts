@@ -167,12 +167,12 @@ export class Session implements GreEndpoint {
     this.tunnel?.receiveGre(packet, header);
   }
 
-  /** An IP packet from the TUN device for this session's address. */
-  sendIp(packet: Uint8Array): void {
+  /** An IP packet from the TUN device for this session's address; `headroom` as TunDevice's. */
+  sendIp(packet: Uint8Array, headroom = 0): void {
     if (!this.tunnel) return;
     this.counters.packetsOut++;
     this.counters.bytesOut += packet.length;
-    this.tunnel.sendIp(packet);
+    this.tunnel.sendIp(packet, headroom);
   }
 
   get assignedIp(): IPv4 | undefined {

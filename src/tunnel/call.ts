@@ -1,5 +1,5 @@
 import { GreChannel } from '../gre/channel.ts';
-import type { GreHeader } from '../gre/codec.ts';
+import { GRE_HEADER_LENGTH_MAX, type GreHeader } from '../gre/codec.ts';
 import type { AuthExchange, AuthHost, AuthMethod } from '../ppp/auth/types.ts';
 import { PppLink, type PppLinkEvents, type PppLinkStats, type PppPhase } from '../ppp/link.ts';
 import { createMppe } from '../ppp/mppe/cipher.ts';
@@ -8,6 +8,12 @@ import type { PppPolicy } from '../ppp/policy.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
 import type { IPv4 } from '../wire/ip.ts';
+
+/**
+ * Free bytes wanted before an IP packet handed to sendIp for the in-place path: GRE header (16 at
+ * most) + PPP address/control and protocol (4) + MPPE header (2) + inner protocol (2), rounded up.
+ */
+export const TUNNEL_HEADROOM = 32;
 
 /** The call as the control connection set it up (pptp/control.ts CallInfo has these and more). */
 export interface CallIds {
@@ -69,7 +75,9 @@ export class TunnelCall {
       clock: o.clock,
       log: o.log.child('ppp:'),
       policy: o.policy,
-      sendFrame: (f) => this.channel?.send(f),
+      sendFrame: (f, headroom) => this.channel?.sendFrame(f, headroom),
+      lowerHeadroom: GRE_HEADER_LENGTH_MAX,
+      canSend: () => this.channel?.accepting ?? false,
       ...(o.authenticator ? { authenticator: o.authenticator } : {}),
       ...(o.authPeer ? { authPeer: o.authPeer } : {}),
       mppe: o.mppe ?? createMppe,
@@ -96,9 +104,13 @@ export class TunnelCall {
     this.channel?.receive(packet, header);
   }
 
-  /** An IP packet to send to the peer through PPP (and MPPE when up). */
-  sendIp(packet: Uint8Array): void {
-    this.link?.sendIp(packet);
+  /**
+   * An IP packet to send to the peer through PPP (and MPPE when up). With TUNNEL_HEADROOM free
+   * bytes before it in its buffer, GRE + PPP + MPPE headers are written there and the packet is
+   * encrypted and sent in place.
+   */
+  sendIp(packet: Uint8Array, headroom = 0): void {
+    this.link?.sendIp(packet, headroom);
   }
 
   /** End PPP cleanly: LCP Terminate-Request; the link's onDown follows. */

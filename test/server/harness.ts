@@ -141,7 +141,7 @@ export function startClient(
     onUp: (info) => resolveUp(info),
     onIp: (p) => tun.write(p),
   });
-  tun.onPacket((p) => client.sendIp(p));
+  tun.onPacket((p) => client.sendIp(p, tun.headroom));
   client.start();
   return { client, tun, log, up, down: client.done };
 }

@@ -44,17 +44,36 @@ export class MppeFraming {
 
   /**
    * One PPP frame carrying `packet` of `protocol`, encrypted: frame header, MPPE header, then the
-   * protocol field and the packet encrypted in place. One allocation.
+   * protocol field and the packet encrypted in place. With `headroom` free bytes before `packet`
+   * (in its buffer) enough for the headers, the frame is written right there: no allocation, no
+   * copy. Otherwise one allocation, with `lowerHeadroom` free bytes left in front of the frame for
+   * the layer below. Returns the frame and the free bytes before it.
    */
-  encryptFrame(protocol: number, packet: Uint8Array, comp: FrameCompression): Uint8Array {
+  encryptFrame(
+    protocol: number,
+    packet: Uint8Array,
+    comp: FrameCompression,
+    headroom = 0,
+    lowerHeadroom = 0,
+  ): { frame: Uint8Array; headroom: number } {
     const head = frameHeaderLength(PppProtocol.COMPRESSED, comp);
-    const frame = new Uint8Array(head + MPPE_OVERHEAD + packet.length);
+    const need = head + MPPE_OVERHEAD;
+    let frame: Uint8Array;
+    let free: number;
+    if (headroom >= need) {
+      frame = new Uint8Array(packet.buffer, packet.byteOffset - need, need + packet.length);
+      free = headroom - need;
+    } else {
+      const buf = new Uint8Array(lowerHeadroom + need + packet.length);
+      buf.set(packet, lowerHeadroom + need);
+      frame = buf.subarray(lowerHeadroom);
+      free = lowerHeadroom;
+    }
     writeFrameHeader(frame, PppProtocol.COMPRESSED, comp);
     frame[head + 2] = protocol >>> 8;
     frame[head + 3] = protocol & 0xff;
-    frame.set(packet, head + MPPE_OVERHEAD);
     this.encryptor.encryptInto(frame.subarray(head + 2), frame, head);
-    return frame;
+    return { frame, headroom: free };
   }
 
   /** The peer asked for a reset (CCP Reset-Request): stateful mode flushes. */
