@@ -1,6 +1,6 @@
 import { type Socket, connect as tcpConnect } from 'node:net';
 import type { GreHeader } from '../gre/codec.ts';
-import { GreDemux, type GreEndpoint } from '../gre/demux.ts';
+import { GreDemux, type GreDemuxDropReason, type GreEndpoint } from '../gre/demux.ts';
 import type { GrePort } from '../net/interfaces.ts';
 import { createAuthPeer } from '../ppp/auth/index.ts';
 import type { AuthMethod } from '../ppp/auth/types.ts';
@@ -16,6 +16,12 @@ import type { Logger } from '../util/log.ts';
 import { formatIPv4, type IPv4, ipVersion } from '../wire/ip.ts';
 
 const EARLY_GRE_LIMIT = 16;
+
+/** The client's vocabulary: its own drops and its GRE demultiplexer's. */
+export type ClientDropReason =
+  | 'GRE before the Outgoing-Call-Reply (buffer full)'
+  | 'non-IPv4 packet from the TUN device'
+  | GreDemuxDropReason;
 
 export interface ClientOptions {
   server: IPv4;
@@ -49,7 +55,7 @@ export class PptpClient implements GreEndpoint {
   readonly log: Logger;
   /** GRE is accepted from the server only. */
   readonly peer: IPv4;
-  readonly drops: DropCounter;
+  readonly drops: DropCounter<ClientDropReason>;
   private readonly o: ClientOptions;
   private readonly control: ControlConnection;
   private socket: Socket | undefined;
@@ -82,7 +88,7 @@ export class PptpClient implements GreEndpoint {
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
     });
-    this.drops = new DropCounter(o.log, 'packet');
+    this.drops = new DropCounter<ClientDropReason>(o.log, 'packet');
     this.control = new ControlConnection({
       role: 'pns',
       clock: o.clock,

@@ -1,4 +1,4 @@
-import { GreDemux } from '../gre/demux.ts';
+import { GreDemux, type GreDemuxDropReason } from '../gre/demux.ts';
 import { CallIdAllocator } from '../pptp/call-ids.ts';
 import { DropCounter } from '../util/counters.ts';
 import { type ClientOptions, PptpClient } from './client.ts';
@@ -37,7 +37,7 @@ export class LoadGenerator {
 
   constructor(o: LoadOptions) {
     this.o = o;
-    this.demux = new GreDemux(new DropCounter(o.log, 'packet'));
+    this.demux = new GreDemux(new DropCounter<GreDemuxDropReason>(o.log, 'packet'));
     o.gre.onPacket((packet, from) => this.demux.receive(packet, from));
   }
 

@@ -40,7 +40,7 @@ export class GreChannel {
   private readonly maxSeqJump: number;
   private readonly resyncAfter: number;
   private readonly resyncQuietMs: number;
-  private readonly dropCounter: DropCounter;
+  private readonly dropCounter: DropCounter<GreChannelDropReason>;
 
   // transmit side
   private nextSeq: number;
@@ -95,7 +95,7 @@ export class GreChannel {
     this.windowStallMs = opts.windowStallMs ?? 1000;
     this.nextSeq = (opts.initialSeq ?? 0) >>> 0;
     this.peerAcked = seqAdd(this.nextSeq, -1);
-    this.dropCounter = new DropCounter(opts.log, 'GRE packet');
+    this.dropCounter = new DropCounter<GreChannelDropReason>(opts.log, 'GRE packet');
   }
 
   get stats(): GreChannelStats {

@@ -23,9 +23,9 @@ export interface GreEndpoint {
  */
 export class GreDemux {
   private readonly calls = new Map<number, GreEndpoint>();
-  private readonly drops: DropCounter;
+  private readonly drops: DropCounter<GreDemuxDropReason>;
 
-  constructor(drops: DropCounter) {
+  constructor(drops: DropCounter<GreDemuxDropReason>) {
     this.drops = drops;
   }
 

@@ -9,6 +9,13 @@ import {
   TABLE_ROW,
 } from './native.ts';
 
+/** Why a native device dropped a packet (errno names go in the detail). */
+export type NativeDropReason =
+  | 'receive error'
+  | 'malformed or larger than a receive slot'
+  | 'send after close'
+  | 'send failed';
+
 /** Receives one packet: a view into the shared receive buffer, valid only during the call. */
 export type RowCallback = (packet: Uint8Array, src: number, dst: number) => void;
 
@@ -31,7 +38,7 @@ export class BatchPort {
   readonly slotSize: number;
   private readonly addon: NativeAddon;
   private readonly port: NativePort;
-  private readonly drops: DropCounter;
+  private readonly drops: DropCounter<NativeDropReason>;
   private readonly rx: Uint8Array;
   private readonly rxTable: Uint32Array;
   private readonly staged: Uint8Array[] = [];
@@ -42,7 +49,13 @@ export class BatchPort {
   private started = false;
   private closed = false;
 
-  constructor(addon: NativeAddon, port: NativePort, slots: number, slotSize: number, drops: DropCounter) {
+  constructor(
+    addon: NativeAddon,
+    port: NativePort,
+    slots: number,
+    slotSize: number,
+    drops: DropCounter<NativeDropReason>,
+  ) {
     this.addon = addon;
     this.port = port;
     this.slots = slots;
@@ -146,7 +159,7 @@ export interface NativeDeviceOptions {
  * counter, receive dispatch, and the ref/unref/close lifecycle.
  */
 export abstract class NativeDevice {
-  readonly drops: DropCounter;
+  readonly drops: DropCounter<NativeDropReason>;
   protected readonly port: BatchPort;
   protected readonly native: NativePort;
 
@@ -158,7 +171,7 @@ export abstract class NativeDevice {
     const addon = loadNative();
     const slots = opts.batchSize ?? 64;
     const slotSize = opts.slotSize ?? 4096;
-    this.drops = new DropCounter(opts.log ?? nullLogger, what);
+    this.drops = new DropCounter<NativeDropReason>(opts.log ?? nullLogger, what);
     this.native = open(addon, slots, slotSize);
     this.port = new BatchPort(addon, this.native, slots, slotSize, this.drops);
   }

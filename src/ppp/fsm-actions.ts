@@ -2,7 +2,7 @@ import type { TimerHandle } from '../util/clock.ts';
 import { DropCounter } from '../util/counters.ts';
 import type { ProtocolLayer } from '../wire/errors.ts';
 import { codeName, PacketCode } from './constants.ts';
-import type { ControlProtocolHandler, FsmConfig, FsmHost, FsmState } from './fsm-types.ts';
+import type { ControlProtocolHandler, FsmConfig, FsmDropReason, FsmHost, FsmState } from './fsm-types.ts';
 import { defaultMaxExchanges } from './fsm-types.ts';
 import type { ConfigOption } from './options.ts';
 import { decodeOptions, encodeOptions, optionEqual } from './options.ts';
@@ -20,7 +20,7 @@ export abstract class FsmActions {
   protected readonly cfg: FsmConfig;
   protected readonly host: FsmHost;
   protected readonly layer: ProtocolLayer;
-  readonly drops: DropCounter;
+  readonly drops: DropCounter<FsmDropReason>;
   protected nextId = 1;
   protected reqId = -1;
   protected lastRequest: Uint8Array = new Uint8Array(0);
@@ -49,7 +49,7 @@ export abstract class FsmActions {
     this.cfg = cfg;
     this.host = host;
     this.layer = handler.name.toLowerCase() as ProtocolLayer;
-    this.drops = new DropCounter(host.log, `${handler.name} packet`);
+    this.drops = new DropCounter<FsmDropReason>(host.log, `${handler.name} packet`);
     this.maxExchanges = cfg.maxExchanges ?? defaultMaxExchanges(cfg);
   }
 

@@ -86,3 +86,17 @@ export interface FsmHost {
   /** The most octets of information the peer accepts (its MRU); Code-Rejects are cut to fit. */
   peerMru(): number;
 }
+
+/** Why the automaton dropped a packet (DropCounter reasons; ids and errors go in the detail). */
+export type FsmDropReason =
+  | 'received while the layer is not up'
+  | 'malformed header'
+  | 'malformed Configure-Request'
+  | 'malformed Configure-Nak'
+  | 'malformed Configure-Reject'
+  | 'Configure-Ack not matching our Configure-Request'
+  | 'Configure-Nak not matching our Configure-Request'
+  | 'Configure-Reject not matching our Configure-Request'
+  | 'Configure-Ack refused by the option handler'
+  | 'Configure-Reject with options we did not send as sent'
+  | 'empty Code-Reject';

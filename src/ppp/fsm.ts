@@ -297,16 +297,21 @@ export class Fsm extends FsmActions {
       return;
     }
     if (this.stateValue === 'closing' || this.stateValue === 'stopping') return;
-    const what = code === PacketCode.ConfigureNak ? 'Configure-Nak' : 'Configure-Reject';
+    const nak = code === PacketCode.ConfigureNak;
     if (id !== this.reqId || this.seenAnswer) {
-      this.drops.drop(`${what} not matching our Configure-Request`, `id ${id}`);
+      this.drops.drop(
+        nak
+          ? 'Configure-Nak not matching our Configure-Request'
+          : 'Configure-Reject not matching our Configure-Request',
+        `id ${id}`,
+      );
       return;
     }
     let opts: ConfigOption[];
     try {
       opts = decodeOptions(data, this.layer);
     } catch (e) {
-      this.drops.drop(`malformed ${what}`, (e as Error).message);
+      this.drops.drop(nak ? 'malformed Configure-Nak' : 'malformed Configure-Reject', (e as Error).message);
       return;
     }
     if (code === PacketCode.ConfigureReject && !this.isSubsetOfRequest(opts)) {

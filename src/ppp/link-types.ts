@@ -2,7 +2,8 @@ import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
 import type { IPv4 } from '../wire/ip.ts';
 import type { AuthExchange, AuthHost, AuthMethod, AuthSuccess } from './auth/types.ts';
-import type { MppeFactory } from './mppe/types.ts';
+import type { MppeFramingDropReason } from './mppe/framing.ts';
+import type { MppeDropReason, MppeFactory } from './mppe/types.ts';
 import type { NetworkInfo } from './ncps.ts';
 import type { PppPolicy } from './policy.ts';
 
@@ -54,3 +55,32 @@ export interface PppLinkStats {
   ipOut: number;
   drops: Record<string, number>;
 }
+
+/** Why the Network phase dropped a packet. */
+export type NcpDropReason =
+  | 'IPv4 before IPCP is open'
+  | 'IPv6 before IPv6CP is open'
+  | 'IPv6 packet with IPv6 disabled'
+  | 'MPPE packet before CCP is up'
+  | 'outgoing packet before MPPE is up'
+  | 'outgoing packet larger than the MTU'
+  | 'outgoing packet while its NCP is not open'
+  | 'outgoing packet with the GRE send queue full'
+  | 'unencrypted IPv4 with MPPE on'
+  | 'unencrypted IPv6 with MPPE on';
+
+/** The link's vocabulary: its own reasons, the Network phase's and MPPE's (one counter per link). */
+export type PppLinkDropReason =
+  | 'authentication packet for a protocol not negotiated'
+  | 'frame outside the Authenticate and Network phases'
+  | 'frame after the link went down'
+  | 'frame before open()'
+  | 'internal error'
+  | 'malformed PPP frame'
+  | 'network frame before authentication is done'
+  | 'non-LCP frame while LCP is not open'
+  | 'outgoing IPv4 outside the Network phase'
+  | 'outgoing IPv6 outside the Network phase'
+  | NcpDropReason
+  | MppeFramingDropReason
+  | MppeDropReason;

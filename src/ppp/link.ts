@@ -7,7 +7,7 @@ import { PacketCode, PppProtocol } from './constants.ts';
 import { decodeFrame, encodeFrame, type FrameCompression, type PppFrame } from './frame.ts';
 import { Fsm } from './fsm.ts';
 import { LcpHandler } from './lcp/handler.ts';
-import type { PppLinkOptions, PppLinkStats, PppPhase } from './link-types.ts';
+import type { PppLinkDropReason, PppLinkOptions, PppLinkStats, PppPhase } from './link-types.ts';
 import { NetworkPhase } from './ncps.ts';
 import { fsmConfig } from './policy.ts';
 
@@ -26,7 +26,7 @@ export class PppLink {
   private readonly lcpHandler: LcpHandler;
   readonly lcp: Fsm;
   readonly network: NetworkPhase;
-  private readonly drops: DropCounter;
+  private readonly drops: DropCounter<PppLinkDropReason>;
   private phaseValue: PppPhase = 'dead';
   private started = false;
   private reason: string | undefined;
@@ -41,7 +41,7 @@ export class PppLink {
   constructor(opts: PppLinkOptions) {
     this.opts = opts;
     this.log = opts.log;
-    this.drops = new DropCounter(opts.log, 'PPP frame');
+    this.drops = new DropCounter<PppLinkDropReason>(opts.log, 'PPP frame');
     const random = opts.random ?? (() => randomInt(0, 0xffffffff));
     this.lcpHandler = new LcpHandler({
       role: opts.role,
@@ -208,7 +208,7 @@ export class PppLink {
         if (!this.network.receive(protocol, info)) this.sendProtocolReject(protocol, info);
         return;
       default:
-        this.drops.drop(`frame in the ${this.phaseValue} phase`);
+        this.drops.drop('frame outside the Authenticate and Network phases', this.phaseValue);
     }
   }
 

@@ -8,8 +8,9 @@ import type { FrameCompression } from './frame.ts';
 import { Fsm, type FsmState } from './fsm.ts';
 import { IpcpHandler, type IpcpResult } from './ipcp/handler.ts';
 import { Ipv6cpHandler, type Ipv6cpResult } from './ipv6cp/handler.ts';
-import { MPPE_OVERHEAD, MppeFraming } from './mppe/framing.ts';
-import type { MppeFactory, MppeKeySource, MppeSettings } from './mppe/types.ts';
+import type { NcpDropReason } from './link-types.ts';
+import { MPPE_OVERHEAD, MppeFraming, type MppeFramingDropReason } from './mppe/framing.ts';
+import type { MppeDropReason, MppeFactory, MppeKeySource, MppeSettings } from './mppe/types.ts';
 import type { NcpEvents } from './ncp.ts';
 import { fsmConfig, type PppPolicy } from './policy.ts';
 
@@ -29,7 +30,7 @@ export interface NetworkHost {
   clock: Clock;
   log: Logger;
   random(): number;
-  drops: DropCounter;
+  drops: DropCounter<NcpDropReason | MppeFramingDropReason | MppeDropReason>;
   mppe: MppeFactory | undefined;
   peerMru(): number;
   sendProtocol(protocol: number, info: Uint8Array): void;
@@ -269,7 +270,7 @@ export class NetworkPhase {
 
   private send(protocol: number, packet: Uint8Array, ncp: Fsm, headroom = 0): void {
     if (ncp.state !== 'opened') {
-      this.host.drops.drop(`${ncp.name} not open: outgoing packet`);
+      this.host.drops.drop('outgoing packet while its NCP is not open', ncp.name);
       return;
     }
     if (packet.length > this.mtu()) {

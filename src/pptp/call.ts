@@ -1,3 +1,16 @@
+/** Why the control connection or a call dropped a message (ids go in the detail). */
+export type PptpDropReason =
+  | 'Call-Clear-Request for an unknown call id'
+  | 'Call-Disconnect-Notify for an unknown call id'
+  | 'Outgoing-Call-Reply for no pending call'
+  | 'Set-Link-Info for an unknown call id'
+  | 'WAN-Error-Notify for an unknown call id'
+  | 'call message not expected now'
+  | 'Echo-Reply with an unexpected identifier'
+  | 'message while stopping'
+  | 'request not answered: the peer floods requests'
+  | 'unexpected Stop-Control-Connection-Reply';
+
 /**
  * The calls of one established control connection (RFC 2637 §3.2 PAC states, §3.3 PNS states).
  *
@@ -57,7 +70,7 @@ export interface CallContext {
   readonly clock: Clock;
   readonly log: Logger;
   readonly callIds: CallIdAllocator;
-  readonly drops: DropCounter;
+  readonly drops: DropCounter<PptpDropReason>;
   /** Peer-repeatable events (refused calls, WAN errors): counted, logged at 1, 10, 100, ... */
   readonly events: RepeatedEvents;
   /**
@@ -264,7 +277,7 @@ export class CallManager {
       }
       default:
         // Incoming-Call-Reply/-Connected answer an Incoming-Call-Request we never send.
-        this.ctx.drops.drop(`unexpected ${msg.type}`);
+        this.ctx.drops.drop('call message not expected now', msg.type);
         return;
     }
   }

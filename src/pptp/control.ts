@@ -24,6 +24,7 @@ import {
   type CallRequestDecision,
   incomingCallRefusal,
   outgoingCallRefusal,
+  type PptpDropReason,
 } from './call.ts';
 import type { CallIdAllocator } from './call-ids.ts';
 import { describeControlMessage, encodeControlMessage } from './codec.ts';
@@ -123,7 +124,7 @@ export type ControlState =
   | 'closed';
 
 export class ControlConnection {
-  readonly drops: DropCounter;
+  readonly drops: DropCounter<PptpDropReason>;
   private readonly opts: ControlConnectionOptions;
   private readonly log: Logger;
   private readonly framer = new ControlFramer();
@@ -142,7 +143,7 @@ export class ControlConnection {
   constructor(opts: ControlConnectionOptions) {
     this.opts = opts;
     this.log = opts.log;
-    this.drops = new DropCounter(opts.log, 'PPTP control message');
+    this.drops = new DropCounter<PptpDropReason>(opts.log, 'PPTP control message');
     this.events = new RepeatedEvents(opts.log);
     this.answerTokens = this.answerBurst;
     this.keepalive = new EchoKeepalive({
@@ -312,7 +313,7 @@ export class ControlConnection {
         return;
       default:
         if (this.currentState === 'established') this.callManager.receive(msg);
-        else if (this.currentState === 'wait-stop-reply') this.drops.drop(`${msg.type} while stopping`);
+        else if (this.currentState === 'wait-stop-reply') this.drops.drop('message while stopping', msg.type);
         else this.notConnected(msg);
         return;
     }
@@ -450,7 +451,7 @@ export class ControlConnection {
       this.answerTokens--;
       return true;
     }
-    this.drops.drop(`${what} not answered: the peer floods requests`);
+    this.drops.drop('request not answered: the peer floods requests', what);
     return false;
   }
 

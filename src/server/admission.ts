@@ -94,10 +94,10 @@ const MAX_REFUSING = 64;
  */
 export class ConnectionRefuser {
   private readonly clock: Clock;
-  private readonly drops: DropCounter;
+  private readonly drops: DropCounter<AdmissionRefusal>;
   private waiting = 0;
 
-  constructor(clock: Clock, drops: DropCounter) {
+  constructor(clock: Clock, drops: DropCounter<AdmissionRefusal>) {
     this.clock = clock;
     this.drops = drops;
   }

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { LeaseManager } from '../aaa/leases.ts';
 import { LoginThrottle } from '../aaa/login-throttle.ts';
-import { GreDemux } from '../gre/demux.ts';
+import { GreDemux, type GreDemuxDropReason } from '../gre/demux.ts';
 import type { GrePort, TunDevice } from '../net/interfaces.ts';
 import { type ControlListener, TcpListener } from '../net/listener.ts';
 import { CallIdAllocator } from '../pptp/call-ids.ts';
@@ -19,10 +19,19 @@ import {
   ipv4FromBytes,
   parseIPv4,
 } from '../wire/ip.ts';
-import { type AdmissionLimits, ConnectionRefuser, SourceTable } from './admission.ts';
+import { type AdmissionLimits, type AdmissionRefusal, ConnectionRefuser, SourceTable } from './admission.ts';
 import { Session, type SessionHost, type SessionInfo } from './session.ts';
 import type { ServerSettings } from './settings.ts';
 import type { SystemOps } from './system.ts';
+
+/** The server's vocabulary: its own drops, the GRE demultiplexer's and admission's refusals. */
+export type ServerDropReason =
+  | 'non-IPv4 packet from the TUN device'
+  | 'TUN packet for an address without a session'
+  | 'too many TCP connections'
+  | 'control connection does not read its replies'
+  | GreDemuxDropReason
+  | AdmissionRefusal;
 
 export interface PptpServerDeps {
   clock: Clock;
@@ -45,7 +54,7 @@ export class PptpServer implements SessionHost {
   readonly callIds = new CallIdAllocator();
   readonly tun: TunDevice;
   readonly system: SystemOps;
-  readonly drops: DropCounter;
+  readonly drops: DropCounter<ServerDropReason>;
   private readonly gre: GrePort;
   readonly leases: LeaseManager;
   /** Brute-force back-off per source address and user name (RFC 2759 §10). */
@@ -71,7 +80,7 @@ export class PptpServer implements SessionHost {
     this.tun = deps.tun;
     this.system = deps.system;
     this.listener = deps.listener ?? new TcpListener(settings.listen, settings.port);
-    this.drops = new DropCounter(deps.log, 'packet');
+    this.drops = new DropCounter<ServerDropReason>(deps.log, 'packet');
     this.leases = new LeaseManager(settings.delegate ? [] : settings.remoteIps);
     this.loginThrottle = new LoginThrottle(settings.loginThrottle, { clock: deps.clock, log: deps.log });
     this.demux = new GreDemux(this.drops);

@@ -40,8 +40,10 @@ class BoundedCounts {
 /**
  * Counts dropped input by reason, and logs each reason in words the first time it occurs
  * (then again at 10, 100, 1000, ... occurrences), so a flood of bad packets cannot flood the log.
+ * `Reason` is the layer's vocabulary (a string-literal union, fixed words); what varies (an id, a
+ * sequence number, an address) goes in the detail.
  */
-export class DropCounter {
+export class DropCounter<Reason extends string = string> {
   private readonly counts: BoundedCounts;
   private readonly log: Logger;
   private readonly what: string;
@@ -52,7 +54,7 @@ export class DropCounter {
     this.counts = new BoundedCounts(maxKeys);
   }
 
-  drop(reason: string, detail?: string): void {
+  drop(reason: Reason, detail?: string): void {
     const [key, n] = this.counts.add(reason);
     if (n === 1 || isPowerOfTen(n)) {
       const times = n === 1 ? '' : ` (${n} times so far)`;
@@ -61,7 +63,7 @@ export class DropCounter {
     }
   }
 
-  get(reason: string): number {
+  get(reason: Reason): number {
     return this.counts.get(reason);
   }
 

@@ -500,7 +500,11 @@ test('floods of Outgoing-Call-Requests, WAN-Error-Notify and Incoming-Call-Reque
   const answers = s.take();
   assert.equal(answers.length, 19, 'the answer burst (20, one spent on the accepted call), then drops');
   assert.equal(s.conn.state, 'established');
-  assert.equal(s.conn.drops.get('Outgoing-Call-Request not answered: the peer floods requests'), 990);
+  assert.equal(
+    s.conn.drops.get('request not answered: the peer floods requests'),
+    1981,
+    '990 Outgoing- and 991 Incoming-Call-Requests',
+  );
   s.clock.advance(5_000);
   s.feed(ocrq(7), ocrq(8));
   assert.equal(s.take().length, 2, 'the budget refills at one answer per second');
@@ -514,7 +518,7 @@ test('an Echo-Request flood is answered within the budget, the rest counted', ()
     ),
   );
   assert.equal(s.take().length, 5);
-  assert.equal(s.conn.drops.get('Echo-Request not answered: the peer floods requests'), 95);
+  assert.equal(s.conn.drops.get('request not answered: the peer floods requests'), 95);
 });
 
 test('peer strings reach the log quoted and escaped, never raw', () => {

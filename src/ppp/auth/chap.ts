@@ -28,6 +28,7 @@ import {
   safeEqual,
   unknownUser,
 } from './common.ts';
+import type { AuthDropReason } from './types.ts';
 import {
   type AuthExchange,
   type AuthenticatorOptions,
@@ -56,7 +57,7 @@ const CODE_WORDS: Record<number, string> = { 1: 'Challenge', 2: 'Response', 3: '
 export class ChapAuthenticator implements AuthExchange {
   readonly method;
   readonly protocol = PPP_CHAP;
-  readonly drops: DropCounter;
+  readonly drops: DropCounter<AuthDropReason>;
   private readonly host: AuthHost;
   private readonly cfg: AuthenticatorOptions;
   private readonly digest: ChapDigest;
@@ -95,7 +96,7 @@ export class ChapAuthenticator implements AuthExchange {
     const p = decodeOrDrop(decodeChapPacket, packet, this.drops);
     if (!p) return;
     if (p.code !== ChapCode.Response) {
-      this.drops.drop(`CHAP ${CODE_WORDS[p.code]} sent to the authenticator`);
+      this.drops.drop('CHAP Challenge, Success or Failure sent to the authenticator', CODE_WORDS[p.code]);
       return;
     }
     if (p.id !== this.id) {
@@ -120,7 +121,7 @@ export class ChapAuthenticator implements AuthExchange {
     }
     const problem = this.digest.checkResponseValue(p.value);
     if (problem !== undefined) {
-      this.drops.drop(`malformed ${METHOD_NAMES[this.method]} Response: ${problem}`);
+      this.drops.drop('malformed Response', `${METHOD_NAMES[this.method]}: ${problem}`);
       return;
     }
     this.timer?.cancel();
@@ -236,7 +237,7 @@ export class ChapAuthenticator implements AuthExchange {
 export class ChapPeer implements AuthExchange {
   readonly method;
   readonly protocol = PPP_CHAP;
-  readonly drops: DropCounter;
+  readonly drops: DropCounter<AuthDropReason>;
   private readonly host: AuthHost;
   private readonly cfg: AuthPeerOptions;
   private readonly digest: ChapDigest;
@@ -289,7 +290,7 @@ export class ChapPeer implements AuthExchange {
   private receiveChallenge(id: number, challenge: Uint8Array): void {
     const problem = this.digest.checkChallengeValue(challenge);
     if (problem !== undefined) {
-      this.drops.drop(`malformed ${METHOD_NAMES[this.method]} Challenge: ${problem}`);
+      this.drops.drop('malformed Challenge', `${METHOD_NAMES[this.method]}: ${problem}`);
       return;
     }
     if (this.last && this.last.id === id && safeEqual(this.last.challenge, challenge)) {
@@ -326,7 +327,10 @@ export class ChapPeer implements AuthExchange {
     message: string,
   ): void {
     if (!this.last || id !== this.last.id) {
-      this.drops.drop(`CHAP ${CODE_WORDS[code]} that answers no Response of ours`, `id ${id}`);
+      this.drops.drop(
+        'CHAP Success or Failure that answers no Response of ours',
+        `${CODE_WORDS[code]}, id ${id}`,
+      );
       return;
     }
     if (this.state !== 'responded') return; // a repeated Success after a re-challenge: already up

@@ -3,7 +3,14 @@ import type { Credential } from '../../aaa/credentials.ts';
 import { DropCounter } from '../../util/counters.ts';
 import { quote } from '../../util/escape.ts';
 import { isProtocolError } from '../../wire/errors.ts';
-import type { AuthenticatorOptions, AuthFailure, AuthHost, AuthMethod, ExchangeOptions } from './types.ts';
+import type {
+  AuthDropReason,
+  AuthenticatorOptions,
+  AuthFailure,
+  AuthHost,
+  AuthMethod,
+  ExchangeOptions,
+} from './types.ts';
 
 /** Defaults shared by the exchanges (pppd's values). */
 export const DEFAULT_RETRY_MS = 3_000;
@@ -46,8 +53,12 @@ export function randomSource(opts: ExchangeOptions): (n: number) => Uint8Array {
   return opts.random ?? ((n) => new Uint8Array(randomBytes(n)));
 }
 
-export function dropCounter(host: AuthHost, opts: ExchangeOptions, what: string): DropCounter {
-  return opts.drops ?? new DropCounter(host.log, what);
+export function dropCounter(
+  host: AuthHost,
+  opts: ExchangeOptions,
+  what: string,
+): DropCounter<AuthDropReason> {
+  return opts.drops ?? new DropCounter<AuthDropReason>(host.log, what);
 }
 
 /** The result of looking up the name a peer presented. */
@@ -128,13 +139,13 @@ export function recordLogin(cfg: AuthenticatorOptions, user: string, ok: boolean
 export function decodeOrDrop<T>(
   decode: (packet: Uint8Array) => T,
   packet: Uint8Array,
-  drops: DropCounter,
+  drops: DropCounter<AuthDropReason>,
 ): T | undefined {
   try {
     return decode(packet);
   } catch (e) {
     if (!isProtocolError(e)) throw e;
-    drops.drop(`malformed: ${e.code}`, e.message);
+    drops.drop('malformed packet', `${e.code}: ${e.message}`);
     return undefined;
   }
 }

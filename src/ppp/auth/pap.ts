@@ -23,6 +23,7 @@ import {
   wrongPassword,
 } from './common.ts';
 import { decodePapPacket, describePapPacket, encodePapPacket, PapCode, type PapPacket } from './pap-codec.ts';
+import type { AuthDropReason } from './types.ts';
 import {
   type AuthExchange,
   type AuthenticatorOptions,
@@ -60,7 +61,7 @@ export function papPasswordMatches(secret: Secret, offered: Uint8Array): boolean
 export class PapAuthenticator implements AuthExchange {
   readonly method = 'pap' as const;
   readonly protocol = PPP_PAP;
-  readonly drops: DropCounter;
+  readonly drops: DropCounter<AuthDropReason>;
   private readonly host: AuthHost;
   private readonly cfg: AuthenticatorOptions;
   private state: 'idle' | 'listen' | 'deciding' | 'accepted' | 'refused' | 'stopped' = 'idle';
@@ -177,7 +178,7 @@ export class PapAuthenticator implements AuthExchange {
 export class PapPeer implements AuthExchange {
   readonly method = 'pap' as const;
   readonly protocol = PPP_PAP;
-  readonly drops: DropCounter;
+  readonly drops: DropCounter<AuthDropReason>;
   private readonly host: AuthHost;
   private readonly cfg: AuthPeerOptions;
   private state: 'idle' | 'requesting' | 'done' = 'idle';

@@ -86,7 +86,7 @@ export interface ExchangeOptions {
   /** Source of random bytes for challenges and identifiers (default node:crypto randomBytes). */
   random?: (n: number) => Uint8Array;
   /** Where malformed or unexpected packets are counted (default: a counter of this exchange). */
-  drops?: import('../../util/counters.ts').DropCounter;
+  drops?: import('../../util/counters.ts').DropCounter<AuthDropReason>;
   /** The peer's address, for log lines about failed logins (e.g. "203.0.113.5"). */
   peerAddress?: string;
 }
@@ -117,3 +117,17 @@ export interface AuthPeerOptions extends AuthPeerConfig, ExchangeOptions {
   /** CHAP: how long to wait for a Challenge, then for Success/Failure, in ms (default 30 s). */
   timeoutMs?: number;
 }
+
+/** Why an authentication exchange dropped a packet (ids, codes and problems go in the detail). */
+export type AuthDropReason =
+  | 'malformed packet'
+  | 'malformed Challenge'
+  | 'malformed Response'
+  | 'Response with an Identifier that is not our Challenge'
+  | 'Response after the exchange timed out'
+  | 'CHAP Challenge, Success or Failure sent to the authenticator'
+  | 'CHAP Response sent to the peer'
+  | 'CHAP Success or Failure that answers no Response of ours'
+  | 'Authenticate-Ack/Nak sent to the authenticator'
+  | 'Authenticate-Ack/Nak with an Identifier we did not send'
+  | 'Authenticate-Request sent to the peer';

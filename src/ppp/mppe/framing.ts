@@ -16,7 +16,7 @@ export type MppeFramingDropReason =
 
 export interface MppeFramingHost {
   clock: Clock;
-  drops: DropCounter;
+  drops: DropCounter<MppeFramingDropReason>;
   /** Send a CCP Reset-Request (stateful mode, after loss). */
   sendResetRequest(): void;
   /** Decryption keeps failing (the peer's keys and ours went apart for good): end the link. */

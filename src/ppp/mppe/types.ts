@@ -78,7 +78,7 @@ export interface MppeSettings {
   bits: MppeBits;
   stateless: boolean;
   /** Where the decryptor counts dropped packets by reason (optional). */
-  drops?: DropCounter;
+  drops?: DropCounter<MppeDropReason>;
   /** Consecutive drops after which the decryptor reports `failing` (default 512). */
   failAfter?: number;
 }
