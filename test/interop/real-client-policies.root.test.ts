@@ -6,9 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { tsharkFields } from '../support/tshark.ts';
 import { clientWithLink, GuestClient } from './guests.ts';
-import { Bed, NETNS, PoptopServer, TUNNEL_LOCAL, testbedSkip } from './testbed.ts';
+import { Bed, HOST_IP, NETNS, PoptopServer, TUNNEL_LOCAL, testbedSkip } from './testbed.ts';
 
 const skip = testbedSkip();
 let bed: Bed;
@@ -261,4 +263,77 @@ test('a PAP-only client is refused when the policy refuses PAP; the log says why
   assert.match(log, /recv \[LCP ConfNak id=\d+ <auth pap>\]/, 'the client asked for PAP');
   assert.match(log, /closing link: peer refused all authentication methods we require \(mschapv2\)/);
   assert.ok(s.sessions().length === 0);
+});
+
+test('lcp-echo-interval 2: the real pppd receives and answers our LCP Echo-Request every 2 s (issue 11.2)', {
+  skip,
+}, async (t) => {
+  const s = await serve('echo', [
+    'refuse-pap',
+    'refuse-chap',
+    'refuse-mschap',
+    'require-mschap-v2',
+    'require-mppe-128',
+    'lcp-echo-interval 2',
+    'lcp-echo-failure 4',
+  ]);
+  const guestIp = '172.31.250.13'; // one address per scenario: a guest left by a failure blocks none
+  const pcap = join(bed.work, 'echo.pcap');
+  const dump = bed.spawn('tcpdump', [
+    'tcpdump',
+    '-i',
+    'pptbr0',
+    '-U',
+    '-w',
+    pcap,
+    `ip proto 47 and host ${guestIp}`,
+  ]);
+  await dump.waitFor(/listening on pptbr0/, 10_000);
+  const from = s.proc.output.length;
+  // pppd's `debug` once (the peers file has it) logs no LCP Echo-Request or -Reply once the first
+  // NCP is up: dump_packet() skips them at debug level 1 when `unsuccess` is 0, which np_up() sets.
+  // So the client gets `debug` a second time, and pppd logs every echo in both directions.
+  const { g, r } = await clientWithLink(
+    bed,
+    'echo',
+    { guestIp, user: 'alice', password: 'alice-pw', options: 'debug', run: 'sleep 11' },
+    (m) => t.diagnostic(m),
+  );
+  dump.signal('SIGTERM');
+  await dump.exited(10_000);
+  assert.equal(r.ppp_up, '1', g.proc.tail(60));
+  assert.equal(r.run_rc, '0');
+
+  // The link-up period in pppd's log: from the addresses to the SIGTERM of the guest.
+  const log = g.pppdLog();
+  const up = log.slice(log.indexOf('remote IP address'), log.indexOf('Terminating on signal'));
+  assert.ok(up.length > 0, log);
+  const magic = log.match(/rcvd \[LCP ConfReq id=0x[0-9a-f]+ [^\]]*<magic (0x[0-9a-f]+)>/)?.[1];
+  assert.ok(magic, `our Magic-Number in pppd's log:\n${log}`);
+  const ids = [...up.matchAll(/rcvd \[LCP EchoReq id=(0x[0-9a-f]+) magic=(0x[0-9a-f]+)\]/g)].map((m) => {
+    assert.equal(m[2], magic, 'the Echo-Request carries our Magic-Number');
+    return m[1]!;
+  });
+  // 11 s of link at one request every 2 s is 5; 4 leaves room for a slow guest.
+  assert.ok(ids.length >= 4, `pppd received ${ids.length} Echo-Requests in 11 s of link:\n${up}`);
+  for (const id of ids) assert.match(up, new RegExp(`sent \\[LCP EchoRep id=${id} `), `pppd answered ${id}`);
+  assert.equal(new Set(ids).size, ids.length, 'a fresh identifier each time');
+
+  // On the wire: plain LCP (ff 03 c0 21, not MPPE) from us, each answered by the client.
+  const rows = tsharkFields(pcap, ['ip.src', 'ppp.code', 'ppp.identifier', 'ppp.address'], { filter: 'lcp' });
+  const lcp = (src: string, code: string) =>
+    rows.filter(([a, c]) => a === src && c === code).map(([, , id]) => Number(id));
+  const ours = rows.filter(([a, c]) => a === HOST_IP && c === '9');
+  assert.ok(
+    ours.every((row) => row[3] === '0xff'),
+    `Address/Control kept on every Echo-Request: ${JSON.stringify(ours)}`,
+  );
+  const wireIds = ids.map((id) => Number(id));
+  for (const id of wireIds) {
+    assert.ok(lcp(HOST_IP, '9').includes(id), `Echo-Request ${id} captured as LCP`);
+    assert.ok(lcp(guestIp, '10').includes(id), `Echo-Reply ${id} captured`);
+  }
+  t.diagnostic(
+    `pppd received ${ids.length} Echo-Requests (${ids.join(' ')}); ${s.since(from).match(/sent \[LCP EchoReq/g)?.length ?? 0} sent`,
+  );
 });

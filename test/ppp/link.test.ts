@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bench, CLIENT_IP, SERVER_IP } from './harness.ts';
+import { PacketCode } from '../../src/ppp/constants.ts';
+import { bench, CLIENT_IP, type Frame, SERVER_IP } from './harness.ts';
 
 test('defaults: server and client reach the Network phase with MPPE-128 stateless and an address', () => {
   const b = bench();
@@ -104,6 +105,46 @@ test('LCP echo: a silent peer is declared dead after lcp-echo-failure unanswered
   assert.equal(b.server.link.phase, 'network');
   b.clock.advance(20_000);
   assert.deepEqual(b.server.down, ['peer not responding to LCP echo']);
+});
+
+test('LCP echo (issue 11.2): every lcp-echo-interval while the peer sends traffic, as plain LCP with ff 03 c0 21', () => {
+  const b = bench({ server: (p) => (p.lcpEchoInterval = 2) });
+  b.open();
+  b.clock.advance(100);
+  assert.equal(b.server.link.phase, 'network');
+  const from = b.frames.length;
+  // The client is busy for 11 s: an IP packet every 100 ms, and one back from the server.
+  for (let t = 0; t < 11_000; t += 100) {
+    b.client.link.sendIp(new Uint8Array([0x45, 0, 0, 20]));
+    b.server.link.sendIp(new Uint8Array([0x45, 0, 0, 21]));
+    b.clock.advance(100);
+  }
+  const sent = b.frames.slice(from);
+  const isLcp = (f: Frame, code: number) =>
+    f.bytes[0] === 0xff &&
+    f.bytes[1] === 0x03 &&
+    f.bytes[2] === 0xc0 &&
+    f.bytes[3] === 0x21 &&
+    f.bytes[4] === code;
+  // pppd's default (not lcp-echo-adaptive): the timer is not held off by received traffic.
+  const requests = sent.filter((f) => f.from === 'server' && isLcp(f, PacketCode.EchoRequest));
+  assert.equal(requests.length, 5, 'one Echo-Request every 2 s of the 11 s');
+  assert.deepEqual(
+    requests.map((f) => f.bytes[5]),
+    [...new Set(requests.map((f) => f.bytes[5]))],
+    'a fresh identifier each time',
+  );
+  // The server's IP packets in the same period went out MPPE-encrypted with ACFC + PFC (0xfd
+  // alone): the echoes were exempt from both, as RFC 1661 and RFC 3078 require.
+  const ip = sent.filter((f) => f.from === 'server' && f.bytes[0] === 0xfd);
+  assert.equal(ip.length, 110);
+  const replies = sent.filter((f) => f.from === 'client' && isLcp(f, PacketCode.EchoReply));
+  assert.deepEqual(
+    replies.map((f) => f.bytes[5]),
+    requests.map((f) => f.bytes[5]),
+    'the peer answered every one',
+  );
+  assert.equal(b.server.link.phase, 'network');
 });
 
 test('renegotiation: LCP Configure-Request in Opened restarts authentication and the network layers', () => {
