@@ -28,8 +28,12 @@ function clientAddress(i: number): string {
   return `127.${c}.${b}.${a}`;
 }
 
-const settings = serverSettings({ remoteIps: poolOf(total), maxConnections: total });
-settings.policy = { ...settings.policy, lcpEchoInterval: 0 };
+const base = serverSettings();
+const settings = serverSettings({
+  remoteIps: poolOf(total),
+  maxConnections: total,
+  policy: { ...base.policy, lcpEchoInterval: 0 },
+});
 const bench = await startServer(settings);
 global.gc?.();
 const heapBefore = process.memoryUsage().heapUsed;

@@ -28,7 +28,7 @@ export interface PppLinkOptions {
   role: 'server' | 'client';
   clock: Clock;
   log: Logger;
-  policy: PppPolicy;
+  policy: Readonly<PppPolicy>;
   /**
    * Send one PPP frame (to GRE); `headroom` free bytes precede it in its buffer, so the lower
    * layer may write its header there instead of copying.

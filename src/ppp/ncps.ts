@@ -26,7 +26,7 @@ export interface NetworkInfo extends IpcpResult {
 
 export interface NetworkHost {
   role: 'server' | 'client';
-  policy: PppPolicy;
+  policy: Readonly<PppPolicy>;
   clock: Clock;
   log: Logger;
   random(): number;

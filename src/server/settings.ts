@@ -12,41 +12,41 @@ import type { IPv4 } from '../wire/ip.ts';
  */
 export interface ServerSettings {
   /** TCP 1723 listen address; undefined = all addresses (pptpd `listen`). */
-  listen: IPv4 | undefined;
-  port: number;
+  readonly listen: IPv4 | undefined;
+  readonly port: number;
   /** Most concurrent sessions (pptpd `connections`). */
-  maxConnections: number;
+  readonly maxConnections: number;
   /** The server's tunnel address(es) (pptpd `localip`); the first serves every session. */
-  localIps: IPv4[];
+  readonly localIps: readonly IPv4[];
   /** Client address pool (pptpd `remoteip`). */
-  remoteIps: IPv4[];
+  readonly remoteIps: readonly IPv4[];
   /** pptpd `delegate`: addresses only from the secrets file. */
-  delegate: boolean;
+  readonly delegate: boolean;
   /** PPP policy for the server role; localAddress/peerAddress are filled per session. */
-  policy: PppPolicy;
-  credentials: CredentialStore & { reload?(): ConfigIssue[] };
+  readonly policy: Readonly<PppPolicy>;
+  readonly credentials: CredentialStore & { reload?(): ConfigIssue[] };
   /** pppd `name`: matched against the server column of chap-secrets. */
-  serverName: string;
+  readonly serverName: string;
   /** Strip "DOMAIN\" from user names (chapms-strip-domain). */
-  stripDomain: boolean;
-  proxyArp: boolean;
-  debug: boolean;
+  readonly stripDomain: boolean;
+  readonly proxyArp: boolean;
+  readonly debug: boolean;
   /** Seconds a new TCP connection may take to send its Start-Control-Connection-Request (pptpd `stimeout`). */
-  startTimeoutS: number;
+  readonly startTimeoutS: number;
   /** Seconds of control-connection silence before a PPTP Echo-Request. */
-  pptpEchoIntervalS: number;
-  ipUpScript: string;
-  ipDownScript: string;
+  readonly pptpEchoIntervalS: number;
+  readonly ipUpScript: string;
+  readonly ipDownScript: string;
   /** pppd `ipparam` given to the hooks; by default the client's address (unless `noipparam`). */
-  ipparam: string | undefined;
-  noipparam: boolean;
+  readonly ipparam: string | undefined;
+  readonly noipparam: boolean;
   /** Line speed passed to the hooks as pppd's speed argument (pptpd's `speed` has no meaning here). */
-  speed: number;
+  readonly speed: number;
   /** Name of the TUN device shared by all sessions. */
-  tunName: string;
-  pidfile: string | undefined;
+  readonly tunName: string;
+  readonly pidfile: string | undefined;
   /** Where the settings came from, for the start-up log line. */
-  origin: string;
+  readonly origin: string;
 
   // Limits on connections that have not finished setting up (pptpd.conf, poptop's own keywords).
   /** Control connections from one address not yet authenticated (`max-unauth-per-source`, 8). */

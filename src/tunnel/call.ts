@@ -34,7 +34,7 @@ export interface TunnelCallOptions {
   /** Where our GRE goes: the control connection's peer. */
   peer: IPv4;
   sendGre(packet: Uint8Array, to: IPv4): void;
-  policy: PppPolicy;
+  policy: Readonly<PppPolicy>;
   /** Server role: authenticates the peer. */
   authenticator?(method: AuthMethod, host: AuthHost): AuthExchange;
   /** Client role: authenticates us to the peer. */

@@ -109,8 +109,10 @@ test('per-user static address from the secrets file, and pool exhaustion refused
 
 test('2000 full-size packets through the tunnel arrive intact and in order (stateless and stateful MPPE)', async () => {
   for (const stateful of [false, true]) {
-    const settings = serverSettings();
-    settings.policy = { ...settings.policy, mppe: { ...settings.policy.mppe, statefulAllowed: stateful } };
+    const base = serverSettings();
+    const settings = serverSettings({
+      policy: { ...base.policy, mppe: { ...base.policy.mppe, statefulAllowed: stateful } },
+    });
     const bench = await startServer(settings);
     try {
       const policy = defaultPolicy('client');
