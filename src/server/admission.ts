@@ -5,7 +5,7 @@ import { ControlFramer } from '../pptp/framer.ts';
 import type { Clock } from '../util/clock.ts';
 import type { DropCounter } from '../util/counters.ts';
 import { formatIPv4, type IPv4 } from '../wire/ip.ts';
-import type { ServerSettings } from './settings.ts';
+import type { GuardSettings } from './settings.ts';
 
 /**
  * What one source address, and everyone together, may hold before authentication (pptpd.conf
@@ -14,15 +14,7 @@ import type { ServerSettings } from './settings.ts';
  * unauthenticated peer can make us hold. Deadlines are in seconds: TCP accept → accepted
  * Outgoing-Call-Request, and call → network layer up.
  */
-export type AdmissionLimits = Pick<
-  ServerSettings,
-  | 'maxUnauthPerSource'
-  | 'maxSetupsPerSource'
-  | 'maxUnauth'
-  | 'callDeadlineS'
-  | 'setupDeadlineS'
-  | 'controlWriteBufferBytes'
->;
+export type AdmissionLimits = GuardSettings;
 
 /** Why a connection or call was refused by admission (counted under these words). */
 export type AdmissionRefusal =

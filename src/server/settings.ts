@@ -1,7 +1,7 @@
 import type { CredentialStore } from '../aaa/credentials.ts';
 import { DEFAULT_LOGIN_THROTTLE, type LoginThrottleSettings } from '../aaa/login-throttle.ts';
 import type { ConfigIssue } from '../config/issues.ts';
-import { GUARD_DEFAULTS } from '../config/pptpd-conf.ts';
+import { GUARD_DEFAULTS, type GuardLimits } from '../config/pptpd-conf.ts';
 import type { PppPolicy } from '../ppp/policy.ts';
 import type { IPv4 } from '../wire/ip.ts';
 
@@ -10,7 +10,14 @@ import type { IPv4 } from '../wire/ip.ts';
  * chap-secrets (server/load-settings.ts) or from the built-in default configuration. SIGHUP builds a new
  * one; running sessions keep the settings they started with, new sessions get the new ones.
  */
-export interface ServerSettings {
+/**
+ * Limits on what peers that have not finished setting up may hold: the pptpd.conf keywords
+ * max-unauth-per-source, max-setups-per-source, max-unauth, call-deadline, setup-deadline,
+ * control-write-buffer (config/pptpd-conf.ts GuardLimits, enforced by server/admission.ts).
+ */
+export type GuardSettings = Readonly<GuardLimits>;
+
+export interface ServerSettings extends GuardSettings {
   /** TCP 1723 listen address; undefined = all addresses (pptpd `listen`). */
   readonly listen: IPv4 | undefined;
   readonly port: number;
@@ -48,19 +55,6 @@ export interface ServerSettings {
   /** Where the settings came from, for the start-up log line. */
   readonly origin: string;
 
-  // Limits on connections that have not finished setting up (pptpd.conf, poptop's own keywords).
-  /** Control connections from one address not yet authenticated (`max-unauth-per-source`, 8). */
-  readonly maxUnauthPerSource: number;
-  /** Calls being set up (call placed, IPCP not yet up) from one address (`max-setups-per-source`, 4). */
-  readonly maxSetupsPerSource: number;
-  /** Unauthenticated control connections in all (`max-unauth`; default max(256, connections)). */
-  readonly maxUnauth: number;
-  /** Seconds from TCP accept to a placed call (`call-deadline`, 30). */
-  readonly callDeadlineS: number;
-  /** Seconds from the call to IPCP up (`setup-deadline`, 60). */
-  readonly setupDeadlineS: number;
-  /** Bytes queued for one control connection before we stop reading / drop it (`control-write-buffer`, 64 KiB). */
-  readonly controlWriteBufferBytes: number;
   /** Login back-off (`auth-fail-limit`, `auth-lockout`, `auth-fail-window`; the rest fixed). */
   readonly loginThrottle: Readonly<LoginThrottleSettings>;
 }
@@ -68,16 +62,7 @@ export interface ServerSettings {
 /** The guard limits and login back-off with their defaults, for settings built in code (tests, tools). */
 export function defaultGuardSettings(
   connections = 100,
-): Pick<
-  ServerSettings,
-  | 'maxUnauthPerSource'
-  | 'maxSetupsPerSource'
-  | 'maxUnauth'
-  | 'callDeadlineS'
-  | 'setupDeadlineS'
-  | 'controlWriteBufferBytes'
-  | 'loginThrottle'
-> {
+): GuardSettings & Pick<ServerSettings, 'loginThrottle'> {
   return {
     maxUnauthPerSource: GUARD_DEFAULTS['max-unauth-per-source'],
     maxSetupsPerSource: GUARD_DEFAULTS['max-setups-per-source'],
