@@ -65,11 +65,13 @@ export interface Bench {
   close(): Promise<void>;
 }
 
-export async function startServer(settings = serverSettings()): Promise<Bench> {
+export async function startServer(
+  settings = serverSettings(),
+  system: RecordingSystem = new RecordingSystem(),
+): Promise<Bench> {
   const clock = new SystemClock();
   const net = new MemoryGreNetwork({ clock, delayMs: 0 });
   const tun = new MemoryTun('mtun-server');
-  const system = new RecordingSystem();
   const log = new MemoryLogger({ debug: process.env.POPTOP_TEST_DEBUG === '1' });
   if (process.env.POPTOP_TEST_DEBUG === '1') {
     const push = log.lines.push.bind(log.lines);
