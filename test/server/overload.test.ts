@@ -1,0 +1,54 @@
+/**
+ * Issue 12, "overload kills the tunnel for good": an unpaced sender must lose packets before they
+ * are encrypted (a dropped frame never consumes an MPPE coherency count), so that once the burst
+ * is over traffic passes again both ways, in stateless and stateful MPPE.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { defaultPolicy } from '../../src/ppp/policy.ts';
+import { ip, serverSettings, startClient, startServer, udpPacket, waitFor, within } from './harness.ts';
+
+for (const stateful of [false, true]) {
+  test(`an unpaced burst through a ${stateful ? 'stateful' : 'stateless'} MPPE tunnel: load shed before encryption, traffic passes afterwards`, async () => {
+    const base = serverSettings();
+    const bench = await startServer(
+      serverSettings({
+        policy: { ...base.policy, mppe: { ...base.policy.mppe, statefulAllowed: stateful } },
+      }),
+    );
+    try {
+      const policy = defaultPolicy('client');
+      policy.mppe.statefulAllowed = stateful;
+      policy.mppe.preferStateful = stateful;
+      const c = startClient(bench, { user: 'alice', password: 'alice-secret', policy });
+      const info = await within(c.up, 5000, 'the link');
+      assert.equal(info.mppe?.stateless, !stateful);
+      // 3000 full-size packets in one turn: far beyond the peer's window (64) and the queue (64).
+      for (let i = 0; i < 3000; i++) {
+        c.tun.inject(udpPacket(ip('10.77.0.10'), ip('192.0.2.99'), new Uint8Array(1300).fill(i & 0xff)));
+      }
+      const stats = (c.client as unknown as { tunnel: { linkStats: { drops: Record<string, number> } } })
+        .tunnel.linkStats.drops;
+      assert.ok((stats['outgoing packet with the GRE send queue full'] ?? 0) > 0, JSON.stringify(stats));
+      await new Promise((r) => setTimeout(r, 500));
+      const before = bench.tun.written.length;
+      // After the burst: paced packets both ways get through.
+      for (let i = 0; i < 20; i++) {
+        c.tun.inject(udpPacket(ip('10.77.0.10'), ip('192.0.2.99'), new Uint8Array([0xee, i])));
+        bench.tun.inject(udpPacket(ip('192.0.2.99'), ip('10.77.0.10'), new Uint8Array([0xdd, i])));
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await waitFor(() => bench.tun.written.length >= before + 20, 3000, 'paced packets to the server');
+      await waitFor(
+        () => c.tun.written.filter((p) => p[28] === 0xdd).length === 20,
+        3000,
+        'paced packets to the client',
+      );
+      assert.ok(!bench.log.has('unexpected protocol'), bench.log.text());
+      assert.equal(bench.server.list()[0]?.state, 'up');
+      await c.client.close();
+    } finally {
+      await bench.close();
+    }
+  });
+}
