@@ -81,11 +81,11 @@ export async function serve(args: ParsedArgs): Promise<number> {
     return 1;
   }
   const ip = new IpRoute();
-  const local = settings.localIps[0];
   try {
     await ip.disableIpv6(tun.name);
     await ip.setMtu(tun.name, Math.max(576, settings.policy.mtu));
-    if (local !== undefined) await ip.addAddress(tun.name, local);
+    // Every localip (pptpd pairs them with remoteip): the host must own each to answer on it.
+    for (const local of new Set(settings.localIps)) await ip.addAddress(tun.name, local);
     await ip.setLinkUp(tun.name);
   } catch (e) {
     log.error(`cannot set up ${tun.name}: ${(e as Error).message}`);
@@ -119,7 +119,7 @@ export async function serve(args: ParsedArgs): Promise<number> {
     return 1;
   }
   log.info(
-    `poptop serving with ${settings.origin}: tunnel ${tun.name} ${local !== undefined ? formatIPv4(local) : ''}, auth ${settings.policy.auth.require.join('/') || 'none'}, MPPE ${describeMppe(settings)}`,
+    `poptop serving with ${settings.origin}: tunnel ${tun.name} ${settings.localIps.map(formatIPv4).join(' ')}, auth ${settings.policy.auth.require.join('/') || 'none'}, MPPE ${describeMppe(settings)}`,
   );
   const controlPath = flag(args, 'control-socket') ?? DEFAULT_CONTROL_SOCKET;
   const control = await listenControlSocket(

@@ -321,10 +321,8 @@ function applyOldMppe(arg: string, at: SourceLocation, ctx: ParseContext): void 
 function applyPlugin(arg: string, at: SourceLocation, ctx: ParseContext): void {
   const base = arg.split('/').at(-1) ?? arg;
   if (base === 'pptpd-logwtmp.so') {
-    ctx.issues.warning(
-      at,
-      'plugin "pptpd-logwtmp.so" ignored: recording sessions in wtmp is not supported yet',
-    );
+    // What pptpd's `logwtmp` passes to pppd: sessions are recorded in wtmp (server/wtmp.ts).
+    ctx.options.logwtmp = true;
   } else if (base === 'radius.so' || base === 'radattr.so') {
     ctx.issues.error(at, `plugin "${arg}" is not supported: RADIUS is not available yet (use chap-secrets)`);
   } else {

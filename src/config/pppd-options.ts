@@ -94,6 +94,8 @@ export interface PppdOptions {
   ipparam?: string;
   ipUpScript?: string;
   ipDownScript?: string;
+  /** `plugin pptpd-logwtmp.so`: record sessions in wtmp. */
+  logwtmp?: boolean;
   idle?: number;
   maxconnect?: number;
   persist?: boolean;

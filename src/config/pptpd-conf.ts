@@ -38,8 +38,10 @@ export interface PptpdConf {
   stimeout: number;
   /** Do not pass the client's address to pppd as ipparam. */
   noipparam: boolean;
-  /** Accepted; recording sessions in wtmp is not supported yet. */
+  /** Record sessions in wtmp (`last` shows VPN users), as pptpd's logwtmp plugin does. */
   logwtmp: boolean;
+  /** poptop's `single-session`: one session per user name; a second login is refused or replaces the first. */
+  singleSession: 'off' | 'deny' | 'replace';
   /** Addresses come from the secrets file / RADIUS instead of localip/remoteip. */
   delegate: boolean;
   pidfile: string;
@@ -141,6 +143,7 @@ const VALUE_KEYWORDS = [
   'pidfile',
   'bcrelay',
   'ppp',
+  'single-session',
   ...(Object.keys(GUARD_KEYWORDS) as GuardKeyword[]),
 ] as const;
 export type PptpdKeyword = (typeof FLAG_KEYWORDS)[number] | (typeof VALUE_KEYWORDS)[number];
@@ -160,6 +163,7 @@ const EXPECTED: Record<(typeof VALUE_KEYWORDS)[number], string> = {
   pidfile: 'a file path',
   bcrelay: 'an interface name',
   ppp: 'the path of pppd',
+  'single-session': '"deny" (refuse a second login of the same user) or "replace" (end the older session)',
 };
 
 interface Setting {
@@ -232,11 +236,16 @@ function buildConfig(settings: Map<PptpdKeyword, Setting>, file: string, issues:
   const get = (kw: PptpdKeyword): Setting | undefined => settings.get(kw);
 
   const logwtmp = get('logwtmp');
-  if (logwtmp)
-    issues.warning(
-      logwtmp.at,
-      '"logwtmp" is accepted but not supported yet: sessions are not recorded in wtmp',
-    );
+  const single = get('single-session');
+  let singleSession: PptpdConf['singleSession'] = 'off';
+  if (single) {
+    if (single.value === 'deny' || single.value === 'replace') singleSession = single.value;
+    else
+      issues.error(
+        single.at,
+        `"single-session" expects ${EXPECTED['single-session']}, got "${single.value}"`,
+      );
+  }
   const bcrelay = get('bcrelay');
   if (bcrelay) issues.warning(bcrelay.at, '"bcrelay" (broadcast relay) is not supported; ignored');
   const speed = get('speed');
@@ -267,6 +276,7 @@ function buildConfig(settings: Map<PptpdKeyword, Setting>, file: string, issues:
     stimeout: positiveInt('stimeout', get('stimeout'), PPTPD_DEFAULTS.stimeout, issues),
     noipparam: get('noipparam') !== undefined,
     logwtmp: logwtmp !== undefined,
+    singleSession,
     delegate,
     pidfile: get('pidfile')?.value ?? PPTPD_DEFAULTS.pidfile,
     guard: guardLimits(get, connections, issues),

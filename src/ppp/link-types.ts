@@ -15,7 +15,7 @@ export interface PppLinkEvents {
    * Authenticator side: the peer is authenticated. Return the address to assign (or {} to use
    * the policy's peerAddress), or false to refuse the session (the link terminates).
    */
-  onAuthenticated?(r: AuthSuccess): { peerAddress?: IPv4 } | false;
+  onAuthenticated?(r: AuthSuccess): { peerAddress?: IPv4; localAddress?: IPv4 } | false;
   /** IPCP is open (and CCP/IPv6CP settled); fires again after a renegotiation. */
   onNetworkUp?(info: NetworkInfo): void;
   onIp?(packet: Uint8Array): void;

@@ -34,6 +34,7 @@ export class PppLink {
   private authPending = 0;
   private authGeneration = 0;
   private peerAddress: IPv4 | undefined;
+  private localAddress: IPv4 | undefined;
   private mppeKeys: AuthSuccess['mppeKeys'];
   private authMethod: AuthMethod | undefined;
   private readonly counts = { framesIn: 0, framesOut: 0, ipIn: 0, ipOut: 0 };
@@ -251,6 +252,7 @@ export class PppLink {
   private onLcpUp(): void {
     this.phaseValue = 'authenticate';
     this.peerAddress = undefined;
+    this.localAddress = undefined;
     this.mppeKeys = undefined;
     this.startAuth();
   }
@@ -329,6 +331,7 @@ export class PppLink {
         return;
       }
       this.peerAddress = answer.peerAddress;
+      this.localAddress = answer.localAddress;
       this.mppeKeys = r.mppeKeys ?? this.mppeKeys;
     } else {
       this.log.info(`authenticated to the peer with ${r.method}`);
@@ -374,7 +377,7 @@ export class PppLink {
       }
     }
     this.phaseValue = 'network';
-    this.network.start(this.peerAddress || policy.peerAddress || undefined, this.mppeKeys);
+    this.network.start(this.peerAddress || policy.peerAddress || undefined, this.mppeKeys, this.localAddress);
   }
 }
 

@@ -173,11 +173,13 @@ export class NetworkPhase {
   }
 
   /** Enter the Network phase: open the NCPs. `keys` (from MS-CHAP) enable CCP/MPPE. */
-  start(peerAddress: IPv4 | undefined, keys: MppeKeySource | undefined): void {
+  /** `localAddress`: ours for this session when it is not the policy's (pptpd's localip pairing). */
+  start(peerAddress: IPv4 | undefined, keys: MppeKeySource | undefined, localAddress?: IPv4): void {
     this.reported = false;
     this.active = true;
     this.deferred.clear();
     if (peerAddress) this.ipcpHandler.allow.address = peerAddress;
+    if (localAddress) this.ipcpHandler.setLocalAddress(localAddress);
     this.keys = keys;
     this.ccpRunning = keys !== undefined && this.host.mppe !== undefined;
     // A gating NCP (CCP when MPPE is required) first, the others once it is up: a peer still

@@ -63,6 +63,10 @@ export class PptpServer implements SessionHost {
   private readonly sessions = new Map<string, Session>();
   private readonly demux: GreDemux;
   private readonly byAddress = new Map<IPv4, Session>();
+  /** Live sessions by authenticated user name (single-session). */
+  private readonly byUser = new Map<string, Set<Session>>();
+  /** remoteip position of each pool address, for pptpd's localip pairing. */
+  private poolIndex = new Map<IPv4, number>();
   /** Per-source counts of unauthenticated connections and set-ups in progress. */
   private readonly sources = new SourceTable();
   private readonly unauthenticated = new Set<Session>();
@@ -82,6 +86,7 @@ export class PptpServer implements SessionHost {
     this.listener = deps.listener ?? new TcpListener(settings.listen, settings.port);
     this.drops = new DropCounter<ServerDropReason>(deps.log, 'packet');
     this.leases = new LeaseManager(settings.delegate ? [] : settings.remoteIps);
+    this.poolIndex = new Map(settings.remoteIps.map((ip, i) => [ip, i]));
     this.loginThrottle = new LoginThrottle(settings.loginThrottle, { clock: deps.clock, log: deps.log });
     this.demux = new GreDemux(this.drops);
     this.refuser = new ConnectionRefuser(deps.clock, this.drops);
@@ -241,6 +246,24 @@ export class PptpServer implements SessionHost {
   /** The session's user is known: it no longer counts as unauthenticated. */
   sessionAuthenticated(session: Session): void {
     if (this.unauthenticated.delete(session)) this.sources.add(session.peer, 'unauth', -1);
+    const user = session.userName;
+    if (user === undefined || session.isClosed) return;
+    let set = this.byUser.get(user);
+    if (!set) {
+      set = new Set();
+      this.byUser.set(user, set);
+    }
+    set.add(session);
+  }
+
+  sessionsOf(user: string): readonly Session[] {
+    return [...(this.byUser.get(user) ?? [])];
+  }
+
+  localAddressFor(ip: IPv4): IPv4 {
+    const local = this.settings.localIps;
+    if (local.length <= 1) return local[0] ?? 0;
+    return local[this.poolIndex.get(ip) ?? 0] ?? local[0] ?? 0;
   }
 
   /** The session's network layer is up: its set-up is over. */
@@ -249,7 +272,10 @@ export class PptpServer implements SessionHost {
   }
 
   sessionClosed(session: Session): void {
-    this.sessionAuthenticated(session);
+    if (this.unauthenticated.delete(session)) this.sources.add(session.peer, 'unauth', -1);
+    const user = session.userName;
+    const set = user === undefined ? undefined : this.byUser.get(user);
+    if (set?.delete(session) && set.size === 0) this.byUser.delete(user!);
     this.sessionUp(session);
     this.leases.release(session);
     this.sessions.delete(session.id);
@@ -292,6 +318,7 @@ export class PptpServer implements SessionHost {
    */
   reload(settings: ServerSettings): void {
     this.leases.reload(settings.delegate ? [] : settings.remoteIps);
+    this.poolIndex = new Map(settings.remoteIps.map((ip, i) => [ip, i]));
     this.loginThrottle.update(settings.loginThrottle);
     this.settings = settings;
     this.log.info(`configuration reloaded from ${settings.origin}; ${this.sessions.size} sessions kept`);

@@ -27,6 +27,7 @@ import { HostAttachment } from './host-attachment.ts';
 import { PrefixLogger } from './session-log.ts';
 import type { ServerSettings } from './settings.ts';
 import type { SystemOps } from './system.ts';
+import type { WtmpEntry } from './wtmp.ts';
 
 /** What a session needs from the server that owns it. */
 export interface SessionHost {
@@ -49,6 +50,10 @@ export interface SessionHost {
   /** What unauthenticated peers may hold; the session applies the deadlines. */
   readonly limits: AdmissionLimits;
   sessionAuthenticated(session: Session): void;
+  /** Other live sessions of `user` (single-session). */
+  sessionsOf(user: string): readonly Session[];
+  /** Our tunnel address for a client given `ip` (pptpd pairs localip with remoteip in order). */
+  localAddressFor(ip: IPv4): IPv4;
   sessionUp(session: Session): void;
   sessionClosed(session: Session): void;
 }
@@ -112,6 +117,12 @@ export class Session implements GreEndpoint {
   /** Call → network layer up (setup-deadline); accept → call placed is the control connection's. */
   private deadline: TimerHandle | undefined;
   private setupDeadlineS = 0;
+  /** idle / maxconnect while up. */
+  private idleTimer: TimerHandle | undefined;
+  private maxTimer: TimerHandle | undefined;
+  private idleSeen = { packets: -1, at: 0 };
+  private localAddress: IPv4 = 0;
+  private wtmpLine: string | undefined;
   private readonly counters = { bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, spoofed: 0 };
 
   constructor(id: number, host: SessionHost, settings: ServerSettings, transport: SessionTransport) {
@@ -275,6 +286,17 @@ export class Session implements GreEndpoint {
    */
   private onAuthenticated(r: AuthSuccess): { peerAddress?: IPv4 } | false {
     const again = this.user !== undefined;
+    if (!again && this.settings.singleSession !== 'off') {
+      const others = this.host.sessionsOf(r.user).filter((s) => s !== this && !s.isClosed);
+      if (others.length > 0 && this.settings.singleSession === 'deny') {
+        this.log.warn(
+          `refusing ${r.user}: already connected (session ${others.map((s) => s.id).join(', ')}; single-session deny)`,
+        );
+        return false;
+      }
+      for (const old of others)
+        old.kill(`replaced by a new session of ${r.user} (${this.id}; single-session replace)`);
+    }
     this.user ??= r.user;
     this.host.sessionAuthenticated(this);
     this.method = r.method;
@@ -284,10 +306,11 @@ export class Session implements GreEndpoint {
       return false;
     }
     this.ip = answer.lease.ip;
+    this.localAddress = this.host.localAddressFor(this.ip);
     if (again)
       this.log.info(`authenticated again with ${methodName(r.method)}; keeping ${formatIPv4(this.ip)}`);
     else this.log.info(`authenticated with ${methodName(r.method)}; assigning ${formatIPv4(this.ip)}`);
-    return { peerAddress: this.ip };
+    return { peerAddress: this.ip, ...(this.localAddress ? { localAddress: this.localAddress } : {}) };
   }
 
   private onNetworkUp(info: NetworkInfo): void {
@@ -321,6 +344,52 @@ export class Session implements GreEndpoint {
     // One TUN device for all sessions: a smaller session MTU goes on the client's route.
     const mtu = info.mtu < this.settings.policy.mtu ? info.mtu : undefined;
     this.attachment.attach(ip, mtu, this.hookContext(), (p) => this.host.tun.write(p));
+    this.startLimits();
+    if (this.settings.logwtmp) {
+      this.wtmpLine = `pptp/${this.id}`;
+      void this.host.system.wtmp('login', this.wtmpEntry(), this.log);
+    }
+  }
+
+  /** pppd's maxconnect (seconds from up) and idle (seconds without IP packets either way). */
+  private startLimits(): void {
+    const { maxConnectS, idleS } = this.settings;
+    if (maxConnectS > 0) {
+      this.maxTimer = this.host.clock.setTimer(maxConnectS * 1000, () =>
+        this.kill(`connect time limit reached (maxconnect ${maxConnectS} s)`),
+      );
+    }
+    if (idleS > 0) {
+      // Checked a few times per period against the packet counters: no clock read per packet.
+      const step = Math.max(250, (idleS * 1000) / 4);
+      this.idleSeen = {
+        packets: this.counters.packetsIn + this.counters.packetsOut,
+        at: this.host.clock.now(),
+      };
+      const check = (): void => {
+        const packets = this.counters.packetsIn + this.counters.packetsOut;
+        const now = this.host.clock.now();
+        if (packets !== this.idleSeen.packets) this.idleSeen = { packets, at: now };
+        if (now - this.idleSeen.at >= idleS * 1000) {
+          this.idleTimer = undefined;
+          this.kill(`idle for ${idleS} s (pppd idle)`);
+          return;
+        }
+        this.idleTimer = this.host.clock.setTimer(step, check);
+      };
+      this.idleTimer = this.host.clock.setTimer(step, check);
+    }
+  }
+
+  private wtmpEntry(): WtmpEntry {
+    return {
+      line: this.wtmpLine ?? '',
+      user: this.user ?? '',
+      host: formatIPv4(this.peer),
+      address: this.peer,
+      pid: process.pid,
+      timeMs: Date.now(),
+    };
   }
 
   private onIpFromPeer(packet: Uint8Array): void {
@@ -371,6 +440,13 @@ export class Session implements GreEndpoint {
 
   /** Route, proxy ARP, ip-down and the lease: everything the network layer held. Idempotent. */
   private releaseNetwork(): void {
+    this.idleTimer?.cancel();
+    this.maxTimer?.cancel();
+    this.idleTimer = this.maxTimer = undefined;
+    if (this.wtmpLine) {
+      void this.host.system.wtmp('logout', this.wtmpEntry(), this.log);
+      this.wtmpLine = undefined;
+    }
     if (this.addressBound && this.ip !== undefined) {
       this.addressBound = false;
       this.host.bindAddress(this.ip, undefined);
@@ -382,7 +458,7 @@ export class Session implements GreEndpoint {
   private hookContext(): HookContext {
     const ctx: HookContext = {
       ifname: this.host.tun.name,
-      localIp: formatIPv4(this.settings.localIps[0] ?? 0),
+      localIp: formatIPv4(this.localAddress || (this.settings.localIps[0] ?? 0)),
       remoteIp: this.ip === undefined ? '' : formatIPv4(this.ip),
       peerName: this.user ?? '',
       ipparam: this.settings.noipparam ? '' : (this.settings.ipparam ?? formatIPv4(this.peer)),

@@ -52,6 +52,14 @@ export interface ServerSettings extends GuardSettings {
   /** Name of the TUN device shared by all sessions. */
   readonly tunName: string;
   readonly pidfile: string | undefined;
+  /** pppd `idle`: end a session after this many seconds without IP packets either way; 0 = never. */
+  readonly idleS: number;
+  /** pppd `maxconnect`: end a session this many seconds after it came up; 0 = never. */
+  readonly maxConnectS: number;
+  /** pptpd `logwtmp`: record sessions in wtmp. */
+  readonly logwtmp: boolean;
+  /** `single-session`: one session per user name (refuse the new one, or replace the old one). */
+  readonly singleSession: 'off' | 'deny' | 'replace';
   /** Where the settings came from, for the start-up log line. */
   readonly origin: string;
 

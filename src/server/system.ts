@@ -2,6 +2,7 @@ import type { IpRoute } from '../net/iproute.ts';
 import type { Logger } from '../util/log.ts';
 import { formatIPv4, type IPv4 } from '../wire/ip.ts';
 import { type HookContext, runHook } from './hooks.ts';
+import { type WtmpEntry, WtmpWriter, wtmpLayout } from './wtmp.ts';
 
 /**
  * What a session asks of the host system when it comes up and goes down: a host route to the
@@ -21,6 +22,8 @@ export interface SystemOps {
   addProxyArp(ip: IPv4, log: Logger): Promise<string | undefined>;
   delProxyArp(ip: IPv4, lanIf: string, log: Logger): Promise<void>;
   runHook(kind: 'ip-up' | 'ip-down', ctx: HookContext, log: Logger): Promise<void>;
+  /** pptpd `logwtmp`: a wtmp record for a session coming up (login) or ending (logout). */
+  wtmp(kind: 'login' | 'logout', entry: WtmpEntry, log: Logger): Promise<void>;
 }
 
 export interface KernelSystemOptions {
@@ -28,6 +31,8 @@ export interface KernelSystemOptions {
   tunName: string;
   ipUpScript: string;
   ipDownScript: string;
+  /** @default '/var/log/wtmp' */
+  wtmpPath?: string;
 }
 
 export class KernelSystem implements SystemOps {
@@ -79,6 +84,22 @@ export class KernelSystem implements SystemOps {
   runHook(kind: 'ip-up' | 'ip-down', ctx: HookContext, log: Logger): Promise<void> {
     return runHook(kind === 'ip-up' ? this.o.ipUpScript : this.o.ipDownScript, ctx, log);
   }
+
+  private wtmpWriter: WtmpWriter | null | undefined;
+
+  async wtmp(kind: 'login' | 'logout', entry: WtmpEntry, log: Logger): Promise<void> {
+    if (this.wtmpWriter === undefined) {
+      const layout = wtmpLayout();
+      this.wtmpWriter = layout ? new WtmpWriter(this.o.wtmpPath ?? '/var/log/wtmp', layout) : null;
+      if (!layout) log.warn(`logwtmp: the wtmp record layout of ${process.arch} is not known; not recording`);
+    }
+    if (!this.wtmpWriter) return;
+    try {
+      await (kind === 'login' ? this.wtmpWriter.login(entry) : this.wtmpWriter.logout(entry));
+    } catch (e) {
+      log.warn(`logwtmp: cannot write ${this.o.wtmpPath ?? '/var/log/wtmp'}: ${(e as Error).message}`);
+    }
+  }
 }
 
 /** Records what a session asked for (tests, and the in-memory demo). */
@@ -86,6 +107,7 @@ export class RecordingSystem implements SystemOps {
   readonly routes = new Set<IPv4>();
   readonly proxyArp = new Map<IPv4, string>();
   readonly hooks: { kind: 'ip-up' | 'ip-down'; ctx: HookContext }[] = [];
+  readonly wtmpRecords: { kind: 'login' | 'logout'; entry: WtmpEntry }[] = [];
   /** Interface reported as containing every address, or undefined for none. */
   lanInterface: string | undefined;
 
@@ -104,5 +126,8 @@ export class RecordingSystem implements SystemOps {
   }
   async runHook(kind: 'ip-up' | 'ip-down', ctx: HookContext): Promise<void> {
     this.hooks.push({ kind, ctx });
+  }
+  async wtmp(kind: 'login' | 'logout', entry: WtmpEntry): Promise<void> {
+    this.wtmpRecords.push({ kind, entry });
   }
 }

@@ -194,9 +194,7 @@ test('harmless legacy options are accepted with a note', () => {
     `${F}:1: "/dev/ttyS0" (a serial line device) has no effect in poptop; ignored`,
     `${F}:1: "115200" (a serial line speed) has no effect in poptop; ignored`,
   ]);
-  assert.deepEqual(notes('plugin pptpd-logwtmp.so'), [
-    `${F}:1: plugin "pptpd-logwtmp.so" ignored: recording sessions in wtmp is not supported yet`,
-  ]);
+  assert.deepEqual(notes('plugin pptpd-logwtmp.so'), [], 'wtmp recording is supported now');
 });
 
 test('the old "mppe required,stateless,no40" syntax', () => {

@@ -149,12 +149,25 @@ test('pptpd.conf: warnings for accepted-but-unsupported keywords', () => {
     'localip 10.0.0.1\nremoteip 10.0.0.2\nlogwtmp\nbcrelay eth1\nspeed 115200\nppp /usr/sbin/pppd\ndebug yes\n';
   assert.deepEqual(warnings(text), [
     `${F}:7: "debug" takes no value; "yes" is ignored`,
-    `${F}:3: "logwtmp" is accepted but not supported yet: sessions are not recorded in wtmp`,
     `${F}:4: "bcrelay" (broadcast relay) is not supported; ignored`,
     `${F}:5: "speed" has no meaning without a serial line; ignored`,
     `${F}:6: "ppp /usr/sbin/pppd" ignored: poptop runs PPP itself, no pppd is started`,
   ]);
-  assert.equal(parse(text).config.logwtmp, true);
+  assert.equal(parse(text).config.logwtmp, true, 'logwtmp is supported: no warning');
+});
+
+test('pptpd.conf: single-session deny|replace, anything else an error with file:line', () => {
+  assert.equal(parse('localip 10.0.0.1\nremoteip 10.0.0.2\n').config.singleSession, 'off');
+  assert.equal(
+    parse('localip 10.0.0.1\nremoteip 10.0.0.2\nsingle-session replace\n').config.singleSession,
+    'replace',
+  );
+  assert.deepEqual(
+    errorsOf(() => parse('localip 10.0.0.1\nremoteip 10.0.0.2\nsingle-session yes\n')),
+    [
+      `${F}:3: "single-session" expects "deny" (refuse a second login of the same user) or "replace" (end the older session), got "yes"`,
+    ],
+  );
 });
 
 test('pptpd.conf: malformed values are errors with file:line', () => {

@@ -41,6 +41,7 @@ class SlowSystem implements SystemOps {
   async runHook(kind: 'ip-up' | 'ip-down', c: HookContext): Promise<void> {
     this.events.push(`${kind} ${c.remoteIp}`);
   }
+  async wtmp(): Promise<void> {}
 }
 
 const tick = () => new Promise((r) => setImmediate(r));

@@ -84,6 +84,12 @@ export class IpcpHandler implements ControlProtocolHandler {
     this.got = copySet(this.want);
   }
 
+  /** Our address for this link, set before IPCP starts (a server pairs localip with remoteip). */
+  setLocalAddress(ip: IPv4): void {
+    this.want.address = ip;
+    this.got = copySet(this.want);
+  }
+
   buildRequest(): ConfigOption[] {
     const o: ConfigOption[] = [];
     if (this.got.address !== undefined) o.push(u32Option(IpcpOption.IPAddress, this.got.address));
