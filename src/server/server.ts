@@ -33,6 +33,9 @@ export type ServerDropReason =
   | GreDemuxDropReason
   | AdmissionRefusal;
 
+/** How long a closed control connection may wait for the peer's FIN before it is destroyed. */
+const CONTROL_LINGER_MS = 3000;
+
 export interface PptpServerDeps {
   clock: Clock;
   log: Logger;
@@ -140,7 +143,7 @@ export class PptpServer implements SessionHost {
       peer,
       peerPort: sock.remotePort ?? 0,
       write: (b) => this.writeControl(sock, session, b, limits),
-      end: () => sock.end(),
+      end: () => this.endControl(sock),
     });
     this.sessions.set(session.id, session);
     if (!session.isClosed) {
@@ -150,6 +153,18 @@ export class PptpServer implements SessionHost {
     sock.on('data', (d: Buffer) => session.receiveTcp(d));
     sock.on('error', (e) => session.log.debug(`TCP error: ${e.message}`));
     sock.on('close', () => session.tcpClosed());
+  }
+
+  /**
+   * Close a control connection: FIN, then destroy after CONTROL_LINGER_MS whatever the peer does
+   * (a peer that neither reads nor closes would otherwise keep the socket, outside every count).
+   */
+  private endControl(sock: Socket): void {
+    if (sock.destroyed) return;
+    sock.end();
+    sock.pause();
+    const linger = this.clock.setTimer(CONTROL_LINGER_MS, () => sock.destroy());
+    sock.once('close', () => linger.cancel());
   }
 
   /**
