@@ -1,6 +1,7 @@
 import { formatIPv4, type IPv4, parseIPv4 } from '../wire/ip.ts';
 import { parseIpSpec } from './ip-spec.ts';
 import { ConfigError, type ConfigIssue, didYouMean, IssueList, type SourceLocation } from './issues.ts';
+import { parseStatusAddress, STATUS_ADDRESS_EXPECTED, type StatusAddress } from './status-address.ts';
 
 export { parseIpSpec } from './ip-spec.ts';
 
@@ -43,6 +44,8 @@ export interface PptpdConf {
   /** Addresses come from the secrets file / RADIUS instead of localip/remoteip. */
   delegate: boolean;
   pidfile: string;
+  /** poptop's own `status ADDR:PORT`: metrics and the status page; undefined: off. */
+  status: StatusAddress | undefined;
   /** poptop's limits on connections still setting up (see GUARD_KEYWORDS); all defaulted. */
   guard: GuardLimits;
   /** poptop's login back-off (`auth-fail-limit`, `auth-lockout`, `auth-fail-window`). */
@@ -141,6 +144,7 @@ const VALUE_KEYWORDS = [
   'pidfile',
   'bcrelay',
   'ppp',
+  'status',
   ...(Object.keys(GUARD_KEYWORDS) as GuardKeyword[]),
 ] as const;
 export type PptpdKeyword = (typeof FLAG_KEYWORDS)[number] | (typeof VALUE_KEYWORDS)[number];
@@ -160,6 +164,7 @@ const EXPECTED: Record<(typeof VALUE_KEYWORDS)[number], string> = {
   pidfile: 'a file path',
   bcrelay: 'an interface name',
   ppp: 'the path of pppd',
+  status: STATUS_ADDRESS_EXPECTED,
 };
 
 interface Setting {
@@ -252,6 +257,10 @@ function buildConfig(settings: Map<PptpdKeyword, Setting>, file: string, issues:
     if (listenIp === undefined)
       issues.error(listen.at, `"listen" expects ${EXPECTED.listen}, got "${listen.value}"`);
   }
+  const statusSetting = get('status');
+  const status = statusSetting ? parseStatusAddress(statusSetting.value) : undefined;
+  if (statusSetting && !status)
+    issues.error(statusSetting.at, `"status" expects ${EXPECTED.status}, got "${statusSetting.value}"`);
   const delegate = get('delegate') !== undefined;
   const { localIps, remoteIps, connections } = delegate
     ? delegatedAddresses(settings, configured, issues)
@@ -269,6 +278,7 @@ function buildConfig(settings: Map<PptpdKeyword, Setting>, file: string, issues:
     logwtmp: logwtmp !== undefined,
     delegate,
     pidfile: get('pidfile')?.value ?? PPTPD_DEFAULTS.pidfile,
+    status,
     guard: guardLimits(get, connections, issues),
     authBackoff: {
       failLimit: ranged('auth-fail-limit', get('auth-fail-limit'), issues),

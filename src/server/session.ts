@@ -113,6 +113,8 @@ export class Session implements GreEndpoint {
   private deadline: TimerHandle | undefined;
   private setupDeadlineS = 0;
   private readonly counters = { bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, spoofed: 0 };
+  /** The GRE and PPP drop counts as the data path stopped (layerDrops() after the call). */
+  private dataPathDrops: { gre?: Record<string, number>; ppp?: Record<string, number> } = {};
 
   constructor(id: number, host: SessionHost, settings: ServerSettings, transport: SessionTransport) {
     this.id = `s${id}`;
@@ -209,6 +211,29 @@ export class Session implements GreEndpoint {
     else this.hangUp(reason);
   }
 
+  /** "up", or how far the set-up got: "ppp-authenticate", "pptp-wait-ctl-request"... */
+  get state(): string {
+    if (this.upAt !== undefined) return 'up';
+    return this.tunnel ? `ppp-${this.tunnel.phase}` : `pptp-${this.control.state}`;
+  }
+
+  /** Traffic counters, live (read-only view, not a copy: cheap to read for every session). */
+  get traffic(): Readonly<{ bytesIn: number; bytesOut: number; packetsIn: number; packetsOut: number }> {
+    return this.counters;
+  }
+
+  /** Why the session ended (or started to end); undefined while it runs. */
+  get closeReason(): string | undefined {
+    return this.endReason;
+  }
+
+  /** Drops counted by this session's own layers, by reason (allocates: not for every packet). */
+  layerDrops(): { pptp: Record<string, number>; gre?: Record<string, number>; ppp?: Record<string, number> } {
+    const t = this.tunnel;
+    const data = t ? { gre: t.greStats?.drops ?? {}, ppp: t.linkStats?.drops ?? {} } : this.dataPathDrops;
+    return { pptp: this.control.drops.snapshot(), ...data };
+  }
+
   info(): SessionInfo {
     return {
       id: this.id,
@@ -217,12 +242,7 @@ export class Session implements GreEndpoint {
       ip: this.ip !== undefined ? formatIPv4(this.ip) : null,
       auth: this.method ?? null,
       mppe: this.mppe ?? null,
-      state:
-        this.upAt !== undefined
-          ? 'up'
-          : this.tunnel
-            ? `ppp-${this.tunnel.phase}`
-            : `pptp-${this.control.state}`,
+      state: this.state,
       uptimeS: Math.round((this.host.clock.now() - this.startedAt) / 1000),
       bytesIn: this.counters.bytesIn,
       bytesOut: this.counters.bytesOut,
@@ -366,6 +386,8 @@ export class Session implements GreEndpoint {
     if (this.call) this.host.bindCall(this.call.localCallId, undefined);
     const tunnel = this.tunnel;
     this.tunnel = undefined;
+    if (tunnel)
+      this.dataPathDrops = { gre: tunnel.greStats?.drops ?? {}, ppp: tunnel.linkStats?.drops ?? {} };
     tunnel?.stop('call cleared');
   }
 
@@ -400,7 +422,7 @@ export class Session implements GreEndpoint {
   private finish(reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    reason = this.endReason ?? reason;
+    reason = this.endReason ??= reason;
     this.killTimer?.cancel();
     this.deadline?.cancel();
     this.stopDataPath();

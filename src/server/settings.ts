@@ -2,6 +2,7 @@ import type { CredentialStore } from '../aaa/credentials.ts';
 import { DEFAULT_LOGIN_THROTTLE, type LoginThrottleSettings } from '../aaa/login-throttle.ts';
 import type { ConfigIssue } from '../config/issues.ts';
 import { GUARD_DEFAULTS } from '../config/pptpd-conf.ts';
+import type { StatusAddress } from '../config/status-address.ts';
 import type { PppPolicy } from '../ppp/policy.ts';
 import type { IPv4 } from '../wire/ip.ts';
 
@@ -45,6 +46,8 @@ export interface ServerSettings {
   /** Name of the TUN device shared by all sessions. */
   tunName: string;
   pidfile: string | undefined;
+  /** Metrics and status page listener (`--status`, pptpd.conf `status`); absent: off. */
+  status?: StatusAddress;
   /** Where the settings came from, for the start-up log line. */
   origin: string;
 
