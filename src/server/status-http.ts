@@ -110,7 +110,15 @@ export class StatusHttpServer {
     this.log = o.log;
     this.loopback = isLoopback(o.address.host);
     this.token = o.token ?? randomBytes(24).toString('hex');
-    this.http = createServer((req, res) => this.handle(req, res));
+    this.http = createServer((req, res) => {
+      try {
+        this.handle(req, res);
+      } catch (e) {
+        this.log.warn(`status listener: ${req.method} ${req.url}: ${(e as Error).message}`);
+        if (!res.headersSent) this.send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
+        else res.destroy();
+      }
+    });
     this.http.headersTimeout = 10_000;
     this.http.requestTimeout = 15_000;
     this.http.maxHeadersCount = 64;
@@ -192,19 +200,21 @@ export class StatusHttpServer {
         this.send(res, 200, 'text/javascript; charset=utf-8', STATUS_JS);
         return;
       }
+      case '/favicon.ico': {
+        res.writeHead(204, COMMON_HEADERS);
+        res.end();
+        return;
+      }
       case '/status.css': {
         this.send(res, 200, 'text/css; charset=utf-8', STATUS_CSS);
         return;
       }
-      case '/api/status':
+      case '/api/status': {
         if (!this.loopback && !this.tokenMatches(req)) {
           this.json(res, 401, { error: 'this listener needs the token (header X-Poptop-Token)' });
-          return;
-        }
-        {
-          this.json(res, 200, buildSnapshot(this.src, this.metrics, !this.loopback));
-          return;
-        }
+        } else this.json(res, 200, buildSnapshot(this.src, this.metrics, !this.loopback));
+        return;
+      }
       default: {
         this.send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
         return;
