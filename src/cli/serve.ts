@@ -16,6 +16,7 @@ import { SystemClock } from '../util/clock.ts';
 import { consoleLogger, type Logger } from '../util/log.ts';
 import { formatIPv4 } from '../wire/ip.ts';
 import { type FlagSpec, flag, has, type ParsedArgs } from './args.ts';
+import { doctorAtStartup } from './doctor.ts';
 
 export const SERVE_FLAGS = [
   { name: 'config', short: ['c', 'conf'], value: true },
@@ -77,6 +78,9 @@ export async function serve(args: ParsedArgs): Promise<number> {
     );
   }
 
+  // The host checks of `poptop doctor` (forwarding, firewall, port 1723, secrets, ...), into the log.
+  doctorAtStartup(settings, log);
+
   let gre: RawGreSocket;
   let tun: TunInterface;
   try {
@@ -98,11 +102,6 @@ export async function serve(args: ParsedArgs): Promise<number> {
     tun.close();
     gre.close();
     return 1;
-  }
-  if (!(await ip.readIpForward().catch(() => true))) {
-    log.warn(
-      'IPv4 forwarding is off: clients reach this host only. To let them reach the LAN or the Internet: sysctl -w net.ipv4.ip_forward=1',
-    );
   }
   const server = new PptpServer(settings, {
     clock: new SystemClock(),
