@@ -77,6 +77,8 @@ export interface SessionInfo {
 }
 
 const KILL_GRACE_MS = 10_000;
+/** After the call is up, how long without any GRE from the peer before the log says so. */
+export const GRE_SILENCE_MS = 5000;
 
 /**
  * One client: a PPTP control connection (PAC role) and, once its call is up, the call's data path
@@ -112,6 +114,7 @@ export class Session implements GreEndpoint {
   /** Call → network layer up (setup-deadline); accept → call placed is the control connection's. */
   private deadline: TimerHandle | undefined;
   private setupDeadlineS = 0;
+  private greWatch: TimerHandle | undefined;
   private readonly counters = { bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, spoofed: 0 };
   /** The GRE and PPP drop counts as the data path stopped (layerDrops() after the call). */
   private dataPathDrops: { gre?: Record<string, number>; ppp?: Record<string, number> } = {};
@@ -287,6 +290,16 @@ export class Session implements GreEndpoint {
       },
     });
     this.tunnel.open();
+    this.greWatch = this.host.clock.setTimer(GRE_SILENCE_MS, () => this.noGreYet());
+  }
+
+  /** The FAQ's "LCP: timeout sending Config-Requests" / Windows 619, said once per session. */
+  private noGreYet(): void {
+    this.greWatch = undefined;
+    if (this.closed || (this.tunnel?.greStats?.rxPackets ?? 1) > 0) return;
+    this.log.warn(
+      `no GRE (IP protocol 47) from ${formatIPv4(this.peer)} within ${GRE_SILENCE_MS / 1000} s of the call: a firewall or NAT between you drops it (Windows error 619); allow protocol 47, or load nf_conntrack_pptp on the NAT router`,
+    );
   }
 
   /**
@@ -425,6 +438,7 @@ export class Session implements GreEndpoint {
     reason = this.endReason ??= reason;
     this.killTimer?.cancel();
     this.deadline?.cancel();
+    this.greWatch?.cancel();
     this.stopDataPath();
     this.releaseNetwork();
     const c = this.counters;
