@@ -5,28 +5,44 @@ import type { SessionInfo } from '../server/session.ts';
 import { escapeControls } from '../util/escape.ts';
 import { flag, has, parseArgs, suggest, UsageError } from './args.ts';
 import { CONNECT_FLAGS, connect } from './connect.ts';
+import { DOCTOR_FLAGS, doctor } from './doctor.ts';
 import { LOAD_FLAGS, load } from './load.ts';
 import { SERVE_FLAGS, serve } from './serve.ts';
 
 const USAGE = `poptop - PPTP VPN server and client
 
 Usage:
-  poptop serve [-c /etc/pptpd.conf] [--fg] [-d] [-l ADDR] [-o OPTIONS] [--secrets FILE] [--tun NAME]
+  poptop serve [-c /etc/pptpd.conf] [--fg] [-d] [-l ADDR] [-o OPTIONS] [--secrets FILE] [--tun NAME] [--status ADDR:PORT]
       Run the server. Without -c: the built-in configuration (MS-CHAPv2 + MPPE-128, pool 10.77.0.10-250,
       a generated user printed once). Without --fg it detaches and logs to /var/log/poptop.log.
+      --status ADDR:PORT: Prometheus metrics (/metrics) and a live status page (/) on ADDR:PORT
+      (PORT alone: 127.0.0.1); off by default.
   poptop connect SERVER --user U --password-file F|- [--mppe 128|56|40|none] [--stateful] [--auth LIST] [-d]
       Connect to a PPTP server, bring up a TUN device with the address it assigns; Ctrl-C disconnects.
       The password: --password-file FILE, --password-file - or --password-stdin (a terminal prompts),
       or POPTOP_PASSWORD; --password P works but every local user can see it in ps.
   poptop load SERVER --user U --password-file F|- [-n SESSIONS] [-c CONCURRENCY] [--hold S] [--json]
       Load generator: many sessions from this host (no TUN each), set-up rate and failures.
+  poptop doctor [-c /etc/pptpd.conf] [--json]
+      Check the host for what stops PPTP clients (forwarding, firewall for TCP 1723 and GRE, port 1723,
+      secrets file, pool, MTU, TUN, address clashes); each finding with its fix. Exit 1 on a blocker.
   poptop sessions [--json]          List live sessions (id, user, peer, IP, auth, MPPE, uptime, traffic).
   poptop kill ID|USER|IP            End a session cleanly.
   poptop hash-password [PASSWORD]   Print the $NT$ form of a password for chap-secrets (reads stdin if omitted).
   poptop help | version
 `;
 
-const COMMANDS = ['serve', 'connect', 'load', 'sessions', 'kill', 'hash-password', 'help', 'version'];
+const COMMANDS = [
+  'serve',
+  'connect',
+  'load',
+  'doctor',
+  'sessions',
+  'kill',
+  'hash-password',
+  'help',
+  'version',
+];
 
 /** Entry point of the `poptop` executable; resolves with the exit code. */
 export async function run(argv: string[]): Promise<number> {
@@ -39,6 +55,8 @@ export async function run(argv: string[]): Promise<number> {
         return await connect(parseArgs(rest, CONNECT_FLAGS));
       case 'load':
         return await load(parseArgs(rest, LOAD_FLAGS));
+      case 'doctor':
+        return doctor(parseArgs(rest, DOCTOR_FLAGS));
       case 'sessions':
         return await sessions(rest);
       case 'kill':

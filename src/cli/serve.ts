@@ -1,18 +1,23 @@
 import { spawn } from 'node:child_process';
-import { openSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, openSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { ConfigError } from '../config/issues.ts';
+import type { StatusAddress } from '../config/status-address.ts';
 import { RawGreSocket } from '../net/gre-socket.ts';
 import { IpRoute } from '../net/iproute.ts';
 import { TunInterface } from '../net/tun.ts';
 import { DEFAULT_CONTROL_SOCKET, listenControlSocket } from '../server/control-socket.ts';
 import { type LoadOptions, loadServerSettings } from '../server/load-settings.ts';
+import { ServerMetrics } from '../server/metrics.ts';
 import { PptpServer } from '../server/server.ts';
+import { isLoopback, StatusHttpServer } from '../server/status-http.ts';
 import { KernelSystem } from '../server/system.ts';
 import { TUNNEL_HEADROOM } from '../tunnel/call.ts';
 import { SystemClock } from '../util/clock.ts';
 import { consoleLogger, type Logger } from '../util/log.ts';
 import { formatIPv4 } from '../wire/ip.ts';
 import { type FlagSpec, flag, has, type ParsedArgs } from './args.ts';
+import { doctorAtStartup } from './doctor.ts';
 
 export const SERVE_FLAGS = [
   { name: 'config', short: ['c', 'conf'], value: true },
@@ -27,6 +32,7 @@ export const SERVE_FLAGS = [
   { name: 'pidfile', short: ['p'], value: true },
   { name: 'logfile', value: true },
   { name: 'global-options', value: true },
+  { name: 'status', value: true },
 ] as const satisfies readonly FlagSpec[];
 
 /** `poptop serve`: the daemon. Resolves with the exit code when it stops. */
@@ -46,6 +52,8 @@ export async function serve(args: ParsedArgs): Promise<number> {
   const optionsFile = flag(args, 'options');
   if (optionsFile !== undefined) loadOpts.optionsPath = optionsFile;
   if (has(args, 'debug')) loadOpts.debug = true;
+  const status = flag(args, 'status');
+  if (status !== undefined) loadOpts.status = status;
   const globalOptions = flag(args, 'global-options');
   if (globalOptions !== undefined) loadOpts.globalOptionsPath = globalOptions;
 
@@ -71,6 +79,9 @@ export async function serve(args: ParsedArgs): Promise<number> {
     );
   }
 
+  // The host checks of `poptop doctor` (forwarding, firewall, port 1723, secrets, ...), into the log.
+  doctorAtStartup(settings, log);
+
   let gre: RawGreSocket;
   let tun: TunInterface;
   try {
@@ -93,11 +104,6 @@ export async function serve(args: ParsedArgs): Promise<number> {
     gre.close();
     return 1;
   }
-  if (!(await ip.readIpForward().catch(() => true))) {
-    log.warn(
-      'IPv4 forwarding is off: clients reach this host only. To let them reach the LAN or the Internet: sysctl -w net.ipv4.ip_forward=1',
-    );
-  }
   const server = new PptpServer(settings, {
     clock: new SystemClock(),
     log,
@@ -110,9 +116,19 @@ export async function serve(args: ParsedArgs): Promise<number> {
       ipDownScript: settings.ipDownScript,
     }),
   });
+  const controlPath = flag(args, 'control-socket') ?? DEFAULT_CONTROL_SOCKET;
+  const statusListener = settings.status
+    ? await startStatus(server, settings.status, {
+        gre,
+        tun,
+        log,
+        tokenFile: join(dirname(controlPath), 'status.token'),
+      })
+    : undefined;
   try {
     await server.listen();
   } catch (e) {
+    statusListener?.close();
     log.error((e as Error).message);
     tun.close();
     gre.close();
@@ -121,7 +137,6 @@ export async function serve(args: ParsedArgs): Promise<number> {
   log.info(
     `poptop serving with ${settings.origin}: tunnel ${tun.name} ${settings.localIps.map(formatIPv4).join(' ')}, auth ${settings.policy.auth.require.join('/') || 'none'}, MPPE ${describeMppe(settings)}`,
   );
-  const controlPath = flag(args, 'control-socket') ?? DEFAULT_CONTROL_SOCKET;
   const control = await listenControlSocket(
     controlPath,
     (req) => {
@@ -154,6 +169,7 @@ export async function serve(args: ParsedArgs): Promise<number> {
       log.info(`${signal}: telling every client and stopping`);
       void server.shutdown().then(() => {
         control?.close();
+        statusListener?.close();
         tun.close();
         gre.close();
         if (pidfile) removeFile(pidfile);
@@ -171,6 +187,13 @@ function reload(server: PptpServer, opts: LoadOptions, log: Logger): void {
   try {
     const { settings, notes } = loadServerSettings({ ...opts, tunName: server.currentSettings.tunName });
     for (const n of notes) log.warn(n);
+    const before = server.currentSettings.status;
+    const after = settings.status;
+    if (before?.host !== after?.host || before?.port !== after?.port) {
+      log.warn(
+        'SIGHUP: the status listener ("status", --status) changes only on restart; keeping the current one',
+      );
+    }
     server.reload(settings);
   } catch (e) {
     const msg = e instanceof ConfigError ? e.message : (e as Error).message;
@@ -178,6 +201,53 @@ function reload(server: PptpServer, opts: LoadOptions, log: Logger): void {
     log.error('SIGHUP: configuration not reloaded, keeping the current one:');
     for (const line of msg.split('\n')) log.error(`  ${line}`);
   }
+}
+
+/**
+ * Metrics and the status page, when asked for. A listener that cannot start is logged and the
+ * VPN runs without it (monitoring must not take the service down).
+ */
+async function startStatus(
+  server: PptpServer,
+  address: StatusAddress,
+  o: { gre: RawGreSocket; tun: TunInterface; log: Logger; tokenFile: string },
+): Promise<{ close(): void } | undefined> {
+  const metrics = new ServerMetrics(server, {
+    extraDrops: [
+      { layer: 'gre-socket', drops: o.gre.drops },
+      { layer: 'tun', drops: o.tun.drops },
+    ],
+  });
+  server.observer = metrics;
+  const http = new StatusHttpServer({ address, source: server, metrics, log: o.log });
+  try {
+    const port = await http.listen();
+    let tokenNote = '';
+    try {
+      mkdirSync(dirname(o.tokenFile), { recursive: true, mode: 0o700 });
+      writeFileSync(o.tokenFile, `${http.token}\n`, { mode: 0o600 });
+      chmodSync(o.tokenFile, 0o600);
+      tokenNote = isLoopback(address.host)
+        ? ''
+        : `; this address is not loopback: open the page as http://${address.host}:${port}/#token=TOKEN with the token from ${o.tokenFile}`;
+    } catch (e) {
+      tokenNote = `; cannot write the token file ${o.tokenFile} (${(e as Error).message}): the kill button will not work from other hosts`;
+    }
+    o.log.info(
+      `status page on http://${address.host}:${port}/ and Prometheus metrics on /metrics${tokenNote}`,
+    );
+  } catch (e) {
+    o.log.error(`status listener ${address.host}:${address.port} not started: ${(e as Error).message}`);
+    metrics.close();
+    server.observer = undefined;
+    return undefined;
+  }
+  return {
+    close: () => {
+      http.close();
+      metrics.close();
+    },
+  };
 }
 
 function describeMppe(s: PptpServer['currentSettings']): string {

@@ -1,6 +1,7 @@
 import { formatIPv4, type IPv4, parseIPv4 } from '../wire/ip.ts';
 import { parseIpSpec } from './ip-spec.ts';
 import { ConfigError, type ConfigIssue, didYouMean, IssueList, type SourceLocation } from './issues.ts';
+import { parseStatusAddress, STATUS_ADDRESS_EXPECTED, type StatusAddress } from './status-address.ts';
 
 export { parseIpSpec } from './ip-spec.ts';
 
@@ -45,6 +46,8 @@ export interface PptpdConf {
   /** Addresses come from the secrets file / RADIUS instead of localip/remoteip. */
   delegate: boolean;
   pidfile: string;
+  /** poptop's own `status ADDR:PORT`: metrics and the status page; undefined: off. */
+  status: StatusAddress | undefined;
   /** poptop's limits on connections still setting up (see GUARD_KEYWORDS); all defaulted. */
   guard: GuardLimits;
   /** poptop's login back-off (`auth-fail-limit`, `auth-lockout`, `auth-fail-window`). */
@@ -144,6 +147,7 @@ const VALUE_KEYWORDS = [
   'bcrelay',
   'ppp',
   'single-session',
+  'status',
   ...(Object.keys(GUARD_KEYWORDS) as GuardKeyword[]),
 ] as const;
 export type PptpdKeyword = (typeof FLAG_KEYWORDS)[number] | (typeof VALUE_KEYWORDS)[number];
@@ -164,6 +168,7 @@ const EXPECTED: Record<(typeof VALUE_KEYWORDS)[number], string> = {
   bcrelay: 'an interface name',
   ppp: 'the path of pppd',
   'single-session': '"deny" (refuse a second login of the same user) or "replace" (end the older session)',
+  status: STATUS_ADDRESS_EXPECTED,
 };
 
 interface Setting {
@@ -261,6 +266,10 @@ function buildConfig(settings: Map<PptpdKeyword, Setting>, file: string, issues:
     if (listenIp === undefined)
       issues.error(listen.at, `"listen" expects ${EXPECTED.listen}, got "${listen.value}"`);
   }
+  const statusSetting = get('status');
+  const status = statusSetting ? parseStatusAddress(statusSetting.value) : undefined;
+  if (statusSetting && !status)
+    issues.error(statusSetting.at, `"status" expects ${EXPECTED.status}, got "${statusSetting.value}"`);
   const delegate = get('delegate') !== undefined;
   const { localIps, remoteIps, connections } = delegate
     ? delegatedAddresses(settings, configured, issues)
@@ -279,6 +288,7 @@ function buildConfig(settings: Map<PptpdKeyword, Setting>, file: string, issues:
     singleSession,
     delegate,
     pidfile: get('pidfile')?.value ?? PPTPD_DEFAULTS.pidfile,
+    status,
     guard: guardLimits(get, connections, issues),
     authBackoff: {
       failLimit: ranged('auth-fail-limit', get('auth-fail-limit'), issues),

@@ -5,6 +5,7 @@ import { DEFAULT_LOGIN_THROTTLE } from '../aaa/login-throttle.ts';
 import { type ConfigIssue, formatIssue } from '../config/issues.ts';
 import { mppePolicy, type PppdOptions, parsePppdOptions } from '../config/options-file.ts';
 import { parsePptpdConf } from '../config/pptpd-conf.ts';
+import { parseStatusAddress, STATUS_ADDRESS_EXPECTED } from '../config/status-address.ts';
 import type { AuthMethod } from '../ppp/auth/types.ts';
 import { defaultPolicy, type PppPolicy } from '../ppp/policy.ts';
 import { PPTP_TCP_PORT } from '../pptp/constants.ts';
@@ -32,6 +33,8 @@ export interface LoadOptions {
   tunName?: string;
   /** Command-line overrides (pptpd -l, -d). */
   listen?: string;
+  /** `--status ADDR:PORT`: replaces pptpd.conf's `status`. */
+  status?: string;
   debug?: boolean;
   /** Read a file (tests). */
   readFile?: (path: string) => string;
@@ -131,8 +134,13 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
       windowS: config.authBackoff.failWindowS,
     }),
   };
+  let status = config.status;
+  if (o.status !== undefined) {
+    status = parseStatusAddress(o.status);
+    if (!status) throw new Error(`--status expects ${STATUS_ADDRESS_EXPECTED}, got "${o.status}"`);
+  }
   const out: LoadedSettings = {
-    settings,
+    settings: status ? { ...settings, status } : settings,
     notes: [...issues.map(formatIssue), ...notes],
   };
   if (defaultSecrets) out.defaultSecrets = defaultSecrets;

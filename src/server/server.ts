@@ -20,6 +20,7 @@ import {
   parseIPv4,
 } from '../wire/ip.ts';
 import { type AdmissionLimits, type AdmissionRefusal, ConnectionRefuser, SourceTable } from './admission.ts';
+import type { ServerObserver } from './observer.ts';
 import { Session, type SessionHost, type SessionInfo } from './session.ts';
 import type { ServerSettings } from './settings.ts';
 import type { SystemOps } from './system.ts';
@@ -78,6 +79,8 @@ export class PptpServer implements SessionHost {
   private readonly listener: ControlListener;
   private nextId = 1;
   private stopping = false;
+  /** Metrics and the status page (server/observer.ts); none by default. */
+  observer: ServerObserver | undefined;
 
   constructor(settings: ServerSettings, deps: PptpServerDeps) {
     this.settings = settings;
@@ -135,6 +138,7 @@ export class PptpServer implements SessionHost {
       ? 'address locked out after failed logins'
       : this.sources.admitConnection(peer, limits);
     if (refusal) {
+      this.observer?.connectionRefused?.(formatIPv4(peer), refusal);
       this.refuser.refuse(sock, peer, refusal, this.settings.serverName);
       return;
     }
@@ -209,7 +213,13 @@ export class PptpServer implements SessionHost {
 
   // ---- SessionHost ----
 
-  admitCall(session: Session, _req: unknown): CallRequestDecision {
+  admitCall(session: Session, req: unknown): CallRequestDecision {
+    const decision = this.decideCall(session, req);
+    if (!decision.accept) this.observer?.callRefused?.(session, decision.reason);
+    return decision;
+  }
+
+  private decideCall(session: Session, _req: unknown): CallRequestDecision {
     if (this.stopping) {
       return {
         accept: false,
@@ -283,7 +293,9 @@ export class PptpServer implements SessionHost {
 
   /** The session's network layer is up: its set-up is over. */
   sessionUp(session: Session): void {
-    if (this.settingUp.delete(session)) this.sources.add(session.peer, 'setups', -1);
+    if (!this.settingUp.delete(session)) return;
+    this.sources.add(session.peer, 'setups', -1);
+    if (session.isUp) this.observer?.sessionUp?.(session);
   }
 
   sessionClosed(session: Session): void {
@@ -294,10 +306,21 @@ export class PptpServer implements SessionHost {
     this.sessionUp(session);
     this.leases.release(session);
     this.sessions.delete(session.id);
+    this.observer?.sessionClosed?.(session);
     if (this.stopping && this.sessions.size === 0) this.onAllClosed?.();
   }
 
   // ---- administration ----
+
+  /** The live sessions, without copying (metrics read counters from each). */
+  get liveSessions(): IterableIterator<Session> {
+    return this.sessions.values();
+  }
+
+  /** True once shutdown() has begun. */
+  get isStopping(): boolean {
+    return this.stopping;
+  }
 
   list(): SessionInfo[] {
     return [...this.sessions.values()].map((s) => s.info());

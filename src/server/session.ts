@@ -82,6 +82,8 @@ export interface SessionInfo {
 }
 
 const KILL_GRACE_MS = 10_000;
+/** After the call is up, how long without any GRE from the peer before the log says so. */
+export const GRE_SILENCE_MS = 5000;
 
 /**
  * One client: a PPTP control connection (PAC role) and, once its call is up, the call's data path
@@ -123,7 +125,10 @@ export class Session implements GreEndpoint {
   private idleSeen = { packets: -1, at: 0 };
   private localAddress: IPv4 = 0;
   private wtmpLine: string | undefined;
+  private greWatch: TimerHandle | undefined;
   private readonly counters = { bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, spoofed: 0 };
+  /** The GRE and PPP drop counts as the data path stopped (layerDrops() after the call). */
+  private dataPathDrops: { gre?: Record<string, number>; ppp?: Record<string, number> } = {};
 
   constructor(id: number, host: SessionHost, settings: ServerSettings, transport: SessionTransport) {
     this.id = `s${id}`;
@@ -220,6 +225,29 @@ export class Session implements GreEndpoint {
     else this.hangUp(reason);
   }
 
+  /** "up", or how far the set-up got: "ppp-authenticate", "pptp-wait-ctl-request"... */
+  get state(): string {
+    if (this.upAt !== undefined) return 'up';
+    return this.tunnel ? `ppp-${this.tunnel.phase}` : `pptp-${this.control.state}`;
+  }
+
+  /** Traffic counters, live (read-only view, not a copy: cheap to read for every session). */
+  get traffic(): Readonly<{ bytesIn: number; bytesOut: number; packetsIn: number; packetsOut: number }> {
+    return this.counters;
+  }
+
+  /** Why the session ended (or started to end); undefined while it runs. */
+  get closeReason(): string | undefined {
+    return this.endReason;
+  }
+
+  /** Drops counted by this session's own layers, by reason (allocates: not for every packet). */
+  layerDrops(): { pptp: Record<string, number>; gre?: Record<string, number>; ppp?: Record<string, number> } {
+    const t = this.tunnel;
+    const data = t ? { gre: t.greStats?.drops ?? {}, ppp: t.linkStats?.drops ?? {} } : this.dataPathDrops;
+    return { pptp: this.control.drops.snapshot(), ...data };
+  }
+
   info(): SessionInfo {
     return {
       id: this.id,
@@ -228,12 +256,7 @@ export class Session implements GreEndpoint {
       ip: this.ip !== undefined ? formatIPv4(this.ip) : null,
       auth: this.method ?? null,
       mppe: this.mppe ?? null,
-      state:
-        this.upAt !== undefined
-          ? 'up'
-          : this.tunnel
-            ? `ppp-${this.tunnel.phase}`
-            : `pptp-${this.control.state}`,
+      state: this.state,
       uptimeS: Math.round((this.host.clock.now() - this.startedAt) / 1000),
       bytesIn: this.counters.bytesIn,
       bytesOut: this.counters.bytesOut,
@@ -278,6 +301,16 @@ export class Session implements GreEndpoint {
       },
     });
     this.tunnel.open();
+    this.greWatch = this.host.clock.setTimer(GRE_SILENCE_MS, () => this.noGreYet());
+  }
+
+  /** The FAQ's "LCP: timeout sending Config-Requests" / Windows 619, said once per session. */
+  private noGreYet(): void {
+    this.greWatch = undefined;
+    if (this.closed || (this.tunnel?.greStats?.rxPackets ?? 1) > 0) return;
+    this.log.warn(
+      `no GRE (IP protocol 47) from ${formatIPv4(this.peer)} within ${GRE_SILENCE_MS / 1000} s of the call: a firewall or NAT between you drops it (Windows error 619); allow protocol 47, or load nf_conntrack_pptp on the NAT router`,
+    );
   }
 
   /**
@@ -435,6 +468,8 @@ export class Session implements GreEndpoint {
     if (this.call) this.host.bindCall(this.call.localCallId, undefined);
     const tunnel = this.tunnel;
     this.tunnel = undefined;
+    if (tunnel)
+      this.dataPathDrops = { gre: tunnel.greStats?.drops ?? {}, ppp: tunnel.linkStats?.drops ?? {} };
     tunnel?.stop('call cleared');
   }
 
@@ -476,9 +511,10 @@ export class Session implements GreEndpoint {
   private finish(reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    reason = this.endReason ?? reason;
+    reason = this.endReason ??= reason;
     this.killTimer?.cancel();
     this.deadline?.cancel();
+    this.greWatch?.cancel();
     this.stopDataPath();
     this.releaseNetwork();
     const c = this.counters;

@@ -2,6 +2,7 @@ import type { CredentialStore } from '../aaa/credentials.ts';
 import { DEFAULT_LOGIN_THROTTLE, type LoginThrottleSettings } from '../aaa/login-throttle.ts';
 import type { ConfigIssue } from '../config/issues.ts';
 import { GUARD_DEFAULTS, type GuardLimits } from '../config/pptpd-conf.ts';
+import type { StatusAddress } from '../config/status-address.ts';
 import type { PppPolicy } from '../ppp/policy.ts';
 import type { IPv4 } from '../wire/ip.ts';
 
@@ -60,6 +61,8 @@ export interface ServerSettings extends GuardSettings {
   readonly logwtmp: boolean;
   /** `single-session`: one session per user name (refuse the new one, or replace the old one). */
   readonly singleSession: 'off' | 'deny' | 'replace';
+  /** Metrics and status page listener (`--status`, pptpd.conf `status`); absent: off. */
+  readonly status?: StatusAddress;
   /** Where the settings came from, for the start-up log line. */
   readonly origin: string;
 

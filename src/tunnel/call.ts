@@ -1,4 +1,5 @@
 import { GreChannel } from '../gre/channel.ts';
+import type { GreChannelStats } from '../gre/channel-options.ts';
 import { GRE_HEADER_LENGTH_MAX, type GreHeader } from '../gre/codec.ts';
 import type { AuthExchange, AuthHost, AuthMethod } from '../ppp/auth/types.ts';
 import { PppLink, type PppLinkEvents, type PppLinkStats, type PppPhase } from '../ppp/link.ts';
@@ -97,6 +98,10 @@ export class TunnelCall {
 
   get linkStats(): PppLinkStats | undefined {
     return this.link?.stats;
+  }
+
+  get greStats(): GreChannelStats | undefined {
+    return this.channel?.stats;
   }
 
   /** A GRE packet for our call id from the peer (GreDemux has checked both). */

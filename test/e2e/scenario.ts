@@ -57,7 +57,8 @@ export class Scenario {
     return r;
   }
 
-  startServer(): Promise<RegExpMatchArray> {
+  /** Starts `poptop serve` in the server namespace; `extraArgs` are appended to its command line. */
+  startServer(extraArgs: string[] = []): Promise<RegExpMatchArray> {
     const conf = writeServerConfig(this.topo.dir, {
       remoteip: '10.77.0.10-11',
       users: [
@@ -81,6 +82,7 @@ export class Scenario {
       this.control,
       '--tun',
       'pptpsrv0',
+      ...extraArgs,
     ]);
     return this.server.waitFor(/listening on/, 15_000);
   }

@@ -1,0 +1,339 @@
+import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
+import { escapeControls } from '../util/escape.ts';
+import { formatIPv4, type IPv4 } from '../wire/ip.ts';
+import { classifyEnd, END_CODES, type EndCode } from './end-reasons.ts';
+import type { ServerObserver } from './observer.ts';
+
+/**
+ * Prometheus metrics (text exposition format 0.0.4), written here rather than with prom-client:
+ * what we export is a few dozen series whose values already live in the server (session counters,
+ * the pool, drop tables), so a scrape is one pass over the live sessions adding numbers, and one
+ * string join. prom-client would have us mirror every value into its own metric objects (on the
+ * packet path, or in collect() callbacks doing the same pass) and then serialise through its
+ * registry, for no series we could not write in a few lines.
+ *
+ * Cost per scrape at N live sessions: one loop over the sessions reading four numbers and a state
+ * string (no allocation per session), plus the drop tables of at most LIVE_DROPS_PER_SCRAPE
+ * sessions (their per-layer drop counts are objects built on demand): the sessions are visited
+ * round-robin, so at 60,000 sessions each one's drops are re-read every 30th scrape. A session's
+ * final counts are folded into the totals when it closes, so the totals never go backwards.
+ */
+
+/** What the metrics read of a session (server/session.ts Session has all of it). */
+export interface MetricsSession {
+  readonly id: string;
+  readonly peer: IPv4;
+  readonly userName: string | undefined;
+  readonly isUp: boolean;
+  readonly state: string;
+  readonly closeReason: string | undefined;
+  readonly traffic: Readonly<{ bytesIn: number; bytesOut: number; packetsIn: number; packetsOut: number }>;
+  layerDrops(): Record<string, Record<string, number> | undefined>;
+}
+
+/** What the metrics read of the server (server/server.ts PptpServer has all of it). */
+export interface MetricsSource {
+  readonly liveSessions: Iterable<MetricsSession>;
+  readonly leases: { readonly poolSize: number; readonly poolFree: number };
+  readonly drops: { snapshot(): Record<string, number> };
+  readonly currentSettings: { readonly maxConnections: number };
+}
+
+/** Drop counters outside the server object (the raw GRE socket, the TUN device), by layer name. */
+export interface ExtraDrops {
+  layer: string;
+  drops: { snapshot(): Record<string, number> };
+}
+
+/** One failed connection attempt, for the status page. */
+export interface FailureRecord {
+  /** Milliseconds since the epoch. */
+  at: number;
+  peer: string;
+  user: string | null;
+  code: EndCode;
+  words: string;
+  /** The reason as logged (escaped: network text in it is inert). */
+  detail: string;
+}
+
+export const LIVE_DROPS_PER_SCRAPE = 2000;
+const RECENT_FAILURES = 20;
+/** Distinct reasons kept per layer in the folded totals; further ones count as "other". */
+const MAX_REASONS_PER_LAYER = 64;
+const LAG_WINDOW_MS = 10_000;
+
+type LayerTable = Map<string, Map<string, number>>;
+
+function addTo(table: LayerTable, layer: string, counts: Record<string, number> | undefined): void {
+  if (!counts) return;
+  let t = table.get(layer);
+  for (const reason in counts) {
+    const n = counts[reason]!;
+    if (n === 0) continue;
+    if (!t) {
+      t = new Map();
+      table.set(layer, t);
+    }
+    const key = t.has(reason) || t.size < MAX_REASONS_PER_LAYER ? reason : 'other';
+    t.set(key, (t.get(key) ?? 0) + n);
+  }
+}
+
+function hasAny(d: Record<string, Record<string, number> | undefined>): boolean {
+  for (const layer in d) {
+    const t = d[layer];
+    if (t) for (const r in t) if (t[r]! > 0) return true;
+  }
+  return false;
+}
+
+export class ServerMetrics implements ServerObserver {
+  private readonly source: MetricsSource;
+  private readonly extra: ExtraDrops[];
+  private readonly now: () => number;
+  readonly startedAt: number;
+  private setups = 0;
+  private readonly failures = new Map<EndCode, number>();
+  private readonly ends = new Map<EndCode, number>();
+  private readonly authFailures = new Map<string, number>();
+  private readonly closedTraffic = { bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0 };
+  private readonly closedDrops: LayerTable = new Map();
+  /** Last drop counts read from live sessions that had any. */
+  private readonly liveDrops = new Map<MetricsSession, Record<string, Record<string, number> | undefined>>();
+  private cursor: Iterator<MetricsSession> | undefined;
+  /** Sessions whose call was refused: counted then, not again when they close. */
+  private readonly refused = new WeakSet<MetricsSession>();
+  private readonly recent: FailureRecord[] = [];
+  private readonly lag: IntervalHistogram | undefined;
+  private lagWindow = { p50: 0, p99: 0, max: 0 };
+  private lagTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    source: MetricsSource,
+    opts: { extraDrops?: ExtraDrops[]; now?: () => number; eventLoop?: boolean } = {},
+  ) {
+    this.source = source;
+    this.extra = opts.extraDrops ?? [];
+    this.now = opts.now ?? Date.now;
+    this.startedAt = this.now();
+    if (opts.eventLoop !== false) {
+      this.lag = monitorEventLoopDelay({ resolution: 10 });
+      this.lag.enable();
+      this.lagTimer = setInterval(() => this.closeLagWindow(), LAG_WINDOW_MS);
+      this.lagTimer.unref();
+    }
+  }
+
+  /** Stop sampling the event loop. */
+  close(): void {
+    this.lag?.disable();
+    if (this.lagTimer) clearInterval(this.lagTimer);
+  }
+
+  private closeLagWindow(): void {
+    const h = this.lag;
+    if (!h || h.count === 0) return;
+    this.lagWindow = { p50: h.percentile(50) / 1e9, p99: h.percentile(99) / 1e9, max: h.max / 1e9 };
+    h.reset();
+  }
+
+  // ---- ServerObserver ----
+
+  connectionRefused(peer: string, reason: string): void {
+    this.failed(classifyEnd(reason).code, peer, null, reason);
+  }
+
+  callRefused(session: MetricsSession, reason: string): void {
+    this.refused.add(session);
+    this.failed(classifyEnd(reason).code, formatIPv4(session.peer), session.userName ?? null, reason);
+  }
+
+  sessionUp(): void {
+    this.setups++;
+  }
+
+  sessionClosed(session: MetricsSession): void {
+    const t = session.traffic;
+    this.closedTraffic.bytesIn += t.bytesIn;
+    this.closedTraffic.bytesOut += t.bytesOut;
+    this.closedTraffic.packetsIn += t.packetsIn;
+    this.closedTraffic.packetsOut += t.packetsOut;
+    const d = session.layerDrops();
+    for (const layer in d) addTo(this.closedDrops, layer, d[layer]);
+    this.liveDrops.delete(session);
+    const why = classifyEnd(session.closeReason);
+    if (why.method !== undefined) inc(this.authFailures, why.method);
+    if (session.isUp) inc(this.ends, why.code);
+    else if (!this.refused.has(session)) {
+      this.failed(why.code, formatIPv4(session.peer), session.userName ?? null, session.closeReason ?? '');
+    }
+  }
+
+  private failed(code: EndCode, peer: string, user: string | null, reason: string): void {
+    inc(this.failures, code);
+    const words = classifyEnd(reason).words;
+    this.recent.push({ at: this.now(), peer, user, code, words, detail: escapeControls(reason) });
+    if (this.recent.length > RECENT_FAILURES) this.recent.shift();
+  }
+
+  // ---- reading ----
+
+  /** The last failed connection attempts, newest last. */
+  recentFailures(): readonly FailureRecord[] {
+    return this.recent;
+  }
+
+  /** Traffic of every session since start (closed ones and live ones). */
+  totals(): { bytesIn: number; bytesOut: number; packetsIn: number; packetsOut: number } {
+    const t = { ...this.closedTraffic };
+    for (const s of this.source.liveSessions) {
+      const c = s.traffic;
+      t.bytesIn += c.bytesIn;
+      t.bytesOut += c.bytesOut;
+      t.packetsIn += c.packetsIn;
+      t.packetsOut += c.packetsOut;
+    }
+    return t;
+  }
+
+  /** Re-read the drop counts of up to `limit` live sessions, continuing where the last scrape stopped. */
+  private refreshLiveDrops(limit: number): void {
+    let restarted = false;
+    for (let i = 0; i < limit; ) {
+      this.cursor ??= this.source.liveSessions[Symbol.iterator]();
+      const next = this.cursor.next();
+      if (next.done) {
+        this.cursor = undefined;
+        if (restarted) break;
+        restarted = true;
+        continue;
+      }
+      i++;
+      const d = next.value.layerDrops();
+      if (hasAny(d)) this.liveDrops.set(next.value, d);
+    }
+  }
+
+  /** The metrics in Prometheus text format. */
+  render(): string {
+    const w = new Exposition();
+    const states = new Map<string, number>([['up', 0]]);
+    const traffic = { ...this.closedTraffic };
+    for (const s of this.source.liveSessions) {
+      const st = s.state;
+      states.set(st, (states.get(st) ?? 0) + 1);
+      const c = s.traffic;
+      traffic.bytesIn += c.bytesIn;
+      traffic.bytesOut += c.bytesOut;
+      traffic.packetsIn += c.packetsIn;
+      traffic.packetsOut += c.packetsOut;
+    }
+    this.refreshLiveDrops(LIVE_DROPS_PER_SCRAPE);
+
+    w.family('poptop_sessions', 'gauge', 'Sessions by state ("up", or how far the set-up got).');
+    for (const [state, n] of states) w.sample('poptop_sessions', { state }, n);
+    w.family('poptop_sessions_limit', 'gauge', 'Most concurrent sessions (pptpd.conf connections).');
+    w.sample('poptop_sessions_limit', undefined, this.source.currentSettings.maxConnections);
+
+    w.family('poptop_session_setups_total', 'counter', 'Sessions whose network layer came up.');
+    w.sample('poptop_session_setups_total', undefined, this.setups);
+    w.family(
+      'poptop_session_setup_failures_total',
+      'counter',
+      'Connection attempts that ended before the network layer came up, by reason.',
+    );
+    for (const code of END_CODES)
+      w.sample('poptop_session_setup_failures_total', { reason: code }, this.failures.get(code) ?? 0);
+    w.family('poptop_session_ends_total', 'counter', 'Sessions that were up and ended, by reason.');
+    for (const code of END_CODES)
+      w.sample('poptop_session_ends_total', { reason: code }, this.ends.get(code) ?? 0);
+    w.family('poptop_auth_failures_total', 'counter', 'Failed logins, by authentication method.');
+    for (const m of ['mschapv2', 'mschap', 'chap-md5', 'pap'])
+      this.authFailures.set(m, this.authFailures.get(m) ?? 0);
+    for (const [method, n] of this.authFailures) w.sample('poptop_auth_failures_total', { method }, n);
+
+    w.family('poptop_tunnel_bytes_total', 'counter', 'IP bytes through the tunnels (in: from clients).');
+    w.sample('poptop_tunnel_bytes_total', { direction: 'in' }, traffic.bytesIn);
+    w.sample('poptop_tunnel_bytes_total', { direction: 'out' }, traffic.bytesOut);
+    w.family('poptop_tunnel_packets_total', 'counter', 'IP packets through the tunnels (in: from clients).');
+    w.sample('poptop_tunnel_packets_total', { direction: 'in' }, traffic.packetsIn);
+    w.sample('poptop_tunnel_packets_total', { direction: 'out' }, traffic.packetsOut);
+
+    const drops: LayerTable = new Map();
+    for (const [layer, t] of this.closedDrops) drops.set(layer, new Map(t));
+    for (const d of this.liveDrops.values()) for (const layer in d) addTo(drops, layer, d[layer]);
+    addTo(drops, 'server', this.source.drops.snapshot());
+    for (const e of this.extra) addTo(drops, e.layer, e.drops.snapshot());
+    w.family('poptop_drops_total', 'counter', 'Dropped input, by layer and reason.');
+    for (const [layer, t] of drops)
+      for (const [reason, n] of t) w.sample('poptop_drops_total', { layer, reason }, n);
+
+    w.family('poptop_pool_addresses', 'gauge', 'Addresses in the remoteip pool.');
+    w.sample('poptop_pool_addresses', undefined, this.source.leases.poolSize);
+    w.family('poptop_pool_free_addresses', 'gauge', 'Addresses of the pool not leased.');
+    w.sample('poptop_pool_free_addresses', undefined, this.source.leases.poolFree);
+
+    if (this.lag) {
+      if (this.lagWindow.max === 0) this.closeLagWindowPeek();
+      w.family('poptop_event_loop_lag_seconds', 'gauge', 'Event-loop delay over the last 10 s window.');
+      w.sample('poptop_event_loop_lag_seconds', { stat: 'p50' }, this.lagWindow.p50);
+      w.sample('poptop_event_loop_lag_seconds', { stat: 'p99' }, this.lagWindow.p99);
+      w.sample('poptop_event_loop_lag_seconds', { stat: 'max' }, this.lagWindow.max);
+    }
+    w.family('poptop_start_time_seconds', 'gauge', 'When the server started, seconds since the epoch.');
+    w.sample('poptop_start_time_seconds', undefined, Math.floor(this.startedAt / 1000));
+    return w.text();
+  }
+
+  /** Before the first window closes: report what has been measured so far, without resetting. */
+  private closeLagWindowPeek(): void {
+    const h = this.lag;
+    if (!h || h.count === 0) return;
+    this.lagWindow = { p50: h.percentile(50) / 1e9, p99: h.percentile(99) / 1e9, max: h.max / 1e9 };
+  }
+}
+
+function inc<K>(m: Map<K, number>, k: K): void {
+  m.set(k, (m.get(k) ?? 0) + 1);
+}
+
+/**
+ * A label value for the text format. Network text is made visible first (a control character
+ * becomes `\x07`, a line feed `\n` as two characters), then `\` and `"` are escaped as the format
+ * requires, so no label value can end a line or a quoted string early.
+ */
+export function escapeLabelValue(v: string): string {
+  return escapeControls(v).replace(/[\\"]/g, (c) => `\\${c}`);
+}
+
+function formatValue(n: number): string {
+  if (Number.isNaN(n)) return 'NaN';
+  if (n === Number.POSITIVE_INFINITY) return '+Inf';
+  if (n === Number.NEGATIVE_INFINITY) return '-Inf';
+  return String(n);
+}
+
+class Exposition {
+  private readonly parts: string[] = [];
+
+  family(name: string, type: 'counter' | 'gauge', help: string): void {
+    this.parts.push(
+      `# HELP ${name} ${help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${name} ${type}\n`,
+    );
+  }
+
+  sample(name: string, labels: Record<string, string> | undefined, value: number): void {
+    let l = '';
+    if (labels) {
+      const kv: string[] = [];
+      for (const k in labels) kv.push(`${k}="${escapeLabelValue(labels[k]!)}"`);
+      l = `{${kv.join(',')}}`;
+    }
+    this.parts.push(`${name}${l} ${formatValue(value)}\n`);
+  }
+
+  text(): string {
+    return this.parts.join('');
+  }
+}
