@@ -4,7 +4,6 @@
  * session (our client over loopback TCP and in-memory GRE) that must survive every reload.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,25 +17,7 @@ import { type LoadOptions, loadServerSettings } from '../../src/server/load-sett
 import { type ReloadReport, reloadServer } from '../../src/server/reload.ts';
 import { formatIPv4 } from '../../src/wire/ip.ts';
 import { type Bench, startClient, startServer, type TestClient, within } from '../server/harness.ts';
-
-const ROOT = new URL('../..', import.meta.url).pathname;
-
-/** Runs the real CLI (src/cli/main.ts through tsx) in a child process: exit code, stdout, stderr. */
-export function runCli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const script =
-    "const m = await import('./src/cli/main.ts'); process.exitCode = await m.run(process.argv.slice(1));";
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', '--input-type=module', '-e', script, ...args],
-      { cwd: ROOT, timeout: 30_000 },
-      (err, out, errText) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-        resolve({ code, out, err: errText });
-      },
-    );
-  });
-}
+import { runCli } from './run-cli.ts';
 
 const OPTIONS = ['name poptop-test', 'require-mschap-v2', 'require-mppe-128', 'lcp-echo-interval 0'];
 
