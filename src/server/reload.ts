@@ -90,8 +90,9 @@ export function reloadServer(
   server.reload(settings);
   report.ok = true;
   for (const c of report.applied) log.info(`${trigger}: ${c}`);
-  for (const c of report.newSessionsOnly)
-    log.info(`${trigger}: ${c} (for new sessions; the ${sessions.length} live ones keep theirs)`);
+  const live =
+    sessions.length === 1 ? 'the live session keeps its own' : `the ${sessions.length} live ones keep theirs`;
+  for (const c of report.newSessionsOnly) log.info(`${trigger}: ${c} (for new sessions; ${live})`);
   for (const c of report.restartNeeded) log.warn(`${trigger}: ${c}`);
   return report;
 }
