@@ -3,51 +3,35 @@ import { ntPasswordHash } from '../crypto/mschap.ts';
 import { DEFAULT_CONTROL_SOCKET, queryControlSocket } from '../server/control-socket.ts';
 import type { SessionInfo } from '../server/session.ts';
 import { escapeControls } from '../util/escape.ts';
-import { flag, has, parseArgs, suggest, UsageError } from './args.ts';
+import { type FlagSpec, flag, has, parseArgs, suggest, UsageError } from './args.ts';
 import { CONNECT_FLAGS, connect } from './connect.ts';
 import { DOCTOR_FLAGS, doctor } from './doctor.ts';
+import { commandHelp, USAGE, wantsHelp } from './help.ts';
 import { LOAD_FLAGS, load } from './load.ts';
+import { RELOAD_FLAGS, reloadCommand } from './reload.ts';
 import { SERVE_FLAGS, serve } from './serve.ts';
 
-const USAGE = `poptop - PPTP VPN server and client
-
-Usage:
-  poptop serve [-c /etc/pptpd.conf] [--fg] [-d] [-l ADDR] [-o OPTIONS] [--secrets FILE] [--tun NAME] [--status ADDR:PORT]
-      Run the server. Without -c: the built-in configuration (MS-CHAPv2 + MPPE-128, pool 10.77.0.10-250,
-      a generated user printed once). Without --fg it detaches and logs to /var/log/poptop.log.
-      --status ADDR:PORT: Prometheus metrics (/metrics) and a live status page (/) on ADDR:PORT
-      (PORT alone: 127.0.0.1); off by default.
-  poptop connect SERVER --user U --password-file F|- [--mppe 128|56|40|none] [--stateful] [--auth LIST] [-d]
-      Connect to a PPTP server, bring up a TUN device with the address it assigns; Ctrl-C disconnects.
-      The password: --password-file FILE, --password-file - or --password-stdin (a terminal prompts),
-      or POPTOP_PASSWORD; --password P works but every local user can see it in ps.
-  poptop load SERVER --user U --password-file F|- [-n SESSIONS] [-c CONCURRENCY] [--hold S] [--json]
-      Load generator: many sessions from this host (no TUN each), set-up rate and failures.
-  poptop doctor [-c /etc/pptpd.conf] [--json]
-      Check the host for what stops PPTP clients (forwarding, firewall for TCP 1723 and GRE, port 1723,
-      secrets file, pool, MTU, TUN, address clashes); each finding with its fix. Exit 1 on a blocker.
-  poptop sessions [--json]          List live sessions (id, user, peer, IP, auth, MPPE, uptime, traffic).
-  poptop kill ID|USER|IP            End a session cleanly.
-  poptop hash-password [PASSWORD]   Print the $NT$ form of a password for chap-secrets (reads stdin if omitted).
-  poptop help | version
-`;
-
-const COMMANDS = [
+export const COMMANDS = [
   'serve',
   'connect',
   'load',
   'doctor',
   'sessions',
   'kill',
+  'reload',
   'hash-password',
   'help',
   'version',
-];
+] as const;
 
 /** Entry point of the `poptop` executable; resolves with the exit code. */
 export async function run(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
+    if (cmd !== undefined && cmd in COMMAND_FLAGS && wantsHelp(rest)) {
+      process.stdout.write(commandHelp(cmd));
+      return 0;
+    }
     switch (cmd) {
       case 'serve':
         return await serve(parseArgs(rest, SERVE_FLAGS));
@@ -61,6 +45,8 @@ export async function run(argv: string[]): Promise<number> {
         return await sessions(rest);
       case 'kill':
         return await kill(rest);
+      case 'reload':
+        return await reloadCommand(parseArgs(rest, RELOAD_FLAGS));
       case 'hash-password':
         return hashPassword(rest);
       case 'version':
@@ -71,7 +57,7 @@ export async function run(argv: string[]): Promise<number> {
       case 'help':
       case '--help':
       case '-h':
-        process.stdout.write(USAGE);
+        process.stdout.write(commandHelp(rest[0] ?? 'help'));
         return 0;
       default: {
         const hint = suggest(cmd, COMMANDS);
@@ -104,6 +90,20 @@ const ADMIN_FLAGS = [
   { name: 'json', value: false },
   { name: 'control-socket', value: true },
 ] as const;
+
+/** The flags each command accepts (`--help` and the man page document them; test/cli/help.test.ts). */
+export const COMMAND_FLAGS: Record<(typeof COMMANDS)[number], readonly FlagSpec[]> = {
+  serve: SERVE_FLAGS,
+  connect: CONNECT_FLAGS,
+  load: LOAD_FLAGS,
+  sessions: ADMIN_FLAGS,
+  kill: ADMIN_FLAGS,
+  reload: RELOAD_FLAGS,
+  doctor: DOCTOR_FLAGS,
+  'hash-password': [],
+  help: [],
+  version: [],
+};
 
 async function sessions(argv: string[]): Promise<number> {
   const args = parseArgs(argv, ADMIN_FLAGS);
@@ -178,6 +178,10 @@ async function kill(argv: string[]): Promise<number> {
     target,
   });
   if (!reply.ok) throw new Error(reply.error);
+  if (has(args, 'json')) {
+    process.stdout.write(`${JSON.stringify(reply.data)}\n`);
+    return 0;
+  }
   process.stdout.write(`closing ${escapeControls((reply.data as string[]).join(', '))}\n`);
   return 0;
 }

@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, openSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ConfigError } from '../config/issues.ts';
 import type { StatusAddress } from '../config/status-address.ts';
 import { RawGreSocket } from '../net/gre-socket.ts';
 import { IpRoute } from '../net/iproute.ts';
@@ -9,6 +8,7 @@ import { TunInterface } from '../net/tun.ts';
 import { DEFAULT_CONTROL_SOCKET, listenControlSocket } from '../server/control-socket.ts';
 import { type LoadOptions, loadServerSettings } from '../server/load-settings.ts';
 import { ServerMetrics } from '../server/metrics.ts';
+import { reloadServer } from '../server/reload.ts';
 import { PptpServer } from '../server/server.ts';
 import { isLoopback, StatusHttpServer } from '../server/status-http.ts';
 import { KernelSystem } from '../server/system.ts';
@@ -145,6 +145,10 @@ export async function serve(args: ParsedArgs): Promise<number> {
           return { ok: true, data: server.list() };
         case 'status':
           return { ok: true, data: server.status() };
+        case 'reload': {
+          const report = reload(server, loadOpts, log, 'poptop reload');
+          return report.ok ? { ok: true, data: report } : { ok: false, error: 'not reloaded', data: report };
+        }
         case 'kill': {
           const ids = server.kill(req.target);
           return ids.length > 0
@@ -179,28 +183,18 @@ export async function serve(args: ParsedArgs): Promise<number> {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => reload(server, loadOpts, log));
+    process.on('SIGHUP', () => reload(server, loadOpts, log, 'SIGHUP'));
   });
 }
 
-function reload(server: PptpServer, opts: LoadOptions, log: Logger): void {
-  try {
-    const { settings, notes } = loadServerSettings({ ...opts, tunName: server.currentSettings.tunName });
-    for (const n of notes) log.warn(n);
-    const before = server.currentSettings.status;
-    const after = settings.status;
-    if (before?.host !== after?.host || before?.port !== after?.port) {
-      log.warn(
-        'SIGHUP: the status listener ("status", --status) changes only on restart; keeping the current one',
-      );
-    }
-    server.reload(settings);
-  } catch (e) {
-    const msg = e instanceof ConfigError ? e.message : (e as Error).message;
-    // One log line per problem: the sink escapes line feeds, so a multi-line message would be one line.
-    log.error('SIGHUP: configuration not reloaded, keeping the current one:');
-    for (const line of msg.split('\n')) log.error(`  ${line}`);
-  }
+/** SIGHUP and `poptop reload`: every file read again with the flags given at start (server/reload.ts). */
+function reload(server: PptpServer, opts: LoadOptions, log: Logger, trigger: string) {
+  return reloadServer(
+    server,
+    () => loadServerSettings({ ...opts, tunName: server.currentSettings.tunName }),
+    log,
+    trigger,
+  );
 }
 
 /**

@@ -4,13 +4,17 @@ import { dirname } from 'node:path';
 import type { Logger } from '../util/log.ts';
 
 /**
- * The local control socket behind `poptop sessions` and `poptop kill`: a UNIX stream socket,
+ * The local control socket behind `poptop sessions`, `kill` and `reload`: a UNIX stream socket,
  * mode 0600 in a root-only directory, carrying one JSON request line and one JSON reply line.
  */
 export const DEFAULT_CONTROL_SOCKET = '/run/poptop/control.sock';
 
-export type ControlRequest = { cmd: 'sessions' } | { cmd: 'kill'; target: string } | { cmd: 'status' };
-export type ControlReply = { ok: true; data: unknown } | { ok: false; error: string };
+export type ControlRequest =
+  | { cmd: 'sessions' }
+  | { cmd: 'kill'; target: string }
+  | { cmd: 'status' }
+  | { cmd: 'reload' };
+export type ControlReply = { ok: true; data: unknown } | { ok: false; error: string; data?: unknown };
 
 export type ControlHandler = (req: ControlRequest) => ControlReply;
 
@@ -25,7 +29,7 @@ export function parseControlRequest(line: string): ControlRequest | undefined {
   }
   if (typeof v !== 'object' || v === null) return undefined;
   const o = v as Record<string, unknown>;
-  if (o.cmd === 'sessions' || o.cmd === 'status') return { cmd: o.cmd };
+  if (o.cmd === 'sessions' || o.cmd === 'status' || o.cmd === 'reload') return { cmd: o.cmd };
   if (o.cmd === 'kill' && typeof o.target === 'string' && o.target.length > 0)
     return { cmd: 'kill', target: o.target };
   return undefined;
