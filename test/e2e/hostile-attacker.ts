@@ -149,7 +149,10 @@ async function echoFlood(): Promise<void> {
   }
   const endedAfterMs = c.closed || c.error !== undefined ? Date.now() - c.t0 : undefined;
   c.sock.destroy();
-  result({ written, messages: written / 16, endedAfterMs, error: c.error });
+  // The server ending the connection under our writes (it destroys a closed control connection
+  // that does not read) shows as EPIPE or ECONNRESET: an end, not a failure of the attacker.
+  const reset = c.error === 'EPIPE' || c.error === 'ECONNRESET';
+  result({ written, messages: written / 16, endedAfterMs, endedBy: c.error, error: reset ? undefined : c.error });
 }
 
 /**
