@@ -7,7 +7,7 @@ import { PacketCode, PppProtocol } from './constants.ts';
 import { decodeFrame, encodeFrame, type FrameCompression, type PppFrame } from './frame.ts';
 import { Fsm } from './fsm.ts';
 import { LcpHandler } from './lcp/handler.ts';
-import type { PppLinkOptions, PppLinkStats, PppPhase } from './link-types.ts';
+import type { PeerServers, PppLinkOptions, PppLinkStats, PppPhase } from './link-types.ts';
 import { NetworkPhase } from './ncps.ts';
 import { fsmConfig } from './policy.ts';
 
@@ -34,6 +34,7 @@ export class PppLink {
   private authPending = 0;
   private authGeneration = 0;
   private peerAddress: IPv4 | undefined;
+  private peerServers: PeerServers | undefined;
   private mppeKeys: AuthSuccess['mppeKeys'];
   private authMethod: AuthMethod | undefined;
   private readonly counts = { framesIn: 0, framesOut: 0, ipIn: 0, ipOut: 0 };
@@ -248,6 +249,7 @@ export class PppLink {
   private onLcpUp(): void {
     this.phaseValue = 'authenticate';
     this.peerAddress = undefined;
+    this.peerServers = undefined;
     this.mppeKeys = undefined;
     this.startAuth();
   }
@@ -326,6 +328,7 @@ export class PppLink {
         return;
       }
       this.peerAddress = answer.peerAddress;
+      this.peerServers = answer.servers;
       this.mppeKeys = r.mppeKeys ?? this.mppeKeys;
     } else {
       this.log.info(`authenticated to the peer with ${r.method}`);
@@ -371,7 +374,7 @@ export class PppLink {
       }
     }
     this.phaseValue = 'network';
-    this.network.start(this.peerAddress || policy.peerAddress || undefined, this.mppeKeys);
+    this.network.start(this.peerAddress || policy.peerAddress || undefined, this.mppeKeys, this.peerServers);
   }
 }
 

@@ -167,11 +167,18 @@ export class NetworkPhase {
   }
 
   /** Enter the Network phase: open the NCPs. `keys` (from MS-CHAP) enable CCP/MPPE. */
-  start(peerAddress: IPv4 | undefined, keys: MppeKeySource | undefined): void {
+  start(
+    peerAddress: IPv4 | undefined,
+    keys: MppeKeySource | undefined,
+    servers?: readonly (IPv4 | undefined)[],
+  ): void {
     this.reported = false;
     this.active = true;
     this.deferred.clear();
     if (peerAddress) this.ipcpHandler.allow.address = peerAddress;
+    servers?.forEach((ip, i) => {
+      if (ip !== undefined && i < 4) this.ipcpHandler.allow.servers[i] = ip;
+    });
     this.keys = keys;
     this.ccpRunning = keys !== undefined && this.host.mppe !== undefined;
     // A gating NCP (CCP when MPPE is required) first, the others once it is up: a peer still

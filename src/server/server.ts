@@ -1,6 +1,8 @@
 import type { Socket } from 'node:net';
 import { LeaseManager } from '../aaa/leases.ts';
 import { LoginThrottle } from '../aaa/login-throttle.ts';
+import type { RadiusTransport } from '../aaa/radius/client.ts';
+import { RadiusService } from '../aaa/radius/service.ts';
 import { GreDemux } from '../gre/demux.ts';
 import type { GrePort, TunDevice } from '../net/interfaces.ts';
 import { type ControlListener, TcpListener } from '../net/listener.ts';
@@ -32,6 +34,8 @@ export interface PptpServerDeps {
   system: SystemOps;
   /** Where control connections come from. @default TCP on settings.listen:settings.port */
   listener?: ControlListener;
+  /** RADIUS sockets (tests); default UDP. */
+  radiusTransport?: (purpose: 'authentication' | 'accounting') => RadiusTransport;
 }
 
 /**
@@ -62,6 +66,8 @@ export class PptpServer implements SessionHost {
   private readonly listener: ControlListener;
   private nextId = 1;
   private stopping = false;
+  /** RADIUS (settings.radius): fixed at start; a reload keeps it. */
+  readonly radius: RadiusService | undefined;
 
   constructor(settings: ServerSettings, deps: PptpServerDeps) {
     this.settings = settings;
@@ -76,6 +82,13 @@ export class PptpServer implements SessionHost {
     this.loginThrottle = new LoginThrottle(settings.loginThrottle, { clock: deps.clock, log: deps.log });
     this.demux = new GreDemux(this.drops);
     this.refuser = new ConnectionRefuser(deps.clock, this.drops);
+    if (settings.radius) {
+      this.radius = new RadiusService(settings.radius, {
+        clock: deps.clock,
+        log: deps.log,
+        ...(deps.radiusTransport ? { transport: deps.radiusTransport } : {}),
+      });
+    }
     this.gre.onPacket((p, from) => this.demux.receive(p, from));
     this.tun.onPacket((p) => this.receiveTun(p));
   }
@@ -98,6 +111,7 @@ export class PptpServer implements SessionHost {
     this.log.info(
       `listening on ${host}:${port}; ${addresses}, at most ${this.settings.maxConnections} sessions`,
     );
+    this.radius?.start();
     return port;
   }
 
@@ -295,6 +309,12 @@ export class PptpServer implements SessionHost {
    * and resolve when all sessions are closed or `graceMs` has passed.
    */
   shutdown(graceMs = 5000): Promise<void> {
+    // RADIUS: the sessions' Stops and Accounting-Off go out before we resolve.
+    const radius = this.radius;
+    return this.closeSessions(graceMs).then(() => radius?.stop(graceMs));
+  }
+
+  private closeSessions(graceMs: number): Promise<void> {
     this.stopping = true;
     this.listener.close();
     const n = this.sessions.size;

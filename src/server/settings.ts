@@ -1,5 +1,6 @@
 import type { CredentialStore } from '../aaa/credentials.ts';
 import { DEFAULT_LOGIN_THROTTLE, type LoginThrottleSettings } from '../aaa/login-throttle.ts';
+import type { RadiusSettings } from '../aaa/radius/service.ts';
 import type { ConfigIssue } from '../config/issues.ts';
 import { GUARD_DEFAULTS } from '../config/pptpd-conf.ts';
 import type { PppPolicy } from '../ppp/policy.ts';
@@ -47,6 +48,8 @@ export interface ServerSettings {
   pidfile: string | undefined;
   /** Where the settings came from, for the start-up log line. */
   origin: string;
+  /** RADIUS (pppd `plugin radius.so` + radiusclient.conf); undefined: chap-secrets only. */
+  radius?: RadiusSettings | undefined;
 
   // Limits on connections that have not finished setting up (pptpd.conf, poptop's own keywords).
   /** Control connections from one address not yet authenticated (`max-unauth-per-source`, 8). */

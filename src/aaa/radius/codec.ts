@@ -323,6 +323,21 @@ export function revealUserPassword(
   return plain.slice(0, end);
 }
 
+/**
+ * The clear octets of a value hidden like a User-Password, padding kept (MS-CHAP-MPPE-Keys,
+ * RFC 2548 §2.4.1).
+ */
+export function revealHidden(
+  hidden: Uint8Array,
+  secret: Uint8Array,
+  requestAuthenticator: Uint8Array,
+): Uint8Array {
+  if (hidden.length < 16 || hidden.length % 16 !== 0) {
+    throw fail('BAD_FIELD', `hidden value of ${hidden.length} octets (a multiple of 16)`);
+  }
+  return xorChain(hidden, secret, requestAuthenticator, 'decrypt');
+}
+
 /** The 16-octet chain shared by User-Password and the salted attributes. */
 function xorChain(
   input: Uint8Array,
