@@ -47,6 +47,7 @@ export class AccountingQueue {
   private retryTimer: TimerHandle | undefined;
   private waiting: (() => void)[] = [];
   private failing = false;
+  private closed = false;
   private dropped = 0;
   private sent = 0;
 
@@ -99,7 +100,7 @@ export class AccountingQueue {
   }
 
   private pump(): void {
-    if (this.retryTimer) return;
+    if (this.retryTimer || this.closed) return;
     while (this.inFlight < this.opts.concurrency && this.queue.length > 0) {
       const record = this.queue.shift()!;
       this.inFlight++;
@@ -141,7 +142,8 @@ export class AccountingQueue {
             `keeping ${this.length} records and trying again every ${this.opts.retryMs / 1000} s`,
         );
       }
-      if (!this.retryTimer && this.waiting.length === 0) {
+      // Never again at once: the next attempt waits (a flush too: its deadline ends the wait).
+      if (!this.retryTimer && !this.closed) {
         this.retryTimer = this.opts.clock.setTimer(this.opts.retryMs, () => {
           this.retryTimer = undefined;
           this.pump();
@@ -152,7 +154,14 @@ export class AccountingQueue {
       const waiting = this.waiting;
       this.waiting = [];
       for (const w of waiting) w();
-    } else if (this.waiting.length > 0 || ok) this.pump();
+    } else if (ok) this.pump();
+  }
+
+  /** Stop sending: records still queued are given up (the caller logs how many). */
+  close(): void {
+    this.closed = true;
+    this.retryTimer?.cancel();
+    this.retryTimer = undefined;
   }
 }
 

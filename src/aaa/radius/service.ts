@@ -71,6 +71,7 @@ export class RadiusService {
   /** Distinguishes this process's Acct-Session-Ids from an earlier run's. */
   private readonly boot = randomBytes(4).toString('hex').toUpperCase();
   private readonly sessions = new Map<string, RadiusSession>();
+  private stopped = false;
 
   constructor(settings: RadiusSettings, deps: RadiusServiceDeps) {
     this.settings = settings;
@@ -119,6 +120,8 @@ export class RadiusService {
 
   /** Stop: Accounting-Off after the sessions' Stops, then wait up to `graceMs` for the queue. */
   async stop(graceMs: number): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
     if (this.accounting) {
       this.accounting.add(
         AcctStatus.AccountingOff,
@@ -132,6 +135,7 @@ export class RadiusService {
         );
       }
     }
+    this.accounting?.close();
     this.auth.close();
     this.acctClient?.close();
   }
