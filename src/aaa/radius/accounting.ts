@@ -19,6 +19,8 @@ interface AccountingRecord {
   status: number;
   attributes: RadiusAttribute[];
   queuedAt: number;
+  /** Order of arrival: a record that failed goes back to its place. */
+  seq: number;
   /** Words for log lines: "Stop for s3 (alice)". */
   what: string;
 }
@@ -48,6 +50,7 @@ export class AccountingQueue {
   private waiting: (() => void)[] = [];
   private failing = false;
   private closed = false;
+  private seq = 0;
   private dropped = 0;
   private sent = 0;
 
@@ -76,7 +79,7 @@ export class AccountingQueue {
         );
       }
     }
-    this.queue.push({ status, attributes, queuedAt: this.opts.clock.now(), what });
+    this.queue.push({ status, attributes, queuedAt: this.opts.clock.now(), what, seq: this.seq++ });
     this.pump();
   }
 
@@ -133,8 +136,9 @@ export class AccountingQueue {
         this.opts.log.info(`RADIUS accounting is answered again; ${this.length} records still queued`);
       }
     } else {
-      // Back at the head: order is kept, and the queue waits before the next attempt.
-      this.queue.unshift(record);
+      // Back in its place (order of arrival), and the queue waits before the next attempt.
+      const at = this.queue.findIndex((r) => r.seq > record.seq);
+      this.queue.splice(at < 0 ? this.queue.length : at, 0, record);
       if (!this.failing) {
         this.failing = true;
         this.opts.log.warn(

@@ -31,6 +31,9 @@ const USERS = `alice	Cleartext-Password := "alice-secret"
 	MS-Secondary-DNS-Server = 10.77.0.54
 carol	Cleartext-Password := "carol-secret"
 	Framed-IP-Address = 255.255.255.254
+dave	Cleartext-Password := "dave-secret"
+	Session-Timeout = 3,
+	Acct-Interim-Interval = 1
 bob	Auth-Type := Reject
 	Reply-Message = "Account suspended"
 `;
@@ -172,6 +175,26 @@ describe('through a real FreeRADIUS', { skip }, () => {
       }
     });
   }
+
+  test('Session-Timeout ends the session; Interim-Updates meanwhile; the Stop says Session-Timeout', async () => {
+    const bench = await startServer(settingsFor(fr, 'mschapv2', true));
+    try {
+      const c = startClient(bench, { user: 'dave', password: 'dave-secret' });
+      await within(c.up, 8000, 'the link to come up');
+      await within(c.down, 15_000, 'the session timeout');
+      await waitFor(() => bench.server.list().length === 0, 5000, 'the session to close');
+      assert.ok(bench.log.has('closing: Session-Timeout of 3 s reached (RADIUS)'), bench.log.text());
+      await bench.close();
+      const mine = fr.detail().filter((r) => r.get('User-Name')?.[0] === 'dave');
+      const status = mine.map((r) => r.get('Acct-Status-Type')?.[0]);
+      assert.equal(status[0], 'Start');
+      assert.equal(status.at(-1), 'Stop');
+      assert.ok(status.includes('Interim-Update'), status.join(' '));
+      assert.deepEqual(mine.at(-1)!.get('Acct-Terminate-Cause'), ['Session-Timeout']);
+    } finally {
+      await bench.close();
+    }
+  });
 
   test('a wrong password and an Access-Reject with a Reply-Message: refused, logged in words', async () => {
     const bench = await startServer(settingsFor(fr, 'mschapv2', true));
