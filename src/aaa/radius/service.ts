@@ -6,7 +6,7 @@ import { formatIPv4, type IPv4 } from '../../wire/ip.ts';
 import type { LeaseAnswer, LeaseHolder, LeaseManager } from '../leases.ts';
 import { AccountingQueue, terminateCause } from './accounting.ts';
 import { nasAttributes, RadiusAuthenticator, type RadiusGrant } from './authenticate.ts';
-import { RadiusClient, type RadiusServer, type RadiusTransport } from './client.ts';
+import { RadiusClient, type RadiusServer, type RadiusTransport, udpTransport } from './client.ts';
 import { bytesAttr, type RadiusAttribute, textAttr, u32Attr } from './codec.ts';
 import {
   AcctAuthentic,
@@ -88,14 +88,14 @@ export class RadiusService {
       ...common,
       servers: settings.authServers,
       purpose: 'authentication',
-      ...(deps.transport ? { transport: deps.transport('authentication') } : {}),
+      transport: deps.transport ? deps.transport('authentication') : udpTransport(settings.bindAddress),
     });
     if (settings.acctServers.length > 0) {
       this.acctClient = new RadiusClient({
         ...common,
         servers: settings.acctServers,
         purpose: 'accounting',
-        ...(deps.transport ? { transport: deps.transport('accounting') } : {}),
+        transport: deps.transport ? deps.transport('accounting') : udpTransport(settings.bindAddress),
       });
       this.accounting = new AccountingQueue(this.acctClient, { clock: deps.clock, log: deps.log });
     }
