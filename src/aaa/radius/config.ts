@@ -12,7 +12,7 @@ export const DEFAULT_AUTH_PORT = 1812;
 export const DEFAULT_ACCT_PORT = 1813;
 
 /** radiusclient's defaults. */
-const DEFAULTS = { radius_timeout: 10, radius_retries: 3, radius_deadtime: 0 };
+const DEFAULTS = { radius_timeout: 10, radius_retries: 3, radius_deadtime: 0, dynauth_port: 3799 };
 
 /** radiusclient keywords about terminal logins (radlogin): accepted, no effect here. */
 const LOGIN_KEYWORDS = new Set([
@@ -42,6 +42,7 @@ const KEYWORDS = new Set([
   'nas-identifier',
   'nas_identifier',
   'nas-ip',
+  'dynauth_port',
 ]);
 
 export interface RadiusClientConfInit {
@@ -71,6 +72,7 @@ interface ServerEntry {
  *   bindaddr *                               # local address of the RADIUS socket
  *   nas-identifier vpn1                      # NAS-Identifier (else NAS-IP-Address / pppd `name`)
  *   nas-ip 192.0.2.1                         # NAS-IP-Address
+ *   dynauth_port 3799                        # poptop's own: Disconnect/CoA port, 0 = off
  *
  * One `keyword value` per line; `#` starts a comment line. Login keywords (auth_order,
  * login_tries, seqfile...) are accepted with a note. An unknown keyword, a malformed value, a host
@@ -124,6 +126,7 @@ export function parseRadiusClientConf(
   const timeoutS = number('radius_timeout', 1, 600);
   const tries = number('radius_retries', 1, 100);
   const deadtimeS = number('radius_deadtime', 0, 86400);
+  const dynauthPort = number('dynauth_port', 0, 65535);
 
   const auth = parseServerList(values.get('authserver'), DEFAULT_AUTH_PORT, issues);
   const acct = parseServerList(values.get('acctserver'), DEFAULT_ACCT_PORT, issues);
@@ -179,6 +182,7 @@ export function parseRadiusClientConf(
     tries,
     deadtimeS,
     origin: file,
+    dynauthPort,
   };
   const nasId = values.get('nas-identifier');
   if (nasId) settings.nasIdentifier = nasId.value;

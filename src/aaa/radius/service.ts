@@ -15,9 +15,11 @@ import {
   codeName,
   FramedProtocol,
   NasPortType,
+  RadiusCode,
   ServiceType,
   TerminateCause,
 } from './dictionary.ts';
+import { type DynAuthClient, DynAuthHandler, DynAuthServer, type DynAuthSession } from './dynauth.ts';
 
 /** RADIUS as configured (radiusclient.conf + servers, see config.ts). */
 export interface RadiusSettings {
@@ -36,6 +38,11 @@ export interface RadiusSettings {
   bindAddress?: string;
   /** Where the settings came from, for log lines. */
   origin: string;
+  /**
+   * UDP port for Disconnect-Request / CoA-Request (RFC 5176) from the configured RADIUS servers;
+   * 0 = off. Default 3799.
+   */
+  dynauthPort?: number;
 }
 
 /** What the RADIUS layer needs from a session (server/session.ts implements it). */
@@ -72,6 +79,9 @@ export class RadiusService {
   private readonly boot = randomBytes(4).toString('hex').toUpperCase();
   private readonly sessions = new Map<string, RadiusSession>();
   private stopped = false;
+  private dynauth: DynAuthServer | undefined;
+  /** The Disconnect/CoA handler (also for tests). */
+  readonly dynauthHandler: DynAuthHandler;
 
   constructor(settings: RadiusSettings, deps: RadiusServiceDeps) {
     this.settings = settings;
@@ -99,6 +109,23 @@ export class RadiusService {
       });
       this.accounting = new AccountingQueue(this.acctClient, { clock: deps.clock, log: deps.log });
     }
+    // Disconnect/CoA from the servers we use, with the secret we share with each.
+    const clients: DynAuthClient[] = [];
+    for (const s of [...settings.authServers, ...settings.acctServers]) {
+      if (!clients.some((c) => c.host === s.host)) clients.push({ host: s.host, secret: s.secret });
+    }
+    this.dynauthHandler = new DynAuthHandler({
+      clients,
+      sessions: () => this.liveSessions(),
+      ...this.nas,
+      clock: deps.clock,
+      log: deps.log,
+    });
+  }
+
+  /** Sessions that are up (what Disconnect/CoA can act on). */
+  liveSessions(): DynAuthSession[] {
+    return [...this.sessions.values()].filter((s) => s.isUp);
   }
 
   get nas(): { nasIdentifier?: string; nasIpAddress?: IPv4 } {
@@ -108,14 +135,25 @@ export class RadiusService {
     return out;
   }
 
-  /** Start: Accounting-On (RFC 2866 §5.1), and a log line naming the servers. */
-  start(): void {
+  /**
+   * Start: Accounting-On (RFC 2866 §5.1), the Disconnect/CoA listener, and a log line naming the
+   * servers. Resolves with the Disconnect/CoA port (undefined when off or unavailable).
+   */
+  async start(): Promise<number | undefined> {
     const list = (s: RadiusServer[]) => s.map((x) => `${x.host}:${x.port}`).join(', ');
     const acct = this.accounting ? `accounting to ${list(this.settings.acctServers)}` : 'no accounting';
-    this.log.info(
-      `RADIUS (${this.settings.origin}): authentication by ${list(this.settings.authServers)}; ${acct}`,
-    );
     this.accounting?.add(AcctStatus.AccountingOn, this.nasRecord(), 'for this server');
+    const port = this.settings.dynauthPort ?? 3799;
+    let bound: number | undefined;
+    if (port > 0) {
+      this.dynauth = new DynAuthServer(this.dynauthHandler, this.log);
+      bound = await this.dynauth.listen(port, this.settings.bindAddress);
+    }
+    const dae = bound === undefined ? 'no Disconnect/CoA' : `Disconnect/CoA on UDP ${bound}`;
+    this.log.info(
+      `RADIUS (${this.settings.origin}): authentication by ${list(this.settings.authServers)}; ${acct}; ${dae}`,
+    );
+    return bound;
   }
 
   /** Stop: Accounting-Off after the sessions' Stops, then wait up to `graceMs` for the queue. */
@@ -135,6 +173,7 @@ export class RadiusService {
         );
       }
     }
+    this.dynauth?.close();
     this.accounting?.close();
     this.auth.close();
     this.acctClient?.close();
@@ -174,22 +213,41 @@ export class RadiusService {
  * Access-Accept, Session-Timeout and Idle-Timeout, and accounting (Start at network up,
  * Interim-Update every Acct-Interim-Interval, Stop with the counters and the cause at the end).
  */
-export class RadiusSession {
+export class RadiusSession implements DynAuthSession {
   readonly acctSessionId: string;
   private readonly service: RadiusService;
   private readonly handle: RadiusSessionHandle;
   private grant: RadiusGrant | undefined;
-  private userName: string | undefined;
+  private user: string | undefined;
   private callId = 0;
   private ip: IPv4 | undefined;
   private upAt: number | undefined;
-  private timers: TimerHandle[] = [];
+  private sessionTimer: TimerHandle | undefined;
+  private idleTimer: TimerHandle | undefined;
+  private interimTimer: TimerHandle | undefined;
   private ended = false;
 
   constructor(service: RadiusService, handle: RadiusSessionHandle, acctSessionId: string) {
     this.service = service;
     this.handle = handle;
     this.acctSessionId = acctSessionId;
+  }
+
+  get userName(): string | undefined {
+    return this.user;
+  }
+  get framedIp(): IPv4 | undefined {
+    return this.ip;
+  }
+  get callingStationId(): string {
+    return formatIPv4(this.handle.peer);
+  }
+  get nasPort(): number {
+    return this.callId;
+  }
+  /** Up and not ended: what Disconnect/CoA act on. */
+  get isUp(): boolean {
+    return this.upAt !== undefined && !this.ended;
   }
 
   /** The authenticator for the login on `callId` (NAS-Port). */
@@ -210,7 +268,7 @@ export class RadiusSession {
     const grant = r.grant as RadiusGrant | undefined;
     if (!grant || typeof grant !== 'object' || !('server' in grant)) return undefined;
     this.grant = grant;
-    this.userName = r.rawUser;
+    this.user = r.rawUser;
     if (grant.framedPool !== undefined) {
       this.handle.log.debug(
         `RADIUS Framed-Pool "${grant.framedPool}" ignored: poptop has one pool (remoteip)`,
@@ -261,28 +319,49 @@ export class RadiusSession {
       }
     }
     this.sendAccounting(AcctStatus.Start);
-    if (g?.sessionTimeoutS) {
-      const s = g.sessionTimeoutS;
-      this.timers.push(
-        this.service.timer(s * 1000, () => this.handle.kill(`Session-Timeout of ${s} s reached (RADIUS)`)),
-      );
-    }
+    if (g?.sessionTimeoutS) this.armSessionTimeout(g.sessionTimeoutS);
     if (g?.idleTimeoutS) this.watchIdle(g.idleTimeoutS);
     const interim = g?.acctInterimIntervalS;
     if (interim && this.service.accounting) this.interim(Math.max(1, interim));
+  }
+
+  /** Disconnect-Request. */
+  disconnect(reason: string): void {
+    this.handle.kill(reason);
+  }
+
+  /** CoA-Request: new Session-Timeout / Idle-Timeout (0 = none), counted from when the session came up. */
+  changeLimits(limits: { sessionTimeoutS?: number; idleTimeoutS?: number }): void {
+    if (!this.isUp) return;
+    if (limits.sessionTimeoutS !== undefined) this.armSessionTimeout(limits.sessionTimeoutS);
+    if (limits.idleTimeoutS !== undefined) this.watchIdle(limits.idleTimeoutS);
   }
 
   /** The session ended for `reason`: Stop (when it had started), timers off. Runs once. */
   closed(reason: string): void {
     if (this.ended) return;
     this.ended = true;
-    for (const t of this.timers) t.cancel();
-    this.timers = [];
+    for (const t of [this.sessionTimer, this.idleTimer, this.interimTimer]) t?.cancel();
     this.service.forget(this);
     if (this.upAt !== undefined) this.sendAccounting(AcctStatus.Stop, terminateCause(reason));
   }
 
+  /** Session-Timeout: `seconds` after the session came up (0: no limit). */
+  private armSessionTimeout(seconds: number): void {
+    this.sessionTimer?.cancel();
+    this.sessionTimer = undefined;
+    if (seconds <= 0) return;
+    const left = Math.max(0, (this.upAt ?? this.service.now()) + seconds * 1000 - this.service.now());
+    this.sessionTimer = this.service.timer(left, () =>
+      this.handle.kill(`Session-Timeout of ${seconds} s reached (RADIUS)`),
+    );
+  }
+
+  /** Idle-Timeout: no packet either way for `idleS` seconds ends the session (0: no limit). */
   private watchIdle(idleS: number): void {
+    this.idleTimer?.cancel();
+    this.idleTimer = undefined;
+    if (idleS <= 0) return;
     let last = this.activity();
     let lastChange = this.service.now();
     const period = Math.max(1, Math.ceil(idleS / 4)) * 1000;
@@ -297,9 +376,9 @@ export class RadiusSession {
         this.handle.kill(`Idle-Timeout of ${idleS} s reached (RADIUS): no traffic`);
         return;
       }
-      this.timers.push(this.service.timer(period, check));
+      this.idleTimer = this.service.timer(period, check);
     };
-    this.timers.push(this.service.timer(period, check));
+    this.idleTimer = this.service.timer(period, check);
   }
 
   private activity(): number {
@@ -311,9 +390,9 @@ export class RadiusSession {
     const tick = () => {
       if (this.ended) return;
       this.sendAccounting(AcctStatus.InterimUpdate);
-      this.timers.push(this.service.timer(seconds * 1000, tick));
+      this.interimTimer = this.service.timer(seconds * 1000, tick);
     };
-    this.timers.push(this.service.timer(seconds * 1000, tick));
+    this.interimTimer = this.service.timer(seconds * 1000, tick);
   }
 
   private sendAccounting(status: number, cause?: number): void {
@@ -330,7 +409,7 @@ export class RadiusSession {
       u32Attr(Attr.AcctAuthentic, this.grant ? AcctAuthentic.Radius : AcctAuthentic.Local),
       u32Attr(Attr.EventTimestamp, Math.floor(Date.now() / 1000)),
     ];
-    if (this.userName !== undefined) attrs.unshift(textAttr(Attr.UserName, this.userName));
+    if (this.user !== undefined) attrs.unshift(textAttr(Attr.UserName, this.user));
     if (this.ip !== undefined) attrs.push(u32Attr(Attr.FramedIpAddress, this.ip));
     for (const c of this.grant?.classes ?? []) attrs.push(bytesAttr(Attr.Class, c));
     if (status !== AcctStatus.Start) {
@@ -347,10 +426,12 @@ export class RadiusSession {
       );
       if (cause !== undefined) attrs.push(u32Attr(Attr.AcctTerminateCause, cause));
     }
-    const what = `for ${this.handle.id}${this.userName ? ` (${this.userName})` : ''}`;
+    const what = `for ${this.handle.id}${this.user ? ` (${this.user})` : ''}`;
     q.add(status, attrs, what);
     if (this.handle.log.debugEnabled) {
-      this.handle.log.debug(`RADIUS: queued ${codeName(4)} ${status} ${what}`);
+      this.handle.log.debug(
+        `RADIUS: queued ${codeName(RadiusCode.AccountingRequest)} (status ${status}) ${what}`,
+      );
     }
   }
 }

@@ -19,7 +19,7 @@ import {
   waitFor,
   within,
 } from '../../server/harness.ts';
-import { FreeRadius, freeradiusSkip, freeUdpPort } from './freeradius.ts';
+import { FreeRadius, freeradiusSkip, freeUdpPort, radclient } from './freeradius.ts';
 
 const SECRET = 'poptop-radius-test';
 
@@ -49,6 +49,7 @@ function radius(fr: FreeRadius, over: Partial<RadiusSettings> = {}): RadiusSetti
     deadtimeS: 60,
     nasIdentifier: 'poptop-test',
     origin: 'test',
+    dynauthPort: 0,
     ...over,
   };
 }
@@ -191,6 +192,43 @@ describe('through a real FreeRADIUS', { skip }, () => {
       assert.equal(status.at(-1), 'Stop');
       assert.ok(status.includes('Interim-Update'), status.join(' '));
       assert.deepEqual(mine.at(-1)!.get('Acct-Terminate-Cause'), ['Session-Timeout']);
+    } finally {
+      await bench.close();
+    }
+  });
+
+  test('CoA-Request (radclient) shortens Session-Timeout; Disconnect-Request ends a live session', async () => {
+    const dae = await freeUdpPort();
+    const bench = await startServer(settingsFor(fr, 'mschapv2', true, { dynauthPort: dae }));
+    try {
+      const c = startClient(bench, { user: 'alice', password: 'alice-secret' });
+      await within(c.up, 8000, 'the link to come up');
+      const coa = await radclient(dae, 'coa', SECRET, 'User-Name = "alice", Session-Timeout = 2');
+      assert.match(coa, /Received CoA-ACK/, coa);
+      await within(c.down, 10_000, 'the shortened Session-Timeout');
+      assert.ok(bench.log.has('closing: Session-Timeout of 2 s reached (RADIUS)'), bench.log.text());
+      await waitFor(() => bench.server.list().length === 0, 5000, 'the session to close');
+
+      const d = startClient(bench, { user: 'alice', password: 'alice-secret', localAddress: '127.0.0.3' });
+      await within(d.up, 8000, 'the second link to come up');
+      const [live] = bench.server.radius!.liveSessions();
+      const nak = await radclient(dae, 'disconnect', SECRET, 'Acct-Session-Id = "no-such-session"');
+      assert.match(nak, /Received Disconnect-NAK/, nak);
+      assert.match(nak, /Error-Cause = Session-Context-Not-Found/, nak);
+      const ack = await radclient(dae, 'disconnect', SECRET, `Acct-Session-Id = "${live!.acctSessionId}"`);
+      assert.match(ack, /Received Disconnect-ACK/, ack);
+      const reason = await within(d.down, 10_000, 'the disconnect');
+      assert.match(reason, /disconnected by RADIUS|terminat/i, reason);
+      await waitFor(() => bench.server.list().length === 0, 5000, 'the session to close');
+      await bench.close();
+      const stop = fr
+        .detail()
+        .find(
+          (r) =>
+            r.get('Acct-Session-Id')?.[0] === live!.acctSessionId &&
+            r.get('Acct-Status-Type')?.[0] === 'Stop',
+        );
+      assert.deepEqual(stop?.get('Acct-Terminate-Cause'), ['Admin-Reset']);
     } finally {
       await bench.close();
     }

@@ -21,10 +21,39 @@ export function freeradiusBinary(): string | undefined {
 
 /** For node:test's `skip`: a reason outside CI, an exception in CI. */
 export function freeradiusSkip(): string | false {
-  if (freeradiusBinary()) return false;
-  const why = 'FreeRADIUS is not installed (apt-get install freeradius)';
+  if (freeradiusBinary() && existsSync(RADCLIENT)) return false;
+  const why = 'FreeRADIUS is not installed (apt-get install freeradius freeradius-utils)';
   if (required()) throw new Error(`FreeRADIUS required here: ${why}`);
   return why;
+}
+
+/** FreeRADIUS's radclient (freeradius-utils): sends Disconnect/CoA requests to our server. */
+export const RADCLIENT = '/usr/bin/radclient';
+
+/**
+ * Send one request with radclient (`kind` coa or disconnect) and return its output: what it sent and
+ * what it received ("Received CoA-ACK ...").
+ */
+export function radclient(
+  port: number,
+  kind: 'coa' | 'disconnect',
+  secret: string,
+  attributes: string,
+): Promise<string> {
+  return new Promise((resolve) => {
+    const p = spawn(RADCLIENT, ['-x', '-r', '2', '-t', '2', `127.0.0.1:${port}`, kind, secret], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    p.stderr.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    p.on('exit', () => resolve(out));
+    p.stdin.end(`${attributes}\n`);
+  });
 }
 
 /** A free UDP port on 127.0.0.1 (bound then released). */
