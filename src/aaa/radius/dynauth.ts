@@ -78,8 +78,8 @@ const DUPLICATE_WINDOW_MS = 30_000;
  * CoA-Request changes their Session-Timeout / Idle-Timeout. Only from configured clients (their
  * source address), with a valid Request Authenticator (and Message-Authenticator when present).
  * Answers: ACK, or NAK with Error-Cause: 401 Unsupported-Attribute, 402 Missing-Attribute (no
- * session identification), 403 NAS-Identification-Mismatch, 404 Invalid-Request (a malformed
- * value), 503 Session-Context-Not-Found. A retransmission gets the same answer again.
+ * session identification), 403 NAS-Identification-Mismatch, 407 Invalid-Attribute-Value (a
+ * malformed value), 503 Session-Context-Not-Found. A retransmission gets the same answer again.
  */
 export class DynAuthHandler {
   readonly drops: DropCounter;
