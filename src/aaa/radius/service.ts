@@ -62,6 +62,8 @@ export interface RadiusServiceDeps {
 }
 
 const TWO_32 = 2 ** 32;
+/** The longest delay a Node timer takes as given. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * RADIUS for one server process: the authentication client, the accounting client and its queue,
@@ -199,8 +201,18 @@ export class RadiusService {
     return this.clock.now();
   }
 
+  /**
+   * A timer of any length: RADIUS gives times up to 2^32-1 s, and a Node timer longer than
+   * 2^31-1 ms would fire at once, so a long one is run in steps.
+   */
   timer(ms: number, fn: () => void): TimerHandle {
-    return this.clock.setTimer(ms, fn);
+    let inner: TimerHandle;
+    const step = (left: number): void => {
+      const now = Math.min(left, MAX_TIMER_MS);
+      inner = this.clock.setTimer(now, () => (left > MAX_TIMER_MS ? step(left - MAX_TIMER_MS) : fn()));
+    };
+    step(ms);
+    return { cancel: () => inner.cancel() };
   }
 
   private nasRecord(): RadiusAttribute[] {
