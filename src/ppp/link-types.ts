@@ -6,10 +6,10 @@ import type { MppeFactory } from './mppe/types.ts';
 import type { NetworkInfo } from './ncps.ts';
 import type { PppPolicy } from './policy.ts';
 
-/** RFC 1661 §3.2 link phases. */
 /** IPCP DNS1, DNS2, NBNS1, NBNS2 for the peer (undefined: keep the policy's). */
 export type PeerServers = [IPv4 | undefined, IPv4 | undefined, IPv4 | undefined, IPv4 | undefined];
 
+/** RFC 1661 §3.2 link phases. */
 export type PppPhase = 'dead' | 'establish' | 'authenticate' | 'network' | 'terminate';
 
 export interface PppLinkEvents {
