@@ -111,7 +111,7 @@ export class PptpServer implements SessionHost {
     this.log.info(
       `listening on ${host}:${port}; ${addresses}, at most ${this.settings.maxConnections} sessions`,
     );
-    this.radius?.start();
+    await this.radius?.start();
     return port;
   }
 
