@@ -2,8 +2,12 @@ import { formatIPv4, type IPv4 } from '../wire/ip.ts';
 import { AddressPool, addressForUser } from './address-pool.ts';
 import type { Credential } from './credentials.ts';
 
-/** Who decided a lease's address: the user's secrets entry (static) or the remoteip pool. RADIUS later. */
-export type LeaseSource = 'secrets' | 'pool';
+/**
+ * Who decided a lease's address: the user's secrets entry (static), the remoteip pool, or the
+ * RADIUS server's Framed-IP-Address (a pool address the server asked for with 255.255.255.254 is
+ * 'pool').
+ */
+export type LeaseSource = 'secrets' | 'pool' | 'radius';
 
 /**
  * A lease is provisional from authentication until the network layer is up (IPCP opened), then
@@ -112,6 +116,43 @@ export class LeaseManager {
       };
     }
     return { lease: this.record(holder, { ip, source: 'pool', user, state: 'provisional' }) };
+  }
+
+  /**
+   * An address for `holder` as a RADIUS Access-Accept decided: `ip` (Framed-IP-Address), or the
+   * pool when undefined (no Framed-IP-Address, or 255.255.255.254). The same rules as lease() for a
+   * holder that has a lease already; an address in use by another session is refused.
+   */
+  leaseFromRadius(holder: LeaseHolder, user: string, ip: IPv4 | undefined): LeaseAnswer {
+    const held = this.byHolder.get(holder);
+    if (held) {
+      const { lease } = held;
+      if (lease.user !== user) {
+        return { refuse: `re-authentication as "${user}" on a session leased to "${lease.user}"` };
+      }
+      if (ip !== undefined && ip !== lease.ip) {
+        return { refuse: `RADIUS now gives ${formatIPv4(ip)}, but the session has ${formatIPv4(lease.ip)}` };
+      }
+      return { lease };
+    }
+    if (ip !== undefined) {
+      const other = this.byIp.get(ip);
+      if (other || !this.pool.reserve(ip)) {
+        const by = other ? ` by session ${other.holder.id} (${other.lease.user})` : '';
+        return { refuse: `the address RADIUS gives, ${formatIPv4(ip)}, is in use${by}` };
+      }
+      return { lease: this.record(holder, { ip, source: 'radius', user, state: 'provisional' }) };
+    }
+    const pooled = this.pool.allocate();
+    if (pooled === undefined) {
+      return {
+        refuse:
+          this.pool.size === 0
+            ? 'no address to give: RADIUS gives no Framed-IP-Address and remoteip is empty'
+            : this.exhausted(),
+      };
+    }
+    return { lease: this.record(holder, { ip: pooled, source: 'pool', user, state: 'provisional' }) };
   }
 
   /** The network layer is up with the leased address. */

@@ -99,10 +99,21 @@ const KNOWN = new Set([
   'plugin',
   'file',
   'call',
+  'radius-config-file',
 ]);
 
 /** Options that take an argument, besides the tables' ones. */
-const SPECIAL_WITH_ARG = new Set(['ms-dns', 'ms-wins', 'netmask', 'ipv6', 'mppe', 'plugin', 'file', 'call']);
+const SPECIAL_WITH_ARG = new Set([
+  'ms-dns',
+  'ms-wins',
+  'netmask',
+  'ipv6',
+  'mppe',
+  'plugin',
+  'file',
+  'call',
+  'radius-config-file',
+]);
 
 function takesArgument(name: string): boolean {
   if (name in STRING_OPTIONS || name in NUMERIC_OPTIONS || SPECIAL_WITH_ARG.has(name)) return true;
@@ -221,6 +232,14 @@ function applySpecial(name: string, arg: string, at: SourceLocation, ctx: ParseC
     case 'plugin':
       applyPlugin(arg, at, ctx);
       return;
+    case 'radius-config-file':
+      // An option of radius.so: pppd knows it only once the plugin is loaded.
+      if (!o.radiusPlugin) {
+        ctx.issues.error(at, 'option "radius-config-file" needs "plugin radius.so" before it');
+        return;
+      }
+      o.radiusConfigFile = isAbsolute(arg) ? arg : resolve(dirname(ctx.stack.at(-1)!), arg);
+      return;
     case 'file':
       include(isAbsolute(arg) ? arg : resolve(dirname(ctx.stack.at(-1)!), arg), at, ctx);
       return;
@@ -323,8 +342,18 @@ function applyPlugin(arg: string, at: SourceLocation, ctx: ParseContext): void {
   if (base === 'pptpd-logwtmp.so') {
     // What pptpd's `logwtmp` passes to pppd: sessions are recorded in wtmp (server/wtmp.ts).
     ctx.options.logwtmp = true;
-  } else if (base === 'radius.so' || base === 'radattr.so') {
-    ctx.issues.error(at, `plugin "${arg}" is not supported: RADIUS is not available yet (use chap-secrets)`);
+  } else if (base === 'radius.so') {
+    ctx.options.radiusPlugin = true;
+  } else if (base === 'radattr.so') {
+    if (!ctx.options.radiusPlugin) {
+      ctx.issues.error(at, 'plugin "radattr.so" needs "plugin radius.so" before it');
+      return;
+    }
+    ctx.options.radattrPlugin = true;
+    ctx.issues.warning(
+      at,
+      'plugin "radattr.so" accepted, but the RADIUS attributes file for ip-up (/var/run/radattr.*) is not written yet',
+    );
   } else {
     ctx.issues.error(at, `plugin "${arg}" is not supported: poptop loads no pppd plugins`);
   }

@@ -109,6 +109,13 @@ export interface PppdOptions {
    * written for a patched pppd keep working.
    */
   chapmsStripDomain?: boolean;
+
+  /** `plugin radius.so`: authentication and accounting through RADIUS (aaa/radius/). */
+  radiusPlugin?: boolean;
+  /** `plugin radattr.so`: accepted (the attributes file for ip-up is not written yet). */
+  radattrPlugin?: boolean;
+  /** radius.so's `radius-config-file`: the radiusclient.conf to read (default /etc/radiusclient/radiusclient.conf). */
+  radiusConfigFile?: string;
 }
 
 /** The options whose value is a number of some unit, with pppd's bounds (inclusive). */

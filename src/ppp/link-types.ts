@@ -7,15 +7,21 @@ import type { MppeDropReason, MppeFactory } from './mppe/types.ts';
 import type { NetworkInfo } from './ncps.ts';
 import type { PppPolicy } from './policy.ts';
 
+/** IPCP DNS1, DNS2, NBNS1, NBNS2 for the peer (undefined: keep the policy's). */
+export type PeerServers = [IPv4 | undefined, IPv4 | undefined, IPv4 | undefined, IPv4 | undefined];
+
 /** RFC 1661 §3.2 link phases. */
 export type PppPhase = 'dead' | 'establish' | 'authenticate' | 'network' | 'terminate';
 
 export interface PppLinkEvents {
   /**
    * Authenticator side: the peer is authenticated. Return the address to assign (or {} to use
-   * the policy's peerAddress), or false to refuse the session (the link terminates).
+   * the policy's peerAddress), or false to refuse the session (the link terminates). `servers`
+   * (DNS1, DNS2, NBNS1, NBNS2; e.g. from RADIUS) replace the policy's ms-dns/ms-wins where set.
    */
-  onAuthenticated?(r: AuthSuccess): { peerAddress?: IPv4; localAddress?: IPv4 } | false;
+  onAuthenticated?(
+    r: AuthSuccess,
+  ): { peerAddress?: IPv4; localAddress?: IPv4; servers?: PeerServers } | false;
   /** IPCP is open (and CCP/IPv6CP settled); fires again after a renegotiation. */
   onNetworkUp?(info: NetworkInfo): void;
   onIp?(packet: Uint8Array): void;

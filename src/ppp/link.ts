@@ -7,7 +7,7 @@ import { PacketCode, PppProtocol } from './constants.ts';
 import { decodeFrame, encodeFrame, type FrameCompression, type PppFrame } from './frame.ts';
 import { Fsm } from './fsm.ts';
 import { LcpHandler } from './lcp/handler.ts';
-import type { PppLinkDropReason, PppLinkOptions, PppLinkStats, PppPhase } from './link-types.ts';
+import type { PeerServers, PppLinkDropReason, PppLinkOptions, PppLinkStats, PppPhase } from './link-types.ts';
 import { NetworkPhase } from './ncps.ts';
 import { fsmConfig } from './policy.ts';
 
@@ -35,6 +35,7 @@ export class PppLink {
   private authGeneration = 0;
   private peerAddress: IPv4 | undefined;
   private localAddress: IPv4 | undefined;
+  private peerServers: PeerServers | undefined;
   private mppeKeys: AuthSuccess['mppeKeys'];
   private authMethod: AuthMethod | undefined;
   private readonly counts = { framesIn: 0, framesOut: 0, ipIn: 0, ipOut: 0 };
@@ -253,6 +254,7 @@ export class PppLink {
     this.phaseValue = 'authenticate';
     this.peerAddress = undefined;
     this.localAddress = undefined;
+    this.peerServers = undefined;
     this.mppeKeys = undefined;
     this.startAuth();
   }
@@ -332,6 +334,7 @@ export class PppLink {
       }
       this.peerAddress = answer.peerAddress;
       this.localAddress = answer.localAddress;
+      this.peerServers = answer.servers;
       this.mppeKeys = r.mppeKeys ?? this.mppeKeys;
     } else {
       this.log.info(`authenticated to the peer with ${r.method}`);
@@ -377,7 +380,12 @@ export class PppLink {
       }
     }
     this.phaseValue = 'network';
-    this.network.start(this.peerAddress || policy.peerAddress || undefined, this.mppeKeys, this.localAddress);
+    this.network.start(
+      this.peerAddress || policy.peerAddress || undefined,
+      this.mppeKeys,
+      this.peerServers,
+      this.localAddress,
+    );
   }
 }
 

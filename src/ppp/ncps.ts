@@ -173,13 +173,24 @@ export class NetworkPhase {
   }
 
   /** Enter the Network phase: open the NCPs. `keys` (from MS-CHAP) enable CCP/MPPE. */
-  /** `localAddress`: ours for this session when it is not the policy's (pptpd's localip pairing). */
-  start(peerAddress: IPv4 | undefined, keys: MppeKeySource | undefined, localAddress?: IPv4): void {
+  /**
+   * `servers`: DNS/WINS for this session (RADIUS); `localAddress`: ours when it is not the policy's
+   * (pptpd's localip pairing).
+   */
+  start(
+    peerAddress: IPv4 | undefined,
+    keys: MppeKeySource | undefined,
+    servers?: readonly (IPv4 | undefined)[],
+    localAddress?: IPv4,
+  ): void {
     this.reported = false;
     this.active = true;
     this.deferred.clear();
     if (peerAddress) this.ipcpHandler.allow.address = peerAddress;
     if (localAddress) this.ipcpHandler.setLocalAddress(localAddress);
+    servers?.forEach((ip, i) => {
+      if (ip !== undefined && i < 4) this.ipcpHandler.allow.servers[i] = ip;
+    });
     this.keys = keys;
     this.ccpRunning = keys !== undefined && this.host.mppe !== undefined;
     // A gating NCP (CCP when MPPE is required) first, the others once it is up: a peer still

@@ -1,7 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { ChapSecretsStore } from '../aaa/chap-secrets.ts';
+import { StaticCredentials } from '../aaa/credentials.ts';
 import { DEFAULT_LOGIN_THROTTLE } from '../aaa/login-throttle.ts';
+import { DEFAULT_RADIUSCLIENT_CONF, loadRadiusClientConf } from '../aaa/radius/config.ts';
+import type { RadiusSettings } from '../aaa/radius/service.ts';
 import { type ConfigIssue, formatIssue } from '../config/issues.ts';
 import { mppePolicy, type PppdOptions, parsePppdOptions } from '../config/options-file.ts';
 import { parsePptpdConf } from '../config/pptpd-conf.ts';
@@ -89,8 +92,21 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
       secretsPath = defaultSecrets.path;
     } else secretsPath = '/etc/ppp/chap-secrets';
   }
-  const credentials = new ChapSecretsStore(secretsPath, { readFile: read });
-  issues.push(...credentials.reload());
+  // RADIUS (pppd `plugin radius.so`): it judges every login; chap-secrets is then optional.
+  let radius: RadiusSettings | undefined;
+  if (options.radiusPlugin) {
+    const r = loadRadiusClientConf(options.radiusConfigFile ?? DEFAULT_RADIUSCLIENT_CONF, { readFile: read });
+    radius = r.settings;
+    if (radius.nasIdentifier === undefined && radius.nasIpAddress === undefined) {
+      radius.nasIdentifier = options.name ?? hostname();
+    }
+    issues.push(...r.notes);
+  }
+  const useSecrets = !radius || o.readFile !== undefined || existsSync(secretsPath);
+  const credentials = useSecrets
+    ? new ChapSecretsStore(secretsPath, { readFile: read, checkPermissions: !radius })
+    : new StaticCredentials([]);
+  if (credentials instanceof ChapSecretsStore) issues.push(...credentials.reload());
 
   const { policy, notes } = serverPolicy(options);
   const settings: ServerSettings = {
@@ -120,6 +136,7 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
     logwtmp: config.logwtmp || options.logwtmp === true,
     singleSession: config.singleSession,
     origin: builtin ? 'the built-in configuration' : o.configPath!,
+    radius,
     maxUnauthPerSource: config.guard.maxUnauthPerSource,
     maxSetupsPerSource: config.guard.maxSetupsPerSource,
     maxUnauth: config.guard.maxUnauth,

@@ -1,6 +1,8 @@
 import type { Socket } from 'node:net';
 import { LeaseManager } from '../aaa/leases.ts';
 import { LoginThrottle } from '../aaa/login-throttle.ts';
+import type { RadiusTransport } from '../aaa/radius/client.ts';
+import { RadiusService } from '../aaa/radius/service.ts';
 import { GreDemux, type GreDemuxDropReason } from '../gre/demux.ts';
 import type { GrePort, TunDevice } from '../net/interfaces.ts';
 import { type ControlListener, TcpListener } from '../net/listener.ts';
@@ -45,6 +47,8 @@ export interface PptpServerDeps {
   system: SystemOps;
   /** Where control connections come from. @default TCP on settings.listen:settings.port */
   listener?: ControlListener;
+  /** RADIUS sockets (tests); default UDP. */
+  radiusTransport?: (purpose: 'authentication' | 'accounting') => RadiusTransport;
 }
 
 /**
@@ -81,6 +85,8 @@ export class PptpServer implements SessionHost {
   private stopping = false;
   /** Metrics and the status page (server/observer.ts); none by default. */
   observer: ServerObserver | undefined;
+  /** RADIUS (settings.radius): fixed at start; a reload keeps it. */
+  readonly radius: RadiusService | undefined;
 
   constructor(settings: ServerSettings, deps: PptpServerDeps) {
     this.settings = settings;
@@ -96,6 +102,13 @@ export class PptpServer implements SessionHost {
     this.loginThrottle = new LoginThrottle(settings.loginThrottle, { clock: deps.clock, log: deps.log });
     this.demux = new GreDemux(this.drops);
     this.refuser = new ConnectionRefuser(deps.clock, this.drops);
+    if (settings.radius) {
+      this.radius = new RadiusService(settings.radius, {
+        clock: deps.clock,
+        log: deps.log,
+        ...(deps.radiusTransport ? { transport: deps.radiusTransport } : {}),
+      });
+    }
     this.gre.onPacket((p, from) => this.demux.receive(p, from));
     this.tun.onPacket((p) => this.receiveTun(p));
   }
@@ -118,6 +131,7 @@ export class PptpServer implements SessionHost {
     this.log.info(
       `listening on ${host}:${port}; ${addresses}, at most ${this.settings.maxConnections} sessions`,
     );
+    await this.radius?.start();
     return port;
   }
 
@@ -369,6 +383,12 @@ export class PptpServer implements SessionHost {
    * and resolve when all sessions are closed or `graceMs` has passed.
    */
   shutdown(graceMs = 5000): Promise<void> {
+    // RADIUS: the sessions' Stops and Accounting-Off go out before we resolve.
+    const radius = this.radius;
+    return this.closeSessions(graceMs).then(() => radius?.stop(graceMs));
+  }
+
+  private closeSessions(graceMs: number): Promise<void> {
     this.stopping = true;
     this.listener.close();
     const n = this.sessions.size;

@@ -1,11 +1,13 @@
 import type { LeaseManager } from '../aaa/leases.ts';
 import type { AuthThrottle } from '../aaa/login-throttle.ts';
+import type { RadiusService, RadiusSession } from '../aaa/radius/service.ts';
 import type { GreHeader } from '../gre/codec.ts';
 import type { GreEndpoint } from '../gre/demux.ts';
 import type { TunDevice } from '../net/interfaces.ts';
 import { createAuthenticator } from '../ppp/auth/index.ts';
 import type { AuthMethod, AuthSuccess } from '../ppp/auth/types.ts';
 import type { NetworkInfo } from '../ppp/link.ts';
+import type { PeerServers } from '../ppp/link-types.ts';
 import type { CallIdAllocator } from '../pptp/call-ids.ts';
 import type { CallInfo, CallRequestDecision } from '../pptp/control.ts';
 import { ControlConnection } from '../pptp/control.ts';
@@ -49,6 +51,8 @@ export interface SessionHost {
   readonly loginThrottle: AuthThrottle;
   /** What unauthenticated peers may hold; the session applies the deadlines. */
   readonly limits: AdmissionLimits;
+  /** RADIUS, when configured (aaa/radius/): authentication, addresses, accounting. */
+  readonly radius?: RadiusService | undefined;
   sessionAuthenticated(session: Session): void;
   /** Other live sessions of `user` (single-session). */
   sessionsOf(user: string): readonly Session[];
@@ -129,6 +133,8 @@ export class Session implements GreEndpoint {
   private readonly counters = { bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, spoofed: 0 };
   /** The GRE and PPP drop counts as the data path stopped (layerDrops() after the call). */
   private dataPathDrops: { gre?: Record<string, number>; ppp?: Record<string, number> } = {};
+  /** RADIUS hooks (aaa/radius/service.ts), when RADIUS is configured. */
+  private readonly radius: RadiusSession | undefined;
 
   constructor(id: number, host: SessionHost, settings: ServerSettings, transport: SessionTransport) {
     this.id = `s${id}`;
@@ -160,6 +166,7 @@ export class Session implements GreEndpoint {
     });
     this.log.info(`connection from ${formatIPv4(this.peer)}:${transport.peerPort}`);
     this.setupDeadlineS = settings.setupDeadlineS;
+    this.radius = host.radius?.session(this);
     this.control.start();
   }
 
@@ -292,6 +299,7 @@ export class Session implements GreEndpoint {
           stripDomain: this.settings.stripDomain,
           peerAddress: formatIPv4(this.peer),
           throttle: this.host.loginThrottle,
+          ...(this.radius ? { remote: this.radius.authenticator(call.localCallId) } : {}),
         }),
       events: {
         onAuthenticated: (r) => this.onAuthenticated(r),
@@ -317,7 +325,7 @@ export class Session implements GreEndpoint {
    * The peer is authenticated: lease its address (the first time), or keep the lease it has (a
    * second authentication or an LCP renegotiation on the same session).
    */
-  private onAuthenticated(r: AuthSuccess): { peerAddress?: IPv4 } | false {
+  private onAuthenticated(r: AuthSuccess): { peerAddress?: IPv4; servers?: PeerServers } | false {
     const again = this.user !== undefined;
     if (!again && this.settings.singleSession !== 'off') {
       const others = this.host.sessionsOf(r.user).filter((s) => s !== this && !s.isClosed);
@@ -333,7 +341,8 @@ export class Session implements GreEndpoint {
     this.user ??= r.user;
     this.host.sessionAuthenticated(this);
     this.method = r.method;
-    const answer = this.host.leases.lease(this, r.user, r.credential);
+    const answer =
+      this.radius?.lease(r, this.host.leases) ?? this.host.leases.lease(this, r.user, r.credential);
     if ('refuse' in answer) {
       this.log.warn(`refusing ${r.user}: ${answer.refuse}`);
       return false;
@@ -343,7 +352,12 @@ export class Session implements GreEndpoint {
     if (again)
       this.log.info(`authenticated again with ${methodName(r.method)}; keeping ${formatIPv4(this.ip)}`);
     else this.log.info(`authenticated with ${methodName(r.method)}; assigning ${formatIPv4(this.ip)}`);
-    return { peerAddress: this.ip, ...(this.localAddress ? { localAddress: this.localAddress } : {}) };
+    const servers = this.radius?.ipcpServers();
+    return {
+      peerAddress: this.ip,
+      ...(this.localAddress ? { localAddress: this.localAddress } : {}),
+      ...(servers ? { servers } : {}),
+    };
   }
 
   private onNetworkUp(info: NetworkInfo): void {
@@ -377,6 +391,7 @@ export class Session implements GreEndpoint {
     // One TUN device for all sessions: a smaller session MTU goes on the client's route.
     const mtu = info.mtu < this.settings.policy.mtu ? info.mtu : undefined;
     this.attachment.attach(ip, mtu, this.hookContext(), (p) => this.host.tun.write(p));
+    this.radius?.up(ip, info.mppe?.bits);
     this.startLimits();
     if (this.settings.logwtmp) {
       this.wtmpLine = `pptp/${this.id}`;
@@ -523,6 +538,7 @@ export class Session implements GreEndpoint {
     this.log.info(
       `session closed: ${reason}${dur}, received ${c.bytesIn} bytes/${c.packetsIn} packets, sent ${c.bytesOut} bytes/${c.packetsOut} packets`,
     );
+    this.radius?.closed(reason);
     this.host.sessionClosed(this);
   }
 }

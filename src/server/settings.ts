@@ -1,5 +1,6 @@
 import type { CredentialStore } from '../aaa/credentials.ts';
 import { DEFAULT_LOGIN_THROTTLE, type LoginThrottleSettings } from '../aaa/login-throttle.ts';
+import type { RadiusSettings } from '../aaa/radius/service.ts';
 import type { ConfigIssue } from '../config/issues.ts';
 import { GUARD_DEFAULTS, type GuardLimits } from '../config/pptpd-conf.ts';
 import type { StatusAddress } from '../config/status-address.ts';
@@ -65,6 +66,8 @@ export interface ServerSettings extends GuardSettings {
   readonly status?: StatusAddress;
   /** Where the settings came from, for the start-up log line. */
   readonly origin: string;
+  /** RADIUS (pppd `plugin radius.so` + radiusclient.conf); undefined: chap-secrets only. */
+  readonly radius?: RadiusSettings | undefined;
 
   /** Login back-off (`auth-fail-limit`, `auth-lockout`, `auth-fail-window`; the rest fixed). */
   readonly loginThrottle: Readonly<LoginThrottleSettings>;

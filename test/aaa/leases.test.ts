@@ -87,3 +87,33 @@ test('reload keeps live leases out of the new pool', () => {
   m.release(a);
   assert.equal(m.poolFree, 2);
 });
+
+test('RADIUS: Framed-IP-Address is leased as source radius; none (or 255.255.255.254) takes the pool', () => {
+  const m = new LeaseManager([ip('10.0.0.10'), ip('10.0.0.11')]);
+  const a = holder('s1');
+  const b = holder('s2');
+  const c = holder('s3');
+  const fixed = m.leaseFromRadius(a, 'alice', ip('10.0.0.11'));
+  assert.ok('lease' in fixed);
+  assert.equal(fixed.lease.source, 'radius');
+  assert.equal(m.poolFree, 1, 'a pool address given by RADIUS leaves the free list');
+  const same = m.leaseFromRadius(b, 'bob', ip('10.0.0.11'));
+  assert.deepEqual(same, { refuse: 'the address RADIUS gives, 10.0.0.11, is in use by session s1 (alice)' });
+  const pooled = m.leaseFromRadius(b, 'bob', undefined);
+  assert.ok('lease' in pooled);
+  assert.equal(formatIPv4(pooled.lease.ip), '10.0.0.10');
+  assert.equal(pooled.lease.source, 'pool');
+  assert.deepEqual(m.leaseFromRadius(c, 'carol', undefined), {
+    refuse: 'address pool exhausted: all 2 addresses of remoteip are in use',
+  });
+  // outside the pool: only tracked
+  const outside = m.leaseFromRadius(c, 'carol', ip('192.0.2.7'));
+  assert.ok('lease' in outside);
+  // re-authentication keeps the lease; another address or user is refused
+  assert.deepEqual(m.leaseFromRadius(a, 'alice', ip('10.0.0.11')), { lease: m.leaseOf(a) });
+  assert.ok('refuse' in m.leaseFromRadius(a, 'alice', ip('10.0.0.10')));
+  assert.ok('refuse' in m.leaseFromRadius(a, 'mallory', undefined));
+  for (const h of [a, b, c]) m.release(h);
+  assert.equal(m.poolFree, 2);
+  assert.equal(m.count, 0);
+});

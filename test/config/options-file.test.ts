@@ -135,9 +135,10 @@ test('errors name file, line and what was expected', () => {
       ],
     ],
     [
-      'plugin radius.so',
-      [`${F}:1: plugin "radius.so" is not supported: RADIUS is not available yet (use chap-secrets)`],
+      'radius-config-file /etc/r.conf',
+      [`${F}:1: option "radius-config-file" needs "plugin radius.so" before it`],
     ],
+    ['plugin radattr.so', [`${F}:1: plugin "radattr.so" needs "plugin radius.so" before it`]],
     [
       'plugin /usr/lib/pppd/2.4.9/rp-pppoe.so',
       [`${F}:1: plugin "/usr/lib/pppd/2.4.9/rp-pppoe.so" is not supported: poptop loads no pppd plugins`],

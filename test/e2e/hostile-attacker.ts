@@ -152,7 +152,13 @@ async function echoFlood(): Promise<void> {
   // The server ending the connection under our writes (it destroys a closed control connection
   // that does not read) shows as EPIPE or ECONNRESET: an end, not a failure of the attacker.
   const reset = c.error === 'EPIPE' || c.error === 'ECONNRESET';
-  result({ written, messages: written / 16, endedAfterMs, endedBy: c.error, error: reset ? undefined : c.error });
+  result({
+    written,
+    messages: written / 16,
+    endedAfterMs,
+    endedBy: c.error,
+    error: reset ? undefined : c.error,
+  });
 }
 
 /**

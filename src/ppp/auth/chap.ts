@@ -68,6 +68,8 @@ export class ChapAuthenticator implements AuthExchange {
   private challenge: Uint8Array = new Uint8Array(0);
   private challengesSent = 0;
   private result: Uint8Array | undefined;
+  /** A question to the remote authenticator (RADIUS) not yet answered. */
+  private asking: { cancel(): void } | undefined;
 
   constructor(digest: ChapDigest, host: AuthHost, cfg: AuthenticatorOptions) {
     this.digest = digest;
@@ -88,6 +90,8 @@ export class ChapAuthenticator implements AuthExchange {
 
   stop(): void {
     this.timer?.cancel();
+    this.asking?.cancel();
+    this.asking = undefined;
     this.state = 'stopped';
   }
 
@@ -139,6 +143,10 @@ export class ChapAuthenticator implements AuthExchange {
       this.refuse(user, reason, this.digest.failureMessage(base), gate.delayMs, true);
       return;
     }
+    if (this.cfg.remote) {
+      this.judgeRemotely(response, name, rawUser, user, gate.delayMs);
+      return;
+    }
     if (!credential) {
       recordLogin(this.cfg, user, false);
       this.refuse(user, unknownUser(user), this.digest.failureMessage(base), gate.delayMs);
@@ -160,6 +168,46 @@ export class ChapAuthenticator implements AuthExchange {
         rawUser,
         credential,
         ...(verdict.mppeKeys ? { mppeKeys: verdict.mppeKeys } : {}),
+      });
+    });
+  }
+
+  /**
+   * Ask the remote authenticator (RADIUS); the answer is held (`deciding`) until it replies, then
+   * for the rest of the back-off delay. Its Success/Failure message (MS-CHAP2-Success,
+   * MS-CHAP-Error) goes to the peer unchanged.
+   */
+  private judgeRemotely(
+    response: Uint8Array,
+    name: Uint8Array,
+    rawUser: string,
+    user: string,
+    delayMs: number,
+  ): void {
+    const remote = this.cfg.remote!;
+    this.state = 'deciding';
+    const base = { challenge: this.challenge, random: this.random };
+    const method = this.method as 'chap-md5' | 'mschap' | 'mschapv2';
+    const request = { method, rawUser, user, id: this.id, challenge: this.challenge, response, name };
+    this.asking = remote.verify(request, (verdict) => {
+      this.asking = undefined;
+      if (this.state !== 'deciding') return;
+      recordLogin(this.cfg, user, verdict.ok);
+      if (!verdict.ok) {
+        this.refuse(user, verdict.reason, verdict.message ?? this.digest.failureMessage(base), delayMs);
+        return;
+      }
+      this.decide(delayMs, () => {
+        this.state = 'accepted';
+        this.sendResult(ChapCode.Success, verdict.message ?? '');
+        this.host.log.info(`${METHOD_NAMES[this.method]}: peer authenticated as ${quote(user)}`);
+        this.host.succeeded({
+          method: this.method,
+          user,
+          rawUser,
+          ...(verdict.mppeKeys ? { mppeKeys: verdict.mppeKeys } : {}),
+          ...(verdict.grant !== undefined ? { grant: verdict.grant } : {}),
+        });
       });
     });
   }

@@ -68,6 +68,8 @@ export class PapAuthenticator implements AuthExchange {
   private timer: TimerHandle | undefined;
   /** Identifier of the latest Authenticate-Request, answered when a held-back answer goes out. */
   private lastId: number | undefined;
+  /** A question to the remote authenticator (RADIUS) not yet answered. */
+  private asking: { cancel(): void } | undefined;
 
   constructor(host: AuthHost, cfg: AuthenticatorOptions) {
     this.host = host;
@@ -85,6 +87,8 @@ export class PapAuthenticator implements AuthExchange {
 
   stop(): void {
     this.timer?.cancel();
+    this.asking?.cancel();
+    this.asking = undefined;
     this.state = 'stopped';
   }
 
@@ -112,6 +116,10 @@ export class PapAuthenticator implements AuthExchange {
     const { user, credential } = lookupUser(this.cfg, rawUser);
     const gate = assessLogin(this.cfg, user);
     let reason: string | undefined;
+    if (!gate.locked && this.cfg.remote) {
+      this.verifyRemotely(id, rawUser, user, password, gate.delayMs);
+      return;
+    }
     if (gate.locked) reason = lockedOutReason(this.cfg.peerAddress ?? '');
     else {
       const ok = credential !== undefined && papPasswordMatches(credential.secret, password);
@@ -133,6 +141,48 @@ export class PapAuthenticator implements AuthExchange {
       this.answer(PapCode.AuthenticateAck, this.lastId ?? id, PAP_ACK_MESSAGE);
       this.host.log.info(`PAP: peer authenticated as ${quote(user)}`);
       this.host.succeeded({ method: 'pap', user, rawUser, credential: credential! });
+    });
+  }
+
+  /**
+   * Ask the remote authenticator (RADIUS); the answer is held (`deciding`, retransmissions noted)
+   * until it replies, then for the rest of the back-off delay.
+   */
+  private verifyRemotely(
+    id: number,
+    rawUser: string,
+    user: string,
+    password: Uint8Array,
+    delayMs: number,
+  ): void {
+    const remote = this.cfg.remote!;
+    this.state = 'deciding';
+    this.lastId = id;
+    this.asking = remote.verify({ method: 'pap', rawUser, user, password: password.slice() }, (verdict) => {
+      this.asking = undefined;
+      if (this.state !== 'deciding') return;
+      recordLogin(this.cfg, user, verdict.ok);
+      if (!verdict.ok) {
+        const failure = { method: 'pap' as const, user, reason: verdict.reason };
+        logAuthenticatorFailure(this.host, this.cfg, failure);
+        this.decide(delayMs, () => {
+          this.state = 'refused';
+          this.answer(PapCode.AuthenticateNak, this.lastId ?? id, PAP_NAK_MESSAGE);
+          this.host.failed({ ...failure, logged: true });
+        });
+        return;
+      }
+      this.decide(delayMs, () => {
+        this.state = 'accepted';
+        this.answer(PapCode.AuthenticateAck, this.lastId ?? id, PAP_ACK_MESSAGE);
+        this.host.log.info(`PAP: peer authenticated as ${quote(user)}`);
+        this.host.succeeded({
+          method: 'pap',
+          user,
+          rawUser,
+          ...(verdict.grant !== undefined ? { grant: verdict.grant } : {}),
+        });
+      });
     });
   }
 

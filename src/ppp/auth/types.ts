@@ -23,6 +23,44 @@ export interface AuthSuccess {
   mppeKeys?: MppeKeySource;
   /** Authenticator side: the credential that matched (for per-user addresses). */
   credential?: import('../../aaa/credentials.ts').Credential;
+  /**
+   * Authenticator side, when a remote authenticator (RADIUS) decided: what it granted with the
+   * acceptance (for RADIUS, its RadiusGrant: address, timeouts, Class...), for the session.
+   */
+  grant?: unknown;
+}
+
+/**
+ * What a remote authenticator (RADIUS) is asked to judge: the peer's answer as it came, with the
+ * challenge it answers.
+ */
+export type RemoteAuthRequest =
+  | { method: 'pap'; rawUser: string; user: string; password: Uint8Array }
+  | {
+      method: 'chap-md5' | 'mschap' | 'mschapv2';
+      rawUser: string;
+      user: string;
+      /** The CHAP Identifier of the Challenge/Response. */
+      id: number;
+      challenge: Uint8Array;
+      /** The Response Value (shape already checked). */
+      response: Uint8Array;
+      /** The Response's Name field as received. */
+      name: Uint8Array;
+    };
+
+/** A remote authenticator's answer. `message` replaces the exchange's own Success/Failure text. */
+export type RemoteVerdict =
+  | { ok: true; message?: string; mppeKeys?: MppeKeySource; grant?: unknown }
+  | { ok: false; reason: string; message?: string };
+
+/**
+ * An authenticator elsewhere (RADIUS): the exchange holds its answer (the `deciding` state) until
+ * `done` is called, once. `cancel()` is called when the exchange stops first; `done` must not be
+ * called after it.
+ */
+export interface RemoteAuthenticator {
+  verify(req: RemoteAuthRequest, done: (verdict: RemoteVerdict) => void): { cancel(): void };
 }
 
 export interface AuthFailure {
@@ -106,6 +144,11 @@ export interface AuthenticatorOptions extends AuthenticatorConfig, ExchangeOptio
    * or failure alike); each outcome is reported to it.
    */
   throttle?: AuthThrottle;
+  /**
+   * Judge logins remotely (RADIUS) instead of with `credentials`. The back-off still applies: a
+   * locked-out address is refused without asking, and outcomes are reported to the throttle.
+   */
+  remote?: RemoteAuthenticator;
 }
 
 /** Peer (client) options. */

@@ -1,0 +1,449 @@
+import { randomBytes } from 'node:crypto';
+import type { AuthSuccess, RemoteAuthenticator } from '../../ppp/auth/types.ts';
+import type { Clock, TimerHandle } from '../../util/clock.ts';
+import type { Logger } from '../../util/log.ts';
+import { formatIPv4, type IPv4 } from '../../wire/ip.ts';
+import type { LeaseAnswer, LeaseHolder, LeaseManager } from '../leases.ts';
+import { AccountingQueue, terminateCause } from './accounting.ts';
+import { nasAttributes, RadiusAuthenticator, type RadiusGrant } from './authenticate.ts';
+import { RadiusClient, type RadiusServer, type RadiusTransport, udpTransport } from './client.ts';
+import { bytesAttr, type RadiusAttribute, textAttr, u32Attr } from './codec.ts';
+import {
+  AcctAuthentic,
+  AcctStatus,
+  Attr,
+  codeName,
+  FramedProtocol,
+  NasPortType,
+  RadiusCode,
+  ServiceType,
+  TerminateCause,
+} from './dictionary.ts';
+import { type DynAuthClient, DynAuthHandler, DynAuthServer, type DynAuthSession } from './dynauth.ts';
+
+/** RADIUS as configured (radiusclient.conf + servers, see config.ts). */
+export interface RadiusSettings {
+  authServers: RadiusServer[];
+  /** Empty: no accounting. */
+  acctServers: RadiusServer[];
+  /** Seconds to wait for one answer (radiusclient `radius_timeout`). */
+  timeoutS: number;
+  /** Transmissions per server (radiusclient `radius_retries`). */
+  tries: number;
+  /** Seconds a server that stopped answering is tried last (radiusclient `radius_deadtime`). */
+  deadtimeS: number;
+  nasIdentifier?: string;
+  nasIpAddress?: IPv4;
+  /** Local address for the RADIUS socket (radiusclient `bindaddr`). */
+  bindAddress?: string;
+  /** Where the settings came from, for log lines. */
+  origin: string;
+  /**
+   * UDP port for Disconnect-Request / CoA-Request (RFC 5176) from the configured RADIUS servers;
+   * 0 = off. Default 3799.
+   */
+  dynauthPort?: number;
+}
+
+/** What the RADIUS layer needs from a session (server/session.ts implements it). */
+export interface RadiusSessionHandle extends LeaseHolder {
+  readonly id: string;
+  readonly peer: IPv4;
+  readonly log: Logger;
+  kill(reason: string): void;
+  info(): { bytesIn: number; bytesOut: number; packetsIn: number; packetsOut: number };
+}
+
+export interface RadiusServiceDeps {
+  clock: Clock;
+  log: Logger;
+  /** Sockets (tests); default a UDP socket per client. */
+  transport?: (purpose: 'authentication' | 'accounting') => RadiusTransport;
+}
+
+const TWO_32 = 2 ** 32;
+/** The longest delay a Node timer takes as given. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * RADIUS for one server process: the authentication client, the accounting client and its queue,
+ * and the sessions that authenticated through it. Accounting-On when it starts, Accounting-Off
+ * and a flush of the queue (the Stops) when it stops.
+ */
+export class RadiusService {
+  readonly settings: RadiusSettings;
+  readonly auth: RadiusClient;
+  readonly accounting: AccountingQueue | undefined;
+  private readonly acctClient: RadiusClient | undefined;
+  private readonly clock: Clock;
+  readonly log: Logger;
+  /** Distinguishes this process's Acct-Session-Ids from an earlier run's. */
+  private readonly boot = randomBytes(4).toString('hex').toUpperCase();
+  private readonly sessions = new Map<string, RadiusSession>();
+  private stopped = false;
+  private dynauth: DynAuthServer | undefined;
+  /** The Disconnect/CoA handler (also for tests). */
+  readonly dynauthHandler: DynAuthHandler;
+
+  constructor(settings: RadiusSettings, deps: RadiusServiceDeps) {
+    this.settings = settings;
+    this.clock = deps.clock;
+    this.log = deps.log;
+    const common = {
+      timeoutMs: settings.timeoutS * 1000,
+      tries: settings.tries,
+      deadtimeMs: settings.deadtimeS * 1000,
+      clock: deps.clock,
+      log: deps.log,
+    };
+    this.auth = new RadiusClient({
+      ...common,
+      servers: settings.authServers,
+      purpose: 'authentication',
+      transport: deps.transport ? deps.transport('authentication') : udpTransport(settings.bindAddress),
+    });
+    if (settings.acctServers.length > 0) {
+      this.acctClient = new RadiusClient({
+        ...common,
+        servers: settings.acctServers,
+        purpose: 'accounting',
+        transport: deps.transport ? deps.transport('accounting') : udpTransport(settings.bindAddress),
+      });
+      this.accounting = new AccountingQueue(this.acctClient, { clock: deps.clock, log: deps.log });
+    }
+    // Disconnect/CoA from the servers we use, with the secret we share with each.
+    const clients: DynAuthClient[] = [];
+    for (const s of [...settings.authServers, ...settings.acctServers]) {
+      if (!clients.some((c) => c.host === s.host)) clients.push({ host: s.host, secret: s.secret });
+    }
+    this.dynauthHandler = new DynAuthHandler({
+      clients,
+      sessions: () => this.liveSessions(),
+      ...this.nas,
+      clock: deps.clock,
+      log: deps.log,
+    });
+  }
+
+  /** Sessions that are up (what Disconnect/CoA can act on). */
+  liveSessions(): DynAuthSession[] {
+    return [...this.sessions.values()].filter((s) => s.isUp);
+  }
+
+  get nas(): { nasIdentifier?: string; nasIpAddress?: IPv4 } {
+    const out: { nasIdentifier?: string; nasIpAddress?: IPv4 } = {};
+    if (this.settings.nasIdentifier !== undefined) out.nasIdentifier = this.settings.nasIdentifier;
+    if (this.settings.nasIpAddress !== undefined) out.nasIpAddress = this.settings.nasIpAddress;
+    return out;
+  }
+
+  /**
+   * Start: Accounting-On (RFC 2866 §5.1), the Disconnect/CoA listener, and a log line naming the
+   * servers. Resolves with the Disconnect/CoA port (undefined when off or unavailable).
+   */
+  async start(): Promise<number | undefined> {
+    const list = (s: RadiusServer[]) => s.map((x) => `${x.host}:${x.port}`).join(', ');
+    const acct = this.accounting ? `accounting to ${list(this.settings.acctServers)}` : 'no accounting';
+    this.accounting?.add(AcctStatus.AccountingOn, this.nasRecord(), 'for this server');
+    const port = this.settings.dynauthPort ?? 3799;
+    let bound: number | undefined;
+    if (port > 0) {
+      this.dynauth = new DynAuthServer(this.dynauthHandler, this.log);
+      bound = await this.dynauth.listen(port, this.settings.bindAddress);
+    }
+    const dae = bound === undefined ? 'no Disconnect/CoA' : `Disconnect/CoA on UDP ${bound}`;
+    this.log.info(
+      `RADIUS (${this.settings.origin}): authentication by ${list(this.settings.authServers)}; ${acct}; ${dae}`,
+    );
+    return bound;
+  }
+
+  /** Stop: Accounting-Off after the sessions' Stops, then wait up to `graceMs` for the queue. */
+  async stop(graceMs: number): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.accounting) {
+      this.accounting.add(
+        AcctStatus.AccountingOff,
+        [...this.nasRecord(), u32Attr(Attr.AcctTerminateCause, TerminateCause.AdminReboot)],
+        'for this server',
+      );
+      const done = await this.accounting.flush(graceMs);
+      if (!done) {
+        this.log.warn(
+          `RADIUS accounting: ${this.accounting.length} records not answered within ${graceMs / 1000} s of stopping; they are lost`,
+        );
+      }
+    }
+    this.dynauth?.close();
+    this.accounting?.close();
+    this.auth.close();
+    this.acctClient?.close();
+  }
+
+  /** The RADIUS side of one session. */
+  session(handle: RadiusSessionHandle): RadiusSession {
+    const s = new RadiusSession(this, handle, `${this.boot}${handle.id.replace(/^s/, '').padStart(8, '0')}`);
+    this.sessions.set(s.acctSessionId, s);
+    return s;
+  }
+
+  /** A live session by Acct-Session-Id (Disconnect/CoA). */
+  find(acctSessionId: string): RadiusSession | undefined {
+    return this.sessions.get(acctSessionId);
+  }
+
+  forget(s: RadiusSession): void {
+    this.sessions.delete(s.acctSessionId);
+  }
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  /**
+   * A timer of any length: RADIUS gives times up to 2^32-1 s, and a Node timer longer than
+   * 2^31-1 ms would fire at once, so a long one is run in steps.
+   */
+  timer(ms: number, fn: () => void): TimerHandle {
+    let inner: TimerHandle;
+    const step = (left: number): void => {
+      const now = Math.min(left, MAX_TIMER_MS);
+      inner = this.clock.setTimer(now, () => (left > MAX_TIMER_MS ? step(left - MAX_TIMER_MS) : fn()));
+    };
+    step(ms);
+    return { cancel: () => inner.cancel() };
+  }
+
+  private nasRecord(): RadiusAttribute[] {
+    return [...nasAttributes(this.nas), textAttr(Attr.AcctSessionId, this.boot)];
+  }
+}
+
+/**
+ * One session's RADIUS life: the authenticator for its login, the lease and IPCP servers from the
+ * Access-Accept, Session-Timeout and Idle-Timeout, and accounting (Start at network up,
+ * Interim-Update every Acct-Interim-Interval, Stop with the counters and the cause at the end).
+ */
+export class RadiusSession implements DynAuthSession {
+  readonly acctSessionId: string;
+  private readonly service: RadiusService;
+  private readonly handle: RadiusSessionHandle;
+  private grant: RadiusGrant | undefined;
+  private user: string | undefined;
+  private callId = 0;
+  private ip: IPv4 | undefined;
+  private upAt: number | undefined;
+  private sessionTimer: TimerHandle | undefined;
+  private idleTimer: TimerHandle | undefined;
+  private interimTimer: TimerHandle | undefined;
+  private ended = false;
+
+  constructor(service: RadiusService, handle: RadiusSessionHandle, acctSessionId: string) {
+    this.service = service;
+    this.handle = handle;
+    this.acctSessionId = acctSessionId;
+  }
+
+  get userName(): string | undefined {
+    return this.user;
+  }
+  get framedIp(): IPv4 | undefined {
+    return this.ip;
+  }
+  get callingStationId(): string {
+    return formatIPv4(this.handle.peer);
+  }
+  get nasPort(): number {
+    return this.callId;
+  }
+  /** Up and not ended: what Disconnect/CoA act on. */
+  get isUp(): boolean {
+    return this.upAt !== undefined && !this.ended;
+  }
+
+  /** The authenticator for the login on `callId` (NAS-Port). */
+  authenticator(callId: number): RemoteAuthenticator {
+    this.callId = callId;
+    return new RadiusAuthenticator(this.service.auth, this.service.nas, {
+      acctSessionId: this.acctSessionId,
+      nasPort: callId,
+      callingStationId: formatIPv4(this.handle.peer),
+    });
+  }
+
+  /**
+   * The address for a login RADIUS accepted: Framed-IP-Address, or the pool. Undefined when the
+   * login was not a RADIUS one (the caller leases as usual).
+   */
+  lease(r: AuthSuccess, leases: LeaseManager): LeaseAnswer | undefined {
+    const grant = r.grant as RadiusGrant | undefined;
+    if (!grant || typeof grant !== 'object' || !('server' in grant)) return undefined;
+    this.grant = grant;
+    this.user = r.rawUser;
+    if (grant.framedPool !== undefined) {
+      this.handle.log.debug(
+        `RADIUS Framed-Pool "${grant.framedPool}" ignored: poptop has one pool (remoteip)`,
+      );
+    }
+    if (grant.framedRoutes.length > 0) {
+      this.handle.log.warn(
+        `RADIUS Framed-Route ignored (not supported yet): ${grant.framedRoutes.map((r) => `"${r}"`).join(', ')}`,
+      );
+    }
+    return leases.leaseFromRadius(
+      this.handle,
+      r.user,
+      grant.framedIp === 'pool' ? undefined : grant.framedIp,
+    );
+  }
+
+  /** DNS and NBNS servers RADIUS gave (IPCP options 129-132), or undefined to keep ms-dns/ms-wins. */
+  ipcpServers(): [IPv4 | undefined, IPv4 | undefined, IPv4 | undefined, IPv4 | undefined] | undefined {
+    const g = this.grant;
+    if (!g) return undefined;
+    const all = [...g.dns, ...g.nbns] as [
+      IPv4 | undefined,
+      IPv4 | undefined,
+      IPv4 | undefined,
+      IPv4 | undefined,
+    ];
+    return all.some((x) => x !== undefined) ? all : undefined;
+  }
+
+  /** The network layer is up with `ip`: enforce the grant, start accounting and the timers. */
+  up(ip: IPv4, mppeBits: number | undefined): void {
+    if (this.upAt !== undefined || this.ended) return;
+    this.ip = ip;
+    this.upAt = this.service.now();
+    const g = this.grant;
+    if (g?.mppe) {
+      const ok =
+        mppeBits === undefined
+          ? !g.mppe.required
+          : (mppeBits === 40 && g.mppe.allow40) || (mppeBits === 128 && g.mppe.allow128);
+      if (!ok) {
+        const got = mppeBits === undefined ? 'no encryption' : `MPPE ${mppeBits}-bit`;
+        this.handle.kill(
+          `RADIUS requires ${g.mppe.required ? 'encryption' : 'another encryption'}: the session has ${got}`,
+        );
+        return;
+      }
+    }
+    this.sendAccounting(AcctStatus.Start);
+    if (g?.sessionTimeoutS) this.armSessionTimeout(g.sessionTimeoutS);
+    if (g?.idleTimeoutS) this.watchIdle(g.idleTimeoutS);
+    const interim = g?.acctInterimIntervalS;
+    if (interim && this.service.accounting) this.interim(Math.max(1, interim));
+  }
+
+  /** Disconnect-Request. */
+  disconnect(reason: string): void {
+    this.handle.kill(reason);
+  }
+
+  /** CoA-Request: new Session-Timeout / Idle-Timeout (0 = none), counted from when the session came up. */
+  changeLimits(limits: { sessionTimeoutS?: number; idleTimeoutS?: number }): void {
+    if (!this.isUp) return;
+    if (limits.sessionTimeoutS !== undefined) this.armSessionTimeout(limits.sessionTimeoutS);
+    if (limits.idleTimeoutS !== undefined) this.watchIdle(limits.idleTimeoutS);
+  }
+
+  /** The session ended for `reason`: Stop (when it had started), timers off. Runs once. */
+  closed(reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    for (const t of [this.sessionTimer, this.idleTimer, this.interimTimer]) t?.cancel();
+    this.service.forget(this);
+    if (this.upAt !== undefined) this.sendAccounting(AcctStatus.Stop, terminateCause(reason));
+  }
+
+  /** Session-Timeout: `seconds` after the session came up (0: no limit). */
+  private armSessionTimeout(seconds: number): void {
+    this.sessionTimer?.cancel();
+    this.sessionTimer = undefined;
+    if (seconds <= 0) return;
+    const left = Math.max(0, (this.upAt ?? this.service.now()) + seconds * 1000 - this.service.now());
+    this.sessionTimer = this.service.timer(left, () =>
+      this.handle.kill(`Session-Timeout of ${seconds} s reached (RADIUS)`),
+    );
+  }
+
+  /** Idle-Timeout: no packet either way for `idleS` seconds ends the session (0: no limit). */
+  private watchIdle(idleS: number): void {
+    this.idleTimer?.cancel();
+    this.idleTimer = undefined;
+    if (idleS <= 0) return;
+    let last = this.activity();
+    let lastChange = this.service.now();
+    const period = Math.max(1, Math.ceil(idleS / 4)) * 1000;
+    const check = () => {
+      if (this.ended) return;
+      const now = this.service.now();
+      const a = this.activity();
+      if (a !== last) {
+        last = a;
+        lastChange = now;
+      } else if (now - lastChange >= idleS * 1000) {
+        this.handle.kill(`Idle-Timeout of ${idleS} s reached (RADIUS): no traffic`);
+        return;
+      }
+      this.idleTimer = this.service.timer(period, check);
+    };
+    this.idleTimer = this.service.timer(period, check);
+  }
+
+  private activity(): number {
+    const i = this.handle.info();
+    return i.packetsIn + i.packetsOut;
+  }
+
+  private interim(seconds: number): void {
+    const tick = () => {
+      if (this.ended) return;
+      this.sendAccounting(AcctStatus.InterimUpdate);
+      this.interimTimer = this.service.timer(seconds * 1000, tick);
+    };
+    this.interimTimer = this.service.timer(seconds * 1000, tick);
+  }
+
+  private sendAccounting(status: number, cause?: number): void {
+    const q = this.service.accounting;
+    if (!q) return;
+    const attrs: RadiusAttribute[] = [
+      textAttr(Attr.AcctSessionId, this.acctSessionId),
+      ...nasAttributes(this.service.nas),
+      u32Attr(Attr.NasPort, this.callId),
+      u32Attr(Attr.NasPortType, NasPortType.Virtual),
+      u32Attr(Attr.ServiceType, ServiceType.Framed),
+      u32Attr(Attr.FramedProtocol, FramedProtocol.PPP),
+      textAttr(Attr.CallingStationId, formatIPv4(this.handle.peer)),
+      u32Attr(Attr.AcctAuthentic, this.grant ? AcctAuthentic.Radius : AcctAuthentic.Local),
+      u32Attr(Attr.EventTimestamp, Math.floor(Date.now() / 1000)),
+    ];
+    if (this.user !== undefined) attrs.unshift(textAttr(Attr.UserName, this.user));
+    if (this.ip !== undefined) attrs.push(u32Attr(Attr.FramedIpAddress, this.ip));
+    for (const c of this.grant?.classes ?? []) attrs.push(bytesAttr(Attr.Class, c));
+    if (status !== AcctStatus.Start) {
+      const i = this.handle.info();
+      const seconds = Math.floor((this.service.now() - (this.upAt ?? this.service.now())) / 1000);
+      attrs.push(
+        u32Attr(Attr.AcctSessionTime, seconds),
+        u32Attr(Attr.AcctInputOctets, i.bytesIn % TWO_32),
+        u32Attr(Attr.AcctOutputOctets, i.bytesOut % TWO_32),
+        u32Attr(Attr.AcctInputGigawords, Math.floor(i.bytesIn / TWO_32)),
+        u32Attr(Attr.AcctOutputGigawords, Math.floor(i.bytesOut / TWO_32)),
+        u32Attr(Attr.AcctInputPackets, i.packetsIn % TWO_32),
+        u32Attr(Attr.AcctOutputPackets, i.packetsOut % TWO_32),
+      );
+      if (cause !== undefined) attrs.push(u32Attr(Attr.AcctTerminateCause, cause));
+    }
+    const what = `for ${this.handle.id}${this.user ? ` (${this.user})` : ''}`;
+    q.add(status, attrs, what);
+    if (this.handle.log.debugEnabled) {
+      this.handle.log.debug(
+        `RADIUS: queued ${codeName(RadiusCode.AccountingRequest)} (status ${status}) ${what}`,
+      );
+    }
+  }
+}
