@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
 import { openSync, unlinkSync, writeFileSync } from 'node:fs';
 import { ConfigError } from '../config/issues.ts';
+import { FdReserve } from '../net/fd-reserve.ts';
 import { RawGreSocket } from '../net/gre-socket.ts';
-import { IpRoute } from '../net/iproute.ts';
+import { type HostRoutes, IpRoute } from '../net/iproute.ts';
+import { NetlinkRoutes } from '../net/netlink.ts';
 import { TunInterface } from '../net/tun.ts';
 import { DEFAULT_CONTROL_SOCKET, listenControlSocket } from '../server/control-socket.ts';
 import { type LoadOptions, loadServerSettings } from '../server/load-settings.ts';
@@ -82,7 +84,15 @@ export async function serve(args: ParsedArgs): Promise<number> {
   }
   const ip = new IpRoute();
   const local = settings.localIps[0];
+  // Per-session routes and proxy ARP through netlink; `ip` only for the set-up below.
+  // POPTOP_ROUTE_BACKEND=ip (undocumented) runs `ip` per change instead, for benchmarks.
+  let routes: HostRoutes = ip;
   try {
+    if (process.env.POPTOP_ROUTE_BACKEND !== 'ip') {
+      const netlink = new NetlinkRoutes();
+      netlink.open();
+      routes = netlink;
+    }
     await ip.disableIpv6(tun.name);
     await ip.setMtu(tun.name, Math.max(576, settings.policy.mtu));
     if (local !== undefined) await ip.addAddress(tun.name, local);
@@ -103,8 +113,9 @@ export async function serve(args: ParsedArgs): Promise<number> {
     log,
     gre,
     tun,
+    fds: new FdReserve({ clock: new SystemClock(), log }),
     system: new KernelSystem({
-      ip,
+      routes,
       tunName: tun.name,
       ipUpScript: settings.ipUpScript,
       ipDownScript: settings.ipDownScript,

@@ -1,4 +1,4 @@
-import type { IpRoute } from '../net/iproute.ts';
+import type { HostRoutes } from '../net/iproute.ts';
 import type { Logger } from '../util/log.ts';
 import { formatIPv4, type IPv4 } from '../wire/ip.ts';
 import { type HookContext, runHook } from './hooks.ts';
@@ -6,8 +6,9 @@ import { type HookContext, runHook } from './hooks.ts';
 /**
  * What a session asks of the host system when it comes up and goes down: a host route to the
  * client through the TUN device, proxy ARP on the LAN, and pppd's ip-up / ip-down scripts.
- * The kernel implementation runs `ip`; tests use RecordingSystem. None of these throw: failures
- * are logged in words and the session goes on (as pppd does when a hook fails).
+ * The kernel implementation changes routes through HostRoutes (netlink in `serve`); tests use
+ * RecordingSystem. None of these throw: failures are logged in words and the session goes on (as
+ * pppd does when a hook fails).
  */
 export interface SystemOps {
   /**
@@ -21,10 +22,21 @@ export interface SystemOps {
   addProxyArp(ip: IPv4, log: Logger): Promise<string | undefined>;
   delProxyArp(ip: IPv4, lanIf: string, log: Logger): Promise<void>;
   runHook(kind: 'ip-up' | 'ip-down', ctx: HookContext, log: Logger): Promise<void>;
+  /** What is in place on the host now, and what failed (status, tests). */
+  counters?(): SystemCounters;
+}
+
+export interface SystemCounters {
+  /** Host routes this process added and has not removed. */
+  hostRoutes: number;
+  /** Proxy ARP entries this process published and has not removed. */
+  proxyArp: number;
+  /** Route or proxy ARP changes the kernel refused (each is logged at warn). */
+  failures: number;
 }
 
 export interface KernelSystemOptions {
-  ip: IpRoute;
+  routes: HostRoutes;
   tunName: string;
   ipUpScript: string;
   ipDownScript: string;
@@ -32,37 +44,55 @@ export interface KernelSystemOptions {
 
 export class KernelSystem implements SystemOps {
   private readonly o: KernelSystemOptions;
+  private readonly routes = new Set<IPv4>();
+  private readonly published = new Set<string>();
+  private failures = 0;
+
   constructor(o: KernelSystemOptions) {
     this.o = o;
   }
 
+  counters(): SystemCounters {
+    return { hostRoutes: this.routes.size, proxyArp: this.published.size, failures: this.failures };
+  }
+
   async addClientRoute(ip: IPv4, log: Logger, mtu?: number): Promise<void> {
     try {
-      await this.o.ip.addRoute(this.o.tunName, ip, 32, mtu);
+      await this.o.routes.addRoute(this.o.tunName, ip, 32, mtu);
+      this.routes.add(ip);
     } catch (e) {
+      this.failures++;
       log.warn(`cannot add the route to ${formatIPv4(ip)} via ${this.o.tunName}: ${(e as Error).message}`);
     }
   }
 
+  /** A route already gone is fine (debug); any other failure leaves it in the kernel: warn. */
   async delClientRoute(ip: IPv4, log: Logger): Promise<void> {
     try {
-      await this.o.ip.delRoute(this.o.tunName, ip);
+      const removed = await this.o.routes.delRoute(this.o.tunName, ip);
+      this.routes.delete(ip);
+      if (!removed) log.debug(`route to ${formatIPv4(ip)} via ${this.o.tunName} was already gone`);
     } catch (e) {
-      log.debug(`route to ${formatIPv4(ip)} already gone: ${(e as Error).message}`);
+      this.failures++;
+      log.warn(
+        `cannot remove the route to ${formatIPv4(ip)} via ${this.o.tunName}, it stays in the kernel: ${(e as Error).message}`,
+      );
     }
   }
 
   async addProxyArp(ip: IPv4, log: Logger): Promise<string | undefined> {
     try {
-      const lan = await this.o.ip.interfaceContaining(ip);
+      const lan = await this.o.routes.interfaceContaining(ip);
       if (!lan || lan.ifname === this.o.tunName) {
         log.info(`proxyarp: no LAN interface has a subnet containing ${formatIPv4(ip)}; nothing to publish`);
         return undefined;
       }
-      await this.o.ip.addProxyArp(ip, lan.ifname);
+      await this.o.routes.addProxyArp(ip, lan.ifname);
+      this.published.add(`${ip}@${lan.ifname}`);
       log.info(`proxyarp: publishing ${formatIPv4(ip)} on ${lan.ifname}`);
       return lan.ifname;
     } catch (e) {
+      this.failures++;
       log.warn(`proxyarp: cannot publish ${formatIPv4(ip)}: ${(e as Error).message}`);
       return undefined;
     }
@@ -70,8 +100,11 @@ export class KernelSystem implements SystemOps {
 
   async delProxyArp(ip: IPv4, lanIf: string, log: Logger): Promise<void> {
     try {
-      await this.o.ip.delProxyArp(ip, lanIf);
+      const removed = await this.o.routes.delProxyArp(ip, lanIf);
+      this.published.delete(`${ip}@${lanIf}`);
+      if (!removed) log.debug(`proxyarp: ${formatIPv4(ip)} on ${lanIf} was already gone`);
     } catch (e) {
+      this.failures++;
       log.warn(`proxyarp: cannot remove ${formatIPv4(ip)} from ${lanIf}: ${(e as Error).message}`);
     }
   }
@@ -104,5 +137,8 @@ export class RecordingSystem implements SystemOps {
   }
   async runHook(kind: 'ip-up' | 'ip-down', ctx: HookContext): Promise<void> {
     this.hooks.push({ kind, ctx });
+  }
+  counters(): SystemCounters {
+    return { hostRoutes: this.routes.size, proxyArp: this.proxyArp.size, failures: 0 };
   }
 }
