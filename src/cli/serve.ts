@@ -108,14 +108,16 @@ export async function serve(args: ParsedArgs): Promise<number> {
       'IPv4 forwarding is off: clients reach this host only. To let them reach the LAN or the Internet: sysctl -w net.ipv4.ip_forward=1',
     );
   }
+  const fds = new FdReserve({ clock: new SystemClock(), log });
   const server = new PptpServer(settings, {
     clock: new SystemClock(),
     log,
     gre,
     tun,
-    fds: new FdReserve({ clock: new SystemClock(), log }),
+    fds,
     system: new KernelSystem({
       routes,
+      fds,
       tunName: tun.name,
       ipUpScript: settings.ipUpScript,
       ipDownScript: settings.ipDownScript,

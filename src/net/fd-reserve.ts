@@ -33,7 +33,10 @@ export function countOpenFds(dir = '/proc/self/fd'): number {
 
 /** Why a new connection or call is refused, and whether even a polite refusal would cost too much. */
 export interface FdShortage {
+  /** With the numbers (logged once when refusing starts). */
   readonly reason: string;
+  /** The same in words that do not change from one refusal to the next (for each refused call). */
+  readonly brief: string;
   /** Within half the reserve of the limit: close at once rather than answer. */
   readonly critical: boolean;
 }
@@ -74,14 +77,15 @@ export class FdReserve {
     this.measureEveryMs = o.measureEveryMs ?? 1000;
   }
 
-  /** A descriptor was opened (an accepted socket). */
-  opened(): void {
-    this.delta++;
+  /** `n` descriptors were opened (an accepted socket, the pipes of a hook). */
+  opened(n = 1): void {
+    this.delta += n;
   }
 
-  /** A descriptor reported by opened() was closed. */
-  closed(): void {
-    this.delta--;
+  /** `n` descriptors reported by opened() were closed. */
+  closed(n = 1): void {
+    this.delta -= n;
+    if (this.refusing) this.update(); // so the end of an episode is logged when it ends
   }
 
   /** Descriptors in use, as last measured plus what was reported since. */
@@ -107,7 +111,20 @@ export class FdReserve {
    */
   check(): FdShortage | undefined {
     const limit = this.limit;
-    if (limit === undefined) return undefined;
+    if (limit === undefined || !this.update()) return undefined;
+    const used = this.inUse;
+    this.refusals++;
+    return {
+      reason: this.describe(used, limit),
+      brief: `too few file descriptors left: the last ${this.reserve} are kept for the control socket, routes and the log`,
+      critical: used >= limit - Math.ceil(this.reserve / 2),
+    };
+  }
+
+  /** Measures if due, moves between accepting and refusing (logging each change); true when refusing. */
+  private update(): boolean {
+    const limit = this.limit;
+    if (limit === undefined) return false;
     const now = this.clock.now();
     const near = this.inUse >= limit - 2 * this.reserve;
     if (now - this.measuredAt >= (near ? Math.min(100, this.measureEveryMs) : this.measureEveryMs))
@@ -124,12 +141,7 @@ export class FdReserve {
       this.refusals = 0;
       this.log.warn(`refusing new connections and calls: ${this.describe(used, limit)}`);
     }
-    if (!this.refusing) return undefined;
-    this.refusals++;
-    return {
-      reason: this.describe(used, limit),
-      critical: used >= limit - Math.ceil(this.reserve / 2),
-    };
+    return this.refusing;
   }
 
   private describe(used: number, limit: number): string {

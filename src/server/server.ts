@@ -224,7 +224,7 @@ export class PptpServer implements SessionHost {
         accept: false,
         resultCode: OutgoingCallResult.GeneralError,
         errorCode: GeneralError.NoResource,
-        reason: short.reason,
+        reason: short.brief,
       };
     }
     const busy = this.sources.admitSetup(session.peer, this.limits);

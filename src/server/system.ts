@@ -40,13 +40,22 @@ export interface KernelSystemOptions {
   tunName: string;
   ipUpScript: string;
   ipDownScript: string;
+  /** ip-up / ip-down scripts running at once; the others wait their turn. @default 4 */
+  hookConcurrency?: number;
+  /** Told about the descriptors a running hook holds (its stdio pipes). */
+  fds?: { opened(n: number): void; closed(n: number): void };
 }
+
+/** Descriptors the parent holds while a hook runs (stdin, stdout and stderr pipes). */
+const FDS_PER_HOOK = 3;
 
 export class KernelSystem implements SystemOps {
   private readonly o: KernelSystemOptions;
   private readonly routes = new Set<IPv4>();
   private readonly published = new Set<string>();
   private failures = 0;
+  private hooksRunning = 0;
+  private readonly hooksWaiting: (() => void)[] = [];
 
   constructor(o: KernelSystemOptions) {
     this.o = o;
@@ -109,8 +118,27 @@ export class KernelSystem implements SystemOps {
     }
   }
 
-  runHook(kind: 'ip-up' | 'ip-down', ctx: HookContext, log: Logger): Promise<void> {
-    return runHook(kind === 'ip-up' ? this.o.ipUpScript : this.o.ipDownScript, ctx, log);
+  /**
+   * Hooks are processes: a burst of sessions coming up or going down together runs at most
+   * `hookConcurrency` of them at once (in order), so they cannot take a file descriptor or a
+   * process slot per session.
+   */
+  async runHook(kind: 'ip-up' | 'ip-down', ctx: HookContext, log: Logger): Promise<void> {
+    const script = kind === 'ip-up' ? this.o.ipUpScript : this.o.ipDownScript;
+    if (!script) return;
+    // A finishing hook hands its slot straight to the next in line.
+    if (this.hooksRunning >= Math.max(1, this.o.hookConcurrency ?? 4))
+      await new Promise<void>((resolve) => this.hooksWaiting.push(resolve));
+    else this.hooksRunning++;
+    this.o.fds?.opened(FDS_PER_HOOK);
+    try {
+      await runHook(script, ctx, log);
+    } finally {
+      this.o.fds?.closed(FDS_PER_HOOK);
+      const next = this.hooksWaiting.shift();
+      if (next) next();
+      else this.hooksRunning--;
+    }
   }
 }
 

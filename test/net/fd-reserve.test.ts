@@ -97,3 +97,19 @@ test('no known limit: never refuses', () => {
   });
   assert.equal(fds.check(), undefined);
 });
+
+test('the end of an episode is logged when descriptors close, without waiting for the next connection', () => {
+  const log = new MemoryLogger();
+  const fds = new FdReserve({ clock: new ManualClock(), log, limit: 100, reserve: 32, count: () => 10 });
+  for (let i = 0; i < 60; i++) fds.opened();
+  assert.ok(fds.check());
+  for (let i = 0; i < 10; i++) fds.closed();
+  assert.ok(!log.has(/accepting new connections and calls again/), 'still within the reserve and a half');
+  for (let i = 0; i < 20; i++) fds.closed();
+  assert.ok(
+    log.has(
+      /accepting new connections and calls again: 40 of 100 file descriptors in use \(1 refused meanwhile\)/,
+    ),
+    log.text(),
+  );
+});

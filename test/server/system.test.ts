@@ -1,5 +1,8 @@
 // KernelSystem over fake HostRoutes: what it logs, at which level, and what it counts.
 import assert from 'node:assert/strict';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import type { HostRoutes, InterfaceAddress } from '../../src/net/iproute.ts';
 import { KernelSystem } from '../../src/server/system.ts';
@@ -69,3 +72,68 @@ test('proxy ARP published and removed is counted; removal of one already gone is
   assert.equal(sys.counters().proxyArp, 0);
   assert.ok(!log.lines.some((l) => l.level === 'warn'), log.text());
 });
+
+test('hooks run at most hookConcurrency at once, in order, and their descriptors are reported', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'poptop-hooks-'));
+  try {
+    const marks = join(dir, 'marks');
+    const script = join(dir, 'ip-up');
+    // Each run notes its start, waits for a file the test creates, notes its end.
+    writeFileSync(
+      script,
+      `#!/bin/sh\necho "start $5" >> ${marks}\nwhile [ ! -e ${dir}/go ]; do sleep 0.02; done\necho "end $5" >> ${marks}\n`,
+    );
+    chmodSync(script, 0o755);
+    let fds = 0;
+    let maxFds = 0;
+    const sys = new KernelSystem({
+      routes: new FakeRoutes(),
+      tunName: 'poptop0',
+      ipUpScript: script,
+      ipDownScript: '',
+      hookConcurrency: 2,
+      fds: {
+        opened: (n) => {
+          fds += n;
+          maxFds = Math.max(maxFds, fds);
+        },
+        closed: (n) => {
+          fds -= n;
+        },
+      },
+    });
+    const log = new MemoryLogger();
+    const ctx = (i: number) => ({
+      ifname: 'poptop0',
+      localIp: '10.0.0.1',
+      remoteIp: `10.0.0.${10 + i}`,
+      peerName: 'u',
+      ipparam: '',
+      speed: 115200,
+      sessionId: `s${i}`,
+    });
+    const runs = Array.from({ length: 5 }, (_, i) => sys.runHook('ip-up', ctx(i), log));
+    await waitUntil(() => existsSync(marks) && readFileSync(marks, 'utf8').split('\n').length > 2);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(readFileSync(marks, 'utf8').trim().split('\n'), ['start 10.0.0.10', 'start 10.0.0.11']);
+    writeFileSync(join(dir, 'go'), '');
+    await Promise.all(runs);
+    const lines = readFileSync(marks, 'utf8').trim().split('\n');
+    assert.equal(lines.filter((l) => l.startsWith('start')).length, 5);
+    assert.deepEqual(lines.filter((l) => l.startsWith('start')).slice(2), [
+      'start 10.0.0.12',
+      'start 10.0.0.13',
+      'start 10.0.0.14',
+    ]);
+    assert.equal(maxFds, 6, 'two hooks at a time, three descriptors each');
+    assert.equal(fds, 0);
+    assert.ok(!log.lines.some((l) => l.level === 'warn'), log.text());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+async function waitUntil(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(cond(), 'condition not reached within 5 s');
+}
