@@ -109,7 +109,7 @@ test('the end of an episode is logged when descriptors close, without waiting fo
   for (let i = 0; i < 20; i++) fds.closed();
   assert.ok(
     log.has(
-      /accepting new connections and calls again: 40 of 100 file descriptors in use \(1 refused meanwhile\)/,
+      /accepting new connections and calls again: 51 of 100 file descriptors in use \(1 refused meanwhile\)/,
     ),
     log.text(),
   );
