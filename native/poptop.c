@@ -19,14 +19,31 @@
  *   setRef(handle, bool)  whether a started poll keeps the event loop alive.
  *   close(handle)         stop polling, close the fd; idempotent.
  * Errors from open throw an Error with code (e.g. "EPERM"), errno and syscall properties.
+ *
+ * rtnetlink, on one NETLINK_ROUTE socket per process (opened on first use, non-blocking; each
+ * request is acknowledged and the answer awaited with poll() for at most NL_TIMEOUT_MS):
+ *   ifIndex(name)         the interface index (ioctl SIOCGIFINDEX); throws like open does.
+ *   routeAdd(dst, ifindex, mtu)  IPv4 host route dst/32 dev ifindex (mtu 0: none), created or
+ *                         replaced; returns 0 or an errno.
+ *   routeDel(dst, ifindex)  deletes that route; 0 or an errno (ESRCH: there was none).
+ *   proxyArpAdd(ip, ifindex) / proxyArpDel(ip, ifindex)  proxy ARP entry (NTF_PROXY); 0 or errno
+ *                         (ENOENT on delete: there was none).
+ *   addresses()           every IPv4 address: [{ index, name, local, address, prefixLength }]
+ *                         (RTM_GETADDR dump; host order); throws like open does.
+ *   netlinkFd()           the socket's fd, opening it if needed (-errno if that fails).
+ *   strerror(errno)       the C library's text for an errno.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <linux/neighbour.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <node_api.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,6 +51,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <uv.h>
@@ -542,6 +560,326 @@ static napi_value close_fn(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- rtnetlink ---- */
+
+#define NL_TIMEOUT_MS 2000
+#define NL_REQ_SIZE 256
+
+static int nl_fd = -1;
+static uint32_t nl_seq;
+
+/* Opens the process's NETLINK_ROUTE socket once; 0 or an errno. */
+static int nl_open(void) {
+  if (nl_fd >= 0) return 0;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return errno;
+  struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int err = errno;
+    close(fd);
+    return err;
+  }
+  int one = 1; /* acknowledgements without a copy of our request */
+  setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+  nl_seq = (uint32_t)time(NULL);
+  nl_fd = fd;
+  return 0;
+}
+
+static void nl_reset(void) {
+  if (nl_fd >= 0) close(nl_fd);
+  nl_fd = -1;
+}
+
+typedef struct nl_req {
+  struct nlmsghdr h;
+  union {
+    struct rtmsg rt;
+    struct ndmsg nd;
+  } u;
+  uint8_t attrs[NL_REQ_SIZE];
+} nl_req;
+
+static struct rtattr *nl_attr(nl_req *r, unsigned short type, const void *data, unsigned short len) {
+  struct rtattr *a = (struct rtattr *)((uint8_t *)r + NLMSG_ALIGN(r->h.nlmsg_len));
+  a->rta_type = type;
+  a->rta_len = (unsigned short)RTA_LENGTH(len);
+  if (len) memcpy(RTA_DATA(a), data, len);
+  r->h.nlmsg_len = NLMSG_ALIGN(r->h.nlmsg_len) + RTA_ALIGN(a->rta_len);
+  return a;
+}
+
+static int nl_wait(short events, int64_t deadline_ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  int64_t left = deadline_ms - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+  if (left <= 0) return ETIMEDOUT;
+  struct pollfd pfd = {.fd = nl_fd, .events = events};
+  int n = poll(&pfd, 1, (int)left);
+  if (n < 0) return errno == EINTR ? 0 : errno;
+  return n == 0 ? ETIMEDOUT : 0;
+}
+
+typedef int (*nl_msg_fn)(const struct nlmsghdr *h, void *ctx);
+
+/* Sends one request and returns the kernel's answer: 0 or an errno. A request without
+ * NLM_F_DUMP is acknowledged (NLM_F_ACK); a dump hands each of its messages to on_msg (which
+ * returns 0 or an errno) until NLMSG_DONE. Messages that answer something else (an earlier
+ * request that timed out) are skipped. */
+static int nl_talk(nl_req *r, nl_msg_fn on_msg, void *ctx) {
+  int err = nl_open();
+  if (err) return err;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  int64_t deadline = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + NL_TIMEOUT_MS;
+  r->h.nlmsg_flags |= NLM_F_REQUEST | ((r->h.nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP ? 0 : NLM_F_ACK);
+  r->h.nlmsg_seq = ++nl_seq;
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  for (;;) {
+    ssize_t n = sendto(nl_fd, r, r->h.nlmsg_len, MSG_DONTWAIT, (struct sockaddr *)&kernel, sizeof kernel);
+    if (n >= 0) break;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      err = errno;
+      if (err == EBADF || err == ENOTSOCK) nl_reset();
+      return err;
+    }
+    if ((err = nl_wait(POLLOUT, deadline)) != 0) return err;
+  }
+  static uint8_t buf[32768] __attribute__((aligned(4)));
+  for (;;) {
+    ssize_t n = recv(nl_fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR || errno == ENOBUFS) continue; /* ENOBUFS: we missed messages; ours may follow */
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return errno;
+      if ((err = nl_wait(POLLIN, deadline)) != 0) return err;
+      continue;
+    }
+    size_t left = (size_t)n;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+      if (h->nlmsg_seq != r->h.nlmsg_seq) continue;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr))) return EPROTO;
+        const struct nlmsgerr *e = NLMSG_DATA(h);
+        return e->error < 0 ? -e->error : 0;
+      }
+      if (h->nlmsg_type == NLMSG_DONE) return 0;
+      if (on_msg && (err = on_msg(h, ctx)) != 0) {
+        nl_reset(); /* the rest of the dump would still arrive: start afresh */
+        return err;
+      }
+    }
+  }
+}
+
+static void nl_route_req(nl_req *r, uint16_t type, uint16_t flags, uint32_t dst, uint32_t ifindex) {
+  memset(r, 0, sizeof *r);
+  r->h.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+  r->h.nlmsg_type = type;
+  r->h.nlmsg_flags = flags;
+  r->u.rt.rtm_family = AF_INET;
+  r->u.rt.rtm_dst_len = 32;
+  r->u.rt.rtm_table = RT_TABLE_MAIN;
+  if (type == RTM_NEWROUTE) {
+    r->u.rt.rtm_protocol = RTPROT_BOOT;
+    r->u.rt.rtm_scope = RT_SCOPE_LINK;
+    r->u.rt.rtm_type = RTN_UNICAST;
+  } else {
+    r->u.rt.rtm_scope = RT_SCOPE_NOWHERE; /* delete: match any scope */
+  }
+  uint32_t be = htonl(dst);
+  nl_attr(r, RTA_DST, &be, 4);
+  nl_attr(r, RTA_OIF, &ifindex, 4);
+}
+
+static void nl_neigh_req(nl_req *r, uint16_t type, uint16_t flags, uint32_t ip, uint32_t ifindex) {
+  memset(r, 0, sizeof *r);
+  r->h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ndmsg));
+  r->h.nlmsg_type = type;
+  r->h.nlmsg_flags = flags;
+  r->u.nd.ndm_family = AF_INET;
+  r->u.nd.ndm_ifindex = (int)ifindex;
+  r->u.nd.ndm_state = NUD_PERMANENT;
+  r->u.nd.ndm_flags = NTF_PROXY;
+  uint32_t be = htonl(ip);
+  nl_attr(r, NDA_DST, &be, 4);
+}
+
+/* Reads `n` uint32 arguments; throws a TypeError naming `usage` if any is missing. */
+static bool get_u32_args(napi_env env, napi_callback_info info, size_t n, uint32_t *out, const char *usage) {
+  size_t argc = 4;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < n) goto bad;
+  for (size_t i = 0; i < n; i++)
+    if (napi_get_value_uint32(env, argv[i], &out[i]) != napi_ok) goto bad;
+  return true;
+bad:
+  napi_throw_type_error(env, NULL, usage);
+  return false;
+}
+
+static napi_value errno_value(napi_env env, int err) {
+  napi_value out;
+  CHECK(napi_create_int32(env, err, &out));
+  return out;
+}
+
+static napi_value route_add(napi_env env, napi_callback_info info) {
+  uint32_t a[3];
+  if (!get_u32_args(env, info, 3, a, "poptop addon: routeAdd(dst, ifindex, mtu)")) return NULL;
+  nl_req r;
+  nl_route_req(&r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, a[0], a[1]);
+  if (a[2] != 0) {
+    struct rtattr *metrics = nl_attr(&r, RTA_METRICS, NULL, 0);
+    nl_attr(&r, RTAX_MTU, &a[2], 4);
+    metrics->rta_len = (unsigned short)((uint8_t *)&r + r.h.nlmsg_len - (uint8_t *)metrics);
+  }
+  return errno_value(env, nl_talk(&r, NULL, NULL));
+}
+
+static napi_value route_del(napi_env env, napi_callback_info info) {
+  uint32_t a[2];
+  if (!get_u32_args(env, info, 2, a, "poptop addon: routeDel(dst, ifindex)")) return NULL;
+  nl_req r;
+  nl_route_req(&r, RTM_DELROUTE, 0, a[0], a[1]);
+  return errno_value(env, nl_talk(&r, NULL, NULL));
+}
+
+static napi_value proxy_arp_add(napi_env env, napi_callback_info info) {
+  uint32_t a[2];
+  if (!get_u32_args(env, info, 2, a, "poptop addon: proxyArpAdd(ip, ifindex)")) return NULL;
+  nl_req r;
+  nl_neigh_req(&r, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, a[0], a[1]);
+  return errno_value(env, nl_talk(&r, NULL, NULL));
+}
+
+static napi_value proxy_arp_del(napi_env env, napi_callback_info info) {
+  uint32_t a[2];
+  if (!get_u32_args(env, info, 2, a, "poptop addon: proxyArpDel(ip, ifindex)")) return NULL;
+  nl_req r;
+  nl_neigh_req(&r, RTM_DELNEIGH, 0, a[0], a[1]);
+  return errno_value(env, nl_talk(&r, NULL, NULL));
+}
+
+static napi_value if_index(napi_env env, napi_callback_info info) {
+  size_t argc = 1, len = 0;
+  napi_value argv[1], out;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], ifr.ifr_name, IFNAMSIZ, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "poptop addon: ifIndex(name)");
+    return NULL;
+  }
+  int err = nl_open();
+  if (err) {
+    throw_errno(env, err, "socket AF_NETLINK", err == EPERM || err == EACCES ? "netlink needs CAP_NET_ADMIN" : NULL);
+    return NULL;
+  }
+  if (ioctl(nl_fd, SIOCGIFINDEX, &ifr) < 0) {
+    throw_errno(env, errno, "ioctl SIOCGIFINDEX", NULL);
+    return NULL;
+  }
+  CHECK(napi_create_uint32(env, (uint32_t)ifr.ifr_ifindex, &out));
+  return out;
+}
+
+/* One IPv4 address of an interface, from an RTM_GETADDR dump. */
+typedef struct nl_addr {
+  uint32_t index, local, address, prefix;
+} nl_addr;
+
+typedef struct nl_addrs {
+  nl_addr *items;
+  size_t count, cap;
+} nl_addrs;
+
+static int collect_addr(const struct nlmsghdr *h, void *ctx) {
+  nl_addrs *list = ctx;
+  if (h->nlmsg_type != RTM_NEWADDR || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifaddrmsg))) return 0;
+  const struct ifaddrmsg *ifa = NLMSG_DATA(h);
+  if (ifa->ifa_family != AF_INET) return 0;
+  nl_addr a = {.index = ifa->ifa_index, .prefix = ifa->ifa_prefixlen};
+  bool has_local = false, has_address = false;
+  int len = (int)IFA_PAYLOAD(h);
+  for (const struct rtattr *rta = IFA_RTA(ifa); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
+    if (RTA_PAYLOAD(rta) < 4) continue;
+    uint32_t be;
+    memcpy(&be, RTA_DATA(rta), 4);
+    if (rta->rta_type == IFA_LOCAL) a.local = ntohl(be), has_local = true;
+    if (rta->rta_type == IFA_ADDRESS) a.address = ntohl(be), has_address = true;
+  }
+  if (!has_local) a.local = a.address;
+  if (!has_address) a.address = a.local;
+  if (!has_local && !has_address) return 0;
+  if (list->count == list->cap) {
+    size_t cap = list->cap ? list->cap * 2 : 16;
+    nl_addr *items = realloc(list->items, cap * sizeof *items);
+    if (!items) return ENOMEM;
+    list->items = items;
+    list->cap = cap;
+  }
+  list->items[list->count++] = a;
+  return 0;
+}
+
+/* addresses(): [{ index, name, local, address, prefixLength }] of every IPv4 address (host
+ * order; address ≠ local for a point-to-point peer). Throws like open does. */
+static napi_value addresses(napi_env env, napi_callback_info info) {
+  (void)info;
+  nl_req r;
+  memset(&r, 0, sizeof r);
+  r.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
+  r.h.nlmsg_type = RTM_GETADDR;
+  r.h.nlmsg_flags = NLM_F_DUMP;
+  ((struct ifaddrmsg *)&r.u)->ifa_family = AF_INET;
+  nl_addrs list = {0};
+  int err = nl_talk(&r, collect_addr, &list);
+  if (err) {
+    free(list.items);
+    throw_errno(env, err, "netlink RTM_GETADDR", NULL);
+    return NULL;
+  }
+  napi_value arr, obj, v;
+  if (napi_create_array_with_length(env, list.count, &arr) != napi_ok) goto fail;
+  for (size_t i = 0; i < list.count; i++) {
+    const nl_addr *a = &list.items[i];
+    struct ifreq ifr = {.ifr_ifindex = (int)a->index};
+    if (ioctl(nl_fd, SIOCGIFNAME, &ifr) < 0) continue; /* the interface went away meanwhile */
+    ifr.ifr_name[IFNAMSIZ - 1] = 0;
+    if (napi_create_object(env, &obj) != napi_ok || napi_create_uint32(env, a->index, &v) != napi_ok ||
+        napi_set_named_property(env, obj, "index", v) != napi_ok ||
+        napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &v) != napi_ok ||
+        napi_set_named_property(env, obj, "name", v) != napi_ok || napi_create_uint32(env, a->local, &v) != napi_ok ||
+        napi_set_named_property(env, obj, "local", v) != napi_ok ||
+        napi_create_uint32(env, a->address, &v) != napi_ok || napi_set_named_property(env, obj, "address", v) != napi_ok ||
+        napi_create_uint32(env, a->prefix, &v) != napi_ok ||
+        napi_set_named_property(env, obj, "prefixLength", v) != napi_ok ||
+        napi_set_element(env, arr, (uint32_t)i, obj) != napi_ok)
+      goto fail;
+  }
+  free(list.items);
+  return arr;
+fail:
+  free(list.items);
+  throw_last(env, "addresses");
+  return NULL;
+}
+
+static napi_value netlink_fd(napi_env env, napi_callback_info info) {
+  (void)info;
+  int err = nl_open();
+  return errno_value(env, err ? -err : nl_fd);
+}
+
+static napi_value strerror_fn(napi_env env, napi_callback_info info) {
+  uint32_t a[1];
+  napi_value out;
+  if (!get_u32_args(env, info, 1, a, "poptop addon: strerror(errno)")) return NULL;
+  CHECK(napi_create_string_utf8(env, strerror((int)a[0]), NAPI_AUTO_LENGTH, &out));
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   const napi_property_descriptor props[] = {
       {"openGre", NULL, open_gre, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -551,6 +889,14 @@ NAPI_MODULE_INIT() {
       {"sendMany", NULL, send_many, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setRef", NULL, set_ref, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, close_fn, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ifIndex", NULL, if_index, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"routeAdd", NULL, route_add, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"routeDel", NULL, route_del, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"proxyArpAdd", NULL, proxy_arp_add, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"proxyArpDel", NULL, proxy_arp_del, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"addresses", NULL, addresses, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"netlinkFd", NULL, netlink_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"strerror", NULL, strerror_fn, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

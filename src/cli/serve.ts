@@ -2,8 +2,10 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, openSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { StatusAddress } from '../config/status-address.ts';
+import { FdReserve } from '../net/fd-reserve.ts';
 import { RawGreSocket } from '../net/gre-socket.ts';
-import { IpRoute } from '../net/iproute.ts';
+import { type HostRoutes, IpRoute } from '../net/iproute.ts';
+import { NetlinkRoutes } from '../net/netlink.ts';
 import { TunInterface } from '../net/tun.ts';
 import { DEFAULT_CONTROL_SOCKET, listenControlSocket } from '../server/control-socket.ts';
 import { type LoadOptions, loadServerSettings } from '../server/load-settings.ts';
@@ -92,7 +94,15 @@ export async function serve(args: ParsedArgs): Promise<number> {
     return 1;
   }
   const ip = new IpRoute();
+  // Per-session routes and proxy ARP through netlink; `ip` only for the set-up below.
+  // POPTOP_ROUTE_BACKEND=ip (undocumented) runs `ip` per change instead, for benchmarks.
+  let routes: HostRoutes = ip;
   try {
+    if (process.env.POPTOP_ROUTE_BACKEND !== 'ip') {
+      const netlink = new NetlinkRoutes();
+      netlink.open();
+      routes = netlink;
+    }
     await ip.disableIpv6(tun.name);
     await ip.setMtu(tun.name, Math.max(576, settings.policy.mtu));
     // Every localip (pptpd pairs them with remoteip): the host must own each to answer on it.
@@ -104,13 +114,16 @@ export async function serve(args: ParsedArgs): Promise<number> {
     gre.close();
     return 1;
   }
+  const fds = new FdReserve({ clock: new SystemClock(), log });
   const server = new PptpServer(settings, {
     clock: new SystemClock(),
     log,
     gre,
     tun,
+    fds,
     system: new KernelSystem({
-      ip,
+      routes,
+      fds,
       tunName: tun.name,
       ipUpScript: settings.ipUpScript,
       ipDownScript: settings.ipDownScript,

@@ -33,6 +33,22 @@ export const execIp: IpExec = (args) =>
     });
   });
 
+/**
+ * What a server needs per session: a host route through the TUN device and proxy ARP on the LAN.
+ * IpRoute does it by running `ip` (one process per change); NetlinkRoutes (net/netlink.ts) through
+ * rtnetlink in the addon. Deletes resolve with false when there was nothing to delete.
+ */
+export interface HostRoutes {
+  addRoute(dev: string, dest: IPv4, prefixLength?: number, mtu?: number): Promise<void>;
+  delRoute(dev: string, dest: IPv4, prefixLength?: number): Promise<boolean>;
+  addProxyArp(ip: IPv4, lanIf: string): Promise<void>;
+  delProxyArp(ip: IPv4, lanIf: string): Promise<boolean>;
+  interfaceContaining(ip: IPv4): Promise<InterfaceAddress | undefined>;
+}
+
+/** ip's words when a route (ESRCH) or a neighbour entry (ENOENT) to delete is not there. */
+const NOTHING_TO_DELETE = /RTNETLINK answers: (No such process|No such file or directory)$/;
+
 export interface IpRouteOptions {
   /** Run every command in this network namespace. */
   netns?: string;
@@ -42,7 +58,7 @@ export interface IpRouteOptions {
   ipForwardPath?: string;
 }
 
-export class IpRoute {
+export class IpRoute implements HostRoutes {
   private readonly exec: IpExec;
   private readonly prefix: readonly string[];
   private readonly ipForwardPath: string;
@@ -83,15 +99,15 @@ export class IpRoute {
     await this.run('addr', 'del', formatIPv4(local), 'peer', formatIPv4(remote), 'dev', dev);
   }
 
-  /** `ip route add DEST/PREFIX dev DEV` (a host route per client when prefixLength is 32). */
   /** `ip route add DEST/LEN dev DEV [mtu MTU]`: with `mtu`, the kernel knows the path MTU to DEST. */
   async addRoute(dev: string, dest: IPv4, prefixLength = 32, mtu?: number): Promise<void> {
     const extra = mtu === undefined ? [] : ['mtu', String(mtu)];
     await this.run('route', 'add', `${formatIPv4(dest)}/${prefixLength}`, 'dev', dev, ...extra);
   }
 
-  async delRoute(dev: string, dest: IPv4, prefixLength = 32): Promise<void> {
-    await this.run('route', 'del', `${formatIPv4(dest)}/${prefixLength}`, 'dev', dev);
+  /** `ip route del DEST/LEN dev DEV`; false when there was no such route. */
+  async delRoute(dev: string, dest: IPv4, prefixLength = 32): Promise<boolean> {
+    return this.runDelete('route', 'del', `${formatIPv4(dest)}/${prefixLength}`, 'dev', dev);
   }
 
   /** Answer ARP for `ip` on the LAN interface (pppd's proxyarp): `ip neigh add proxy IP dev LANIF`. */
@@ -99,8 +115,19 @@ export class IpRoute {
     await this.run('neigh', 'add', 'proxy', formatIPv4(ip), 'dev', lanIf);
   }
 
-  async delProxyArp(ip: IPv4, lanIf: string): Promise<void> {
-    await this.run('neigh', 'del', 'proxy', formatIPv4(ip), 'dev', lanIf);
+  /** `ip neigh del proxy IP dev LANIF`; false when there was no such entry. */
+  async delProxyArp(ip: IPv4, lanIf: string): Promise<boolean> {
+    return this.runDelete('neigh', 'del', 'proxy', formatIPv4(ip), 'dev', lanIf);
+  }
+
+  private async runDelete(...args: string[]): Promise<boolean> {
+    try {
+      await this.run(...args);
+      return true;
+    } catch (e) {
+      if (NOTHING_TO_DELETE.test((e as Error).message)) return false;
+      throw e;
+    }
   }
 
   /**

@@ -45,6 +45,32 @@ export interface NativeAddon {
   ): number;
   setRef(handle: NativeHandle, ref: boolean): void;
   close(handle: NativeHandle): void;
+  // rtnetlink, on one socket per process opened on first use (see net/netlink.ts).
+  /** The index of interface `name`; throws an Error with code (ENODEV) like the openers. */
+  ifIndex(name: string): number;
+  /** IPv4 host route dst/32 through interface `ifindex`, created or replaced; mtu 0 for none. 0 or an errno. */
+  routeAdd(dst: number, ifindex: number, mtu: number): number;
+  /** Deletes that route: 0 or an errno (ESRCH when there was none). */
+  routeDel(dst: number, ifindex: number): number;
+  /** Proxy ARP entry for `ip` on `ifindex` (NTF_PROXY), created or replaced: 0 or an errno. */
+  proxyArpAdd(ip: number, ifindex: number): number;
+  /** Deletes it: 0 or an errno (ENOENT when there was none). */
+  proxyArpDel(ip: number, ifindex: number): number;
+  /** Every IPv4 address (RTM_GETADDR): `address` ≠ `local` for a point-to-point peer. Throws like ifIndex. */
+  addresses(): NativeAddress[];
+  /** The netlink socket's fd (opening it now if needed), or -errno. */
+  netlinkFd(): number;
+  /** The C library's text for an errno ("No such device"). */
+  strerror(errno: number): string;
+}
+
+/** One IPv4 address as the kernel lists it (host byte order). */
+export interface NativeAddress {
+  readonly index: number;
+  readonly name: string;
+  readonly local: number;
+  readonly address: number;
+  readonly prefixLength: number;
 }
 
 /** Size of one rx table row in uint32 words. */

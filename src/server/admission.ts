@@ -21,7 +21,8 @@ export type AdmissionRefusal =
   | 'address locked out after failed logins'
   | 'too many unauthenticated connections from one address'
   | 'too many unauthenticated connections'
-  | 'too many set-ups in progress from one address';
+  | 'too many set-ups in progress from one address'
+  | 'at the file descriptor reserve';
 
 interface SourceCounts {
   unauth: number;

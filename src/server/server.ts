@@ -4,6 +4,7 @@ import { LoginThrottle } from '../aaa/login-throttle.ts';
 import type { RadiusTransport } from '../aaa/radius/client.ts';
 import { RadiusService } from '../aaa/radius/service.ts';
 import { GreDemux, type GreDemuxDropReason } from '../gre/demux.ts';
+import type { FdReserve } from '../net/fd-reserve.ts';
 import type { GrePort, TunDevice } from '../net/interfaces.ts';
 import { type ControlListener, TcpListener } from '../net/listener.ts';
 import { CallIdAllocator } from '../pptp/call-ids.ts';
@@ -25,7 +26,7 @@ import { type AdmissionLimits, type AdmissionRefusal, ConnectionRefuser, SourceT
 import type { ServerObserver } from './observer.ts';
 import { Session, type SessionHost, type SessionInfo } from './session.ts';
 import type { ServerSettings } from './settings.ts';
-import type { SystemOps } from './system.ts';
+import type { SystemCounters, SystemOps } from './system.ts';
 
 /** The server's vocabulary: its own drops, the GRE demultiplexer's and admission's refusals. */
 export type ServerDropReason =
@@ -49,6 +50,8 @@ export interface PptpServerDeps {
   listener?: ControlListener;
   /** RADIUS sockets (tests); default UDP. */
   radiusTransport?: (purpose: 'authentication' | 'accounting') => RadiusTransport;
+  /** File descriptors kept in reserve: new connections and calls are refused before the limit. */
+  fds?: FdReserve;
 }
 
 /**
@@ -81,6 +84,7 @@ export class PptpServer implements SessionHost {
   private readonly settingUp = new Set<Session>();
   private readonly refuser: ConnectionRefuser;
   private readonly listener: ControlListener;
+  private readonly fds: FdReserve | undefined;
   private nextId = 1;
   private stopping = false;
   /** Metrics and the status page (server/observer.ts); none by default. */
@@ -96,6 +100,7 @@ export class PptpServer implements SessionHost {
     this.tun = deps.tun;
     this.system = deps.system;
     this.listener = deps.listener ?? new TcpListener(settings.listen, settings.port);
+    this.fds = deps.fds;
     this.drops = new DropCounter<ServerDropReason>(deps.log, 'packet');
     this.leases = new LeaseManager(settings.delegate ? [] : settings.remoteIps);
     this.poolIndex = new Map(settings.remoteIps.map((ip, i) => [ip, i]));
@@ -140,6 +145,20 @@ export class PptpServer implements SessionHost {
     if (peer === undefined || this.stopping) {
       sock.destroy();
       return;
+    }
+    const fds = this.fds;
+    if (fds) {
+      fds.opened();
+      sock.once('close', () => fds.closed());
+      const short = fds.check();
+      if (short) {
+        // The reason is logged once by FdReserve; a polite refusal only while it costs little.
+        if (short.critical) {
+          this.drops.drop('at the file descriptor reserve', `connection from ${formatIPv4(peer)} closed`);
+          sock.destroy();
+        } else this.refuser.refuse(sock, peer, 'at the file descriptor reserve', this.settings.serverName);
+        return;
+      }
     }
     // Hard cap on sockets (idle or not) so a flood of connections cannot exhaust file descriptors.
     if (this.sessions.size >= this.settings.maxConnections * 2 + 16) {
@@ -240,6 +259,16 @@ export class PptpServer implements SessionHost {
         resultCode: OutgoingCallResult.GeneralError,
         errorCode: GeneralError.NoResource,
         reason: 'server is shutting down',
+      };
+    }
+    const short = this.fds?.check();
+    if (short) {
+      this.drops.drop('at the file descriptor reserve', `call from ${formatIPv4(session.peer)}`);
+      return {
+        accept: false,
+        resultCode: OutgoingCallResult.GeneralError,
+        errorCode: GeneralError.NoResource,
+        reason: short.brief,
       };
     }
     const busy = this.sources.admitSetup(session.peer, this.limits);
@@ -355,12 +384,22 @@ export class PptpServer implements SessionHost {
   }
 
   /** Numbers for `poptop sessions` / status. */
-  status(): { sessions: number; poolSize: number; poolFree: number; drops: Record<string, number> } {
+  status(): {
+    sessions: number;
+    poolSize: number;
+    poolFree: number;
+    drops: Record<string, number>;
+    system?: SystemCounters;
+    fds?: ReturnType<FdReserve['snapshot']>;
+  } {
+    const system = this.system.counters?.();
     return {
       sessions: this.sessions.size,
       poolSize: this.leases.poolSize,
       poolFree: this.leases.poolFree,
       drops: this.drops.snapshot(),
+      ...(system ? { system } : {}),
+      ...(this.fds ? { fds: this.fds.snapshot() } : {}),
     };
   }
 

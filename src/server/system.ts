@@ -1,4 +1,4 @@
-import type { IpRoute } from '../net/iproute.ts';
+import type { HostRoutes } from '../net/iproute.ts';
 import type { Logger } from '../util/log.ts';
 import { formatIPv4, type IPv4 } from '../wire/ip.ts';
 import { type HookContext, runHook } from './hooks.ts';
@@ -7,8 +7,9 @@ import { type WtmpEntry, WtmpWriter, wtmpLayout } from './wtmp.ts';
 /**
  * What a session asks of the host system when it comes up and goes down: a host route to the
  * client through the TUN device, proxy ARP on the LAN, and pppd's ip-up / ip-down scripts.
- * The kernel implementation runs `ip`; tests use RecordingSystem. None of these throw: failures
- * are logged in words and the session goes on (as pppd does when a hook fails).
+ * The kernel implementation changes routes through HostRoutes (netlink in `serve`); tests use
+ * RecordingSystem. None of these throw: failures are logged in words and the session goes on (as
+ * pppd does when a hook fails).
  */
 export interface SystemOps {
   /**
@@ -24,50 +25,88 @@ export interface SystemOps {
   runHook(kind: 'ip-up' | 'ip-down', ctx: HookContext, log: Logger): Promise<void>;
   /** pptpd `logwtmp`: a wtmp record for a session coming up (login) or ending (logout). */
   wtmp(kind: 'login' | 'logout', entry: WtmpEntry, log: Logger): Promise<void>;
+  /** What is in place on the host now, and what failed (status, tests). */
+  counters?(): SystemCounters;
+}
+
+export interface SystemCounters {
+  /** Host routes this process added and has not removed. */
+  hostRoutes: number;
+  /** Proxy ARP entries this process published and has not removed. */
+  proxyArp: number;
+  /** Route or proxy ARP changes the kernel refused (each is logged at warn). */
+  failures: number;
 }
 
 export interface KernelSystemOptions {
-  ip: IpRoute;
+  routes: HostRoutes;
   tunName: string;
   ipUpScript: string;
   ipDownScript: string;
   /** @default '/var/log/wtmp' */
   wtmpPath?: string;
+  /** ip-up / ip-down scripts running at once; the others wait their turn. @default 4 */
+  hookConcurrency?: number;
+  /** Told about the descriptors a running hook holds (its stdio pipes). */
+  fds?: { opened(n: number): void; closed(n: number): void };
 }
+
+/** Descriptors the parent holds while a hook runs (stdin, stdout and stderr pipes). */
+const FDS_PER_HOOK = 3;
 
 export class KernelSystem implements SystemOps {
   private readonly o: KernelSystemOptions;
+  private readonly routes = new Set<IPv4>();
+  private readonly published = new Set<string>();
+  private failures = 0;
+  private hooksRunning = 0;
+  private readonly hooksWaiting: (() => void)[] = [];
+
   constructor(o: KernelSystemOptions) {
     this.o = o;
   }
 
+  counters(): SystemCounters {
+    return { hostRoutes: this.routes.size, proxyArp: this.published.size, failures: this.failures };
+  }
+
   async addClientRoute(ip: IPv4, log: Logger, mtu?: number): Promise<void> {
     try {
-      await this.o.ip.addRoute(this.o.tunName, ip, 32, mtu);
+      await this.o.routes.addRoute(this.o.tunName, ip, 32, mtu);
+      this.routes.add(ip);
     } catch (e) {
+      this.failures++;
       log.warn(`cannot add the route to ${formatIPv4(ip)} via ${this.o.tunName}: ${(e as Error).message}`);
     }
   }
 
+  /** A route already gone is fine (debug); any other failure leaves it in the kernel: warn. */
   async delClientRoute(ip: IPv4, log: Logger): Promise<void> {
     try {
-      await this.o.ip.delRoute(this.o.tunName, ip);
+      const removed = await this.o.routes.delRoute(this.o.tunName, ip);
+      this.routes.delete(ip);
+      if (!removed) log.debug(`route to ${formatIPv4(ip)} via ${this.o.tunName} was already gone`);
     } catch (e) {
-      log.debug(`route to ${formatIPv4(ip)} already gone: ${(e as Error).message}`);
+      this.failures++;
+      log.warn(
+        `cannot remove the route to ${formatIPv4(ip)} via ${this.o.tunName}, it stays in the kernel: ${(e as Error).message}`,
+      );
     }
   }
 
   async addProxyArp(ip: IPv4, log: Logger): Promise<string | undefined> {
     try {
-      const lan = await this.o.ip.interfaceContaining(ip);
+      const lan = await this.o.routes.interfaceContaining(ip);
       if (!lan || lan.ifname === this.o.tunName) {
         log.info(`proxyarp: no LAN interface has a subnet containing ${formatIPv4(ip)}; nothing to publish`);
         return undefined;
       }
-      await this.o.ip.addProxyArp(ip, lan.ifname);
+      await this.o.routes.addProxyArp(ip, lan.ifname);
+      this.published.add(`${ip}@${lan.ifname}`);
       log.info(`proxyarp: publishing ${formatIPv4(ip)} on ${lan.ifname}`);
       return lan.ifname;
     } catch (e) {
+      this.failures++;
       log.warn(`proxyarp: cannot publish ${formatIPv4(ip)}: ${(e as Error).message}`);
       return undefined;
     }
@@ -75,14 +114,36 @@ export class KernelSystem implements SystemOps {
 
   async delProxyArp(ip: IPv4, lanIf: string, log: Logger): Promise<void> {
     try {
-      await this.o.ip.delProxyArp(ip, lanIf);
+      const removed = await this.o.routes.delProxyArp(ip, lanIf);
+      this.published.delete(`${ip}@${lanIf}`);
+      if (!removed) log.debug(`proxyarp: ${formatIPv4(ip)} on ${lanIf} was already gone`);
     } catch (e) {
+      this.failures++;
       log.warn(`proxyarp: cannot remove ${formatIPv4(ip)} from ${lanIf}: ${(e as Error).message}`);
     }
   }
 
-  runHook(kind: 'ip-up' | 'ip-down', ctx: HookContext, log: Logger): Promise<void> {
-    return runHook(kind === 'ip-up' ? this.o.ipUpScript : this.o.ipDownScript, ctx, log);
+  /**
+   * Hooks are processes: a burst of sessions coming up or going down together runs at most
+   * `hookConcurrency` of them at once (in order), so they cannot take a file descriptor or a
+   * process slot per session.
+   */
+  async runHook(kind: 'ip-up' | 'ip-down', ctx: HookContext, log: Logger): Promise<void> {
+    const script = kind === 'ip-up' ? this.o.ipUpScript : this.o.ipDownScript;
+    if (!script) return;
+    // A finishing hook hands its slot straight to the next in line.
+    if (this.hooksRunning >= Math.max(1, this.o.hookConcurrency ?? 4))
+      await new Promise<void>((resolve) => this.hooksWaiting.push(resolve));
+    else this.hooksRunning++;
+    this.o.fds?.opened(FDS_PER_HOOK);
+    try {
+      await runHook(script, ctx, log);
+    } finally {
+      this.o.fds?.closed(FDS_PER_HOOK);
+      const next = this.hooksWaiting.shift();
+      if (next) next();
+      else this.hooksRunning--;
+    }
   }
 
   private wtmpWriter: WtmpWriter | null | undefined;
@@ -129,5 +190,8 @@ export class RecordingSystem implements SystemOps {
   }
   async wtmp(kind: 'login' | 'logout', entry: WtmpEntry): Promise<void> {
     this.wtmpRecords.push({ kind, entry });
+  }
+  counters(): SystemCounters {
+    return { hostRoutes: this.routes.size, proxyArp: this.proxyArp.size, failures: 0 };
   }
 }

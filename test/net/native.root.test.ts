@@ -3,7 +3,7 @@
 // with `ip netns exec` (test/net/fixtures/net-child.ts).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { TestNamespaces } from './fixtures/netns.ts';
+import { sh, TestNamespaces } from './fixtures/netns.ts';
 
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : 'needs root (network namespaces, raw sockets, TUN)';
@@ -74,5 +74,36 @@ test('without CAP_NET_RAW / CAP_NET_ADMIN the errors say which capability is mis
   assert.equal(r.tun?.code, 'EPERM');
   assert.equal(r.tun?.syscall, 'ioctl TUNSETIFF');
   assert.match(String(r.tun?.message), /^TUN device needs root or CAP_NET_ADMIN and \/dev\/net\/tun \(/);
+  assert.equal(await run.exit(), 0);
+});
+
+test('netlink: host routes with an MTU, replace, delete (gone: false), proxy ARP, addresses, errors in words', {
+  skip,
+}, async () => {
+  const ns = await nets.add();
+  const ipn = (...a: string[]) => sh('ip', ['-n', ns, ...a]);
+  await ipn('link', 'add', 'ptnl0', 'type', 'veth', 'peer', 'name', 'ptnl1');
+  await ipn('addr', 'add', '198.18.7.1/24', 'dev', 'ptnl0');
+  await ipn('addr', 'add', '198.18.8.1', 'peer', '198.18.8.2', 'dev', 'ptnl1');
+  await ipn('link', 'set', 'ptnl0', 'up');
+  await ipn('link', 'set', 'ptnl1', 'up');
+  const run = nets.start(ns, ['netlink', 'ptnl1', 'ptnl0']);
+  const r = await run.line(15_000);
+  assert.match(String(r.added), /^10\.9\.0\.5 scope link mtu 1300 *$/m, 'replaced, not doubled');
+  assert.equal(String(r.added).match(/^10\.9\.0\.5 /gm)?.length, 1);
+  assert.match(String(r.added), /^10\.9\.0\.6 scope link *$/m);
+  assert.equal(r.deleted, true);
+  assert.equal(r.deletedAgain, false);
+  assert.doesNotMatch(String(r.afterDelete), /10\.9\.0\.5/);
+  assert.match(String(r.afterDelete), /10\.9\.0\.6/);
+  assert.match(String(r.proxy), /^198\.18\.7\.50 proxy$/);
+  assert.equal(r.proxyDeleted, true);
+  assert.equal(r.proxyDeletedAgain, false);
+  assert.equal(r.proxyAfter, '');
+  assert.equal(r.lan, 'ptnl0');
+  assert.equal(r.peer, null, 'a point-to-point peer is no LAN');
+  assert.equal(r.noDevice, 'ENODEV: route to 10.9.0.7 via ptnone0: No such device');
+  assert.equal(r.fdsAfter, r.fdsBefore, 'no descriptor per change');
+  assert.doesNotMatch(String(r.left), /10\.9\.1\./);
   assert.equal(await run.exit(), 0);
 });

@@ -10,7 +10,7 @@ import type { GrePort } from '../../src/net/interfaces.ts';
 import { MemoryGreNetwork, MemoryTun } from '../../src/net/memory.ts';
 import type { NetworkInfo } from '../../src/ppp/link.ts';
 import { defaultPolicy, type PppPolicy } from '../../src/ppp/policy.ts';
-import { PptpServer } from '../../src/server/server.ts';
+import { PptpServer, type PptpServerDeps } from '../../src/server/server.ts';
 import { defaultGuardSettings, type ServerSettings } from '../../src/server/settings.ts';
 import { RecordingSystem } from '../../src/server/system.ts';
 import { SystemClock } from '../../src/util/clock.ts';
@@ -72,6 +72,7 @@ export interface Bench {
 export async function startServer(
   settings = serverSettings(),
   system: RecordingSystem = new RecordingSystem(),
+  extra: Pick<PptpServerDeps, 'fds'> = {},
 ): Promise<Bench> {
   const clock = new SystemClock();
   const net = new MemoryGreNetwork({ clock, delayMs: 0 });
@@ -84,7 +85,7 @@ export async function startServer(
       return push(...items);
     };
   }
-  const server = new PptpServer(settings, { clock, log, gre: net.port('127.0.0.1'), tun, system });
+  const server = new PptpServer(settings, { clock, log, gre: net.port('127.0.0.1'), tun, system, ...extra });
   const port = await server.listen();
   return {
     server,

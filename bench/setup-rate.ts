@@ -1,0 +1,255 @@
+/**
+ * Session set-up rate against the real server, in network namespaces (root; run
+ * `npx tsc -p tsconfig.build.json` first):
+ *
+ *   node --import tsx bench/setup-rate.ts [N ...] [--backends netlink,ip] [-c CONCURRENCY] [--timeout S]
+ *
+ * For each N (default 1000 5000) and each route back-end (default both: `ip` runs a process per
+ * route change, as before issue 12; `netlink` is the addon), it starts `poptop serve` in a fresh
+ * namespace and `poptop load` in another, and measures full set-ups (TCP connect → IPCP up,
+ * MS-CHAPv2 + MPPE-128): the rate, p50/p99 set-up time as load sees it, the server's RSS with all
+ * sessions up, its CPU during the set-up (its own, and its child processes' as the kernel counts
+ * them once reaped), and then the mass disconnect: load is killed, every session ends together,
+ * and the host routes left in the kernel are counted. Each run is bounded by --timeout (default
+ * 180 s). No hooks run (ip-up/ip-down point nowhere) so the figures are the server's own.
+ */
+import { appendFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  createTopology,
+  NsProcess,
+  POPTOP,
+  sh,
+  type Topology,
+  writeServerConfig,
+} from '../test/e2e/netns.ts';
+
+const args = process.argv.slice(2);
+const opt = (name: string, fallback: string): string => {
+  const i = args.indexOf(name);
+  if (i < 0) return fallback;
+  const v = args[i + 1] ?? fallback;
+  args.splice(i, 2);
+  return v;
+};
+const backends = opt('--backends', 'ip,netlink').split(',');
+const concurrency = Number(opt('-c', '64'));
+const timeoutS = Number(opt('--timeout', '180'));
+const sizes = args.length > 0 ? args.map(Number) : [1000, 5000];
+const TICK = 100; // clock ticks per second (USER_HZ) in /proc/PID/stat
+const TUN = 'ptbench0';
+
+if (process.getuid?.() !== 0) {
+  console.error('bench/setup-rate.ts needs root (network namespaces, raw GRE, TUN)');
+  process.exit(2);
+}
+
+interface Row {
+  backend: string;
+  n: number;
+  up: number;
+  failed: number;
+  rate: number;
+  p50: number;
+  p99: number;
+  rssMb: number;
+  cpuSelfS: number;
+  cpuChildrenS: number;
+  cpuPerSetupMs: number;
+  teardownS: number;
+  routesLeft: number;
+  reasons: Record<string, number>;
+}
+
+/** utime+stime and cutime+cstime of a process, in seconds. */
+function cpu(pid: number): { self: number; children: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields after the command: state(3) ... utime(14) stime(15) cutime(16) cstime(17); f[0] is field 3.
+  const n = (i: number): number => Number(f[i - 3]);
+  return { self: (n(14) + n(15)) / TICK, children: (n(16) + n(17)) / TICK };
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+function status(topo: Topology, control: string): { sessions: number; system?: { hostRoutes: number } } {
+  const script = `const s=require('net').connect(process.argv[1]);let b='';s.on('connect',()=>s.write('{"cmd":"status"}\\n'));s.on('data',d=>b+=d);s.on('end',()=>process.stdout.write(b));`;
+  const out = sh('ip', ['netns', 'exec', topo.server, process.execPath, '-e', script, control]);
+  return (JSON.parse(out) as { data: ReturnType<typeof status> }).data;
+}
+
+function hostRoutes(topo: Topology): number {
+  return sh('ip', ['-n', topo.server, 'route', 'show', 'dev', TUN])
+    .split('\n')
+    .filter((l) => /^10\.\d+\.\d+\.\d+ /.test(l)).length;
+}
+
+async function until<T>(ms: number, get: () => T | undefined): Promise<T | undefined> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = get();
+    if (v !== undefined || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function run(backend: string, n: number, tag: string): Promise<Row> {
+  const topo = createTopology(1, tag);
+  const procs: NsProcess[] = [];
+  try {
+    const blocks = Math.ceil(n / 250);
+    const conf = writeServerConfig(topo.dir, {
+      remoteip: Array.from({ length: blocks }, (_, i) => `10.78.${i}.1-250`).join(','),
+      users: [{ user: 'load', password: 'load-pw' }],
+      options: ['lcp-echo-interval 30', 'ip-up-script /nonexistent', 'ip-down-script /nonexistent'],
+    });
+    const cap = n + 100;
+    appendFileSync(
+      conf,
+      `connections ${cap}\nmax-unauth-per-source ${cap}\nmax-unauth ${cap}\nmax-setups-per-source ${cap}\n`,
+    );
+    const control = join(topo.dir, 'control.sock');
+    const server = new NsProcess(
+      'server',
+      topo.server,
+      [
+        process.execPath,
+        POPTOP,
+        'serve',
+        '--fg',
+        '-c',
+        conf,
+        '--global-options',
+        'none',
+        '--secrets',
+        join(topo.dir, 'chap-secrets'),
+        '--control-socket',
+        control,
+        '--tun',
+        TUN,
+      ],
+      { POPTOP_ROUTE_BACKEND: backend },
+    );
+    procs.push(server);
+    await server.waitFor(/listening on/, 15_000);
+    const pid = server.child.pid!;
+    const before = cpu(pid);
+    const gen = new NsProcess(
+      'load',
+      topo.clients[0]!,
+      [
+        process.execPath,
+        POPTOP,
+        'load',
+        topo.serverAddress,
+        '--user',
+        'load',
+        '-n',
+        String(n),
+        '-c',
+        String(concurrency),
+        '--hold',
+        '3600',
+        '--json',
+      ],
+      { POPTOP_PASSWORD: 'load-pw' },
+    );
+    procs.push(gen);
+    const started = Date.now();
+    let report: {
+      up: number;
+      failed: number;
+      reasons: Record<string, number>;
+      setupSeconds: number;
+      p50Ms: number;
+      p99Ms: number;
+    };
+    try {
+      const m = await gen.waitFor(/^\{"requested".*\}$/m, timeoutS * 1000);
+      report = JSON.parse(m[0]) as typeof report;
+    } catch {
+      // Out of time: what is up so far, as the server counts it; no latency figures.
+      const up = status(topo, control).system?.hostRoutes ?? 0;
+      const setupSeconds = (Date.now() - started) / 1000;
+      report = {
+        up,
+        failed: 0,
+        reasons: { [`timed out after ${timeoutS} s`]: 1 },
+        setupSeconds,
+        p50Ms: Number.NaN,
+        p99Ms: Number.NaN,
+      };
+    }
+    // Every route in place (the last ones may still be on their way) before reading the figures.
+    await until(30_000, () =>
+      (status(topo, control).system?.hostRoutes ?? 0) >= report.up ? true : undefined,
+    );
+    const after = cpu(pid);
+    const rss = rssMb(pid);
+    const t0 = Date.now();
+    gen.signal('SIGKILL');
+    await gen.exited(10_000);
+    await until(timeoutS * 1000, () => {
+      const st = status(topo, control);
+      return st.sessions === 0 && (st.system?.hostRoutes ?? 0) === 0 ? true : undefined;
+    });
+    const teardownS = (Date.now() - t0) / 1000;
+    // Deletes that failed stay counted by the server: give them no more time, count the kernel's.
+    const routesLeft = hostRoutes(topo);
+    server.signal('SIGTERM');
+    await server.exited(30_000).catch(() => undefined);
+    const self = after.self - before.self;
+    const children = after.children - before.children;
+    return {
+      backend,
+      n,
+      up: report.up,
+      failed: report.failed,
+      rate: report.up / Math.max(report.setupSeconds, 1e-6),
+      p50: report.p50Ms,
+      p99: report.p99Ms,
+      rssMb: rss,
+      cpuSelfS: self,
+      cpuChildrenS: children,
+      cpuPerSetupMs: ((self + children) * 1000) / Math.max(1, report.up),
+      teardownS,
+      routesLeft,
+      reasons: report.reasons,
+    };
+  } finally {
+    for (const p of procs) p.signal('SIGKILL');
+    for (const p of procs) await p.exited(5000).catch(() => undefined);
+    topo.destroy();
+  }
+}
+
+const rows: Row[] = [];
+let k = 0;
+for (const n of sizes) {
+  for (const backend of backends) {
+    const row = await run(backend, n, `${process.pid % 10000}b${k++}`);
+    rows.push(row);
+    console.log(JSON.stringify(row));
+  }
+}
+const fmt = (x: number, d = 0): string => x.toFixed(d);
+console.log(
+  '\n| N | routes via | up / failed | set-up rate | p50 / p99 | server RSS | server CPU (own + children) | CPU per set-up | tear-down | routes left |',
+);
+console.log('|---|---|---|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  console.log(
+    `| ${r.n} | ${r.backend} | ${r.up} / ${r.failed} | ${fmt(r.rate)} /s | ${fmt(r.p50)} / ${fmt(r.p99)} ms | ${fmt(r.rssMb)} MB | ${fmt(r.cpuSelfS, 2)} + ${fmt(r.cpuChildrenS, 2)} s | ${fmt(r.cpuPerSetupMs, 2)} ms | ${fmt(r.teardownS, 1)} s | ${r.routesLeft} |`,
+  );
+}
+for (const n of sizes) {
+  const ip = rows.find((r) => r.n === n && r.backend === 'ip');
+  const nl = rows.find((r) => r.n === n && r.backend === 'netlink');
+  if (ip && nl)
+    console.log(
+      `N=${n}: netlink/ip set-up rate ${fmt(nl.rate / ip.rate, 2)}×, server CPU per set-up ${fmt(nl.cpuPerSetupMs / ip.cpuPerSetupMs, 2)}× (ip ${fmt(ip.cpuPerSetupMs, 2)} ms, netlink ${fmt(nl.cpuPerSetupMs, 2)} ms)`,
+    );
+}

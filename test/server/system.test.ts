@@ -1,0 +1,139 @@
+// KernelSystem over fake HostRoutes: what it logs, at which level, and what it counts.
+import assert from 'node:assert/strict';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { HostRoutes, InterfaceAddress } from '../../src/net/iproute.ts';
+import { KernelSystem } from '../../src/server/system.ts';
+import { MemoryLogger } from '../../src/util/log.ts';
+import { type IPv4, parseIPv4 } from '../../src/wire/ip.ts';
+
+const ip = (s: string) => parseIPv4(s)!;
+
+class FakeRoutes implements HostRoutes {
+  readonly routes = new Set<IPv4>();
+  failDelete: Error | undefined;
+  async addRoute(_dev: string, dest: IPv4): Promise<void> {
+    this.routes.add(dest);
+  }
+  async delRoute(_dev: string, dest: IPv4): Promise<boolean> {
+    if (this.failDelete) throw this.failDelete;
+    return this.routes.delete(dest);
+  }
+  async addProxyArp(): Promise<void> {}
+  async delProxyArp(): Promise<boolean> {
+    return false;
+  }
+  async interfaceContaining(): Promise<InterfaceAddress | undefined> {
+    return { ifname: 'eth0', address: ip('192.0.2.1'), prefixLength: 24 };
+  }
+}
+
+function system(routes: HostRoutes): KernelSystem {
+  return new KernelSystem({ routes, tunName: 'poptop0', ipUpScript: '', ipDownScript: '' });
+}
+
+test('a route delete that fails is a warning naming the route (it stays in the kernel), and is counted', async () => {
+  const routes = new FakeRoutes();
+  const sys = system(routes);
+  const log = new MemoryLogger({ debug: true });
+  await sys.addClientRoute(ip('10.0.0.5'), log);
+  assert.deepEqual(sys.counters(), { hostRoutes: 1, proxyArp: 0, failures: 0 });
+  routes.failDelete = new Error('deleting the route to 10.0.0.5 via poptop0: No buffer space available');
+  await sys.delClientRoute(ip('10.0.0.5'), log);
+  const line = log.lines.find((l) => l.line.includes('10.0.0.5') && l.line.includes('No buffer space'));
+  assert.equal(line?.level, 'warn', log.text());
+  assert.match(line!.line, /cannot remove the route to 10\.0\.0\.5 via poptop0, it stays in the kernel/);
+  assert.deepEqual(sys.counters(), { hostRoutes: 1, proxyArp: 0, failures: 1 });
+});
+
+test('a route already gone on delete is quiet (debug) and not a failure', async () => {
+  const routes = new FakeRoutes();
+  const sys = system(routes);
+  const log = new MemoryLogger({ debug: true });
+  await sys.addClientRoute(ip('10.0.0.6'), log);
+  routes.routes.clear(); // the kernel removed it (its device went away)
+  await sys.delClientRoute(ip('10.0.0.6'), log);
+  assert.ok(
+    log.lines.every((l) => l.level === 'debug' || l.level === 'info'),
+    log.text(),
+  );
+  assert.ok(log.has('route to 10.0.0.6 via poptop0 was already gone'));
+  assert.deepEqual(sys.counters(), { hostRoutes: 0, proxyArp: 0, failures: 0 });
+});
+
+test('proxy ARP published and removed is counted; removal of one already gone is quiet', async () => {
+  const sys = system(new FakeRoutes());
+  const log = new MemoryLogger({ debug: true });
+  assert.equal(await sys.addProxyArp(ip('192.0.2.50'), log), 'eth0');
+  assert.equal(sys.counters().proxyArp, 1);
+  await sys.delProxyArp(ip('192.0.2.50'), 'eth0', log);
+  assert.equal(sys.counters().proxyArp, 0);
+  assert.ok(!log.lines.some((l) => l.level === 'warn'), log.text());
+});
+
+test('hooks run at most hookConcurrency at once, in order, and their descriptors are reported', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'poptop-hooks-'));
+  try {
+    const marks = join(dir, 'marks');
+    const script = join(dir, 'ip-up');
+    // Each run notes its start, waits for a file the test creates, notes its end.
+    writeFileSync(
+      script,
+      `#!/bin/sh\necho "start $5" >> ${marks}\nwhile [ ! -e ${dir}/go ]; do sleep 0.02; done\necho "end $5" >> ${marks}\n`,
+    );
+    chmodSync(script, 0o755);
+    let fds = 0;
+    let maxFds = 0;
+    const sys = new KernelSystem({
+      routes: new FakeRoutes(),
+      tunName: 'poptop0',
+      ipUpScript: script,
+      ipDownScript: '',
+      hookConcurrency: 2,
+      fds: {
+        opened: (n) => {
+          fds += n;
+          maxFds = Math.max(maxFds, fds);
+        },
+        closed: (n) => {
+          fds -= n;
+        },
+      },
+    });
+    const log = new MemoryLogger();
+    const ctx = (i: number) => ({
+      ifname: 'poptop0',
+      localIp: '10.0.0.1',
+      remoteIp: `10.0.0.${10 + i}`,
+      peerName: 'u',
+      ipparam: '',
+      speed: 115200,
+      sessionId: `s${i}`,
+    });
+    const runs = Array.from({ length: 5 }, (_, i) => sys.runHook('ip-up', ctx(i), log));
+    await waitUntil(() => existsSync(marks) && readFileSync(marks, 'utf8').split('\n').length > 2);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(readFileSync(marks, 'utf8').trim().split('\n'), ['start 10.0.0.10', 'start 10.0.0.11']);
+    writeFileSync(join(dir, 'go'), '');
+    await Promise.all(runs);
+    const lines = readFileSync(marks, 'utf8').trim().split('\n');
+    assert.equal(lines.filter((l) => l.startsWith('start')).length, 5);
+    assert.deepEqual(lines.filter((l) => l.startsWith('start')).slice(2), [
+      'start 10.0.0.12',
+      'start 10.0.0.13',
+      'start 10.0.0.14',
+    ]);
+    assert.equal(maxFds, 6, 'two hooks at a time, three descriptors each');
+    assert.equal(fds, 0);
+    assert.ok(!log.lines.some((l) => l.level === 'warn'), log.text());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+async function waitUntil(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(cond(), 'condition not reached within 5 s');
+}
