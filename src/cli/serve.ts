@@ -5,6 +5,7 @@ import type { StatusAddress } from '../config/status-address.ts';
 import { RawGreSocket } from '../net/gre-socket.ts';
 import { IpRoute } from '../net/iproute.ts';
 import { TunInterface } from '../net/tun.ts';
+import { startBroadcastRelay } from '../server/bcrelay-start.ts';
 import { DEFAULT_CONTROL_SOCKET, listenControlSocket } from '../server/control-socket.ts';
 import { type LoadOptions, loadServerSettings } from '../server/load-settings.ts';
 import { ServerMetrics } from '../server/metrics.ts';
@@ -14,6 +15,7 @@ import { isLoopback, StatusHttpServer } from '../server/status-http.ts';
 import { KernelSystem } from '../server/system.ts';
 import { TUNNEL_HEADROOM } from '../tunnel/call.ts';
 import { SystemClock } from '../util/clock.ts';
+import type { DropCounter } from '../util/counters.ts';
 import { consoleLogger, type Logger } from '../util/log.ts';
 import { formatIPv4 } from '../wire/ip.ts';
 import { type FlagSpec, flag, has, type ParsedArgs } from './args.ts';
@@ -116,11 +118,30 @@ export async function serve(args: ParsedArgs): Promise<number> {
       ipDownScript: settings.ipDownScript,
     }),
   });
+  // pptpd.conf `bcrelay IF`: UDP broadcasts on the LAN interface to every client (server/bcrelay.ts).
+  let bcrelay: Awaited<ReturnType<typeof startBroadcastRelay>> | undefined;
+  if (settings.bcrelay) {
+    try {
+      bcrelay = await startBroadcastRelay({
+        bcrelay: settings.bcrelay,
+        server,
+        clock: new SystemClock(),
+        log,
+        headroom: TUNNEL_HEADROOM,
+      });
+    } catch (e) {
+      log.error((e as Error).message);
+      tun.close();
+      gre.close();
+      return 1;
+    }
+  }
   const controlPath = flag(args, 'control-socket') ?? DEFAULT_CONTROL_SOCKET;
   const statusListener = settings.status
     ? await startStatus(server, settings.status, {
         gre,
         tun,
+        bcrelay: bcrelay?.relay.drops,
         log,
         tokenFile: join(dirname(controlPath), 'status.token'),
       })
@@ -129,6 +150,7 @@ export async function serve(args: ParsedArgs): Promise<number> {
     await server.listen();
   } catch (e) {
     statusListener?.close();
+    bcrelay?.close();
     log.error((e as Error).message);
     tun.close();
     gre.close();
@@ -174,6 +196,7 @@ export async function serve(args: ParsedArgs): Promise<number> {
       void server.shutdown().then(() => {
         control?.close();
         statusListener?.close();
+        bcrelay?.close();
         tun.close();
         gre.close();
         if (pidfile) removeFile(pidfile);
@@ -204,12 +227,19 @@ function reload(server: PptpServer, opts: LoadOptions, log: Logger, trigger: str
 async function startStatus(
   server: PptpServer,
   address: StatusAddress,
-  o: { gre: RawGreSocket; tun: TunInterface; log: Logger; tokenFile: string },
+  o: {
+    gre: RawGreSocket;
+    tun: TunInterface;
+    bcrelay?: DropCounter | undefined;
+    log: Logger;
+    tokenFile: string;
+  },
 ): Promise<{ close(): void } | undefined> {
   const metrics = new ServerMetrics(server, {
     extraDrops: [
       { layer: 'gre-socket', drops: o.gre.drops },
       { layer: 'tun', drops: o.tun.drops },
+      ...(o.bcrelay ? [{ layer: 'bcrelay', drops: o.bcrelay }] : []),
     ],
   });
   server.observer = metrics;

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { ChapSecretsStore } from '../aaa/chap-secrets.ts';
 import { DEFAULT_LOGIN_THROTTLE } from '../aaa/login-throttle.ts';
-import { type ConfigIssue, formatIssue } from '../config/issues.ts';
+import { type ConfigIssue, formatIssue, formatLocation } from '../config/issues.ts';
 import { mppePolicy, type PppdOptions, parsePppdOptions } from '../config/options-file.ts';
 import { parsePptpdConf } from '../config/pptpd-conf.ts';
 import { parseStatusAddress, STATUS_ADDRESS_EXPECTED } from '../config/status-address.ts';
@@ -119,6 +119,14 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
     maxConnectS: options.maxconnect ?? 0,
     logwtmp: config.logwtmp || options.logwtmp === true,
     singleSession: config.singleSession,
+    ...(config.bcrelay === undefined
+      ? {}
+      : {
+          bcrelay: {
+            ifname: config.bcrelay,
+            at: config.sources.bcrelay ? formatLocation(config.sources.bcrelay) : confName,
+          },
+        }),
     origin: builtin ? 'the built-in configuration' : o.configPath!,
     maxUnauthPerSource: config.guard.maxUnauthPerSource,
     maxSetupsPerSource: config.guard.maxSetupsPerSource,
