@@ -237,12 +237,12 @@ export function directedBroadcasts(addrs: readonly InterfaceAddress[]): IPv4[] {
 
 /**
  * The copy a client gets: destination 255.255.255.255, TTL 1, IPv4 header checksum recomputed,
- * UDP checksum adjusted for the new destination (RFC 1624) unless the sender sent none (0).
+ * UDP checksum computed afresh for the new destination unless the sender sent none (0). Afresh,
+ * not adjusted: a packet from this host's own stack or a veth may carry checksum offload's
+ * partial sum rather than a finished checksum.
  */
 export function relayCopy(packet: Uint8Array, ihl: number): Uint8Array {
   const out = packet.slice();
-  const oldHi = (out[16]! << 8) | out[17]!;
-  const oldLo = (out[18]! << 8) | out[19]!;
   out[8] = 1;
   out.fill(0xff, 16, 20);
   out[10] = 0;
@@ -251,15 +251,18 @@ export function relayCopy(packet: Uint8Array, ihl: number): Uint8Array {
   out[10] = (~h >> 8) & 0xff;
   out[11] = ~h & 0xff;
   const c = ihl + 6;
-  const old = (out[c]! << 8) | out[c + 1]!;
-  if (old !== 0) {
-    // HC' = ~(~HC + ~m + m') for each 16-bit word m of the destination that changed to m'.
-    let sum = (~old & 0xffff) + (~oldHi & 0xffff) + (~oldLo & 0xffff) + 0xffff + 0xffff;
+  if (out[c] !== 0 || out[c + 1] !== 0) {
+    out[c] = 0;
+    out[c + 1] = 0;
+    const udpLength = (out[ihl + 4]! << 8) | out[ihl + 5]!;
+    // Pseudo-header: source, destination, zero + protocol, UDP length; then the datagram.
+    let sum =
+      onesComplementSum(out, 12, 20) + IPPROTO_UDP + udpLength + onesComplementSum(out, ihl, ihl + udpLength);
     while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-    let next = ~sum & 0xffff;
-    if (next === 0) next = 0xffff; // UDP: a computed 0 is sent as all ones (0 means "none")
-    out[c] = next >> 8;
-    out[c + 1] = next & 0xff;
+    let check = ~sum & 0xffff;
+    if (check === 0) check = 0xffff; // UDP: a computed 0 is sent as all ones (0 means "none")
+    out[c] = check >> 8;
+    out[c + 1] = check & 0xff;
   }
   return out;
 }

@@ -47,10 +47,12 @@ function udp(
 
 class FakeSession implements RelaySession {
   received: { packet: Uint8Array; headroom: number }[] = [];
-  constructor(
-    readonly assignedIp: IPv4 | undefined,
-    readonly isUp = true,
-  ) {}
+  readonly assignedIp: IPv4 | undefined;
+  isUp: boolean;
+  constructor(assignedIp: IPv4 | undefined, isUp = true) {
+    this.assignedIp = assignedIp;
+    this.isUp = isUp;
+  }
   sendIp(packet: Uint8Array, headroom: number): void {
     // The tunnel may encrypt in place: scribble over the copy as MPPE would.
     this.received.push({ packet: packet.slice(), headroom });
@@ -125,6 +127,15 @@ test('bcrelay: a UDP checksum of 0 (none) stays 0; the copy from a directed broa
   assert.equal(internetChecksum(copy.subarray(0, 20)), 0);
 });
 
+test('bcrelay: a checksum-offload partial sum (veth, own stack) becomes a correct UDP checksum', () => {
+  const { relay, sessions } = setup();
+  const p = udp({ src: '192.168.50.20', dst: '192.168.50.255' });
+  p[26] = 0x12; // what CHECKSUM_PARTIAL leaves: the pseudo-header sum only, not a checksum
+  p[27] = 0x34;
+  relay.receive(p);
+  checkCopy(sessions[0]!.received[0]!.packet, p);
+});
+
 test('bcrelay: unicast and broadcasts of other subnets are not relayed', () => {
   const { relay, sessions } = setup();
   relay.receive(udp({ src: '192.168.50.20', dst: '192.168.50.1' }));
@@ -178,7 +189,7 @@ test('bcrelay: with no client up a broadcast is only counted (and uses no rate b
   relay.receive(udp({ src: '192.168.50.20', dst: '255.255.255.255' }));
   relay.receive(udp({ src: '192.168.50.20', dst: '255.255.255.255' }));
   assert.equal(relay.counts.noClient, 2);
-  (s as { isUp: boolean }).isUp = true;
+  s.isUp = true;
   relay.receive(udp({ src: '192.168.50.20', dst: '255.255.255.255' }));
   assert.equal(s.received.length, 1);
 });
