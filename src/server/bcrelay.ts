@@ -21,7 +21,7 @@ import {
  * (e.g. 192.168.1.255 for 192.168.1.1/24). Each copy leaves as bcrelay sends it: destination
  * 255.255.255.255 (a client has no address in the LAN's subnet, so only the limited broadcast is
  * local to it), TTL 1 (no router, and no relay that honours TTL, passes it on), the IPv4 header
- * checksum recomputed and the UDP checksum adjusted to the new destination (kept, not zeroed).
+ * checksum recomputed and the UDP checksum computed for the new destination (bcrelay zeroes it).
  *
  * What is not, counted by reason: a packet this host sent itself (the kernel loops our own
  * broadcasts back), a packet whose source is a client's tunnel address or in the pool (a relay
