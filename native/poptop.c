@@ -16,6 +16,11 @@
  *   sendMany(handle, packets, dsts, n, status)  packets[0..n-1] (Uint8Arrays, sent from where
  *                         they are: no copy) to dsts[i] (Uint32Array, host order): one sendmmsg
  *                         (GRE) or n writes (TUN); status[i] := errno or 0; returns #sent.
+ *   openRawIp(protocol, ifname, slots, slotSize, bufferBytes[, filter])  receive-only raw IPv4
+ *                         socket for one IP protocol, bound to interface ifname (SO_BINDTODEVICE):
+ *                         copies of the packets the host receives there; rxTable rows as GRE's but
+ *                         the IPv4 header is kept. filter: optional classic BPF program (Uint8Array
+ *                         of struct sock_filter, 8 bytes each) attached with SO_ATTACH_FILTER.
  *   setRef(handle, bool)  whether a started poll keeps the event loop alive.
  *   close(handle)         stop polling, close the fd; idempotent.
  * Errors from open throw an Error with code (e.g. "EPERM"), errno and syscall properties.
@@ -36,6 +41,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <linux/neighbour.h>
@@ -60,7 +66,7 @@
 #define MAX_SLOT_SIZE 65536
 #define MAX_ROUNDS 16 /* batches per readiness event, so one busy fd cannot starve the loop */
 
-enum kind { KIND_GRE, KIND_TUN };
+enum kind { KIND_GRE, KIND_TUN, KIND_RAWIP };
 
 typedef struct port {
   uv_poll_t poll;
@@ -325,6 +331,60 @@ static napi_value open_tun(napi_env env, napi_callback_info info) {
   return wrap_port(env, fd, KIND_TUN, slots, slot_size, headroom, ifr.ifr_name);
 }
 
+/* openRawIp(protocol, ifname, slots, slotSize, bufferBytes[, filter]): see the top of the file. */
+static napi_value open_raw_ip(napi_env env, napi_callback_info info) {
+  size_t argc = 6, len = 0, filter_len = 0;
+  napi_value argv[6];
+  uint32_t protocol, slots, slot_size, buffer_bytes;
+  char ifname[IFNAMSIZ];
+  void *filter = NULL;
+  napi_typedarray_type ftype = napi_uint8_array;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_valuetype t6 = napi_undefined;
+  if (argc >= 6) CHECK(napi_typeof(env, argv[5], &t6));
+  if (argc < 5 || napi_get_value_uint32(env, argv[0], &protocol) != napi_ok || protocol > 255 ||
+      napi_get_value_string_utf8(env, argv[1], ifname, IFNAMSIZ, &len) != napi_ok || len == 0 ||
+      napi_get_value_uint32(env, argv[4], &buffer_bytes) != napi_ok || buffer_bytes > INT32_MAX / 2 ||
+      (t6 != napi_undefined && (napi_get_typedarray_info(env, argv[5], &ftype, &filter_len, &filter, NULL, NULL) !=
+                                    napi_ok ||
+                                ftype != napi_uint8_array || filter_len == 0 ||
+                                filter_len % sizeof(struct sock_filter) != 0 ||
+                                filter_len / sizeof(struct sock_filter) > BPF_MAXINSNS))) {
+    napi_throw_type_error(env, NULL,
+                          "poptop addon: openRawIp(protocol, ifname, slots, slotSize, bufferBytes[, filter])");
+    return NULL;
+  }
+  if (!get_sizes(env, argv + 1, &slots, &slot_size)) return NULL; /* argv[2], argv[3] */
+  int fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, (int)protocol);
+  if (fd < 0) {
+    int err = errno;
+    throw_errno(env, err, "socket", err == EPERM || err == EACCES ? "raw IP socket needs root or CAP_NET_RAW" : NULL);
+    return NULL;
+  }
+  int err = 0;
+  const char *what = NULL;
+  if (filter) {
+    struct sock_fprog prog = {.len = (unsigned short)(filter_len / sizeof(struct sock_filter)),
+                              .filter = (struct sock_filter *)filter};
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) {
+      err = errno;
+      what = "setsockopt SO_ATTACH_FILTER";
+    }
+  }
+  if (!err && buffer_bytes > 0 && (err = set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, (int)buffer_bytes)) != 0)
+    what = "setsockopt SO_RCVBUF";
+  if (!err && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)len + 1) < 0) {
+    err = errno;
+    what = "setsockopt SO_BINDTODEVICE";
+  }
+  if (err) {
+    close(fd);
+    throw_errno(env, err, what, err == ENODEV ? "no such network interface" : NULL);
+    return NULL;
+  }
+  return wrap_port(env, fd, KIND_RAWIP, slots, slot_size, 0, ifname);
+}
+
 /* One batch from the raw socket into rx/rx_table: returns packets kept, or -errno. */
 static int read_gre(port *p, uint32_t *dropped) {
   for (uint32_t i = 0; i < p->slots; i++) {
@@ -346,8 +406,9 @@ static int read_gre(port *p, uint32_t *dropped) {
     uint32_t src, dst;
     memcpy(&src, ip + 12, 4);
     memcpy(&dst, ip + 16, 4);
-    row[0] = i * p->slot_size + ihl;
-    row[1] = len - ihl;
+    uint32_t strip = p->kind == KIND_RAWIP ? 0 : ihl; /* a raw IP port hands out the whole packet */
+    row[0] = i * p->slot_size + strip;
+    row[1] = len - strip;
     row[2] = ntohl(src);
     row[3] = ntohl(dst);
   }
@@ -398,7 +459,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   }
   for (int round = 0; round < MAX_ROUNDS && !p->closed; round++) {
     uint32_t dropped = 0;
-    int n = p->kind == KIND_GRE ? read_gre(p, &dropped) : read_tun(p, &dropped);
+    int n = p->kind == KIND_TUN ? read_tun(p, &dropped) : read_gre(p, &dropped);
     if (n < 0) {
       if (n != -EAGAIN && n != -EWOULDBLOCK && n != -EINTR) deliver(p, 0, 0, -n);
       return;
@@ -887,6 +948,7 @@ NAPI_MODULE_INIT() {
       {"start", NULL, start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"send", NULL, send_one, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendMany", NULL, send_many, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"openRawIp", NULL, open_raw_ip, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setRef", NULL, set_ref, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, close_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ifIndex", NULL, if_index, NULL, NULL, NULL, napi_enumerable, NULL},

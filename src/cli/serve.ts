@@ -7,6 +7,7 @@ import { RawGreSocket } from '../net/gre-socket.ts';
 import { type HostRoutes, IpRoute } from '../net/iproute.ts';
 import { NetlinkRoutes } from '../net/netlink.ts';
 import { TunInterface } from '../net/tun.ts';
+import { startBroadcastRelay } from '../server/bcrelay-start.ts';
 import { DEFAULT_CONTROL_SOCKET, listenControlSocket } from '../server/control-socket.ts';
 import { type LoadOptions, loadServerSettings } from '../server/load-settings.ts';
 import { ServerMetrics } from '../server/metrics.ts';
@@ -16,6 +17,7 @@ import { isLoopback, StatusHttpServer } from '../server/status-http.ts';
 import { KernelSystem } from '../server/system.ts';
 import { TUNNEL_HEADROOM } from '../tunnel/call.ts';
 import { SystemClock } from '../util/clock.ts';
+import type { DropCounter } from '../util/counters.ts';
 import { consoleLogger, type Logger } from '../util/log.ts';
 import { formatIPv4 } from '../wire/ip.ts';
 import { type FlagSpec, flag, has, type ParsedArgs } from './args.ts';
@@ -129,11 +131,30 @@ export async function serve(args: ParsedArgs): Promise<number> {
       ipDownScript: settings.ipDownScript,
     }),
   });
+  // pptpd.conf `bcrelay IF`: UDP broadcasts on the LAN interface to every client (server/bcrelay.ts).
+  let bcrelay: Awaited<ReturnType<typeof startBroadcastRelay>> | undefined;
+  if (settings.bcrelay) {
+    try {
+      bcrelay = await startBroadcastRelay({
+        bcrelay: settings.bcrelay,
+        server,
+        clock: new SystemClock(),
+        log,
+        headroom: TUNNEL_HEADROOM,
+      });
+    } catch (e) {
+      log.error((e as Error).message);
+      tun.close();
+      gre.close();
+      return 1;
+    }
+  }
   const controlPath = flag(args, 'control-socket') ?? DEFAULT_CONTROL_SOCKET;
   const statusListener = settings.status
     ? await startStatus(server, settings.status, {
         gre,
         tun,
+        bcrelay: bcrelay?.relay.drops,
         log,
         tokenFile: join(dirname(controlPath), 'status.token'),
       })
@@ -142,6 +163,7 @@ export async function serve(args: ParsedArgs): Promise<number> {
     await server.listen();
   } catch (e) {
     statusListener?.close();
+    bcrelay?.close();
     log.error((e as Error).message);
     tun.close();
     gre.close();
@@ -187,6 +209,7 @@ export async function serve(args: ParsedArgs): Promise<number> {
       void server.shutdown().then(() => {
         control?.close();
         statusListener?.close();
+        bcrelay?.close();
         tun.close();
         gre.close();
         if (pidfile) removeFile(pidfile);
@@ -217,12 +240,19 @@ function reload(server: PptpServer, opts: LoadOptions, log: Logger, trigger: str
 async function startStatus(
   server: PptpServer,
   address: StatusAddress,
-  o: { gre: RawGreSocket; tun: TunInterface; log: Logger; tokenFile: string },
+  o: {
+    gre: RawGreSocket;
+    tun: TunInterface;
+    bcrelay?: DropCounter | undefined;
+    log: Logger;
+    tokenFile: string;
+  },
 ): Promise<{ close(): void } | undefined> {
   const metrics = new ServerMetrics(server, {
     extraDrops: [
       { layer: 'gre-socket', drops: o.gre.drops },
       { layer: 'tun', drops: o.tun.drops },
+      ...(o.bcrelay ? [{ layer: 'bcrelay', drops: o.bcrelay }] : []),
     ],
   });
   server.observer = metrics;

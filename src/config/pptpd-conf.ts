@@ -43,6 +43,8 @@ export interface PptpdConf {
   logwtmp: boolean;
   /** poptop's `single-session`: one session per user name; a second login is refused or replaces the first. */
   singleSession: 'off' | 'deny' | 'replace';
+  /** `bcrelay IF`: relay UDP broadcasts received on LAN interface IF to every client; undefined: off. */
+  bcrelay: string | undefined;
   /** Addresses come from the secrets file / RADIUS instead of localip/remoteip. */
   delegate: boolean;
   pidfile: string;
@@ -165,7 +167,7 @@ const EXPECTED: Record<(typeof VALUE_KEYWORDS)[number], string> = {
   stimeout: 'a number of seconds',
   speed: 'a line speed',
   pidfile: 'a file path',
-  bcrelay: 'an interface name',
+  bcrelay: 'the name of the LAN interface whose UDP broadcasts go to the clients, like eth1',
   ppp: 'the path of pppd',
   'single-session': '"deny" (refuse a second login of the same user) or "replace" (end the older session)',
   status: STATUS_ADDRESS_EXPECTED,
@@ -251,8 +253,18 @@ function buildConfig(settings: Map<PptpdKeyword, Setting>, file: string, issues:
         `"single-session" expects ${EXPECTED['single-session']}, got "${single.value}"`,
       );
   }
-  const bcrelay = get('bcrelay');
-  if (bcrelay) issues.warning(bcrelay.at, '"bcrelay" (broadcast relay) is not supported; ignored');
+  const bcrelaySetting = get('bcrelay');
+  let bcrelay: string | undefined;
+  if (bcrelaySetting) {
+    // Linux interface names: 1-15 bytes, no white space or '/', not "." or ".." (dev_valid_name).
+    const name = bcrelaySetting.value;
+    if (/^[^\s/:]{1,15}$/.test(name) && name !== '.' && name !== '..') bcrelay = name;
+    else
+      issues.error(
+        bcrelaySetting.at,
+        `"bcrelay" expects ${EXPECTED.bcrelay} (at most 15 characters, no spaces, "/" or ":"), got "${name}"`,
+      );
+  }
   const speed = get('speed');
   if (speed) issues.note(speed.at, '"speed" has no meaning without a serial line; ignored');
   const ppp = get('ppp');
@@ -286,6 +298,7 @@ function buildConfig(settings: Map<PptpdKeyword, Setting>, file: string, issues:
     noipparam: get('noipparam') !== undefined,
     logwtmp: logwtmp !== undefined,
     singleSession,
+    bcrelay,
     delegate,
     pidfile: get('pidfile')?.value ?? PPTPD_DEFAULTS.pidfile,
     status,

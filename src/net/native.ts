@@ -29,6 +29,19 @@ export interface NativeAddon {
   openGre(bindAddr: number, slots: number, slotSize: number, bufferBytes: number): NativePort;
   /** Packets are read `headroom` bytes into their slot: the bytes before each are scratch. */
   openTun(name: string, slots: number, slotSize: number, headroom: number): NativePort;
+  /**
+   * Receive-only raw IPv4 socket for IP protocol `protocol`, bound to interface `ifname`
+   * (SO_BINDTODEVICE): copies of what the host receives there, IPv4 header kept. `filter`: a
+   * classic BPF program (8-byte struct sock_filter each, host byte order) run by the kernel first.
+   */
+  openRawIp(
+    protocol: number,
+    ifname: string,
+    slots: number,
+    slotSize: number,
+    bufferBytes: number,
+    filter?: Uint8Array,
+  ): NativePort;
   start(handle: NativeHandle, cb: BatchCallback): void;
   /** One packet (sendto for GRE, write for TUN): 0 or an errno. */
   send(handle: NativeHandle, packet: Uint8Array, dst: number): number;

@@ -5,7 +5,7 @@ import { StaticCredentials } from '../aaa/credentials.ts';
 import { DEFAULT_LOGIN_THROTTLE } from '../aaa/login-throttle.ts';
 import { DEFAULT_RADIUSCLIENT_CONF, loadRadiusClientConf } from '../aaa/radius/config.ts';
 import type { RadiusSettings } from '../aaa/radius/service.ts';
-import { type ConfigIssue, formatIssue } from '../config/issues.ts';
+import { type ConfigIssue, formatIssue, formatLocation } from '../config/issues.ts';
 import { mppePolicy, type PppdOptions, parsePppdOptions } from '../config/options-file.ts';
 import { parsePptpdConf } from '../config/pptpd-conf.ts';
 import { parseStatusAddress, STATUS_ADDRESS_EXPECTED } from '../config/status-address.ts';
@@ -135,6 +135,14 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
     maxConnectS: options.maxconnect ?? 0,
     logwtmp: config.logwtmp || options.logwtmp === true,
     singleSession: config.singleSession,
+    ...(config.bcrelay === undefined
+      ? {}
+      : {
+          bcrelay: {
+            ifname: config.bcrelay,
+            at: config.sources.bcrelay ? formatLocation(config.sources.bcrelay) : confName,
+          },
+        }),
     origin: builtin ? 'the built-in configuration' : o.configPath!,
     radius,
     maxUnauthPerSource: config.guard.maxUnauthPerSource,

@@ -135,6 +135,14 @@ const RESTART_ONLY: readonly (Field & {
     },
   },
   {
+    name: 'the broadcast relay (bcrelay)',
+    get: (s) => s.bcrelay?.ifname ?? 'off',
+    keep: (n, r) => {
+      const { bcrelay: _drop, ...rest } = n;
+      return r.bcrelay ? { ...rest, bcrelay: r.bcrelay } : rest;
+    },
+  },
+  {
     name: 'pidfile',
     get: (s) => s.pidfile ?? 'none',
     keep: (n, r) => ({ ...n, pidfile: r.pidfile }),

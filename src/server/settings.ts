@@ -62,6 +62,11 @@ export interface ServerSettings extends GuardSettings {
   readonly logwtmp: boolean;
   /** `single-session`: one session per user name (refuse the new one, or replace the old one). */
   readonly singleSession: 'off' | 'deny' | 'replace';
+  /**
+   * pptpd `bcrelay IF`: UDP broadcasts received on LAN interface `ifname` are relayed to every
+   * client (server/bcrelay.ts); `at` is the keyword's "file:line" for messages. Absent: off.
+   */
+  readonly bcrelay?: { readonly ifname: string; readonly at: string };
   /** Metrics and status page listener (`--status`, pptpd.conf `status`); absent: off. */
   readonly status?: StatusAddress;
   /** Where the settings came from, for the start-up log line. */

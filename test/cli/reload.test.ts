@@ -123,6 +123,7 @@ describe('poptop reload (control socket, real files, a live session)', () => {
       'localip 10.77.0.1',
       'remoteip 10.77.0.20-29',
       'connections 5',
+      'bcrelay eth1',
     ]);
     writeOptions([...OPTIONS, 'ms-dns 10.0.0.53']);
     writeSecrets(['alice * "alice-secret" *', 'dave * "dave-pw" *']);
@@ -133,6 +134,11 @@ describe('poptop reload (control socket, real files, a live session)', () => {
       r.out,
       /NOT applied: listen changed from 127\.0\.0\.1 to 127\.0\.0\.9: this needs a restart/,
     );
+    assert.match(
+      r.out,
+      /NOT applied: the broadcast relay \(bcrelay\) changed from off to eth1: this needs a restart; off stays until then/,
+    );
+    assert.equal(bench.server.currentSettings.bcrelay, undefined, 'the relay is not started by a reload');
     assert.match(
       r.out,
       /new sessions only: ms-dns changed from none to 10\.0\.0\.53 \(live sessions keep theirs\)/,

@@ -149,11 +149,30 @@ test('pptpd.conf: warnings for accepted-but-unsupported keywords', () => {
     'localip 10.0.0.1\nremoteip 10.0.0.2\nlogwtmp\nbcrelay eth1\nspeed 115200\nppp /usr/sbin/pppd\ndebug yes\n';
   assert.deepEqual(warnings(text), [
     `${F}:7: "debug" takes no value; "yes" is ignored`,
-    `${F}:4: "bcrelay" (broadcast relay) is not supported; ignored`,
     `${F}:5: "speed" has no meaning without a serial line; ignored`,
     `${F}:6: "ppp /usr/sbin/pppd" ignored: poptop runs PPP itself, no pppd is started`,
   ]);
   assert.equal(parse(text).config.logwtmp, true, 'logwtmp is supported: no warning');
+  assert.equal(parse(text).config.bcrelay, 'eth1', 'bcrelay is supported: no warning');
+});
+
+test('pptpd.conf: bcrelay takes an interface name; off without it; a bad name is an error with file:line', () => {
+  assert.equal(parse('localip 10.0.0.1\nremoteip 10.0.0.2\n').config.bcrelay, undefined);
+  assert.equal(parse('bcrelay br-lan.10\nlocalip 10.0.0.1\nremoteip 10.0.0.2\n').config.bcrelay, 'br-lan.10');
+  for (const bad of ['eth0 eth1', 'a-name-longer-than-15', 'eth0/1', 'eth0:1', '..']) {
+    assert.deepEqual(
+      errorsOf(() => parse(`localip 10.0.0.1\nremoteip 10.0.0.2\nbcrelay ${bad}\n`)),
+      [
+        `${F}:3: "bcrelay" expects the name of the LAN interface whose UDP broadcasts go to the clients, like eth1 (at most 15 characters, no spaces, "/" or ":"), got "${bad}"`,
+      ],
+    );
+  }
+  assert.deepEqual(
+    errorsOf(() => parse('localip 10.0.0.1\nremoteip 10.0.0.2\nbcrelay\n')),
+    [
+      `${F}:3: "bcrelay" needs a value (the name of the LAN interface whose UDP broadcasts go to the clients, like eth1)`,
+    ],
+  );
 });
 
 test('pptpd.conf: single-session deny|replace, anything else an error with file:line', () => {
