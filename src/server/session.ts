@@ -25,6 +25,7 @@ import {
   ipv4FromBytes,
 } from '../wire/ip.ts';
 import type { AdmissionLimits } from './admission.ts';
+import { classifyEnd } from './end-reasons.ts';
 import type { HookContext } from './hooks.ts';
 import { HostAttachment } from './host-attachment.ts';
 import { PrefixLogger } from './session-log.ts';
@@ -571,11 +572,17 @@ export class Session implements GreEndpoint {
     const dur =
       this.upAt !== undefined ? `, up ${Math.round((this.host.clock.now() - this.upAt) / 1000)} s` : '';
     this.log.info(
-      `session closed: ${reason}${dur}, received ${c.bytesIn} bytes/${c.packetsIn} packets, sent ${c.bytesOut} bytes/${c.packetsOut} packets`,
+      `session closed: ${reason}${dur}, received ${c.bytesIn} bytes/${c.packetsIn} packets, sent ${c.bytesOut} bytes/${c.packetsOut} packets${inShort(reason)}`,
     );
     this.radius?.closed(reason);
     this.host.sessionClosed(this);
   }
+}
+
+/** The reason in a person's words (server/end-reasons.ts), when it is one we recognise. */
+function inShort(reason: string): string {
+  const why = classifyEnd(reason);
+  return why.code === 'other' ? '' : ` (in short: ${why.words})`;
 }
 
 export function methodName(m: AuthMethod | undefined): string {

@@ -179,3 +179,20 @@ test('rate-limit from the secrets entry polices the client: a burst passes, the 
     await bench.close();
   }
 });
+
+test("the closing line of a session says why in a person's words as well as the detail", async () => {
+  const bench = await startServer();
+  try {
+    const c = startClient(bench, { user: 'alice', password: 'wrong' });
+    await within(c.down, 10_000, 'the refusal');
+    await waitFor(() => bench.server.list().length === 0, 5000, 'the session to close');
+    assert.ok(
+      bench.log.has(
+        /session closed: authentication failed .*\(in short: authentication failed: wrong user name or password \(Windows error 691\)\)/,
+      ),
+      bench.log.text(),
+    );
+  } finally {
+    await bench.close();
+  }
+});
