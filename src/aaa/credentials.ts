@@ -1,3 +1,5 @@
+import type { RateLimit } from './rate-limit.ts';
+
 /**
  * Who may connect: the authenticator asks a CredentialStore for the secret of a user; the
  * method (PAP, CHAP-MD5, MS-CHAP) does the cryptography itself.
@@ -21,6 +23,8 @@ export interface Credential {
   addresses: string[];
   /** Where it came from, for log lines ("/etc/ppp/chap-secrets:12"). */
   source?: string;
+  /** `-- rate-limit DOWN[/UP]` in the entry: this user's rate limit (aaa/rate-limit.ts). */
+  rateLimit?: RateLimit;
 }
 
 export interface CredentialStore {

@@ -1,5 +1,6 @@
 import { parseAddressColumn } from '../aaa/address-rules.ts';
 import type { Credential, Secret } from '../aaa/credentials.ts';
+import { parseRateLimit, type RateLimit } from '../aaa/rate-limit.ts';
 import { type ConfigIssue, IssueList, type SourceLocation } from './issues.ts';
 import { splitPppdWords, type Word } from './words.ts';
 
@@ -68,12 +69,22 @@ function parseEntry(
   const [client, server, secretWord] = line as [Word, Word, Word];
   let addresses = line.slice(3).map((w) => w.text);
   const dashes = addresses.indexOf('--');
+  let rateLimit: RateLimit | undefined;
   if (dashes >= 0) {
-    issues.warning(
-      at,
-      `per-user pppd options after "--" are not supported; "${addresses.slice(dashes + 1).join(' ')}" ignored`,
-    );
+    const options = addresses.slice(dashes + 1);
     addresses = addresses.slice(0, dashes);
+    for (let i = 0; i < options.length; i++) {
+      if (options[i] === 'rate-limit' && options[i + 1] !== undefined) {
+        const r = parseRateLimit(options[++i]!);
+        if (typeof r === 'string') issues.error(at, r);
+        else rateLimit = r;
+      } else {
+        issues.warning(
+          at,
+          `per-user option "${options[i]}" after "--" is not supported (only "rate-limit DOWN[/UP]"); ignored`,
+        );
+      }
+    }
   }
   let secretText = secretWord.text;
   if (secretText.startsWith('@/')) {
@@ -96,6 +107,7 @@ function parseEntry(
     secret,
     addresses,
     source: `${at.file}:${at.line}`,
+    ...(rateLimit ? { rateLimit } : {}),
   };
 }
 

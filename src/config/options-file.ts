@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { parseRateLimit } from '../aaa/rate-limit.ts';
 import { formatIPv4, type IPv4, parseIPv4 } from '../wire/ip.ts';
 import { type ConfigIssue, didYouMean, IssueList, type SourceLocation } from './issues.ts';
 import {
@@ -100,6 +101,7 @@ const KNOWN = new Set([
   'file',
   'call',
   'radius-config-file',
+  'rate-limit',
 ]);
 
 /** Options that take an argument, besides the tables' ones. */
@@ -113,6 +115,7 @@ const SPECIAL_WITH_ARG = new Set([
   'file',
   'call',
   'radius-config-file',
+  'rate-limit',
 ]);
 
 function takesArgument(name: string): boolean {
@@ -240,6 +243,12 @@ function applySpecial(name: string, arg: string, at: SourceLocation, ctx: ParseC
       }
       o.radiusConfigFile = isAbsolute(arg) ? arg : resolve(dirname(ctx.stack.at(-1)!), arg);
       return;
+    case 'rate-limit': {
+      const r = parseRateLimit(arg);
+      if (typeof r === 'string') ctx.issues.error(at, r);
+      else o.rateLimit = r;
+      return;
+    }
     case 'file':
       include(isAbsolute(arg) ? arg : resolve(dirname(ctx.stack.at(-1)!), arg), at, ctx);
       return;

@@ -1,3 +1,4 @@
+import type { RateLimit } from '../aaa/rate-limit.ts';
 import type { IPv4 } from '../wire/ip.ts';
 
 /**
@@ -94,6 +95,8 @@ export interface PppdOptions {
   ipparam?: string;
   ipUpScript?: string;
   ipDownScript?: string;
+  /** poptop's `rate-limit DOWN[/UP]`: every user's rate limit unless their secrets entry has one. */
+  rateLimit?: RateLimit;
   /** `plugin pptpd-logwtmp.so`: record sessions in wtmp. */
   logwtmp?: boolean;
   idle?: number;

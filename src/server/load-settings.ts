@@ -131,6 +131,7 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
     speed: 115200,
     tunName: o.tunName ?? 'poptop0',
     pidfile: builtin ? undefined : config.pidfile,
+    ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}),
     idleS: options.idle ?? 0,
     maxConnectS: options.maxconnect ?? 0,
     logwtmp: config.logwtmp || options.logwtmp === true,

@@ -1,6 +1,7 @@
 import type { LeaseManager } from '../aaa/leases.ts';
 import type { AuthThrottle } from '../aaa/login-throttle.ts';
 import type { RadiusService, RadiusSession } from '../aaa/radius/service.ts';
+import { formatRate, type RateLimit, TokenBucket } from '../aaa/rate-limit.ts';
 import type { GreHeader } from '../gre/codec.ts';
 import type { GreEndpoint } from '../gre/demux.ts';
 import type { TunDevice } from '../net/interfaces.ts';
@@ -24,6 +25,7 @@ import {
   ipv4FromBytes,
 } from '../wire/ip.ts';
 import type { AdmissionLimits } from './admission.ts';
+import { classifyEnd } from './end-reasons.ts';
 import type { HookContext } from './hooks.ts';
 import { HostAttachment } from './host-attachment.ts';
 import { PrefixLogger } from './session-log.ts';
@@ -130,7 +132,17 @@ export class Session implements GreEndpoint {
   private localAddress: IPv4 = 0;
   private wtmpLine: string | undefined;
   private greWatch: TimerHandle | undefined;
-  private readonly counters = { bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, spoofed: 0 };
+  private readonly counters = {
+    bytesIn: 0,
+    bytesOut: 0,
+    packetsIn: 0,
+    packetsOut: 0,
+    spoofed: 0,
+    rateLimited: 0,
+  };
+  /** Rate limit buckets (aaa/rate-limit.ts), from authentication on when the user has a limit. */
+  private down: TokenBucket | undefined;
+  private up: TokenBucket | undefined;
   /** The GRE and PPP drop counts as the data path stopped (layerDrops() after the call). */
   private dataPathDrops: { gre?: Record<string, number>; ppp?: Record<string, number> } = {};
   /** RADIUS hooks (aaa/radius/service.ts), when RADIUS is configured. */
@@ -193,6 +205,10 @@ export class Session implements GreEndpoint {
   /** An IP packet from the TUN device for this session's address; `headroom` as TunDevice's. */
   sendIp(packet: Uint8Array, headroom = 0): void {
     if (!this.tunnel) return;
+    if (this.down && !this.down.take(packet.length, this.host.clock.now())) {
+      this.rateLimited('towards the client');
+      return;
+    }
     this.counters.packetsOut++;
     this.counters.bytesOut += packet.length;
     this.tunnel.sendIp(packet, headroom);
@@ -349,6 +365,7 @@ export class Session implements GreEndpoint {
     }
     this.ip = answer.lease.ip;
     this.localAddress = this.host.localAddressFor(this.ip);
+    this.applyRateLimit(r.credential?.rateLimit ?? this.settings.rateLimit);
     if (again)
       this.log.info(`authenticated again with ${methodName(r.method)}; keeping ${formatIPv4(this.ip)}`);
     else this.log.info(`authenticated with ${methodName(r.method)}; assigning ${formatIPv4(this.ip)}`);
@@ -440,6 +457,21 @@ export class Session implements GreEndpoint {
     };
   }
 
+  private applyRateLimit(limit: RateLimit | undefined): void {
+    if (!limit || this.down || this.up) return;
+    const now = this.host.clock.now();
+    if (limit.downBps > 0) this.down = new TokenBucket(limit.downBps, now);
+    if (limit.upBps > 0) this.up = new TokenBucket(limit.upBps, now);
+    if (this.down || this.up)
+      this.log.info(`rate limit: ${formatRate(limit.downBps)} down, ${formatRate(limit.upBps)} up`);
+  }
+
+  /** Counted; logged the first time and then at every thousandth, never per packet. */
+  private rateLimited(direction: string): void {
+    const n = ++this.counters.rateLimited;
+    if (n === 1 || n % 1000 === 0) this.log.info(`rate limit: dropping packets ${direction} (${n} so far)`);
+  }
+
   private onIpFromPeer(packet: Uint8Array): void {
     // Only the address we gave the client may appear as source (no spoofing through the tunnel).
     if (ipVersion(packet) !== 4 || packet.length < IPV4_HEADER_MIN) return;
@@ -451,6 +483,10 @@ export class Session implements GreEndpoint {
           `dropped packet from ${formatIPv4(src)}: the client may only send from ${this.ip === undefined ? '?' : formatIPv4(this.ip)} (${this.counters.spoofed} so far)`,
         );
       }
+      return;
+    }
+    if (this.up && !this.up.take(packet.length, this.host.clock.now())) {
+      this.rateLimited('from the client');
       return;
     }
     this.counters.packetsIn++;
@@ -536,11 +572,17 @@ export class Session implements GreEndpoint {
     const dur =
       this.upAt !== undefined ? `, up ${Math.round((this.host.clock.now() - this.upAt) / 1000)} s` : '';
     this.log.info(
-      `session closed: ${reason}${dur}, received ${c.bytesIn} bytes/${c.packetsIn} packets, sent ${c.bytesOut} bytes/${c.packetsOut} packets`,
+      `session closed: ${reason}${dur}, received ${c.bytesIn} bytes/${c.packetsIn} packets, sent ${c.bytesOut} bytes/${c.packetsOut} packets${inShort(reason)}`,
     );
     this.radius?.closed(reason);
     this.host.sessionClosed(this);
   }
+}
+
+/** The reason in a person's words (server/end-reasons.ts), when it is one we recognise. */
+function inShort(reason: string): string {
+  const why = classifyEnd(reason);
+  return why.code === 'other' ? '' : ` (in short: ${why.words})`;
 }
 
 export function methodName(m: AuthMethod | undefined): string {

@@ -1,6 +1,7 @@
 import type { CredentialStore } from '../aaa/credentials.ts';
 import { DEFAULT_LOGIN_THROTTLE, type LoginThrottleSettings } from '../aaa/login-throttle.ts';
 import type { RadiusSettings } from '../aaa/radius/service.ts';
+import type { RateLimit } from '../aaa/rate-limit.ts';
 import type { ConfigIssue } from '../config/issues.ts';
 import { GUARD_DEFAULTS, type GuardLimits } from '../config/pptpd-conf.ts';
 import type { StatusAddress } from '../config/status-address.ts';
@@ -58,6 +59,8 @@ export interface ServerSettings extends GuardSettings {
   readonly idleS: number;
   /** pppd `maxconnect`: end a session this many seconds after it came up; 0 = never. */
   readonly maxConnectS: number;
+  /** `rate-limit` in the options file: every user's rate limit (a secrets entry's own wins). */
+  readonly rateLimit?: RateLimit;
   /** pptpd `logwtmp`: record sessions in wtmp. */
   readonly logwtmp: boolean;
   /** `single-session`: one session per user name (refuse the new one, or replace the old one). */

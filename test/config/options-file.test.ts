@@ -315,3 +315,10 @@ test("the pptp client's stock options.pptp parses without errors", () => {
   assert.equal(r.options.refuseMschap, true);
   assert.equal(r.options.requireMschapV2, undefined);
 });
+
+test('rate-limit DOWN[/UP] for every user (poptop), an error with file:line when malformed', () => {
+  assert.deepEqual(parse('rate-limit 10M/2M').options.rateLimit, { downBps: 10_000_000, upBps: 2_000_000 });
+  assert.deepEqual(errorsOf('rate-limit lots'), [
+    `${F}:1: "rate-limit" expects DOWN[/UP] in bits per second with k, M or G (a bare number is kbit/s), e.g. 2M/512k; got "lots"`,
+  ]);
+});

@@ -154,3 +154,45 @@ for (const mode of ['deny', 'replace'] as const) {
     }
   });
 }
+
+test('rate-limit from the secrets entry polices the client: a burst passes, the rest is dropped and counted', async () => {
+  const bench = await startServer(
+    serverSettings({
+      credentials: new StaticCredentials([
+        { ...credential('alice', 'alice-secret'), rateLimit: { downBps: 0, upBps: 200_000 } },
+      ]),
+    }),
+  );
+  try {
+    const c = startClient(bench, { user: 'alice', password: 'alice-secret' });
+    await within(c.up, 5000, 'up');
+    // 100 packets of 1,028 octets in one turn: far beyond the burst (16 KiB) of a 200 kbit/s limit.
+    for (let i = 0; i < 100; i++)
+      c.tun.inject(udpPacket(ip('10.77.0.10'), ip('192.0.2.99'), new Uint8Array(1000)));
+    await waitFor(() => bench.log.has(/rate limit: dropping packets from the client/), 3000, 'the drops');
+    await new Promise((r) => setTimeout(r, 200));
+    const passed = bench.tun.written.length;
+    assert.ok(passed >= 10 && passed <= 20, `${passed} packets passed`);
+    assert.ok(bench.log.has(/rate limit: unlimited down, 200 kbit\/s up/), bench.log.text());
+    await c.client.close();
+  } finally {
+    await bench.close();
+  }
+});
+
+test("the closing line of a session says why in a person's words as well as the detail", async () => {
+  const bench = await startServer();
+  try {
+    const c = startClient(bench, { user: 'alice', password: 'wrong' });
+    await within(c.down, 10_000, 'the refusal');
+    await waitFor(() => bench.server.list().length === 0, 5000, 'the session to close');
+    assert.ok(
+      bench.log.has(
+        /session closed: authentication failed .*\(in short: authentication failed: wrong user name or password \(Windows error 691\)\)/,
+      ),
+      bench.log.text(),
+    );
+  } finally {
+    await bench.close();
+  }
+});
