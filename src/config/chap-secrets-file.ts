@@ -73,17 +73,19 @@ function parseEntry(
   if (dashes >= 0) {
     const options = addresses.slice(dashes + 1);
     addresses = addresses.slice(0, dashes);
+    const unsupported: string[] = [];
     for (let i = 0; i < options.length; i++) {
       if (options[i] === 'rate-limit' && options[i + 1] !== undefined) {
         const r = parseRateLimit(options[++i]!);
         if (typeof r === 'string') issues.error(at, r);
         else rateLimit = r;
-      } else {
-        issues.warning(
-          at,
-          `per-user option "${options[i]}" after "--" is not supported (only "rate-limit DOWN[/UP]"); ignored`,
-        );
-      }
+      } else unsupported.push(options[i]!);
+    }
+    if (unsupported.length > 0) {
+      issues.warning(
+        at,
+        `per-user pppd options after "--" other than "rate-limit DOWN[/UP]" are not supported; "${unsupported.join(' ')}" ignored`,
+      );
     }
   }
   let secretText = secretWord.text;

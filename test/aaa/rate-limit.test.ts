@@ -40,7 +40,11 @@ test('chap-secrets: "-- rate-limit DOWN/UP" per user; other per-user options are
   assert.deepEqual(entries[1]?.addresses, ['10.0.0.5']);
   const text = issues.map(formatIssue);
   assert.ok(
-    text.some((t) => /:2: per-user option "usepeerdns" after "--" is not supported/.test(t)),
+    text.some((t) =>
+      /:2: per-user pppd options after "--" other than "rate-limit DOWN\[\/UP\]" are not supported; "usepeerdns" ignored/.test(
+        t,
+      ),
+    ),
     text.join('\n'),
   );
   assert.ok(

@@ -61,7 +61,7 @@ test('short lines, per-user options and bad addresses are warned about', () => {
   );
   assert.deepEqual(issues.map(formatIssue), [
     `${F}:1: expected "client server secret [addresses...]" but found 2 word(s); line ignored`,
-    `${F}:2: per-user pppd options after "--" are not supported; "mtu 1200" ignored`,
+    `${F}:2: per-user pppd options after "--" other than "rate-limit DOWN[/UP]" are not supported; "mtu 1200" ignored`,
     `${F}:3: address "host.example" is not an IPv4 address (host names are not supported); ignored`,
     `${F}:3: address "10.0.0.0/33" has a prefix length outside 1..32; ignored`,
     `${F}:3: address "10.0.0.0/24+": the "/n+" form (address from the ppp unit number) is not supported; ignored`,
