@@ -17,6 +17,7 @@ import { ControlFramer } from '../../src/pptp/framer.ts';
 import { SystemClock } from '../../src/util/clock.ts';
 import { DropCounter } from '../../src/util/counters.ts';
 import { consoleLogger, nullLogger } from '../../src/util/log.ts';
+import { outgoingCallRequest, startControlRequest } from '../support/pptp-messages.ts';
 
 type Args = Record<string, unknown>;
 const mode = process.argv[2] ?? '';
@@ -82,16 +83,7 @@ class Ctl {
   }
 
   start(hostName = 'hostile', vendor = 'test'): void {
-    this.send({
-      type: 'start-control-connection-request',
-      protocolVersion: 0x0100,
-      framingCapabilities: 1,
-      bearerCapabilities: 1,
-      maxChannels: 0,
-      firmwareRevision: 0,
-      hostName,
-      vendor,
-    });
+    this.send(startControlRequest({ hostName, vendor }));
   }
 
   find<T extends ControlMessage['type']>(type: T): Extract<ControlMessage, { type: T }> | undefined {
@@ -99,19 +91,7 @@ class Ctl {
   }
 }
 
-const outgoingCall = (callId: number): ControlMessage => ({
-  type: 'outgoing-call-request',
-  callId,
-  callSerial: callId,
-  minBps: 300,
-  maxBps: 100_000_000,
-  bearerType: 3,
-  framingType: 3,
-  recvWindow: 64,
-  processingDelay: 0,
-  phoneNumber: '',
-  subaddress: '',
-});
+const outgoingCall = (callId: number): ControlMessage => outgoingCallRequest(callId, { callSerial: callId });
 
 /** Row 1: Echo-Requests as fast as the socket takes them, never reading a reply. */
 async function echoFlood(): Promise<void> {

@@ -229,8 +229,11 @@ test('at the file descriptor limit: new connections are refused with the reason 
   assert.equal(st.system?.hostRoutes, up, 'every session that came up has its route');
   assert.equal(st.system?.failures, 0);
 
+  // Logged once per episode of refusing (a burst can end one episode and start another as refused
+  // sockets close), never once per refused connection.
   const reasons = server.output.split('\n').filter((l) => /file descriptors in use \(ulimit -n\)/.test(l));
-  assert.equal(reasons.length, 1, server.tail(60));
+  assert.ok(reasons.length >= 1 && reasons.length <= 3, server.tail(60));
+  assert.ok(reasons.length < N - up, `${reasons.length} lines for ${N - up} refusals`);
   assert.match(reasons[0]!, /refusing new connections and calls: \d+ of 200 file descriptors in use/);
   assert.doesNotMatch(server.output, /EMFILE|too many open files/i);
 

@@ -48,7 +48,7 @@ import {
   describeControlMessage,
   encodeControlMessage,
 } from '../../src/pptp/codec.ts';
-import { MAX_CONTROL_MESSAGE_LENGTH } from '../../src/pptp/constants.ts';
+import { CONTROL_MESSAGE_LENGTH, MAX_CONTROL_MESSAGE_LENGTH } from '../../src/pptp/constants.ts';
 import { ControlFramer } from '../../src/pptp/framer.ts';
 import { ManualClock } from '../../src/util/clock.ts';
 import { MemoryLogger, nullLogger } from '../../src/util/log.ts';
@@ -156,23 +156,7 @@ const pptpFramer: FuzzTarget = {
 };
 
 const CONTROL_TYPES = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
-const LENGTHS: Record<number, number> = {
-  1: 156,
-  2: 156,
-  3: 16,
-  4: 16,
-  5: 16,
-  6: 20,
-  7: 168,
-  8: 32,
-  9: 220,
-  10: 24,
-  11: 28,
-  12: 16,
-  13: 148,
-  14: 40,
-  15: 24,
-};
+const LENGTHS: Readonly<Record<number, number>> = CONTROL_MESSAGE_LENGTH;
 
 /** A well-formed header of a random type with a random body: past the header checks every time. */
 const controlMessageBytes = fc

@@ -11,6 +11,7 @@ import {
 import { ControlFramer } from '../../src/pptp/framer.ts';
 import { ManualClock } from '../../src/util/clock.ts';
 import { MemoryLogger } from '../../src/util/log.ts';
+import { outgoingCallRequest } from '../support/pptp-messages.ts';
 
 export type Extra = Partial<
   Omit<ControlConnectionOptions, 'role' | 'clock' | 'log' | 'callIds' | 'write' | 'close'>
@@ -198,17 +199,5 @@ export const SCCRP: ControlMessage = {
 };
 
 export function ocrq(callId: number): ControlMessage {
-  return {
-    type: 'outgoing-call-request',
-    callId,
-    callSerial: 31240,
-    minBps: 300,
-    maxBps: 100_000_000,
-    bearerType: 3,
-    framingType: 3,
-    recvWindow: 64,
-    processingDelay: 0,
-    phoneNumber: '',
-    subaddress: '',
-  };
+  return outgoingCallRequest(callId, { callSerial: 31240 });
 }

@@ -5,6 +5,7 @@
 import { connect, type Socket } from 'node:net';
 import { type ControlMessage, encodeControlMessage } from '../../src/pptp/codec.ts';
 import { ControlFramer } from '../../src/pptp/framer.ts';
+import { outgoingCallRequest, startControlRequest } from '../support/pptp-messages.ts';
 
 export class RawControl {
   readonly sock: Socket;
@@ -34,32 +35,11 @@ export class RawControl {
   }
 
   start(hostName = 'hostile'): void {
-    this.send({
-      type: 'start-control-connection-request',
-      protocolVersion: 0x0100,
-      framingCapabilities: 1,
-      bearerCapabilities: 1,
-      maxChannels: 0,
-      firmwareRevision: 0,
-      hostName,
-      vendor: 'test',
-    });
+    this.send(startControlRequest({ hostName }));
   }
 
   placeCall(callId: number): void {
-    this.send({
-      type: 'outgoing-call-request',
-      callId,
-      callSerial: 1,
-      minBps: 300,
-      maxBps: 100_000_000,
-      bearerType: 3,
-      framingType: 3,
-      recvWindow: 64,
-      processingDelay: 0,
-      phoneNumber: '',
-      subaddress: '',
-    });
+    this.send(outgoingCallRequest(callId));
   }
 
   find<T extends ControlMessage['type']>(type: T): Extract<ControlMessage, { type: T }> | undefined {

@@ -52,6 +52,7 @@ import { ControlFramer } from '../../src/pptp/framer.ts';
 import type { ControlMessage, ControlMessageName, MessageOf } from '../../src/pptp/messages.ts';
 import type { ManualClock } from '../../src/util/clock.ts';
 import type { IPv4 } from '../../src/wire/ip.ts';
+import { outgoingCallRequest } from '../support/pptp-messages.ts';
 
 export type WindowsVersion = 'win10' | 'win2000';
 
@@ -229,19 +230,8 @@ export class WindowsPeer {
   }
 
   async call(): Promise<MessageOf<'outgoing-call-reply'>> {
-    this.sendControl({
-      type: 'outgoing-call-request',
-      callId: this.callId,
-      callSerial: 19,
-      minBps: 300,
-      maxBps: 100_000_000,
-      bearerType: 3,
-      framingType: 3,
-      recvWindow: 64,
-      processingDelay: 0,
-      phoneNumber: '',
-      subaddress: '',
-    });
+    // As the captures show: window 64, a small serial number, no phone number.
+    this.sendControl(outgoingCallRequest(this.callId, { callSerial: 19 }));
     const ocrp = await this.expectControl('outgoing-call-reply');
     this.peerCallId = ocrp.callId;
     this.setLinkInfo();
