@@ -37,6 +37,16 @@ export interface MetricsSource {
   readonly leases: { readonly poolSize: number; readonly poolFree: number };
   readonly drops: { snapshot(): Record<string, number> };
   readonly currentSettings: { readonly maxConnections: number };
+  /** RADIUS clients' request counters, when RADIUS is configured. */
+  readonly radius?:
+    | {
+        clientStats(): {
+          purpose: string;
+          stats: { transmissions: number; replies: number; timeouts: number; failed: number };
+          down: number;
+        }[];
+      }
+    | undefined;
 }
 
 /** Drop counters outside the server object (the raw GRE socket, the TUN device), by layer name. */
@@ -273,6 +283,23 @@ export class ServerMetrics implements ServerObserver {
     w.sample('poptop_pool_addresses', undefined, this.source.leases.poolSize);
     w.family('poptop_pool_free_addresses', 'gauge', 'Addresses of the pool not leased.');
     w.sample('poptop_pool_free_addresses', undefined, this.source.leases.poolFree);
+
+    const radius = this.source.radius?.clientStats();
+    if (radius) {
+      w.family('poptop_radius_requests_total', 'counter', 'RADIUS packets sent, retransmissions included.');
+      for (const r of radius)
+        w.sample('poptop_radius_requests_total', { purpose: r.purpose }, r.stats.transmissions);
+      w.family('poptop_radius_replies_total', 'counter', 'RADIUS replies received and accepted.');
+      for (const r of radius)
+        w.sample('poptop_radius_replies_total', { purpose: r.purpose }, r.stats.replies);
+      w.family('poptop_radius_timeouts_total', 'counter', 'RADIUS transmissions that got no answer in time.');
+      for (const r of radius)
+        w.sample('poptop_radius_timeouts_total', { purpose: r.purpose }, r.stats.timeouts);
+      w.family('poptop_radius_failed_total', 'counter', 'RADIUS requests no server answered at all.');
+      for (const r of radius) w.sample('poptop_radius_failed_total', { purpose: r.purpose }, r.stats.failed);
+      w.family('poptop_radius_servers_down', 'gauge', 'RADIUS servers marked down now.');
+      for (const r of radius) w.sample('poptop_radius_servers_down', { purpose: r.purpose }, r.down);
+    }
 
     if (this.lag) {
       if (this.lagWindow.max === 0) this.closeLagWindowPeek();

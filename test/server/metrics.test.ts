@@ -198,3 +198,27 @@ test('metrics of a real server: set-ups, failures by reason, auth failures, traf
     await bench.close();
   }
 });
+
+test('RADIUS request, reply, timeout and failure counters per purpose, when RADIUS is configured', () => {
+  const plain = new ServerMetrics(fakeSource([]), { eventLoop: false }).render();
+  assert.doesNotMatch(plain, /poptop_radius_/, 'no RADIUS families without RADIUS');
+  const source: MetricsSource = {
+    ...fakeSource([]),
+    radius: {
+      clientStats: () => [
+        {
+          purpose: 'authentication',
+          stats: { transmissions: 7, replies: 5, timeouts: 2, failed: 0 },
+          down: 0,
+        },
+        { purpose: 'accounting', stats: { transmissions: 4, replies: 1, timeouts: 3, failed: 1 }, down: 1 },
+      ],
+    },
+  };
+  const text = new ServerMetrics(source, { eventLoop: false }).render();
+  assert.match(text, /^poptop_radius_requests_total\{purpose="authentication"\} 7$/m);
+  assert.match(text, /^poptop_radius_timeouts_total\{purpose="accounting"\} 3$/m);
+  assert.match(text, /^poptop_radius_failed_total\{purpose="accounting"\} 1$/m);
+  assert.match(text, /^poptop_radius_servers_down\{purpose="accounting"\} 1$/m);
+  assert.match(text, /^# TYPE poptop_radius_replies_total counter$/m);
+});

@@ -163,6 +163,13 @@ export class RadiusClient {
     this.transport.onMessage((bytes, host, port) => this.receive(bytes, host, port));
   }
 
+  /** Requests sent (each transmission, retransmissions included), replies, timeouts (metrics). */
+  readonly stats = { transmissions: 0, replies: 0, timeouts: 0, failed: 0 };
+
+  get purpose(): string {
+    return this.opts.purpose;
+  }
+
   /** Servers known to be down now (for status and tests). */
   get downServers(): string[] {
     return this.servers.filter((s) => s.down).map((s) => s.label);
@@ -185,6 +192,7 @@ export class RadiusClient {
       this.busy(-1);
     }
     const each = `${this.opts.tries} ${this.opts.tries === 1 ? 'try' : 'tries'} of ${this.opts.timeoutMs / 1000} s each`;
+    this.stats.failed++;
     throw new RadiusTimeoutError(
       `no RADIUS ${this.opts.purpose} server answered (${tried.join(', ')}; ${each})`,
     );
@@ -233,8 +241,11 @@ export class RadiusClient {
         );
         if (!random) authenticator = bytes.slice(4, 20);
       }
+      this.stats.transmissions++;
       const reply = await this.exchange(s, id, req.code, authenticator, bytes);
+      if (!reply) this.stats.timeouts++;
       if (reply) {
+        this.stats.replies++;
         s.pending.delete(id);
         this.markUp(s);
         return reply;

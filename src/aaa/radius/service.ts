@@ -79,6 +79,19 @@ export class RadiusService {
   readonly log: Logger;
   /** Distinguishes this process's Acct-Session-Ids from an earlier run's. */
   private readonly boot = randomBytes(4).toString('hex').toUpperCase();
+
+  /** Request counters of the authentication and accounting clients, for metrics. */
+  clientStats(): { purpose: string; stats: RadiusClient['stats']; down: number }[] {
+    const out = [{ purpose: this.auth.purpose, stats: this.auth.stats, down: this.auth.downServers.length }];
+    if (this.acctClient) {
+      out.push({
+        purpose: this.acctClient.purpose,
+        stats: this.acctClient.stats,
+        down: this.acctClient.downServers.length,
+      });
+    }
+    return out;
+  }
   private readonly sessions = new Map<string, RadiusSession>();
   private stopped = false;
   private dynauth: DynAuthServer | undefined;
