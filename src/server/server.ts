@@ -199,7 +199,9 @@ export class PptpServer implements SessionHost {
   private endControl(sock: Socket): void {
     if (sock.destroyed) return;
     sock.end();
-    sock.pause();
+    // Keep reading (the closed control connection ignores it): unread data at close makes the
+    // kernel answer with a reset instead of a clean FIN.
+    sock.resume();
     const linger = this.clock.setTimer(CONTROL_LINGER_MS, () => sock.destroy());
     sock.once('close', () => linger.cancel());
   }
