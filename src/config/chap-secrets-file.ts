@@ -39,7 +39,8 @@ export function parseChapSecrets(
   for (const line of groupLines(words)) {
     const at = { file: fileName, line: line[0]!.line };
     const entry = parseEntry(line, at, init, issues);
-    if (entry) entries.push(entry);
+    if (Array.isArray(entry)) entries.push(...entry);
+    else if (entry) entries.push(entry);
   }
   return { entries, issues: issues.items };
 }
@@ -58,7 +59,7 @@ function parseEntry(
   at: SourceLocation,
   init: ChapSecretsInit,
   issues: IssueList,
-): Credential | undefined {
+): Credential | Credential[] | undefined {
   if (line.length < 3) {
     issues.warning(
       at,
@@ -89,6 +90,34 @@ function parseEntry(
     }
   }
   let secretText = secretWord.text;
+  const base = {
+    server: server.text,
+    addresses,
+    source: `${at.file}:${at.line}`,
+    ...(rateLimit ? { rateLimit } : {}),
+  };
+  if (secretText.startsWith('&/')) {
+    // The NT hashes of a Samba smbpasswd file (the secret form of pptpd's MS-CHAP-patched pppd).
+    const table = readSmbpasswd(secretText.slice(1), init);
+    if ('problem' in table) {
+      issues.warning(at, `${table.problem}; the entry for "${client.text}" is skipped`);
+      return undefined;
+    }
+    for (const p of table.problems) issues.warning(at, p);
+    for (const problem of parseAddressColumn(addresses).problems) issues.warning(at, problem);
+    if (client.text !== '*') {
+      const hash = table.users.get(client.text);
+      if (!hash) {
+        issues.warning(
+          at,
+          `"${client.text}" has no usable NT hash in ${secretText.slice(1)}; the entry is skipped`,
+        );
+        return undefined;
+      }
+      return { user: client.text, secret: { kind: 'nthash', hash }, ...base };
+    }
+    return [...table.users].map(([user, hash]) => ({ user, secret: { kind: 'nthash', hash }, ...base }));
+  }
   if (secretText.startsWith('@/')) {
     const fromFile = readIndirectSecret(secretText.slice(1), init);
     if (typeof fromFile !== 'string') {
@@ -103,14 +132,46 @@ function parseEntry(
     return undefined;
   }
   for (const problem of parseAddressColumn(addresses).problems) issues.warning(at, problem);
-  return {
-    user: client.text,
-    server: server.text,
-    secret,
-    addresses,
-    source: `${at.file}:${at.line}`,
-    ...(rateLimit ? { rateLimit } : {}),
-  };
+  return { user: client.text, secret, ...base };
+}
+
+/**
+ * A Samba smbpasswd file (`name:uid:LM hash:NT hash:[flags]:LCT-...:`): the NT hash of every
+ * account that has one and is not disabled (flag D). Lines without a usable NT hash are named in
+ * `problems` (by line number only: the file holds secrets).
+ */
+export function parseSmbpasswd(
+  text: string,
+  path: string,
+): { users: Map<string, Uint8Array>; problems: string[] } {
+  const users = new Map<string, Uint8Array>();
+  const problems: string[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const f = line.split(':');
+    const [name, , , nt, flags = ''] = f;
+    if (f.length < 5 || !name) {
+      problems.push(`${path}:${i + 1}: not a smbpasswd line (name:uid:LM hash:NT hash:[flags]:...); ignored`);
+      return;
+    }
+    if (/D/.test(flags.replace(/[[\]]/g, ''))) return; // disabled account
+    if (!/^[0-9a-fA-F]{32}$/.test(nt ?? '')) return; // no password set ("XXXX...", "NO PASSWORD")
+    users.set(name, Uint8Array.from(Buffer.from(nt!, 'hex')));
+  });
+  return { users, problems };
+}
+
+function readSmbpasswd(
+  path: string,
+  init: ChapSecretsInit,
+): { users: Map<string, Uint8Array>; problems: string[] } | { problem: string } {
+  if (!init.readFile) return { problem: `cannot read the smbpasswd file "${path}" here` };
+  try {
+    return parseSmbpasswd(init.readFile(path), path);
+  } catch (e) {
+    return { problem: `cannot read the smbpasswd file "${path}": ${(e as Error).message}` };
+  }
 }
 
 function readIndirectSecret(path: string, init: ChapSecretsInit): string | { problem: string } {
