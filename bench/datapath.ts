@@ -180,8 +180,14 @@ function verify(cBinary: string, ring: Uint8Array[]): void {
   const expected = new Uint8Array(PACKET);
   for (let i = 0; i < lines.length; i++) {
     if (lines[i] !== cLines[i]) {
+      const a = cLines[i] ?? '';
+      const b = lines[i]!;
+      let at = 0;
+      while (at < a.length && a[at] === b[at]) at++;
+      const from = Math.max(0, at - 40);
       fail(
-        `C and TS differ at "${(cLines[i] ?? '(missing)').slice(0, 12)}":\n  C  ${cLines[i]?.slice(0, 120)}\n  TS ${lines[i]!.slice(0, 120)}`,
+        `C and TS differ in "${b.split(' ').slice(0, 2).join(' ')}" at character ${at}:\n` +
+          `  C  …${a.slice(from, at + 40)}\n  TS …${b.slice(from, at + 40)}`,
       );
     }
     if (lines[i]!.startsWith('recv')) {
