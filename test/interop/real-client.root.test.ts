@@ -121,7 +121,7 @@ test('MS-CHAPv2 + MPPE-128 stateless: both ways, 20 MB, full-size packets, clien
   assert.equal(r.mppe, '128');
   assert.equal(r.stateless, '1');
   assert.equal(r.ping_ok, '1', 'client -> server through the tunnel');
-  assert.equal(r.run_rc, '0', alice.runOutput());
+  assert.equal(r.run_rc, '0', `${alice.runOutput()}\nserver:\n${server.since(from).slice(-6000)}`);
   assert.match(alice.runOutput(), /BIGPING_OK/, 'client -> server, packets of the interface MTU, DF');
   const io = iperfResult(alice.runOutput());
   assert.ok(io.mbytes >= 19.5, `${io.mbytes} MB arrived`);
@@ -189,7 +189,11 @@ test('wrong password and unknown user: pppd exits 19, the log names user and add
     [b, unknown],
   ] as const) {
     assert.equal(r.ppp_up, '0', g.proc.tail(60));
-    assert.match(g.pppdLog(), /MS-CHAP authentication failed/);
+    assert.match(
+      g.pppdLog(),
+      /MS-CHAP authentication failed/,
+      `pppd log:\n${g.pppdLog()}\nguest:\n${g.proc.tail(40)}\nserver:\n${server.since(from)}`,
+    );
     assert.match(
       g.pppdLog(),
       /rcvd \[LCP TermReq id=0x\d+ "authentication failed"\]/,
