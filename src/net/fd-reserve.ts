@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import type { Clock } from '../util/clock.ts';
+import type { Clock, TimerHandle } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
 
 /**
@@ -66,6 +66,9 @@ export class FdReserve {
   private measuredAt = Number.NEGATIVE_INFINITY;
   private refusing = false;
   private refusals = 0;
+  /** Bumped by each measurement; closes of descriptors opened before it are already in `measured`. */
+  private epoch = 0;
+  private recheck: TimerHandle | undefined;
 
   constructor(o: FdReserveOptions) {
     this.clock = o.clock;
@@ -77,15 +80,26 @@ export class FdReserve {
     this.measureEveryMs = o.measureEveryMs ?? 1000;
   }
 
-  /** `n` descriptors were opened (an accepted socket, the pipes of a hook). */
-  opened(n = 1): void {
+  /**
+   * `n` descriptors were opened (an accepted socket, the pipes of a hook); call the returned
+   * function once when they are closed (it does nothing the second time).
+   *
+   * A close only lowers the count when no measurement came between: the kernel may have freed the
+   * descriptor before the close is reported ('close' events come a turn later), and a measurement
+   * in between already left it out. Counting it again would drift low by a whole burst, and a low
+   * count lets a burst of connections through to EMFILE. Until the next measurement the count may
+   * stay high instead, which only refuses a little early.
+   */
+  opened(n = 1): () => void {
     this.delta += n;
-  }
-
-  /** `n` descriptors reported by opened() were closed. */
-  closed(n = 1): void {
-    this.delta -= n;
-    if (this.refusing) this.update(); // so the end of an episode is logged when it ends
+    const epoch = this.epoch;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (epoch === this.epoch) this.delta -= n;
+      if (this.refusing) this.recheckSoon(); // so the end of an episode is logged when it ends
+    };
   }
 
   /** Descriptors in use, as last measured plus what was reported since. */
@@ -144,6 +158,15 @@ export class FdReserve {
     return this.refusing;
   }
 
+  /** While refusing: look again now, and once more when a measurement is next due. */
+  private recheckSoon(): void {
+    if (!this.update() || this.recheck) return;
+    this.recheck = this.clock.setTimer(Math.min(100, this.measureEveryMs), () => {
+      this.recheck = undefined;
+      if (this.update()) this.recheckSoon();
+    });
+  }
+
   private describe(used: number, limit: number): string {
     return `${used} of ${limit} file descriptors in use (ulimit -n); the last ${this.reserve} are kept for the control socket, routes and the log`;
   }
@@ -156,6 +179,7 @@ export class FdReserve {
       this.measured = limit;
     }
     this.delta = 0;
+    this.epoch++;
     this.measuredAt = now;
   }
 }

@@ -7,8 +7,14 @@ import { formatIPv4, type IPv4 } from '../wire/ip.ts';
  * `net.Socket`s or objects with the same surface.
  */
 export interface ControlListener {
-  /** Start accepting; resolves with the bound port. Errors are Errors in words. */
-  listen(onConnection: (sock: Socket) => void): Promise<number>;
+  /**
+   * Start accepting; resolves with the bound port. Errors are Errors in words. Once listening, a
+   * connection that could not be accepted (out of descriptors) is reported to `onAcceptError`.
+   */
+  listen(
+    onConnection: (sock: Socket) => void,
+    onAcceptError?: (e: NodeJS.ErrnoException) => void,
+  ): Promise<number>;
   close(): void;
 }
 
@@ -22,12 +28,21 @@ export class TcpListener implements ControlListener {
     this.port = port;
   }
 
-  listen(onConnection: (sock: Socket) => void): Promise<number> {
+  listen(
+    onConnection: (sock: Socket) => void,
+    onAcceptError?: (e: NodeJS.ErrnoException) => void,
+  ): Promise<number> {
     const server = createServer({ noDelay: true }, onConnection);
     this.server = server;
     const host = this.host === undefined ? '0.0.0.0' : formatIPv4(this.host);
     return new Promise((resolve, reject) => {
-      server.once('error', (e: NodeJS.ErrnoException) => {
+      let listening = false;
+      // One handler for the server's life: an unhandled 'error' (accept EMFILE) would end the process.
+      server.on('error', (e: NodeJS.ErrnoException) => {
+        if (listening) {
+          onAcceptError?.(e);
+          return;
+        }
         const hint =
           e.code === 'EADDRINUSE'
             ? ' (is pptpd or another poptop already running?)'
@@ -39,6 +54,7 @@ export class TcpListener implements ControlListener {
         reject(new Error(`cannot listen on ${host}:${this.port}: ${e.message}${hint}`));
       });
       server.listen(this.port, host, () => {
+        listening = true;
         const addr = server.address();
         resolve(typeof addr === 'object' && addr ? addr.port : this.port);
       });

@@ -34,6 +34,8 @@ export type ServerDropReason =
   | 'TUN packet for an address without a session'
   | 'too many TCP connections'
   | 'control connection does not read its replies'
+  | 'connection not accepted: no file descriptor left'
+  | 'connection not accepted'
   | GreDemuxDropReason
   | AdmissionRefusal;
 
@@ -128,7 +130,17 @@ export class PptpServer implements SessionHost {
 
   /** Start listening for control connections; resolves with the bound port. */
   async listen(): Promise<number> {
-    const port = await this.listener.listen((sock) => this.accept(sock));
+    const port = await this.listener.listen(
+      (sock) => this.accept(sock),
+      // The kernel has already closed such a connection (libuv accepts and closes it); only count it.
+      (e) =>
+        this.drops.drop(
+          e.code === 'EMFILE' || e.code === 'ENFILE'
+            ? 'connection not accepted: no file descriptor left'
+            : 'connection not accepted',
+          e.code ? `error code ${e.code}` : undefined,
+        ),
+    );
     const host = this.settings.listen === undefined ? '0.0.0.0' : formatIPv4(this.settings.listen);
     const addresses = this.settings.delegate
       ? 'addresses from the secrets file'
@@ -148,8 +160,7 @@ export class PptpServer implements SessionHost {
     }
     const fds = this.fds;
     if (fds) {
-      fds.opened();
-      sock.once('close', () => fds.closed());
+      sock.once('close', fds.opened());
       const short = fds.check();
       if (short) {
         // The reason is logged once by FdReserve; a polite refusal only while it costs little.

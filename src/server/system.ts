@@ -48,7 +48,7 @@ export interface KernelSystemOptions {
   /** ip-up / ip-down scripts running at once; the others wait their turn. @default 4 */
   hookConcurrency?: number;
   /** Told about the descriptors a running hook holds (its stdio pipes). */
-  fds?: { opened(n: number): void; closed(n: number): void };
+  fds?: { opened(n: number): () => void };
 }
 
 /** Descriptors the parent holds while a hook runs (stdin, stdout and stderr pipes). */
@@ -135,11 +135,11 @@ export class KernelSystem implements SystemOps {
     if (this.hooksRunning >= Math.max(1, this.o.hookConcurrency ?? 4))
       await new Promise<void>((resolve) => this.hooksWaiting.push(resolve));
     else this.hooksRunning++;
-    this.o.fds?.opened(FDS_PER_HOOK);
+    const release = this.o.fds?.opened(FDS_PER_HOOK);
     try {
       await runHook(script, ctx, log);
     } finally {
-      this.o.fds?.closed(FDS_PER_HOOK);
+      release?.();
       const next = this.hooksWaiting.shift();
       if (next) next();
       else this.hooksRunning--;

@@ -102,15 +102,58 @@ test('the end of an episode is logged when descriptors close, without waiting fo
   const log = new MemoryLogger();
   const fds = new FdReserve({ clock: new ManualClock(), log, limit: 100, reserve: 32, count: () => 10 });
   assert.equal(fds.check(), undefined); // measures: 10
-  for (let i = 0; i < 60; i++) fds.opened();
+  const releases = Array.from({ length: 60 }, () => fds.opened());
   assert.ok(fds.check());
-  for (let i = 0; i < 10; i++) fds.closed();
+  for (const r of releases.splice(0, 10)) r();
   assert.ok(!log.has(/accepting new connections and calls again/), 'still within the reserve and a half');
-  for (let i = 0; i < 20; i++) fds.closed();
+  for (const r of releases.splice(0, 20)) {
+    r();
+    r(); // a second call changes nothing
+  }
   assert.ok(
     log.has(
       /accepting new connections and calls again: 51 of 100 file descriptors in use \(1 refused meanwhile\)/,
     ),
     log.text(),
   );
+});
+
+test('a close reported after a measurement that already left its descriptor out does not count twice', () => {
+  const clock = new ManualClock();
+  const log = new MemoryLogger();
+  let open = 10;
+  const fds = new FdReserve({ clock, log, limit: 100, reserve: 32, count: () => open });
+  assert.equal(fds.check(), undefined);
+  // A burst of 40 connections, refused and destroyed: the kernel frees their descriptors at once,
+  // but the 'close' events come a turn later, after a measurement.
+  const burst = Array.from({ length: 40 }, () => fds.opened());
+  assert.equal(fds.inUse, 50);
+  open = 10;
+  clock.advance(1000);
+  assert.equal(fds.check(), undefined); // measures: 10
+  for (const r of burst) r();
+  assert.equal(fds.inUse, 10, 'not -30: those closes were already measured');
+  // A descriptor opened after the measurement is taken off again when it closes.
+  const one = fds.opened();
+  assert.equal(fds.inUse, 11);
+  one();
+  assert.equal(fds.inUse, 10);
+});
+
+test('while refusing, the end of an episode is noticed by measuring again after the last close', () => {
+  const clock = new ManualClock();
+  const log = new MemoryLogger();
+  let open = 10;
+  const fds = new FdReserve({ clock, log, limit: 100, reserve: 32, count: () => open });
+  assert.equal(fds.check(), undefined);
+  const held = Array.from({ length: 60 }, () => fds.opened());
+  open = 70;
+  clock.advance(1000);
+  assert.ok(fds.check()); // measures 70: refusing; the 60 are now part of the measurement
+  open = 20;
+  for (const r of held) r(); // each close is already in a measurement: the count stays at 70
+  assert.ok(!log.has(/accepting new connections and calls again/));
+  clock.advance(100);
+  assert.ok(log.has(/accepting new connections and calls again: 20 of 100/), log.text());
+  assert.equal(fds.snapshot().refusing, false);
 });

@@ -96,9 +96,9 @@ test('hooks run at most hookConcurrency at once, in order, and their descriptors
         opened: (n) => {
           fds += n;
           maxFds = Math.max(maxFds, fds);
-        },
-        closed: (n) => {
-          fds -= n;
+          return () => {
+            fds -= n;
+          };
         },
       },
     });
