@@ -80,13 +80,19 @@ ${CLIENT_OPTIONS}  --tun NAME                   TUN device name (default: pptp%d
 
 const LOAD_HELP = `Usage: poptop load SERVER --user NAME (--password-file FILE | --password-stdin) [options]
 
-Open many sessions to SERVER from this host (one raw GRE socket, no TUN device each), report the
-set-up rate and the failures by reason, hold the sessions, then close them all cleanly.
+Open many sessions to SERVER from this host (a raw GRE socket per source address, no TUN device
+each), print progress while they come up, then the set-up rate and the failures by reason; hold the
+sessions, then close them all cleanly (also on Ctrl-C).
 
 Options:
-${CLIENT_OPTIONS}  -n, --sessions N             sessions to open, 1..19000 (default: 100)
-  -c, --concurrency N          set-ups in flight at once, 1..1000 (default: 32)
+${CLIENT_OPTIONS}  -n, --sessions N             sessions to open (default: 100; at most 30000 per process)
+  -c, --concurrency N          set-ups in flight at once, shared by the processes (default: 32)
   --hold SECONDS               keep the sessions up this long before closing them, 0..86400 (default: 0)
+  --source LIST                send from these local addresses, in turn: 10.0.0.2,10.0.0.5-9; may be
+                               repeated (default: the address the route to SERVER uses)
+  -P, --processes N            spread the sessions over N processes, 1..64, each with its own
+                               --source addresses (so N needs at least N of them) (default: 1)
+  --progress SECONDS           a progress line on stderr this often; 0 for none (default: 5)
   --json                       print the result as JSON
 `;
 

@@ -1,7 +1,14 @@
 import { GreDemux, type GreDemuxDropReason } from '../gre/demux.ts';
+import type { GrePort } from '../net/interfaces.ts';
 import { CallIdAllocator } from '../pptp/call-ids.ts';
 import { DropCounter } from '../util/counters.ts';
 import { type ClientOptions, PptpClient } from './client.ts';
+
+/** One local address sessions start from: its GRE socket and how TCP connects from it. */
+export interface LoadSource {
+  gre: GrePort;
+  connectTcp?: ClientOptions['connectTcp'];
+}
 
 /** What every generated session shares, as for one client; plus how many and how fast. */
 export type LoadOptions = Pick<
@@ -11,7 +18,24 @@ export type LoadOptions = Pick<
   sessions: number;
   /** Set-ups in flight at once. */
   concurrency: number;
+  /**
+   * Further local addresses: sessions take `{gre, connectTcp}` and these in turn (round robin),
+   * so that per-source limits and the ephemeral port range of one address do not cap a run.
+   */
+  moreSources?: readonly LoadSource[];
 };
+
+/** How far a run is, at any moment (for progress lines). */
+export interface LoadProgress {
+  requested: number;
+  up: number;
+  failed: number;
+  /** Set-ups started and not yet up or failed. */
+  inFlight: number;
+  reasons: Record<string, number>;
+  /** Seconds since run() started. */
+  seconds: number;
+}
 
 export interface LoadReport {
   requested: number;
@@ -34,34 +58,62 @@ export class LoadGenerator {
   private readonly callIds = new CallIdAllocator();
   private readonly demux: GreDemux;
   private readonly clients: PptpClient[] = [];
+  private readonly sources: readonly LoadSource[];
+  private readonly times: number[] = [];
+  private readonly reasons: Record<string, number> = {};
+  private failed = 0;
+  private inFlight = 0;
+  private startedAt: number | undefined;
 
   constructor(o: LoadOptions) {
     this.o = o;
     this.demux = new GreDemux(new DropCounter<GreDemuxDropReason>(o.log, 'packet'));
-    o.gre.onPacket((packet, from) => this.demux.receive(packet, from));
+    this.sources = [
+      { gre: o.gre, ...(o.connectTcp ? { connectTcp: o.connectTcp } : {}) },
+      ...(o.moreSources ?? []),
+    ];
+    // One demultiplexer: call ids are unique across the process, whichever socket a packet came in on.
+    for (const src of this.sources) src.gre.onPacket((packet, from) => this.demux.receive(packet, from));
+  }
+
+  /** Where the run is now. */
+  progress(): LoadProgress {
+    return {
+      requested: this.o.sessions,
+      up: this.times.length,
+      failed: this.failed,
+      inFlight: this.inFlight,
+      reasons: { ...this.reasons },
+      seconds: this.startedAt === undefined ? 0 : (this.o.clock.now() - this.startedAt) / 1000,
+    };
+  }
+
+  /** Every set-up time so far (TCP connect → IPCP up), milliseconds, in the order they came up. */
+  setupTimes(): readonly number[] {
+    return this.times;
   }
 
   /** Open the sessions; resolves when every one is up or has failed. */
   async run(): Promise<LoadReport> {
-    const { o } = this;
-    const times: number[] = [];
-    const reasons: Record<string, number> = {};
+    const { o, times, reasons } = this;
     let next = 0;
-    let failed = 0;
     const started = o.clock.now();
-    const one = async (): Promise<void> => {
+    this.startedAt = started;
+    const one = async (index: number): Promise<void> => {
       const t0 = o.clock.now();
+      const src = this.sources[index % this.sources.length]!;
+      this.inFlight++;
       const up = await new Promise<boolean>((resolve) => {
         const client = new PptpClient({
           server: o.server,
           ...(o.port !== undefined ? { port: o.port } : {}),
-          ...(o.connectTcp ? { connectTcp: o.connectTcp } : {}),
+          ...(src.connectTcp ? { connectTcp: src.connectTcp } : {}),
           user: o.user,
           password: o.password,
           policy: o.policy,
           clock: o.clock,
           log: o.log.child(`[load ${this.clients.length + 1}]`),
-          gre: o.gre,
+          gre: src.gre,
           callIds: this.callIds,
           demux: this.demux,
           onUp: () => resolve(true),
@@ -73,26 +125,23 @@ export class LoadGenerator {
         this.clients.push(client);
         client.start();
       });
+      this.inFlight--;
       if (up) times.push(o.clock.now() - t0);
-      else failed++;
+      else this.failed++;
     };
     const worker = async (): Promise<void> => {
-      while (next < o.sessions) {
-        next++;
-        await one();
-      }
+      while (next < o.sessions) await one(next++);
     };
     await Promise.all(Array.from({ length: Math.max(1, o.concurrency) }, worker));
-    times.sort((a, b) => a - b);
-    const pct = (p: number): number => times[Math.min(times.length - 1, Math.floor(times.length * p))] ?? 0;
+    const sorted = [...times].sort((a, b) => a - b);
     return {
       requested: o.sessions,
       up: times.length,
-      failed,
-      reasons,
+      failed: this.failed,
+      reasons: { ...reasons },
       setupSeconds: (o.clock.now() - started) / 1000,
-      p50Ms: pct(0.5),
-      p99Ms: pct(0.99),
+      p50Ms: percentile(sorted, 0.5),
+      p99Ms: percentile(sorted, 0.99),
     };
   }
 
@@ -100,4 +149,9 @@ export class LoadGenerator {
   async close(): Promise<void> {
     await Promise.all(this.clients.map((c) => c.close('load test finished')));
   }
+}
+
+/** The p-quantile of ascending `sorted` (nearest rank); 0 when empty. */
+export function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 }

@@ -17,7 +17,7 @@ export function sh(cmd: string, args: string[]): string {
 }
 
 /** A row of `poptop sessions --json`, as far as the tests look at it. */
-export type SessionRow = { id: string; user: string | null; ip: string | null };
+export type SessionRow = { id: string; user: string | null; peer: string; ip: string | null };
 
 /** Runs a `poptop` command (sessions, kill, ...) inside namespace `ns`; returns its stdout. */
 export function poptopIn(ns: string, args: string[]): string {

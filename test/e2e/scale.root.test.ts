@@ -108,7 +108,7 @@ function serve(s: ReturnType<typeof setUp>, wrapper: string[] = [], env: NodeJS.
   return p;
 }
 
-function load(s: ReturnType<typeof setUp>, n: number, concurrency: number): NsProcess {
+function load(s: ReturnType<typeof setUp>, n: number, concurrency: number, more: string[] = []): NsProcess {
   const p = new NsProcess(
     'load',
     s.topo.clients[0]!,
@@ -125,6 +125,7 @@ function load(s: ReturnType<typeof setUp>, n: number, concurrency: number): NsPr
       String(concurrency),
       '--hold',
       '600',
+      ...more,
     ],
     { POPTOP_PASSWORD: 'load-pw' },
   );
@@ -242,6 +243,58 @@ test('at the file descriptor limit: new connections are refused with the reason 
   await until('every session closed', 60_000, () => (status(s).sessions === 0 ? true : undefined));
   await server.waitFor(/accepting new connections and calls again/, 10_000);
   assert.deepEqual(hostRoutes(s.topo), []);
+  server.signal('SIGTERM');
+  assert.equal(await server.exited(15_000), 0);
+});
+
+test('poptop load over two processes and three source addresses: progress while it runs, one summed result, Ctrl-C closes every session cleanly', {
+  skip,
+}, async () => {
+  const N = 60;
+  const s = setUp(`${process.pid % 10000}p`, N);
+  const client = s.topo.clients[0]!;
+  // Two more addresses on the load generator's interface.
+  for (const a of ['10.231.0.102', '10.231.0.103'])
+    sh('ip', ['-n', client, 'addr', 'add', `${a}/24`, 'dev', 'eth0']);
+  const sources = `${s.topo.clientAddress(0)},10.231.0.102-103`;
+  const server = serve(s);
+  await server.waitFor(/listening on/, 15_000);
+  const gen = load(s, N, 12, ['--processes', '2', '--source', sources, '--progress', '1']);
+  await gen.waitFor(new RegExp(`${N}/${N} sessions up`), 120_000);
+  assert.match(gen.output, /progress: \d+ of 60 up, 0 failed, \d+ setting up, \d+\/s, \d+ s/);
+  const rows = sessionsIn(s.topo.server, s.control);
+  assert.equal(rows.length, N);
+  const peers = new Map<string, number>();
+  for (const r of rows) peers.set(r.peer, (peers.get(r.peer) ?? 0) + 1);
+  assert.deepEqual(
+    [...peers.keys()].sort(),
+    [s.topo.clientAddress(0), '10.231.0.102', '10.231.0.103'].sort(),
+  );
+  // Process 1 sends from the 1st and 3rd address, process 2 from the 2nd; each has half the sessions.
+  assert.deepEqual(Object.fromEntries(peers), {
+    [s.topo.clientAddress(0)]: N / 4,
+    '10.231.0.102': N / 2,
+    '10.231.0.103': N / 4,
+  });
+  // Three processes run: the parent and its two workers.
+  const tree = sh('ps', ['-o', 'pid=', '--ppid', String(gen.child.pid)])
+    .trim()
+    .split('\n')
+    .filter(Boolean);
+  assert.ok(tree.length >= 1, 'the workers are children of the load process');
+
+  gen.signal('SIGINT');
+  assert.equal(await gen.exited(30_000), 0, gen.tail());
+  await until('every session closed', 30_000, () => (status(s).sessions === 0 ? true : undefined));
+  const closed = server.output.split('\n').filter((l) => /session closed: /.test(l));
+  assert.equal(closed.length, N);
+  assert.ok(
+    closed.every((l) => /peer cleared the call|the client hung up/.test(l)),
+    closed
+      .filter((l) => !/peer cleared the call|the client hung up/.test(l))
+      .slice(0, 3)
+      .join('\n'),
+  );
   server.signal('SIGTERM');
   assert.equal(await server.exited(15_000), 0);
 });
