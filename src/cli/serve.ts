@@ -179,7 +179,9 @@ export async function serve(args: ParsedArgs): Promise<number> {
         case 'sessions':
           return { ok: true, data: server.list() };
         case 'status':
-          return { ok: true, data: server.status() };
+          // The process's memory beside the server's numbers (bench/memory.ts reads heapUsed).
+          const { rss, heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
+          return { ok: true, data: { ...server.status(), memory: { rss, heapTotal, heapUsed, external, arrayBuffers } } };
         case 'reload': {
           const report = reload(server, loadOpts, log, 'poptop reload');
           return report.ok ? { ok: true, data: report } : { ok: false, error: 'not reloaded', data: report };

@@ -1,0 +1,254 @@
+/**
+ * Server memory per session, and what it is made of (root; run `npx tsc -p tsconfig.build.json`
+ * first):
+ *
+ *   node --import tsx bench/memory.ts [N ...] [-c CONCURRENCY] [--breakdown-max N]
+ *
+ * For each N (default 1000 5000 10000) it starts `poptop serve` in a fresh namespace, reads its RSS
+ * at rest, brings N sessions up with `poptop load` (MS-CHAPv2 + MPPE-128, LCP echo 30 s) from
+ * another namespace, reads the RSS again, ends every session (load killed) and reads it once more
+ * after they are all gone. Up to --breakdown-max sessions (default 5000) it also asks the server for
+ * V8 heap snapshots (node --heapsnapshot-signal) at rest and with the sessions up, and sums the
+ * difference by object kind and constructor: bytes per session of each, largest first.
+ */
+import { appendFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  createTopology,
+  NsProcess,
+  POPTOP,
+  sh,
+  type Topology,
+  writeServerConfig,
+} from '../test/e2e/netns.ts';
+
+const args = process.argv.slice(2);
+const opt = (name: string, fallback: string): string => {
+  const i = args.indexOf(name);
+  if (i < 0) return fallback;
+  const v = args[i + 1] ?? fallback;
+  args.splice(i, 2);
+  return v;
+};
+const concurrency = Number(opt('-c', '64'));
+const breakdownMax = Number(opt('--breakdown-max', '5000'));
+const sizes = args.length > 0 ? args.map(Number) : [1000, 5000, 10000];
+const TUN = 'ptmem0';
+
+if (process.getuid?.() !== 0) {
+  console.error('bench/memory.ts needs root (network namespaces, raw GRE, TUN)');
+  process.exit(2);
+}
+
+interface Memory {
+  rss: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+function status(topo: Topology, control: string): { sessions: number; memory: Memory } {
+  const script = `const s=require('net').connect(process.argv[1]);let b='';s.on('connect',()=>s.write('{"cmd":"status"}\\n'));s.on('data',d=>b+=d);s.on('end',()=>process.stdout.write(b));`;
+  const out = sh('ip', ['netns', 'exec', topo.server, process.execPath, '-e', script, control]);
+  return (JSON.parse(out) as { data: { sessions: number; memory: Memory } }).data;
+}
+
+/** The server's memory once a full collection had the chance to run (idle for a while). */
+async function settled(topo: Topology, control: string): Promise<Memory> {
+  await new Promise((r) => setTimeout(r, 3000));
+  return status(topo, control).memory;
+}
+
+async function until(ms: number, ok: () => boolean): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Self sizes summed by "kind constructor" over a .heapsnapshot file. */
+function heapByKind(file: string): Map<string, number> {
+  const snap = JSON.parse(readFileSync(file, 'utf8')) as {
+    snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
+    nodes: number[];
+    strings: string[];
+  };
+  const f = snap.snapshot.meta.node_fields;
+  const width = f.length;
+  const [iType, iName, iSize] = [f.indexOf('type'), f.indexOf('name'), f.indexOf('self_size')];
+  const types = snap.snapshot.meta.node_types[0];
+  const out = new Map<string, number>();
+  for (let i = 0; i < snap.nodes.length; i += width) {
+    const type = types[snap.nodes[i + iType]!]!;
+    const name = snap.strings[snap.nodes[i + iName]!]!;
+    // Objects by constructor; strings, code and arrays by kind only (their names are contents).
+    const key =
+      type === 'object' || type === 'native' || type === 'closure'
+        ? `${type} ${name.length > 60 ? `${name.slice(0, 57)}...` : name}`
+        : type;
+    out.set(key, (out.get(key) ?? 0) + snap.nodes[i + iSize]!);
+  }
+  return out;
+}
+
+/** Signals the server for a heap snapshot and returns its path once written. */
+async function snapshot(server: NsProcess, dir: string): Promise<string> {
+  const before = new Set(readdirSync(dir).filter((f) => f.endsWith('.heapsnapshot')));
+  server.signal('SIGUSR2');
+  let file: string | undefined;
+  await until(120_000, () => {
+    file = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+    return file !== undefined;
+  });
+  // Complete once it parses (the server writes it in pieces); heapByKind reads it again.
+  const path = join(dir, file!);
+  await until(300_000, () => {
+    try {
+      JSON.parse(readFileSync(path, 'utf8'));
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  return path;
+}
+
+interface Row {
+  n: number;
+  up: number;
+  rest: Memory;
+  withUp: Memory;
+  after: Memory;
+  /** heapUsed after everything ended and a full collection (forced by a heap snapshot). */
+  heapAfterGc: number;
+  perSessionKb: number;
+  breakdown?: Array<[string, number]>;
+}
+
+async function run(n: number, tag: string, breakdown: boolean): Promise<Row> {
+  const topo = createTopology(1, tag);
+  const procs: NsProcess[] = [];
+  try {
+    const blocks = Math.ceil(n / 250);
+    const conf = writeServerConfig(topo.dir, {
+      remoteip: Array.from({ length: blocks }, (_, i) => `10.79.${i}.1-250`).join(','),
+      users: [{ user: 'load', password: 'load-pw' }],
+      options: ['lcp-echo-interval 30', 'ip-up-script /nonexistent', 'ip-down-script /nonexistent'],
+    });
+    const cap = n + 100;
+    appendFileSync(
+      conf,
+      `connections ${cap}\nmax-unauth-per-source ${cap}\nmax-unauth ${cap}\nmax-setups-per-source ${cap}\n`,
+    );
+    const control = join(topo.dir, 'control.sock');
+    const server = new NsProcess('server', topo.server, [
+      'sh',
+      '-c',
+      `cd '${topo.dir}' && exec "$@"`,
+      'sh',
+      process.execPath,
+      '--heapsnapshot-signal=SIGUSR2',
+      POPTOP,
+      'serve',
+      '--fg',
+      '-c',
+      conf,
+      '--global-options',
+      'none',
+      '--secrets',
+      join(topo.dir, 'chap-secrets'),
+      '--control-socket',
+      control,
+      '--tun',
+      TUN,
+    ]);
+    procs.push(server);
+    await server.waitFor(/listening on/, 15_000);
+    const rest = await settled(topo, control);
+    const restSnap = breakdown ? await snapshot(server, topo.dir) : undefined;
+    const gen = new NsProcess(
+      'load',
+      topo.clients[0]!,
+      [
+        process.execPath,
+        POPTOP,
+        'load',
+        topo.serverAddress,
+        '--user',
+        'load',
+        '-n',
+        String(n),
+        '-c',
+        String(concurrency),
+        '--hold',
+        '3600',
+        '--progress',
+        '0',
+        '--json',
+      ],
+      { POPTOP_PASSWORD: 'load-pw' },
+    );
+    procs.push(gen);
+    const m = await gen.waitFor(/^\{"requested".*\}$/m, 600_000);
+    const up = (JSON.parse(m[0]) as { up: number }).up;
+    const withUp = await settled(topo, control);
+    let rows: Array<[string, number]> | undefined;
+    if (restSnap) {
+      const a = heapByKind(restSnap);
+      const b = heapByKind(await snapshot(server, topo.dir));
+      rows = [...b.entries()]
+        .map(([k, v]) => [k, (v - (a.get(k) ?? 0)) / Math.max(1, up)] as [string, number])
+        .filter(([, v]) => v >= 16)
+        .sort((x, y) => y[1] - x[1]);
+    }
+    gen.signal('SIGKILL');
+    await gen.exited(10_000);
+    await until(300_000, () => status(topo, control).sessions === 0);
+    const after = await settled(topo, control);
+    await snapshot(server, topo.dir);
+    const heapAfterGc = status(topo, control).memory.heapUsed;
+    server.signal('SIGTERM');
+    await server.exited(30_000).catch(() => undefined);
+    for (const f of readdirSync(topo.dir)) if (f.endsWith('.heapsnapshot')) rmSync(join(topo.dir, f));
+    return {
+      n,
+      up,
+      rest,
+      withUp,
+      after,
+      heapAfterGc,
+      perSessionKb: (withUp.rss - rest.rss) / 1024 / Math.max(1, up),
+      ...(rows ? { breakdown: rows } : {}),
+    };
+  } finally {
+    for (const p of procs) p.signal('SIGKILL');
+    for (const p of procs) await p.exited(5000).catch(() => undefined);
+    topo.destroy();
+  }
+}
+
+const results: Row[] = [];
+let k = 0;
+for (const n of sizes) {
+  const row = await run(n, `${process.pid % 10000}m${k++}`, false);
+  results.push(row);
+  console.log(JSON.stringify(row));
+}
+// The breakdown in a run of its own: a snapshot costs the server memory it keeps (RSS).
+const small = Math.min(...sizes, breakdownMax);
+const detail = await run(small, `${process.pid % 10000}m${k++}`, true);
+const mb = (bytes: number): string => (bytes / 1048576).toFixed(0);
+const kbPer = (a: number, b: number, n: number): string => ((b - a) / 1024 / Math.max(1, n)).toFixed(1);
+console.log(
+  '\n| N | up | RSS at rest | RSS with N up | RSS per session | V8 heap per session | RSS after all ended | heap at rest / after, full GC |',
+);
+console.log('|---|---|---|---|---|---|---|---|');
+for (const r of results)
+  console.log(
+    `| ${r.n} | ${r.up} | ${mb(r.rest.rss)} MB | ${mb(r.withUp.rss)} MB | ${kbPer(r.rest.rss, r.withUp.rss, r.up)} KB | ${kbPer(r.rest.heapUsed, r.withUp.heapUsed, r.up)} KB | ${mb(r.after.rss)} MB | ${mb(r.rest.heapUsed)} / ${mb(r.heapAfterGc)} MB |`,
+  );
+const total = (detail.breakdown ?? []).reduce((s, [, v]) => s + v, 0);
+console.log(`\nV8 heap per session at N=${detail.n}, live objects only (${(total / 1024).toFixed(1)} KB):`);
+for (const [key, v] of (detail.breakdown ?? []).slice(0, 25))
+  console.log(`  ${(v / 1024).toFixed(2).padStart(7)} KB  ${key}`);
