@@ -74,6 +74,8 @@ export interface FreeRadiusOptions {
    * (Stop, Accounting-On/Off), with the queries file at `queries`. Users need `Pool-Name := "<pool>"`.
    */
   sqlippool?: { pool: string; addresses: string[]; leaseS: number; queries: string };
+  /** Run inside this network namespace (on its loopback), for a server that runs there too. */
+  netns?: string;
 }
 
 /** Debian's schema for the sqlippool table (freeradius-config). */
@@ -125,7 +127,13 @@ export class FreeRadius {
     writeFileSync(join(dir, 'users'), opts.users);
     // -X: debug mode (one thread, everything on stdout, in the foreground): its output explains
     // a failing test.
-    const proc = spawn(bin, ['-X', '-d', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // stdbuf: line-buffered output, so that `log` is current while the test runs (a pipe would
+    // otherwise hold it back in 4 KiB blocks). `ip netns exec` and stdbuf exec FreeRADIUS itself:
+    // the PID stays the one to stop.
+    const argv = ['stdbuf', '-oL', '-eL', bin, '-X', '-d', dir];
+    const proc = opts.netns
+      ? spawn('ip', ['netns', 'exec', opts.netns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     const fr = new FreeRadius(dir, authPort, acctPort, opts.secret, proc);
     await fr.ready();
     return fr;
