@@ -353,6 +353,7 @@ function applyPlugin(arg: string, at: SourceLocation, ctx: ParseContext): void {
     ctx.options.logwtmp = true;
   } else if (base === 'radius.so') {
     ctx.options.radiusPlugin = true;
+    ctx.options.radiusPluginAt ??= at;
   } else if (base === 'radattr.so') {
     if (!ctx.options.radiusPlugin) {
       ctx.issues.error(at, 'plugin "radattr.so" needs "plugin radius.so" before it');

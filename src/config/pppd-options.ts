@@ -1,5 +1,6 @@
 import type { RateLimit } from '../aaa/rate-limit.ts';
 import type { IPv4 } from '../wire/ip.ts';
+import type { SourceLocation } from './issues.ts';
 
 /**
  * The pppd options poptop understands, under pppd's names in camelCase (pppd(8)). A field is
@@ -115,6 +116,8 @@ export interface PppdOptions {
 
   /** `plugin radius.so`: authentication and accounting through RADIUS (aaa/radius/). */
   radiusPlugin?: boolean;
+  /** Where `plugin radius.so` was given (the message when pptpd.conf configures RADIUS too). */
+  radiusPluginAt?: SourceLocation;
   /** `plugin radattr.so`: accepted (the attributes file for ip-up is not written yet). */
   radattrPlugin?: boolean;
   /** radius.so's `radius-config-file`: the radiusclient.conf to read (default /etc/radiusclient/radiusclient.conf). */

@@ -1,6 +1,14 @@
 import { formatIPv4, type IPv4, parseIPv4 } from '../wire/ip.ts';
 import { parseIpSpec } from './ip-spec.ts';
 import { ConfigError, type ConfigIssue, didYouMean, IssueList, type SourceLocation } from './issues.ts';
+import {
+  type NativeRadiusConf,
+  parseRadiusKeywords,
+  RADIUS_EXPECTED,
+  RADIUS_KEYWORDS,
+  type RadiusKeyword,
+  REPEATABLE_RADIUS_KEYWORDS,
+} from './radius-keywords.ts';
 import { parseStatusAddress, STATUS_ADDRESS_EXPECTED, type StatusAddress } from './status-address.ts';
 
 export { parseIpSpec } from './ip-spec.ts';
@@ -54,6 +62,8 @@ export interface PptpdConf {
   guard: GuardLimits;
   /** poptop's login back-off (`auth-fail-limit`, `auth-lockout`, `auth-fail-window`). */
   authBackoff: AuthBackoffConf;
+  /** poptop's native RADIUS keywords (`radius-auth-server`...); undefined when none is used. */
+  radius: NativeRadiusConf | undefined;
   /** Where each keyword that was used was found, for later messages. */
   sources: Partial<Record<PptpdKeyword, SourceLocation>>;
 }
@@ -151,6 +161,7 @@ const VALUE_KEYWORDS = [
   'single-session',
   'status',
   ...(Object.keys(GUARD_KEYWORDS) as GuardKeyword[]),
+  ...RADIUS_KEYWORDS,
 ] as const;
 export type PptpdKeyword = (typeof FLAG_KEYWORDS)[number] | (typeof VALUE_KEYWORDS)[number];
 
@@ -171,6 +182,7 @@ const EXPECTED: Record<(typeof VALUE_KEYWORDS)[number], string> = {
   ppp: 'the path of pppd',
   'single-session': '"deny" (refuse a second login of the same user) or "replace" (end the older session)',
   status: STATUS_ADDRESS_EXPECTED,
+  ...RADIUS_EXPECTED,
 };
 
 interface Setting {
@@ -184,12 +196,22 @@ export function parsePptpdConf(
   fileName: string,
 ): { config: PptpdConf; warnings: ConfigIssue[] } {
   const issues = new IssueList();
-  const settings = readSettings(text, fileName, issues);
-  const config = buildConfig(settings, fileName, issues);
+  const repeats = new Map<PptpdKeyword, Setting[]>();
+  const settings = readSettings(text, fileName, issues, repeats);
+  const config = buildConfig(settings, repeats, fileName, issues);
   return { config, warnings: issues.finish() };
 }
 
-function readSettings(text: string, file: string, issues: IssueList): Map<PptpdKeyword, Setting> {
+/**
+ * Each keyword's first line (pptpd's rule); `repeats` gets the later lines of the keywords that may
+ * be repeated (the RADIUS servers).
+ */
+function readSettings(
+  text: string,
+  file: string,
+  issues: IssueList,
+  repeats: Map<PptpdKeyword, Setting[]>,
+): Map<PptpdKeyword, Setting> {
   const known = new Set<string>([...FLAG_KEYWORDS, ...VALUE_KEYWORDS]);
   const settings = new Map<PptpdKeyword, Setting>();
   const lines = text.split('\n');
@@ -217,6 +239,10 @@ function readSettings(text: string, file: string, issues: IssueList): Map<PptpdK
     }
     const kw = keyword as PptpdKeyword;
     const first = settings.get(kw);
+    if (first && REPEATABLE_RADIUS_KEYWORDS.has(kw)) {
+      repeats.set(kw, [...(repeats.get(kw) ?? []), { value, at }]);
+      return;
+    }
     if (first) {
       issues.warning(
         at,
@@ -229,7 +255,12 @@ function readSettings(text: string, file: string, issues: IssueList): Map<PptpdK
   return settings;
 }
 
-function buildConfig(settings: Map<PptpdKeyword, Setting>, file: string, issues: IssueList): PptpdConf {
+function buildConfig(
+  settings: Map<PptpdKeyword, Setting>,
+  repeats: Map<PptpdKeyword, Setting[]>,
+  file: string,
+  issues: IssueList,
+): PptpdConf {
   const sources: PptpdConf['sources'] = {};
   for (const [kw, s] of settings) {
     sources[kw] = s.at;
@@ -308,8 +339,23 @@ function buildConfig(settings: Map<PptpdKeyword, Setting>, file: string, issues:
       lockoutS: ranged('auth-lockout', get('auth-lockout'), issues),
       failWindowS: ranged('auth-fail-window', get('auth-fail-window'), issues),
     },
+    radius: radiusKeywords(settings, repeats, issues),
     sources,
   };
+}
+
+function radiusKeywords(
+  settings: Map<PptpdKeyword, Setting>,
+  repeats: Map<PptpdKeyword, Setting[]>,
+  issues: IssueList,
+): NativeRadiusConf | undefined {
+  const lines = new Map<RadiusKeyword, Setting[]>();
+  for (const kw of RADIUS_KEYWORDS) {
+    // The first line is gone when its value was missing (an error already).
+    const all = [...(settings.has(kw) ? [settings.get(kw)!] : []), ...(repeats.get(kw) ?? [])];
+    if (all.length > 0) lines.set(kw, all);
+  }
+  return parseRadiusKeywords(lines, issues);
 }
 
 function guardLimits(

@@ -3,9 +3,13 @@ import { hostname } from 'node:os';
 import { ChapSecretsStore } from '../aaa/chap-secrets.ts';
 import { StaticCredentials } from '../aaa/credentials.ts';
 import { DEFAULT_LOGIN_THROTTLE } from '../aaa/login-throttle.ts';
-import { DEFAULT_RADIUSCLIENT_CONF, loadRadiusClientConf } from '../aaa/radius/config.ts';
+import {
+  DEFAULT_RADIUSCLIENT_CONF,
+  loadRadiusClientConf,
+  radiusSettingsFromNative,
+} from '../aaa/radius/config.ts';
 import type { RadiusSettings } from '../aaa/radius/service.ts';
-import { type ConfigIssue, formatIssue, formatLocation } from '../config/issues.ts';
+import { ConfigError, type ConfigIssue, formatIssue, formatLocation } from '../config/issues.ts';
 import { mppePolicy, type PppdOptions, parsePppdOptions } from '../config/options-file.ts';
 import { parsePptpdConf } from '../config/pptpd-conf.ts';
 import { parseStatusAddress, STATUS_ADDRESS_EXPECTED } from '../config/status-address.ts';
@@ -93,9 +97,23 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
     } else secretsPath = '/etc/ppp/chap-secrets';
   }
   // RADIUS (pppd `plugin radius.so`): it judges every login; chap-secrets is then optional.
+  // or poptop's radius-* keywords in pptpd.conf: the same settings, one form or the other.
   let radius: RadiusSettings | undefined;
-  if (options.radiusPlugin) {
-    const r = loadRadiusClientConf(options.radiusConfigFile ?? DEFAULT_RADIUSCLIENT_CONF, { readFile: read });
+  if (config.radius && options.radiusPlugin) {
+    const plugin = options.radiusPluginAt ? formatLocation(options.radiusPluginAt) : 'the pppd options';
+    throw new ConfigError([
+      ...issues,
+      {
+        severity: 'error',
+        ...config.radius.at,
+        message: `RADIUS is configured twice: by the radius-* keywords here and by "plugin radius.so" at ${plugin}; keep one of the two (the radius-* keywords need no radiusclient files)`,
+      },
+    ]);
+  }
+  if (config.radius || options.radiusPlugin) {
+    const r = config.radius
+      ? radiusSettingsFromNative(config.radius, confName, o.readFile ? { readFile: read } : {})
+      : loadRadiusClientConf(options.radiusConfigFile ?? DEFAULT_RADIUSCLIENT_CONF, { readFile: read });
     radius = r.settings;
     if (radius.nasIdentifier === undefined && radius.nasIpAddress === undefined) {
       radius.nasIdentifier = options.name ?? hostname();

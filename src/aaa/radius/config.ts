@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { type ConfigIssue, didYouMean, IssueList, type SourceLocation } from '../../config/issues.ts';
-import { parseIPv4 } from '../../wire/ip.ts';
+import type { NativeRadiusConf, NativeRadiusServer } from '../../config/radius-keywords.ts';
+import { formatIPv4, parseIPv4 } from '../../wire/ip.ts';
 import type { RadiusServer } from './client.ts';
 import type { RadiusSettings } from './service.ts';
 
@@ -48,6 +49,8 @@ const KEYWORDS = new Set([
 export interface RadiusClientConfInit {
   readFile?: (path: string) => string;
   exists?: (path: string) => boolean;
+  /** A file's permission bits, undefined when it cannot be checked (tests); default: stat. */
+  mode?: (path: string) => number | undefined;
 }
 
 interface ServerEntry {
@@ -273,4 +276,134 @@ function parseServersFile(
     out.push({ host, port: port === undefined ? undefined : Number(port), secret: m[2]! });
   });
   return out;
+}
+
+/**
+ * RadiusSettings from poptop's native keywords in pptpd.conf (config/radius-keywords.ts), the
+ * same settings radiusclient.conf gives. Secrets not on a server's line come from
+ * `radius-secret-file`: a line holding only the secret serves every server, `ADDR[:PORT] SECRET`
+ * lines one server each (radiusclient's servers file form). A file holding secrets that others can
+ * read is warned about. Throws ConfigError listing every error.
+ */
+export function radiusSettingsFromNative(
+  native: NativeRadiusConf,
+  conf: string,
+  init: RadiusClientConfInit = {},
+): { settings: RadiusSettings; notes: ConfigIssue[] } {
+  const read = init.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
+  const mode = init.mode ?? (init.readFile ? () => undefined : fileMode);
+  const issues = new IssueList();
+  let fromFile: SecretFile | undefined;
+  const file = native.secretFile;
+  if (file) {
+    const path = absolute(file.path, conf);
+    let text: string | undefined;
+    try {
+      text = read(path);
+    } catch (e) {
+      issues.error(file.at, `cannot read the RADIUS secret file "${path}": ${(e as Error).message}`);
+    }
+    if (text !== undefined) {
+      fromFile = parseSecretFile(text, path, issues);
+      const m = readableBy(mode(path));
+      if (m) issues.warning({ file: path, line: 0 }, `the RADIUS secret file is ${m}: chmod 600 ${path}`);
+    }
+  }
+  const first = native.inlineSecrets[0];
+  const readable = first ? readableBy(mode(conf)) : undefined;
+  if (first && readable) {
+    issues.warning(
+      first,
+      `a RADIUS secret on this line, and ${conf} is ${readable}: move the secret to a "radius-secret-file" only root can read`,
+    );
+  }
+
+  const resolve = (list: NativeRadiusServer[]): RadiusServer[] =>
+    list.flatMap((s) => {
+      const host = formatIPv4(s.address);
+      const secret =
+        s.secret ??
+        fromFile?.perServer.find(
+          (x) => x.address === s.address && (x.port === undefined || x.port === s.port),
+        )?.secret ??
+        fromFile?.shared;
+      if (secret === undefined) {
+        const where = file
+          ? `neither on this line nor in ${absolute(file.path, conf)}`
+          : 'on this line, and no "radius-secret-file" is given';
+        issues.error(s.at, `no shared secret for RADIUS server ${host}:${s.port}: ${where}`);
+        return [];
+      }
+      return [{ host, port: s.port, secret }];
+    });
+  const settings: RadiusSettings = {
+    authServers: resolve(native.authServers),
+    acctServers: resolve(native.acctServers),
+    timeoutS: native.timeoutS ?? DEFAULTS.radius_timeout,
+    tries: native.tries ?? DEFAULTS.radius_retries,
+    deadtimeS: native.deadtimeS ?? DEFAULTS.radius_deadtime,
+    origin: conf,
+    dynauthPort: native.dynauthPort ?? DEFAULTS.dynauth_port,
+  };
+  if (native.nasIdentifier !== undefined) settings.nasIdentifier = native.nasIdentifier;
+  if (native.nasIpAddress !== undefined) settings.nasIpAddress = native.nasIpAddress;
+  if (native.bindAddress !== undefined) settings.bindAddress = native.bindAddress;
+  return { settings, notes: issues.finish() };
+}
+
+interface SecretFile {
+  /** The secret on a line of its own: for every server. */
+  shared: string | undefined;
+  perServer: { address: number; port: number | undefined; secret: string }[];
+}
+
+function parseSecretFile(text: string, file: string, issues: IssueList): SecretFile {
+  const out: SecretFile = { shared: undefined, perServer: [] };
+  let sharedAt = 0;
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.replace(/\r$/, '').trim();
+    if (line === '' || line.startsWith('#')) return;
+    const at = { file, line: i + 1 };
+    const words = line.split(/[ \t]+/);
+    if (words.length === 1) {
+      if (out.shared !== undefined) {
+        issues.error(
+          at,
+          `a second shared secret (the first is on line ${sharedAt}); give "ADDR[:PORT] SECRET" to tell servers apart`,
+        );
+        return;
+      }
+      out.shared = words[0]!;
+      sharedAt = i + 1;
+      return;
+    }
+    const m = words.length === 2 ? /^([^:]+)(?::(\d{1,5}))?$/.exec(words[0]!) : null;
+    const address = m ? parseIPv4(m[1]!) : undefined;
+    if (!m || address === undefined) {
+      issues.error(
+        at,
+        'expected the secret alone, or "ADDR[:PORT] SECRET" with an IPv4 address (a secret cannot contain spaces)',
+      );
+      return;
+    }
+    out.perServer.push({ address, port: m[2] === undefined ? undefined : Number(m[2]), secret: words[1]! });
+  });
+  if (out.shared === undefined && out.perServer.length === 0) {
+    issues.error({ file, line: 0 }, 'no secret in the file: expected the secret alone on a line');
+  }
+  return out;
+}
+
+function fileMode(path: string): number | undefined {
+  try {
+    return statSync(path).mode;
+  } catch {
+    return undefined;
+  }
+}
+
+/** "readable by others than its owner (mode 0644)" when the group or others have any access. */
+function readableBy(mode: number | undefined): string | undefined {
+  if (mode === undefined || (mode & 0o077) === 0) return undefined;
+  return `accessible to others than its owner (mode ${(mode & 0o777).toString(8).padStart(4, '0')})`;
 }

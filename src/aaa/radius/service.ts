@@ -251,6 +251,13 @@ export class RadiusSession implements DynAuthSession {
   private idleTimer: TimerHandle | undefined;
   private interimTimer: TimerHandle | undefined;
   private ended = false;
+  /**
+   * The Framed-IP-Address of an Access-Accept not yet in use (the network layer is not up). If the
+   * session ends so, a Stop still goes out for it: without one, a server-side pool keeps the address
+   * allocated until its lease runs out. `keep` is set when the address was refused because a session
+   * here already has it: releasing it would have the pool give it out again at once.
+   */
+  private offered: { ip: IPv4; user: string; grant: RadiusGrant; keep?: boolean } | undefined;
 
   constructor(service: RadiusService, handle: RadiusSessionHandle, acctSessionId: string) {
     this.service = service;
@@ -275,14 +282,28 @@ export class RadiusSession implements DynAuthSession {
     return this.upAt !== undefined && !this.ended;
   }
 
-  /** The authenticator for the login on `callId` (NAS-Port). */
+  /**
+   * The authenticator for the login on `callId` (NAS-Port). An Access-Accept's Framed-IP-Address
+   * is noted at once: from then on the RADIUS server (e.g. FreeRADIUS sqlippool) counts that
+   * address as this session's, whether or not poptop goes on to use it.
+   */
   authenticator(callId: number): RemoteAuthenticator {
     this.callId = callId;
-    return new RadiusAuthenticator(this.service.auth, this.service.nas, {
+    const relay = new RadiusAuthenticator(this.service.auth, this.service.nas, {
       acctSessionId: this.acctSessionId,
       nasPort: callId,
       callingStationId: formatIPv4(this.handle.peer),
     });
+    return {
+      verify: (req, done) =>
+        relay.verify(req, (verdict) => {
+          const grant = verdict.ok ? (verdict.grant as RadiusGrant | undefined) : undefined;
+          if (grant && typeof grant.framedIp === 'number' && this.upAt === undefined) {
+            this.offered = { ip: grant.framedIp, user: req.rawUser, grant };
+          }
+          done(verdict);
+        }),
+    };
   }
 
   /**
@@ -304,11 +325,18 @@ export class RadiusSession implements DynAuthSession {
         `RADIUS Framed-Route ignored (not supported yet): ${grant.framedRoutes.map((r) => `"${r}"`).join(', ')}`,
       );
     }
-    return leases.leaseFromRadius(
-      this.handle,
-      r.user,
-      grant.framedIp === 'pool' ? undefined : grant.framedIp,
-    );
+    const ip = grant.framedIp === 'pool' ? undefined : grant.framedIp;
+    const answer = leases.leaseFromRadius(this.handle, r.user, ip);
+    const holder = ip === undefined ? undefined : leases.holderOf(ip);
+    const offered = this.offered;
+    const conflict = 'refuse' in answer && holder !== undefined && holder !== this.handle;
+    if (conflict && offered !== undefined && offered.ip === ip) {
+      offered.keep = true;
+      this.handle.log.warn(
+        `RADIUS server ${grant.server} gave ${formatIPv4(ip!)}, which session ${holder.id} here still has: its pool must think that address free (did its lease expire? keep Acct-Interim-Interval below the pool's lease time); no Stop is sent for it, so it stays allocated there`,
+      );
+    }
+    return answer;
   }
 
   /** DNS and NBNS servers RADIUS gave (IPCP options 129-132), or undefined to keep ms-dns/ms-wins. */
@@ -369,6 +397,17 @@ export class RadiusSession implements DynAuthSession {
     for (const t of [this.sessionTimer, this.idleTimer, this.interimTimer]) t?.cancel();
     this.service.forget(this);
     if (this.upAt !== undefined) this.sendAccounting(AcctStatus.Stop, terminateCause(reason));
+    else if (this.offered && !this.offered.keep && this.service.accounting) {
+      // Never up: a Stop with no time and the address RADIUS gave, which releases it there.
+      this.user = this.offered.user;
+      this.grant = this.offered.grant;
+      this.ip = this.offered.ip;
+      this.upAt = this.service.now();
+      this.handle.log.info(
+        `RADIUS: sending a Stop for ${formatIPv4(this.offered.ip)}, which the session never used, so that the RADIUS server can give it out again`,
+      );
+      this.sendAccounting(AcctStatus.Stop, terminateCause(reason));
+    }
   }
 
   /** Session-Timeout: `seconds` after the session came up (0: no limit). */

@@ -69,7 +69,17 @@ export interface FreeRadiusOptions {
   /** The users file (FreeRADIUS `files` module syntax). */
   users: string;
   secret: string;
+  /**
+   * An address pool in SQLite handed out by rlm_sqlippool (post-auth) and released by accounting
+   * (Stop, Accounting-On/Off), with the queries file at `queries`. Users need `Pool-Name := "<pool>"`.
+   */
+  sqlippool?: { pool: string; addresses: string[]; leaseS: number; queries: string };
+  /** Run inside this network namespace (on its loopback), for a server that runs there too. */
+  netns?: string;
 }
+
+/** Debian's schema for the sqlippool table (freeradius-config). */
+const IPPOOL_SCHEMA = '/etc/freeradius/3.0/mods-config/sql/ippool/sqlite/schema.sql';
 
 /** One FreeRADIUS process with its own configuration directory. */
 export class FreeRadius {
@@ -105,11 +115,25 @@ export class FreeRadius {
     const authPort = await freeUdpPort();
     let acctPort = await freeUdpPort();
     while (acctPort === authPort) acctPort = await freeUdpPort();
-    writeFileSync(join(dir, 'radiusd.conf'), radiusdConf(dir, authPort, acctPort, opts.secret));
+    writeFileSync(join(dir, 'radiusd.conf'), radiusdConf(dir, authPort, acctPort, opts));
+    if (opts.sqlippool) {
+      // rlm_sql_sqlite creates the database from this file when it does not exist.
+      const rows = opts.sqlippool.addresses.map(
+        (a, i) =>
+          `INSERT INTO radippool (id, pool_name, framedipaddress, expiry_time) VALUES (${i + 1}, '${opts.sqlippool!.pool}', '${a}', '2000-01-01 00:00:00');`,
+      );
+      writeFileSync(join(dir, 'ippool.sql'), `${readFileSync(IPPOOL_SCHEMA, 'utf8')}\n${rows.join('\n')}\n`);
+    }
     writeFileSync(join(dir, 'users'), opts.users);
     // -X: debug mode (one thread, everything on stdout, in the foreground): its output explains
     // a failing test.
-    const proc = spawn(bin, ['-X', '-d', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // stdbuf: line-buffered output, so that `log` is current while the test runs (a pipe would
+    // otherwise hold it back in 4 KiB blocks). `ip netns exec` and stdbuf exec FreeRADIUS itself:
+    // the PID stays the one to stop.
+    const argv = ['stdbuf', '-oL', '-eL', bin, '-X', '-d', dir];
+    const proc = opts.netns
+      ? spawn('ip', ['netns', 'exec', opts.netns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     const fr = new FreeRadius(dir, authPort, acctPort, opts.secret, proc);
     await fr.ready();
     return fr;
@@ -170,7 +194,62 @@ export class FreeRadius {
  * (Debian 12) does not add a Message-Authenticator to its replies by itself (3.2.5 does): the
  * post-auth section asks for one, as our documentation tells administrators to do.
  */
-function radiusdConf(dir: string, authPort: number, acctPort: number, secret: string): string {
+function radiusdConf(dir: string, authPort: number, acctPort: number, opts: FreeRadiusOptions): string {
+  const { secret } = opts;
+  const pool = opts.sqlippool;
+  const poolModules = pool
+    ? `  sql {
+    dialect = "sqlite"
+    driver = "rlm_sql_sqlite"
+    sqlite {
+      filename = "${dir}/ippool.db"
+      busy_timeout = 1000
+      bootstrap = "${dir}/ippool.sql"
+    }
+    radius_db = "radius"
+    pool {
+      start = 1
+      min = 1
+      max = 1
+      spare = 0
+      uses = 0
+      lifetime = 0
+      idle_timeout = 0
+    }
+  }
+  sqlippool {
+    sql_module_instance = "sql"
+    dialect = "sqlite"
+    pool_name = "Pool-Name"
+    ippool_table = "radippool"
+    lease_duration = ${pool.leaseS}
+    attribute_name = Framed-IP-Address
+    req_attribute_name = Framed-IP-Address
+    pool_key = "%{Acct-Session-Id}"
+    messages {
+      exists = "Existing IP: %{reply:Framed-IP-Address} (user %{User-Name})"
+      success = "Allocated IP: %{reply:Framed-IP-Address} from %{control:Pool-Name} (nas %{NAS-Identifier} user %{User-Name})"
+      clear = "Released IP %{request:Framed-IP-Address} (nas %{NAS-Identifier} user %{User-Name})"
+      failed = "IP Allocation FAILED from %{control:Pool-Name} (nas %{NAS-Identifier} user %{User-Name})"
+      nopool = "No Pool-Name defined (user %{User-Name})"
+    }
+    $INCLUDE ${pool.queries}
+  }
+  always reject {
+    rcode = reject
+  }
+`
+    : '';
+  const allocate = pool
+    ? `    sqlippool
+    if (notfound) {
+      update reply {
+        Reply-Message := "no free address in pool ${pool.pool}"
+      }
+      reject
+    }
+`
+    : '';
   return `prefix = /usr
 exec_prefix = /usr
 sysconfdir = /etc
@@ -234,7 +313,7 @@ modules {
     header = "%t"
     locking = no
   }
-}
+${poolModules}}
 server default {
   listen {
     type = auth
@@ -266,12 +345,13 @@ server default {
   preacct {
   }
   accounting {
-    detail
+    detail${pool ? '\n    sqlippool' : ''}
   }
   post-auth {
     update reply {
       Message-Authenticator := 0x00
     }
+${allocate}
     Post-Auth-Type REJECT {
       update reply {
         Message-Authenticator := 0x00
