@@ -115,7 +115,7 @@ export interface PppdOptions {
 
   /** `plugin radius.so`: authentication and accounting through RADIUS (aaa/radius/). */
   radiusPlugin?: boolean;
-  /** `plugin radattr.so`: accepted (the attributes file for ip-up is not written yet). */
+  /** `plugin radattr.so`: each RADIUS session's attributes go to a file for ip-up (aaa/radius/radattr.ts). */
   radattrPlugin?: boolean;
   /** radius.so's `radius-config-file`: the radiusclient.conf to read (default /etc/radiusclient/radiusclient.conf). */
   radiusConfigFile?: string;
