@@ -58,7 +58,8 @@ export class HostAttachment {
   }
 
   /**
-   * Route, proxy ARP, then ip-up with `ctx`. `forward` writes a packet from the client to the
+   * Routes, the radattr file, proxy ARP, then ip-up with `ctx` (this call's own object: its
+   * `radattr` is dropped if the file cannot be written). `forward` writes a packet from the client to the
    * host; it is used by pass() once the route exists. Only the first call does anything.
    */
   attach(
@@ -89,8 +90,9 @@ export class HostAttachment {
           else extras.onFramedRouteRefused?.(r);
         }
         const file = extras.radattr;
-        if (file && !this.released && (await system.writeRadattr(file.path, file.text, log))) {
-          this.radattrPath = file.path;
+        if (file && !this.released) {
+          if (await system.writeRadattr(file.path, file.text, log)) this.radattrPath = file.path;
+          else delete ctx.radattr; // no RADATTR naming a file that is not there
         }
       })
       .then(async () => {
@@ -132,9 +134,9 @@ export class HostAttachment {
     const { system, log } = this;
     this.chain = this.chain.then(async () => {
       // After attach's steps (the chain is sequential): ip-down only when ip-up ran.
-      const down = this.upRan
-        ? system.runHook('ip-down', { ...ctx, remoteIp: this.upContext!.remoteIp }, log)
-        : undefined;
+      const downCtx = { ...ctx, remoteIp: this.upContext!.remoteIp };
+      if (this.radattrPath === undefined) delete downCtx.radattr;
+      const down = this.upRan ? system.runHook('ip-down', downCtx, log) : undefined;
       for (const r of this.framed.splice(0)) await system.delFramedRoute(r, log);
       await system.delClientRoute(ip, log);
       if (this.lanIf) await system.delProxyArp(ip, this.lanIf, log);

@@ -9,7 +9,8 @@ import { type WtmpEntry, WtmpWriter, wtmpLayout } from './wtmp.ts';
 
 /**
  * What a session asks of the host system when it comes up and goes down: a host route to the
- * client through the TUN device, proxy ARP on the LAN, and pppd's ip-up / ip-down scripts.
+ * client through the TUN device, routes to subnets behind it (RADIUS Framed-Route), proxy ARP on
+ * the LAN, the radattr file, and pppd's ip-up / ip-down scripts.
  * The kernel implementation changes routes through HostRoutes (netlink in `serve`); tests use
  * RecordingSystem. None of these throw: failures are logged in words and the session goes on (as
  * pppd does when a hook fails).

@@ -41,8 +41,9 @@ class SlowSystem implements SystemOps {
   }
   async writeRadattr(path: string): Promise<boolean> {
     this.events.push(`radattr+ ${path}`);
-    return true;
+    return !path.includes('unwritable');
   }
+  readonly upContexts: HookContext[] = [];
   async removeRadattr(path: string): Promise<void> {
     this.events.push(`radattr- ${path}`);
   }
@@ -57,6 +58,7 @@ class SlowSystem implements SystemOps {
   slowDown: (() => void) | undefined;
   async runHook(kind: 'ip-up' | 'ip-down', c: HookContext): Promise<void> {
     this.events.push(`${kind} ${c.remoteIp}`);
+    this.upContexts.push(c);
     if (kind === 'ip-down' && this.slowDown === undefined) return;
     if (kind === 'ip-down') await new Promise<void>((r) => (this.slowDown = r));
   }
@@ -147,4 +149,26 @@ test('framed routes after the client route, the radattr file before ip-up; remov
   sys.slowDown();
   await a.settled();
   assert.deepEqual(sys.events.slice(3), ['radattr- /run/radattr.poptop0.s1']);
+});
+
+test('a radattr file that cannot be written: ip-up and ip-down get no RADATTR, nothing to remove', async () => {
+  const sys = new SlowSystem();
+  const a = new HostAttachment(sys, nullLogger, { proxyArp: false });
+  const path = '/unwritable/radattr.poptop0.s1';
+  a.attach(ip('10.0.0.10'), undefined, { ...ctx('10.0.0.10'), radattr: path }, () => {}, {
+    radattr: { path, text: 'x\n' },
+  });
+  await tick();
+  sys.finishRoutes();
+  await a.settled();
+  a.release({ ...ctx('10.0.0.10'), radattr: path });
+  await a.settled();
+  assert.deepEqual(
+    sys.upContexts.map((c) => [c.remoteIp, c.radattr]),
+    [
+      ['10.0.0.10', undefined],
+      ['10.0.0.10', undefined],
+    ],
+  );
+  assert.ok(!sys.events.some((e) => e.startsWith('radattr-')), sys.events.join(', '));
 });
