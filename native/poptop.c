@@ -28,9 +28,12 @@
  * rtnetlink, on one NETLINK_ROUTE socket per process (opened on first use, non-blocking; each
  * request is acknowledged and the answer awaited with poll() for at most NL_TIMEOUT_MS):
  *   ifIndex(name)         the interface index (ioctl SIOCGIFINDEX); throws like open does.
- *   routeAdd(dst, ifindex, mtu)  IPv4 host route dst/32 dev ifindex (mtu 0: none), created or
- *                         replaced; returns 0 or an errno.
- *   routeDel(dst, ifindex)  deletes that route; 0 or an errno (ESRCH: there was none).
+ *   routeAdd(dst, ifindex, mtu[, prefixLength, metric, exclusive])  IPv4 route dst/prefixLength
+ *                         (default 32) dev ifindex (mtu 0: none; metric: the route's priority),
+ *                         created or replaced, or with exclusive != 0 only created (EEXIST when a
+ *                         route with that prefix and metric is there); returns 0 or an errno.
+ *   routeDel(dst, ifindex[, prefixLength, metric])  deletes that route (metric 0: any); 0 or an
+ *                         errno (ESRCH: there was none).
  *   proxyArpAdd(ip, ifindex) / proxyArpDel(ip, ifindex)  proxy ARP entry (NTF_PROXY); 0 or errno
  *                         (ENOENT on delete: there was none).
  *   addresses()           every IPv4 address: [{ index, name, local, address, prefixLength }]
@@ -733,13 +736,14 @@ static int nl_talk(nl_req *r, nl_msg_fn on_msg, void *ctx) {
   }
 }
 
-static void nl_route_req(nl_req *r, uint16_t type, uint16_t flags, uint32_t dst, uint32_t ifindex) {
+static void nl_route_req(nl_req *r, uint16_t type, uint16_t flags, uint32_t dst, uint32_t ifindex,
+                         uint32_t dst_len, uint32_t metric) {
   memset(r, 0, sizeof *r);
   r->h.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
   r->h.nlmsg_type = type;
   r->h.nlmsg_flags = flags;
   r->u.rt.rtm_family = AF_INET;
-  r->u.rt.rtm_dst_len = 32;
+  r->u.rt.rtm_dst_len = (unsigned char)dst_len;
   r->u.rt.rtm_table = RT_TABLE_MAIN;
   if (type == RTM_NEWROUTE) {
     r->u.rt.rtm_protocol = RTPROT_BOOT;
@@ -751,6 +755,7 @@ static void nl_route_req(nl_req *r, uint16_t type, uint16_t flags, uint32_t dst,
   uint32_t be = htonl(dst);
   nl_attr(r, RTA_DST, &be, 4);
   nl_attr(r, RTA_OIF, &ifindex, 4);
+  if (metric != 0) nl_attr(r, RTA_PRIORITY, &metric, 4);
 }
 
 static void nl_neigh_req(nl_req *r, uint16_t type, uint16_t flags, uint32_t ip, uint32_t ifindex) {
@@ -766,17 +771,30 @@ static void nl_neigh_req(nl_req *r, uint16_t type, uint16_t flags, uint32_t ip, 
   nl_attr(r, NDA_DST, &be, 4);
 }
 
-/* Reads `n` uint32 arguments; throws a TypeError naming `usage` if any is missing. */
-static bool get_u32_args(napi_env env, napi_callback_info info, size_t n, uint32_t *out, const char *usage) {
-  size_t argc = 4;
-  napi_value argv[4];
+/*
+ * Reads `n` uint32 arguments and up to `optional` more (left as the caller set them when absent or
+ * undefined); throws a TypeError naming `usage` if a required one is missing or any is not a number.
+ */
+static bool get_u32_args_opt(napi_env env, napi_callback_info info, size_t n, size_t optional, uint32_t *out,
+                             const char *usage) {
+  size_t argc = 8;
+  napi_value argv[8];
+  if (n + optional > 8) goto bad;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < n) goto bad;
-  for (size_t i = 0; i < n; i++)
+  for (size_t i = 0; i < n + optional && i < argc; i++) {
+    napi_valuetype t;
+    if (i >= n && napi_typeof(env, argv[i], &t) == napi_ok && t == napi_undefined) continue;
     if (napi_get_value_uint32(env, argv[i], &out[i]) != napi_ok) goto bad;
+  }
   return true;
 bad:
   napi_throw_type_error(env, NULL, usage);
   return false;
+}
+
+/* Reads `n` uint32 arguments; throws a TypeError naming `usage` if any is missing. */
+static bool get_u32_args(napi_env env, napi_callback_info info, size_t n, uint32_t *out, const char *usage) {
+  return get_u32_args_opt(env, info, n, 0, out, usage);
 }
 
 static napi_value errno_value(napi_env env, int err) {
@@ -786,10 +804,16 @@ static napi_value errno_value(napi_env env, int err) {
 }
 
 static napi_value route_add(napi_env env, napi_callback_info info) {
-  uint32_t a[3];
-  if (!get_u32_args(env, info, 3, a, "poptop addon: routeAdd(dst, ifindex, mtu)")) return NULL;
+  uint32_t a[6] = {0, 0, 0, 32, 0, 0};
+  if (!get_u32_args_opt(env, info, 3, 3, a,
+                        "poptop addon: routeAdd(dst, ifindex, mtu[, prefixLength, metric, exclusive])"))
+    return NULL;
+  if (a[3] > 32) {
+    napi_throw_range_error(env, NULL, "poptop addon: routeAdd: prefixLength above 32");
+    return NULL;
+  }
   nl_req r;
-  nl_route_req(&r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, a[0], a[1]);
+  nl_route_req(&r, RTM_NEWROUTE, NLM_F_CREATE | (a[5] ? NLM_F_EXCL : NLM_F_REPLACE), a[0], a[1], a[3], a[4]);
   if (a[2] != 0) {
     struct rtattr *metrics = nl_attr(&r, RTA_METRICS, NULL, 0);
     nl_attr(&r, RTAX_MTU, &a[2], 4);
@@ -799,10 +823,15 @@ static napi_value route_add(napi_env env, napi_callback_info info) {
 }
 
 static napi_value route_del(napi_env env, napi_callback_info info) {
-  uint32_t a[2];
-  if (!get_u32_args(env, info, 2, a, "poptop addon: routeDel(dst, ifindex)")) return NULL;
+  uint32_t a[4] = {0, 0, 32, 0};
+  if (!get_u32_args_opt(env, info, 2, 2, a, "poptop addon: routeDel(dst, ifindex[, prefixLength, metric])"))
+    return NULL;
+  if (a[2] > 32) {
+    napi_throw_range_error(env, NULL, "poptop addon: routeDel: prefixLength above 32");
+    return NULL;
+  }
   nl_req r;
-  nl_route_req(&r, RTM_DELROUTE, 0, a[0], a[1]);
+  nl_route_req(&r, RTM_DELROUTE, 0, a[0], a[1], a[2], a[3]);
   return errno_value(env, nl_talk(&r, NULL, NULL));
 }
 

@@ -178,10 +178,14 @@ export async function serve(args: ParsedArgs): Promise<number> {
       switch (req.cmd) {
         case 'sessions':
           return { ok: true, data: server.list() };
-        case 'status':
+        case 'status': {
           // The process's memory beside the server's numbers (bench/memory.ts reads heapUsed).
           const { rss, heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
-          return { ok: true, data: { ...server.status(), memory: { rss, heapTotal, heapUsed, external, arrayBuffers } } };
+          return {
+            ok: true,
+            data: { ...server.status(), memory: { rss, heapTotal, heapUsed, external, arrayBuffers } },
+          };
+        }
         case 'reload': {
           const report = reload(server, loadOpts, log, 'poptop reload');
           return report.ok ? { ok: true, data: report } : { ok: false, error: 'not reloaded', data: report };

@@ -360,10 +360,6 @@ function applyPlugin(arg: string, at: SourceLocation, ctx: ParseContext): void {
       return;
     }
     ctx.options.radattrPlugin = true;
-    ctx.issues.warning(
-      at,
-      'plugin "radattr.so" accepted, but the RADIUS attributes file for ip-up (/var/run/radattr.*) is not written yet',
-    );
   } else {
     ctx.issues.error(at, `plugin "${arg}" is not supported: poptop loads no pppd plugins`);
   }

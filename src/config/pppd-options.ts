@@ -118,7 +118,7 @@ export interface PppdOptions {
   radiusPlugin?: boolean;
   /** Where `plugin radius.so` was given (the message when pptpd.conf configures RADIUS too). */
   radiusPluginAt?: SourceLocation;
-  /** `plugin radattr.so`: accepted (the attributes file for ip-up is not written yet). */
+  /** `plugin radattr.so`: each RADIUS session's attributes go to a file for ip-up (aaa/radius/radattr.ts). */
   radattrPlugin?: boolean;
   /** radius.so's `radius-config-file`: the radiusclient.conf to read (default /etc/radiusclient/radiusclient.conf). */
   radiusConfigFile?: string;

@@ -39,11 +39,19 @@ export const execIp: IpExec = (args) =>
  * rtnetlink in the addon. Deletes resolve with false when there was nothing to delete.
  */
 export interface HostRoutes {
-  addRoute(dev: string, dest: IPv4, prefixLength?: number, mtu?: number): Promise<void>;
-  delRoute(dev: string, dest: IPv4, prefixLength?: number): Promise<boolean>;
+  addRoute(dev: string, dest: IPv4, prefixLength?: number, mtu?: number, opts?: RouteOptions): Promise<void>;
+  delRoute(dev: string, dest: IPv4, prefixLength?: number, metric?: number): Promise<boolean>;
   addProxyArp(ip: IPv4, lanIf: string): Promise<void>;
   delProxyArp(ip: IPv4, lanIf: string): Promise<boolean>;
   interfaceContaining(ip: IPv4): Promise<InterfaceAddress | undefined>;
+}
+
+/** How a route is added besides its destination, device and MTU. */
+export interface RouteOptions {
+  /** The route's metric (its priority in the kernel). @default 0 */
+  metric?: number;
+  /** Fail (EEXIST, "File exists") rather than replace a route that is already there. @default false */
+  exclusive?: boolean;
 }
 
 /** ip's words when a route (ESRCH) or a neighbour entry (ENOENT) to delete is not there. */
@@ -99,15 +107,26 @@ export class IpRoute implements HostRoutes {
     await this.run('addr', 'del', formatIPv4(local), 'peer', formatIPv4(remote), 'dev', dev);
   }
 
-  /** `ip route add DEST/LEN dev DEV [mtu MTU]`: with `mtu`, the kernel knows the path MTU to DEST. */
-  async addRoute(dev: string, dest: IPv4, prefixLength = 32, mtu?: number): Promise<void> {
+  /**
+   * `ip route add DEST/LEN dev DEV [mtu MTU] [metric M]`: with `mtu`, the kernel knows the path MTU
+   * to DEST. An existing route is an error here whatever `opts.exclusive` says.
+   */
+  async addRoute(
+    dev: string,
+    dest: IPv4,
+    prefixLength = 32,
+    mtu?: number,
+    opts: RouteOptions = {},
+  ): Promise<void> {
     const extra = mtu === undefined ? [] : ['mtu', String(mtu)];
+    if (opts.metric) extra.push('metric', String(opts.metric));
     await this.run('route', 'add', `${formatIPv4(dest)}/${prefixLength}`, 'dev', dev, ...extra);
   }
 
-  /** `ip route del DEST/LEN dev DEV`; false when there was no such route. */
-  async delRoute(dev: string, dest: IPv4, prefixLength = 32): Promise<boolean> {
-    return this.runDelete('route', 'del', `${formatIPv4(dest)}/${prefixLength}`, 'dev', dev);
+  /** `ip route del DEST/LEN dev DEV [metric M]`; false when there was no such route. */
+  async delRoute(dev: string, dest: IPv4, prefixLength = 32, metric?: number): Promise<boolean> {
+    const extra = metric ? ['metric', String(metric)] : [];
+    return this.runDelete('route', 'del', `${formatIPv4(dest)}/${prefixLength}`, 'dev', dev, ...extra);
   }
 
   /** Answer ARP for `ip` on the LAN interface (pppd's proxyarp): `ip neigh add proxy IP dev LANIF`. */

@@ -61,10 +61,21 @@ export interface NativeAddon {
   // rtnetlink, on one socket per process opened on first use (see net/netlink.ts).
   /** The index of interface `name`; throws an Error with code (ENODEV) like the openers. */
   ifIndex(name: string): number;
-  /** IPv4 host route dst/32 through interface `ifindex`, created or replaced; mtu 0 for none. 0 or an errno. */
-  routeAdd(dst: number, ifindex: number, mtu: number): number;
-  /** Deletes that route: 0 or an errno (ESRCH when there was none). */
-  routeDel(dst: number, ifindex: number): number;
+  /**
+   * IPv4 route dst/prefixLength (default 32) through interface `ifindex`; mtu 0 for none; metric is
+   * the route's priority. Created or replaced, or with `exclusive` only created (EEXIST when the
+   * kernel has that route already). 0 or an errno.
+   */
+  routeAdd(
+    dst: number,
+    ifindex: number,
+    mtu: number,
+    prefixLength?: number,
+    metric?: number,
+    exclusive?: number,
+  ): number;
+  /** Deletes that route (metric 0: whatever its metric): 0 or an errno (ESRCH when there was none). */
+  routeDel(dst: number, ifindex: number, prefixLength?: number, metric?: number): number;
   /** Proxy ARP entry for `ip` on `ifindex` (NTF_PROXY), created or replaced: 0 or an errno. */
   proxyArpAdd(ip: number, ifindex: number): number;
   /** Deletes it: 0 or an errno (ENOENT when there was none). */

@@ -1,5 +1,10 @@
 import { formatIPv4, type IPv4 } from '../wire/ip.ts';
-import { findSubnetContaining, type HostRoutes, type InterfaceAddress } from './iproute.ts';
+import {
+  findSubnetContaining,
+  type HostRoutes,
+  type InterfaceAddress,
+  type RouteOptions,
+} from './iproute.ts';
 import { errnoName, loadNative, type NativeAddon } from './native.ts';
 
 /** The part of the addon NetlinkRoutes uses (tests inject a fake). */
@@ -54,16 +59,32 @@ export class NetlinkRoutes implements HostRoutes {
     }
   }
 
-  async addRoute(dev: string, dest: IPv4, prefixLength = 32, mtu?: number): Promise<void> {
-    const what = `route to ${formatIPv4(dest)} via ${dev}`;
-    hostOnly(what, prefixLength);
-    this.request(what, dev, (index) => this.nl.routeAdd(dest, index, mtu ?? 0));
+  /**
+   * A route to dest/prefixLength through `dev`. A host route (the default, for a client's tunnel
+   * address) replaces one that is there; with `opts.exclusive` (a subnet behind a client) an
+   * existing route is never replaced: the kernel's EEXIST comes back as a NetlinkError.
+   */
+  async addRoute(
+    dev: string,
+    dest: IPv4,
+    prefixLength = 32,
+    mtu?: number,
+    opts: RouteOptions = {},
+  ): Promise<void> {
+    const what = `route to ${formatIPv4(dest)}${prefixLength === 32 ? '' : `/${prefixLength}`} via ${dev}`;
+    this.request(what, dev, (index) =>
+      this.nl.routeAdd(dest, index, mtu ?? 0, prefixLength, opts.metric ?? 0, opts.exclusive ? 1 : 0),
+    );
   }
 
-  async delRoute(dev: string, dest: IPv4, prefixLength = 32): Promise<boolean> {
-    const what = `deleting the route to ${formatIPv4(dest)} via ${dev}`;
-    hostOnly(what, prefixLength);
-    return this.request(what, dev, (index) => this.nl.routeDel(dest, index), ESRCH);
+  async delRoute(dev: string, dest: IPv4, prefixLength = 32, metric?: number): Promise<boolean> {
+    const what = `deleting the route to ${formatIPv4(dest)}${prefixLength === 32 ? '' : `/${prefixLength}`} via ${dev}`;
+    return this.request(
+      what,
+      dev,
+      (index) => this.nl.routeDel(dest, index, prefixLength, metric ?? 0),
+      ESRCH,
+    );
   }
 
   async addProxyArp(ip: IPv4, lanIf: string): Promise<void> {
@@ -126,8 +147,4 @@ export class NetlinkRoutes implements HostRoutes {
     }
     return index;
   }
-}
-
-function hostOnly(what: string, prefixLength: number): void {
-  if (prefixLength !== 32) throw new Error(`${what}: only host routes (/32) go through netlink here`);
 }

@@ -7,7 +7,8 @@ import type { Logger } from '../util/log.ts';
  * pppd-compatible ip-up / ip-down scripts: called with
  *   interface-name tty-device speed local-IP-address remote-IP-address ipparam
  * and the environment pppd sets (IFNAME, IPLOCAL, IPREMOTE, PEERNAME, SPEED, ORIG_UID, PPPLOGNAME,
- * CONNECT_TIME, BYTES_SENT, BYTES_RCVD for ip-down, DNS1/DNS2 when known).
+ * CONNECT_TIME, BYTES_SENT, BYTES_RCVD for ip-down, DNS1/DNS2 when known), plus poptop's
+ * POPTOP_SESSION and, with `plugin radattr.so`, RADATTR (the session's attributes file).
  *
  * PEERNAME is the name the peer sent, and ipparam may hold text from elsewhere: every argument and
  * environment value is passed through escapeControls(), so a script never receives a line feed, a
@@ -27,6 +28,8 @@ export interface HookContext {
   bytesSent?: number;
   bytesReceived?: number;
   dns?: string[];
+  /** The session's RADIUS attributes file (`plugin radattr.so`), passed as RADATTR. */
+  radattr?: string;
 }
 
 export function hookEnvironment(ctx: HookContext): Record<string, string> {
@@ -46,6 +49,7 @@ export function hookEnvironment(ctx: HookContext): Record<string, string> {
   if (ctx.connectTimeS !== undefined) env.CONNECT_TIME = String(Math.round(ctx.connectTimeS));
   if (ctx.bytesSent !== undefined) env.BYTES_SENT = String(ctx.bytesSent);
   if (ctx.bytesReceived !== undefined) env.BYTES_RCVD = String(ctx.bytesReceived);
+  if (ctx.radattr !== undefined) env.RADATTR = ctx.radattr;
   ctx.dns?.forEach((d, i) => {
     env[`DNS${i + 1}`] = d;
   });

@@ -1,3 +1,4 @@
+import type { FramedRoute } from '../aaa/radius/framed-route.ts';
 import type { Logger } from '../util/log.ts';
 import type { IPv4 } from '../wire/ip.ts';
 import type { HookContext } from './hooks.ts';
@@ -6,9 +7,20 @@ import type { SystemOps } from './system.ts';
 /** Packets from the peer held until the host route exists (a reply before it would be lost). */
 const HELD_LIMIT = 64;
 
+/** What a session adds on the host besides its own route (RADIUS sessions). */
+export interface AttachmentExtras {
+  /** Subnets behind the client (Framed-Route), added after its own route, with its MTU. */
+  framedRoutes?: readonly FramedRoute[];
+  /** Told about a framed route the host refused (the session then stops routing it). */
+  onFramedRouteRefused?: (route: FramedRoute) => void;
+  /** The RADIUS attributes file (`plugin radattr.so`): written before ip-up, removed after ip-down. */
+  radattr?: { path: string; text: string };
+}
+
 /**
  * What a session holds on the host once its network layer is up: the host route to the client
- * (with a smaller MTU when the session needs one), proxy ARP on the LAN, and the ip-up / ip-down
+ * (with a smaller MTU when the session needs one), the routes to subnets behind it (RADIUS
+ * Framed-Route), the RADIUS attributes file, proxy ARP on the LAN, and the ip-up / ip-down
  * hooks. Kernel operations run one after another per session, so a release that comes while the
  * route is still being added removes it afterwards instead of racing it; `release()` is safe to
  * call any number of times, and ip-down always sees the address ip-up saw.
@@ -27,6 +39,9 @@ export class HostAttachment {
   private released = false;
   private upRan = false;
   private upContext: HookContext | undefined;
+  /** Framed routes the host accepted (what release() removes). */
+  private framed: FramedRoute[] = [];
+  private radattrPath: string | undefined;
   private held: Uint8Array[] = [];
   private forward: ((packet: Uint8Array) => void) | undefined;
   private heldDropped = 0;
@@ -43,10 +58,17 @@ export class HostAttachment {
   }
 
   /**
-   * Route, proxy ARP, then ip-up with `ctx`. `forward` writes a packet from the client to the
+   * Routes, the radattr file, proxy ARP, then ip-up with `ctx` (this call's own object: its
+   * `radattr` is dropped if the file cannot be written). `forward` writes a packet from the client to the
    * host; it is used by pass() once the route exists. Only the first call does anything.
    */
-  attach(ip: IPv4, mtu: number | undefined, ctx: HookContext, forward: (packet: Uint8Array) => void): void {
+  attach(
+    ip: IPv4,
+    mtu: number | undefined,
+    ctx: HookContext,
+    forward: (packet: Uint8Array) => void,
+    extras: AttachmentExtras = {},
+  ): void {
     if (this.ip !== undefined || this.released) return;
     this.ip = ip;
     this.upContext = ctx;
@@ -60,6 +82,18 @@ export class HostAttachment {
         const held = this.held;
         this.held = [];
         for (const p of held) forward(p);
+      })
+      .then(async () => {
+        for (const r of extras.framedRoutes ?? []) {
+          if (this.released) return;
+          if (await system.addFramedRoute(r, log, mtu)) this.framed.push(r);
+          else extras.onFramedRouteRefused?.(r);
+        }
+        const file = extras.radattr;
+        if (file && !this.released) {
+          if (await system.writeRadattr(file.path, file.text, log)) this.radattrPath = file.path;
+          else delete ctx.radattr; // no RADATTR naming a file that is not there
+        }
       })
       .then(async () => {
         if (!this.proxyArp || this.released) return;
@@ -87,7 +121,10 @@ export class HostAttachment {
     }
   }
 
-  /** ip-down (with `ctx`, on the address ip-up had), route and proxy ARP removed. Idempotent. */
+  /**
+   * ip-down (with `ctx`, on the address ip-up had), routes and proxy ARP removed, and the RADIUS
+   * attributes file once ip-down has finished with it. Idempotent.
+   */
   release(ctx: HookContext): void {
     if (this.released) return;
     this.released = true;
@@ -97,10 +134,19 @@ export class HostAttachment {
     const { system, log } = this;
     this.chain = this.chain.then(async () => {
       // After attach's steps (the chain is sequential): ip-down only when ip-up ran.
-      if (this.upRan) void system.runHook('ip-down', { ...ctx, remoteIp: this.upContext!.remoteIp }, log);
+      const downCtx = { ...ctx, remoteIp: this.upContext!.remoteIp };
+      if (this.radattrPath === undefined) delete downCtx.radattr;
+      const down = this.upRan ? system.runHook('ip-down', downCtx, log) : undefined;
+      for (const r of this.framed.splice(0)) await system.delFramedRoute(r, log);
       await system.delClientRoute(ip, log);
       if (this.lanIf) await system.delProxyArp(ip, this.lanIf, log);
       this.lanIf = undefined;
+      const file = this.radattrPath;
+      this.radattrPath = undefined;
+      if (file !== undefined) {
+        await down;
+        await system.removeRadattr(file, log);
+      }
     });
   }
 

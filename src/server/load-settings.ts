@@ -118,6 +118,7 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
     if (radius.nasIdentifier === undefined && radius.nasIpAddress === undefined) {
       radius.nasIdentifier = options.name ?? hostname();
     }
+    if (options.radattrPlugin) radius.radattr = true;
     issues.push(...r.notes);
   }
   const useSecrets = !radius || o.readFile !== undefined || existsSync(secretsPath);

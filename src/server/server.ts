@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { LeaseManager } from '../aaa/leases.ts';
 import { LoginThrottle } from '../aaa/login-throttle.ts';
 import type { RadiusTransport } from '../aaa/radius/client.ts';
+import type { FramedRoute } from '../aaa/radius/framed-route.ts';
 import { RadiusService } from '../aaa/radius/service.ts';
 import { GreDemux, type GreDemuxDropReason } from '../gre/demux.ts';
 import type { FdReserve } from '../net/fd-reserve.ts';
@@ -15,14 +16,17 @@ import { DropCounter } from '../util/counters.ts';
 import type { Logger } from '../util/log.ts';
 import {
   formatIPv4,
+  formatPrefix,
   IPV4_DESTINATION_OFFSET,
   IPV4_HEADER_MIN,
   type IPv4,
+  inPrefix,
   ipVersion,
   ipv4FromBytes,
   parseIPv4,
 } from '../wire/ip.ts';
 import { type AdmissionLimits, type AdmissionRefusal, ConnectionRefuser, SourceTable } from './admission.ts';
+import { FramedRouteTable } from './framed-routes.ts';
 import type { ServerObserver } from './observer.ts';
 import { Session, type SessionHost, type SessionInfo } from './session.ts';
 import type { ServerSettings } from './settings.ts';
@@ -76,6 +80,8 @@ export class PptpServer implements SessionHost {
   private readonly sessions = new Map<string, Session>();
   private readonly demux: GreDemux;
   private readonly byAddress = new Map<IPv4, Session>();
+  /** Subnets behind clients (RADIUS Framed-Route): asked only when byAddress has no session. */
+  private readonly framedRoutes = new FramedRouteTable<Session>();
   /** Live sessions by authenticated user name (single-session). */
   private readonly byUser = new Map<string, Set<Session>>();
   /** remoteip position of each pool address, for pptpd's localip pairing. */
@@ -245,7 +251,8 @@ export class PptpServer implements SessionHost {
       return;
     }
     const dst = ipv4FromBytes(packet, IPV4_DESTINATION_OFFSET);
-    const session = this.byAddress.get(dst);
+    const session =
+      this.byAddress.get(dst) ?? (this.framedRoutes.size > 0 ? this.framedRoutes.lookup(dst) : undefined);
     if (!session) {
       this.drops.drop('TUN packet for an address without a session', formatIPv4(dst));
       return;
@@ -322,6 +329,37 @@ export class PptpServer implements SessionHost {
   bindAddress(ip: IPv4, session: Session | undefined): void {
     if (session) this.byAddress.set(ip, session);
     else if (this.byAddress.get(ip)) this.byAddress.delete(ip);
+  }
+
+  /**
+   * A subnet for a session (RADIUS Framed-Route). Refused, in words, when it is a default route,
+   * holds a pool or local address or another session's address, or overlaps a subnet already
+   * routed (to this session or another): a route must never take traffic meant for someone else.
+   */
+  claimFramedRoute(route: FramedRoute, session: Session): string | undefined {
+    const { network, prefixLength } = route;
+    if (prefixLength === 0) return 'a default route through a client is not accepted';
+    const inside = (ip: IPv4) => inPrefix(ip, network, prefixLength);
+    const local = this.settings.localIps.find(inside);
+    if (local !== undefined) return `it contains our tunnel address ${formatIPv4(local)} (localip)`;
+    const pool = this.settings.delegate ? undefined : this.settings.remoteIps.find(inside);
+    if (pool !== undefined) return `it contains the pool address ${formatIPv4(pool)} (remoteip)`;
+    for (const [ip, owner] of this.byAddress) {
+      if (owner !== session && inside(ip)) {
+        return `it contains ${formatIPv4(ip)}, the address of session ${owner.id}`;
+      }
+    }
+    const other = this.framedRoutes.overlapping(network, prefixLength);
+    if (other) {
+      const whose = other.owner === session ? 'this session' : `session ${other.owner.id}`;
+      return `it overlaps ${formatPrefix(other.network, other.prefixLength)}, routed to ${whose}`;
+    }
+    this.framedRoutes.add({ network, prefixLength, owner: session });
+    return undefined;
+  }
+
+  releaseFramedRoute(route: FramedRoute, session: Session): void {
+    this.framedRoutes.delete(route.network, route.prefixLength, session);
   }
 
   /** The session's user is known: it no longer counts as unauthenticated. */

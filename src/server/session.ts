@@ -1,5 +1,6 @@
 import type { LeaseManager } from '../aaa/leases.ts';
 import type { AuthThrottle } from '../aaa/login-throttle.ts';
+import { describeFramedRoute, type FramedRoute } from '../aaa/radius/framed-route.ts';
 import type { RadiusService, RadiusSession } from '../aaa/radius/service.ts';
 import { formatRate, type RateLimit, TokenBucket } from '../aaa/rate-limit.ts';
 import type { GreHeader } from '../gre/codec.ts';
@@ -21,6 +22,7 @@ import {
   IPV4_HEADER_MIN,
   IPV4_SOURCE_OFFSET,
   type IPv4,
+  inPrefix,
   ipVersion,
   ipv4FromBytes,
 } from '../wire/ip.ts';
@@ -49,6 +51,13 @@ export interface SessionHost {
   readonly leases: LeaseManager;
   /** Route TUN packets for `ip` to this session (or stop). */
   bindAddress(ip: IPv4, session: Session | undefined): void;
+  /**
+   * Route TUN packets for a subnet behind the client (RADIUS Framed-Route) to this session.
+   * Undefined when done, or why not (it overlaps the pool, our addresses or another route).
+   */
+  claimFramedRoute(route: FramedRoute, session: Session): string | undefined;
+  /** Stop routing that subnet to the session (nothing when it does not hold it). */
+  releaseFramedRoute(route: FramedRoute, session: Session): void;
   /** Login back-off shared by every session (aaa/login-throttle.ts). */
   readonly loginThrottle: AuthThrottle;
   /** What unauthenticated peers may hold; the session applies the deadlines. */
@@ -147,6 +156,10 @@ export class Session implements GreEndpoint {
   private dataPathDrops: { gre?: Record<string, number>; ppp?: Record<string, number> } = {};
   /** RADIUS hooks (aaa/radius/service.ts), when RADIUS is configured. */
   private readonly radius: RadiusSession | undefined;
+  /** Subnets behind the client routed to it (RADIUS Framed-Route), from network up to release. */
+  private framedRoutes: FramedRoute[] = [];
+  /** The radattr file for ip-up / ip-down (`plugin radattr.so`), when there is one. */
+  private radattrPath: string | undefined;
 
   constructor(id: number, host: SessionHost, settings: ServerSettings, transport: SessionTransport) {
     this.id = `s${id}`;
@@ -365,7 +378,9 @@ export class Session implements GreEndpoint {
     }
     this.ip = answer.lease.ip;
     this.localAddress = this.host.localAddressFor(this.ip);
-    this.applyRateLimit(r.credential?.rateLimit ?? this.settings.rateLimit);
+    const fromRadius = this.radius?.rateLimit();
+    if (fromRadius) this.applyRateLimit(fromRadius.limit, `RADIUS ${fromRadius.source}`);
+    else this.applyRateLimit(r.credential?.rateLimit ?? this.settings.rateLimit);
     if (again)
       this.log.info(`authenticated again with ${methodName(r.method)}; keeping ${formatIPv4(this.ip)}`);
     else this.log.info(`authenticated with ${methodName(r.method)}; assigning ${formatIPv4(this.ip)}`);
@@ -407,13 +422,43 @@ export class Session implements GreEndpoint {
     );
     // One TUN device for all sessions: a smaller session MTU goes on the client's route.
     const mtu = info.mtu < this.settings.policy.mtu ? info.mtu : undefined;
-    this.attachment.attach(ip, mtu, this.hookContext(), (p) => this.host.tun.write(p));
+    this.framedRoutes = this.claimFramedRoutes(ip);
+    const radattr = this.radius?.radattrFile(this.host.tun.name);
+    this.radattrPath = radattr?.path;
+    this.attachment.attach(ip, mtu, this.hookContext(), (p) => this.host.tun.write(p), {
+      framedRoutes: this.framedRoutes,
+      onFramedRouteRefused: (r) => this.dropFramedRoute(r),
+      ...(radattr ? { radattr } : {}),
+    });
     this.radius?.up(ip, info.mppe?.bits);
     this.startLimits();
     if (this.settings.logwtmp) {
       this.wtmpLine = `pptp/${this.id}`;
       void this.host.system.wtmp('login', this.wtmpEntry(), this.log);
     }
+  }
+
+  /** The RADIUS Framed-Routes the server lets this session have (the others are logged). */
+  private claimFramedRoutes(ip: IPv4): FramedRoute[] {
+    const out: FramedRoute[] = [];
+    for (const r of this.radius?.framedRoutes(ip) ?? []) {
+      const refused = this.host.claimFramedRoute(r, this);
+      if (refused) this.log.warn(`RADIUS Framed-Route ${describeFramedRoute(r)} refused: ${refused}`);
+      else out.push(r);
+    }
+    return out;
+  }
+
+  /** A framed route the host could not add: packets for it no longer come to this session. */
+  private dropFramedRoute(r: FramedRoute): void {
+    this.host.releaseFramedRoute(r, this);
+    this.framedRoutes = this.framedRoutes.filter((x) => x !== r);
+  }
+
+  /** Whether `src` lies in a subnet routed to this client (it may send from there). */
+  private routedFrom(src: IPv4): boolean {
+    for (const r of this.framedRoutes) if (inPrefix(src, r.network, r.prefixLength)) return true;
+    return false;
   }
 
   /** pppd's maxconnect (seconds from up) and idle (seconds without IP packets either way). */
@@ -457,13 +502,25 @@ export class Session implements GreEndpoint {
     };
   }
 
-  private applyRateLimit(limit: RateLimit | undefined): void {
+  /** The limit at authentication (the first one only: a second authentication keeps it). */
+  private applyRateLimit(limit: RateLimit | undefined, why?: string): void {
     if (!limit || this.down || this.up) return;
     const now = this.host.clock.now();
     if (limit.downBps > 0) this.down = new TokenBucket(limit.downBps, now);
     if (limit.upBps > 0) this.up = new TokenBucket(limit.upBps, now);
-    if (this.down || this.up)
-      this.log.info(`rate limit: ${formatRate(limit.downBps)} down, ${formatRate(limit.upBps)} up`);
+    if (this.down || this.up) {
+      this.log.info(
+        `rate limit: ${formatRate(limit.downBps)} down, ${formatRate(limit.upBps)} up${why ? ` (${why})` : ''}`,
+      );
+    }
+  }
+
+  /** New limits for the running session (RADIUS CoA): fresh buckets; 0 removes a direction's limit. */
+  setRateLimit(limit: RateLimit, why: string): void {
+    const now = this.host.clock.now();
+    this.down = limit.downBps > 0 ? new TokenBucket(limit.downBps, now) : undefined;
+    this.up = limit.upBps > 0 ? new TokenBucket(limit.upBps, now) : undefined;
+    this.log.info(`rate limit now ${formatRate(limit.downBps)} down, ${formatRate(limit.upBps)} up (${why})`);
   }
 
   /** Counted; logged the first time and then at every thousandth, never per packet. */
@@ -476,7 +533,7 @@ export class Session implements GreEndpoint {
     // Only the address we gave the client may appear as source (no spoofing through the tunnel).
     if (ipVersion(packet) !== 4 || packet.length < IPV4_HEADER_MIN) return;
     const src = ipv4FromBytes(packet, IPV4_SOURCE_OFFSET);
-    if (src !== this.ip) {
+    if (src !== this.ip && !this.routedFrom(src)) {
       this.counters.spoofed++;
       if (this.counters.spoofed === 1 || this.counters.spoofed % 1000 === 0) {
         this.log.warn(
@@ -537,6 +594,8 @@ export class Session implements GreEndpoint {
       this.addressBound = false;
       this.host.bindAddress(this.ip, undefined);
     }
+    for (const r of this.framedRoutes) this.host.releaseFramedRoute(r, this);
+    this.framedRoutes = [];
     this.attachment.release(this.hookContext());
     this.host.leases.release(this);
   }
@@ -554,6 +613,7 @@ export class Session implements GreEndpoint {
       bytesReceived: this.counters.bytesIn,
       dns: this.dns.map(formatIPv4),
     };
+    if (this.radattrPath !== undefined) ctx.radattr = this.radattrPath;
     if (this.upAt !== undefined) ctx.connectTimeS = (this.host.clock.now() - this.upAt) / 1000;
     return ctx;
   }

@@ -1,12 +1,16 @@
+import { rename, unlink, writeFile } from 'node:fs/promises';
+import { describeFramedRoute, type FramedRoute } from '../aaa/radius/framed-route.ts';
 import type { HostRoutes } from '../net/iproute.ts';
+import type { NetlinkError } from '../net/netlink.ts';
 import type { Logger } from '../util/log.ts';
-import { formatIPv4, type IPv4 } from '../wire/ip.ts';
+import { formatIPv4, formatPrefix, type IPv4 } from '../wire/ip.ts';
 import { type HookContext, runHook } from './hooks.ts';
 import { type WtmpEntry, WtmpWriter, wtmpLayout } from './wtmp.ts';
 
 /**
  * What a session asks of the host system when it comes up and goes down: a host route to the
- * client through the TUN device, proxy ARP on the LAN, and pppd's ip-up / ip-down scripts.
+ * client through the TUN device, routes to subnets behind it (RADIUS Framed-Route), proxy ARP on
+ * the LAN, the radattr file, and pppd's ip-up / ip-down scripts.
  * The kernel implementation changes routes through HostRoutes (netlink in `serve`); tests use
  * RecordingSystem. None of these throw: failures are logged in words and the session goes on (as
  * pppd does when a hook fails).
@@ -19,10 +23,25 @@ export interface SystemOps {
    */
   addClientRoute(ip: IPv4, log: Logger, mtu?: number): Promise<void>;
   delClientRoute(ip: IPv4, log: Logger): Promise<void>;
+  /**
+   * A subnet behind a client (RADIUS Framed-Route) through the TUN device, with the session's `mtu`
+   * as for its own route. A route the kernel already has is never replaced (it is not ours): that,
+   * like any failure, is logged and resolves false.
+   */
+  addFramedRoute(route: FramedRoute, log: Logger, mtu?: number): Promise<boolean>;
+  /** Removes a route addFramedRoute added. */
+  delFramedRoute(route: FramedRoute, log: Logger): Promise<void>;
   /** Publish `ip` on the LAN interface whose subnet contains it; returns that interface, if any. */
   addProxyArp(ip: IPv4, log: Logger): Promise<string | undefined>;
   delProxyArp(ip: IPv4, lanIf: string, log: Logger): Promise<void>;
   runHook(kind: 'ip-up' | 'ip-down', ctx: HookContext, log: Logger): Promise<void>;
+  /**
+   * The RADIUS attributes file of a session (`plugin radattr.so`), mode 0600, replacing one left
+   * from an earlier run. Resolves false (logged) when it cannot be written.
+   */
+  writeRadattr(path: string, text: string, log: Logger): Promise<boolean>;
+  /** Removes it (one already gone is fine). */
+  removeRadattr(path: string, log: Logger): Promise<void>;
   /** pptpd `logwtmp`: a wtmp record for a session coming up (login) or ending (logout). */
   wtmp(kind: 'login' | 'logout', entry: WtmpEntry, log: Logger): Promise<void>;
   /** What is in place on the host now, and what failed (status, tests). */
@@ -32,6 +51,8 @@ export interface SystemOps {
 export interface SystemCounters {
   /** Host routes this process added and has not removed. */
   hostRoutes: number;
+  /** Routes to subnets behind clients (RADIUS Framed-Route) added and not removed. */
+  framedRoutes: number;
   /** Proxy ARP entries this process published and has not removed. */
   proxyArp: number;
   /** Route or proxy ARP changes the kernel refused (each is logged at warn). */
@@ -57,6 +78,7 @@ const FDS_PER_HOOK = 3;
 export class KernelSystem implements SystemOps {
   private readonly o: KernelSystemOptions;
   private readonly routes = new Set<IPv4>();
+  private readonly framed = new Set<string>();
   private readonly published = new Set<string>();
   private failures = 0;
   private hooksRunning = 0;
@@ -67,7 +89,12 @@ export class KernelSystem implements SystemOps {
   }
 
   counters(): SystemCounters {
-    return { hostRoutes: this.routes.size, proxyArp: this.published.size, failures: this.failures };
+    return {
+      hostRoutes: this.routes.size,
+      framedRoutes: this.framed.size,
+      proxyArp: this.published.size,
+      failures: this.failures,
+    };
   }
 
   async addClientRoute(ip: IPv4, log: Logger, mtu?: number): Promise<void> {
@@ -91,6 +118,39 @@ export class KernelSystem implements SystemOps {
       log.warn(
         `cannot remove the route to ${formatIPv4(ip)} via ${this.o.tunName}, it stays in the kernel: ${(e as Error).message}`,
       );
+    }
+  }
+
+  async addFramedRoute(route: FramedRoute, log: Logger, mtu?: number): Promise<boolean> {
+    const { network, prefixLength, metric } = route;
+    const what = `the route to ${describeFramedRoute(route)} via ${this.o.tunName} (RADIUS Framed-Route)`;
+    try {
+      await this.o.routes.addRoute(this.o.tunName, network, prefixLength, mtu, { metric, exclusive: true });
+      this.framed.add(formatPrefix(network, prefixLength));
+      log.info(`added ${what}`);
+      return true;
+    } catch (e) {
+      this.failures++;
+      const exists = (e as NetlinkError).code === 'EEXIST' || /File exists/.test((e as Error).message);
+      log.warn(
+        exists
+          ? `cannot add ${what}: the kernel has a route to ${formatPrefix(network, prefixLength)} already, which poptop does not replace`
+          : `cannot add ${what}: ${(e as Error).message}`,
+      );
+      return false;
+    }
+  }
+
+  async delFramedRoute(route: FramedRoute, log: Logger): Promise<void> {
+    const { network, prefixLength, metric } = route;
+    const what = `the route to ${describeFramedRoute(route)} via ${this.o.tunName}`;
+    try {
+      const removed = await this.o.routes.delRoute(this.o.tunName, network, prefixLength, metric);
+      this.framed.delete(formatPrefix(network, prefixLength));
+      if (!removed) log.debug(`${what} was already gone`);
+    } catch (e) {
+      this.failures++;
+      log.warn(`cannot remove ${what}, it stays in the kernel: ${(e as Error).message}`);
     }
   }
 
@@ -146,6 +206,31 @@ export class KernelSystem implements SystemOps {
     }
   }
 
+  async writeRadattr(path: string, text: string, log: Logger): Promise<boolean> {
+    try {
+      // Written aside and renamed: a script never reads half a file, and a file of an earlier
+      // session (or a link someone placed there) is replaced, not written through.
+      const tmp = `${path}.tmp${process.pid}`;
+      await unlink(tmp).catch(() => {});
+      await writeFile(tmp, text, { mode: 0o600, flag: 'wx' });
+      await rename(tmp, path);
+      log.debug(`radattr: wrote ${path}`);
+      return true;
+    } catch (e) {
+      log.warn(`radattr: cannot write ${path}: ${(e as Error).message}`);
+      return false;
+    }
+  }
+
+  async removeRadattr(path: string, log: Logger): Promise<void> {
+    try {
+      await unlink(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+        log.warn(`radattr: cannot remove ${path}: ${(e as Error).message}`);
+    }
+  }
+
   private wtmpWriter: WtmpWriter | null | undefined;
 
   async wtmp(kind: 'login' | 'logout', entry: WtmpEntry, log: Logger): Promise<void> {
@@ -166,8 +251,14 @@ export class KernelSystem implements SystemOps {
 /** Records what a session asked for (tests, and the in-memory demo). */
 export class RecordingSystem implements SystemOps {
   readonly routes = new Set<IPv4>();
+  /** Framed routes in place, as "10.1.0.0/16". */
+  readonly framedRoutes = new Set<string>();
+  /** Framed routes to refuse (as the kernel would one that exists), as "10.1.0.0/16". */
+  readonly refuseFramedRoutes = new Set<string>();
   readonly proxyArp = new Map<IPv4, string>();
   readonly hooks: { kind: 'ip-up' | 'ip-down'; ctx: HookContext }[] = [];
+  /** RADIUS attributes files written and not removed: path → text. */
+  readonly radattrFiles = new Map<string, string>();
   readonly wtmpRecords: { kind: 'login' | 'logout'; entry: WtmpEntry }[] = [];
   /** Interface reported as containing every address, or undefined for none. */
   lanInterface: string | undefined;
@@ -177,6 +268,15 @@ export class RecordingSystem implements SystemOps {
   }
   async delClientRoute(ip: IPv4): Promise<void> {
     this.routes.delete(ip);
+  }
+  async addFramedRoute(route: FramedRoute): Promise<boolean> {
+    const key = formatPrefix(route.network, route.prefixLength);
+    if (this.refuseFramedRoutes.has(key)) return false;
+    this.framedRoutes.add(key);
+    return true;
+  }
+  async delFramedRoute(route: FramedRoute): Promise<void> {
+    this.framedRoutes.delete(formatPrefix(route.network, route.prefixLength));
   }
   async addProxyArp(ip: IPv4): Promise<string | undefined> {
     if (this.lanInterface) this.proxyArp.set(ip, this.lanInterface);
@@ -188,10 +288,22 @@ export class RecordingSystem implements SystemOps {
   async runHook(kind: 'ip-up' | 'ip-down', ctx: HookContext): Promise<void> {
     this.hooks.push({ kind, ctx });
   }
+  async writeRadattr(path: string, text: string): Promise<boolean> {
+    this.radattrFiles.set(path, text);
+    return true;
+  }
+  async removeRadattr(path: string): Promise<void> {
+    this.radattrFiles.delete(path);
+  }
   async wtmp(kind: 'login' | 'logout', entry: WtmpEntry): Promise<void> {
     this.wtmpRecords.push({ kind, entry });
   }
   counters(): SystemCounters {
-    return { hostRoutes: this.routes.size, proxyArp: this.proxyArp.size, failures: 0 };
+    return {
+      hostRoutes: this.routes.size,
+      framedRoutes: this.framedRoutes.size,
+      proxyArp: this.proxyArp.size,
+      failures: 0,
+    };
   }
 }

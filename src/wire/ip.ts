@@ -34,3 +34,24 @@ export const IPV4_DESTINATION_OFFSET = 16;
 export function ipVersion(packet: Uint8Array): number {
   return packet.length > 0 ? packet[0]! >> 4 : 0;
 }
+
+/** The netmask of a prefix length 0..32, as an IPv4 number (0 for /0, 0xffffffff for /32). */
+export function prefixMask(prefixLength: number): number {
+  return prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
+}
+
+/** Whether `ip` lies in network/prefixLength. */
+export function inPrefix(ip: IPv4, network: IPv4, prefixLength: number): boolean {
+  return (ip & prefixMask(prefixLength)) >>> 0 === network;
+}
+
+/** Whether two prefixes share an address: the shorter one contains the other's network. */
+export function prefixesOverlap(a: IPv4, aLength: number, b: IPv4, bLength: number): boolean {
+  const mask = prefixMask(Math.min(aLength, bLength));
+  return (a & mask) >>> 0 === (b & mask) >>> 0;
+}
+
+/** "10.1.0.0/16". */
+export function formatPrefix(network: IPv4, prefixLength: number): string {
+  return `${formatIPv4(network)}/${prefixLength}`;
+}

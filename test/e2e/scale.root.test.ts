@@ -145,7 +145,7 @@ function status(s: ReturnType<typeof setUp>): {
   sessions: number;
   poolSize: number;
   poolFree: number;
-  system?: { hostRoutes: number; proxyArp: number; failures: number };
+  system?: { hostRoutes: number; framedRoutes: number; proxyArp: number; failures: number };
   fds?: { limit: number; reserve: number; inUse: number; refusing: boolean };
 } {
   const script = `const s=require('net').connect(process.argv[1]);let b='';s.on('connect',()=>s.write('{"cmd":"status"}\\n'));s.on('data',d=>b+=d);s.on('end',()=>process.stdout.write(b));`;
@@ -191,7 +191,7 @@ test('mass disconnect: 200 sessions end together and every host route is gone; n
   assert.deepEqual(hostRoutes(s.topo), [], 'no host route left in the kernel');
   const st = status(s);
   assert.equal(st.poolFree, st.poolSize, 'every address back in the pool');
-  assert.deepEqual(st.system, { hostRoutes: 0, proxyArp: 0, failures: 0 });
+  assert.deepEqual(st.system, { hostRoutes: 0, framedRoutes: 0, proxyArp: 0, failures: 0 });
   assert.doesNotMatch(server.output, /cannot (add|remove) the route/);
 
   const runs = readFileSync(s.ipLog, 'utf8').split('\n').filter(Boolean);

@@ -77,7 +77,7 @@ test('without CAP_NET_RAW / CAP_NET_ADMIN the errors say which capability is mis
   assert.equal(await run.exit(), 0);
 });
 
-test('netlink: host routes with an MTU, replace, delete (gone: false), proxy ARP, addresses, errors in words', {
+test('netlink: host routes with an MTU, replace, delete (gone: false), subnet routes, proxy ARP, addresses, errors in words', {
   skip,
 }, async () => {
   const ns = await nets.add();
@@ -96,6 +96,10 @@ test('netlink: host routes with an MTU, replace, delete (gone: false), proxy ARP
   assert.equal(r.deletedAgain, false);
   assert.doesNotMatch(String(r.afterDelete), /10\.9\.0\.5/);
   assert.match(String(r.afterDelete), /10\.9\.0\.6/);
+  assert.match(String(r.prefix), /^10\.9\.64\.0\/18 scope link metric 7 mtu 1300 *$/m);
+  assert.equal(r.prefixAgain, 'EEXIST: route to 10.9.64.0/18 via ptnl1: File exists');
+  assert.equal(r.prefixDeleted, true);
+  assert.equal(r.prefixDeletedAgain, false);
   assert.match(String(r.proxy), /^198\.18\.7\.50 proxy$/);
   assert.equal(r.proxyDeleted, true);
   assert.equal(r.proxyDeletedAgain, false);

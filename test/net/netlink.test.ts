@@ -29,8 +29,10 @@ function fake(
         throw Object.assign(new Error('ioctl SIOCGIFINDEX: No such device'), { errno: -19 });
       return nextIndex++;
     },
-    routeAdd: (dst, index, mtu) => answer('routeAdd', `routeAdd ${dst} ${index} ${mtu}`),
-    routeDel: (dst, index) => answer('routeDel', `routeDel ${dst} ${index}`),
+    routeAdd: (dst, index, mtu, len, metric, excl) =>
+      answer('routeAdd', `routeAdd ${dst} ${index} ${mtu} /${len} metric ${metric} excl ${excl}`),
+    routeDel: (dst, index, len, metric) =>
+      answer('routeDel', `routeDel ${dst} ${index} /${len} metric ${metric}`),
     proxyArpAdd: (a, index) => answer('proxyArpAdd', `proxyArpAdd ${a} ${index}`),
     proxyArpDel: (a, index) => answer('proxyArpDel', `proxyArpDel ${a} ${index}`),
     addresses: () => [
@@ -51,13 +53,17 @@ test('routes and proxy ARP: one request each, the interface index looked up once
   await nl.addRoute('poptop0', ip('10.0.0.5'));
   await nl.addRoute('poptop0', ip('10.0.0.6'), 32, 1396);
   assert.equal(await nl.delRoute('poptop0', ip('10.0.0.5')), true);
+  await nl.addRoute('poptop0', ip('10.1.0.0'), 16, 1396, { metric: 5, exclusive: true });
+  assert.equal(await nl.delRoute('poptop0', ip('10.1.0.0'), 16, 5), true);
   await nl.addProxyArp(ip('192.0.2.50'), 'eth0');
   assert.equal(await nl.delProxyArp(ip('192.0.2.50'), 'eth0'), true);
   assert.deepEqual(calls, [
     'ifIndex poptop0',
-    `routeAdd ${ip('10.0.0.5')} 7 0`,
-    `routeAdd ${ip('10.0.0.6')} 7 1396`,
-    `routeDel ${ip('10.0.0.5')} 7`,
+    `routeAdd ${ip('10.0.0.5')} 7 0 /32 metric 0 excl 0`,
+    `routeAdd ${ip('10.0.0.6')} 7 1396 /32 metric 0 excl 0`,
+    `routeDel ${ip('10.0.0.5')} 7 /32 metric 0`,
+    `routeAdd ${ip('10.1.0.0')} 7 1396 /16 metric 5 excl 1`,
+    `routeDel ${ip('10.1.0.0')} 7 /16 metric 5`,
     'ifIndex eth0',
     `proxyArpAdd ${ip('192.0.2.50')} 8`,
     `proxyArpDel ${ip('192.0.2.50')} 8`,
@@ -72,7 +78,7 @@ test('deleting what is already gone is not an error (ESRCH for routes, ENOENT fo
 });
 
 test('errors name the change, the interface and the reason in words, with the errno name', async () => {
-  const { addon } = fake({ routeAdd: [17], routeDel: [1], proxyArpDel: [3] });
+  const { addon } = fake({ routeAdd: [17, 17], routeDel: [1], proxyArpDel: [3] });
   const nl = new NetlinkRoutes({ addon });
   await assert.rejects(nl.addRoute('poptop0', ip('10.0.0.5')), (e: NetlinkError) => {
     assert.equal(e.message, 'route to 10.0.0.5 via poptop0: File exists');
@@ -89,7 +95,9 @@ test('errors name the change, the interface and the reason in words, with the er
     message: 'route to 10.0.0.5 via missing0: No such device',
     code: 'ENODEV',
   });
-  await assert.rejects(nl.addRoute('poptop0', ip('10.0.0.0'), 24), /only host routes/);
+  await assert.rejects(nl.addRoute('poptop0', ip('10.0.0.0'), 24, undefined, { exclusive: true }), {
+    message: 'route to 10.0.0.0/24 via poptop0: File exists',
+  });
 });
 
 test('ENODEV: the index is looked up again once (a device recreated under its name), then reported', async () => {

@@ -72,7 +72,7 @@ export interface Bench {
 export async function startServer(
   settings = serverSettings(),
   system: RecordingSystem = new RecordingSystem(),
-  extra: Pick<PptpServerDeps, 'fds'> = {},
+  extra: Pick<PptpServerDeps, 'fds' | 'radiusTransport'> = {},
 ): Promise<Bench> {
   const clock = new SystemClock();
   const net = new MemoryGreNetwork({ clock, delayMs: 0 });

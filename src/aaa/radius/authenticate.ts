@@ -32,6 +32,7 @@ import {
   ServiceType,
   VENDOR_MICROSOFT,
 } from './dictionary.ts';
+import { type RadiusRateLimit, readRateLimit } from './rate-limit-attrs.ts';
 
 /** How this server names itself to RADIUS (at least one of the two is sent). */
 export interface NasIdentity {
@@ -67,8 +68,12 @@ export interface RadiusGrant {
   /** MS-Primary/Secondary-DNS-Server, MS-Primary/Secondary-NBNS-Server (undefined when absent). */
   dns: [IPv4 | undefined, IPv4 | undefined];
   nbns: [IPv4 | undefined, IPv4 | undefined];
-  /** Framed-Route values as sent ("10.1.0.0/16 0.0.0.0 1"). */
+  /** Framed-Route values as sent ("10.1.0.0/16 0.0.0.0 1"); parsed when the session comes up. */
   framedRoutes: string[];
+  /** Mikrotik-Rate-Limit / Filter-Id (rate-limit-attrs.ts). */
+  rate: RadiusRateLimit;
+  /** Every attribute of the Access-Accept (for the radattr file). */
+  attributes: readonly RadiusAttribute[];
   /** MS-MPPE-Encryption-Policy/-Types (RFC 2548 §2.4.4-2.4.5), when sent. */
   mppe?: { required: boolean; allow40: boolean; allow128: boolean };
   /** Reply-Message texts. */
@@ -266,6 +271,8 @@ function readGrant(attrs: RadiusAttribute[], server: string, replyMessages: stri
       u32(MsAttr.SecondaryNbnsServer, VENDOR_MICROSOFT),
     ],
     framedRoutes: findAllAttrs(attrs, Attr.FramedRoute).map(attrText),
+    rate: readRateLimit(attrs),
+    attributes: attrs,
     replyMessages,
     server,
   };

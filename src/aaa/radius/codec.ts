@@ -9,7 +9,7 @@ import {
   HASHED_REQUEST_CODES,
   RANDOM_AUTHENTICATOR_CODES,
   RESPONSE_CODES,
-  VENDOR_MICROSOFT,
+  SUB_ATTRIBUTE_VENDORS,
 } from './dictionary.ts';
 
 /**
@@ -17,16 +17,17 @@ import {
  *
  *   Code(1) Identifier(1) Length(2) Authenticator(16) Attributes...
  *   Attribute: Type(1) Length(1, >= 2) Value(Length - 2)
- *   Vendor-Specific (26): Vendor-Id(4) then, for Microsoft (311, RFC 2548), sub-attributes
- *   Vendor-Type(1) Vendor-Length(1, >= 2) Value.
+ *   Vendor-Specific (26): Vendor-Id(4) then, for Microsoft (311, RFC 2548) and MikroTik (14988),
+ *   sub-attributes Vendor-Type(1) Vendor-Length(1, >= 2) Value.
  *
  * Decoding throws ProtocolError('radius', ...) and nothing else for bad input: a Length below 20
  * or above 4096, bytes missing for the Length, an attribute running past the end or shorter than
- * its header, a malformed Microsoft VSA, a Message-Authenticator that is not 16 octets or appears
+ * its header, a malformed Microsoft or MikroTik VSA, a Message-Authenticator that is not 16 octets or appears
  * twice, an unknown code. Octets after Length are padding and ignored (RFC 2865 §3).
  *
- * Vendor-specific attributes of Microsoft are decoded into one attribute per sub-attribute with
- * `vendor: 311`; those of other vendors stay as one raw Vendor-Specific attribute.
+ * Vendor-specific attributes of Microsoft and MikroTik are decoded into one attribute per
+ * sub-attribute with `vendor` set (311, 14988); those of other vendors stay as one raw
+ * Vendor-Specific attribute.
  */
 
 export const RADIUS_HEADER_LENGTH = 20;
@@ -34,13 +35,13 @@ export const RADIUS_MAX_PACKET = 4096;
 export const RADIUS_AUTHENTICATOR_LENGTH = 16;
 /** The longest value a standard attribute carries (Length is one octet, header 2). */
 export const RADIUS_MAX_VALUE = 253;
-/** The longest value of a Microsoft sub-attribute inside one Vendor-Specific attribute. */
+/** The longest value of a vendor sub-attribute inside one Vendor-Specific attribute. */
 export const RADIUS_MAX_VSA_VALUE = RADIUS_MAX_VALUE - 4 - 2;
 
 export interface RadiusAttribute {
   type: number;
   value: Uint8Array;
-  /** Set for a vendor sub-attribute (Microsoft: 311): `type` is then the Vendor-Type. */
+  /** Set for a vendor sub-attribute (Microsoft 311, MikroTik 14988): `type` is then the Vendor-Type. */
   vendor?: number;
 }
 
@@ -102,7 +103,7 @@ function decodeVendorSpecific(value: Uint8Array): RadiusAttribute[] {
   }
   const r = new ByteReader(value, 'radius');
   const vendor = r.u32('Vendor-Id');
-  if (vendor !== VENDOR_MICROSOFT) return [{ type: Attr.VendorSpecific, value }];
+  if (!SUB_ATTRIBUTE_VENDORS.has(vendor)) return [{ type: Attr.VendorSpecific, value }];
   const out: RadiusAttribute[] = [];
   while (r.remaining > 0) {
     const type = r.u8('Vendor-Type');
@@ -118,7 +119,7 @@ function decodeVendorSpecific(value: Uint8Array): RadiusAttribute[] {
 
 /**
  * Encode a packet with the authenticator as given (no signing: see signRadiusPacket). Each
- * Microsoft attribute goes into its own Vendor-Specific attribute. Throws RangeError for values
+ * vendor sub-attribute goes into its own Vendor-Specific attribute. Throws RangeError for values
  * too long for their attribute or a packet over 4096 octets (a caller's mistake, not input).
  */
 export function encodeRadiusPacket(p: RadiusPacket): Uint8Array {

@@ -74,9 +74,18 @@ export const Attr = {
   FramedProtocol: 7,
   FramedIpAddress: 8,
   FramedIpNetmask: 9,
+  FramedRouting: 10,
+  FilterId: 11,
   FramedMtu: 12,
+  FramedCompression: 13,
+  LoginIpHost: 14,
+  LoginService: 15,
+  LoginTcpPort: 16,
   ReplyMessage: 18,
+  CallbackNumber: 19,
+  CallbackId: 20,
   FramedRoute: 22,
+  FramedIpxNetwork: 23,
   State: 24,
   Class: 25,
   VendorSpecific: 26,
@@ -112,8 +121,40 @@ export const Attr = {
   ErrorCause: 101,
 } as const;
 
+/** Words written in capitals in the dictionaries' attribute names (FreeRADIUS, radiusclient). */
+const ACRONYMS: Record<string, string> = {
+  Ip: 'IP',
+  Ipx: 'IPX',
+  Nas: 'NAS',
+  Mtu: 'MTU',
+  Tcp: 'TCP',
+  Chap: 'CHAP',
+  Chap2: 'CHAP2',
+  Cpw: 'CPW',
+  Cpw1: 'CPW-1',
+  Cpw2: 'CPW-2',
+  Mppe: 'MPPE',
+  Dns: 'DNS',
+  Nbns: 'NBNS',
+  Lm: 'LM',
+  Nt: 'NT',
+  Pw: 'PW',
+  Ras: 'RAS',
+  Bap: 'BAP',
+  Arap: 'ARAP',
+  Eap: 'EAP',
+};
+
+/** "FramedIpAddress" → "Framed-IP-Address": the name the dictionaries give. */
+function dictionaryName(key: string): string {
+  return key
+    .split(/(?=[A-Z])/)
+    .map((w) => ACRONYMS[w] ?? w)
+    .join('-');
+}
+
 export const ATTRIBUTE_NAMES: Record<number, string> = Object.fromEntries(
-  Object.entries(Attr).map(([k, v]) => [v, k.replace(/([a-z])([A-Z])/g, '$1-$2')]),
+  Object.entries(Attr).map(([k, v]) => [v, dictionaryName(k)]),
 );
 
 /** Microsoft's SMI Network Management Private Enterprise Code (RFC 2548 §2). */
@@ -154,8 +195,37 @@ export const MsAttr = {
 } as const;
 
 export const MS_ATTRIBUTE_NAMES: Record<number, string> = Object.fromEntries(
-  Object.entries(MsAttr).map(([k, v]) => [v, `MS-${k.replace(/([a-z0-9])([A-Z])/g, '$1-$2')}`]),
+  Object.entries(MsAttr).map(([k, v]) => [v, `MS-${dictionaryName(k)}`]),
 );
+
+/** MikroTik's Private Enterprise Code; its vendor attributes have Microsoft's layout. */
+export const VENDOR_MIKROTIK = 14988;
+
+/** MikroTik vendor types (FreeRADIUS dictionary.mikrotik), those a VPN server may be sent. */
+export const MikrotikAttr = {
+  RecvLimit: 1,
+  XmitLimit: 2,
+  Group: 3,
+  RateLimit: 8,
+  Realm: 9,
+  HostIp: 10,
+  MarkId: 11,
+  RecvLimitGigawords: 14,
+  XmitLimitGigawords: 15,
+  TotalLimit: 17,
+  TotalLimitGigawords: 18,
+  AddressList: 19,
+} as const;
+
+export const MIKROTIK_ATTRIBUTE_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(MikrotikAttr).map(([k, v]) => [v, `Mikrotik-${dictionaryName(k)}`]),
+);
+
+/**
+ * Vendors whose Vendor-Specific attributes are decoded into sub-attributes (RFC 2865 §5.26's
+ * suggested layout: Vendor-Type(1) Vendor-Length(1) Value); others stay one raw attribute.
+ */
+export const SUB_ATTRIBUTE_VENDORS: ReadonlySet<number> = new Set([VENDOR_MICROSOFT, VENDOR_MIKROTIK]);
 
 /** Acct-Status-Type values (RFC 2866 §5.1, RFC 2869 §5.1). */
 export const AcctStatus = {
@@ -225,6 +295,7 @@ export const FRAMED_IP_USER_CHOOSES = 0xffffffff;
 
 export function attributeName(type: number, vendor?: number): string {
   if (vendor === VENDOR_MICROSOFT) return MS_ATTRIBUTE_NAMES[type] ?? `MS-Attr-${type}`;
+  if (vendor === VENDOR_MIKROTIK) return MIKROTIK_ATTRIBUTE_NAMES[type] ?? `Mikrotik-Attr-${type}`;
   if (vendor !== undefined) return `Vendor-${vendor}-Attr-${type}`;
   return ATTRIBUTE_NAMES[type] ?? `Attr-${type}`;
 }

@@ -4,6 +4,7 @@ import { DropCounter } from '../../util/counters.ts';
 import type { Logger } from '../../util/log.ts';
 import { isProtocolError } from '../../wire/errors.ts';
 import type { IPv4 } from '../../wire/ip.ts';
+import { formatRate, type RateLimit } from '../rate-limit.ts';
 import {
   attrText,
   attrU32,
@@ -16,7 +17,16 @@ import {
   u32Attr,
   verifyRadiusRequest,
 } from './codec.ts';
-import { Attr, attributeName, codeName, ErrorCause, RadiusCode } from './dictionary.ts';
+import {
+  Attr,
+  attributeName,
+  codeName,
+  ErrorCause,
+  MikrotikAttr,
+  RadiusCode,
+  VENDOR_MIKROTIK,
+} from './dictionary.ts';
+import { readRateLimit } from './rate-limit-attrs.ts';
 
 /** A server allowed to send Disconnect/CoA requests, with its shared secret. */
 export interface DynAuthClient {
@@ -33,7 +43,15 @@ export interface DynAuthSession {
   readonly nasPort: number;
   disconnect(reason: string): void;
   /** CoA: new limits, counted from when the session came up; undefined leaves one as it is. */
-  changeLimits(limits: { sessionTimeoutS?: number; idleTimeoutS?: number }): void;
+  changeLimits(limits: CoaChanges): void;
+}
+
+/** What a CoA-Request changes (undefined: left as it is). */
+export interface CoaChanges {
+  sessionTimeoutS?: number;
+  idleTimeoutS?: number;
+  /** New rate limits (Mikrotik-Rate-Limit or Filter-Id), with the attribute they came from. */
+  rate?: { limit: RateLimit; source: string };
 }
 
 export interface DynAuthOptions {
@@ -67,15 +85,22 @@ const ALWAYS_OK = new Set<number>([
   Attr.Class,
   Attr.AcctTerminateCause,
 ]);
-/** What a CoA-Request may change. */
-const COA_CHANGES = new Set<number>([Attr.SessionTimeout, Attr.IdleTimeout]);
+/** What a CoA-Request may change (standard attributes; Mikrotik-Rate-Limit is checked apart). */
+const COA_CHANGES = new Set<number>([Attr.SessionTimeout, Attr.IdleTimeout, Attr.FilterId]);
+
+/** Whether a CoA-Request may carry `a`. */
+function coaCarries(a: RadiusAttribute): boolean {
+  if (a.vendor === VENDOR_MIKROTIK) return a.type === MikrotikAttr.RateLimit;
+  return a.vendor === undefined && COA_CHANGES.has(a.type);
+}
 
 /** How long an answer is kept to answer a retransmission the same way (RFC 5176 §2.3). */
 const DUPLICATE_WINDOW_MS = 30_000;
 
 /**
  * Dynamic authorization (RFC 5176): Disconnect-Request ends the sessions it identifies,
- * CoA-Request changes their Session-Timeout / Idle-Timeout. Only from configured clients (their
+ * CoA-Request changes their Session-Timeout / Idle-Timeout and rate limits (Mikrotik-Rate-Limit,
+ * or Filter-Id in accel-ppp's "down/up" kbit/s form). Only from configured clients (their
  * source address), with a valid Request Authenticator (and Message-Authenticator when present).
  * Answers: ACK, or NAK with Error-Cause: 401 Unsupported-Attribute, 402 Missing-Attribute (no
  * session identification), 403 NAS-Identification-Mismatch, 407 Invalid-Attribute-Value (a
@@ -136,11 +161,9 @@ export class DynAuthHandler {
     };
     for (const a of req.attributes) {
       const known =
-        a.vendor === undefined &&
-        (SESSION_KEYS.has(a.type) ||
-          NAS_KEYS.has(a.type) ||
-          ALWAYS_OK.has(a.type) ||
-          (!disconnect && COA_CHANGES.has(a.type)));
+        (a.vendor === undefined &&
+          (SESSION_KEYS.has(a.type) || NAS_KEYS.has(a.type) || ALWAYS_OK.has(a.type))) ||
+        (!disconnect && coaCarries(a));
       if (!known)
         return nak(ErrorCause.UnsupportedAttribute, `${attributeName(a.type, a.vendor)} is not supported`);
     }
@@ -164,18 +187,35 @@ export class DynAuthHandler {
       if (matches.length === 0) return nak(ErrorCause.SessionContextNotFound, 'no such session');
       const st = findAttr(req.attributes, Attr.SessionTimeout);
       const it = findAttr(req.attributes, Attr.IdleTimeout);
-      const limits: { sessionTimeoutS?: number; idleTimeoutS?: number } = {};
+      const limits: CoaChanges = {};
       if (st) limits.sessionTimeoutS = attrU32(st);
       if (it) limits.idleTimeoutS = attrU32(it);
+      const changed: string[] = [];
+      if (st) changed.push(`Session-Timeout ${limits.sessionTimeoutS} s`);
+      if (it) changed.push(`Idle-Timeout ${limits.idleTimeoutS} s`);
+      if (!disconnect) {
+        // A rate limit is applied whole or refused: the server must not believe it took effect.
+        const rate = readRateLimit(req.attributes);
+        if (rate.problem) return nak(ErrorCause.InvalidAttributeValue, rate.problem);
+        if (rate.notRates.length > 0) {
+          return nak(
+            ErrorCause.InvalidAttributeValue,
+            `Filter-Id ${rate.notRates[0]} is not a rate DOWN[/UP] in kbit/s (poptop has no filter lists)`,
+          );
+        }
+        if (rate.limit && rate.source) {
+          limits.rate = { limit: rate.limit, source: rate.source };
+          changed.push(
+            `rate limit ${formatRate(rate.limit.downBps)} down, ${formatRate(rate.limit.upBps)} up (${rate.source})`,
+          );
+        }
+      }
       for (const s of matches) {
         if (disconnect) s.disconnect(`disconnected by RADIUS (Disconnect-Request from ${host})`);
         else s.changeLimits(limits);
       }
-      const changed = Object.entries(limits)
-        .map(([k, v]) => `${k === 'sessionTimeoutS' ? 'Session-Timeout' : 'Idle-Timeout'} ${v} s`)
-        .join(', ');
       this.opts.log.info(
-        `RADIUS ${what} from ${host}: ${matches.length} session${matches.length === 1 ? '' : 's'} ${disconnect ? 'disconnected' : `changed (${changed || 'nothing to change'})`}`,
+        `RADIUS ${what} from ${host}: ${matches.length} session${matches.length === 1 ? '' : 's'} ${disconnect ? 'disconnected' : `changed (${changed.join(', ') || 'nothing to change'})`}`,
       );
       return this.reply(req, secret, disconnect ? RadiusCode.DisconnectAck : RadiusCode.CoaAck);
     } catch (e) {

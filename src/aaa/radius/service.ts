@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { AuthSuccess, RemoteAuthenticator } from '../../ppp/auth/types.ts';
 import type { Clock, TimerHandle } from '../../util/clock.ts';
+import { quote } from '../../util/escape.ts';
 import type { Logger } from '../../util/log.ts';
 import { formatIPv4, type IPv4 } from '../../wire/ip.ts';
 import type { LeaseAnswer, LeaseHolder, LeaseManager } from '../leases.ts';
+import type { RateLimit } from '../rate-limit.ts';
 import { AccountingQueue, terminateCause } from './accounting.ts';
 import { nasAttributes, RadiusAuthenticator, type RadiusGrant } from './authenticate.ts';
 import { RadiusClient, type RadiusServer, type RadiusTransport, udpTransport } from './client.ts';
@@ -19,7 +21,15 @@ import {
   ServiceType,
   TerminateCause,
 } from './dictionary.ts';
-import { type DynAuthClient, DynAuthHandler, DynAuthServer, type DynAuthSession } from './dynauth.ts';
+import {
+  type CoaChanges,
+  type DynAuthClient,
+  DynAuthHandler,
+  DynAuthServer,
+  type DynAuthSession,
+} from './dynauth.ts';
+import { type FramedRoute, parseFramedRoute } from './framed-route.ts';
+import { formatRadattr } from './radattr.ts';
 
 /** RADIUS as configured (radiusclient.conf + servers, see config.ts). */
 export interface RadiusSettings {
@@ -43,6 +53,10 @@ export interface RadiusSettings {
    * 0 = off. Default 3799.
    */
   dynauthPort?: number;
+  /** pppd `plugin radattr.so`: write each session's Access-Accept attributes to a file for ip-up. */
+  radattr?: boolean;
+  /** Where the radattr files go. @default '/var/run' */
+  radattrDir?: string;
 }
 
 /** What the RADIUS layer needs from a session (server/session.ts implements it). */
@@ -52,6 +66,8 @@ export interface RadiusSessionHandle extends LeaseHolder {
   readonly log: Logger;
   kill(reason: string): void;
   info(): { bytesIn: number; bytesOut: number; packetsIn: number; packetsOut: number };
+  /** New rate limits for the running session (CoA); `why` names where they came from. */
+  setRateLimit(limit: RateLimit, why: string): void;
 }
 
 export interface RadiusServiceDeps {
@@ -320,10 +336,9 @@ export class RadiusSession implements DynAuthSession {
         `RADIUS Framed-Pool "${grant.framedPool}" ignored: poptop has one pool (remoteip)`,
       );
     }
-    if (grant.framedRoutes.length > 0) {
-      this.handle.log.warn(
-        `RADIUS Framed-Route ignored (not supported yet): ${grant.framedRoutes.map((r) => `"${r}"`).join(', ')}`,
-      );
+    if (grant.rate.problem) this.handle.log.warn(`RADIUS: ${grant.rate.problem}; no rate limit from RADIUS`);
+    for (const name of grant.rate.notRates) {
+      this.handle.log.debug(`RADIUS Filter-Id ${name} ignored: not a rate (poptop has no filter lists)`);
     }
     const ip = grant.framedIp === 'pool' ? undefined : grant.framedIp;
     const answer = leases.leaseFromRadius(this.handle, r.user, ip);
@@ -337,6 +352,44 @@ export class RadiusSession implements DynAuthSession {
       );
     }
     return answer;
+  }
+
+  /** The rate limit the Access-Accept set (Mikrotik-Rate-Limit, Filter-Id), with its source. */
+  rateLimit(): { limit: RateLimit; source: string } | undefined {
+    const r = this.grant?.rate;
+    return r?.limit && r.source ? { limit: r.limit, source: r.source } : undefined;
+  }
+
+  /**
+   * The Framed-Routes of the Access-Accept for a client at `ip`. A malformed value, or a gateway
+   * other than 0.0.0.0 and the client's own address, is left out with a warning in words; the
+   * session comes up without it.
+   */
+  framedRoutes(ip: IPv4): FramedRoute[] {
+    const out: FramedRoute[] = [];
+    for (const text of this.grant?.framedRoutes ?? []) {
+      const r = parseFramedRoute(text);
+      if (typeof r === 'string') {
+        this.handle.log.warn(`RADIUS ${r}; route not added`);
+      } else if (r.gateway !== 0 && r.gateway !== ip) {
+        this.handle.log.warn(
+          `RADIUS Framed-Route ${quote(text, 80)} names gateway ${formatIPv4(r.gateway)}, not the client's ${formatIPv4(ip)} (or 0.0.0.0): poptop routes a subnet only to the client that has it; route not added`,
+        );
+      } else out.push(r);
+    }
+    return out;
+  }
+
+  /**
+   * The radattr file for this session (`plugin radattr.so`): `<dir>/radattr.<ifname>.<session>`,
+   * one per session since every session shares the TUN device. Undefined without the plugin or a
+   * RADIUS login.
+   */
+  radattrFile(ifname: string): { path: string; text: string } | undefined {
+    const g = this.grant;
+    if (!g || !this.service.settings.radattr) return undefined;
+    const dir = this.service.settings.radattrDir ?? '/var/run';
+    return { path: `${dir}/radattr.${ifname}.${this.handle.id}`, text: formatRadattr(g.attributes) };
   }
 
   /** DNS and NBNS servers RADIUS gave (IPCP options 129-132), or undefined to keep ms-dns/ms-wins. */
@@ -383,11 +436,15 @@ export class RadiusSession implements DynAuthSession {
     this.handle.kill(reason);
   }
 
-  /** CoA-Request: new Session-Timeout / Idle-Timeout (0 = none), counted from when the session came up. */
-  changeLimits(limits: { sessionTimeoutS?: number; idleTimeoutS?: number }): void {
+  /**
+   * CoA-Request: new Session-Timeout / Idle-Timeout (0 = none), counted from when the session came
+   * up, and new rate limits.
+   */
+  changeLimits(limits: CoaChanges): void {
     if (!this.isUp) return;
     if (limits.sessionTimeoutS !== undefined) this.armSessionTimeout(limits.sessionTimeoutS);
     if (limits.idleTimeoutS !== undefined) this.watchIdle(limits.idleTimeoutS);
+    if (limits.rate) this.handle.setRateLimit(limits.rate.limit, `CoA, ${limits.rate.source}`);
   }
 
   /** The session ended for `reason`: Stop (when it had started), timers off. Runs once. */

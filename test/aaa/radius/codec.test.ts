@@ -20,7 +20,15 @@ import {
   verifyRadiusRequest,
   verifyRadiusResponse,
 } from '../../../src/aaa/radius/codec.ts';
-import { Attr, MsAttr, RadiusCode, VENDOR_MICROSOFT } from '../../../src/aaa/radius/dictionary.ts';
+import {
+  Attr,
+  attributeName,
+  MikrotikAttr,
+  MsAttr,
+  RadiusCode,
+  VENDOR_MICROSOFT,
+  VENDOR_MIKROTIK,
+} from '../../../src/aaa/radius/dictionary.ts';
 import { fromHex, hex } from '../../../src/wire/bytes.ts';
 import { ProtocolError } from '../../../src/wire/errors.ts';
 
@@ -259,6 +267,38 @@ test('Microsoft vendor attributes: one VSA each on encoding; several per VSA dec
       [311, 29, '0a000002'],
     ],
   );
+});
+
+test('MikroTik vendor attributes (14988): Mikrotik-Rate-Limit decoded from the wire and encoded back', () => {
+  // Access-Accept (34 octets) with one Vendor-Specific (26) of 14 octets: Vendor-Id 14988
+  // (0x00003a8c), Vendor-Type 8, Vendor-Length 8, "10M/5M".
+  const wire = fromHex(`02 07 0022 ${'00'.repeat(16)} 1a 0e 00003a8c 08 08 31304d2f354d`);
+  const p = decodeRadiusPacket(wire);
+  assert.deepEqual(
+    p.attributes.map((a) => [
+      a.vendor,
+      a.type,
+      attributeName(a.type, a.vendor),
+      new TextDecoder().decode(a.value),
+    ]),
+    [[14988, MikrotikAttr.RateLimit, 'Mikrotik-Rate-Limit', '10M/5M']],
+  );
+  assert.deepEqual(encodeRadiusPacket(p), wire);
+  assert.equal(attributeName(99, VENDOR_MIKROTIK), 'Mikrotik-Attr-99');
+  assert.equal(attributeName(MikrotikAttr.HostIp, VENDOR_MIKROTIK), 'Mikrotik-Host-IP');
+  rejects(fromHex(`02 07 001c ${'00'.repeat(16)} 1a 08 00003a8c 08 01`), 'BAD_LENGTH');
+});
+
+test("attribute names are the dictionaries' (Framed-IP-Address, MS-CHAP2-Success, MS-Primary-DNS-Server)", () => {
+  assert.equal(attributeName(Attr.FramedIpAddress), 'Framed-IP-Address');
+  assert.equal(attributeName(Attr.NasIpAddress), 'NAS-IP-Address');
+  assert.equal(attributeName(Attr.FramedMtu), 'Framed-MTU');
+  assert.equal(attributeName(Attr.FilterId), 'Filter-Id');
+  assert.equal(attributeName(Attr.ChapChallenge), 'CHAP-Challenge');
+  assert.equal(attributeName(MsAttr.Chap2Success, VENDOR_MICROSOFT), 'MS-CHAP2-Success');
+  assert.equal(attributeName(MsAttr.PrimaryDnsServer, VENDOR_MICROSOFT), 'MS-Primary-DNS-Server');
+  assert.equal(attributeName(MsAttr.MppeEncryptionPolicy, VENDOR_MICROSOFT), 'MS-MPPE-Encryption-Policy');
+  assert.equal(attributeName(MsAttr.ChapCpw1, VENDOR_MICROSOFT), 'MS-CHAP-CPW-1');
 });
 
 const MALFORMED: [string, string, string][] = [

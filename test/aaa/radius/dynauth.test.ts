@@ -11,7 +11,13 @@ import {
   u32Attr,
   verifyRadiusResponse,
 } from '../../../src/aaa/radius/codec.ts';
-import { Attr, ErrorCause, RadiusCode } from '../../../src/aaa/radius/dictionary.ts';
+import {
+  Attr,
+  ErrorCause,
+  MikrotikAttr,
+  RadiusCode,
+  VENDOR_MIKROTIK,
+} from '../../../src/aaa/radius/dictionary.ts';
 import { DynAuthHandler, type DynAuthSession } from '../../../src/aaa/radius/dynauth.ts';
 import { ManualClock } from '../../../src/util/clock.ts';
 import { MemoryLogger } from '../../../src/util/log.ts';
@@ -169,4 +175,79 @@ test('requests from elsewhere, with a wrong secret, or of another code are dropp
     'malformed request: TRUNCATED',
     'request from an address that is not a configured RADIUS server',
   ]);
+});
+
+test('CoA-Request with Mikrotik-Rate-Limit: ACK, and the sessions get the new rates (rx = upload)', () => {
+  const { handler, sessions, log } = setup();
+  const a = answer(
+    handler,
+    request(RadiusCode.CoaRequest, [
+      textAttr(Attr.UserName, 'alice'),
+      textAttr(MikrotikAttr.RateLimit, '10M/5M', VENDOR_MIKROTIK),
+    ]),
+  );
+  assert.equal(a.code, RadiusCode.CoaAck);
+  assert.deepEqual(sessions[0]!.limits, [
+    { rate: { limit: { upBps: 10_000_000, downBps: 5_000_000 }, source: 'Mikrotik-Rate-Limit "10M/5M"' } },
+  ]);
+  assert.deepEqual(sessions[1]!.limits, []);
+  assert.ok(
+    log.has(
+      'RADIUS CoA-Request from 127.0.0.1: 1 session changed (rate limit 5 Mbit/s down, 10 Mbit/s up (Mikrotik-Rate-Limit "10M/5M"))',
+    ),
+    log.text(),
+  );
+  // accel-ppp's Filter-Id form, with a Session-Timeout in the same request
+  const b = answer(
+    handler,
+    request(
+      RadiusCode.CoaRequest,
+      [
+        textAttr(Attr.AcctSessionId, 'B2'),
+        textAttr(Attr.FilterId, '2048/512'),
+        u32Attr(Attr.SessionTimeout, 60),
+      ],
+      8,
+    ),
+  );
+  assert.equal(b.code, RadiusCode.CoaAck);
+  assert.deepEqual(sessions[1]!.limits, [
+    {
+      sessionTimeoutS: 60,
+      rate: { limit: { downBps: 2_048_000, upBps: 512_000 }, source: 'Filter-Id "2048/512"' },
+    },
+  ]);
+});
+
+test('CoA-Request with a rate limit it cannot apply: NAK 407 and nothing changed; a Disconnect with one: 401', () => {
+  const { handler, sessions, log } = setup();
+  const cases: [RadiusAttribute, number][] = [
+    [textAttr(MikrotikAttr.RateLimit, 'fast\r\n', VENDOR_MIKROTIK), ErrorCause.InvalidAttributeValue],
+    [textAttr(Attr.FilterId, 'web-only'), ErrorCause.InvalidAttributeValue],
+    [textAttr(MikrotikAttr.Group, 'gold', VENDOR_MIKROTIK), ErrorCause.UnsupportedAttribute],
+  ];
+  cases.forEach(([attr, cause], i) => {
+    const a = answer(
+      handler,
+      request(
+        RadiusCode.CoaRequest,
+        [textAttr(Attr.UserName, 'alice'), attr, u32Attr(Attr.IdleTimeout, 9)],
+        30 + i,
+      ),
+    );
+    assert.deepEqual([a.code, a.cause], [RadiusCode.CoaNak, cause], `case ${i}`);
+  });
+  assert.deepEqual(sessions[0]!.limits, [], 'a refused request changes nothing, not even its Idle-Timeout');
+  assert.match(log.text(), /refused: Mikrotik-Rate-Limit "fast\\r\\n" is not "rx\[\/tx\] \.\.\."/);
+  assert.match(log.text(), /refused: Filter-Id "web-only" is not a rate DOWN\[\/UP\] in kbit\/s/);
+  const d = answer(
+    handler,
+    request(
+      RadiusCode.DisconnectRequest,
+      [textAttr(Attr.UserName, 'alice'), textAttr(MikrotikAttr.RateLimit, '1M', VENDOR_MIKROTIK)],
+      40,
+    ),
+  );
+  assert.deepEqual([d.code, d.cause], [RadiusCode.DisconnectNak, ErrorCause.UnsupportedAttribute]);
+  assert.equal(sessions[0]!.disconnected, undefined);
 });

@@ -34,6 +34,11 @@ carol	Cleartext-Password := "carol-secret"
 dave	Cleartext-Password := "dave-secret"
 	Session-Timeout = 3,
 	Acct-Interim-Interval = 1
+erin	Cleartext-Password := "erin-secret"
+	Framed-IP-Address = 10.77.0.60,
+	Framed-Route = "192.0.2.0/24 0.0.0.0 1",
+	Framed-Route = "10.77.0.8/29",
+	Mikrotik-Rate-Limit = "2M/1M"
 bob	Auth-Type := Reject
 	Reply-Message = "Account suspended"
 `;
@@ -232,6 +237,61 @@ describe('through a real FreeRADIUS', { skip }, () => {
             r.get('Acct-Status-Type')?.[0] === 'Stop',
         );
       assert.deepEqual(stop?.get('Acct-Terminate-Cause'), ['Admin-Reset']);
+    } finally {
+      await bench.close();
+    }
+  });
+
+  test('Framed-Route and Mikrotik-Rate-Limit from FreeRADIUS, the radattr file, and a rate change by CoA (radclient)', async () => {
+    const dae = await freeUdpPort();
+    const settings = settingsFor(fr, 'mschapv2', true, { dynauthPort: dae, radattr: true });
+    const bench = await startServer(settings);
+    try {
+      const c = startClient(bench, { user: 'erin', password: 'erin-secret' });
+      const info = await within(c.up, 8000, 'the link to come up');
+      assert.equal(formatIPv4(info.localAddress), '10.77.0.60');
+      await waitFor(() => bench.system.framedRoutes.size === 1, 3000, 'the framed route');
+      assert.deepEqual([...bench.system.framedRoutes], ['192.0.2.0/24']);
+      assert.ok(
+        bench.log.has(/Framed-Route 10\.77\.0\.8\/29 refused: it contains the pool address 10\.77\.0\.10/),
+        bench.log.text(),
+      );
+      assert.ok(
+        bench.log.has('rate limit: 1 Mbit/s down, 2 Mbit/s up (RADIUS Mikrotik-Rate-Limit "2M/1M")'),
+        bench.log.text(),
+      );
+      // A host behind the client is reached through the session.
+      const down = udpPacket(ip('198.18.0.1'), ip('192.0.2.33'), new TextEncoder().encode('behind erin'));
+      bench.tun.inject(down);
+      await waitFor(() => c.tun.written.length === 1, 3000, 'the packet behind the client');
+      assert.deepEqual(c.tun.written[0], down);
+      // The attributes file ip-up is told about, with what FreeRADIUS sent.
+      await waitFor(() => bench.system.hooks.length === 1, 3000, 'ip-up');
+      const path = bench.system.hooks[0]!.ctx.radattr!;
+      const file = bench.system.radattrFiles.get(path) ?? '';
+      for (const line of [
+        'Framed-IP-Address 10.77.0.60',
+        'Framed-Route 192.0.2.0/24 0.0.0.0 1',
+        'Framed-Route 10.77.0.8/29',
+        'Mikrotik-Rate-Limit 2M/1M',
+      ]) {
+        assert.ok(file.split('\n').includes(line), `${line} in\n${file}`);
+      }
+      assert.doesNotMatch(file, /MS-MPPE-(Send|Recv)-Key|Message-Authenticator/);
+
+      const coa = await radclient(dae, 'coa', SECRET, 'User-Name = "erin", Mikrotik-Rate-Limit = "8M/4M"');
+      assert.match(coa, /Received CoA-ACK/, coa);
+      assert.ok(
+        bench.log.has('rate limit now 4 Mbit/s down, 8 Mbit/s up (CoA, Mikrotik-Rate-Limit "8M/4M")'),
+        bench.log.text(),
+      );
+      const bad = await radclient(dae, 'coa', SECRET, 'User-Name = "erin", Mikrotik-Rate-Limit = "oops"');
+      assert.match(bad, /Received CoA-NAK/, bad);
+      assert.match(bad, /Error-Cause = Invalid-Attribute-Value/, bad);
+
+      await within(c.client.close(), 5000, 'the client to disconnect');
+      await waitFor(() => bench.system.framedRoutes.size === 0, 5000, 'the framed route removed');
+      await waitFor(() => bench.system.radattrFiles.size === 0, 5000, 'the radattr file removed');
     } finally {
       await bench.close();
     }
