@@ -11,16 +11,10 @@
  * V8 heap snapshots (node --heapsnapshot-signal) at rest and with the sessions up, and sums the
  * difference by object kind and constructor: bytes per session of each, largest first.
  */
-import { appendFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  createTopology,
-  NsProcess,
-  POPTOP,
-  sh,
-  type Topology,
-  writeServerConfig,
-} from '../test/e2e/netns.ts';
+import { createTopology, type NsProcess, type Topology } from '../test/e2e/netns.ts';
+import { benchLoad, benchServer, statusIn } from './ns-bench.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string): string => {
@@ -48,9 +42,7 @@ interface Memory {
 }
 
 function status(topo: Topology, control: string): { sessions: number; memory: Memory } {
-  const script = `const s=require('net').connect(process.argv[1]);let b='';s.on('connect',()=>s.write('{"cmd":"status"}\\n'));s.on('data',d=>b+=d);s.on('end',()=>process.stdout.write(b));`;
-  const out = sh('ip', ['netns', 'exec', topo.server, process.execPath, '-e', script, control]);
-  return (JSON.parse(out) as { data: { sessions: number; memory: Memory } }).data;
+  return statusIn(topo, control);
 }
 
 /** The server's memory once a full collection had the chance to run (idle for a while). */
@@ -130,65 +122,15 @@ async function run(n: number, tag: string, breakdown: boolean): Promise<Row> {
   const topo = createTopology(1, tag);
   const procs: NsProcess[] = [];
   try {
-    const blocks = Math.ceil(n / 250);
-    const conf = writeServerConfig(topo.dir, {
-      remoteip: Array.from({ length: blocks }, (_, i) => `10.79.${i}.1-250`).join(','),
-      users: [{ user: 'load', password: 'load-pw' }],
-      options: ['lcp-echo-interval 30', 'ip-up-script /nonexistent', 'ip-down-script /nonexistent'],
+    const { server, control } = await benchServer(topo, n, {
+      tun: TUN,
+      pool: 79,
+      nodeArgs: ['--heapsnapshot-signal=SIGUSR2'],
     });
-    const cap = n + 100;
-    appendFileSync(
-      conf,
-      `connections ${cap}\nmax-unauth-per-source ${cap}\nmax-unauth ${cap}\nmax-setups-per-source ${cap}\n`,
-    );
-    const control = join(topo.dir, 'control.sock');
-    const server = new NsProcess('server', topo.server, [
-      'sh',
-      '-c',
-      `cd '${topo.dir}' && exec "$@"`,
-      'sh',
-      process.execPath,
-      '--heapsnapshot-signal=SIGUSR2',
-      POPTOP,
-      'serve',
-      '--fg',
-      '-c',
-      conf,
-      '--global-options',
-      'none',
-      '--secrets',
-      join(topo.dir, 'chap-secrets'),
-      '--control-socket',
-      control,
-      '--tun',
-      TUN,
-    ]);
     procs.push(server);
-    await server.waitFor(/listening on/, 15_000);
     const rest = await settled(topo, control);
     const restSnap = breakdown ? await snapshot(server, topo.dir) : undefined;
-    const gen = new NsProcess(
-      'load',
-      topo.clients[0]!,
-      [
-        process.execPath,
-        POPTOP,
-        'load',
-        topo.serverAddress,
-        '--user',
-        'load',
-        '-n',
-        String(n),
-        '-c',
-        String(concurrency),
-        '--hold',
-        '3600',
-        '--progress',
-        '0',
-        '--json',
-      ],
-      { POPTOP_PASSWORD: 'load-pw' },
-    );
+    const gen = benchLoad(topo, n, concurrency);
     procs.push(gen);
     const m = await gen.waitFor(/^\{"requested".*\}$/m, 600_000);
     const up = (JSON.parse(m[0]) as { up: number }).up;

@@ -13,16 +13,9 @@
  * and the host routes left in the kernel are counted. Each run is bounded by --timeout (default
  * 180 s). No hooks run (ip-up/ip-down point nowhere) so the figures are the server's own.
  */
-import { appendFileSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import {
-  createTopology,
-  NsProcess,
-  POPTOP,
-  sh,
-  type Topology,
-  writeServerConfig,
-} from '../test/e2e/netns.ts';
+import { readFileSync } from 'node:fs';
+import { createTopology, type NsProcess, sh, type Topology } from '../test/e2e/netns.ts';
+import { benchLoad, benchServer, statusIn } from './ns-bench.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string): string => {
@@ -76,9 +69,7 @@ function rssMb(pid: number): number {
 }
 
 function status(topo: Topology, control: string): { sessions: number; system?: { hostRoutes: number } } {
-  const script = `const s=require('net').connect(process.argv[1]);let b='';s.on('connect',()=>s.write('{"cmd":"status"}\\n'));s.on('data',d=>b+=d);s.on('end',()=>process.stdout.write(b));`;
-  const out = sh('ip', ['netns', 'exec', topo.server, process.execPath, '-e', script, control]);
-  return (JSON.parse(out) as { data: ReturnType<typeof status> }).data;
+  return statusIn(topo, control);
 }
 
 function hostRoutes(topo: Topology): number {
@@ -100,63 +91,15 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
   const topo = createTopology(1, tag);
   const procs: NsProcess[] = [];
   try {
-    const blocks = Math.ceil(n / 250);
-    const conf = writeServerConfig(topo.dir, {
-      remoteip: Array.from({ length: blocks }, (_, i) => `10.78.${i}.1-250`).join(','),
-      users: [{ user: 'load', password: 'load-pw' }],
-      options: ['lcp-echo-interval 30', 'ip-up-script /nonexistent', 'ip-down-script /nonexistent'],
+    const { server, control } = await benchServer(topo, n, {
+      tun: TUN,
+      pool: 78,
+      env: { POPTOP_ROUTE_BACKEND: backend },
     });
-    const cap = n + 100;
-    appendFileSync(
-      conf,
-      `connections ${cap}\nmax-unauth-per-source ${cap}\nmax-unauth ${cap}\nmax-setups-per-source ${cap}\n`,
-    );
-    const control = join(topo.dir, 'control.sock');
-    const server = new NsProcess(
-      'server',
-      topo.server,
-      [
-        process.execPath,
-        POPTOP,
-        'serve',
-        '--fg',
-        '-c',
-        conf,
-        '--global-options',
-        'none',
-        '--secrets',
-        join(topo.dir, 'chap-secrets'),
-        '--control-socket',
-        control,
-        '--tun',
-        TUN,
-      ],
-      { POPTOP_ROUTE_BACKEND: backend },
-    );
     procs.push(server);
-    await server.waitFor(/listening on/, 15_000);
     const pid = server.child.pid!;
     const before = cpu(pid);
-    const gen = new NsProcess(
-      'load',
-      topo.clients[0]!,
-      [
-        process.execPath,
-        POPTOP,
-        'load',
-        topo.serverAddress,
-        '--user',
-        'load',
-        '-n',
-        String(n),
-        '-c',
-        String(concurrency),
-        '--hold',
-        '3600',
-        '--json',
-      ],
-      { POPTOP_PASSWORD: 'load-pw' },
-    );
+    const gen = benchLoad(topo, n, concurrency);
     procs.push(gen);
     const started = Date.now();
     let report: {

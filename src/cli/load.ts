@@ -8,7 +8,7 @@ import { consoleLogger, type Logger } from '../util/log.ts';
 import { formatIPv4, type IPv4, parseIPv4 } from '../wire/ip.ts';
 import { type FlagSpec, flag, has, intFlag, type ParsedArgs, UsageError } from './args.ts';
 import { CONNECT_FLAGS } from './connect.ts';
-import type { ChildMessage, ParentMessage } from './load-worker.ts';
+import type { ChildMessage, LoadShare, ParentMessage } from './load-worker.ts';
 import { resolvePassword } from './password.ts';
 
 export const LOAD_FLAGS = [
@@ -167,18 +167,11 @@ export async function load(args: ParsedArgs): Promise<number> {
   });
 }
 
-interface LoadRun {
-  args: ParsedArgs;
-  server: IPv4;
-  user: string;
-  password: string;
-  sessions: number;
-  concurrency: number;
+interface LoadRun extends Omit<LoadShare, 'sources'> {
   holdS: number;
   progressS: number;
   sources: IPv4[];
   processes: number;
-  log: Logger;
 }
 
 function printReport(args: ParsedArgs, report: LoadReport & { processes?: number }): void {

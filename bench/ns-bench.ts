@@ -1,0 +1,92 @@
+/**
+ * What the namespace benchmarks (setup-rate.ts, memory.ts) share: `poptop serve` for N sessions of
+ * one user in the server namespace of a fresh topology, `poptop load` in the client namespace, and
+ * the server's status through its control socket. Root only; uses the compiled dist/.
+ */
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { NsProcess, POPTOP, sh, type Topology, writeServerConfig } from '../test/e2e/netns.ts';
+
+/**
+ * Starts the server for `n` sessions from one source address (per-source caps lifted, no hooks,
+ * LCP echo 30 s) and resolves once it listens. `nodeArgs` go to node before the script.
+ */
+export async function benchServer(
+  topo: Topology,
+  n: number,
+  o: { tun: string; pool: number; env?: NodeJS.ProcessEnv; nodeArgs?: string[] },
+): Promise<{ server: NsProcess; control: string }> {
+  const conf = writeServerConfig(topo.dir, {
+    remoteip: Array.from({ length: Math.ceil(n / 250) }, (_, i) => `10.${o.pool}.${i}.1-250`).join(','),
+    users: [{ user: 'load', password: 'load-pw' }],
+    options: ['lcp-echo-interval 30', 'ip-up-script /nonexistent', 'ip-down-script /nonexistent'],
+  });
+  const cap = n + 100;
+  appendFileSync(
+    conf,
+    `connections ${cap}\nmax-unauth-per-source ${cap}\nmax-unauth ${cap}\nmax-setups-per-source ${cap}\n`,
+  );
+  const control = join(topo.dir, 'control.sock');
+  // Run from the topology's folder: that is where a heap snapshot (--heapsnapshot-signal) lands.
+  const server = new NsProcess(
+    'server',
+    topo.server,
+    [
+      'sh',
+      '-c',
+      `cd '${topo.dir}' && exec "$@"`,
+      'sh',
+      process.execPath,
+      ...(o.nodeArgs ?? []),
+      POPTOP,
+      'serve',
+      '--fg',
+      '-c',
+      conf,
+      '--global-options',
+      'none',
+      '--secrets',
+      join(topo.dir, 'chap-secrets'),
+      '--control-socket',
+      control,
+      '--tun',
+      o.tun,
+    ],
+    o.env ?? {},
+  );
+  await server.waitFor(/listening on/, 15_000);
+  return { server, control };
+}
+
+/** `poptop load` of `n` sessions, held for an hour, printing its result as JSON. */
+export function benchLoad(topo: Topology, n: number, concurrency: number): NsProcess {
+  return new NsProcess(
+    'load',
+    topo.clients[0]!,
+    [
+      process.execPath,
+      POPTOP,
+      'load',
+      topo.serverAddress,
+      '--user',
+      'load',
+      '-n',
+      String(n),
+      '-c',
+      String(concurrency),
+      '--hold',
+      '3600',
+      '--progress',
+      '0',
+      '--json',
+    ],
+    { POPTOP_PASSWORD: 'load-pw' },
+  );
+}
+
+/** The server's `status` answer (sessions, pool, system counters, memory...). */
+export function statusIn<T>(topo: Topology, control: string): T {
+  const script = `const s=require('net').connect(process.argv[1]);let b='';s.on('connect',()=>s.write('{"cmd":"status"}\\n'));s.on('data',d=>b+=d);s.on('end',()=>process.stdout.write(b));`;
+  const out = sh('ip', ['netns', 'exec', topo.server, process.execPath, '-e', script, control]);
+  return (JSON.parse(out) as { data: T }).data;
+}
