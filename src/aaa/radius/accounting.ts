@@ -45,6 +45,8 @@ export class AccountingQueue {
   private readonly client: RadiusClient;
   private readonly opts: Required<AccountingQueueOptions>;
   private readonly queue: AccountingRecord[] = [];
+  /** A Start was queued: an Accounting-On not yet answered is no longer sent. */
+  private sessionsStarted = false;
   private inFlight = 0;
   private retryTimer: TimerHandle | undefined;
   private waiting: (() => void)[] = [];
@@ -68,6 +70,11 @@ export class AccountingQueue {
   }
 
   add(status: number, attributes: RadiusAttribute[], what: string): void {
+    if (status === AcctStatus.Start) {
+      this.sessionsStarted = true;
+      const i = this.queue.findIndex((r) => r.status === AcctStatus.AccountingOn);
+      if (i >= 0) this.giveUpAccountingOn(this.queue.splice(i, 1)[0]!);
+    }
     if (this.queue.length >= this.opts.maxRecords) {
       let i = this.queue.findIndex((r) => r.status === AcctStatus.InterimUpdate);
       if (i < 0) i = 0;
@@ -135,6 +142,8 @@ export class AccountingQueue {
         this.failing = false;
         this.opts.log.info(`RADIUS accounting is answered again; ${this.length} records still queued`);
       }
+    } else if (record.status === AcctStatus.AccountingOn && this.sessionsStarted) {
+      this.giveUpAccountingOn(record);
     } else {
       // Back in its place (order of arrival), and the queue waits before the next attempt.
       const at = this.queue.findIndex((r) => r.seq > record.seq);
@@ -159,6 +168,18 @@ export class AccountingQueue {
       this.waiting = [];
       for (const w of waiting) w();
     } else if (ok) this.pump();
+  }
+
+  /**
+   * An Accounting-On tells the server every session of this NAS has ended (sqlippool frees their
+   * addresses). Sent after sessions began here, it would free theirs too: once a Start is queued, an
+   * unanswered Accounting-On is given up rather than sent late.
+   */
+  private giveUpAccountingOn(record: AccountingRecord): void {
+    this.dropped++;
+    this.opts.log.warn(
+      `RADIUS accounting: gave up the Accounting-On ${record.what}: no server answered it before the first session started, and sent later it would end that session's records (and free its address) on the server`,
+    );
   }
 
   /** Stop sending: records still queued are given up (the caller logs how many). */

@@ -115,3 +115,27 @@ test('Acct-Terminate-Cause from our end reasons', () => {
   ];
   for (const [reason, cause] of cases) assert.equal(terminateCause(reason), cause, reason);
 });
+
+test('an Accounting-On nobody answered before the first Start is given up, never sent late', async () => {
+  const { clock, log, peer, queue } = setup();
+  queue.add(AcctStatus.AccountingOn, [], 'at start-up');
+  await advance(clock, 3000); // its two tries time out: queued again, waiting for the retry
+  assert.equal(queue.length, 1);
+  queue.add(AcctStatus.Start, [textAttr(Attr.AcctSessionId, 'a')], 'for s1');
+  assert.ok(log.has(/gave up the Accounting-On at start-up: no server answered it before the first session/));
+  peer.up = true;
+  const done = queue.flush(60_000);
+  await advance(clock, 10_000);
+  assert.equal(await done, true);
+  assert.deepEqual(peer.received, [AcctStatus.Start], 'the Start went out; the Accounting-On did not');
+
+  // Answered in time, an Accounting-On goes out as usual.
+  const second = setup();
+  second.peer.up = true;
+  second.queue.add(AcctStatus.AccountingOn, [], 'at start-up');
+  await advance(second.clock, 1000);
+  second.queue.add(AcctStatus.Start, [textAttr(Attr.AcctSessionId, 'b')], 'for s1');
+  await advance(second.clock, 1000);
+  assert.deepEqual(second.peer.received, [AcctStatus.AccountingOn, AcctStatus.Start]);
+  assert.ok(!second.log.has(/gave up/));
+});
