@@ -175,8 +175,9 @@ test("a wrong password through RADIUS: the client gets FreeRADIUS's own MS-CHAP-
   const pppd = g.pppdLog();
   assert.match(pppd, /MS-CHAP authentication failed/, `pppd log:\n${pppd}\nguest:\n${g.proc.tail(40)}`);
   // FreeRADIUS's answer (with its R=1, its challenge and its words), as pppd received it: the
-  // -X output shows it after the Ident octet, e.g. "\235E=691 R=1 C=0338...f0 V=3 M=Authentication rejected".
-  const re = /MS-CHAP-Error = "(?:\\\d{3})?(E=691 [^"]*)"/;
+  // -X output shows it after the Ident octet: escaped when not printable ("\235E=691 R=1 ..."), as
+  // itself when it is ("XE=691 R=1 C=0338...f0 V=3 M=Authentication rejected"), \" or \\ for those two.
+  const re = /MS-CHAP-Error = "(?:\\\d{3}|\\.|[^"\\])(E=691 [^"]*)"/;
   await until(() => re.test(fr.log), 5000);
   const errors = [...fr.log.matchAll(new RegExp(re.source, 'g'))].map((m) => m[1]!);
   assert.ok(errors.length > 0, `no MS-CHAP-Error in FreeRADIUS's output:\n${fr.log.slice(-3000)}`);
