@@ -286,7 +286,12 @@ test('poptop load over two processes and three source addresses: progress while 
   gen.signal('SIGINT');
   assert.equal(await gen.exited(30_000), 0, gen.tail());
   await until('every session closed', 30_000, () => (status(s).sessions === 0 ? true : undefined));
-  const closed = server.output.split('\n').filter((l) => /session closed: /.test(l));
+  // The log lines come through a pipe: wait for all of them, not just for the count to reach 0.
+  const closedLines = () => server.output.split('\n').filter((l) => /session closed: /.test(l));
+  await until('a "session closed" line per session', 30_000, () =>
+    closedLines().length >= N ? true : undefined,
+  );
+  const closed = closedLines();
   assert.equal(closed.length, N);
   assert.ok(
     closed.every((l) => /peer cleared the call|the client hung up/.test(l)),
