@@ -13,17 +13,10 @@
  */
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createTopology, type NsProcess, type Topology } from '../test/e2e/netns.ts';
-import { benchLoad, benchServer, statusIn } from './ns-bench.ts';
+import { type NsProcess, type Topology, until } from '../test/e2e/netns.ts';
+import { benchArgs, benchLoad, benchServer, benchStatus, inTopology } from './ns-bench.ts';
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string): string => {
-  const i = args.indexOf(name);
-  if (i < 0) return fallback;
-  const v = args[i + 1] ?? fallback;
-  args.splice(i, 2);
-  return v;
-};
+const { opt, rest: args } = benchArgs(process.argv.slice(2));
 const concurrency = Number(opt('-c', '64'));
 const breakdownMax = Number(opt('--breakdown-max', '5000'));
 const sizes = args.length > 0 ? args.map(Number) : [1000, 5000, 10000];
@@ -42,21 +35,13 @@ interface Memory {
 }
 
 function status(topo: Topology, control: string): { sessions: number; memory: Memory } {
-  return statusIn(topo, control);
+  return benchStatus(topo, control);
 }
 
 /** The server's memory once a full collection had the chance to run (idle for a while). */
 async function settled(topo: Topology, control: string): Promise<Memory> {
   await new Promise((r) => setTimeout(r, 3000));
   return status(topo, control).memory;
-}
-
-async function until(ms: number, ok: () => boolean): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 /** Self sizes summed by "kind constructor" over a .heapsnapshot file. */
@@ -88,19 +73,17 @@ function heapByKind(file: string): Map<string, number> {
 async function snapshot(server: NsProcess, dir: string): Promise<string> {
   const before = new Set(readdirSync(dir).filter((f) => f.endsWith('.heapsnapshot')));
   server.signal('SIGUSR2');
-  let file: string | undefined;
-  await until(120_000, () => {
-    file = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
-    return file !== undefined;
-  });
+  const file = await until('the heap snapshot file', 120_000, () =>
+    readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f)),
+  );
   // Complete once it parses (the server writes it in pieces); heapByKind reads it again.
-  const path = join(dir, file!);
-  await until(300_000, () => {
+  const path = join(dir, file);
+  await until('the heap snapshot written whole', 300_000, () => {
     try {
       JSON.parse(readFileSync(path, 'utf8'));
       return true;
     } catch {
-      return false;
+      return undefined;
     }
   });
   return path;
@@ -119,19 +102,17 @@ interface Row {
 }
 
 async function run(n: number, tag: string, breakdown: boolean): Promise<Row> {
-  const topo = createTopology(1, tag);
-  const procs: NsProcess[] = [];
-  try {
+  return inTopology(tag, async (topo, keep) => {
     const { server, control } = await benchServer(topo, n, {
       tun: TUN,
       pool: 79,
       nodeArgs: ['--heapsnapshot-signal=SIGUSR2'],
     });
-    procs.push(server);
+    keep(server);
     const rest = await settled(topo, control);
     const restSnap = breakdown ? await snapshot(server, topo.dir) : undefined;
     const gen = benchLoad(topo, n, concurrency);
-    procs.push(gen);
+    keep(gen);
     const m = await gen.waitFor(/^\{"requested".*\}$/m, 600_000);
     const up = (JSON.parse(m[0]) as { up: number }).up;
     const withUp = await settled(topo, control);
@@ -146,7 +127,9 @@ async function run(n: number, tag: string, breakdown: boolean): Promise<Row> {
     }
     gen.signal('SIGKILL');
     await gen.exited(10_000);
-    await until(300_000, () => status(topo, control).sessions === 0);
+    await until('every session ended', 300_000, () =>
+      status(topo, control).sessions === 0 ? true : undefined,
+    );
     const after = await settled(topo, control);
     await snapshot(server, topo.dir);
     const heapAfterGc = status(topo, control).memory.heapUsed;
@@ -163,11 +146,7 @@ async function run(n: number, tag: string, breakdown: boolean): Promise<Row> {
       perSessionKb: (withUp.rss - rest.rss) / 1024 / Math.max(1, up),
       ...(rows ? { breakdown: rows } : {}),
     };
-  } finally {
-    for (const p of procs) p.signal('SIGKILL');
-    for (const p of procs) await p.exited(5000).catch(() => undefined);
-    topo.destroy();
-  }
+  });
 }
 
 const results: Row[] = [];

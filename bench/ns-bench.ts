@@ -5,7 +5,14 @@
  */
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NsProcess, POPTOP, sh, type Topology, writeServerConfig } from '../test/e2e/netns.ts';
+import {
+  createTopology,
+  NsProcess,
+  POPTOP,
+  statusIn,
+  type Topology,
+  writeServerConfig,
+} from '../test/e2e/netns.ts';
 
 /**
  * Starts the server for `n` sessions from one source address (per-source caps lifted, no hooks,
@@ -85,8 +92,43 @@ export function benchLoad(topo: Topology, n: number, concurrency: number): NsPro
 }
 
 /** The server's `status` answer (sessions, pool, system counters, memory...). */
-export function statusIn<T>(topo: Topology, control: string): T {
-  const script = `const s=require('net').connect(process.argv[1]);let b='';s.on('connect',()=>s.write('{"cmd":"status"}\\n'));s.on('data',d=>b+=d);s.on('end',()=>process.stdout.write(b));`;
-  const out = sh('ip', ['netns', 'exec', topo.server, process.execPath, '-e', script, control]);
-  return (JSON.parse(out) as { data: T }).data;
+export function benchStatus<T>(topo: Topology, control: string): T {
+  return statusIn<T>(topo.server, control);
+}
+
+/**
+ * A fresh one-client topology for `fn`; every process `fn` registers with `keep` is killed (by PID)
+ * and the namespaces are removed afterwards, whatever happens.
+ */
+export async function inTopology<R>(
+  tag: string,
+  fn: (topo: Topology, keep: (p: NsProcess) => NsProcess) => Promise<R>,
+): Promise<R> {
+  const topo = createTopology(1, tag);
+  const procs: NsProcess[] = [];
+  try {
+    return await fn(topo, (p) => {
+      procs.push(p);
+      return p;
+    });
+  } finally {
+    for (const p of procs) p.signal('SIGKILL');
+    for (const p of procs) await p.exited(5000).catch(() => undefined);
+    topo.destroy();
+  }
+}
+
+/** `--name value` options taken out of argv (the rest are the positional sizes). */
+export function benchArgs(argv: string[]): { opt(name: string, fallback: string): string; rest: string[] } {
+  const rest = [...argv];
+  return {
+    opt(name, fallback) {
+      const i = rest.indexOf(name);
+      if (i < 0) return fallback;
+      const v = rest[i + 1] ?? fallback;
+      rest.splice(i, 2);
+      return v;
+    },
+    rest,
+  };
 }

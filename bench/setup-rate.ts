@@ -14,17 +14,10 @@
  * 180 s). No hooks run (ip-up/ip-down point nowhere) so the figures are the server's own.
  */
 import { readFileSync } from 'node:fs';
-import { createTopology, type NsProcess, sh, type Topology } from '../test/e2e/netns.ts';
-import { benchLoad, benchServer, statusIn } from './ns-bench.ts';
+import { sh, type Topology, until } from '../test/e2e/netns.ts';
+import { benchArgs, benchLoad, benchServer, benchStatus, inTopology } from './ns-bench.ts';
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string): string => {
-  const i = args.indexOf(name);
-  if (i < 0) return fallback;
-  const v = args[i + 1] ?? fallback;
-  args.splice(i, 2);
-  return v;
-};
+const { opt, rest: args } = benchArgs(process.argv.slice(2));
 const backends = opt('--backends', 'ip,netlink').split(',');
 const concurrency = Number(opt('-c', '64'));
 const timeoutS = Number(opt('--timeout', '180'));
@@ -69,7 +62,7 @@ function rssMb(pid: number): number {
 }
 
 function status(topo: Topology, control: string): { sessions: number; system?: { hostRoutes: number } } {
-  return statusIn(topo, control);
+  return benchStatus(topo, control);
 }
 
 function hostRoutes(topo: Topology): number {
@@ -78,29 +71,18 @@ function hostRoutes(topo: Topology): number {
     .filter((l) => /^10\.\d+\.\d+\.\d+ /.test(l)).length;
 }
 
-async function until<T>(ms: number, get: () => T | undefined): Promise<T | undefined> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = get();
-    if (v !== undefined || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 async function run(backend: string, n: number, tag: string): Promise<Row> {
-  const topo = createTopology(1, tag);
-  const procs: NsProcess[] = [];
-  try {
+  return inTopology(tag, async (topo, keep) => {
     const { server, control } = await benchServer(topo, n, {
       tun: TUN,
       pool: 78,
       env: { POPTOP_ROUTE_BACKEND: backend },
     });
-    procs.push(server);
+    keep(server);
     const pid = server.child.pid!;
     const before = cpu(pid);
     const gen = benchLoad(topo, n, concurrency);
-    procs.push(gen);
+    keep(gen);
     const started = Date.now();
     let report: {
       up: number;
@@ -127,18 +109,19 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
       };
     }
     // Every route in place (the last ones may still be on their way) before reading the figures.
-    await until(30_000, () =>
+    await until('every route in place', 30_000, () =>
       (status(topo, control).system?.hostRoutes ?? 0) >= report.up ? true : undefined,
-    );
+    ).catch(() => undefined);
     const after = cpu(pid);
     const rss = rssMb(pid);
     const t0 = Date.now();
     gen.signal('SIGKILL');
     await gen.exited(10_000);
-    await until(timeoutS * 1000, () => {
+    // Out of time: the figures show it (tear-down time, routes left); the run goes on.
+    await until('every session and route gone', timeoutS * 1000, () => {
       const st = status(topo, control);
       return st.sessions === 0 && (st.system?.hostRoutes ?? 0) === 0 ? true : undefined;
-    });
+    }).catch(() => undefined);
     const teardownS = (Date.now() - t0) / 1000;
     // Deletes that failed stay counted by the server: give them no more time, count the kernel's.
     const routesLeft = hostRoutes(topo);
@@ -162,11 +145,7 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
       routesLeft,
       reasons: report.reasons,
     };
-  } finally {
-    for (const p of procs) p.signal('SIGKILL');
-    for (const p of procs) await p.exited(5000).catch(() => undefined);
-    topo.destroy();
-  }
+  });
 }
 
 const rows: Row[] = [];

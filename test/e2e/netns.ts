@@ -29,6 +29,26 @@ export function sessionsIn(ns: string, control: string): SessionRow[] {
   return JSON.parse(poptopIn(ns, ['sessions', '--json', '--control-socket', control])) as SessionRow[];
 }
 
+/** The server's `status` answer (sessions, pool, system counters, fds, memory) through its control socket, inside `ns`. */
+export function statusIn<T>(ns: string, control: string): T {
+  const script = `const s=require('net').connect(process.argv[1]);let b='';s.on('connect',()=>s.write('{"cmd":"status"}\\n'));s.on('data',d=>b+=d);s.on('end',()=>process.stdout.write(b));`;
+  const out = sh('ip', ['netns', 'exec', ns, process.execPath, '-e', script, control]);
+  const reply = JSON.parse(out) as { ok: boolean; data: T };
+  if (!reply.ok) throw new Error(`status failed: ${out}`);
+  return reply.data;
+}
+
+/** Polls `get` every 200 ms until it returns a value; throws naming `what` after `ms`. */
+export async function until<T>(what: string, ms: number, get: () => T | undefined): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = get();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 export interface Topology {
   /** Namespace names. */
   server: string;

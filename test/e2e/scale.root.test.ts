@@ -15,7 +15,9 @@ import {
   POPTOP,
   sessionsIn,
   sh,
+  statusIn,
   type Topology,
+  until,
   writeServerConfig,
 } from './netns.ts';
 
@@ -148,21 +150,7 @@ function status(s: ReturnType<typeof setUp>): {
   system?: { hostRoutes: number; framedRoutes: number; proxyArp: number; failures: number };
   fds?: { limit: number; reserve: number; inUse: number; refusing: boolean };
 } {
-  const script = `const s=require('net').connect(process.argv[1]);let b='';s.on('connect',()=>s.write('{"cmd":"status"}\\n'));s.on('data',d=>b+=d);s.on('end',()=>process.stdout.write(b));`;
-  const out = sh('ip', ['netns', 'exec', s.topo.server, process.execPath, '-e', script, s.control]);
-  const reply = JSON.parse(out) as { ok: boolean; data: ReturnType<typeof status> };
-  assert.ok(reply.ok, out);
-  return reply.data;
-}
-
-async function until<T>(what: string, ms: number, get: () => T | undefined): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = get();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  return statusIn(s.topo.server, s.control);
 }
 
 test('mass disconnect: 200 sessions end together and every host route is gone; no ip process per session', {
