@@ -36,7 +36,6 @@ export function startLoad(s: LoadShare): {
   close(): Promise<void>;
 } {
   const sources = openSources(s.sources, s.log);
-  const [first, ...more] = sources;
   const gen = new LoadGenerator({
     server: s.server,
     user: s.user,
@@ -44,9 +43,7 @@ export function startLoad(s: LoadShare): {
     policy: clientPolicy(s.args),
     clock: new SystemClock(),
     log: s.log,
-    gre: first!.gre,
-    ...(first!.connectTcp ? { connectTcp: first!.connectTcp } : {}),
-    moreSources: more,
+    sources,
     sessions: s.sessions,
     concurrency: s.concurrency,
   });

@@ -10,19 +10,19 @@ export interface LoadSource {
   connectTcp?: ClientOptions['connectTcp'];
 }
 
-/** What every generated session shares, as for one client; plus how many and how fast. */
+/** What every generated session shares, as for one client; plus where from, how many and how fast. */
 export type LoadOptions = Pick<
   ClientOptions,
-  'server' | 'port' | 'user' | 'password' | 'policy' | 'clock' | 'log' | 'gre' | 'connectTcp'
+  'server' | 'port' | 'user' | 'password' | 'policy' | 'clock' | 'log'
 > & {
+  /**
+   * Local addresses (at least one): sessions take them in turn (round robin), so that per-source
+   * limits and the ephemeral port range of one address do not cap a run.
+   */
+  sources: readonly LoadSource[];
   sessions: number;
   /** Set-ups in flight at once. */
   concurrency: number;
-  /**
-   * Further local addresses: sessions take `{gre, connectTcp}` and these in turn (round robin),
-   * so that per-source limits and the ephemeral port range of one address do not cap a run.
-   */
-  moreSources?: readonly LoadSource[];
 };
 
 /** How far a run is, at any moment (for progress lines). */
@@ -58,7 +58,6 @@ export class LoadGenerator {
   private readonly callIds = new CallIdAllocator();
   private readonly demux: GreDemux;
   private readonly clients: PptpClient[] = [];
-  private readonly sources: readonly LoadSource[];
   private readonly times: number[] = [];
   private readonly reasons: Record<string, number> = {};
   private failed = 0;
@@ -68,12 +67,9 @@ export class LoadGenerator {
   constructor(o: LoadOptions) {
     this.o = o;
     this.demux = new GreDemux(new DropCounter<GreDemuxDropReason>(o.log, 'packet'));
-    this.sources = [
-      { gre: o.gre, ...(o.connectTcp ? { connectTcp: o.connectTcp } : {}) },
-      ...(o.moreSources ?? []),
-    ];
+    if (o.sources.length === 0) throw new RangeError('the load generator needs a source');
     // One demultiplexer: call ids are unique across the process, whichever socket a packet came in on.
-    for (const src of this.sources) src.gre.onPacket((packet, from) => this.demux.receive(packet, from));
+    for (const src of o.sources) src.gre.onPacket((packet, from) => this.demux.receive(packet, from));
   }
 
   /** Where the run is now. */
@@ -101,7 +97,7 @@ export class LoadGenerator {
     this.startedAt = started;
     const one = async (index: number): Promise<void> => {
       const t0 = o.clock.now();
-      const src = this.sources[index % this.sources.length]!;
+      const src = o.sources[index % o.sources.length]!;
       this.inFlight++;
       const up = await new Promise<boolean>((resolve) => {
         const client = new PptpClient({

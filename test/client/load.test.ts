@@ -30,8 +30,12 @@ test('the load generator holds many sessions over one shared GRE port and closes
       policy: defaultPolicy('client'),
       clock: new SystemClock(),
       log: new MemoryLogger(),
-      gre: bench.net.port('127.0.0.5'),
-      connectTcp: (host, port) => connect({ host, port, localAddress: '127.0.0.5' }),
+      sources: [
+        {
+          gre: bench.net.port('127.0.0.5'),
+          connectTcp: (host, port) => connect({ host, port, localAddress: '127.0.0.5' }),
+        },
+      ],
       sessions: n + 2,
       concurrency: 8,
     });
@@ -70,7 +74,6 @@ test('sessions take the source addresses in turn; progress is readable while the
     connectTcp: (host: string, port: number) => connect({ host, port, localAddress: a }),
   });
   try {
-    const [first, ...more] = addrs.map(from);
     const gen = new LoadGenerator({
       server: parseIPv4('127.0.0.1')!,
       port: bench.port,
@@ -79,9 +82,7 @@ test('sessions take the source addresses in turn; progress is readable while the
       policy: defaultPolicy('client'),
       clock: new SystemClock(),
       log: new MemoryLogger(),
-      gre: first!.gre,
-      connectTcp: first!.connectTcp,
-      moreSources: more,
+      sources: addrs.map(from),
       sessions: n,
       concurrency: 18,
     });
