@@ -11,7 +11,9 @@ import type { Logger } from '../util/log.ts';
  *   failures within `windowS` lock the address out for `lockoutS`; each further lockout of the same
  *   address doubles, up to maxLockoutS. While locked out, no password is checked: the peer gets the
  *   protocol's ordinary failure answer (for MS-CHAP "E=691 R=0", as for a wrong password), so
- *   guessing learns nothing. A success from an address clears its record.
+ *   guessing learns nothing. A success from an address clears the failures of that user name
+ *   there (a mistyped password then the right one costs nothing more); failures for other names
+ *   stay, so logging in to an account of one's own does not reset the guessing of another.
  * - **per user name** (a slow brake only): after `userFreeFailures` failures for one name within
  *   `windowS`, from any addresses, answers for that name are delayed by `userDelayS` per further
  *   failure, at most `userMaxDelayS`. A user name is never locked: an attacker spraying from many
@@ -79,18 +81,23 @@ export interface AuthThrottle {
   assess(source: string, user: string): ThrottleVerdict;
   /** The password (or name) was wrong. */
   failed(source: string, user: string): void;
-  /** The peer authenticated: the address's record is cleared. */
+  /** The peer authenticated: that name's failures from the address are forgotten. */
   succeeded(source: string, user: string): void;
 }
 
-/** At most this many distinct names are remembered per address (for the count in the log). */
+/**
+ * At most this many distinct names are remembered per address, each with its failures (for the
+ * count in the log, and for a success to forget only its own). Failures for names beyond this are
+ * still counted for the address, and a success never takes them back.
+ */
 const MAX_NAMES_PER_SOURCE = 64;
 
 interface SourceEntry {
   /** Start of the current counting window (first failure in it). */
   windowStart: number;
   failures: number;
-  users: Set<string>;
+  /** Failures per user name within `failures`. */
+  users: Map<string, number>;
   lockedUntil: number;
   lockouts: number;
   /** Attempts refused during the current lockout. */
@@ -172,13 +179,18 @@ export class LoginThrottle implements AuthThrottle {
       s.users.clear();
     }
     s.failures++;
-    if (s.users.size < MAX_NAMES_PER_SOURCE) s.users.add(user);
+    const mine = s.users.get(user);
+    if (mine !== undefined) s.users.set(user, mine + 1);
+    else if (s.users.size < MAX_NAMES_PER_SOURCE) s.users.set(user, 1);
     if (s.failures >= this.settings.failLimit) this.lockOut(source, s, now);
   }
 
-  succeeded(source: string, _user: string): void {
+  succeeded(source: string, user: string): void {
     const s = this.sources.get(source);
-    if (s && s.lockedUntil <= this.clock.now()) this.forgetSource(source, s);
+    if (!s || s.lockedUntil > this.clock.now()) return;
+    s.failures = Math.max(0, s.failures - (s.users.get(user) ?? 0));
+    s.users.delete(user);
+    if (s.failures === 0) this.forgetSource(source, s);
   }
 
   /** Cancel the lockout timers (the server is stopping). */
@@ -225,7 +237,7 @@ export class LoginThrottle implements AuthThrottle {
       s = {
         windowStart: now,
         failures: 0,
-        users: new Set(),
+        users: new Map(),
         lockedUntil: 0,
         lockouts: 0,
         refused: 0,
