@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { encodeControlMessage } from '../pptp/codec.ts';
 import { GeneralError, PPTP_PROTOCOL_VERSION, StartResult } from '../pptp/constants.ts';
 import { ControlFramer } from '../pptp/framer.ts';
-import type { Clock } from '../util/clock.ts';
+import type { Clock, TimerHandle } from '../util/clock.ts';
 import type { DropCounter } from '../util/counters.ts';
 import { formatIPv4, type IPv4 } from '../wire/ip.ts';
 import type { GuardSettings } from './settings.ts';
@@ -101,15 +101,18 @@ export class ConnectionRefuser {
       sock.destroy();
       return;
     }
+    // Counted until the socket is really gone, not just answered: a peer that keeps trickling bytes
+    // after the reply must not hold sockets beyond MAX_REFUSING, and is cut REFUSE_WAIT_MS after it.
     this.waiting++;
     const framer = new ControlFramer();
     let done = false;
+    let linger: TimerHandle | undefined;
     const finish = (reply: boolean): void => {
       if (done) return;
       done = true;
-      this.waiting--;
       timer.cancel();
       sock.removeAllListeners('data');
+      sock.pause();
       if (reply && !sock.destroyed) {
         sock.end(
           encodeControlMessage({
@@ -126,12 +129,16 @@ export class ConnectionRefuser {
             vendor: 'poptop',
           }),
         );
-        sock.setTimeout(REFUSE_WAIT_MS, () => sock.destroy());
+        linger = this.clock.setTimer(REFUSE_WAIT_MS, () => sock.destroy());
       } else sock.destroy();
     };
     const timer = this.clock.setTimer(REFUSE_WAIT_MS, () => finish(false));
     sock.on('error', () => finish(false));
-    sock.on('close', () => finish(false));
+    sock.once('close', () => {
+      this.waiting--;
+      linger?.cancel();
+      finish(false);
+    });
     sock.on('data', (d: Buffer) => {
       try {
         framer.push(d);

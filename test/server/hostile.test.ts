@@ -41,6 +41,34 @@ test('per-source cap on unauthenticated connections: refused with a Start-Contro
   }
 });
 
+test('a refused connection that keeps sending after the refusal is still closed (5 s), and never counted twice', async () => {
+  const bench = await startServer(serverSettings({ maxUnauthPerSource: 1 }));
+  const first = new RawControl(bench.port, '127.0.0.8');
+  const pest = new RawControl(bench.port, '127.0.0.8', { halfOpen: true });
+  try {
+    await first.ready;
+    first.start();
+    await waitFor(() => first.find('start-control-connection-reply') !== undefined, 2000, 'the first reply');
+    await pest.ready;
+    pest.start();
+    await waitFor(() => pest.find('start-control-connection-reply') !== undefined, 2000, 'the refusal');
+    assert.equal(pest.find('start-control-connection-reply')?.resultCode, 2);
+    // It never closes its side, and a byte every half second would reset an idle timeout for ever.
+    const trickle = setInterval(() => {
+      if (!pest.sock.destroyed && pest.sock.writable) pest.sock.write(Buffer.from([0]));
+    }, 500);
+    try {
+      await waitFor(() => pest.closed, 9000, 'the server to close the refused connection');
+    } finally {
+      clearInterval(trickle);
+    }
+  } finally {
+    first.close();
+    pest.close();
+    await bench.close();
+  }
+});
+
 test('a connection that never places a call is closed at the call deadline', async () => {
   const bench = await startServer(serverSettings({ callDeadlineS: 0.3 }));
   const r = new RawControl(bench.port, '127.0.0.6');

@@ -14,8 +14,15 @@ export class RawControl {
   private readonly framer = new ControlFramer();
   readonly ready: Promise<void>;
 
-  constructor(port: number, localAddress: string) {
-    this.sock = connect({ host: '127.0.0.1', port, localAddress, noDelay: true });
+  /** `halfOpen`: our side stays open after the server's FIN (a peer that never closes). */
+  constructor(port: number, localAddress: string, o: { halfOpen?: boolean } = {}) {
+    this.sock = connect({
+      host: '127.0.0.1',
+      port,
+      localAddress,
+      noDelay: true,
+      allowHalfOpen: o.halfOpen ?? false,
+    });
     this.ready = new Promise((resolve, reject) => {
       this.sock.once('connect', () => resolve());
       this.sock.once('error', reject);
