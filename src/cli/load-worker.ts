@@ -4,13 +4,14 @@
  * talks to the parent over the IPC channel: `start` in; `progress` every 500 ms and one `report`
  * out; `close` in, then it closes its sessions cleanly and exits.
  */
-import { LoadGenerator, type LoadProgress, type LoadReport } from '../client/load.ts';
+import { connect } from 'node:net';
+import { LoadGenerator, type LoadProgress, type LoadReport, type LoadSource } from '../client/load.ts';
+import { RawGreSocket } from '../net/gre-socket.ts';
 import { SystemClock } from '../util/clock.ts';
 import { consoleLogger, type Logger } from '../util/log.ts';
-import type { IPv4 } from '../wire/ip.ts';
+import { formatIPv4, type IPv4 } from '../wire/ip.ts';
 import type { ParsedArgs } from './args.ts';
 import { clientPolicy } from './connect.ts';
-import { openSources } from './load.ts';
 
 export interface LoadShare {
   args: ParsedArgs;
@@ -23,11 +24,25 @@ export interface LoadShare {
   log: Logger;
 }
 
-export type ParentMessage = ({ type: 'start'; debug: boolean } & Omit<LoadShare, 'log'>) | { type: 'close' };
+export type ParentMessage =
+  | ({ type: 'start'; debug: boolean } & Omit<LoadShare, 'log'>)
+  /** Start no more sessions (Ctrl-C during the set-up); the report follows. */
+  | { type: 'stop' }
+  | { type: 'close' };
 
 export type ChildMessage =
   | { type: 'progress'; progress: LoadProgress }
   | { type: 'report'; report: LoadReport; times: number[] };
+
+/** One GRE socket per source address, TCP connecting from it; [any address] when none is given. */
+export function openSources(addresses: readonly IPv4[], log: Logger): LoadSource[] {
+  if (addresses.length === 0) return [{ gre: new RawGreSocket({ log }) }];
+  return addresses.map((a) => ({
+    gre: new RawGreSocket({ log, localAddress: a }),
+    connectTcp: (host: string, port: number) =>
+      connect({ host, port, localAddress: formatIPv4(a), noDelay: true }),
+  }));
+}
 
 /** Opens the sockets (throws in words if the kernel refuses) and starts the sessions. */
 export function startLoad(s: LoadShare): {
@@ -58,12 +73,20 @@ export function startLoad(s: LoadShare): {
 }
 
 function serveParent(): void {
-  const send = (m: ChildMessage) => process.send?.(m);
-  let close: (() => Promise<void>) | undefined;
+  // The parent may be gone (killed): a send then would raise an unhandled 'error' and end us
+  // before our sessions are closed.
+  const send = (m: ChildMessage) => {
+    if (process.connected) process.send?.(m, () => {});
+  };
+  let h: ReturnType<typeof startLoad> | undefined;
+  let timer: NodeJS.Timeout | undefined;
   let closing = false;
   const finish = async () => {
+    if (closing) return;
     closing = true;
-    await close?.();
+    clearInterval(timer);
+    h?.gen.stop();
+    await h?.close();
     process.exit(0);
   };
   process.on('message', (m: ParentMessage) => {
@@ -71,26 +94,29 @@ function serveParent(): void {
       void finish();
       return;
     }
-    if (close || closing) return;
+    if (m.type === 'stop') {
+      h?.gen.stop();
+      return;
+    }
+    if (h || closing) return;
     const log = consoleLogger({ debug: m.debug });
-    let h: ReturnType<typeof startLoad>;
     try {
       h = startLoad({ ...m, log });
     } catch (e) {
       log.error((e as Error).message);
       process.exit(1);
     }
-    close = h.close;
-    const timer = setInterval(() => send({ type: 'progress', progress: h.gen.progress() }), 500);
+    const gen = h.gen;
+    timer = setInterval(() => send({ type: 'progress', progress: gen.progress() }), 500);
     void h.done.then((report) => {
       clearInterval(timer);
-      send({ type: 'progress', progress: h.gen.progress() });
-      send({ type: 'report', report, times: [...h.gen.setupTimes()] });
+      send({ type: 'progress', progress: gen.progress() });
+      send({ type: 'report', report, times: [...gen.setupTimes()] });
     });
   });
   // The parent went away (killed): close cleanly rather than leave sessions to time out.
   process.on('disconnect', () => void finish());
-  // SIGINT reaches the whole process group: the parent decides when to close.
+  // SIGINT reaches the whole process group: the parent decides when to stop and close.
   process.on('SIGINT', () => {});
 }
 

@@ -1,14 +1,12 @@
 import { fork } from 'node:child_process';
-import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { type LoadProgress, type LoadReport, type LoadSource, percentile } from '../client/load.ts';
-import { RawGreSocket } from '../net/gre-socket.ts';
+import { type LoadProgress, type LoadReport, percentile } from '../client/load.ts';
 import { escapeControls } from '../util/escape.ts';
-import { consoleLogger, type Logger } from '../util/log.ts';
+import { consoleLogger } from '../util/log.ts';
 import { formatIPv4, type IPv4, parseIPv4 } from '../wire/ip.ts';
 import { type FlagSpec, flag, has, intFlag, type ParsedArgs, UsageError } from './args.ts';
 import { CONNECT_FLAGS } from './connect.ts';
-import type { ChildMessage, LoadShare, ParentMessage } from './load-worker.ts';
+import { type ChildMessage, type LoadShare, type ParentMessage, startLoad } from './load-worker.ts';
 import { resolvePassword } from './password.ts';
 
 export const LOAD_FLAGS = [
@@ -57,16 +55,6 @@ export function splitShares(total: number, processes: number): number[] {
   );
 }
 
-/** One GRE socket per source address, TCP connecting from it; [any address] when none is given. */
-export function openSources(addresses: readonly IPv4[], log: Logger): LoadSource[] {
-  if (addresses.length === 0) return [{ gre: new RawGreSocket({ log }) }];
-  return addresses.map((a) => ({
-    gre: new RawGreSocket({ log, localAddress: a }),
-    connectTcp: (host: string, port: number) =>
-      connect({ host, port, localAddress: formatIPv4(a), noDelay: true }),
-  }));
-}
-
 /** "1200 of 5000 up, 3 failed (2 × reason, ...), 40 setting up, 180/s" */
 export function formatProgress(p: LoadProgress, ratePerS: number): string {
   const top = Object.entries(p.reasons)
@@ -92,35 +80,67 @@ function addProgress(parts: readonly LoadProgress[], requested: number): LoadPro
   };
 }
 
-/** Progress lines on stderr every `everyS` seconds (0: none); the rate is over the last interval. */
+/** Progress lines on stderr, one at once and then every `everyS` seconds (0: none); the rate is over the last interval. */
 function progressPrinter(everyS: number, read: () => LoadProgress): { stop(): void } {
   if (everyS <= 0) return { stop: () => {} };
   let lastUp = 0;
   let lastAt = performance.now();
-  const timer = setInterval(() => {
+  const print = () => {
     const p = read();
     const now = performance.now();
     const rate = ((p.up - lastUp) * 1000) / Math.max(1, now - lastAt);
     lastUp = p.up;
     lastAt = now;
     process.stderr.write(`${formatProgress(p, rate)}\n`);
-  }, everyS * 1000);
+  };
+  print(); // at once: the run has started
+  const timer = setInterval(print, everyS * 1000);
   return { stop: () => clearInterval(timer) };
 }
 
-/** Resolves after `ms`, or at once on SIGINT/SIGTERM (the sessions are then closed cleanly). */
-function holdFor(ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
-  });
+/**
+ * SIGINT/SIGTERM for the whole run: the first one during the set-up stops starting sessions (the
+ * result is printed for those that came); during the hold, or a second one, ends the hold. The
+ * sessions are then closed cleanly either way.
+ */
+class Interrupts {
+  private onStop: (() => void) | undefined;
+  private wake: (() => void) | undefined;
+  interrupted = false;
+  private readonly handler = () => {
+    this.interrupted = true;
+    this.onStop?.();
+    this.onStop = undefined;
+    this.wake?.();
+  };
+
+  constructor() {
+    process.on('SIGINT', this.handler);
+    process.on('SIGTERM', this.handler);
+  }
+
+  /** What a signal during the set-up does. */
+  duringSetup(stop: () => void): void {
+    this.onStop = stop;
+  }
+
+  /** Resolves after `ms`, or at once if interrupted (before or meanwhile). */
+  hold(ms: number): Promise<void> {
+    this.onStop = undefined;
+    if (this.interrupted || ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+
+  dispose(): void {
+    process.off('SIGINT', this.handler);
+    process.off('SIGTERM', this.handler);
+  }
 }
 
 /**
@@ -188,29 +208,22 @@ function printReport(args: ParsedArgs, report: LoadReport & { processes?: number
 }
 
 async function runHere(r: LoadRun): Promise<number> {
-  const { startLoad } = await import('./load-worker.ts');
-  let handle: Awaited<ReturnType<typeof startLoad>>;
+  let handle: ReturnType<typeof startLoad>;
   try {
-    handle = startLoad({
-      args: r.args,
-      server: r.server,
-      user: r.user,
-      password: r.password,
-      sessions: r.sessions,
-      concurrency: r.concurrency,
-      sources: r.sources,
-      log: r.log,
-    });
+    handle = startLoad(r);
   } catch (e) {
     r.log.error((e as Error).message);
     return 1;
   }
+  const signals = new Interrupts();
+  signals.duringSetup(() => handle.gen.stop());
   const printer = progressPrinter(r.progressS, () => handle.gen.progress());
   const report = await handle.done;
   printer.stop();
   printReport(r.args, report);
-  if (r.holdS > 0) await holdFor(r.holdS * 1000);
+  await signals.hold(r.holdS * 1000);
   await handle.close();
+  signals.dispose();
   return report.failed === 0 ? 0 : 1;
 }
 
@@ -274,6 +287,11 @@ async function runInProcesses(r: LoadRun): Promise<number> {
     });
     return { child, ended };
   });
+  const signals = new Interrupts();
+  signals.duringSetup(() => {
+    for (const { child } of children)
+      if (child.connected) child.send({ type: 'stop' } satisfies ParentMessage, () => {});
+  });
   const printer = progressPrinter(r.progressS, () => addProgress(latest, r.sessions));
   await Promise.all(children.map((c) => c.ended));
   printer.stop();
@@ -294,16 +312,17 @@ async function runInProcesses(r: LoadRun): Promise<number> {
     processes: r.processes,
   };
   printReport(r.args, report);
-  if (r.holdS > 0) await holdFor(r.holdS * 1000);
+  await signals.hold(r.holdS * 1000);
   await Promise.all(
     children.map(
       ({ child }) =>
         new Promise<void>((resolve) => {
           if (child.exitCode !== null || !child.connected) return resolve();
           child.once('exit', () => resolve());
-          child.send({ type: 'close' } satisfies ParentMessage);
+          child.send({ type: 'close' } satisfies ParentMessage, () => {});
         }),
     ),
   );
+  signals.dispose();
   return report.failed === 0 ? 0 : 1;
 }

@@ -63,6 +63,7 @@ export class LoadGenerator {
   private failed = 0;
   private inFlight = 0;
   private startedAt: number | undefined;
+  private stopped = false;
 
   constructor(o: LoadOptions) {
     this.o = o;
@@ -70,6 +71,11 @@ export class LoadGenerator {
     if (o.sources.length === 0) throw new RangeError('the load generator needs a source');
     // One demultiplexer: call ids are unique across the process, whichever socket a packet came in on.
     for (const src of o.sources) src.gre.onPacket((packet, from) => this.demux.receive(packet, from));
+  }
+
+  /** Start no more sessions: run() resolves once those in flight are up or failed. */
+  stop(): void {
+    this.stopped = true;
   }
 
   /** Where the run is now. */
@@ -126,7 +132,7 @@ export class LoadGenerator {
       else this.failed++;
     };
     const worker = async (): Promise<void> => {
-      while (next < o.sessions) await one(next++);
+      while (!this.stopped && next < o.sessions) await one(next++);
     };
     await Promise.all(Array.from({ length: Math.max(1, o.concurrency) }, worker));
     const sorted = [...times].sort((a, b) => a - b);

@@ -86,17 +86,16 @@ test('sessions take the source addresses in turn; progress is readable while the
       sessions: n,
       concurrency: 18,
     });
-    const seen: LoadProgress[] = [];
-    const timer = setInterval(() => seen.push(gen.progress()), 5);
-    const report = await gen.run();
-    clearInterval(timer);
+    const running = gen.run();
+    // run() starts `concurrency` set-ups at once, before anything can come up.
+    const early: LoadProgress = gen.progress();
+    assert.deepEqual(
+      { ...early, seconds: 0 },
+      { requested: n, up: 0, failed: 0, inFlight: 18, reasons: {}, seconds: 0 },
+    );
+    const report = await running;
     assert.equal(report.up, n, JSON.stringify(report.reasons));
     assert.equal(report.failed, 0);
-    assert.ok(
-      seen.some((p) => p.inFlight > 0 && p.up < n),
-      'seen while sessions were still setting up',
-    );
-    for (const p of seen) assert.ok(p.up + p.failed + p.inFlight <= n && p.requested === n);
     assert.deepEqual(gen.progress().inFlight, 0);
     assert.equal(gen.setupTimes().length, n);
     const peers = new Map<string, number>();
@@ -143,4 +142,38 @@ test('--source lists and ranges; shares split evenly; progress lines escape the 
     'progress: 40 of 100 up, 3 failed (2 × refused\\x1b[31m, 1 × timed out), 8 setting up, 18/s, 12 s',
   );
   assert.doesNotMatch(line, /sessions up/, 'never mistaken for the final line');
+});
+
+test('stop(): no further set-ups start; run() resolves with those already started', async () => {
+  const base = parseIPv4('10.66.0.1')!;
+  const bench = await startServer(
+    serverSettings({ remoteIps: Array.from({ length: 20 }, (_, i) => base + i), maxConnections: 20 }),
+  );
+  try {
+    const gen = new LoadGenerator({
+      server: parseIPv4('127.0.0.1')!,
+      port: bench.port,
+      user: 'alice',
+      password: 'alice-secret',
+      policy: defaultPolicy('client'),
+      clock: new SystemClock(),
+      log: new MemoryLogger(),
+      sources: [
+        {
+          gre: bench.net.port('127.0.0.31'),
+          connectTcp: (host, port) => connect({ host, port, localAddress: '127.0.0.31' }),
+        },
+      ],
+      sessions: 20,
+      concurrency: 4,
+    });
+    const running = gen.run();
+    gen.stop();
+    const report = await running;
+    assert.equal(report.up + report.failed, 4, 'only the first four, started before stop()');
+    assert.equal(report.up, 4, JSON.stringify(report.reasons));
+    await gen.close();
+  } finally {
+    await bench.close();
+  }
 });
