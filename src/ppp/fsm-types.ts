@@ -38,8 +38,6 @@ export interface ControlProtocolHandler {
   started(): void;
   /** tlf, with the reason in words ("no response to 10 Configure-Requests"). */
   finished(reason: string): void;
-  /** The peer sent Terminate-Request (RTR); `text` is its data as latin1 text. */
-  terminateRequested?(text: string): void;
   /**
    * Codes beyond 1–7 (LCP Echo/Discard/Protocol-Reject, CCP Reset-Request/Ack). Return false
    * for a code the protocol does not know: the FSM then sends Code-Reject (RUC).

@@ -1,3 +1,4 @@
+import { describeOctets } from '../util/escape.ts';
 import { codeName, PacketCode } from './constants.ts';
 import { FsmActions } from './fsm-actions.ts';
 import type { ConfigOption } from './options.ts';
@@ -364,7 +365,6 @@ export class Fsm extends FsmActions {
   }
 
   private receiveTerminateRequest(id: number, data: Uint8Array): void {
-    const text = Buffer.from(data).toString('latin1');
     switch (this.stateValue) {
       case 'req-sent':
       case 'ack-rcvd':
@@ -373,8 +373,8 @@ export class Fsm extends FsmActions {
         this.sta(id);
         return;
       case 'opened':
-        this.reason = `peer requested termination${text ? ` ("${text}")` : ''}`;
-        this.handler.terminateRequested?.(text);
+        // The peer's words, quoted and escaped (or its octets in hex): they are the peer's, never ours.
+        this.reason = `peer requested termination${data.length > 0 ? ` (${describeOctets(data)})` : ''}`;
         this.setState('stopping');
         this.restartCount = 0; // zrc: wait one restart interval, then tlf
         this.armTimer();

@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { DropCounter } from '../util/counters.ts';
+import { quote } from '../util/escape.ts';
 import type { Logger } from '../util/log.ts';
 import type { IPv4 } from '../wire/ip.ts';
 import type { AuthExchange, AuthFailure, AuthHost, AuthMethod, AuthSuccess } from './auth/types.ts';
@@ -317,7 +318,7 @@ export class PppLink {
       },
       failed: (r: AuthFailure) => {
         if (!live()) return;
-        const reason = `authentication failed (${r.method}${r.user ? ` user "${r.user}"` : ''}): ${r.reason}`;
+        const reason = `authentication failed (${r.method}${r.user ? ` user ${quote(r.user)}` : ''}): ${r.reason}`;
         // The peer learns no more than the CHAP Failure told it: not whether the user exists.
         this.close(reason, side === 'authenticator' ? 'authentication failed' : reason, r.logged === true);
       },

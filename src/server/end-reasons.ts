@@ -143,7 +143,9 @@ const OTHER_WORDS = 'the session ended; the detail says why';
 
 /** The code and sentence for a session's end reason (as logged in "session closed: ..."). */
 export function classifyEnd(reason: string | undefined): EndReason {
-  const text = reason ?? '';
+  // Quoted parts are the peer's words (a user name, Terminate-Request text): they must not pick the
+  // category, or a client called "locked out" would count as a lockout. Reasons quote with quote().
+  const text = (reason ?? '').replace(/"(?:[^"\\]|\\.)*"/g, '""');
   for (const r of RULES) {
     if (r.test.test(text)) {
       const out: EndReason = { code: r.code, words: r.words };

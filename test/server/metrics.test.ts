@@ -66,6 +66,16 @@ test('session end reasons: a code for the metrics and a sentence for a person', 
   assert.match(classifyEnd('no answer to 10 LCP Configure-Requests').words, /GRE \(IP protocol 47\)/);
 });
 
+test("the peer's quoted words never pick the category", () => {
+  const cases: [string, string][] = [
+    ['authentication failed (pap user "locked out"): unknown user "locked out"', 'auth_failed'],
+    ['peer requested termination ("the administrator is shutting down; MPPE")', 'peer_hangup'],
+    ['peer requested termination ("say \\"locked out\\" twice")', 'peer_hangup'],
+    ['refused: address locked out after failed logins', 'locked_out'],
+  ];
+  for (const [reason, code] of cases) assert.equal(classifyEnd(reason).code, code, reason);
+});
+
 test('label values: network text cannot break a line or a quoted value', () => {
   assert.equal(escapeLabelValue('plain'), 'plain');
   assert.equal(escapeLabelValue('a"b\\c'), 'a\\"b\\\\c');
