@@ -187,7 +187,7 @@ export class GreChannel {
     }
     if (header.ack !== undefined) this.receiveAck(header.ack);
     if (d < 0) {
-      this.drop('duplicate-or-late', `seq ${seq}, expected ${this.expected}`);
+      this.drop('duplicate-or-late', () => `seq ${seq}, expected ${this.expected}`);
     } else if (d === 0) {
       this.deliverNext(packet.subarray(start, start + header.payloadLength), false);
       this.drainHeld();
@@ -269,7 +269,7 @@ export class GreChannel {
   private receiveAck(ack: number): void {
     const lastSent = seqAdd(this.nextSeq, -1);
     if (seqDiff(ack, lastSent) > 0) {
-      this.drop('ack-unsent', `ack ${ack}, last sent ${lastSent}`);
+      this.drop('ack-unsent', () => `ack ${ack}, last sent ${lastSent}`);
       return;
     }
     if (seqDiff(ack, this.peerAcked) <= 0) return; // repeated or overtaken by a later ack
@@ -316,7 +316,7 @@ export class GreChannel {
       const where = d > 0 ? 'far ahead' : 'far behind';
       this.drop(
         `sequence number ${where}`,
-        `seq ${seq}, expected ${this.expected}: more than ${this.maxSeqJump} away; forged or stray`,
+        () => `seq ${seq}, expected ${this.expected}: more than ${this.maxSeqJump} away; forged or stray`,
       );
       return false;
     }
@@ -370,7 +370,7 @@ export class GreChannel {
 
   private hold(seq: number, copy: Uint8Array): void {
     if (!this.held.insert({ seq, payload: copy, arrivedAt: this.clock.now() })) {
-      this.drop('duplicate', `seq ${seq} already held`);
+      this.drop('duplicate', () => `seq ${seq} already held`);
       return;
     }
     while (this.held.size > this.reorderWindow) {
@@ -438,7 +438,7 @@ export class GreChannel {
     }
   }
 
-  private drop(reason: GreChannelDropReason, detail?: string): void {
+  private drop(reason: GreChannelDropReason, detail?: string | (() => string)): void {
     this.dropCounter.drop(reason, detail);
   }
 }

@@ -46,25 +46,26 @@ export class GreDemux {
   receive(packet: Uint8Array, from: IPv4): void {
     const header = readGreHeader(packet);
     if (typeof header === 'string') {
-      this.drop('GRE header malformed', `${GRE_DROP_WORDS[header]}, from ${formatIPv4(from)}`);
+      this.drop('GRE header malformed', () => `${GRE_DROP_WORDS[header]}, from ${formatIPv4(from)}`);
       return;
     }
     const endpoint = this.calls.get(header.callId);
     if (!endpoint) {
-      this.drop('GRE for an unknown call id', `call id ${header.callId} from ${formatIPv4(from)}`);
+      this.drop('GRE for an unknown call id', () => `call id ${header.callId} from ${formatIPv4(from)}`);
       return;
     }
     if (endpoint.peer !== from) {
       this.drop(
         'GRE from the wrong address',
-        `call id ${header.callId} belongs to ${formatIPv4(endpoint.peer)}, packet from ${formatIPv4(from)}`,
+        () =>
+          `call id ${header.callId} belongs to ${formatIPv4(endpoint.peer)}, packet from ${formatIPv4(from)}`,
       );
       return;
     }
     endpoint.receiveGre(packet, header);
   }
 
-  private drop(reason: GreDemuxDropReason, detail: string): void {
+  private drop(reason: GreDemuxDropReason, detail: () => string): void {
     this.drops.drop(reason, detail);
   }
 }

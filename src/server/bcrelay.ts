@@ -151,11 +151,10 @@ export class BroadcastRelay {
     }
     const src = ipv4FromBytes(packet, IPV4_SOURCE_OFFSET);
     if (packet[8]! <= 1)
-      return void this.drops.drop(
-        'TTL 1: not to be forwarded (or already relayed)',
+      return void this.drops.drop('TTL 1: not to be forwarded (or already relayed)', () =>
         this.describe(packet, ihl),
       );
-    if (this.own.has(src)) return void this.drops.drop('sent by this host', this.describe(packet, ihl));
+    if (this.own.has(src)) return void this.drops.drop('sent by this host', () => this.describe(packet, ihl));
     // One pass over the sessions: is the source a client's (static addresses are outside the
     // pool), and is anyone up to receive it?
     let up = 0;
@@ -165,7 +164,7 @@ export class BroadcastRelay {
       if (s.isUp) up++;
     }
     if (fromClient) {
-      return void this.drops.drop('source is a VPN client address', this.describe(packet, ihl));
+      return void this.drops.drop('source is a VPN client address', () => this.describe(packet, ihl));
     }
     if (up === 0) {
       this.counts.noClient++;

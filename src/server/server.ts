@@ -254,7 +254,7 @@ export class PptpServer implements SessionHost {
     const session =
       this.byAddress.get(dst) ?? (this.framedRoutes.size > 0 ? this.framedRoutes.lookup(dst) : undefined);
     if (!session) {
-      this.drops.drop('TUN packet for an address without a session', formatIPv4(dst));
+      this.drops.drop('TUN packet for an address without a session', () => formatIPv4(dst));
       return;
     }
     session.sendIp(packet, this.tun.headroom);

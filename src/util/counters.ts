@@ -13,13 +13,18 @@ class BoundedCounts {
     this.maxKeys = Math.max(1, maxKeys);
   }
 
-  /** Count one more `key` (or OTHER_KEY when the table is full); returns the key used and its count. */
-  add(key: string): [string, number] {
+  /** Count one more `key` (or OTHER_KEY when the table is full); returns the count of the key used. */
+  add(key: string): number {
     let k = key;
     if (!this.counts.has(k) && this.counts.size >= this.maxKeys) k = OTHER_KEY;
     const n = (this.counts.get(k) ?? 0) + 1;
     this.counts.set(k, n);
-    return [k, n];
+    return n;
+  }
+
+  /** Whether `key` has a count of its own (rather than being counted under OTHER_KEY). */
+  has(key: string): boolean {
+    return this.counts.has(key);
   }
 
   get(key: string): number {
@@ -54,12 +59,19 @@ export class DropCounter<Reason extends string = string> {
     this.counts = new BoundedCounts(maxKeys);
   }
 
-  drop(reason: Reason, detail?: string): void {
-    const [key, n] = this.counts.add(reason);
+  /**
+   * One more drop for `reason`. `detail` may be a function: it is then built only for the lines
+   * that are logged, so a flood of dropped packets costs no formatting.
+   */
+  drop(reason: Reason, detail?: string | (() => string)): void {
+    const n = this.counts.add(reason);
     if (n === 1 || isPowerOfTen(n)) {
       const times = n === 1 ? '' : ` (${n} times so far)`;
-      const shown = key === reason ? reason : `${reason}; too many reasons, counted as "${OTHER_KEY}"`;
-      this.log.warn(`dropped ${this.what}: ${shown}${detail ? ` (${detail})` : ''}${times}`);
+      const shown = this.counts.has(reason)
+        ? reason
+        : `${reason}; too many reasons, counted as "${OTHER_KEY}"`;
+      const words = typeof detail === 'function' ? detail() : detail;
+      this.log.warn(`dropped ${this.what}: ${shown}${words ? ` (${words})` : ''}${times}`);
     }
   }
 
@@ -92,7 +104,7 @@ export class RepeatedEvents {
 
   /** One occurrence of `key`; `text` (a function: built only when it is logged) says what happened. */
   note(key: string, text: string | (() => string), level: 'info' | 'warn' = 'info'): void {
-    const [, n] = this.counts.add(key);
+    const n = this.counts.add(key);
     if (n !== 1 && !isPowerOfTen(n)) return;
     const words = typeof text === 'string' ? text : text();
     const line = n === 1 ? words : `${words} (${n} times so far)`;

@@ -114,7 +114,7 @@ export class MppeFraming {
 
   /** A decrypted protocol the link cannot deliver. */
   unexpected(protocol: number): void {
-    this.drop('MPPE plaintext of an unexpected protocol', `0x${protocol.toString(16)}`);
+    this.drop('MPPE plaintext of an unexpected protocol', () => `0x${protocol.toString(16)}`);
   }
 
   private sendResetRequest(): void {
@@ -122,7 +122,7 @@ export class MppeFraming {
     this.host.sendResetRequest();
   }
 
-  private drop(reason: MppeFramingDropReason, detail?: string): void {
+  private drop(reason: MppeFramingDropReason, detail?: string | (() => string)): void {
     this.host.drops.drop(reason, detail);
   }
 }
