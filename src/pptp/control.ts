@@ -14,8 +14,10 @@
  * Stop-Control-Connection-Request when it was established); a message wrong for the state gets the
  * reply the RFC defines (General Error "Not-Connected" before establishment) or is counted and dropped.
  */
+
 import type { Clock, TimerHandle } from '../util/clock.ts';
 import { DropCounter, RepeatedEvents } from '../util/counters.ts';
+import { quote } from '../util/escape.ts';
 import type { Logger } from '../util/log.ts';
 import { ProtocolError } from '../wire/errors.ts';
 import {
@@ -353,7 +355,7 @@ export class ControlConnection {
     this.currentState = 'established';
     // Host name and vendor are the peer's bytes: quoted and escaped, never pasted raw.
     this.log.info(
-      `control connection established with host ${JSON.stringify(peer.hostName)}, vendor ${JSON.stringify(peer.vendor)}, ` +
+      `control connection established with host ${quote(peer.hostName)}, vendor ${quote(peer.vendor)}, ` +
         `protocol version 0x${peer.protocolVersion.toString(16).padStart(4, '0')}`,
     );
     this.keepalive.start();

@@ -183,8 +183,6 @@ export class Session implements GreEndpoint {
       echoIntervalMs: settings.pptpEchoIntervalS * 1000,
       callDeadlineMs: settings.callDeadlineS * 1000,
       onCallRequest: (req) => host.admitCall(this, req),
-      onEstablished: (p) =>
-        this.log.debug(`control connection from "${p.hostName}" (${p.vendor}) established`),
       onCallUp: (call) => this.onCallUp(call),
       onCallDown: (call, reason) => this.onCallDown(call, reason),
       onClosed: (reason) => this.finish(reason),

@@ -87,6 +87,9 @@ const PAGE_HEADERS = {
 
 const MAX_BODY = 1024;
 
+/** Connections the status listener holds at once; more are closed as they come. */
+export const STATUS_MAX_CONNECTIONS = 32;
+
 export class StatusHttpServer {
   readonly token: string;
   private readonly src: StatusSource;
@@ -122,6 +125,8 @@ export class StatusHttpServer {
     this.http.headersTimeout = 10_000;
     this.http.requestTimeout = 15_000;
     this.http.maxHeadersCount = 64;
+    // Anyone who can reach the port may connect (off loopback too): idle sockets are bounded.
+    this.http.maxConnections = STATUS_MAX_CONNECTIONS;
   }
 
   /** Start listening; resolves with the bound port. */

@@ -1,4 +1,5 @@
 import { appendFile } from 'node:fs/promises';
+import { escapeControls } from '../util/escape.ts';
 
 /**
  * wtmp records (utmp(5)), so `last` shows VPN sessions as pptpd's logwtmp plugin made it do: a
@@ -52,8 +53,9 @@ export interface WtmpEntry {
 }
 
 function putText(buf: Buffer, offset: number, size: number, text: string): void {
-  // Truncated to the field; NUL padding is already there. Control characters never reach the file.
-  buf.write(text.replace(/[\x00-\x1f\x7f]/g, '?'), offset, size, 'utf8');
+  // Truncated to the field; NUL padding is already there. Control characters (C0, C1, bidi
+  // overrides) never reach the file: `last` prints these fields to a terminal.
+  buf.write(escapeControls(text), offset, size, 'utf8');
 }
 
 /** One record; `login` false makes the DEAD_PROCESS record that closes `line`. */

@@ -532,5 +532,5 @@ test('peer strings reach the log quoted and escaped, never raw', () => {
   const line = s.log.lines.find((l) => l.line.includes('control connection established'))!.line;
   assert.ok(!line.includes('\n') && !line.includes('\u001b'), line);
   assert.ok(line.includes('host "evil\\nwarn  forged line \\"x\\""'), line);
-  assert.ok(line.includes('vendor "v\\u001b[31m"'), line);
+  assert.ok(line.includes('vendor "v\\x1b[31m"'), line); // quote(): the same escapes as every other log line
 });

@@ -120,6 +120,11 @@ test('wtmp records have glibc struct utmp layout (x86_64 and arm64)', () => {
   assert.equal(arm.length, 400);
   assert.equal(Number(arm.readBigInt64LE(344)), 1_700_000_000);
   assert.equal(wtmpLayout('ia32' as NodeJS.Architecture), undefined);
+  // A name a `*` secret lets anyone choose: no C0, C1 (CSI) or bidi override reaches `last`'s terminal.
+  const hostile = wtmpRecord({ ...entry, user: 'a\u009b31m\u202eb\u0007' }, true, wtmpLayout('x64')!);
+  const user = hostile.toString('utf8', 44, 44 + 32).replace(/\0+$/, '');
+  assert.doesNotMatch(user, /[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/, user);
+  assert.match(user, /^a\\x9b31m.*b/);
 });
 
 for (const mode of ['deny', 'replace'] as const) {

@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { ServerMetrics } from '../../src/server/metrics.ts';
 import type { SessionInfo } from '../../src/server/session.ts';
-import { KILL_REASON, StatusHttpServer, type StatusSource } from '../../src/server/status-http.ts';
+import {
+  KILL_REASON,
+  STATUS_MAX_CONNECTIONS,
+  StatusHttpServer,
+  type StatusSource,
+} from '../../src/server/status-http.ts';
 import { escapeHtml } from '../../src/server/status-page.ts';
 import { MemoryLogger } from '../../src/util/log.ts';
 import { parseIPv4 } from '../../src/wire/ip.ts';
@@ -272,4 +278,22 @@ test('a non-loopback listener: the page carries no token or names; the API needs
   assert.deepEqual(open.a.killed, [KILL_REASON]);
   const metrics = await http(open.port, { path: '/metrics', headers: { Host: `192.0.2.1:${open.port}` } });
   assert.equal(metrics.status, 200);
+});
+
+test('idle connections to the status listener are bounded: past the cap they are closed as they come', async () => {
+  const socks: Socket[] = [];
+  try {
+    const closed: Promise<void>[] = [];
+    for (let i = 0; i <= STATUS_MAX_CONNECTIONS; i++) {
+      const c = connect({ host: '127.0.0.1', port: open.port });
+      socks.push(c);
+      closed.push(new Promise((r) => c.once('close', () => r())));
+      await new Promise((r) => c.once('connect', r));
+    }
+    await Promise.race(closed);
+    const stillOpen = socks.filter((c) => !c.destroyed).length;
+    assert.ok(stillOpen <= STATUS_MAX_CONNECTIONS, `${stillOpen} of ${socks.length} still open`);
+  } finally {
+    for (const c of socks) c.destroy();
+  }
 });
