@@ -21,10 +21,15 @@ export type { NetworkInfo } from './ncps.ts';
  * only LCP until LCP is Opened; only LCP and the authentication protocol until authentication
  * is done; unknown protocols in the Network phase are Protocol-Rejected (RFC 1661 §5.7).
  */
+/** Frames before LCP is Opened (and after) carry full address/control and protocol fields. */
+const NO_COMPRESSION: FrameCompression = Object.freeze({ acfc: false, pfc: false });
+
 export class PppLink {
   private readonly opts: PppLinkOptions;
   private readonly log: Logger;
   private readonly lcpHandler: LcpHandler;
+  /** ACFC/PFC for the frames we send: the peer's LCP options while LCP is Opened. */
+  private framing: FrameCompression = NO_COMPRESSION;
   readonly lcp: Fsm;
   readonly network: NetworkPhase;
   private readonly drops: DropCounter<PppLinkDropReason>;
@@ -239,9 +244,7 @@ export class PppLink {
 
   /** ACFC/PFC as the peer accepted them (his options); none until LCP is Opened. */
   private compression(): FrameCompression {
-    const open = this.lcp.state === 'opened';
-    const his = this.lcpHandler.his;
-    return { acfc: open && his.acfc, pfc: open && his.pfc };
+    return this.framing;
   }
 
   private sendFrame(frame: Uint8Array, headroom = 0): void {
@@ -252,6 +255,9 @@ export class PppLink {
   // ── Phases ──────────────────────────────────────────────────────────────────────────────────
 
   private onLcpUp(): void {
+    // Fixed while LCP stays Opened: one object, not one per frame sent.
+    const his = this.lcpHandler.his;
+    this.framing = { acfc: his.acfc, pfc: his.pfc };
     this.phaseValue = 'authenticate';
     this.peerAddress = undefined;
     this.localAddress = undefined;
@@ -261,6 +267,7 @@ export class PppLink {
   }
 
   private onLcpDown(): void {
+    this.framing = NO_COMPRESSION;
     this.stopAuth();
     this.network.lowerDown();
     const s = this.lcp.state;
@@ -268,6 +275,7 @@ export class PppLink {
   }
 
   private onLcpFinished(reason: string): void {
+    this.framing = NO_COMPRESSION;
     this.stopAuth();
     this.network.stop();
     if (this.phaseValue === 'dead') return;
