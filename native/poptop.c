@@ -494,34 +494,6 @@ static napi_value start(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_value send_one(napi_env env, napi_callback_info info) {
-  size_t argc = 3, len = 0;
-  napi_value argv[3], out;
-  void *data = NULL;
-  uint32_t dst = 0;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  port *p = argc == 3 ? get_port(env, argv[0]) : NULL;
-  if (!p) return NULL;
-  napi_typedarray_type type;
-  if (napi_get_typedarray_info(env, argv[1], &type, &len, &data, NULL, NULL) != napi_ok ||
-      type != napi_uint8_array || napi_get_value_uint32(env, argv[2], &dst) != napi_ok) {
-    napi_throw_type_error(env, NULL, "poptop addon: send(handle, Uint8Array, dst)");
-    return NULL;
-  }
-  ssize_t n;
-  if (p->closed) {
-    n = -1;
-    errno = EBADF;
-  } else if (p->kind == KIND_TUN) {
-    n = write(p->fd, data, len);
-  } else {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(dst)};
-    n = sendto(p->fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&sa, sizeof sa);
-  }
-  CHECK(napi_create_int32(env, n < 0 ? errno : 0, &out));
-  return out;
-}
-
 /* Sends iovs/addrs 0..n-1 with sendmmsg; status[i] := errno or 0. A full socket buffer fails
  * the rest alike; any other error is that packet's own and the rest go on. */
 static uint32_t send_gre_many(port *p, uint32_t n, uint32_t *status) {
@@ -975,7 +947,6 @@ NAPI_MODULE_INIT() {
       {"openGre", NULL, open_gre, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openTun", NULL, open_tun, NULL, NULL, NULL, napi_enumerable, NULL},
       {"start", NULL, start, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"send", NULL, send_one, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendMany", NULL, send_many, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openRawIp", NULL, open_raw_ip, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setRef", NULL, set_ref, NULL, NULL, NULL, napi_enumerable, NULL},

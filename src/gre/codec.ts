@@ -100,6 +100,15 @@ function fail(reason: GreDropReason, code: ProtocolErrorCode, message: string): 
   throw new GreHeaderError(reason, code, message);
 }
 
+function u16At(b: Uint8Array, at: number): number {
+  return (b[at]! << 8) | b[at + 1]!;
+}
+
+function putU16(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 8;
+  b[at + 1] = v;
+}
+
 function u32At(b: Uint8Array, at: number): number {
   return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 }
@@ -127,21 +136,21 @@ export const GRE_DROP_WORDS: Readonly<Record<GreDropReason, string>> = {
 export function readGreHeader(packet: Uint8Array, offset = 0): GreHeader | GreDropReason {
   const avail = packet.length - offset;
   if (!(offset >= 0) || avail < GRE_HEADER_LENGTH_MIN) return 'truncated-header';
-  const flags = (packet[offset]! << 8) | packet[offset + 1]!;
+  const flags = u16At(packet, offset + GRE_OFFSET_FLAGS);
   if (flags & GRE_FLAG_CHECKSUM) return 'checksum-present';
   if (flags & GRE_FLAG_ROUTING) return 'routing-present';
   if (flags & GRE_FLAG_STRICT_ROUTE) return 'strict-source-route';
   if (flags & GRE_RECUR_MASK) return 'recursion';
   if (!(flags & GRE_FLAG_KEY)) return 'key-absent';
   if ((flags & GRE_VERSION_MASK) !== GRE_VERSION_ENHANCED) return 'bad-version';
-  if (((packet[offset + 2]! << 8) | packet[offset + 3]!) !== GRE_PROTO_PPP) return 'bad-protocol';
+  if (u16At(packet, offset + GRE_OFFSET_PROTOCOL) !== GRE_PROTO_PPP) return 'bad-protocol';
   const hasSeq = (flags & GRE_FLAG_SEQ) !== 0;
   const hasAck = (flags & GRE_FLAG_ACK) !== 0;
   const headerLength = greHeaderLength(hasSeq, hasAck);
   if (avail < headerLength) return 'truncated-header';
-  const payloadLength = (packet[offset + 4]! << 8) | packet[offset + 5]!;
+  const payloadLength = u16At(packet, offset + GRE_OFFSET_PAYLOAD_LENGTH);
   if (payloadLength > avail - headerLength) return 'payload-truncated';
-  const callId = (packet[offset + 6]! << 8) | packet[offset + 7]!;
+  const callId = u16At(packet, offset + GRE_OFFSET_CALL_ID);
   let at = offset + GRE_OFFSET_OPTIONAL;
   let seq: number | undefined;
   if (hasSeq) {
@@ -161,7 +170,7 @@ export function decodeGreHeader(packet: Uint8Array, offset = 0): GreHeader {
   const r = readGreHeader(packet, offset);
   if (typeof r !== 'string') return r;
   const avail = packet.length - offset;
-  const flags = avail >= 2 ? (packet[offset]! << 8) | packet[offset + 1]! : 0;
+  const flags = avail >= 2 ? u16At(packet, offset + GRE_OFFSET_FLAGS) : 0;
   switch (r) {
     case 'truncated-header': {
       const need = avail < GRE_HEADER_LENGTH_MIN ? GRE_HEADER_LENGTH_MIN : headerLengthOf(flags);
@@ -180,12 +189,12 @@ export function decodeGreHeader(packet: Uint8Array, offset = 0): GreHeader {
     case 'bad-version':
       return fail(r, 'BAD_VERSION', `version ${flags & GRE_VERSION_MASK} != 1`);
     case 'bad-protocol': {
-      const protocol = (packet[offset + 2]! << 8) | packet[offset + 3]!;
+      const protocol = u16At(packet, offset + GRE_OFFSET_PROTOCOL);
       return fail(r, 'UNKNOWN_TYPE', `protocol type 0x${protocol.toString(16).padStart(4, '0')} != 0x880b`);
     }
     case 'payload-truncated': {
       const room = avail - headerLengthOf(flags);
-      const payloadLength = (packet[offset + 4]! << 8) | packet[offset + 5]!;
+      const payloadLength = u16At(packet, offset + GRE_OFFSET_PAYLOAD_LENGTH);
       return fail(r, 'BAD_LENGTH', `payload length ${payloadLength} > ${room} bytes present`);
     }
   }
@@ -220,14 +229,10 @@ export function encodeGreHeader(buf: Uint8Array, offset: number, fields: GreHead
   let flags = GRE_FLAG_KEY | GRE_VERSION_ENHANCED;
   if (seq !== undefined) flags |= GRE_FLAG_SEQ;
   if (ack !== undefined) flags |= GRE_FLAG_ACK;
-  buf[offset] = flags >>> 8;
-  buf[offset + 1] = flags;
-  buf[offset + 2] = GRE_PROTO_PPP >>> 8;
-  buf[offset + 3] = GRE_PROTO_PPP & 0xff;
-  buf[offset + 4] = payloadLength >>> 8;
-  buf[offset + 5] = payloadLength;
-  buf[offset + 6] = callId >>> 8;
-  buf[offset + 7] = callId;
+  putU16(buf, offset + GRE_OFFSET_FLAGS, flags);
+  putU16(buf, offset + GRE_OFFSET_PROTOCOL, GRE_PROTO_PPP);
+  putU16(buf, offset + GRE_OFFSET_PAYLOAD_LENGTH, payloadLength);
+  putU16(buf, offset + GRE_OFFSET_CALL_ID, callId);
   let at = offset + GRE_OFFSET_OPTIONAL;
   if (seq !== undefined) {
     putU32(buf, at, seq);

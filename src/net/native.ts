@@ -43,8 +43,6 @@ export interface NativeAddon {
     filter?: Uint8Array,
   ): NativePort;
   start(handle: NativeHandle, cb: BatchCallback): void;
-  /** One packet (sendto for GRE, write for TUN): 0 or an errno. */
-  send(handle: NativeHandle, packet: Uint8Array, dst: number): number;
   /**
    * packets[0..count-1] to dsts[i], sent from where they are (one sendmmsg for GRE, a write each
    * for TUN); status[i] gets 0 or the errno; returns how many were sent. count ≤ slots.
