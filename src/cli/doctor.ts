@@ -9,6 +9,7 @@ import {
 } from '../server/doctor.ts';
 import { type LoadOptions, loadServerSettings } from '../server/load-settings.ts';
 import type { ServerSettings } from '../server/settings.ts';
+import { terminalJson } from '../util/escape.ts';
 import type { Logger } from '../util/log.ts';
 import { type FlagSpec, flag, has, type ParsedArgs } from './args.ts';
 
@@ -70,7 +71,7 @@ export function doctor(args: ParsedArgs, host: DoctorHost = realHost): number {
     ];
   }
   const blocked = hasBlocker(findings);
-  if (has(args, 'json')) process.stdout.write(`${JSON.stringify({ ok: !blocked, findings }, null, 2)}\n`);
+  if (has(args, 'json')) process.stdout.write(`${terminalJson({ ok: !blocked, findings }, 2)}\n`);
   else {
     process.stdout.write(formatFindings(findings));
     const errors = findings.filter((f) => f.level === 'error').length;

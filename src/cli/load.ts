@@ -1,7 +1,7 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type LoadProgress, type LoadReport, percentile } from '../client/load.ts';
-import { escapeControls } from '../util/escape.ts';
+import { escapeControls, terminalJson } from '../util/escape.ts';
 import { consoleLogger } from '../util/log.ts';
 import { formatIPv4, type IPv4, parseIPv4 } from '../wire/ip.ts';
 import { type FlagSpec, flag, has, intFlag, type ParsedArgs, UsageError } from './args.ts';
@@ -196,7 +196,7 @@ interface LoadRun extends Omit<LoadShare, 'sources'> {
 
 function printReport(args: ParsedArgs, report: LoadReport & { processes?: number }): void {
   if (has(args, 'json')) {
-    process.stdout.write(`${JSON.stringify(report)}\n`);
+    process.stdout.write(`${terminalJson(report)}\n`);
     return;
   }
   process.stdout.write(

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ntPasswordHash } from '../crypto/mschap.ts';
 import { DEFAULT_CONTROL_SOCKET, queryControlSocket } from '../server/control-socket.ts';
 import type { SessionInfo } from '../server/session.ts';
-import { escapeControls } from '../util/escape.ts';
+import { escapeControls, terminalJson, terminalText } from '../util/escape.ts';
 import { type FlagSpec, flag, has, parseArgs, suggest, UsageError } from './args.ts';
 import { CONNECT_FLAGS, connect } from './connect.ts';
 import { DOCTOR_FLAGS, doctor } from './doctor.ts';
@@ -74,11 +74,6 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-/** A message for the terminal: its lines kept, every control character in them escaped. */
-export function terminalText(text: string): string {
-  return text.split('\n').map(escapeControls).join('\n');
-}
-
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
     version: string;
@@ -113,7 +108,7 @@ async function sessions(argv: string[]): Promise<number> {
   if (!reply.ok) throw new Error(reply.error);
   const list = reply.data as SessionInfo[];
   if (has(args, 'json')) {
-    process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+    process.stdout.write(`${terminalJson(list, 2)}\n`);
     return 0;
   }
   process.stdout.write(formatSessions(list));
@@ -123,7 +118,7 @@ async function sessions(argv: string[]): Promise<number> {
 /**
  * The sessions as a table for the terminal. The user name is what the peer sent: every cell is
  * passed through escapeControls(), so a name cannot break the table or send escape sequences to
- * the terminal (`--json` output is JSON, which escapes control characters itself).
+ * the terminal (`--json` output goes through terminalJson(), which does the same in JSON).
  */
 export function formatSessions(list: SessionInfo[]): string {
   if (list.length === 0) return 'no sessions\n';
@@ -179,7 +174,7 @@ async function kill(argv: string[]): Promise<number> {
   });
   if (!reply.ok) throw new Error(reply.error);
   if (has(args, 'json')) {
-    process.stdout.write(`${JSON.stringify(reply.data)}\n`);
+    process.stdout.write(`${terminalJson(reply.data)}\n`);
     return 0;
   }
   process.stdout.write(`closing ${escapeControls((reply.data as string[]).join(', '))}\n`);

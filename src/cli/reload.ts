@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { type ControlReply, DEFAULT_CONTROL_SOCKET, queryControlSocket } from '../server/control-socket.ts';
 import { formatReloadReport, type ReloadReport } from '../server/reload.ts';
-import { escapeControls } from '../util/escape.ts';
+import { escapeControls, terminalJson, terminalText } from '../util/escape.ts';
 import { type FlagSpec, flag, has, type ParsedArgs, UsageError } from './args.ts';
 
 export const RELOAD_FLAGS = [
@@ -56,9 +56,9 @@ export async function reloadCommand(args: ParsedArgs, io: ReloadIo = processIo):
         : `reload failed: ${why}`,
     );
   }
-  if (has(args, 'json')) io.out(`${JSON.stringify(report, null, 2)}\n`);
-  else if (report.ok) io.out(escapeLines(formatReloadReport(report)));
-  else io.err(escapeLines(formatReloadReport(report)));
+  if (has(args, 'json')) io.out(`${terminalJson(report, 2)}\n`);
+  else if (report.ok) io.out(terminalText(formatReloadReport(report)));
+  else io.err(terminalText(formatReloadReport(report)));
   return report.ok ? 0 : 1;
 }
 
@@ -94,12 +94,4 @@ function sighup(pidfile: string, io: ReloadIo): number {
 
 function isReport(v: unknown): v is ReloadReport {
   return typeof v === 'object' && v !== null && typeof (v as ReloadReport).ok === 'boolean';
-}
-
-/** File names and messages come from files the operator wrote, but keep the terminal safe anyway. */
-function escapeLines(text: string): string {
-  return text
-    .split('\n')
-    .map((l) => escapeControls(l))
-    .join('\n');
 }

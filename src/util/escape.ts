@@ -20,6 +20,8 @@
 /** Matches one unsafe character (with the `u` flag a lone surrogate is one match, a valid pair none). */
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]/u;
 const UNSAFE_ALL = new RegExp(UNSAFE.source, 'gu');
+/** The unsafe characters JSON.stringify leaves as they are (all but C0). */
+const UNSAFE_BEYOND_C0 = /[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]/gu;
 
 const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
@@ -38,6 +40,24 @@ export function hasUnsafeCharacters(s: string): boolean {
 /** `s` with every unsafe character written as a backslash escape; safe text is returned as is. */
 export function escapeControls(s: string): string {
   return UNSAFE.test(s) ? s.replace(UNSAFE_ALL, escapeOne) : s;
+}
+
+/** A message for the terminal: its lines kept, every unsafe character in them escaped. */
+export function terminalText(text: string): string {
+  return text.split('\n').map(escapeControls).join('\n');
+}
+
+/**
+ * JSON for the terminal or a pipe: JSON.stringify escapes C0 controls only, so the other unsafe
+ * characters (C1, DEL, bidirectional overrides, line separators, lone surrogates) are written as
+ * `\uXXXX` too. The result is the same JSON value.
+ */
+export function terminalJson(value: unknown, indent?: number): string {
+  // C0 left in the output is the indentation's own line breaks: strings have theirs escaped already.
+  return JSON.stringify(value, null, indent).replace(
+    UNSAFE_BEYOND_C0,
+    (ch) => `\\u${(ch.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** Default cap of quote(): longer text is cut, and the cut is said. */

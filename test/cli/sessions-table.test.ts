@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatSessions, terminalText } from '../../src/cli/main.ts';
+import { formatSessions } from '../../src/cli/main.ts';
 import type { SessionInfo } from '../../src/server/session.ts';
+import { terminalText } from '../../src/util/escape.ts';
 
 const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
 

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { describeOctets, escapeControls, hasUnsafeCharacters, quote } from '../../src/util/escape.ts';
+import {
+  describeOctets,
+  escapeControls,
+  hasUnsafeCharacters,
+  quote,
+  terminalJson,
+  terminalText,
+} from '../../src/util/escape.ts';
 import { consoleLogger, MemoryLogger } from '../../src/util/log.ts';
 
 /** Every character a log line or a terminal must never receive raw. */
@@ -100,4 +107,13 @@ describe('log sink', () => {
     assert.equal(UNSAFE_RE.test(out.slice(0, -1)), false, out);
     assert.match(out, / warn {2}a\\nb\\x9b2J\\u\{2028\}c\n$/);
   });
+});
+
+it('terminalJson: the same JSON value, with C1, bidi and separators written as \\u escapes', () => {
+  const value = { user: 'a\u009b31m\u202eb\u2028c\u0007', n: 1 };
+  const out = terminalJson(value, 2);
+  assert.doesNotMatch(out, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u202e]/);
+  assert.match(out, /a\\u009b31m\\u202eb\\u2028c\\u0007/);
+  assert.deepEqual(JSON.parse(out), value);
+  assert.equal(terminalText('one\ntwo\u001b[2J'), 'one\ntwo\\x1b[2J');
 });
