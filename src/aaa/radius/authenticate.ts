@@ -111,6 +111,7 @@ export class RadiusAuthenticator implements RemoteAuthenticator {
 
   verify(req: RemoteAuthRequest, done: (verdict: RemoteVerdict) => void): { cancel(): void } {
     let cancelled = false;
+    const abort = new AbortController();
     const finish = (v: RemoteVerdict) => {
       if (!cancelled) {
         cancelled = true;
@@ -122,7 +123,10 @@ export class RadiusAuthenticator implements RemoteAuthenticator {
       queueMicrotask(() => finish({ ok: false, reason: problem }));
     } else {
       this.client
-        .send({ code: RadiusCode.AccessRequest, attributes: (ctx) => this.attributes(req, ctx) })
+        .send(
+          { code: RadiusCode.AccessRequest, attributes: (ctx) => this.attributes(req, ctx) },
+          abort.signal,
+        )
         .then(
           (reply) => finish(interpretReply(req, reply)),
           (e: unknown) => finish({ ok: false, reason: (e as Error).message }),
@@ -131,6 +135,8 @@ export class RadiusAuthenticator implements RemoteAuthenticator {
     return {
       cancel: () => {
         cancelled = true;
+        // Stop retransmitting and free the Identifier: a login abandoned mid-way holds none.
+        abort.abort();
       },
     };
   }
