@@ -20,6 +20,7 @@ import {
   RadiusCode,
   ServiceType,
   TerminateCause,
+  type TerminateCauseValue,
 } from './dictionary.ts';
 import {
   type CoaChanges,
@@ -267,6 +268,8 @@ export class RadiusSession implements DynAuthSession {
   private idleTimer: TimerHandle | undefined;
   private interimTimer: TimerHandle | undefined;
   private ended = false;
+  /** Acct-Terminate-Cause of an end this session caused itself (the first kill it asked for). */
+  private ownCause: TerminateCauseValue | undefined;
   /**
    * The Framed-IP-Address of an Access-Accept not yet in use (the network layer is not up). If the
    * session ends so, a Stop still goes out for it: without one, a server-side pool keeps the address
@@ -418,7 +421,8 @@ export class RadiusSession implements DynAuthSession {
           : (mppeBits === 40 && g.mppe.allow40) || (mppeBits === 128 && g.mppe.allow128);
       if (!ok) {
         const got = mppeBits === undefined ? 'no encryption' : `MPPE ${mppeBits}-bit`;
-        this.handle.kill(
+        this.kill(
+          TerminateCause.ServiceUnavailable,
           `RADIUS requires ${g.mppe.required ? 'encryption' : 'another encryption'}: the session has ${got}`,
         );
         return;
@@ -433,7 +437,18 @@ export class RadiusSession implements DynAuthSession {
 
   /** Disconnect-Request. */
   disconnect(reason: string): void {
+    this.kill(TerminateCause.AdminReset, reason);
+  }
+
+  /** End the session for a RADIUS reason; its Stop carries `cause`, whatever the reason's words. */
+  private kill(cause: TerminateCauseValue, reason: string): void {
+    this.ownCause ??= cause;
     this.handle.kill(reason);
+  }
+
+  /** The Acct-Terminate-Cause for an end for `reason`. */
+  private causeOf(reason: string): TerminateCauseValue {
+    return this.ownCause ?? terminateCause(reason);
   }
 
   /**
@@ -453,7 +468,7 @@ export class RadiusSession implements DynAuthSession {
     this.ended = true;
     for (const t of [this.sessionTimer, this.idleTimer, this.interimTimer]) t?.cancel();
     this.service.forget(this);
-    if (this.upAt !== undefined) this.sendAccounting(AcctStatus.Stop, terminateCause(reason));
+    if (this.upAt !== undefined) this.sendAccounting(AcctStatus.Stop, this.causeOf(reason));
     else if (this.offered && !this.offered.keep && this.service.accounting) {
       // Never up: a Stop with no time and the address RADIUS gave, which releases it there.
       this.user = this.offered.user;
@@ -463,7 +478,7 @@ export class RadiusSession implements DynAuthSession {
       this.handle.log.info(
         `RADIUS: sending a Stop for ${formatIPv4(this.offered.ip)}, which the session never used, so that the RADIUS server can give it out again`,
       );
-      this.sendAccounting(AcctStatus.Stop, terminateCause(reason));
+      this.sendAccounting(AcctStatus.Stop, this.causeOf(reason));
     }
   }
 
@@ -474,7 +489,7 @@ export class RadiusSession implements DynAuthSession {
     if (seconds <= 0) return;
     const left = Math.max(0, (this.upAt ?? this.service.now()) + seconds * 1000 - this.service.now());
     this.sessionTimer = this.service.timer(left, () =>
-      this.handle.kill(`Session-Timeout of ${seconds} s reached (RADIUS)`),
+      this.kill(TerminateCause.SessionTimeout, `Session-Timeout of ${seconds} s reached (RADIUS)`),
     );
   }
 
@@ -494,7 +509,7 @@ export class RadiusSession implements DynAuthSession {
         last = a;
         lastChange = now;
       } else if (now - lastChange >= idleS * 1000) {
-        this.handle.kill(`Idle-Timeout of ${idleS} s reached (RADIUS): no traffic`);
+        this.kill(TerminateCause.IdleTimeout, `Idle-Timeout of ${idleS} s reached (RADIUS): no traffic`);
         return;
       }
       this.idleTimer = this.service.timer(period, check);
