@@ -79,8 +79,6 @@ export interface RadiusServiceDeps {
 }
 
 const TWO_32 = 2 ** 32;
-/** The longest delay a Node timer takes as given. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * RADIUS for one server process: the authentication client, the accounting client and its queue,
@@ -92,7 +90,7 @@ export class RadiusService {
   readonly auth: RadiusClient;
   readonly accounting: AccountingQueue | undefined;
   private readonly acctClient: RadiusClient | undefined;
-  private readonly clock: Clock;
+  readonly clock: Clock;
   readonly log: Logger;
   /** Distinguishes this process's Acct-Session-Ids from an earlier run's. */
   private readonly boot = randomBytes(4).toString('hex').toUpperCase();
@@ -229,20 +227,6 @@ export class RadiusService {
 
   now(): number {
     return this.clock.now();
-  }
-
-  /**
-   * A timer of any length: RADIUS gives times up to 2^32-1 s, and a Node timer longer than
-   * 2^31-1 ms would fire at once, so a long one is run in steps.
-   */
-  timer(ms: number, fn: () => void): TimerHandle {
-    let inner: TimerHandle;
-    const step = (left: number): void => {
-      const now = Math.min(left, MAX_TIMER_MS);
-      inner = this.clock.setTimer(now, () => (left > MAX_TIMER_MS ? step(left - MAX_TIMER_MS) : fn()));
-    };
-    step(ms);
-    return { cancel: () => inner.cancel() };
   }
 
   private nasRecord(): RadiusAttribute[] {
@@ -488,7 +472,7 @@ export class RadiusSession implements DynAuthSession {
     this.sessionTimer = undefined;
     if (seconds <= 0) return;
     const left = Math.max(0, (this.upAt ?? this.service.now()) + seconds * 1000 - this.service.now());
-    this.sessionTimer = this.service.timer(left, () =>
+    this.sessionTimer = this.service.clock.setTimer(left, () =>
       this.kill(TerminateCause.SessionTimeout, `Session-Timeout of ${seconds} s reached (RADIUS)`),
     );
   }
@@ -512,9 +496,9 @@ export class RadiusSession implements DynAuthSession {
         this.kill(TerminateCause.IdleTimeout, `Idle-Timeout of ${idleS} s reached (RADIUS): no traffic`);
         return;
       }
-      this.idleTimer = this.service.timer(period, check);
+      this.idleTimer = this.service.clock.setTimer(period, check);
     };
-    this.idleTimer = this.service.timer(period, check);
+    this.idleTimer = this.service.clock.setTimer(period, check);
   }
 
   private activity(): number {
@@ -526,9 +510,9 @@ export class RadiusSession implements DynAuthSession {
     const tick = () => {
       if (this.ended) return;
       this.sendAccounting(AcctStatus.InterimUpdate);
-      this.interimTimer = this.service.timer(seconds * 1000, tick);
+      this.interimTimer = this.service.clock.setTimer(seconds * 1000, tick);
     };
-    this.interimTimer = this.service.timer(seconds * 1000, tick);
+    this.interimTimer = this.service.clock.setTimer(seconds * 1000, tick);
   }
 
   private sendAccounting(status: number, cause?: number): void {
