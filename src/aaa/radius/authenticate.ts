@@ -82,8 +82,6 @@ export interface RadiusGrant {
   server: string;
 }
 
-const utf8 = new TextEncoder();
-
 /** The answer to an MS-CHAP request: the String of MS-CHAP2-Success / MS-CHAP-Error after its Ident octet. */
 function msString(a: RadiusAttribute | undefined): string | undefined {
   if (!a || a.value.length < 1) return undefined;
@@ -142,8 +140,7 @@ export class RadiusAuthenticator implements RemoteAuthenticator {
   }
 
   private checkRequest(req: RemoteAuthRequest): string | undefined {
-    if (utf8.encode(req.rawUser).length > 253)
-      return 'the user name is longer than the 253 octets RADIUS carries';
+    if (req.name.length > 253) return 'the user name is longer than the 253 octets RADIUS carries';
     if (req.method === 'pap' && req.password.length > 128) {
       return 'the password is longer than the 128 octets a RADIUS User-Password carries';
     }
@@ -153,7 +150,8 @@ export class RadiusAuthenticator implements RemoteAuthenticator {
 
   private attributes(req: RemoteAuthRequest, ctx: BuildContext): RadiusAttribute[] {
     const out: RadiusAttribute[] = [
-      textAttr(Attr.UserName, req.rawUser),
+      // The octets the peer sent: a name that is not UTF-8 must reach the server unchanged.
+      bytesAttr(Attr.UserName, req.name),
       ...nasAttributes(this.nas),
       u32Attr(Attr.NasPort, this.session.nasPort),
       u32Attr(Attr.NasPortType, NasPortType.Virtual),
