@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { RemoteAuthenticator, RemoteAuthRequest, RemoteVerdict } from '../../ppp/auth/types.ts';
-import { mppeKeysFromStartKeys } from '../../ppp/mppe/keys.ts';
+import { mppeKeysFromMschapV1, mppeKeysFromStartKeys } from '../../ppp/mppe/keys.ts';
 import type { MppeKeySource } from '../../ppp/mppe/types.ts';
 import { quote } from '../../util/escape.ts';
 import { isProtocolError, ProtocolError } from '../../wire/errors.ts';
@@ -169,32 +168,15 @@ export class RadiusAuthenticator implements RemoteAuthenticator {
         out.push(bytesAttr(Attr.ChapPassword, Uint8Array.of(req.id, ...req.response)));
         out.push(bytesAttr(Attr.ChapChallenge, req.challenge));
         break;
-      case 'mschap': {
-        // Our Response Value is LM-Response(24) NT-Response(24) Flags(1); MS-CHAP-Response is
-        // Ident(1) Flags(1) LM-Response(24) NT-Response(24) (RFC 2548 §2.3.2).
-        const v = req.response;
-        out.push(bytesAttr(MsAttr.ChapChallenge, req.challenge, VENDOR_MICROSOFT));
-        out.push(
-          bytesAttr(
-            MsAttr.ChapResponse,
-            Uint8Array.of(req.id, v[48]!, ...v.subarray(0, 48)),
-            VENDOR_MICROSOFT,
-          ),
-        );
-        break;
-      }
+      case 'mschap':
       case 'mschapv2': {
-        // Our Response Value is Peer-Challenge(16) Reserved(8) NT-Response(24) Flags(1);
-        // MS-CHAP2-Response is Ident(1) Flags(1) Peer-Challenge(16) Reserved(8) Response(24) (§2.3.2).
+        // Our Response Value is 48 octets then Flags(1): MS-CHAP LM-Response(24) NT-Response(24),
+        // MS-CHAPv2 Peer-Challenge(16) Reserved(8) NT-Response(24). MS-CHAP-Response and
+        // MS-CHAP2-Response are Ident(1) Flags(1) then those 48 octets (RFC 2548 §2.3.2).
         const v = req.response;
+        const type = req.method === 'mschap' ? MsAttr.ChapResponse : MsAttr.Chap2Response;
         out.push(bytesAttr(MsAttr.ChapChallenge, req.challenge, VENDOR_MICROSOFT));
-        out.push(
-          bytesAttr(
-            MsAttr.Chap2Response,
-            Uint8Array.of(req.id, v[48]!, ...v.subarray(0, 48)),
-            VENDOR_MICROSOFT,
-          ),
-        );
+        out.push(bytesAttr(type, Uint8Array.of(req.id, v[48]!, ...v.subarray(0, 48)), VENDOR_MICROSOFT));
         break;
       }
     }
@@ -337,11 +319,7 @@ function readMppeKeys(req: RemoteAuthRequest, reply: RadiusReply): MppeKeySource
       throw badReply(`MS-CHAP-MPPE-Keys of ${legacy.value.length} octets (must be 32)`);
     }
     const plain = revealHidden(legacy.value, reply.secret, reply.requestAuthenticator);
-    const ntKey = plain.subarray(8, 24);
-    const key = new Uint8Array(
-      createHash('sha1').update(ntKey).update(ntKey).update(req.challenge).digest(),
-    ).subarray(0, 16);
-    return mppeKeysFromStartKeys(key, key);
+    return mppeKeysFromMschapV1({ passwordHashHash: plain.subarray(8, 24) }, req.challenge);
   }
   return undefined;
 }
