@@ -151,15 +151,8 @@ export class RadiusAuthenticator implements RemoteAuthenticator {
     const out: RadiusAttribute[] = [
       // The octets the peer sent: a name that is not UTF-8 must reach the server unchanged.
       bytesAttr(Attr.UserName, req.name),
-      ...nasAttributes(this.nas),
-      u32Attr(Attr.NasPort, this.session.nasPort),
-      u32Attr(Attr.NasPortType, NasPortType.Virtual),
-      u32Attr(Attr.ServiceType, ServiceType.Framed),
-      u32Attr(Attr.FramedProtocol, FramedProtocol.PPP),
-      textAttr(Attr.CallingStationId, this.session.callingStationId),
-      textAttr(Attr.AcctSessionId, this.session.acctSessionId),
+      ...sessionAttributes(this.nas, this.session),
     ];
-    if (this.session.calledStationId) out.push(textAttr(Attr.CalledStationId, this.session.calledStationId));
     switch (req.method) {
       case 'pap':
         out.push(bytesAttr(Attr.UserPassword, hideUserPassword(req.password, ctx.secret, ctx.authenticator)));
@@ -185,6 +178,25 @@ export class RadiusAuthenticator implements RemoteAuthenticator {
 }
 
 /** NAS-IP-Address and/or NAS-Identifier (RFC 2865 §5.4: at least one). */
+/**
+ * What every Access-Request and Accounting-Request of a session says about it: the NAS, NAS-Port,
+ * a framed PPP service on a virtual port, Calling-Station-Id, Acct-Session-Id (Called-Station-Id
+ * when known).
+ */
+export function sessionAttributes(nas: NasIdentity, session: RadiusSessionContext): RadiusAttribute[] {
+  const out = [
+    ...nasAttributes(nas),
+    u32Attr(Attr.NasPort, session.nasPort),
+    u32Attr(Attr.NasPortType, NasPortType.Virtual),
+    u32Attr(Attr.ServiceType, ServiceType.Framed),
+    u32Attr(Attr.FramedProtocol, FramedProtocol.PPP),
+    textAttr(Attr.CallingStationId, session.callingStationId),
+    textAttr(Attr.AcctSessionId, session.acctSessionId),
+  ];
+  if (session.calledStationId) out.push(textAttr(Attr.CalledStationId, session.calledStationId));
+  return out;
+}
+
 export function nasAttributes(nas: NasIdentity): RadiusAttribute[] {
   const out: RadiusAttribute[] = [];
   if (nas.nasIpAddress !== undefined) out.push(u32Attr(Attr.NasIpAddress, nas.nasIpAddress));

@@ -7,7 +7,13 @@ import { formatIPv4, type IPv4 } from '../../wire/ip.ts';
 import type { LeaseAnswer, LeaseHolder, LeaseManager } from '../leases.ts';
 import type { RateLimit } from '../rate-limit.ts';
 import { AccountingQueue, terminateCause } from './accounting.ts';
-import { nasAttributes, RadiusAuthenticator, type RadiusGrant } from './authenticate.ts';
+import {
+  nasAttributes,
+  RadiusAuthenticator,
+  type RadiusGrant,
+  type RadiusSessionContext,
+  sessionAttributes,
+} from './authenticate.ts';
 import { RadiusClient, type RadiusServer, type RadiusTransport, udpTransport } from './client.ts';
 import { bytesAttr, type RadiusAttribute, textAttr, u32Attr } from './codec.ts';
 import {
@@ -15,10 +21,7 @@ import {
   AcctStatus,
   Attr,
   codeName,
-  FramedProtocol,
-  NasPortType,
   RadiusCode,
-  ServiceType,
   TerminateCause,
   type TerminateCauseValue,
 } from './dictionary.ts';
@@ -280,6 +283,11 @@ export class RadiusSession implements DynAuthSession {
   get nasPort(): number {
     return this.callId;
   }
+  /** What the Access-Request and the Accounting-Requests say about this session (NAS-Port `callId`). */
+  private context(callId: number): RadiusSessionContext {
+    return { acctSessionId: this.acctSessionId, nasPort: callId, callingStationId: this.callingStationId };
+  }
+
   /** Up and not ended: what Disconnect/CoA act on. */
   get isUp(): boolean {
     return this.upAt !== undefined && !this.ended;
@@ -292,11 +300,7 @@ export class RadiusSession implements DynAuthSession {
    */
   authenticator(callId: number): RemoteAuthenticator {
     this.callId = callId;
-    const relay = new RadiusAuthenticator(this.service.auth, this.service.nas, {
-      acctSessionId: this.acctSessionId,
-      nasPort: callId,
-      callingStationId: formatIPv4(this.handle.peer),
-    });
+    const relay = new RadiusAuthenticator(this.service.auth, this.service.nas, this.context(callId));
     return {
       verify: (req, done) =>
         relay.verify(req, (verdict) => {
@@ -519,13 +523,7 @@ export class RadiusSession implements DynAuthSession {
     const q = this.service.accounting;
     if (!q) return;
     const attrs: RadiusAttribute[] = [
-      textAttr(Attr.AcctSessionId, this.acctSessionId),
-      ...nasAttributes(this.service.nas),
-      u32Attr(Attr.NasPort, this.callId),
-      u32Attr(Attr.NasPortType, NasPortType.Virtual),
-      u32Attr(Attr.ServiceType, ServiceType.Framed),
-      u32Attr(Attr.FramedProtocol, FramedProtocol.PPP),
-      textAttr(Attr.CallingStationId, formatIPv4(this.handle.peer)),
+      ...sessionAttributes(this.service.nas, this.context(this.callId)),
       u32Attr(Attr.AcctAuthentic, this.grant ? AcctAuthentic.Radius : AcctAuthentic.Local),
       u32Attr(Attr.EventTimestamp, Math.floor(Date.now() / 1000)),
     ];
