@@ -209,15 +209,16 @@ export class DynAuthHandler {
       }
       const matches = [...this.opts.sessions()].filter((s) => keys.every((k) => identifies(k, s)));
       if (matches.length === 0) return nak(ErrorCause.SessionContextNotFound, 'no such session');
-      const st = findAttr(req.attributes, Attr.SessionTimeout);
-      const it = findAttr(req.attributes, Attr.IdleTimeout);
+      // What a CoA-Request changes (a Disconnect-Request carrying any of it was refused above).
       const limits: CoaChanges = {};
-      if (st) limits.sessionTimeoutS = attrU32(st);
-      if (it) limits.idleTimeoutS = attrU32(it);
       const changed: string[] = [];
-      if (st) changed.push(`Session-Timeout ${limits.sessionTimeoutS} s`);
-      if (it) changed.push(`Idle-Timeout ${limits.idleTimeoutS} s`);
       if (!disconnect) {
+        const st = findAttr(req.attributes, Attr.SessionTimeout);
+        const it = findAttr(req.attributes, Attr.IdleTimeout);
+        if (st) limits.sessionTimeoutS = attrU32(st);
+        if (it) limits.idleTimeoutS = attrU32(it);
+        if (st) changed.push(`Session-Timeout ${limits.sessionTimeoutS} s`);
+        if (it) changed.push(`Idle-Timeout ${limits.idleTimeoutS} s`);
         // A rate limit is applied whole or refused: the server must not believe it took effect.
         const rate = readRateLimit(req.attributes);
         if (rate.problem) return nak(ErrorCause.InvalidAttributeValue, rate.problem);

@@ -219,11 +219,6 @@ export class RadiusService {
     return s;
   }
 
-  /** A live session by Acct-Session-Id (Disconnect/CoA). */
-  find(acctSessionId: string): RadiusSession | undefined {
-    return this.sessions.get(acctSessionId);
-  }
-
   forget(s: RadiusSession): void {
     this.sessions.delete(s.acctSessionId);
   }
