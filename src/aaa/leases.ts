@@ -1,3 +1,4 @@
+import { escapeControls, quote } from '../util/escape.ts';
 import { formatIPv4, type IPv4 } from '../wire/ip.ts';
 import { AddressPool, addressForUser } from './address-pool.ts';
 import type { Credential } from './credentials.ts';
@@ -90,7 +91,7 @@ export class LeaseManager {
     if (held) {
       const { lease } = held;
       if (lease.user !== user) {
-        return { refuse: `re-authentication as "${user}" on a session leased to "${lease.user}"` };
+        return { refuse: `re-authentication as ${quote(user)} on a session leased to ${quote(lease.user)}` };
       }
       const same =
         want.kind === 'static' ? want.ip === lease.ip : want.kind === 'pool' && want.allowed(lease.ip);
@@ -101,7 +102,7 @@ export class LeaseManager {
     if (want.kind === 'static') {
       const other = this.byIp.get(want.ip);
       if (other || !this.pool.reserve(want.ip)) {
-        const by = other ? ` by session ${other.holder.id} (${other.lease.user})` : '';
+        const by = other ? ` by session ${other.holder.id} (${escapeControls(other.lease.user)})` : '';
         return { refuse: `its static address ${formatIPv4(want.ip)} is in use${by}` };
       }
       return { lease: this.record(holder, { ip: want.ip, source: 'secrets', user, state: 'provisional' }) };
@@ -128,7 +129,7 @@ export class LeaseManager {
     if (held) {
       const { lease } = held;
       if (lease.user !== user) {
-        return { refuse: `re-authentication as "${user}" on a session leased to "${lease.user}"` };
+        return { refuse: `re-authentication as ${quote(user)} on a session leased to ${quote(lease.user)}` };
       }
       if (ip !== undefined && ip !== lease.ip) {
         return { refuse: `RADIUS now gives ${formatIPv4(ip)}, but the session has ${formatIPv4(lease.ip)}` };
@@ -138,7 +139,7 @@ export class LeaseManager {
     if (ip !== undefined) {
       const other = this.byIp.get(ip);
       if (other || !this.pool.reserve(ip)) {
-        const by = other ? ` by session ${other.holder.id} (${other.lease.user})` : '';
+        const by = other ? ` by session ${other.holder.id} (${escapeControls(other.lease.user)})` : '';
         return { refuse: `the address RADIUS gives, ${formatIPv4(ip)}, is in use${by}` };
       }
       return { lease: this.record(holder, { ip, source: 'radius', user, state: 'provisional' }) };

@@ -319,7 +319,7 @@ export class RadiusSession implements DynAuthSession {
     this.user = r.rawUser;
     if (grant.framedPool !== undefined) {
       this.handle.log.debug(
-        `RADIUS Framed-Pool "${grant.framedPool}" ignored: poptop has one pool (remoteip)`,
+        `RADIUS Framed-Pool ${quote(grant.framedPool)} ignored: poptop has one pool (remoteip)`,
       );
     }
     if (grant.rate.problem) this.handle.log.warn(`RADIUS: ${grant.rate.problem}; no rate limit from RADIUS`);
@@ -539,7 +539,7 @@ export class RadiusSession implements DynAuthSession {
       );
       if (cause !== undefined) attrs.push(u32Attr(Attr.AcctTerminateCause, cause));
     }
-    const what = `for ${this.handle.id}${this.user ? ` (${this.user})` : ''}`;
+    const what = `for ${this.handle.id}${this.user ? ` (${quote(this.user)})` : ''}`;
     q.add(status, attrs, what);
     if (this.handle.log.debugEnabled) {
       this.handle.log.debug(
