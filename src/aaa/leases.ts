@@ -1,3 +1,4 @@
+import { escapeControls, quote } from '../util/escape.ts';
 import { formatIPv4, type IPv4 } from '../wire/ip.ts';
 import { AddressPool, addressForUser } from './address-pool.ts';
 import type { Credential } from './credentials.ts';
@@ -34,6 +35,21 @@ export type LeaseAnswer = { lease: Lease } | { refuse: string };
 interface Entry {
   holder: LeaseHolder;
   lease: Lease;
+}
+
+/** What lease() and leaseFromRadius() ask leaseFor() for. */
+interface Wanted {
+  /** A fixed address (recorded with `source`), or undefined for a pool address. */
+  ip: IPv4 | undefined;
+  source: LeaseSource;
+  /** Which pool addresses may be given (undefined: any). */
+  allowed: ((ip: IPv4) => boolean) | undefined;
+  /** Undefined when a lease the holder has already still fits; else the refusal. */
+  stillFits(lease: Lease): string | undefined;
+  /** The refusal when the fixed address (`ip` as text) is taken; `by` names the session, if any. */
+  inUse(ip: string, by: string): string;
+  /** The refusal when the pool is empty (none configured). */
+  emptyPool: string;
 }
 
 /**
@@ -86,36 +102,19 @@ export class LeaseManager {
    */
   lease(holder: LeaseHolder, user: string, credential: Credential | undefined): LeaseAnswer {
     const want = credential ? addressForUser(credential) : { kind: 'pool' as const, allowed: () => true };
-    const held = this.byHolder.get(holder);
-    if (held) {
-      const { lease } = held;
-      if (lease.user !== user) {
-        return { refuse: `re-authentication as "${user}" on a session leased to "${lease.user}"` };
-      }
-      const same =
-        want.kind === 'static' ? want.ip === lease.ip : want.kind === 'pool' && want.allowed(lease.ip);
-      if (!same) return { refuse: `its address ${formatIPv4(lease.ip)} is no longer permitted` };
-      return { lease };
-    }
-    if (want.kind === 'refuse') return { refuse: want.reason };
-    if (want.kind === 'static') {
-      const other = this.byIp.get(want.ip);
-      if (other || !this.pool.reserve(want.ip)) {
-        const by = other ? ` by session ${other.holder.id} (${other.lease.user})` : '';
-        return { refuse: `its static address ${formatIPv4(want.ip)} is in use${by}` };
-      }
-      return { lease: this.record(holder, { ip: want.ip, source: 'secrets', user, state: 'provisional' }) };
-    }
-    const ip = this.pool.allocate(want.allowed);
-    if (ip === undefined) {
-      return {
-        refuse:
-          this.pool.size === 0
-            ? 'no address to give: remoteip is empty and the secrets file has no address for this user'
-            : this.exhausted(),
-      };
-    }
-    return { lease: this.record(holder, { ip, source: 'pool', user, state: 'provisional' }) };
+    if (want.kind === 'refuse' && !this.byHolder.has(holder)) return { refuse: want.reason };
+    return this.leaseFor(holder, user, {
+      ip: want.kind === 'static' ? want.ip : undefined,
+      source: 'secrets',
+      allowed: want.kind === 'pool' ? want.allowed : undefined,
+      stillFits: (lease) => {
+        const same =
+          want.kind === 'static' ? want.ip === lease.ip : want.kind === 'pool' && want.allowed(lease.ip);
+        return same ? undefined : `its address ${formatIPv4(lease.ip)} is no longer permitted`;
+      },
+      inUse: (ip, by) => `its static address ${ip} is in use${by}`,
+      emptyPool: 'no address to give: remoteip is empty and the secrets file has no address for this user',
+    });
   }
 
   /**
@@ -124,35 +123,44 @@ export class LeaseManager {
    * holder that has a lease already; an address in use by another session is refused.
    */
   leaseFromRadius(holder: LeaseHolder, user: string, ip: IPv4 | undefined): LeaseAnswer {
+    return this.leaseFor(holder, user, {
+      ip,
+      source: 'radius',
+      allowed: undefined,
+      stillFits: (lease) =>
+        ip !== undefined && ip !== lease.ip
+          ? `RADIUS now gives ${formatIPv4(ip)}, but the session has ${formatIPv4(lease.ip)}`
+          : undefined,
+      inUse: (text, by) => `the address RADIUS gives, ${text}, is in use${by}`,
+      emptyPool: 'no address to give: RADIUS gives no Framed-IP-Address and remoteip is empty',
+    });
+  }
+
+  /**
+   * lease() and leaseFromRadius(): a holder with a lease keeps it when the user is the same and
+   * `w.stillFits` it; else `w.ip` when it is free, or a pool address `w.allowed` permits.
+   */
+  private leaseFor(holder: LeaseHolder, user: string, w: Wanted): LeaseAnswer {
     const held = this.byHolder.get(holder);
     if (held) {
       const { lease } = held;
       if (lease.user !== user) {
-        return { refuse: `re-authentication as "${user}" on a session leased to "${lease.user}"` };
+        return { refuse: `re-authentication as ${quote(user)} on a session leased to ${quote(lease.user)}` };
       }
-      if (ip !== undefined && ip !== lease.ip) {
-        return { refuse: `RADIUS now gives ${formatIPv4(ip)}, but the session has ${formatIPv4(lease.ip)}` };
+      const problem = w.stillFits(lease);
+      return problem === undefined ? { lease } : { refuse: problem };
+    }
+    if (w.ip !== undefined) {
+      const other = this.byIp.get(w.ip);
+      if (other || !this.pool.reserve(w.ip)) {
+        const by = other ? ` by session ${other.holder.id} (${escapeControls(other.lease.user)})` : '';
+        return { refuse: w.inUse(formatIPv4(w.ip), by) };
       }
-      return { lease };
+      return { lease: this.record(holder, { ip: w.ip, source: w.source, user, state: 'provisional' }) };
     }
-    if (ip !== undefined) {
-      const other = this.byIp.get(ip);
-      if (other || !this.pool.reserve(ip)) {
-        const by = other ? ` by session ${other.holder.id} (${other.lease.user})` : '';
-        return { refuse: `the address RADIUS gives, ${formatIPv4(ip)}, is in use${by}` };
-      }
-      return { lease: this.record(holder, { ip, source: 'radius', user, state: 'provisional' }) };
-    }
-    const pooled = this.pool.allocate();
-    if (pooled === undefined) {
-      return {
-        refuse:
-          this.pool.size === 0
-            ? 'no address to give: RADIUS gives no Framed-IP-Address and remoteip is empty'
-            : this.exhausted(),
-      };
-    }
-    return { lease: this.record(holder, { ip: pooled, source: 'pool', user, state: 'provisional' }) };
+    const ip = this.pool.allocate(w.allowed);
+    if (ip === undefined) return { refuse: this.pool.size === 0 ? w.emptyPool : this.exhausted() };
+    return { lease: this.record(holder, { ip, source: 'pool', user, state: 'provisional' }) };
   }
 
   /** The network layer is up with the leased address. */

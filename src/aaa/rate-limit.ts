@@ -12,13 +12,21 @@ export interface RateLimit {
   readonly upBps: number;
 }
 
-const UNITS: Record<string, number> = { '': 1000, k: 1000, m: 1_000_000, g: 1_000_000_000 };
+/** The highest rate accepted, in bits per second (`rate-limit`, Mikrotik-Rate-Limit, Filter-Id). */
+export const MAX_BPS = 100e9;
 
-function parseRate(text: string): number | undefined {
+const UNITS: Record<string, number> = { k: 1000, m: 1_000_000, g: 1_000_000_000 };
+
+/**
+ * A rate in bits per second: a number (a fraction allowed) with an optional unit k, M or G and an
+ * optional "bit" or "bps"; a bare number counts in `bareUnit` bits per second. Undefined when
+ * malformed or above MAX_BPS.
+ */
+export function parseRate(text: string, bareUnit: number): number | undefined {
   const m = /^(\d+(?:\.\d+)?)([kKmMgG]?)(?:bit|bps)?$/.exec(text);
   if (!m) return undefined;
-  const v = Number(m[1]) * UNITS[m[2]!.toLowerCase()]!;
-  return Number.isFinite(v) && v >= 0 && v <= 100e9 ? Math.round(v) : undefined;
+  const v = Number(m[1]) * (m[2] ? UNITS[m[2].toLowerCase()]! : bareUnit);
+  return Number.isFinite(v) && v >= 0 && v <= MAX_BPS ? Math.round(v) : undefined;
 }
 
 /**
@@ -27,8 +35,8 @@ function parseRate(text: string): number | undefined {
  */
 export function parseRateLimit(text: string): RateLimit | string {
   const [down, up, extra] = text.split('/');
-  const d = parseRate(down ?? '');
-  const u = up === undefined ? d : parseRate(up);
+  const d = parseRate(down ?? '', 1000);
+  const u = up === undefined ? d : parseRate(up, 1000);
   if (extra !== undefined || d === undefined || u === undefined) {
     return `"rate-limit" expects DOWN[/UP] in bits per second with k, M or G (a bare number is kbit/s), e.g. 2M/512k; got "${text}"`;
   }

@@ -53,7 +53,16 @@ export interface EndReason {
   method?: string;
 }
 
+const PEER_HANGUP_WORDS = 'the client hung up';
+
 const RULES: { test: RegExp; code: EndCode; words: string }[] = [
+  // First: these reasons go on with the peer's own words (a Terminate-Request's text), which must
+  // not decide the class ("peer requested termination ("administrator...")" is still a hang-up).
+  {
+    test: /^(peer requested termination|peer stopped|peer cleared)/i,
+    code: 'peer_hangup',
+    words: PEER_HANGUP_WORDS,
+  },
   {
     test: /locked out/i,
     code: 'locked_out',
@@ -123,9 +132,9 @@ const RULES: { test: RegExp; code: EndCode; words: string }[] = [
     words: 'the server was stopping',
   },
   {
-    test: /^peer requested termination|^peer stopped|^peer cleared|^TCP connection closed|Call-Disconnect-Notify|hung up/i,
+    test: /^TCP connection closed|Call-Disconnect-Notify|hung up/i,
     code: 'peer_hangup',
-    words: 'the client hung up',
+    words: PEER_HANGUP_WORDS,
   },
   {
     test: /^IPCP|IPv6CP/,

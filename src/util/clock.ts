@@ -13,14 +13,26 @@ export interface Clock {
   setTimer(ms: number, fn: () => void): TimerHandle;
 }
 
-/** The real clock (performance.now + setTimeout; timers do not keep the process alive). */
+/** The longest delay a Node timer takes as given: a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * The real clock (performance.now + setTimeout; timers do not keep the process alive). A timer
+ * longer than MAX_TIMER_MS (pppd maxconnect/idle and RADIUS Session-Timeout go up to 2^31-1 and
+ * 2^32-1 seconds) runs in steps of at most that.
+ */
 export class SystemClock implements Clock {
   now(): number {
     return performance.now();
   }
   setTimer(ms: number, fn: () => void): TimerHandle {
-    const t = setTimeout(fn, Math.max(0, ms));
-    t.unref();
+    let t: ReturnType<typeof setTimeout>;
+    const step = (left: number): void => {
+      const wait = Math.min(left, MAX_TIMER_MS);
+      t = setTimeout(() => (left > MAX_TIMER_MS ? step(left - MAX_TIMER_MS) : fn()), wait);
+      t.unref();
+    };
+    step(Math.max(0, ms));
     return { cancel: () => clearTimeout(t) };
   }
 }

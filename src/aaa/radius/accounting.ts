@@ -1,3 +1,4 @@
+import { classifyEnd, type EndCode } from '../../server/end-reasons.ts';
 import type { Clock, TimerHandle } from '../../util/clock.ts';
 import type { Logger } from '../../util/log.ts';
 import { type RadiusClient, RadiusTimeoutError } from './client.ts';
@@ -190,26 +191,34 @@ export class AccountingQueue {
   }
 }
 
+/** Acct-Terminate-Cause (RFC 2866 §5.10) for each way a session can end (server/end-reasons.ts). */
+const CAUSE_BY_END: Record<EndCode, TerminateCauseValue> = {
+  auth_failed: TerminateCause.NasError,
+  auth_refused: TerminateCause.NasError,
+  locked_out: TerminateCause.NasError,
+  mppe_refused: TerminateCause.ServiceUnavailable,
+  pool_empty: TerminateCause.NasError,
+  connection_limit: TerminateCause.NasError,
+  source_limit: TerminateCause.NasError,
+  gre_never_seen: TerminateCause.NasError,
+  echo_timeout: TerminateCause.LostCarrier,
+  setup_timeout: TerminateCause.LostCarrier,
+  peer_hangup: TerminateCause.UserRequest,
+  admin_kill: TerminateCause.AdminReset,
+  shutdown: TerminateCause.AdminReboot,
+  ipcp_failed: TerminateCause.NasError,
+  protocol_error: TerminateCause.NasError,
+  other: TerminateCause.NasError,
+};
+
 /**
- * Acct-Terminate-Cause (RFC 2866 §5.10) for the reason a session ended, as our log words it.
+ * Acct-Terminate-Cause for the reason a session ended, from its classification (classifyEnd), so
+ * that words the peer put in its reason (a Terminate-Request's text) cannot choose it. The
+ * TCP connection closing without a PPTP or PPP goodbye is Lost-Carrier, not a User-Request.
+ * RADIUS's own ends (Session-Timeout, Idle-Timeout, Disconnect-Request) are given by RadiusSession.
  */
 export function terminateCause(reason: string): TerminateCauseValue {
-  const r = reason.toLowerCase();
-  if (r.includes('shutting down')) return TerminateCause.AdminReboot;
-  if (r.includes('by the administrator') || r.includes('disconnect-request'))
-    return TerminateCause.AdminReset;
-  if (r.includes('session-timeout')) return TerminateCause.SessionTimeout;
-  if (r.includes('idle-timeout')) return TerminateCause.IdleTimeout;
-  if (
-    r.includes('peer requested termination') ||
-    r.includes('peer cleared the call') ||
-    r.includes('peer stopped the control connection')
-  ) {
-    return TerminateCause.UserRequest;
-  }
-  if (r.includes('lcp echo') || r.includes('tcp connection closed') || r.includes('did not finish in time')) {
-    return TerminateCause.LostCarrier;
-  }
-  if (r.includes('radius requires') || r.includes('encryption')) return TerminateCause.ServiceUnavailable;
-  return TerminateCause.NasError;
+  const code = classifyEnd(reason).code;
+  if (code === 'peer_hangup' && reason.startsWith('TCP connection closed')) return TerminateCause.LostCarrier;
+  return CAUSE_BY_END[code];
 }

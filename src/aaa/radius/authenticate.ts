@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { RemoteAuthenticator, RemoteAuthRequest, RemoteVerdict } from '../../ppp/auth/types.ts';
-import { mppeKeysFromStartKeys } from '../../ppp/mppe/keys.ts';
+import { mppeKeysFromMschapV1, mppeKeysFromStartKeys } from '../../ppp/mppe/keys.ts';
 import type { MppeKeySource } from '../../ppp/mppe/types.ts';
 import { quote } from '../../util/escape.ts';
 import { isProtocolError, ProtocolError } from '../../wire/errors.ts';
@@ -82,8 +81,6 @@ export interface RadiusGrant {
   server: string;
 }
 
-const utf8 = new TextEncoder();
-
 /** The answer to an MS-CHAP request: the String of MS-CHAP2-Success / MS-CHAP-Error after its Ident octet. */
 function msString(a: RadiusAttribute | undefined): string | undefined {
   if (!a || a.value.length < 1) return undefined;
@@ -111,6 +108,7 @@ export class RadiusAuthenticator implements RemoteAuthenticator {
 
   verify(req: RemoteAuthRequest, done: (verdict: RemoteVerdict) => void): { cancel(): void } {
     let cancelled = false;
+    const abort = new AbortController();
     const finish = (v: RemoteVerdict) => {
       if (!cancelled) {
         cancelled = true;
@@ -122,7 +120,10 @@ export class RadiusAuthenticator implements RemoteAuthenticator {
       queueMicrotask(() => finish({ ok: false, reason: problem }));
     } else {
       this.client
-        .send({ code: RadiusCode.AccessRequest, attributes: (ctx) => this.attributes(req, ctx) })
+        .send(
+          { code: RadiusCode.AccessRequest, attributes: (ctx) => this.attributes(req, ctx) },
+          abort.signal,
+        )
         .then(
           (reply) => finish(interpretReply(req, reply)),
           (e: unknown) => finish({ ok: false, reason: (e as Error).message }),
@@ -131,13 +132,14 @@ export class RadiusAuthenticator implements RemoteAuthenticator {
     return {
       cancel: () => {
         cancelled = true;
+        // Stop retransmitting and free the Identifier: a login abandoned mid-way holds none.
+        abort.abort();
       },
     };
   }
 
   private checkRequest(req: RemoteAuthRequest): string | undefined {
-    if (utf8.encode(req.rawUser).length > 253)
-      return 'the user name is longer than the 253 octets RADIUS carries';
+    if (req.name.length > 253) return 'the user name is longer than the 253 octets RADIUS carries';
     if (req.method === 'pap' && req.password.length > 128) {
       return 'the password is longer than the 128 octets a RADIUS User-Password carries';
     }
@@ -147,16 +149,10 @@ export class RadiusAuthenticator implements RemoteAuthenticator {
 
   private attributes(req: RemoteAuthRequest, ctx: BuildContext): RadiusAttribute[] {
     const out: RadiusAttribute[] = [
-      textAttr(Attr.UserName, req.rawUser),
-      ...nasAttributes(this.nas),
-      u32Attr(Attr.NasPort, this.session.nasPort),
-      u32Attr(Attr.NasPortType, NasPortType.Virtual),
-      u32Attr(Attr.ServiceType, ServiceType.Framed),
-      u32Attr(Attr.FramedProtocol, FramedProtocol.PPP),
-      textAttr(Attr.CallingStationId, this.session.callingStationId),
-      textAttr(Attr.AcctSessionId, this.session.acctSessionId),
+      // The octets the peer sent: a name that is not UTF-8 must reach the server unchanged.
+      bytesAttr(Attr.UserName, req.name),
+      ...sessionAttributes(this.nas, this.session),
     ];
-    if (this.session.calledStationId) out.push(textAttr(Attr.CalledStationId, this.session.calledStationId));
     switch (req.method) {
       case 'pap':
         out.push(bytesAttr(Attr.UserPassword, hideUserPassword(req.password, ctx.secret, ctx.authenticator)));
@@ -165,32 +161,15 @@ export class RadiusAuthenticator implements RemoteAuthenticator {
         out.push(bytesAttr(Attr.ChapPassword, Uint8Array.of(req.id, ...req.response)));
         out.push(bytesAttr(Attr.ChapChallenge, req.challenge));
         break;
-      case 'mschap': {
-        // Our Response Value is LM-Response(24) NT-Response(24) Flags(1); MS-CHAP-Response is
-        // Ident(1) Flags(1) LM-Response(24) NT-Response(24) (RFC 2548 §2.3.2).
-        const v = req.response;
-        out.push(bytesAttr(MsAttr.ChapChallenge, req.challenge, VENDOR_MICROSOFT));
-        out.push(
-          bytesAttr(
-            MsAttr.ChapResponse,
-            Uint8Array.of(req.id, v[48]!, ...v.subarray(0, 48)),
-            VENDOR_MICROSOFT,
-          ),
-        );
-        break;
-      }
+      case 'mschap':
       case 'mschapv2': {
-        // Our Response Value is Peer-Challenge(16) Reserved(8) NT-Response(24) Flags(1);
-        // MS-CHAP2-Response is Ident(1) Flags(1) Peer-Challenge(16) Reserved(8) Response(24) (§2.3.2).
+        // Our Response Value is 48 octets then Flags(1): MS-CHAP LM-Response(24) NT-Response(24),
+        // MS-CHAPv2 Peer-Challenge(16) Reserved(8) NT-Response(24). MS-CHAP-Response and
+        // MS-CHAP2-Response are Ident(1) Flags(1) then those 48 octets (RFC 2548 §2.3.2).
         const v = req.response;
+        const type = req.method === 'mschap' ? MsAttr.ChapResponse : MsAttr.Chap2Response;
         out.push(bytesAttr(MsAttr.ChapChallenge, req.challenge, VENDOR_MICROSOFT));
-        out.push(
-          bytesAttr(
-            MsAttr.Chap2Response,
-            Uint8Array.of(req.id, v[48]!, ...v.subarray(0, 48)),
-            VENDOR_MICROSOFT,
-          ),
-        );
+        out.push(bytesAttr(type, Uint8Array.of(req.id, v[48]!, ...v.subarray(0, 48)), VENDOR_MICROSOFT));
         break;
       }
     }
@@ -199,6 +178,25 @@ export class RadiusAuthenticator implements RemoteAuthenticator {
 }
 
 /** NAS-IP-Address and/or NAS-Identifier (RFC 2865 §5.4: at least one). */
+/**
+ * What every Access-Request and Accounting-Request of a session says about it: the NAS, NAS-Port,
+ * a framed PPP service on a virtual port, Calling-Station-Id, Acct-Session-Id (Called-Station-Id
+ * when known).
+ */
+export function sessionAttributes(nas: NasIdentity, session: RadiusSessionContext): RadiusAttribute[] {
+  const out = [
+    ...nasAttributes(nas),
+    u32Attr(Attr.NasPort, session.nasPort),
+    u32Attr(Attr.NasPortType, NasPortType.Virtual),
+    u32Attr(Attr.ServiceType, ServiceType.Framed),
+    u32Attr(Attr.FramedProtocol, FramedProtocol.PPP),
+    textAttr(Attr.CallingStationId, session.callingStationId),
+    textAttr(Attr.AcctSessionId, session.acctSessionId),
+  ];
+  if (session.calledStationId) out.push(textAttr(Attr.CalledStationId, session.calledStationId));
+  return out;
+}
+
 export function nasAttributes(nas: NasIdentity): RadiusAttribute[] {
   const out: RadiusAttribute[] = [];
   if (nas.nasIpAddress !== undefined) out.push(u32Attr(Attr.NasIpAddress, nas.nasIpAddress));
@@ -333,11 +331,7 @@ function readMppeKeys(req: RemoteAuthRequest, reply: RadiusReply): MppeKeySource
       throw badReply(`MS-CHAP-MPPE-Keys of ${legacy.value.length} octets (must be 32)`);
     }
     const plain = revealHidden(legacy.value, reply.secret, reply.requestAuthenticator);
-    const ntKey = plain.subarray(8, 24);
-    const key = new Uint8Array(
-      createHash('sha1').update(ntKey).update(ntKey).update(req.challenge).digest(),
-    ).subarray(0, 16);
-    return mppeKeysFromStartKeys(key, key);
+    return mppeKeysFromMschapV1({ passwordHashHash: plain.subarray(8, 24) }, req.challenge);
   }
   return undefined;
 }

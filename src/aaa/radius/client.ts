@@ -98,6 +98,25 @@ export class RadiusTimeoutError extends Error {
   }
 }
 
+/** The request was cancelled by its sender (the session it was for ended). */
+export class RadiusCancelledError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RadiusCancelledError';
+  }
+}
+
+/** All 256 Identifiers of a server were in use and too many requests were already waiting for one. */
+export class RadiusBusyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RadiusBusyError';
+  }
+}
+
+/** Requests that may wait for a free Identifier of one server before new ones are refused. */
+export const MAX_ID_WAITERS = 1024;
+
 interface ServerState {
   server: RadiusServer;
   secret: Uint8Array;
@@ -107,6 +126,8 @@ interface ServerState {
   skipUntil: number;
   nextId: number;
   pending: Map<number, Pending>;
+  /** Requests waiting for an Identifier to be freed (all 256 in use), first come first served. */
+  waiters: ((id: number) => void)[];
 }
 
 interface Pending {
@@ -158,6 +179,7 @@ export class RadiusClient {
       skipUntil: 0,
       nextId: this.random(1)[0] ?? 0,
       pending: new Map(),
+      waiters: [],
     }));
     this.transport = opts.transport ?? udpTransport();
     this.transport.onMessage((bytes, host, port) => this.receive(bytes, host, port));
@@ -175,22 +197,31 @@ export class RadiusClient {
     return this.servers.filter((s) => s.down).map((s) => s.label);
   }
 
-  /** Send `req` until a server answers; rejects with RadiusTimeoutError when none does. */
-  async send(req: RadiusRequest): Promise<RadiusReply> {
+  /**
+   * Send `req` until a server answers; rejects with RadiusTimeoutError when none does. Aborting
+   * `signal` stops retransmission at once and frees the request's Identifier (RadiusCancelledError).
+   * When all 256 Identifiers of a server are in use the request waits for one; when
+   * MAX_ID_WAITERS requests already wait it fails with RadiusBusyError.
+   */
+  async send(req: RadiusRequest, signal?: AbortSignal): Promise<RadiusReply> {
     if (this.closed) throw new RadiusTimeoutError(`the RADIUS ${this.opts.purpose} client is closed`);
     const started = this.opts.clock.now();
     const tried: string[] = [];
     this.busy(+1);
     try {
       for (const s of this.order()) {
-        const reply = await this.tryServer(s, req, started);
+        if (signal?.aborted) break;
+        const reply = await this.tryServer(s, req, started, signal);
         if (reply) return reply;
+        if (signal?.aborted) break;
         tried.push(s.label);
         if (this.closed) break;
       }
     } finally {
       this.busy(-1);
     }
+    if (signal?.aborted)
+      throw new RadiusCancelledError(`the RADIUS ${this.opts.purpose} request was cancelled`);
     const each = `${this.opts.tries} ${this.opts.tries === 1 ? 'try' : 'tries'} of ${this.opts.timeoutMs / 1000} s each`;
     this.stats.failed++;
     throw new RadiusTimeoutError(
@@ -200,7 +231,10 @@ export class RadiusClient {
 
   close(): void {
     this.closed = true;
-    for (const s of this.servers) s.pending.clear();
+    for (const s of this.servers) {
+      s.pending.clear();
+      for (const wake of s.waiters.splice(0)) wake(-1);
+    }
     this.transport.close();
   }
 
@@ -217,16 +251,19 @@ export class RadiusClient {
     s: ServerState,
     req: RadiusRequest,
     started: number,
+    signal: AbortSignal | undefined,
   ): Promise<RadiusReply | undefined> {
     const random = req.code === RadiusCode.AccessRequest || req.code === RadiusCode.StatusServer;
     let bytes: Uint8Array | undefined;
     let id = -1;
     let authenticator: Uint8Array = new Uint8Array(16);
-    for (let attempt = 0; attempt < this.opts.tries && !this.closed; attempt++) {
+    for (let attempt = 0; attempt < this.opts.tries && !this.closed && !signal?.aborted; attempt++) {
       if (!bytes || !random) {
-        if (id >= 0) s.pending.delete(id);
-        id = this.allocateId(s);
-        if (id < 0) return undefined; // 256 requests outstanding to this server: try the next
+        if (id >= 0) this.releaseId(s, id);
+        // Synchronously when an Identifier is free (the first transmission leaves at once).
+        id = s.waiters.length === 0 ? this.allocateId(s) : -1;
+        if (id < 0) id = await this.waitForId(s, signal);
+        if (id < 0) return undefined; // cancelled or closed while waiting for an Identifier
         authenticator = random ? this.random(16) : new Uint8Array(16);
         const ctx = {
           server: s.server,
@@ -242,17 +279,17 @@ export class RadiusClient {
         if (!random) authenticator = bytes.slice(4, 20);
       }
       this.stats.transmissions++;
-      const reply = await this.exchange(s, id, req.code, authenticator, bytes);
-      if (!reply) this.stats.timeouts++;
+      const reply = await this.exchange(s, id, req.code, authenticator, bytes, signal);
       if (reply) {
         this.stats.replies++;
-        s.pending.delete(id);
+        this.releaseId(s, id);
         this.markUp(s);
         return reply;
       }
+      if (!signal?.aborted) this.stats.timeouts++;
     }
-    s.pending.delete(id);
-    if (!this.closed) this.markDown(s);
+    if (id >= 0) this.releaseId(s, id);
+    if (!this.closed && !signal?.aborted) this.markDown(s);
     return undefined;
   }
 
@@ -263,23 +300,67 @@ export class RadiusClient {
     code: number,
     authenticator: Uint8Array,
     bytes: Uint8Array,
+    signal: AbortSignal | undefined,
   ): Promise<RadiusReply | undefined> {
     return new Promise((resolve) => {
       let timer: TimerHandle | undefined;
-      s.pending.set(id, {
-        code,
-        authenticator,
-        resolve: (reply) => {
-          timer?.cancel();
-          resolve(reply);
-        },
-      });
-      timer = this.opts.clock.setTimer(this.opts.timeoutMs, () => resolve(undefined));
+      const onAbort = () => {
+        timer?.cancel();
+        resolve(undefined);
+      };
+      const settle = (reply: RadiusReply | undefined) => {
+        signal?.removeEventListener('abort', onAbort);
+        timer?.cancel();
+        resolve(reply);
+      };
+      s.pending.set(id, { code, authenticator, resolve: settle });
+      timer = this.opts.clock.setTimer(this.opts.timeoutMs, () => settle(undefined));
+      signal?.addEventListener('abort', onAbort, { once: true });
       if (this.opts.log.debugEnabled) {
         this.opts.log.debug(`RADIUS: sent ${codeName(code)} id ${id} to ${s.label}`);
       }
       this.transport.send(bytes, s.server.host, s.server.port);
     });
+  }
+
+  /**
+   * All 256 Identifiers of `s` are in use: the next one freed, reserved (first come first served).
+   * -1 when `signal` is aborted or the client closed while waiting.
+   */
+  private waitForId(s: ServerState, signal: AbortSignal | undefined): Promise<number> {
+    if (signal?.aborted) return Promise.resolve(-1);
+    if (s.waiters.length >= MAX_ID_WAITERS) {
+      return Promise.reject(
+        new RadiusBusyError(
+          `all 256 RADIUS ${this.opts.purpose} request identifiers for ${s.label} are in use and ${MAX_ID_WAITERS} more requests are already waiting for one`,
+        ),
+      );
+    }
+    return new Promise((resolve) => {
+      const wake = (got: number) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(got);
+      };
+      const onAbort = () => {
+        const at = s.waiters.indexOf(wake);
+        if (at >= 0) s.waiters.splice(at, 1);
+        resolve(-1);
+      };
+      s.waiters.push(wake);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Free Identifier `id` of `s`: it goes to the first request waiting for one, if any. */
+  private releaseId(s: ServerState, id: number): void {
+    const wake = s.waiters.shift();
+    if (!wake) {
+      s.pending.delete(id);
+      return;
+    }
+    // Still reserved (a late reply to the old request is dropped) until the new one is sent.
+    s.pending.set(id, { code: -1, authenticator: new Uint8Array(16), resolve: () => {} });
+    wake(id);
   }
 
   private allocateId(s: ServerState): number {

@@ -230,9 +230,6 @@ export function signRadiusPacket(p: RadiusPacket, secret: Uint8Array, opts: Sign
   return bytes;
 }
 
-/** Random 16 octets for an Access-Request's Request Authenticator. */
-export type RandomSource = (n: number) => Uint8Array;
-
 /**
  * Check a reply against the request it answers: the Response Authenticator (RFC 2865 §3), and
  * the Message-Authenticator when present (RFC 3579 §3.2) or `requireMessageAuthenticator`
@@ -462,10 +459,4 @@ export function attrU32(a: RadiusAttribute): number {
     throw fail('BAD_FIELD', `${attributeName(a.type, a.vendor)} of ${a.value.length} octets (must be 4)`);
   }
   return new DataView(a.value.buffer, a.value.byteOffset, 4).getUint32(0);
-}
-
-/** A short description for debug logs: "Access-Accept id 7, 5 attributes (Framed-IP-Address, ...)". */
-export function describeRadiusPacket(p: RadiusPacket): string {
-  const names = p.attributes.map((a) => attributeName(a.type, a.vendor));
-  return `${codeName(p.code)} id ${p.id}, ${names.length} attribute${names.length === 1 ? '' : 's'}${names.length ? ` (${names.join(', ')})` : ''}`;
 }

@@ -21,7 +21,6 @@ export const RadiusCode = {
   CoaAck: 44,
   CoaNak: 45,
 } as const;
-export type RadiusCodeValue = (typeof RadiusCode)[keyof typeof RadiusCode];
 
 export const CODE_NAMES: Record<number, string> = {
   1: 'Access-Request',

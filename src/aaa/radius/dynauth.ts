@@ -63,6 +63,8 @@ export interface DynAuthOptions {
   nasIpAddress?: IPv4;
   clock: Clock;
   log: Logger;
+  /** Wall-clock time in ms since the epoch, for Event-Timestamp (default Date.now). */
+  wallNow?: () => number;
 }
 
 /** Attributes that identify a session (RFC 5176 §3). */
@@ -97,6 +99,9 @@ function coaCarries(a: RadiusAttribute): boolean {
 /** How long an answer is kept to answer a retransmission the same way (RFC 5176 §2.3). */
 const DUPLICATE_WINDOW_MS = 30_000;
 
+/** How far an Event-Timestamp may be from now before the request is a replay (RFC 5176 §6.3). */
+export const EVENT_TIMESTAMP_WINDOW_S = 300;
+
 /**
  * Dynamic authorization (RFC 5176): Disconnect-Request ends the sessions it identifies,
  * CoA-Request changes their Session-Timeout / Idle-Timeout and rate limits (Mikrotik-Rate-Limit,
@@ -105,6 +110,8 @@ const DUPLICATE_WINDOW_MS = 30_000;
  * Answers: ACK, or NAK with Error-Cause: 401 Unsupported-Attribute, 402 Missing-Attribute (no
  * session identification), 403 NAS-Identification-Mismatch, 407 Invalid-Attribute-Value (a
  * malformed value), 503 Session-Context-Not-Found. A retransmission gets the same answer again.
+ * A request whose Event-Timestamp is more than EVENT_TIMESTAMP_WINDOW_S from now is silently
+ * discarded (and counted): RFC 5176 §6.3 replay protection.
  */
 export class DynAuthHandler {
   readonly drops: DropCounter;
@@ -142,6 +149,14 @@ export class DynAuthHandler {
       this.drops.drop(`${codeName(req.code)} refused: ${problem}`, `from ${host}`);
       return undefined;
     }
+    const stale = this.staleTimestamp(req);
+    if (stale !== undefined) {
+      this.drops.drop(
+        `${codeName(req.code)} with an Event-Timestamp not within ${EVENT_TIMESTAMP_WINDOW_S} s of now (a replay?)`,
+        `${stale}, from ${host}`,
+      );
+      return undefined;
+    }
     const now = this.opts.clock.now();
     for (const [k, v] of this.recent) if (now - v.at > DUPLICATE_WINDOW_MS) this.recent.delete(k);
     const key = `${host}:${port}:${req.id}:${Buffer.from(req.authenticator).toString('hex')}`;
@@ -150,6 +165,15 @@ export class DynAuthHandler {
     const reply = this.answer(req, secret, host);
     this.recent.set(key, { at: now, reply });
     return reply;
+  }
+
+  /** How the Event-Timestamp is not current (outside the window, or malformed); undefined when fine or absent. */
+  private staleTimestamp(req: RadiusPacket): string | undefined {
+    const ts = findAttr(req.attributes, Attr.EventTimestamp);
+    if (!ts) return undefined;
+    if (ts.value.length !== 4) return `an Event-Timestamp of ${ts.value.length} octets`;
+    const off = attrU32(ts) - Math.floor((this.opts.wallNow ?? Date.now)() / 1000);
+    return Math.abs(off) > EVENT_TIMESTAMP_WINDOW_S ? `${off} s off` : undefined;
   }
 
   private answer(req: RadiusPacket, secret: Uint8Array, host: string): Uint8Array {
@@ -185,15 +209,16 @@ export class DynAuthHandler {
       }
       const matches = [...this.opts.sessions()].filter((s) => keys.every((k) => identifies(k, s)));
       if (matches.length === 0) return nak(ErrorCause.SessionContextNotFound, 'no such session');
-      const st = findAttr(req.attributes, Attr.SessionTimeout);
-      const it = findAttr(req.attributes, Attr.IdleTimeout);
+      // What a CoA-Request changes (a Disconnect-Request carrying any of it was refused above).
       const limits: CoaChanges = {};
-      if (st) limits.sessionTimeoutS = attrU32(st);
-      if (it) limits.idleTimeoutS = attrU32(it);
       const changed: string[] = [];
-      if (st) changed.push(`Session-Timeout ${limits.sessionTimeoutS} s`);
-      if (it) changed.push(`Idle-Timeout ${limits.idleTimeoutS} s`);
       if (!disconnect) {
+        const st = findAttr(req.attributes, Attr.SessionTimeout);
+        const it = findAttr(req.attributes, Attr.IdleTimeout);
+        if (st) limits.sessionTimeoutS = attrU32(st);
+        if (it) limits.idleTimeoutS = attrU32(it);
+        if (st) changed.push(`Session-Timeout ${limits.sessionTimeoutS} s`);
+        if (it) changed.push(`Idle-Timeout ${limits.idleTimeoutS} s`);
         // A rate limit is applied whole or refused: the server must not believe it took effect.
         const rate = readRateLimit(req.attributes);
         if (rate.problem) return nak(ErrorCause.InvalidAttributeValue, rate.problem);

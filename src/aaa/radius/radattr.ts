@@ -1,3 +1,4 @@
+import { hex } from '../../wire/bytes.ts';
 import { formatIPv4, ipv4FromBytes } from '../../wire/ip.ts';
 import type { RadiusAttribute } from './codec.ts';
 import {
@@ -127,14 +128,10 @@ export function radattrText(value: Uint8Array): string {
   return out;
 }
 
-function hex(value: Uint8Array): string {
-  return `0x${Buffer.from(value.buffer, value.byteOffset, value.length).toString('hex')}`;
-}
-
 function line(a: RadiusAttribute): string {
   const kind = kindOf(a);
   const name = attributeName(a.type, a.vendor);
-  if (kind === undefined || (kind !== 'text' && a.value.length !== 4)) return `${name} ${hex(a.value)}`;
+  if (kind === undefined || (kind !== 'text' && a.value.length !== 4)) return `${name} 0x${hex(a.value)}`;
   if (kind === 'text') return `${name} ${radattrText(a.value)}`;
   const n = ipv4FromBytes(a.value);
   if (kind === 'address') return `${name} ${formatIPv4(n)}`;

@@ -1,5 +1,5 @@
 import { quote } from '../../util/escape.ts';
-import type { RateLimit } from '../rate-limit.ts';
+import { MAX_BPS, parseRate, type RateLimit } from '../rate-limit.ts';
 import { attrText, findAllAttrs, findAttr, type RadiusAttribute } from './codec.ts';
 import { Attr, MikrotikAttr, VENDOR_MIKROTIK } from './dictionary.ts';
 
@@ -30,18 +30,6 @@ export interface RadiusRateLimit {
   notRates: string[];
 }
 
-const UNIT: Record<string, number> = { '': 1, k: 1e3, K: 1e3, m: 1e6, M: 1e6, g: 1e9, G: 1e9 };
-/** The highest rate accepted (as `rate-limit` in the options file). */
-const MAX_BPS = 100e9;
-
-/** A MikroTik rate: digits (a fraction allowed) with an optional k/M/G; bits per second. */
-function mikrotikRate(text: string): number | undefined {
-  const m = /^(\d{1,12}(?:\.\d{1,6})?)([kKmMgG]?)$/.exec(text);
-  if (!m) return undefined;
-  const v = Math.round(Number(m[1]) * UNIT[m[2]!]!);
-  return v <= MAX_BPS ? v : undefined;
-}
-
 /** Mikrotik-Rate-Limit → limits, or the problem in words. */
 export function parseMikrotikRateLimit(text: string): RateLimit | string {
   const bad = `Mikrotik-Rate-Limit ${quote(text, 80)} is not "rx[/tx] ..." with rates in bit/s (k, M or G allowed), e.g. "10M/5M"`;
@@ -51,8 +39,9 @@ export function parseMikrotikRateLimit(text: string): RateLimit | string {
   if (fields.length > 6 || rest.some((f) => !/^[0-9.kKmMgGs/]{1,40}$/.test(f))) return bad;
   const [rxText = '', txText, extra] = rates.split('/');
   if (extra !== undefined) return bad;
-  const rx = mikrotikRate(rxText);
-  const tx = txText === undefined ? rx : mikrotikRate(txText);
+  // MikroTik rates: a bare number is bit/s.
+  const rx = parseRate(rxText, 1);
+  const tx = txText === undefined ? rx : parseRate(txText, 1);
   if (rx === undefined || tx === undefined) return bad;
   return { upBps: rx, downBps: tx };
 }

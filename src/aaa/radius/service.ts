@@ -7,7 +7,13 @@ import { formatIPv4, type IPv4 } from '../../wire/ip.ts';
 import type { LeaseAnswer, LeaseHolder, LeaseManager } from '../leases.ts';
 import type { RateLimit } from '../rate-limit.ts';
 import { AccountingQueue, terminateCause } from './accounting.ts';
-import { nasAttributes, RadiusAuthenticator, type RadiusGrant } from './authenticate.ts';
+import {
+  nasAttributes,
+  RadiusAuthenticator,
+  type RadiusGrant,
+  type RadiusSessionContext,
+  sessionAttributes,
+} from './authenticate.ts';
 import { RadiusClient, type RadiusServer, type RadiusTransport, udpTransport } from './client.ts';
 import { bytesAttr, type RadiusAttribute, textAttr, u32Attr } from './codec.ts';
 import {
@@ -15,11 +21,9 @@ import {
   AcctStatus,
   Attr,
   codeName,
-  FramedProtocol,
-  NasPortType,
   RadiusCode,
-  ServiceType,
   TerminateCause,
+  type TerminateCauseValue,
 } from './dictionary.ts';
 import {
   type CoaChanges,
@@ -78,8 +82,6 @@ export interface RadiusServiceDeps {
 }
 
 const TWO_32 = 2 ** 32;
-/** The longest delay a Node timer takes as given. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * RADIUS for one server process: the authentication client, the accounting client and its queue,
@@ -91,7 +93,7 @@ export class RadiusService {
   readonly auth: RadiusClient;
   readonly accounting: AccountingQueue | undefined;
   private readonly acctClient: RadiusClient | undefined;
-  private readonly clock: Clock;
+  readonly clock: Clock;
   readonly log: Logger;
   /** Distinguishes this process's Acct-Session-Ids from an earlier run's. */
   private readonly boot = randomBytes(4).toString('hex').toUpperCase();
@@ -217,31 +219,12 @@ export class RadiusService {
     return s;
   }
 
-  /** A live session by Acct-Session-Id (Disconnect/CoA). */
-  find(acctSessionId: string): RadiusSession | undefined {
-    return this.sessions.get(acctSessionId);
-  }
-
   forget(s: RadiusSession): void {
     this.sessions.delete(s.acctSessionId);
   }
 
   now(): number {
     return this.clock.now();
-  }
-
-  /**
-   * A timer of any length: RADIUS gives times up to 2^32-1 s, and a Node timer longer than
-   * 2^31-1 ms would fire at once, so a long one is run in steps.
-   */
-  timer(ms: number, fn: () => void): TimerHandle {
-    let inner: TimerHandle;
-    const step = (left: number): void => {
-      const now = Math.min(left, MAX_TIMER_MS);
-      inner = this.clock.setTimer(now, () => (left > MAX_TIMER_MS ? step(left - MAX_TIMER_MS) : fn()));
-    };
-    step(ms);
-    return { cancel: () => inner.cancel() };
   }
 
   private nasRecord(): RadiusAttribute[] {
@@ -267,6 +250,8 @@ export class RadiusSession implements DynAuthSession {
   private idleTimer: TimerHandle | undefined;
   private interimTimer: TimerHandle | undefined;
   private ended = false;
+  /** Acct-Terminate-Cause of an end this session caused itself (the first kill it asked for). */
+  private ownCause: TerminateCauseValue | undefined;
   /**
    * The Framed-IP-Address of an Access-Accept not yet in use (the network layer is not up). If the
    * session ends so, a Stop still goes out for it: without one, a server-side pool keeps the address
@@ -293,6 +278,11 @@ export class RadiusSession implements DynAuthSession {
   get nasPort(): number {
     return this.callId;
   }
+  /** What the Access-Request and the Accounting-Requests say about this session (NAS-Port `callId`). */
+  private context(callId: number): RadiusSessionContext {
+    return { acctSessionId: this.acctSessionId, nasPort: callId, callingStationId: this.callingStationId };
+  }
+
   /** Up and not ended: what Disconnect/CoA act on. */
   get isUp(): boolean {
     return this.upAt !== undefined && !this.ended;
@@ -305,11 +295,7 @@ export class RadiusSession implements DynAuthSession {
    */
   authenticator(callId: number): RemoteAuthenticator {
     this.callId = callId;
-    const relay = new RadiusAuthenticator(this.service.auth, this.service.nas, {
-      acctSessionId: this.acctSessionId,
-      nasPort: callId,
-      callingStationId: formatIPv4(this.handle.peer),
-    });
+    const relay = new RadiusAuthenticator(this.service.auth, this.service.nas, this.context(callId));
     return {
       verify: (req, done) =>
         relay.verify(req, (verdict) => {
@@ -333,7 +319,7 @@ export class RadiusSession implements DynAuthSession {
     this.user = r.rawUser;
     if (grant.framedPool !== undefined) {
       this.handle.log.debug(
-        `RADIUS Framed-Pool "${grant.framedPool}" ignored: poptop has one pool (remoteip)`,
+        `RADIUS Framed-Pool ${quote(grant.framedPool)} ignored: poptop has one pool (remoteip)`,
       );
     }
     if (grant.rate.problem) this.handle.log.warn(`RADIUS: ${grant.rate.problem}; no rate limit from RADIUS`);
@@ -418,7 +404,8 @@ export class RadiusSession implements DynAuthSession {
           : (mppeBits === 40 && g.mppe.allow40) || (mppeBits === 128 && g.mppe.allow128);
       if (!ok) {
         const got = mppeBits === undefined ? 'no encryption' : `MPPE ${mppeBits}-bit`;
-        this.handle.kill(
+        this.kill(
+          TerminateCause.ServiceUnavailable,
           `RADIUS requires ${g.mppe.required ? 'encryption' : 'another encryption'}: the session has ${got}`,
         );
         return;
@@ -433,7 +420,18 @@ export class RadiusSession implements DynAuthSession {
 
   /** Disconnect-Request. */
   disconnect(reason: string): void {
+    this.kill(TerminateCause.AdminReset, reason);
+  }
+
+  /** End the session for a RADIUS reason; its Stop carries `cause`, whatever the reason's words. */
+  private kill(cause: TerminateCauseValue, reason: string): void {
+    this.ownCause ??= cause;
     this.handle.kill(reason);
+  }
+
+  /** The Acct-Terminate-Cause for an end for `reason`. */
+  private causeOf(reason: string): TerminateCauseValue {
+    return this.ownCause ?? terminateCause(reason);
   }
 
   /**
@@ -453,7 +451,7 @@ export class RadiusSession implements DynAuthSession {
     this.ended = true;
     for (const t of [this.sessionTimer, this.idleTimer, this.interimTimer]) t?.cancel();
     this.service.forget(this);
-    if (this.upAt !== undefined) this.sendAccounting(AcctStatus.Stop, terminateCause(reason));
+    if (this.upAt !== undefined) this.sendAccounting(AcctStatus.Stop, this.causeOf(reason));
     else if (this.offered && !this.offered.keep && this.service.accounting) {
       // Never up: a Stop with no time and the address RADIUS gave, which releases it there.
       this.user = this.offered.user;
@@ -463,7 +461,7 @@ export class RadiusSession implements DynAuthSession {
       this.handle.log.info(
         `RADIUS: sending a Stop for ${formatIPv4(this.offered.ip)}, which the session never used, so that the RADIUS server can give it out again`,
       );
-      this.sendAccounting(AcctStatus.Stop, terminateCause(reason));
+      this.sendAccounting(AcctStatus.Stop, this.causeOf(reason));
     }
   }
 
@@ -473,8 +471,8 @@ export class RadiusSession implements DynAuthSession {
     this.sessionTimer = undefined;
     if (seconds <= 0) return;
     const left = Math.max(0, (this.upAt ?? this.service.now()) + seconds * 1000 - this.service.now());
-    this.sessionTimer = this.service.timer(left, () =>
-      this.handle.kill(`Session-Timeout of ${seconds} s reached (RADIUS)`),
+    this.sessionTimer = this.service.clock.setTimer(left, () =>
+      this.kill(TerminateCause.SessionTimeout, `Session-Timeout of ${seconds} s reached (RADIUS)`),
     );
   }
 
@@ -494,12 +492,12 @@ export class RadiusSession implements DynAuthSession {
         last = a;
         lastChange = now;
       } else if (now - lastChange >= idleS * 1000) {
-        this.handle.kill(`Idle-Timeout of ${idleS} s reached (RADIUS): no traffic`);
+        this.kill(TerminateCause.IdleTimeout, `Idle-Timeout of ${idleS} s reached (RADIUS): no traffic`);
         return;
       }
-      this.idleTimer = this.service.timer(period, check);
+      this.idleTimer = this.service.clock.setTimer(period, check);
     };
-    this.idleTimer = this.service.timer(period, check);
+    this.idleTimer = this.service.clock.setTimer(period, check);
   }
 
   private activity(): number {
@@ -511,22 +509,16 @@ export class RadiusSession implements DynAuthSession {
     const tick = () => {
       if (this.ended) return;
       this.sendAccounting(AcctStatus.InterimUpdate);
-      this.interimTimer = this.service.timer(seconds * 1000, tick);
+      this.interimTimer = this.service.clock.setTimer(seconds * 1000, tick);
     };
-    this.interimTimer = this.service.timer(seconds * 1000, tick);
+    this.interimTimer = this.service.clock.setTimer(seconds * 1000, tick);
   }
 
   private sendAccounting(status: number, cause?: number): void {
     const q = this.service.accounting;
     if (!q) return;
     const attrs: RadiusAttribute[] = [
-      textAttr(Attr.AcctSessionId, this.acctSessionId),
-      ...nasAttributes(this.service.nas),
-      u32Attr(Attr.NasPort, this.callId),
-      u32Attr(Attr.NasPortType, NasPortType.Virtual),
-      u32Attr(Attr.ServiceType, ServiceType.Framed),
-      u32Attr(Attr.FramedProtocol, FramedProtocol.PPP),
-      textAttr(Attr.CallingStationId, formatIPv4(this.handle.peer)),
+      ...sessionAttributes(this.service.nas, this.context(this.callId)),
       u32Attr(Attr.AcctAuthentic, this.grant ? AcctAuthentic.Radius : AcctAuthentic.Local),
       u32Attr(Attr.EventTimestamp, Math.floor(Date.now() / 1000)),
     ];
@@ -547,7 +539,7 @@ export class RadiusSession implements DynAuthSession {
       );
       if (cause !== undefined) attrs.push(u32Attr(Attr.AcctTerminateCause, cause));
     }
-    const what = `for ${this.handle.id}${this.user ? ` (${this.user})` : ''}`;
+    const what = `for ${this.handle.id}${this.user ? ` (${quote(this.user)})` : ''}`;
     q.add(status, attrs, what);
     if (this.handle.log.debugEnabled) {
       this.handle.log.debug(

@@ -30,6 +30,7 @@ import {
   type AuthHost,
   type AuthPeerOptions,
   PPP_PAP,
+  type RemoteAuthRequest,
 } from './types.ts';
 
 /** Messages in our Ack/Nak (pppd's wording). The Nak never says which of name or password was wrong. */
@@ -108,16 +109,21 @@ export class PapAuthenticator implements AuthExchange {
     }
     if (this.state === 'accepted') this.answer(PapCode.AuthenticateAck, p.id, PAP_ACK_MESSAGE);
     else if (this.state === 'refused') this.answer(PapCode.AuthenticateNak, p.id, PAP_NAK_MESSAGE);
-    else this.verify(p.id, decodeText(p.peerId), p.password);
+    else this.verify(p.id, p.peerId, p.password);
   }
 
-  private verify(id: number, rawUser: string, password: Uint8Array): void {
+  private verify(id: number, name: Uint8Array, password: Uint8Array): void {
     this.timer?.cancel();
+    const rawUser = decodeText(name);
     const { user, credential } = lookupUser(this.cfg, rawUser);
     const gate = assessLogin(this.cfg, user);
     let reason: string | undefined;
     if (!gate.locked && this.cfg.remote) {
-      this.verifyRemotely(id, rawUser, user, password, gate.delayMs);
+      this.verifyRemotely(
+        id,
+        { method: 'pap', rawUser, user, name: name.slice(), password: password.slice() },
+        gate.delayMs,
+      );
       return;
     }
     if (gate.locked) reason = lockedOutReason(this.cfg.peerAddress ?? '');
@@ -148,17 +154,12 @@ export class PapAuthenticator implements AuthExchange {
    * Ask the remote authenticator (RADIUS); the answer is held (`deciding`, retransmissions noted)
    * until it replies, then for the rest of the back-off delay.
    */
-  private verifyRemotely(
-    id: number,
-    rawUser: string,
-    user: string,
-    password: Uint8Array,
-    delayMs: number,
-  ): void {
+  private verifyRemotely(id: number, request: RemoteAuthRequest & { method: 'pap' }, delayMs: number): void {
+    const { rawUser, user } = request;
     const remote = this.cfg.remote!;
     this.state = 'deciding';
     this.lastId = id;
-    this.asking = remote.verify({ method: 'pap', rawUser, user, password: password.slice() }, (verdict) => {
+    this.asking = remote.verify(request, (verdict) => {
       this.asking = undefined;
       if (this.state !== 'deciding') return;
       recordLogin(this.cfg, user, verdict.ok);

@@ -35,7 +35,14 @@ export interface AuthSuccess {
  * challenge it answers.
  */
 export type RemoteAuthRequest =
-  | { method: 'pap'; rawUser: string; user: string; password: Uint8Array }
+  | {
+      method: 'pap';
+      rawUser: string;
+      user: string;
+      /** The Peer-ID as received (rawUser is its UTF-8 decoding, which may have lost octets). */
+      name: Uint8Array;
+      password: Uint8Array;
+    }
   | {
       method: 'chap-md5' | 'mschap' | 'mschapv2';
       rawUser: string;
@@ -45,7 +52,7 @@ export type RemoteAuthRequest =
       challenge: Uint8Array;
       /** The Response Value (shape already checked). */
       response: Uint8Array;
-      /** The Response's Name field as received. */
+      /** The Response's Name field as received (rawUser is its UTF-8 decoding). */
       name: Uint8Array;
     };
 

@@ -145,14 +145,16 @@ export function mppeKeysFromMschapV2(
  * authenticator's 8-octet challenge. The same key serves both directions, so `role` does not
  * change the result. 40/56-bit use its first 8 octets, as pppd and the Linux and BSD kernels do;
  * RFC 3079 §2.1-2.2 instead derive 40/56-bit keys from the LAN Manager hash, which is not kept.
+ * `hash` is the NT password hash (16 octets), or `{ passwordHashHash }` when only MD4(NT hash) is
+ * known (RADIUS MS-CHAP-MPPE-Keys).
  */
 export function mppeKeysFromMschapV1(
-  passwordHash: Uint8Array,
+  hash: Uint8Array | { passwordHashHash: Uint8Array },
   challenge8: Uint8Array,
   _role?: MppeRole,
 ): MppeKeySource {
   if (challenge8.length !== 8) throw new RangeError('MS-CHAPv1 challenge must be 8 octets');
-  const hashHash = hashNtPasswordHash(passwordHash);
+  const hashHash = hash instanceof Uint8Array ? hashNtPasswordHash(hash) : hash.passwordHashHash;
   const key = new Uint8Array(sha1(hashHash, hashHash, challenge8).subarray(0, 16));
   return mppeKeysFromStartKeys(key, key);
 }

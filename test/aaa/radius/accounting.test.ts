@@ -107,13 +107,23 @@ test('Acct-Terminate-Cause from our end reasons', () => {
     ['peer cleared the call (Call-Clear-Request)', TerminateCause.UserRequest],
     ['peer not responding to LCP echo', TerminateCause.LostCarrier],
     ['TCP connection closed', TerminateCause.LostCarrier],
-    ['Session-Timeout of 3600 s reached (RADIUS)', TerminateCause.SessionTimeout],
-    ['Idle-Timeout of 600 s reached (RADIUS): no traffic', TerminateCause.IdleTimeout],
     ['closed by the administrator', TerminateCause.AdminReset],
     ['server shutting down', TerminateCause.AdminReboot],
     ['something else', TerminateCause.NasError],
   ];
   for (const [reason, cause] of cases) assert.equal(terminateCause(reason), cause, reason);
+});
+
+test("Acct-Terminate-Cause: the peer's Terminate-Request text does not choose it", () => {
+  for (const text of [
+    'session-timeout',
+    'Idle-Timeout',
+    'closed by the administrator',
+    'server shutting down',
+  ]) {
+    const reason = `peer requested termination ("${text}")`;
+    assert.equal(terminateCause(reason), TerminateCause.UserRequest, reason);
+  }
 });
 
 test('an Accounting-On nobody answered before the first Start is given up, never sent late', async () => {

@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { test } from 'node:test';
 import {
+  MAX_ID_WAITERS,
+  RadiusBusyError,
+  RadiusCancelledError,
   RadiusClient,
   type RadiusServer,
   RadiusTimeoutError,
@@ -238,6 +241,72 @@ test('accounting: each retransmission has a new Identifier and a fresh authentic
   );
   net.deliver(resp, A.host, A.port);
   assert.equal((await p).packet.code, RadiusCode.AccountingResponse);
+});
+
+test('a cancelled request stops retransmitting at once and frees its Identifier', async () => {
+  const { clock, net, client, log } = setup([A], 3);
+  const abort = new AbortController();
+  const p = client.send(accessRequest(), abort.signal).catch((e: unknown) => e);
+  assert.equal(net.sent.length, 1);
+  abort.abort();
+  clock.advance(10_000);
+  await flush();
+  assert.ok((await p) instanceof RadiusCancelledError);
+  assert.equal(net.sent.length, 1, 'no retransmission after the cancel');
+  assert.deepEqual(client.downServers, [], 'a cancel says nothing about the server');
+  assert.equal(log.has('is not answering'), false);
+  // the late answer to the cancelled request matches nothing
+  net.deliver(answer(net.sent[0]!.bytes, A.secret), A.host, A.port);
+  assert.equal(client.drops.snapshot()['reply that answers no pending request (late or duplicate)'], 1);
+  await flush();
+  assert.equal(net.busy, false);
+});
+
+test('256 requests outstanding to a server: the next waits for a free Identifier instead of failing', async () => {
+  const { clock, net, client } = setup([A], 3);
+  const first = Array.from({ length: 256 }, (_, i) => client.send(accessRequest(`u${i}`)));
+  assert.equal(net.sent.length, 256);
+  const ids = new Set(net.sent.map((x) => x.bytes[1]));
+  assert.equal(ids.size, 256);
+  const abort = new AbortController();
+  const cancelled = client.send(accessRequest('gone'), abort.signal).catch((e: unknown) => e);
+  const waiting = client.send(accessRequest('later'));
+  await flush();
+  assert.equal(net.sent.length, 256, 'no Identifier free: nothing sent yet');
+  abort.abort();
+  assert.ok((await cancelled) instanceof RadiusCancelledError);
+  // one answer frees its Identifier, which the waiting request takes
+  net.deliver(answer(net.sent[7]!.bytes, A.secret), A.host, A.port);
+  await first[7];
+  await flush();
+  assert.equal(net.sent.length, 257);
+  const later = net.sent[256]!.bytes;
+  assert.equal(later[1], net.sent[7]!.bytes[1]);
+  net.deliver(answer(later, A.secret), A.host, A.port);
+  assert.equal((await waiting).packet.code, RadiusCode.AccessAccept);
+  client.close();
+  clock.runAll();
+  await Promise.allSettled(first);
+});
+
+test('too many requests waiting for an Identifier: refused in words, the server not skipped', async () => {
+  const { clock, net, client } = setup([A, B], 3);
+  const all: Promise<unknown>[] = [];
+  for (let i = 0; i < 256 + MAX_ID_WAITERS; i++)
+    all.push(client.send(accessRequest(`u${i}`)).catch(() => {}));
+  const e = await client.send(accessRequest('one-too-many')).catch((x: unknown) => x);
+  assert.ok(e instanceof RadiusBusyError);
+  assert.match(
+    e.message,
+    /all 256 RADIUS authentication request identifiers for 127\.0\.0\.1:1812 are in use and 1024 more requests are already waiting for one/,
+  );
+  assert.ok(
+    net.sent.every((x) => x.port === A.port),
+    'B is not tried because A is busy',
+  );
+  client.close();
+  clock.runAll();
+  await Promise.all(all);
 });
 
 function u32(n: number): Uint8Array {

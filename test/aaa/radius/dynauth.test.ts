@@ -45,6 +45,8 @@ function fakeSession(acctSessionId: string, user: string, ip: string) {
   return s;
 }
 
+const WALL_NOW_S = 1_800_000_000;
+
 function setup() {
   const log = new MemoryLogger();
   const sessions = [fakeSession('A1', 'alice', '10.0.0.5'), fakeSession('B2', 'bob', '10.0.0.6')];
@@ -54,6 +56,7 @@ function setup() {
     nasIdentifier: 'vpn1',
     clock: new ManualClock(),
     log,
+    wallNow: () => WALL_NOW_S * 1000,
   });
   return { handler, sessions, log };
 }
@@ -175,6 +178,25 @@ test('requests from elsewhere, with a wrong secret, or of another code are dropp
     'malformed request: TRUNCATED',
     'request from an address that is not a configured RADIUS server',
   ]);
+});
+
+test('an Event-Timestamp more than 300 s from now is a replay: silently discarded and counted (RFC 5176 §6.3)', () => {
+  const { handler, sessions } = setup();
+  const at = (t: number, id: number) =>
+    request(
+      RadiusCode.DisconnectRequest,
+      [textAttr(Attr.AcctSessionId, 'A1'), u32Attr(Attr.EventTimestamp, t)],
+      id,
+    );
+  assert.equal(handler.handle(at(WALL_NOW_S - 301, 1), '127.0.0.1', 1), undefined);
+  assert.equal(handler.handle(at(WALL_NOW_S + 301, 2), '127.0.0.1', 1), undefined);
+  assert.equal(sessions[0]!.disconnected, undefined);
+  assert.deepEqual(handler.drops.snapshot(), {
+    'Disconnect-Request with an Event-Timestamp not within 300 s of now (a replay?)': 2,
+  });
+  // within the window it is carried out
+  assert.equal(answer(handler, at(WALL_NOW_S - 299, 3)).code, RadiusCode.DisconnectAck);
+  assert.ok(sessions[0]!.disconnected);
 });
 
 test('CoA-Request with Mikrotik-Rate-Limit: ACK, and the sessions get the new rates (rx = upload)', () => {
