@@ -1,4 +1,4 @@
-import { describeOctets } from '../util/escape.ts';
+import { quote } from '../util/escape.ts';
 import { codeName, PacketCode } from './constants.ts';
 import { FsmActions } from './fsm-actions.ts';
 import type { ConfigOption } from './options.ts';
@@ -373,8 +373,8 @@ export class Fsm extends FsmActions {
         this.sta(id);
         return;
       case 'opened':
-        // The peer's words, quoted and escaped (or its octets in hex): they are the peer's, never ours.
-        this.reason = `peer requested termination${data.length > 0 ? ` (${describeOctets(data)})` : ''}`;
+        // The peer's words, quoted and escaped: they are the peer's, never ours.
+        this.reason = `peer requested termination${data.length > 0 ? ` (${quote(Buffer.from(data).toString('latin1'))})` : ''}`;
         this.setState('stopping');
         this.restartCount = 0; // zrc: wait one restart interval, then tlf
         this.armTimer();
