@@ -9,9 +9,9 @@ import { decodeGreHeader } from '../src/gre/codec.ts';
 import { PppProtocol } from '../src/ppp/constants.ts';
 import { decodeFrame } from '../src/ppp/frame.ts';
 import { corpusDir, inputName } from '../test/fuzz/engine.ts';
-import { grePackets, readPcapIpv4, tcpFlows, tcpSegments } from '../test/fuzz/pcap-read.ts';
 import { type FuzzRecord, joinRecords } from '../test/fuzz/records.ts';
 import { FIXTURE_DIR, parseFixture } from '../test/interop/record-fixture.ts';
+import { type Ipv4, ipv4Packets, readPcap, type TcpFlow, tcpFlows } from '../test/support/pcap-read.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const capturesDir = process.argv[2] ?? join(root, '..', '..', 'shared', 'captures');
@@ -103,8 +103,8 @@ function reverse(key: string): string {
 }
 
 /** The Call ID of the first Outgoing-Call-Request in a client's stream (or 1). */
-function clientCallId(flow: { segments: Uint8Array[] } | undefined): number {
-  const stream = flow ? Buffer.concat(flow.segments) : new Uint8Array(0);
+function clientCallId(flow: TcpFlow | undefined): number {
+  const stream = flow ? flow.stream.bytes() : new Uint8Array(0);
   for (let at = 0; at + 14 <= stream.length; ) {
     const length = u16(stream, at);
     if (length < 12) break;
@@ -117,33 +117,34 @@ function clientCallId(flow: { segments: Uint8Array[] } | undefined): number {
 let captures = 0;
 for (const name of readdirSync(capturesDir).sort()) {
   if (!/\.(pcap|dump|cap)$/.test(name)) continue;
-  let packets: ReturnType<typeof readPcapIpv4>;
+  let packets: Ipv4[];
   try {
-    packets = readPcapIpv4(new Uint8Array(readFileSync(join(capturesDir, name))));
+    packets = ipv4Packets(readPcap(new Uint8Array(readFileSync(join(capturesDir, name)))));
   } catch (e) {
     console.warn(`${name}: ${(e as Error).message}`);
     continue;
   }
   captures++;
-  const segments = tcpSegments(packets);
+  const flows = tcpFlows(packets, 1723);
   // The PPTP client: whoever sends to TCP port 1723.
-  const clients = new Set(segments.filter((s) => s.dstPort === 1723).map((s) => s.src));
+  const clients = new Set(flows.filter((f) => f.dir === 'c>s').map((f) => f.src));
 
   // PPTP control: each direction's stream, cut where TCP cut it.
-  for (const flow of tcpFlows(segments, 1723)) {
-    const stream = Buffer.concat(flow.segments);
-    add('pptp-framer', joinRecords(flow.segments.map((data) => ({ tag: 0, data }))));
+  for (const flow of flows) {
+    const segments = flow.stream.segments();
+    const stream = flow.stream.bytes();
+    add('pptp-framer', joinRecords(segments.map((data) => ({ tag: 0, data }))));
     // The PAC receives the client's stream, the PNS the server's; with clock steps between segments.
     // A PNS places its call after the first segment (the Start-Control-Connection-Reply), with the
     // Call ID the recorded client used, so that the recorded server's answers match it.
     const role = flow.dir === 'c>s' ? 0 : 1;
     const recs: FuzzRecord[] = [];
-    for (const [i, data] of flow.segments.entries()) {
+    for (const [i, data] of segments.entries()) {
       recs.push({ tag: 0, data });
       recs.push({ tag: 1, data: Uint8Array.of(1) });
       if (role === 1 && i === 0) recs.push({ tag: 2, data: new Uint8Array(0) });
     }
-    const peerStream = tcpFlows(segments, 1723).find((f) => f.dir === 'c>s' && f.key === reverse(flow.key));
+    const peerStream = flows.find((f) => f.dir === 'c>s' && f.key === reverse(flow.key));
     const callId = role === 1 ? clientCallId(peerStream) : 0x1234;
     add('pptp-control', joinRecords(recs, [role, callId >> 8, callId & 0xff]));
     for (let at = 0; at + 12 <= stream.length; ) {
@@ -157,7 +158,7 @@ for (const name of readdirSync(capturesDir).sort()) {
 
   // GRE and the PPP frames inside.
   const sessionFrames = { 'c>s': [] as Uint8Array[], 's>c': [] as Uint8Array[] };
-  for (const p of grePackets(packets)) {
+  for (const p of packets.filter((p) => p.protocol === 47 && !p.fragment)) {
     const g = p.payload;
     let h: ReturnType<typeof decodeGreHeader>;
     try {

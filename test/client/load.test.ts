@@ -3,12 +3,28 @@ import { connect } from 'node:net';
 import { test } from 'node:test';
 import { UsageError } from '../../src/cli/args.ts';
 import { formatProgress, parseSources, splitShares } from '../../src/cli/load.ts';
-import { LoadGenerator, type LoadProgress } from '../../src/client/load.ts';
+import { LoadGenerator, type LoadProgress, type LoadSource } from '../../src/client/load.ts';
 import { defaultPolicy } from '../../src/ppp/policy.ts';
 import { SystemClock } from '../../src/util/clock.ts';
 import { MemoryLogger } from '../../src/util/log.ts';
 import { parseIPv4 } from '../../src/wire/ip.ts';
-import { serverSettings, startServer } from '../server/harness.ts';
+import { type Bench, serverSettings, startServer } from '../server/harness.ts';
+
+/** A load generator against `bench` as alice, with the client defaults. */
+function generator(bench: Bench, sources: readonly LoadSource[], sessions: number, concurrency: number) {
+  return new LoadGenerator({
+    server: parseIPv4('127.0.0.1')!,
+    port: bench.port,
+    user: 'alice',
+    password: 'alice-secret',
+    policy: defaultPolicy('client'),
+    clock: new SystemClock(),
+    log: new MemoryLogger(),
+    sources,
+    sessions,
+    concurrency,
+  });
+}
 
 test('the load generator holds many sessions over one shared GRE port and closes them cleanly', async () => {
   const base = parseIPv4('10.64.0.1')!;
@@ -22,23 +38,17 @@ test('the load generator holds many sessions over one shared GRE port and closes
     }),
   );
   try {
-    const gen = new LoadGenerator({
-      server: parseIPv4('127.0.0.1')!,
-      port: bench.port,
-      user: 'alice',
-      password: 'alice-secret',
-      policy: defaultPolicy('client'),
-      clock: new SystemClock(),
-      log: new MemoryLogger(),
-      sources: [
+    const gen = generator(
+      bench,
+      [
         {
           gre: bench.net.port('127.0.0.5'),
           connectTcp: (host, port) => connect({ host, port, localAddress: '127.0.0.5' }),
         },
       ],
-      sessions: n + 2,
-      concurrency: 8,
-    });
+      n + 2,
+      8,
+    );
     const report = await gen.run();
     assert.equal(report.up, n);
     assert.equal(report.failed, 2, JSON.stringify(report.reasons));
@@ -74,18 +84,7 @@ test('sessions take the source addresses in turn; progress is readable while the
     connectTcp: (host: string, port: number) => connect({ host, port, localAddress: a }),
   });
   try {
-    const gen = new LoadGenerator({
-      server: parseIPv4('127.0.0.1')!,
-      port: bench.port,
-      user: 'alice',
-      password: 'alice-secret',
-      policy: defaultPolicy('client'),
-      clock: new SystemClock(),
-      log: new MemoryLogger(),
-      sources: addrs.map(from),
-      sessions: n,
-      concurrency: 18,
-    });
+    const gen = generator(bench, addrs.map(from), n, 18);
     const running = gen.run();
     // run() starts `concurrency` set-ups at once, before anything can come up.
     const early: LoadProgress = gen.progress();
@@ -150,23 +149,17 @@ test('stop(): no further set-ups start; run() resolves with those already starte
     serverSettings({ remoteIps: Array.from({ length: 20 }, (_, i) => base + i), maxConnections: 20 }),
   );
   try {
-    const gen = new LoadGenerator({
-      server: parseIPv4('127.0.0.1')!,
-      port: bench.port,
-      user: 'alice',
-      password: 'alice-secret',
-      policy: defaultPolicy('client'),
-      clock: new SystemClock(),
-      log: new MemoryLogger(),
-      sources: [
+    const gen = generator(
+      bench,
+      [
         {
           gre: bench.net.port('127.0.0.31'),
           connectTcp: (host, port) => connect({ host, port, localAddress: '127.0.0.31' }),
         },
       ],
-      sessions: 20,
-      concurrency: 4,
-    });
+      20,
+      4,
+    );
     const running = gen.run();
     gen.stop();
     const report = await running;

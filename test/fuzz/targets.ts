@@ -11,7 +11,6 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { StaticCredentials } from '../../src/aaa/credentials.ts';
 import { parseChapSecrets } from '../../src/config/chap-secrets-file.ts';
 import { ConfigError, type ConfigIssue } from '../../src/config/issues.ts';
 import { parsePppdOptions } from '../../src/config/options-file.ts';
@@ -23,7 +22,7 @@ import {
   GreHeaderError,
 } from '../../src/gre/codec.ts';
 import { decodeChapPacket, describeChapPacket, encodeChapPacket } from '../../src/ppp/auth/chap-codec.ts';
-import { createAuthenticator, createAuthPeer } from '../../src/ppp/auth/index.ts';
+import { createAuthPeer } from '../../src/ppp/auth/index.ts';
 import { describeMsChapFailure, parseMsChapFailure } from '../../src/ppp/auth/ms-common.ts';
 import { decodePapPacket, describePapPacket, encodePapPacket } from '../../src/ppp/auth/pap-codec.ts';
 import type { AuthMethod } from '../../src/ppp/auth/types.ts';
@@ -54,7 +53,7 @@ import { ManualClock } from '../../src/util/clock.ts';
 import { MemoryLogger, nullLogger } from '../../src/util/log.ts';
 import { ProtocolError } from '../../src/wire/errors.ts';
 import { parseIPv4 } from '../../src/wire/ip.ts';
-import { FIXTURE_DIR, parseFixture } from '../interop/record-fixture.ts';
+import { FIXTURE_DIR, parseFixture, recordedServerOptions } from '../interop/record-fixture.ts';
 import { Solo } from '../pptp/harness.ts';
 import { splitRecords } from './records.ts';
 
@@ -531,24 +530,8 @@ chap.generate = fc
 
 const replay = parseFixture(readFileSync(join(FIXTURE_DIR, 'mschapv2-mppe128.hex'), 'utf8'));
 
-/** The recorded server's random choices, so that the recorded client's frames authenticate. */
-function recordedRandom() {
-  const pkt = (dir: string, protocol: number, code: number) => {
-    const f = replay.find((x) => {
-      if (x.dir !== dir || x.protocol !== protocol) return false;
-      return decodeControlPacket(decodeFrame(x.frame).info, 'ppp').code === code;
-    })!;
-    return decodeControlPacket(decodeFrame(f.frame).info, 'ppp');
-  };
-  const magic = decodeOptions(pkt('s>c', PppProtocol.LCP, 1).data, 'lcp').find((o) => o.type === 5)!.data;
-  const challenge = pkt('s>c', PppProtocol.CHAP, 1);
-  return {
-    magic: Buffer.from(magic).readUInt32BE(0),
-    chapId: challenge.id,
-    challenge: challenge.data.slice(1, 1 + challenge.data[0]!),
-  };
-}
-const RECORDED = recordedRandom();
+/** The recorded server's random choices and secret, so that the recorded client's frames authenticate. */
+const RECORDED = recordedServerOptions(replay);
 const ALL_METHODS: AuthMethod[] = ['mschapv2', 'mschap', 'chap-md5', 'pap'];
 const ACKABLE = [PppProtocol.LCP, PppProtocol.IPCP, PppProtocol.IPV6CP, PppProtocol.CCP];
 const CONTROL = new Set<number>([PppProtocol.LCP, PppProtocol.IPCP, PppProtocol.IPV6CP, PppProtocol.CCP]);
@@ -586,23 +569,13 @@ const pppLink: FuzzTarget = {
     const log = new MemoryLogger({ prefix: role });
     const down: string[] = [];
     const sent: Uint8Array[] = [];
-    const credentials = new StaticCredentials([
-      { user: 'alice', server: '*', secret: { kind: 'password', password: 'alice-pw' }, addresses: ['*'] },
-    ]);
     const link = new PppLink({
       role,
       clock,
       log,
       policy,
-      random: () => RECORDED.magic,
+      ...RECORDED,
       sendFrame: (f) => sent.push(f.slice()),
-      authenticator: (method, host) =>
-        createAuthenticator(method, host, {
-          credentials,
-          serverName: 'poptop',
-          stripDomain: true,
-          random: (n) => (n === 1 ? Uint8Array.of(RECORDED.chapId) : RECORDED.challenge.slice(0, n)),
-        }),
       authPeer: (method, host) =>
         createAuthPeer(method, host, {
           user: 'alice',

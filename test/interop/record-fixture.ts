@@ -12,7 +12,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { StaticCredentials } from '../../src/aaa/credentials.ts';
+import { createAuthenticator } from '../../src/ppp/auth/index.ts';
 import { decodeFrame } from '../../src/ppp/frame.ts';
+import type { PppLinkOptions } from '../../src/ppp/link-types.ts';
+import { decodeOptions } from '../../src/ppp/options.ts';
+import { decodeControlPacket } from '../../src/ppp/packet.ts';
 
 /** PPP control protocols kept in the fixture, with their names for the comments. */
 export const CONTROL_PROTOCOLS: Record<number, string> = {
@@ -121,6 +126,52 @@ export function parseFixture(text: string): CapturedFrame[] {
     out.push({ dir: m[1] as 'c>s' | 's>c', frame, protocol: decodeFrame(frame).protocol });
   }
   return out;
+}
+
+/** The recorded server's random choices: its LCP Magic-Number, CHAP Identifier and challenge. */
+interface RecordedRandom {
+  magic: number;
+  chapId: number;
+  challenge: Uint8Array;
+}
+
+function recordedServerRandom(frames: readonly CapturedFrame[]): RecordedRandom {
+  const sent = (what: string) => {
+    const f = frames.find((x) => x.dir === 's>c' && describeControl(x).startsWith(what));
+    if (!f) throw new Error(`the fixture has no s>c ${what}`);
+    return decodeControlPacket(decodeFrame(f.frame).info, 'ppp');
+  };
+  const magic = decodeOptions(sent('LCP ConfReq').data, 'lcp').find((o) => o.type === 5)!.data;
+  const challenge = sent('CHAP Challenge');
+  return {
+    magic: Buffer.from(magic).readUInt32BE(0),
+    chapId: challenge.id,
+    challenge: challenge.data.slice(1, 1 + challenge.data[0]!),
+  };
+}
+
+/**
+ * PppLink options that make our link choose what the recorded server chose (Magic-Number, CHAP
+ * Identifier and challenge) and authenticate with the fixture's secret (alice, alice-pw), so
+ * that the recorded client's frames authenticate.
+ */
+export function recordedServerOptions(
+  frames: readonly CapturedFrame[],
+): Required<Pick<PppLinkOptions, 'random' | 'authenticator'>> {
+  const r = recordedServerRandom(frames);
+  const credentials = new StaticCredentials([
+    { user: 'alice', server: '*', secret: { kind: 'password', password: 'alice-pw' }, addresses: ['*'] },
+  ]);
+  return {
+    random: () => r.magic,
+    authenticator: (method, host) =>
+      createAuthenticator(method, host, {
+        credentials,
+        serverName: 'poptop',
+        stripDomain: true,
+        random: (n) => (n === 1 ? Uint8Array.of(r.chapId) : r.challenge.slice(0, n)),
+      }),
+  };
 }
 
 export const FIXTURE_DIR = fileURLToPath(new URL('../fixtures/real-client/', import.meta.url));

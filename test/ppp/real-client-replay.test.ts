@@ -9,18 +9,21 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { StaticCredentials } from '../../src/aaa/credentials.ts';
-import { createAuthenticator } from '../../src/ppp/auth/index.ts';
 import { decodeFrame } from '../../src/ppp/frame.ts';
 import { PppLink } from '../../src/ppp/link.ts';
 import { createMppe } from '../../src/ppp/mppe/cipher.ts';
-import { decodeOptions } from '../../src/ppp/options.ts';
 import { decodeControlPacket } from '../../src/ppp/packet.ts';
 import { defaultPolicy } from '../../src/ppp/policy.ts';
 import { ManualClock } from '../../src/util/clock.ts';
 import { MemoryLogger } from '../../src/util/log.ts';
 import { parseIPv4 } from '../../src/wire/ip.ts';
-import { type CapturedFrame, describeControl, FIXTURE_DIR, parseFixture } from '../interop/record-fixture.ts';
+import {
+  type CapturedFrame,
+  describeControl,
+  FIXTURE_DIR,
+  parseFixture,
+  recordedServerOptions,
+} from '../interop/record-fixture.ts';
 
 const fixture = parseFixture(readFileSync(join(FIXTURE_DIR, 'mschapv2-mppe128.hex'), 'utf8'));
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -31,42 +34,19 @@ const find = (dir: CapturedFrame['dir'], what: string) => {
   return f;
 };
 
-/** Our server's random choices in the recorded session: LCP Magic-Number, CHAP id and challenge. */
-function recordedRandom() {
-  const lcp = decodeOptions(info(find('s>c', 'LCP ConfReq')).data, 'ppp');
-  const magic = lcp.find((o) => o.type === 5)!.data;
-  const challenge = info(find('s>c', 'CHAP Challenge'));
-  return {
-    magic: Buffer.from(magic).readUInt32BE(0),
-    chapId: challenge.id,
-    challenge: challenge.data.subarray(1, 1 + challenge.data[0]!),
-  };
-}
-
 function serverLink() {
-  const r = recordedRandom();
   const clock = new ManualClock();
   const log = new MemoryLogger({ prefix: 'server' });
   const policy = defaultPolicy('server');
   policy.localAddress = parseIPv4('172.31.251.1')!;
-  const credentials = new StaticCredentials([
-    { user: 'alice', server: '*', secret: { kind: 'password', password: 'alice-pw' }, addresses: ['*'] },
-  ]);
   const sent: Uint8Array[] = [];
   const link = new PppLink({
     role: 'server',
     clock,
     log,
     policy,
-    random: () => r.magic,
+    ...recordedServerOptions(fixture),
     sendFrame: (f) => sent.push(f.slice()),
-    authenticator: (method, host) =>
-      createAuthenticator(method, host, {
-        credentials,
-        serverName: 'poptop',
-        stripDomain: true,
-        random: (n) => (n === 1 ? Uint8Array.of(r.chapId) : Uint8Array.from(r.challenge)),
-      }),
     mppe: createMppe,
     events: { onAuthenticated: () => ({ peerAddress: parseIPv4('172.31.251.100')! }) },
   });

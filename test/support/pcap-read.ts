@@ -308,3 +308,60 @@ export class TcpReassembler {
 export function ipv4HeaderChecksumOk(header: Uint8Array): boolean {
   return onesSum(header) === 0xffff;
 }
+
+/**
+ * The IPv4 packets of a capture, in capture order; records without one (another protocol, a
+ * link type or header this reader does not take) are skipped.
+ */
+export function ipv4Packets(pcap: PcapFile): Ipv4[] {
+  const out: Ipv4[] = [];
+  for (const rec of pcap.records) {
+    try {
+      const l = linkPayload(pcap.linktype, rec.data);
+      if (l.kind === 'ipv4') out.push(parseIpv4(l.ip));
+    } catch {
+      // not an IPv4 packet this reader can take
+    }
+  }
+  return out;
+}
+
+/** One direction of one TCP connection to `serverPort`, reassembled. */
+export interface TcpFlow {
+  /** "src:port>dst:port". */
+  key: string;
+  /** The sender's address. */
+  src: string;
+  /** 'c>s' when the sender is the side connecting to the server port. */
+  dir: 'c>s' | 's>c';
+  stream: TcpReassembler;
+}
+
+/**
+ * The TCP flows to and from `serverPort` among `packets` that carry data, in the order of their
+ * first data segment.
+ */
+export function tcpFlows(packets: readonly Ipv4[], serverPort: number): TcpFlow[] {
+  const flows = new Map<string, TcpFlow>();
+  const withData: TcpFlow[] = [];
+  for (const p of packets) {
+    if (p.protocol !== 6 || p.fragment) continue;
+    let t: TcpSegment;
+    try {
+      t = parseTcp(p.payload);
+    } catch {
+      continue;
+    }
+    const dir = t.dstPort === serverPort ? 'c>s' : t.srcPort === serverPort ? 's>c' : undefined;
+    if (!dir) continue;
+    const key = `${p.src}:${t.srcPort}>${p.dst}:${t.dstPort}`;
+    let f = flows.get(key);
+    if (!f) {
+      f = { key, src: p.src, dir, stream: new TcpReassembler() };
+      flows.set(key, f);
+    }
+    if (t.payload.length > 0 && !withData.includes(f)) withData.push(f);
+    f.stream.add(t);
+  }
+  return withData;
+}
