@@ -14,7 +14,7 @@ import { FIXTURE_DIR, parseFixture } from '../test/interop/record-fixture.ts';
 import { type Ipv4, ipv4Packets, readPcap, type TcpFlow, tcpFlows } from '../test/support/pcap-read.ts';
 
 const root = new URL('..', import.meta.url).pathname;
-const capturesDir = process.argv[2] ?? join(root, '..', '..', 'shared', 'captures');
+const capturesDir = process.argv[2] ?? join(root, '..', 'shared', 'captures');
 
 const corpora = new Map<string, Map<string, Uint8Array>>();
 const shapes = new Map<string, Map<string, number>>();
