@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type NsProcess, POPTOP, sh, writeServerConfig } from './netns.ts';
+import { type NsProcess, POPTOP, serveArgv, sh, writeServerConfig } from './netns.ts';
 import { Scenario } from './scenario.ts';
 
 const LAN_SERVER = '192.168.77.1';
@@ -36,22 +36,7 @@ let lanNs: string;
 let conf: string;
 
 function serveArgs(confPath: string, tun: string, control: string): string[] {
-  return [
-    process.execPath,
-    POPTOP,
-    'serve',
-    '--fg',
-    '-c',
-    confPath,
-    '--global-options',
-    'none',
-    '--secrets',
-    join(sc.topo.dir, 'chap-secrets'),
-    '--control-socket',
-    control,
-    '--tun',
-    tun,
-  ];
+  return serveArgv({ conf: confPath, dir: sc.topo.dir, control, tun });
 }
 
 before(() => {

@@ -15,7 +15,16 @@ import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { queryControlSocket } from '../../src/server/control-socket.ts';
-import { createTopology, NsProcess, POPTOP, ROOT, sh, type Topology, writeServerConfig } from './netns.ts';
+import {
+  createTopology,
+  NsProcess,
+  POPTOP,
+  ROOT,
+  serveArgv,
+  sh,
+  type Topology,
+  writeServerConfig,
+} from './netns.ts';
 
 /** What an attacker prints on its RESULT line: free-form JSON. */
 // biome-ignore lint/suspicious/noExplicitAny: free-form JSON from the attacker process
@@ -194,22 +203,7 @@ before(async () => {
       '',
     ].join('\n'),
   );
-  server = spawn('server', topo.server, [
-    process.execPath,
-    POPTOP,
-    'serve',
-    '--fg',
-    '-c',
-    conf,
-    '--global-options',
-    'none',
-    '--secrets',
-    join(topo.dir, 'chap-secrets'),
-    '--control-socket',
-    control,
-    '--tun',
-    'hsrv0',
-  ]);
+  server = spawn('server', topo.server, serveArgv({ conf, dir: topo.dir, control, tun: 'hsrv0' }));
   await server.waitFor(/listening on/, 15_000);
   legit = spawn('legit', topo.clients[LEGIT]!, [
     process.execPath,

@@ -29,6 +29,38 @@ export function sessionsIn(ns: string, control: string): SessionRow[] {
   return JSON.parse(poptopIn(ns, ['sessions', '--json', '--control-socket', control])) as SessionRow[];
 }
 
+/**
+ * `node [nodeArgs] poptop serve --fg` with a configuration written by writeServerConfig into `dir`
+ * (its chap-secrets beside it), no global options file, its own control socket and TUN name.
+ */
+export function serveArgv(o: {
+  conf: string;
+  dir: string;
+  control: string;
+  tun: string;
+  extra?: readonly string[];
+  nodeArgs?: readonly string[];
+}): string[] {
+  return [
+    process.execPath,
+    ...(o.nodeArgs ?? []),
+    POPTOP,
+    'serve',
+    '--fg',
+    '-c',
+    o.conf,
+    '--global-options',
+    'none',
+    '--secrets',
+    join(o.dir, 'chap-secrets'),
+    '--control-socket',
+    o.control,
+    '--tun',
+    o.tun,
+    ...(o.extra ?? []),
+  ];
+}
+
 /** The server's `status` answer (sessions, pool, system counters, fds, memory) through its control socket, inside `ns`. */
 export function statusIn<T>(ns: string, control: string): T {
   const script = `const s=require('net').connect(process.argv[1]);let b='';s.on('connect',()=>s.write('{"cmd":"status"}\\n'));s.on('data',d=>b+=d);s.on('end',()=>process.stdout.write(b));`;

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { POPTOP, sessionsIn, writeServerConfig } from './netns.ts';
+import { POPTOP, serveArgv, sessionsIn, writeServerConfig } from './netns.ts';
 import { Scenario } from './scenario.ts';
 
 let sc: Scenario;
@@ -33,24 +33,11 @@ before(async () => {
   });
   control = join(sc.topo.dir, 'control.sock');
   pidfile = join(sc.topo.dir, 'poptop.pid');
-  sc.server = sc.spawn('server', sc.topo.server, [
-    process.execPath,
-    POPTOP,
-    'serve',
-    '--fg',
-    '-c',
-    conf,
-    '--global-options',
-    'none',
-    '--secrets',
-    join(sc.topo.dir, 'chap-secrets'),
-    '--control-socket',
-    control,
-    '--pidfile',
-    pidfile,
-    '--tun',
-    'pptpsrv0',
-  ]);
+  sc.server = sc.spawn(
+    'server',
+    sc.topo.server,
+    serveArgv({ conf, dir: sc.topo.dir, control, tun: 'pptpsrv0', extra: ['--pidfile', pidfile] }),
+  );
   await sc.server.waitFor(/listening on/, 15_000);
 });
 

@@ -13,6 +13,7 @@ import {
   createTopology,
   NsProcess,
   POPTOP,
+  serveArgv,
   sessionsIn,
   sh,
   statusIn,
@@ -87,23 +88,7 @@ function serve(s: ReturnType<typeof setUp>, wrapper: string[] = [], env: NodeJS.
   const p = new NsProcess(
     'server',
     s.topo.server,
-    [
-      ...wrapper,
-      process.execPath,
-      POPTOP,
-      'serve',
-      '--fg',
-      '-c',
-      s.conf,
-      '--global-options',
-      'none',
-      '--secrets',
-      join(s.topo.dir, 'chap-secrets'),
-      '--control-socket',
-      s.control,
-      '--tun',
-      TUN,
-    ],
+    [...wrapper, ...serveArgv({ conf: s.conf, dir: s.topo.dir, control: s.control, tun: TUN })],
     { PATH: s.path, ...env },
   );
   procs.push(p);

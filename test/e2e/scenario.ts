@@ -11,6 +11,7 @@ import {
   POPTOP,
   poptopIn,
   type SessionRow,
+  serveArgv,
   sessionsIn,
   sh,
   type Topology,
@@ -67,23 +68,11 @@ export class Scenario {
         { user: 'bob', password: 'bob-pw', ip: '10.77.0.200' },
       ],
     });
-    this.server = this.spawn('server', this.topo.server, [
-      process.execPath,
-      POPTOP,
-      'serve',
-      '--fg',
-      '-c',
-      conf,
-      '--global-options',
-      'none',
-      '--secrets',
-      join(this.topo.dir, 'chap-secrets'),
-      '--control-socket',
-      this.control,
-      '--tun',
-      'pptpsrv0',
-      ...extraArgs,
-    ]);
+    this.server = this.spawn(
+      'server',
+      this.topo.server,
+      serveArgv({ conf, dir: this.topo.dir, control: this.control, tun: 'pptpsrv0', extra: extraArgs }),
+    );
     return this.server.waitFor(/listening on/, 15_000);
   }
 
