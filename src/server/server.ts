@@ -281,8 +281,12 @@ export class PptpServer implements SessionHost {
         reason: 'server is shutting down',
       };
     }
+    // A call on a connection already accepted takes no descriptor of its own (GRE and the TUN are
+    // shared; its hooks' pipes are counted): it is refused only within half the reserve of the
+    // limit. Refusing it earlier would only end sessions the door already let in, all of them when
+    // a burst has filled the reserve.
     const short = this.fds?.check();
-    if (short) {
+    if (short?.critical) {
       this.drops.drop('at the file descriptor reserve', `call from ${formatIPv4(session.peer)}`);
       return {
         accept: false,

@@ -30,6 +30,11 @@ test('at the reserve: a new connection gets General Error / No-Resource, a new c
     await early.ready;
     early.start();
     await waitFor(() => early.find('start-control-connection-reply') !== undefined, 2000, 'early reply');
+    const early2 = new RawControl(bench.port, '127.0.0.8');
+    raws.push(early2);
+    await early2.ready;
+    early2.start();
+    await waitFor(() => early2.find('start-control-connection-reply') !== undefined, 2000, 'early2 reply');
     open = 70; // 30 left of 100: inside the reserve of 32
     for (let i = 0; i < 3; i++) {
       const r = new RawControl(bench.port, '127.0.0.5');
@@ -42,6 +47,11 @@ test('at the reserve: a new connection gets General Error / No-Resource, a new c
       assert.equal(reply.errorCode, 4, 'No-Resource');
       await waitFor(() => r.closed, 2000, 'the refused connection to be closed');
     }
+    // A call on a connection already in takes no descriptor: accepted while outside half the reserve.
+    early2.placeCall(78);
+    await waitFor(() => early2.find('outgoing-call-reply') !== undefined, 2000, 'the call reply');
+    assert.equal(early2.find('outgoing-call-reply')?.resultCode, 1, 'Connected');
+    open = 86; // 14 left: within half the reserve, where a call on an accepted connection is refused too
     early.placeCall(77);
     await waitFor(() => early.find('outgoing-call-reply') !== undefined, 2000, 'the call reply');
     assert.equal(early.find('outgoing-call-reply')?.resultCode, 2, 'General Error');
