@@ -1,8 +1,9 @@
 /**
  * Single DES block encryption (FIPS 46-3), in TypeScript because Node's OpenSSL 3 refuses DES
  * without the legacy provider. MS-CHAP uses it only to encrypt an 8-octet challenge under three
- * 7-octet pieces of the NT password hash (RFC 2759 §8.5, RFC 2433 §A.5), so this favours
- * clarity over speed: bits are held one per byte and permuted through the FIPS tables.
+ * 7-octet pieces of the NT password hash (RFC 2759 §8.5, RFC 2433 §A.5). Every login runs three
+ * blocks, each under its own key, so the key schedule and the rounds both work on 32-bit words,
+ * with the S-boxes and P folded into one table; the FIPS tables are used as printed.
  */
 
 /** Initial permutation IP (FIPS 46-3), 1-based input bit numbers, bit 1 = MSB of octet 0. */
@@ -98,73 +99,115 @@ function toBits(bytes: Uint8Array): Uint8Array {
   return bits;
 }
 
-function fromBits(bits: Uint8Array): Uint8Array {
-  const bytes = new Uint8Array(bits.length >>> 3);
-  for (let i = 0; i < bits.length; i++) bytes[i >>> 3]! |= bits[i]! << (7 - (i & 7));
-  return bytes;
-}
-
-/** out[i] = input[table[i] - 1]: the FIPS tables number bits from 1. */
-function permute(input: Uint8Array, table: readonly number[]): Uint8Array {
-  const out = new Uint8Array(table.length);
-  for (let i = 0; i < table.length; i++) out[i] = input[table[i]! - 1]!;
-  return out;
-}
-
-function rotateLeft28(half: Uint8Array, n: number): Uint8Array {
-  const out = new Uint8Array(28);
-  for (let i = 0; i < 28; i++) out[i] = half[(i + n) % 28]!;
-  return out;
-}
-
-/** The 16 48-bit round keys of the key schedule (FIPS 46-3, "Key Schedule Calculation"). */
-function roundKeys(key8: Uint8Array): Uint8Array[] {
-  const cd = permute(toBits(key8), PC1);
-  let c = cd.subarray(0, 28);
-  let d = cd.subarray(28);
-  return SHIFTS.map((shift) => {
-    c = rotateLeft28(c, shift);
-    d = rotateLeft28(d, shift);
-    const joined = new Uint8Array(56);
-    joined.set(c);
-    joined.set(d, 28);
-    return permute(joined, PC2);
-  });
-}
-
-/** The cipher function f(R, K): expand, mix in the round key, S-boxes, permute. */
-function feistel(r: Uint8Array, k: Uint8Array): Uint8Array {
-  const x = permute(r, E);
-  for (let i = 0; i < 48; i++) x[i]! ^= k[i]!;
-  const s = new Uint8Array(32);
+/**
+ * The S-boxes with P folded in: SP[box * 64 + x] is P applied to box's 4-bit output for the 6-bit
+ * input x (bit 5 of x is the first of its six bits), placed where that box's output sits in the
+ * 32-bit word. P only moves bits, so f's output is the OR of the eight entries. Derived from SBOX
+ * and P at load, not typed in.
+ */
+const SP: Uint32Array = (() => {
+  const sp = new Uint32Array(8 * 64);
   for (let box = 0; box < 8; box++) {
-    const b = x.subarray(box * 6, box * 6 + 6);
-    const row = (b[0]! << 1) | b[5]!;
-    const col = (b[1]! << 3) | (b[2]! << 2) | (b[3]! << 1) | b[4]!;
-    const v = SBOX[box]![row * 16 + col]!;
-    for (let j = 0; j < 4; j++) s[box * 4 + j] = (v >>> (3 - j)) & 1;
+    for (let x = 0; x < 64; x++) {
+      const row = ((x >>> 4) & 2) | (x & 1);
+      const col = (x >>> 1) & 15;
+      const s = SBOX[box]![row * 16 + col]! << (28 - 4 * box);
+      let out = 0;
+      // Bit i of the word counts from the most significant bit (FIPS bit i + 1).
+      for (let i = 0; i < 32; i++) if ((s >>> (31 - (P[i]! - 1))) & 1) out |= 1 << (31 - i);
+      sp[box * 64 + x] = out >>> 0;
+    }
   }
-  return permute(s, P);
+  return sp;
+})();
+
+/**
+ * Where each box's six bits of E(R) start in R, 0-based from the MSB: E's groups are runs of six
+ * consecutive bits (wrapping from bit 32 to bit 1), so one rotation of R brings a group to the top.
+ */
+const E_START: readonly number[] = Array.from({ length: 8 }, (_, box) => E[box * 6]! - 1);
+
+/** The cipher function f(R, K) on a 32-bit half: expand, mix in the round key, S-boxes and P. */
+function feistel(r: number, keys: Uint8Array, round: number): number {
+  let f = 0;
+  for (let box = 0; box < 8; box++) {
+    const s = E_START[box]!;
+    const rot = s === 0 ? r : (r << s) | (r >>> (32 - s));
+    f |= SP[box * 64 + ((rot >>> 26) ^ keys[round * 8 + box]!)]!;
+  }
+  return f;
+}
+
+/** Bit `i` (0-based from the MSB of octet 0) of a 64-bit block held as two words. */
+function bitOf(hi: number, lo: number, i: number): number {
+  return i < 32 ? (hi >>> (31 - i)) & 1 : (lo >>> (63 - i)) & 1;
+}
+
+/** Applies a 64-entry FIPS table to the block hi‖lo. */
+function permute64(hi: number, lo: number, table: readonly number[]): [number, number] {
+  let a = 0;
+  let b = 0;
+  for (let i = 0; i < 32; i++) a = (a << 1) | bitOf(hi, lo, table[i]! - 1);
+  for (let i = 32; i < 64; i++) b = (b << 1) | bitOf(hi, lo, table[i]! - 1);
+  return [a >>> 0, b >>> 0];
+}
+
+/** An octet string's 32-bit big-endian word at `at`. */
+function word(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+}
+
+/**
+ * The key schedule (FIPS 46-3, "Key Schedule Calculation"): PC1 splits the key into the 28-bit
+ * halves C and D, each round rotates them and PC2 picks 48 bits of C‖D. The round keys are kept as
+ * 8 six-bit groups each (one per S-box), round-major.
+ */
+function roundKeyGroups(key8: Uint8Array): Uint8Array {
+  const hi = word(key8, 0);
+  const lo = word(key8, 4);
+  let c = 0;
+  let d = 0;
+  for (let i = 0; i < 28; i++) c = (c << 1) | bitOf(hi, lo, PC1[i]! - 1);
+  for (let i = 28; i < 56; i++) d = (d << 1) | bitOf(hi, lo, PC1[i]! - 1);
+  const groups = new Uint8Array(16 * 8);
+  for (let round = 0; round < 16; round++) {
+    const n = SHIFTS[round]!;
+    c = ((c << n) | (c >>> (28 - n))) & 0xfffffff;
+    d = ((d << n) | (d >>> (28 - n))) & 0xfffffff;
+    for (let box = 0; box < 8; box++) {
+      let v = 0;
+      for (let j = 0; j < 6; j++) {
+        const from = PC2[box * 6 + j]! - 1;
+        v = (v << 1) | (from < 28 ? (c >>> (27 - from)) & 1 : (d >>> (55 - from)) & 1);
+      }
+      groups[round * 8 + box] = v;
+    }
+  }
+  return groups;
 }
 
 /** Encrypt one 8-octet block under an 8-octet DES key (parity bits ignored). */
 export function desEncryptBlock(key8: Uint8Array, block8: Uint8Array): Uint8Array {
   if (key8.length !== 8 || block8.length !== 8) throw new RangeError('DES key and block must be 8 octets');
-  const keys = roundKeys(key8);
-  const lr = permute(toBits(block8), IP);
-  let l: Uint8Array = lr.slice(0, 32);
-  let r: Uint8Array = lr.slice(32);
-  for (const k of keys) {
-    const f = feistel(r, k);
-    for (let i = 0; i < 32; i++) f[i]! ^= l[i]!;
+  const keys = roundKeyGroups(key8);
+  let [l, r] = permute64(word(block8, 0), word(block8, 4), IP);
+  for (let round = 0; round < 16; round++) {
+    const next = (l ^ feistel(r, keys, round)) >>> 0;
     l = r;
-    r = f;
+    r = next;
   }
   // The last round's halves are not swapped: the pre-output block is R16 ‖ L16.
-  const preOutput = new Uint8Array(64);
-  preOutput.set(r);
-  preOutput.set(l, 32);
-  return fromBits(permute(preOutput, FP));
+  const [a, b] = permute64(r, l, FP);
+  return new Uint8Array([
+    a >>> 24,
+    (a >>> 16) & 255,
+    (a >>> 8) & 255,
+    a & 255,
+    b >>> 24,
+    (b >>> 16) & 255,
+    (b >>> 8) & 255,
+    b & 255,
+  ]);
 }
 
 /**
