@@ -58,13 +58,19 @@ export async function benchServer(
   return { server, control };
 }
 
-/** `poptop load` of `n` sessions, held for an hour, printing its result as JSON. */
-export function benchLoad(topo: Topology, n: number, concurrency: number): NsProcess {
+/** `poptop load` of `n` sessions, held for an hour, printing its result as JSON; `nodeArgs` go to node. */
+export function benchLoad(
+  topo: Topology,
+  n: number,
+  concurrency: number,
+  nodeArgs: readonly string[] = [],
+): NsProcess {
   return new NsProcess(
     'load',
     topo.clients[0]!,
     [
       process.execPath,
+      ...nodeArgs,
       POPTOP,
       'load',
       topo.serverAddress,

@@ -3,6 +3,7 @@
  * `npx tsc -p tsconfig.build.json` first):
  *
  *   node --import tsx bench/setup-rate.ts [N ...] [--backends netlink,ip] [-c CONCURRENCY] [--timeout S]
+ *     [--profile DIR]
  *
  * For each N (default 1000 5000) and each route back-end (default both: `ip` runs a process per
  * route change, as before issue 12; `netlink` is the addon), it starts `poptop serve` in a fresh
@@ -11,7 +12,8 @@
  * sessions up, its CPU during the set-up (its own, and its child processes' as the kernel counts
  * them once reaped), and then the mass disconnect: load is killed, every session ends together,
  * and the host routes left in the kernel are counted. Each run is bounded by --timeout (default
- * 180 s). No hooks run (ip-up/ip-down point nowhere) so the figures are the server's own.
+ * 180 s). With --profile, the server and load write V8 CPU profiles (`--cpu-prof`) into DIR when
+ * they exit. No hooks run (ip-up/ip-down point nowhere) so the figures are the server's own.
  */
 import { readFileSync } from 'node:fs';
 import { sh, type Topology, until } from '../test/e2e/netns.ts';
@@ -21,6 +23,8 @@ const { opt, rest: args } = benchArgs(process.argv.slice(2));
 const backends = opt('--backends', 'ip,netlink').split(',');
 const concurrency = Number(opt('-c', '64'));
 const timeoutS = Number(opt('--timeout', '180'));
+const profileDir = opt('--profile', '');
+const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
 const sizes = args.length > 0 ? args.map(Number) : [1000, 5000];
 const TICK = 100; // clock ticks per second (USER_HZ) in /proc/PID/stat
 const TUN = 'ptbench0';
@@ -42,6 +46,7 @@ interface Row {
   cpuSelfS: number;
   cpuChildrenS: number;
   cpuPerSetupMs: number;
+  loadCpuPerSetupMs: number;
   teardownS: number;
   routesLeft: number;
   reasons: Record<string, number>;
@@ -77,11 +82,12 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
       tun: TUN,
       pool: 78,
       env: { POPTOP_ROUTE_BACKEND: backend },
+      nodeArgs: profile,
     });
     keep(server);
     const pid = server.child.pid!;
     const before = cpu(pid);
-    const gen = benchLoad(topo, n, concurrency);
+    const gen = benchLoad(topo, n, concurrency, profile);
     keep(gen);
     const started = Date.now();
     let report: {
@@ -115,7 +121,9 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
     const after = cpu(pid);
     const rss = rssMb(pid);
     const t0 = Date.now();
-    gen.signal('SIGKILL');
+    const loadCpu = cpu(gen.child.pid!).self;
+    // A profiled load must exit by itself to write its profile: SIGINT closes its sessions.
+    gen.signal(profile.length > 0 ? 'SIGINT' : 'SIGKILL');
     await gen.exited(10_000);
     // Out of time: the figures show it (tear-down time, routes left); the run goes on.
     await until('every session and route gone', timeoutS * 1000, () => {
@@ -141,6 +149,7 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
       cpuSelfS: self,
       cpuChildrenS: children,
       cpuPerSetupMs: ((self + children) * 1000) / Math.max(1, report.up),
+      loadCpuPerSetupMs: (loadCpu * 1000) / Math.max(1, report.up),
       teardownS,
       routesLeft,
       reasons: report.reasons,
@@ -159,12 +168,12 @@ for (const n of sizes) {
 }
 const fmt = (x: number, d = 0): string => x.toFixed(d);
 console.log(
-  '\n| N | routes via | up / failed | set-up rate | p50 / p99 | server RSS | server CPU (own + children) | CPU per set-up | tear-down | routes left |',
+  '\n| N | routes via | up / failed | set-up rate | p50 / p99 | server RSS | server CPU (own + children) | CPU per set-up | load CPU per set-up | tear-down | routes left |',
 );
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   console.log(
-    `| ${r.n} | ${r.backend} | ${r.up} / ${r.failed} | ${fmt(r.rate)} /s | ${fmt(r.p50)} / ${fmt(r.p99)} ms | ${fmt(r.rssMb)} MB | ${fmt(r.cpuSelfS, 2)} + ${fmt(r.cpuChildrenS, 2)} s | ${fmt(r.cpuPerSetupMs, 2)} ms | ${fmt(r.teardownS, 1)} s | ${r.routesLeft} |`,
+    `| ${r.n} | ${r.backend} | ${r.up} / ${r.failed} | ${fmt(r.rate)} /s | ${fmt(r.p50)} / ${fmt(r.p99)} ms | ${fmt(r.rssMb)} MB | ${fmt(r.cpuSelfS, 2)} + ${fmt(r.cpuChildrenS, 2)} s | ${fmt(r.cpuPerSetupMs, 2)} ms | ${fmt(r.loadCpuPerSetupMs, 2)} ms | ${fmt(r.teardownS, 1)} s | ${r.routesLeft} |`,
   );
 }
 for (const n of sizes) {

@@ -83,7 +83,8 @@ const LOAD_HELP = `Usage: poptop load SERVER --user NAME (--password-file FILE |
 Open many sessions to SERVER from this host (a raw GRE socket per source address, no TUN device
 each), print progress while they come up, then the set-up rate and the failures by reason; hold the
 sessions, then close them all cleanly. Ctrl-C (or SIGTERM) during the set-up stops starting new
-sessions and reports on those started; during the hold it closes them at once.
+sessions and reports on those started; during the hold it closes them at once. Sessions log only
+their warnings and errors; --debug logs every step of every session.
 
 Options:
 ${CLIENT_OPTIONS}  -n, --sessions N             sessions to open (default: 100; at most 30000 per process)

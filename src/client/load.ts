@@ -2,6 +2,7 @@ import { GreDemux, type GreDemuxDropReason } from '../gre/demux.ts';
 import type { GrePort } from '../net/interfaces.ts';
 import { CallIdAllocator } from '../pptp/call-ids.ts';
 import { DropCounter } from '../util/counters.ts';
+import { warningsOnly } from '../util/log.ts';
 import { type ClientOptions, PptpClient } from './client.ts';
 
 /** One local address sessions start from: its GRE socket and how TCP connects from it. */
@@ -114,7 +115,8 @@ export class LoadGenerator {
           password: o.password,
           policy: o.policy,
           clock: o.clock,
-          log: o.log.child(`[load ${this.clients.length + 1}]`),
+          // Each session's steps only with --debug: outcomes are counted in the report.
+          log: (o.log.debugEnabled ? o.log : warningsOnly(o.log)).child(`[load ${this.clients.length + 1}]`),
           gre: src.gre,
           callIds: this.callIds,
           demux: this.demux,

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import { BasicLogger, batchedSink } from '../../src/util/log.ts';
+
+const LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (info |warn |error|debug) /;
+
+test('the lines of one event-loop turn reach the writer in one write, stamped and in order', async () => {
+  const writes: string[] = [];
+  const log = new BasicLogger(batchedSink((t) => writes.push(t)));
+  log.info('one');
+  log.warn('two');
+  log.error('three');
+  assert.equal(writes.length, 0, 'nothing is written during the turn');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(writes.length, 1);
+  const lines = writes[0]!.split('\n');
+  assert.equal(lines.pop(), '', 'every line ends in a line feed');
+  assert.deepEqual(
+    lines.map((l) => l.replace(LINE, '$1|')),
+    ['info |one', 'warn |two', 'error|three'],
+  );
+  log.info('four');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(writes.length, 2, 'a later turn gets its own write');
+  assert.match(writes[1]!, /info {2}four\n$/);
+});
+
+test('a turn that logs more than 64 KiB is written in pieces as it goes, nothing lost', async () => {
+  const writes: string[] = [];
+  const log = new BasicLogger(batchedSink((t) => writes.push(t)));
+  const n = 2000;
+  for (let i = 0; i < n; i++) log.info(`line ${i} ${'x'.repeat(60)}`);
+  assert.ok(writes.length >= 1, 'written before the turn ends');
+  assert.ok(writes.every((w) => w.length < 64 * 1024 + 200));
+  await new Promise((r) => setImmediate(r));
+  const all = writes.join('').split('\n').slice(0, -1);
+  assert.equal(all.length, n);
+  assert.ok(all.every((l, i) => l.includes(`line ${i} `)));
+});
+
+test('lines still pending when the process exits are written', () => {
+  const script = `
+    import { consoleLogger } from './src/util/log.ts';
+    const log = consoleLogger();
+    log.info('last words');
+    process.exit(3);
+  `;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    cwd: new URL('../..', import.meta.url).pathname,
+  });
+  assert.equal(r.status, 3);
+  assert.match(r.stderr, /info {2}last words\n/);
+});
