@@ -66,7 +66,10 @@ export class BasicLogger implements Logger {
  * synchronous and each wakes the reader. What is pending is written before the process exits.
  */
 export function consoleLogger(opts: { debug?: boolean } = {}): Logger {
-  return new BasicLogger(batchedSink((text) => process.stderr.write(text)), opts);
+  return new BasicLogger(
+    batchedSink((text) => process.stderr.write(text)),
+    opts,
+  );
 }
 
 const BATCH_LIMIT = 64 * 1024;
