@@ -5,6 +5,9 @@
  * The state is one 256-byte array plus two indices, updated in place: `process` allocates nothing
  * when given an output buffer, and may run in place (output === input).
  */
+/** 0, 1, ..., 255: the state before the key schedule. */
+const IDENTITY = Uint8Array.from({ length: 256 }, (_, k) => k);
+
 export class Rc4 {
   private readonly s = new Uint8Array(256);
   private i = 0;
@@ -19,13 +22,25 @@ export class Rc4 {
     const n = key.length;
     if (n < 1 || n > 256) throw new RangeError(`RC4 key must be 1..256 octets, got ${n}`);
     const s = this.s;
-    for (let k = 0; k < 256; k++) s[k] = k;
+    s.set(IDENTITY);
     let j = 0;
-    for (let k = 0; k < 256; k++) {
-      const t = s[k]!;
-      j = (j + t + key[k % n]!) & 0xff;
-      s[k] = s[j]!;
-      s[j] = t;
+    // MPPE's keys are 8 or 16 octets: a mask instead of a division per step (a hot path: stateless
+    // MPPE keys RC4 twice per packet).
+    if ((n & (n - 1)) === 0) {
+      const mask = n - 1;
+      for (let k = 0; k < 256; k++) {
+        const t = s[k]!;
+        j = (j + t + key[k & mask]!) & 0xff;
+        s[k] = s[j]!;
+        s[j] = t;
+      }
+    } else {
+      for (let k = 0; k < 256; k++) {
+        const t = s[k]!;
+        j = (j + t + key[k % n]!) & 0xff;
+        s[k] = s[j]!;
+        s[j] = t;
+      }
     }
     this.i = 0;
     this.j = 0;
