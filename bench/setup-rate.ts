@@ -47,18 +47,21 @@ interface Row {
   cpuChildrenS: number;
   cpuPerSetupMs: number;
   loadCpuPerSetupMs: number;
+  /** The part of that CPU spent in the kernel (system time), server and load. */
+  kernelShare: number;
+  loadKernelShare: number;
   teardownS: number;
   routesLeft: number;
   reasons: Record<string, number>;
 }
 
-/** utime+stime and cutime+cstime of a process, in seconds. */
-function cpu(pid: number): { self: number; children: number } {
+/** utime+stime (and stime alone) and cutime+cstime of a process, in seconds. */
+function cpu(pid: number): { self: number; system: number; children: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Fields after the command: state(3) ... utime(14) stime(15) cutime(16) cstime(17); f[0] is field 3.
   const n = (i: number): number => Number(f[i - 3]);
-  return { self: (n(14) + n(15)) / TICK, children: (n(16) + n(17)) / TICK };
+  return { self: (n(14) + n(15)) / TICK, system: n(15) / TICK, children: (n(16) + n(17)) / TICK };
 }
 
 function rssMb(pid: number): number {
@@ -121,7 +124,7 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
     const after = cpu(pid);
     const rss = rssMb(pid);
     const t0 = Date.now();
-    const loadCpu = cpu(gen.child.pid!).self;
+    const loadCpu = cpu(gen.child.pid!);
     // A profiled load must exit by itself to write its profile: SIGINT closes its sessions.
     gen.signal(profile.length > 0 ? 'SIGINT' : 'SIGKILL');
     await gen.exited(10_000);
@@ -149,7 +152,9 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
       cpuSelfS: self,
       cpuChildrenS: children,
       cpuPerSetupMs: ((self + children) * 1000) / Math.max(1, report.up),
-      loadCpuPerSetupMs: (loadCpu * 1000) / Math.max(1, report.up),
+      loadCpuPerSetupMs: (loadCpu.self * 1000) / Math.max(1, report.up),
+      kernelShare: (after.system - before.system) / Math.max(1e-6, self),
+      loadKernelShare: loadCpu.system / Math.max(1e-6, loadCpu.self),
       teardownS,
       routesLeft,
       reasons: report.reasons,
@@ -173,7 +178,7 @@ console.log(
 console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   console.log(
-    `| ${r.n} | ${r.backend} | ${r.up} / ${r.failed} | ${fmt(r.rate)} /s | ${fmt(r.p50)} / ${fmt(r.p99)} ms | ${fmt(r.rssMb)} MB | ${fmt(r.cpuSelfS, 2)} + ${fmt(r.cpuChildrenS, 2)} s | ${fmt(r.cpuPerSetupMs, 2)} ms | ${fmt(r.loadCpuPerSetupMs, 2)} ms | ${fmt(r.teardownS, 1)} s | ${r.routesLeft} |`,
+    `| ${r.n} | ${r.backend} | ${r.up} / ${r.failed} | ${fmt(r.rate)} /s | ${fmt(r.p50)} / ${fmt(r.p99)} ms | ${fmt(r.rssMb)} MB | ${fmt(r.cpuSelfS, 2)} + ${fmt(r.cpuChildrenS, 2)} s | ${fmt(r.cpuPerSetupMs, 2)} ms (${fmt(100 * r.kernelShare)} % kernel) | ${fmt(r.loadCpuPerSetupMs, 2)} ms (${fmt(100 * r.loadKernelShare)} % kernel) | ${fmt(r.teardownS, 1)} s | ${r.routesLeft} |`,
   );
 }
 for (const n of sizes) {

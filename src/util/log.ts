@@ -61,9 +61,9 @@ export class BasicLogger implements Logger {
 
 /**
  * Writes "2026-11-21T06:20:00.123Z info  message" lines to stderr, stamped when logged and written
- * together once per turn of the event loop (or at 64 KiB), so a burst of set-ups costs one write
- * system call per turn rather than one per line: writes to a pipe or journald's socket are
- * synchronous and each wakes the reader. What is pending is written before the process exits.
+ * together at most LOG_BATCH_MS after the first of them (or at 64 KiB), so a burst of set-ups costs
+ * one write system call per batch rather than one per line: writes to a pipe or journald's socket
+ * are synchronous and each wakes the reader. What is pending is written before the process exits.
  */
 export function consoleLogger(opts: { debug?: boolean } = {}): Logger {
   return new BasicLogger(
@@ -73,9 +73,11 @@ export function consoleLogger(opts: { debug?: boolean } = {}): Logger {
 }
 
 const BATCH_LIMIT = 64 * 1024;
+/** How long a logged line may wait for others to share its write. */
+export const LOG_BATCH_MS = 20;
 let exitFlushes: (() => void)[] | undefined;
 
-/** A sink that stamps each line and hands `write` the lines of one event-loop turn at once. */
+/** A sink that stamps each line and hands `write` the lines of LOG_BATCH_MS at once. */
 export function batchedSink(write: (text: string) => void): LogSink {
   let pending = '';
   let scheduled = false;
@@ -99,7 +101,7 @@ export function batchedSink(write: (text: string) => void): LogSink {
     if (pending.length >= BATCH_LIMIT) flush();
     else if (!scheduled) {
       scheduled = true;
-      setImmediate(flush).unref();
+      setTimeout(flush, LOG_BATCH_MS).unref();
     }
   };
 }
