@@ -10,21 +10,16 @@
  * (up to the LAST backslash, as pppd does), so callers may pass the Name field as received. A
  * string is encoded as UTF-8; pass the raw Name octets as a Uint8Array to hash them unchanged.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { desEncryptBlock, expandDesKey } from './des.ts';
 import { md4 } from './md4.ts';
+import { sha1Parts as sha1 } from './sha1.ts';
 
 /** RFC 2759 §8.7 Magic1 (39 octets) and Magic2 (41 octets), given there as hex of this ASCII. */
 const MAGIC_SERVER_SIGNING = Buffer.from('Magic server to client signing constant', 'ascii');
 const MAGIC_PAD = Buffer.from('Pad to make it do more than one iteration', 'ascii');
 
 const BACKSLASH = 0x5c;
-
-function sha1(...parts: Uint8Array[]): Buffer {
-  const h = createHash('sha1');
-  for (const p of parts) h.update(p);
-  return h.digest();
-}
 
 /** The user name octets with any "DOMAIN\" prefix removed (RFC 2759 §8.2). */
 export function userNameForChallengeHash(userName: string | Uint8Array): Uint8Array {
@@ -88,7 +83,7 @@ function authenticatorDigest(
   peerChallenge: Uint8Array,
   authChallenge: Uint8Array,
   userName: string | Uint8Array,
-): Buffer {
+): Uint8Array {
   const first = sha1(hashNtPasswordHash(passwordHash), ntResponse, MAGIC_SERVER_SIGNING);
   return sha1(first, challengeHash(peerChallenge, authChallenge, userName), MAGIC_PAD);
 }
@@ -105,7 +100,7 @@ export function generateAuthenticatorResponse(
   userName: string | Uint8Array,
 ): string {
   const digest = authenticatorDigest(passwordHash, ntResponse, peerChallenge, authChallenge, userName);
-  return `S=${digest.toString('hex').toUpperCase()}`;
+  return `S=${Buffer.from(digest).toString('hex').toUpperCase()}`;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
- * SHA-1 (FIPS 180-4) for short inputs on the MPPE hot path. A stateless key change hashes 96 or
- * 112 octets before every packet (RFC 3078 §7.3); node:crypto's createHash costs an object and a
- * native call each time, several times the hashing itself. Everywhere else use node:crypto.
+ * SHA-1 (FIPS 180-4) for short inputs: the MPPE hot path (a stateless key change hashes 96 or 112
+ * octets before every packet, RFC 3078 §7.3) and the handful of hashes of each MS-CHAP login and
+ * key derivation. node:crypto's createHash costs an object and a native call each time, several
+ * times the hashing itself. Long inputs belong to node:crypto.
  */
 
 /** Workspaces overwritten by every call (the event loop is single-threaded): schedule, padding, state. */
@@ -92,4 +93,17 @@ function writeU32(buf: Uint8Array, off: number, v: number): void {
   buf[off + 1] = v >>> 16;
   buf[off + 2] = v >>> 8;
   buf[off + 3] = v;
+}
+
+/** SHA-1 of the parts one after the other, as a new 20-octet array. */
+export function sha1Parts(...parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const joined = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    joined.set(p, at);
+    at += p.length;
+  }
+  return sha1(joined);
 }

@@ -1,5 +1,6 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { Credential } from '../../aaa/credentials.ts';
+import { secureRandom } from '../../crypto/random.ts';
 import { DropCounter } from '../../util/counters.ts';
 import { quote } from '../../util/escape.ts';
 import { isProtocolError } from '../../wire/errors.ts';
@@ -50,7 +51,7 @@ export function decodeText(b: Uint8Array): string {
 }
 
 export function randomSource(opts: ExchangeOptions): (n: number) => Uint8Array {
-  return opts.random ?? ((n) => new Uint8Array(randomBytes(n)));
+  return opts.random ?? secureRandom;
 }
 
 export function dropCounter(

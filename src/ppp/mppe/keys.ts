@@ -6,9 +6,9 @@
  * which is the client's receive key; RFC 3079 §3.5 prints that one as "SendStartKey". A
  * `MppeKeySource` returned here is already oriented for the given role.
  */
-import { createHash } from 'node:crypto';
 import { hashNtPasswordHash } from '../../crypto/mschap.ts';
 import { Rc4 } from '../../crypto/rc4.ts';
+import { sha1Parts as sha1 } from '../../crypto/sha1.ts';
 import type { MppeBits, MppeKeySource } from './types.ts';
 
 export type MppeRole = 'server' | 'client';
@@ -33,12 +33,6 @@ export const SHA_PAD2: Uint8Array = new Uint8Array(40).fill(0xf2);
 /** Session key length in octets for a strength: 8 for 40/56-bit, 16 for 128-bit (RFC 3079 §3.1-3.3). */
 export function keyLength(bits: MppeBits): 8 | 16 {
   return bits === 128 ? 16 : 8;
-}
-
-function sha1(...parts: Uint8Array[]): Buffer {
-  const h = createHash('sha1');
-  for (const p of parts) h.update(p);
-  return h.digest();
 }
 
 /** GetMasterKey (RFC 3079 §3.4): first 16 octets of SHA-1(PasswordHashHash ‖ NT-Response ‖ Magic1). */
