@@ -97,6 +97,8 @@ interface Row {
   after: Memory;
   /** heapUsed after everything ended and a full collection (forced by a heap snapshot). */
   heapAfterGc: number;
+  /** RSS at that point: what V8 gave back to the system after the collection. */
+  rssAfterGc: number;
   perSessionKb: number;
   breakdown?: Array<[string, number]>;
 }
@@ -132,7 +134,8 @@ async function run(n: number, tag: string, breakdown: boolean): Promise<Row> {
     );
     const after = await settled(topo, control);
     await snapshot(server, topo.dir);
-    const heapAfterGc = status(topo, control).memory.heapUsed;
+    const afterGc = status(topo, control).memory;
+    const heapAfterGc = afterGc.heapUsed;
     server.signal('SIGTERM');
     await server.exited(30_000).catch(() => undefined);
     for (const f of readdirSync(topo.dir)) if (f.endsWith('.heapsnapshot')) rmSync(join(topo.dir, f));
@@ -143,6 +146,7 @@ async function run(n: number, tag: string, breakdown: boolean): Promise<Row> {
       withUp,
       after,
       heapAfterGc,
+      rssAfterGc: afterGc.rss,
       perSessionKb: (withUp.rss - rest.rss) / 1024 / Math.max(1, up),
       ...(rows ? { breakdown: rows } : {}),
     };
@@ -162,12 +166,12 @@ const detail = await run(small, `${process.pid % 10000}m${k++}`, true);
 const mb = (bytes: number): string => (bytes / 1048576).toFixed(0);
 const kbPer = (a: number, b: number, n: number): string => ((b - a) / 1024 / Math.max(1, n)).toFixed(1);
 console.log(
-  '\n| N | up | RSS at rest | RSS with N up | RSS per session | V8 heap per session | RSS after all ended | heap at rest / after, full GC |',
+  '\n| N | up | RSS at rest | RSS with N up | RSS per session | V8 heap per session | RSS after all ended | RSS after a full GC | heap at rest / after, full GC |',
 );
-console.log('|---|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of results)
   console.log(
-    `| ${r.n} | ${r.up} | ${mb(r.rest.rss)} MB | ${mb(r.withUp.rss)} MB | ${kbPer(r.rest.rss, r.withUp.rss, r.up)} KB | ${kbPer(r.rest.heapUsed, r.withUp.heapUsed, r.up)} KB | ${mb(r.after.rss)} MB | ${mb(r.rest.heapUsed)} / ${mb(r.heapAfterGc)} MB |`,
+    `| ${r.n} | ${r.up} | ${mb(r.rest.rss)} MB | ${mb(r.withUp.rss)} MB | ${kbPer(r.rest.rss, r.withUp.rss, r.up)} KB | ${kbPer(r.rest.heapUsed, r.withUp.heapUsed, r.up)} KB | ${mb(r.after.rss)} MB | ${mb(r.rssAfterGc)} MB | ${mb(r.rest.heapUsed)} / ${mb(r.heapAfterGc)} MB |`,
   );
 const total = (detail.breakdown ?? []).reduce((s, [, v]) => s + v, 0);
 console.log(`\nV8 heap per session at N=${detail.n}, live objects only (${(total / 1024).toFixed(1)} KB):`);
