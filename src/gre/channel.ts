@@ -52,6 +52,14 @@ export class GreChannel {
   private rxSynced = false;
   private expected = 0;
   private rxUnacked = 0;
+  /** When the oldest packet not yet acknowledged arrived (valid while rxUnacked > 0). */
+  private firstUnackedAt = 0;
+  /**
+   * Armed for the oldest unacknowledged packet. A piggy-backed ack leaves it armed rather than
+   * cancelling it: when it fires it sends an ack-only packet only if one is still owed, re-arming
+   * for the rest of the delay when a newer packet is the one owed. So a flow of data both ways
+   * arms one timer per ackDelayMs, not one per packet received (a timer costs objects to collect).
+   */
   private ackTimer: TimerHandle | undefined;
   private readonly held = new ReorderBuffer();
   private reorderTimer: TimerHandle | undefined;
@@ -337,7 +345,7 @@ export class GreChannel {
 
   private deliverNext(payload: Uint8Array, wasHeld: boolean): void {
     this.expected = seqAdd(this.expected, 1);
-    this.rxUnacked++;
+    if (this.rxUnacked++ === 0) this.firstUnackedAt = this.clock.now();
     this.counts.delivered++;
     if (wasHeld) this.counts.reordered++;
     try {
@@ -403,8 +411,6 @@ export class GreChannel {
   private takePendingAck(): number | undefined {
     if (this.rxUnacked === 0) return undefined;
     this.rxUnacked = 0;
-    this.ackTimer?.cancel();
-    this.ackTimer = undefined;
     this.counts.acksSent++;
     return seqAdd(this.expected, -1);
   }
@@ -412,12 +418,19 @@ export class GreChannel {
   private scheduleAck(): void {
     if (this.rxUnacked === 0 || this.closed) return;
     if (this.rxUnacked >= this.ackAtOnce) this.sendAckOnly();
-    else if (!this.ackTimer) this.ackTimer = this.clock.setTimer(this.ackDelayMs, () => this.onAckExpired());
+    else if (!this.ackTimer) this.armAckTimer(this.ackDelayMs);
+  }
+
+  private armAckTimer(ms: number): void {
+    this.ackTimer = this.clock.setTimer(ms, () => this.onAckExpired());
   }
 
   private onAckExpired(): void {
     this.ackTimer = undefined;
-    if (!this.closed) this.sendAckOnly();
+    if (this.closed || this.rxUnacked === 0) return;
+    const owedFor = this.clock.now() - this.firstUnackedAt;
+    if (owedFor < this.ackDelayMs) this.armAckTimer(this.ackDelayMs - owedFor);
+    else this.sendAckOnly();
   }
 
   /** An ack-only packet (RFC 2637 §4.1): S clear, A set, payload length 0. */

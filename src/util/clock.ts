@@ -26,6 +26,8 @@ export class SystemClock implements Clock {
     return performance.now();
   }
   setTimer(ms: number, fn: () => void): TimerHandle {
+    // The common case, for every packet-driven timer: one Timeout and one small handle, no closures.
+    if (ms <= MAX_TIMER_MS) return new NodeTimer(setTimeout(fn, Math.max(0, ms)).unref());
     let t: ReturnType<typeof setTimeout>;
     const step = (left: number): void => {
       const wait = Math.min(left, MAX_TIMER_MS);
@@ -34,6 +36,16 @@ export class SystemClock implements Clock {
     };
     step(Math.max(0, ms));
     return { cancel: () => clearTimeout(t) };
+  }
+}
+
+class NodeTimer implements TimerHandle {
+  private readonly t: ReturnType<typeof setTimeout>;
+  constructor(t: ReturnType<typeof setTimeout>) {
+    this.t = t;
+  }
+  cancel(): void {
+    clearTimeout(this.t);
   }
 }
 

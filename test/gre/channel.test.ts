@@ -210,6 +210,40 @@ test('ack-only packet after ackDelayMs when no data flows back; piggy-backed oth
   assert.equal(ch.stats.acksSent, 2);
 });
 
+test('a piggy-backed ack leaves the ack timer armed: one timer per delay for a two-way flow, the ack-only packet still exactly ackDelayMs after the packet owed', () => {
+  const { ch, sent, clock } = solo({ ackDelayMs: 20 });
+  let timers = 0;
+  const setTimer = clock.setTimer.bind(clock);
+  clock.setTimer = (ms, fn) => {
+    timers++;
+    return setTimer(ms, fn);
+  };
+  // Two-way flow for 100 ms: a packet in and one out every millisecond, each out carrying the ack.
+  for (let i = 0; i < 100; i++) {
+    feed(ch, packet(i, i > 0 ? i - 1 : undefined)); // the peer acks what we sent
+    ch.send(frame(i));
+    clock.advance(1);
+  }
+  assert.equal(sent.length, 100);
+  assert.ok(
+    sent.every((h, i) => h.ack === i),
+    'every data packet carries the ack of the one just received',
+  );
+  assert.ok(timers <= 6, `${timers} timers armed for 100 packets received`);
+  // Now a packet that nothing piggy-backs: its ack-only packet goes 20 ms after it arrived,
+  // although the timer left armed by the flow falls due sooner.
+  clock.advance(7);
+  feed(ch, packet(100));
+  const at = clock.now();
+  clock.advance(19);
+  assert.equal(sent.length, 100, 'no ack-only packet before the delay');
+  clock.advance(1);
+  assert.equal(clock.now() - at, 20);
+  assert.deepEqual(sent[100], { callId: 7, payloadLength: 0, seq: undefined, ack: 100, headerLength: 12 });
+  clock.advance(1000);
+  assert.equal(sent.length, 101, 'one ack-only packet, nothing after it');
+});
+
 test('an ack goes out at once when half the advertised receive window is unacknowledged', () => {
   const { ch, sent } = solo({ recvWindow: 8 });
   for (const s of [0, 1, 2]) feed(ch, packet(s));
