@@ -10,6 +10,7 @@ import {
   NsProcess,
   POPTOP,
   serveArgv,
+  sh,
   statusIn,
   type Topology,
   writeServerConfig,
@@ -58,13 +59,22 @@ export async function benchServer(
   return { server, control };
 }
 
-/** `poptop load` of `n` sessions, held for an hour, printing its result as JSON; `nodeArgs` go to node. */
+/**
+ * `poptop load` of `n` sessions, held for an hour, printing its result as JSON; `nodeArgs` go to
+ * node; `sources` addresses of the client namespace send them, in turn.
+ */
 export function benchLoad(
   topo: Topology,
   n: number,
   concurrency: number,
   nodeArgs: readonly string[] = [],
+  sources = 1,
 ): NsProcess {
+  // Extra source addresses on the client's interface: one address's ephemeral ports run short,
+  // and the kernel's search for a free one grows with the connections it already has.
+  const extra = Array.from({ length: sources - 1 }, (_, k) => topo.clientAddress(100 + k));
+  for (const a of extra) sh('ip', ['-n', topo.clients[0]!, 'addr', 'add', `${a}/24`, 'dev', 'eth0']);
+  const sourceArgs = sources > 1 ? ['--source', [topo.clientAddress(0), ...extra].join(',')] : [];
   return new NsProcess(
     'load',
     topo.clients[0]!,
@@ -85,6 +95,7 @@ export function benchLoad(
       '--progress',
       '0',
       '--json',
+      ...sourceArgs,
     ],
     { POPTOP_PASSWORD: 'load-pw' },
   );

@@ -3,7 +3,7 @@
  * `npx tsc -p tsconfig.build.json` first):
  *
  *   node --import tsx bench/setup-rate.ts [N ...] [--backends netlink,ip] [-c CONCURRENCY] [--timeout S]
- *     [--profile DIR]
+ *     [--profile DIR] [--sources K]
  *
  * For each N (default 1000 5000) and each route back-end (default both: `ip` runs a process per
  * route change, as before issue 12; `netlink` is the addon), it starts `poptop serve` in a fresh
@@ -12,7 +12,7 @@
  * sessions up, its CPU during the set-up (its own, and its child processes' as the kernel counts
  * them once reaped), and then the mass disconnect: load is killed, every session ends together,
  * and the host routes left in the kernel are counted. Each run is bounded by --timeout (default
- * 180 s). With --profile, the server and load write V8 CPU profiles (`--cpu-prof`) into DIR when
+ * 180 s). The load sends from K addresses (default 4) in turn. With --profile, the server and load write V8 CPU profiles (`--cpu-prof`) into DIR when
  * they exit. No hooks run (ip-up/ip-down point nowhere) so the figures are the server's own.
  */
 import { readFileSync } from 'node:fs';
@@ -24,6 +24,7 @@ const backends = opt('--backends', 'ip,netlink').split(',');
 const concurrency = Number(opt('-c', '64'));
 const timeoutS = Number(opt('--timeout', '180'));
 const profileDir = opt('--profile', '');
+const sources = Number(opt('--sources', '4'));
 const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
 const sizes = args.length > 0 ? args.map(Number) : [1000, 5000];
 const TICK = 100; // clock ticks per second (USER_HZ) in /proc/PID/stat
@@ -90,7 +91,7 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
     keep(server);
     const pid = server.child.pid!;
     const before = cpu(pid);
-    const gen = benchLoad(topo, n, concurrency, profile);
+    const gen = benchLoad(topo, n, concurrency, profile, sources);
     keep(gen);
     const started = Date.now();
     let report: {
