@@ -8,7 +8,7 @@ import {
   terminalJson,
   terminalText,
 } from '../../src/util/escape.ts';
-import { consoleLogger, MemoryLogger } from '../../src/util/log.ts';
+import { consoleLogger, LOG_BATCH_MS, MemoryLogger } from '../../src/util/log.ts';
 
 /** Every character a log line or a terminal must never receive raw. */
 const UNSAFE_RE =
@@ -93,13 +93,14 @@ describe('log sink', () => {
     assert.equal(log.lines[0]!.line, '[s1 ev\\ril] x');
   });
 
-  it('consoleLogger writes exactly one terminal line per message', (t) => {
+  it('consoleLogger writes exactly one terminal line per message', async (t) => {
     const written: string[] = [];
     t.mock.method(process.stderr, 'write', (chunk: string) => {
       written.push(String(chunk));
       return true;
     });
     consoleLogger().warn('a\nb\u009b2J\u2028c');
+    await new Promise((r) => setTimeout(r, LOG_BATCH_MS + 5)); // lines are written in batches
     t.mock.restoreAll();
     assert.equal(written.length, 1);
     const out = written[0]!;
