@@ -3,7 +3,7 @@
  * one user in the server namespace of a fresh topology, `poptop load` in the client namespace, and
  * the server's status through its control socket. Root only; uses the compiled dist/.
  */
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   createTopology,
@@ -141,4 +141,15 @@ export function benchArgs(argv: string[]): { opt(name: string, fallback: string)
     },
     rest,
   };
+}
+
+const TICK = 100; // clock ticks per second (USER_HZ) in /proc/PID/stat
+
+/** A process's CPU from /proc/PID/stat, in seconds: user + system, system alone, and reaped children. */
+export function processCpu(pid: number): { self: number; system: number; children: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields after the command: state(3) ... utime(14) stime(15) cutime(16) cstime(17); f[0] is field 3.
+  const n = (i: number): number => Number(f[i - 3]);
+  return { self: (n(14) + n(15)) / TICK, system: n(15) / TICK, children: (n(16) + n(17)) / TICK };
 }

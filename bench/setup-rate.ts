@@ -12,12 +12,12 @@
  * sessions up, its CPU during the set-up (its own, and its child processes' as the kernel counts
  * them once reaped), and then the mass disconnect: load is killed, every session ends together,
  * and the host routes left in the kernel are counted. Each run is bounded by --timeout (default
- * 180 s). The load sends from K addresses (default 4) in turn. With --profile, the server and load write V8 CPU profiles (`--cpu-prof`) into DIR when
- * they exit. No hooks run (ip-up/ip-down point nowhere) so the figures are the server's own.
+ * 180 s). The load sends from K addresses (default 4) in turn. With --profile, the server and load
+ * write V8 CPU profiles (`--cpu-prof`) into DIR when they exit. No hooks run (ip-up/ip-down point nowhere) so the figures are the server's own.
  */
 import { readFileSync } from 'node:fs';
 import { sh, type Topology, until } from '../test/e2e/netns.ts';
-import { benchArgs, benchLoad, benchServer, benchStatus, inTopology } from './ns-bench.ts';
+import { benchArgs, benchLoad, benchServer, benchStatus, processCpu as cpu, inTopology } from './ns-bench.ts';
 
 const { opt, rest: args } = benchArgs(process.argv.slice(2));
 const backends = opt('--backends', 'ip,netlink').split(',');
@@ -27,7 +27,6 @@ const profileDir = opt('--profile', '');
 const sources = Number(opt('--sources', '4'));
 const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
 const sizes = args.length > 0 ? args.map(Number) : [1000, 5000];
-const TICK = 100; // clock ticks per second (USER_HZ) in /proc/PID/stat
 const TUN = 'ptbench0';
 
 if (process.getuid?.() !== 0) {
@@ -54,15 +53,6 @@ interface Row {
   teardownS: number;
   routesLeft: number;
   reasons: Record<string, number>;
-}
-
-/** utime+stime (and stime alone) and cutime+cstime of a process, in seconds. */
-function cpu(pid: number): { self: number; system: number; children: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields after the command: state(3) ... utime(14) stime(15) cutime(16) cstime(17); f[0] is field 3.
-  const n = (i: number): number => Number(f[i - 3]);
-  return { self: (n(14) + n(15)) / TICK, system: n(15) / TICK, children: (n(16) + n(17)) / TICK };
 }
 
 function rssMb(pid: number): number {

@@ -11,13 +11,11 @@
  * each, the sender's TCP retransmits, and the server's CPU per megabyte moved through the tunnel
  * (user + system, from /proc). BENCH_VERBOSE=1 adds counters and logs.
  */
-import { readFileSync } from 'node:fs';
 import { NsProcess, POPTOP, sh } from '../test/e2e/netns.ts';
-import { benchArgs, benchServer, benchStatus, inTopology } from './ns-bench.ts';
+import { benchArgs, benchServer, benchStatus, inTopology, processCpu } from './ns-bench.ts';
 
 const { opt } = benchArgs(process.argv.slice(2));
 const seconds = Math.max(1, Math.min(60, Number(opt('--seconds', '5'))));
-const TICK = 100;
 
 if (process.getuid?.() !== 0) {
   console.error('bench/throughput.ts needs root (network namespaces, raw GRE, TUN)');
@@ -28,12 +26,6 @@ try {
 } catch {
   console.error('bench/throughput.ts needs iperf3 (apt-get install iperf3)');
   process.exit(2);
-}
-
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / TICK; // utime, stime (fields 14, 15)
 }
 
 interface Run {
@@ -86,16 +78,11 @@ const rows = await inTopology(`${process.pid % 10000}t`, async (topo, keep) => {
   for (const reverse of [false, true]) {
     const direction = reverse ? 'server → client' : 'client → server';
     out.push({ path: 'veth', direction, run: iperf(topo.clients[0]!, topo.serverAddress, reverse) });
-    const c0 = cpuSeconds(pid);
+    const c0 = processCpu(pid).self;
     const run = iperf(topo.clients[0]!, tunnelAddress, reverse);
-    const cpu = cpuSeconds(pid) - c0;
+    const cpu = processCpu(pid).self - c0;
     out.push({ path: 'tunnel', direction, run, serverCpuMsPerMb: (cpu * 1000) / (run.bytes / 1e6) });
   }
-  if (process.env.BENCH_VERBOSE === '1')
-    for (const ns of [topo.server, topo.clients[0]!])
-      console.error(
-        `--- ${ns}\n${sh('ip', ['-n', ns, '-s', 'link'])}\n${sh('ip', ['netns', 'exec', ns, 'cat', '/proc/net/raw', '/proc/net/snmp'])}`,
-      );
   // BENCH_VERBOSE=1: the server's status, both namespaces' link and socket counters, both logs.
   if (process.env.BENCH_VERBOSE === '1') {
     console.error(JSON.stringify(benchStatus(topo, control)));

@@ -24,23 +24,14 @@ export class Rc4 {
     const s = this.s;
     s.set(IDENTITY);
     let j = 0;
-    // MPPE's keys are 8 or 16 octets: a mask instead of a division per step (a hot path: stateless
-    // MPPE keys RC4 twice per packet).
-    if ((n & (n - 1)) === 0) {
-      const mask = n - 1;
-      for (let k = 0; k < 256; k++) {
-        const t = s[k]!;
-        j = (j + t + key[k & mask]!) & 0xff;
-        s[k] = s[j]!;
-        s[j] = t;
-      }
-    } else {
-      for (let k = 0; k < 256; k++) {
-        const t = s[k]!;
-        j = (j + t + key[k % n]!) & 0xff;
-        s[k] = s[j]!;
-        s[j] = t;
-      }
+    // The key index wraps by comparison, not division (a hot path: stateless MPPE keys RC4 twice
+    // per packet).
+    for (let k = 0, ki = 0; k < 256; k++) {
+      const t = s[k]!;
+      j = (j + t + key[ki]!) & 0xff;
+      s[k] = s[j]!;
+      s[j] = t;
+      if (++ki === n) ki = 0;
     }
     this.i = 0;
     this.j = 0;
