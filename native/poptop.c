@@ -1,8 +1,9 @@
 /*
  * poptop kernel interface: the few syscalls Node cannot make. No protocol logic here.
  *
- *   openGre(bindAddr, slots, slotSize, bufferBytes)  raw IPv4 socket for IP protocol 47 (GRE);
- *                                       bufferBytes > 0 sizes its kernel receive and send buffers
+ *   openGre(bindAddr, slots, slotSize, bufferBytes[, filter])  raw IPv4 socket for IP protocol 47
+ *                         (GRE); bufferBytes > 0 sizes its kernel receive and send buffers; filter:
+ *                         optional classic BPF program, as for openRawIp (a worker's call ids)
  *   openTun(name, slots, slotSize[, headroom])  TUN device, IFF_TUN | IFF_NO_PI; each packet is
  *                         read `headroom` bytes into its slot, so the bytes before it are the
  *                         caller's scratch (room to write GRE + PPP + MPPE headers in place)
@@ -260,14 +261,37 @@ static int set_buffer(int fd, int force_opt, int opt, int bytes) {
   return setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes) == 0 ? 0 : errno;
 }
 
+/* An optional classic BPF program (Uint8Array of struct sock_filter) at v; false if v is not one. */
+static bool get_filter(napi_env env, napi_value v, void **filter, size_t *len) {
+  napi_valuetype t = napi_undefined;
+  *filter = NULL;
+  *len = 0;
+  if (napi_typeof(env, v, &t) != napi_ok) return false;
+  if (t == napi_undefined) return true;
+  napi_typedarray_type type = napi_uint8_array;
+  return napi_get_typedarray_info(env, v, &type, len, filter, NULL, NULL) == napi_ok &&
+         type == napi_uint8_array && *len > 0 && *len % sizeof(struct sock_filter) == 0 &&
+         *len / sizeof(struct sock_filter) <= BPF_MAXINSNS;
+}
+
+/* Attaches the filter (when there is one); 0 or errno. */
+static int attach_filter(int fd, void *filter, size_t len) {
+  if (!filter) return 0;
+  struct sock_fprog prog = {.len = (unsigned short)(len / sizeof(struct sock_filter)),
+                            .filter = (struct sock_filter *)filter};
+  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) == 0 ? 0 : errno;
+}
+
 static napi_value open_gre(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5, filter_len = 0;
+  napi_value argv[5];
   uint32_t bind_addr, slots, slot_size, buffer_bytes;
+  void *filter = NULL;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 4 || napi_get_value_uint32(env, argv[0], &bind_addr) != napi_ok ||
-      napi_get_value_uint32(env, argv[3], &buffer_bytes) != napi_ok || buffer_bytes > INT32_MAX / 2) {
-    napi_throw_type_error(env, NULL, "poptop addon: openGre(bindAddr, slots, slotSize, bufferBytes)");
+      napi_get_value_uint32(env, argv[3], &buffer_bytes) != napi_ok || buffer_bytes > INT32_MAX / 2 ||
+      (argc >= 5 && !get_filter(env, argv[4], &filter, &filter_len))) {
+    napi_throw_type_error(env, NULL, "poptop addon: openGre(bindAddr, slots, slotSize, bufferBytes[, filter])");
     return NULL;
   }
   if (!get_sizes(env, argv, &slots, &slot_size)) return NULL;
@@ -278,7 +302,12 @@ static napi_value open_gre(napi_env env, napi_callback_info info) {
                 err == EPERM || err == EACCES ? "raw GRE socket needs root or CAP_NET_RAW" : NULL);
     return NULL;
   }
-  int err = 0;
+  int err = attach_filter(fd, filter, filter_len);
+  if (err) {
+    close(fd);
+    throw_errno(env, err, "setsockopt SO_ATTACH_FILTER", NULL);
+    return NULL;
+  }
   if (buffer_bytes > 0 && ((err = set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, (int)buffer_bytes)) != 0 ||
                            (err = set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, (int)buffer_bytes)) != 0)) {
     close(fd);
@@ -341,18 +370,11 @@ static napi_value open_raw_ip(napi_env env, napi_callback_info info) {
   uint32_t protocol, slots, slot_size, buffer_bytes;
   char ifname[IFNAMSIZ];
   void *filter = NULL;
-  napi_typedarray_type ftype = napi_uint8_array;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  napi_valuetype t6 = napi_undefined;
-  if (argc >= 6) CHECK(napi_typeof(env, argv[5], &t6));
   if (argc < 5 || napi_get_value_uint32(env, argv[0], &protocol) != napi_ok || protocol > 255 ||
       napi_get_value_string_utf8(env, argv[1], ifname, IFNAMSIZ, &len) != napi_ok || len == 0 ||
       napi_get_value_uint32(env, argv[4], &buffer_bytes) != napi_ok || buffer_bytes > INT32_MAX / 2 ||
-      (t6 != napi_undefined && (napi_get_typedarray_info(env, argv[5], &ftype, &filter_len, &filter, NULL, NULL) !=
-                                    napi_ok ||
-                                ftype != napi_uint8_array || filter_len == 0 ||
-                                filter_len % sizeof(struct sock_filter) != 0 ||
-                                filter_len / sizeof(struct sock_filter) > BPF_MAXINSNS))) {
+      (argc >= 6 && !get_filter(env, argv[5], &filter, &filter_len))) {
     napi_throw_type_error(env, NULL,
                           "poptop addon: openRawIp(protocol, ifname, slots, slotSize, bufferBytes[, filter])");
     return NULL;
@@ -364,16 +386,9 @@ static napi_value open_raw_ip(napi_env env, napi_callback_info info) {
     throw_errno(env, err, "socket", err == EPERM || err == EACCES ? "raw IP socket needs root or CAP_NET_RAW" : NULL);
     return NULL;
   }
-  int err = 0;
   const char *what = NULL;
-  if (filter) {
-    struct sock_fprog prog = {.len = (unsigned short)(filter_len / sizeof(struct sock_filter)),
-                              .filter = (struct sock_filter *)filter};
-    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) {
-      err = errno;
-      what = "setsockopt SO_ATTACH_FILTER";
-    }
-  }
+  int err = attach_filter(fd, filter, filter_len);
+  if (err) what = "setsockopt SO_ATTACH_FILTER";
   if (!err && buffer_bytes > 0 && (err = set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, (int)buffer_bytes)) != 0)
     what = "setsockopt SO_RCVBUF";
   if (!err && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)len + 1) < 0) {

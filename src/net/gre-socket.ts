@@ -1,6 +1,8 @@
+import type { CallIdRange } from '../pptp/call-ids.ts';
 import type { Logger } from '../util/log.ts';
 import type { IPv4 } from '../wire/ip.ts';
 import { NativeDevice } from './batch-port.ts';
+import { greCallIdFilter } from './bpf.ts';
 import type { GrePort } from './interfaces.ts';
 
 export interface RawGreSocketOptions {
@@ -12,6 +14,11 @@ export interface RawGreSocketOptions {
   slotSize?: number;
   /** Kernel receive and send buffer size in bytes (absorbs bursts between event-loop turns). @default 4 MiB */
   socketBufferBytes?: number;
+  /**
+   * Receive only the GRE packets whose call id is in this range (a worker's share, kept by a kernel
+   * filter: net/bpf.ts); undefined: all.
+   */
+  callIds?: CallIdRange;
   log?: Logger;
 }
 
@@ -27,7 +34,13 @@ export class RawGreSocket extends NativeDevice implements GrePort {
   /** Opens the socket; throws an Error with `code` (e.g. "EPERM") if the kernel refuses. */
   constructor(opts: RawGreSocketOptions = {}) {
     super('GRE packet', opts, (addon, slots, slotSize) =>
-      addon.openGre(opts.localAddress ?? 0, slots, slotSize, opts.socketBufferBytes ?? 4 << 20),
+      addon.openGre(
+        opts.localAddress ?? 0,
+        slots,
+        slotSize,
+        opts.socketBufferBytes ?? 4 << 20,
+        opts.callIds ? greCallIdFilter(opts.callIds.first, opts.callIds.last) : undefined,
+      ),
     );
   }
 

@@ -26,7 +26,13 @@ export type BatchCallback = (count: number, dropped: number, errno: number) => v
 
 export interface NativeAddon {
   /** bufferBytes > 0 sets SO_RCVBUF/SO_SNDBUF (forced past the sysctl limit when privileged). */
-  openGre(bindAddr: number, slots: number, slotSize: number, bufferBytes: number): NativePort;
+  openGre(
+    bindAddr: number,
+    slots: number,
+    slotSize: number,
+    bufferBytes: number,
+    filter?: Uint8Array,
+  ): NativePort;
   /** Packets are read `headroom` bytes into their slot: the bytes before each are scratch. */
   openTun(name: string, slots: number, slotSize: number, headroom: number): NativePort;
   /**

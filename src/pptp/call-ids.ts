@@ -10,26 +10,45 @@ import { randomInt } from 'node:crypto';
 const RANDOM_TRIES = 16;
 const ID_SPACE = 0xffff; // IDs 1..65535
 
+/** The call ids a process may hand out: all of them, or a worker's share (server/workers). */
+export interface CallIdRange {
+  readonly first: number;
+  readonly last: number;
+}
+
+export const ALL_CALL_IDS: CallIdRange = { first: 1, last: ID_SPACE };
+
 export class CallIdAllocator {
   private readonly inUse = new Set<number>();
   private readonly random: () => number;
+  readonly range: CallIdRange;
+  private readonly span: number;
 
-  /** @param random returns an integer in [0, 65535]; default node:crypto randomInt. */
-  constructor(random: () => number = () => randomInt(0, 0x10000)) {
+  /**
+   * @param random returns an integer in [0, 65535]; default node:crypto randomInt.
+   * @param range the ids to hand out (1 ≤ first ≤ last ≤ 65535); default all.
+   */
+  constructor(random: () => number = () => randomInt(0, 0x10000), range: CallIdRange = ALL_CALL_IDS) {
+    if (!(range.first >= 1 && range.first <= range.last && range.last <= ID_SPACE))
+      throw new RangeError(`call id range ${range.first}-${range.last} is not within 1-${ID_SPACE}`);
     this.random = random;
+    this.range = range;
+    this.span = range.last - range.first + 1;
   }
 
-  /** A fresh ID in 1..65535, or null when all 65535 are in use (answer No-Resource). */
+  /** A fresh ID in the range, or null when all of them are in use (answer No-Resource). */
   allocate(): number | null {
-    if (this.inUse.size >= ID_SPACE) return null;
+    const { span } = this;
+    if (this.inUse.size >= span) return null;
+    const first = this.range.first;
     for (let i = 0; i < RANDOM_TRIES; i++) {
-      const id = this.random() & 0xffff;
-      if (id !== 0 && !this.inUse.has(id)) return this.take(id);
+      const id = first + ((this.random() & 0xffff) % span);
+      if (!this.inUse.has(id)) return this.take(id);
     }
-    const start = this.random() & 0xffff;
-    for (let i = 0; i < ID_SPACE + 1; i++) {
-      const id = (start + i) & 0xffff;
-      if (id !== 0 && !this.inUse.has(id)) return this.take(id);
+    const start = (this.random() & 0xffff) % span;
+    for (let i = 0; i < span; i++) {
+      const id = first + ((start + i) % span);
+      if (!this.inUse.has(id)) return this.take(id);
     }
     return null;
   }

@@ -1,3 +1,4 @@
+import { BPF, BPF_ACCEPT, type BpfInsn, encodeBpf } from '../net/bpf.ts';
 import type { InterfaceAddress } from '../net/iproute.ts';
 import type { Clock } from '../util/clock.ts';
 import { DropCounter } from '../util/counters.ts';
@@ -282,25 +283,12 @@ export function onesComplementSum(b: Uint8Array, from: number, to: number): numb
  * u8 jf; u32 k }, host byte order.
  */
 export function broadcastFilter(destinations: readonly IPv4[]): Uint8Array {
-  const BPF_LD_W_ABS = 0x20;
-  const BPF_JEQ_K = 0x15;
-  const BPF_RET_K = 0x06;
   const n = destinations.length;
-  const prog: [number, number, number, number][] = [[BPF_LD_W_ABS, 0, 0, IPV4_DESTINATION_OFFSET]];
-  destinations.forEach((d, i) => {
-    prog.push([BPF_JEQ_K, n - i, 0, d >>> 0]); // true: to "accept", n - i instructions ahead
-  });
-  prog.push([BPF_RET_K, 0, 0, 0]); // reject
-  prog.push([BPF_RET_K, 0, 0, 0xffff]); // accept (up to 64 KiB: the whole packet)
-  const buf = new ArrayBuffer(prog.length * 8);
-  const u16 = new Uint16Array(buf);
-  const u8 = new Uint8Array(buf);
-  const u32 = new Uint32Array(buf);
-  prog.forEach(([code, jt, jf, k], i) => {
-    u16[i * 4] = code;
-    u8[i * 8 + 2] = jt;
-    u8[i * 8 + 3] = jf;
-    u32[i * 2 + 1] = k;
-  });
-  return u8;
+  return encodeBpf([
+    [BPF.LD_W_ABS, 0, 0, IPV4_DESTINATION_OFFSET],
+    // true: to "accept", n - i instructions ahead
+    ...destinations.map((d, i): BpfInsn => [BPF.JEQ_K, n - i, 0, d]),
+    [BPF.RET_K, 0, 0, 0],
+    [BPF.RET_K, 0, 0, BPF_ACCEPT],
+  ]);
 }

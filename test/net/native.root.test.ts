@@ -34,6 +34,13 @@ test('RawGreSocket: batches of GRE packets between two namespaces and back, with
   assert.equal(await echo.exit(), 0);
 });
 
+test('RawGreSocket: a call-id range filter lets each socket receive only its calls', { skip }, async () => {
+  const ns = await nets.add();
+  const run = nets.start(ns, ['gre-filter']);
+  assert.deepEqual(await run.line(15_000), { low: [1, 2, 32_767], high: [32_768, 40_000, 65_535] });
+  assert.equal(await run.exit(), 0);
+});
+
 test('TunInterface: ICMP echo requests written into a TUN come back as the kernel replies', {
   skip,
 }, async () => {

@@ -142,22 +142,23 @@ test('property: random bytes into the framer only ever give messages, null or Pr
 });
 
 test('CallIdAllocator: unique, never 0, not reused while alive, reusable after release', () => {
-  let seq = [0, 5, 5, 0, 7, 5];
-  const ids = new CallIdAllocator(() => seq.shift() ?? 9);
-  assert.equal(ids.allocate(), 5, '0 is skipped');
-  assert.equal(ids.allocate(), 7, 'collisions with 5 and 0 retried');
-  assert.equal(ids.allocate(), 9);
+  // A draw r stands for id first + r % span: 1 + r here (r in 0..65534), and 65535 maps to 1.
+  let seq = [4, 4, 65535, 6];
+  const ids = new CallIdAllocator(() => seq.shift() ?? 8);
+  assert.equal(ids.allocate(), 5);
+  assert.equal(ids.allocate(), 1, 'the collision with 5 retried; 65535 wraps to 1, never 0');
+  assert.equal(ids.allocate(), 7);
   assert.equal(ids.size, 3);
   ids.release(5);
   assert.equal(ids.has(5), false);
-  seq = [5];
+  seq = [4];
   assert.equal(ids.allocate(), 5, 'released ids may come back');
   ids.release(12345); // unknown: no effect
   assert.equal(ids.size, 3);
 });
 
 test('CallIdAllocator: falls back to a scan when random tries collide, and reports exhaustion', () => {
-  const stuck = new CallIdAllocator(() => 1);
+  const stuck = new CallIdAllocator(() => 0);
   assert.equal(stuck.allocate(), 1);
   assert.equal(stuck.allocate(), 2, 'every random try hit 1: the scan found 2');
   let next = 0;
@@ -171,6 +172,19 @@ test('CallIdAllocator: falls back to a scan when random tries collide, and repor
   assert.equal(ids.allocate(), null, 'all 65535 ids in use');
   ids.release(4242);
   assert.equal(ids.allocate(), 4242);
+});
+
+test('CallIdAllocator: a range hands out only its ids, all of them, and is refused when invalid', () => {
+  const ids = new CallIdAllocator(undefined, { first: 30_000, last: 30_099 });
+  const seen = new Set<number>();
+  for (let i = 0; i < 100; i++) {
+    const id = ids.allocate();
+    assert.ok(id !== null && id >= 30_000 && id <= 30_099 && !seen.has(id), `id ${id}`);
+    seen.add(id);
+  }
+  assert.equal(ids.allocate(), null, 'the 100 ids of the range are in use');
+  assert.throws(() => new CallIdAllocator(undefined, { first: 0, last: 10 }), /not within 1-65535/);
+  assert.throws(() => new CallIdAllocator(undefined, { first: 10, last: 9 }), /not within/);
 });
 
 test('CallIdAllocator: default random ids are distinct while alive', () => {

@@ -12,6 +12,7 @@ import type { ServerSettings } from '../../src/server/settings.ts';
 import { ManualClock } from '../../src/util/clock.ts';
 import { MemoryLogger } from '../../src/util/log.ts';
 import { type IPv4, ipv4FromBytes, ipv4ToBytes, parseIPv4 } from '../../src/wire/ip.ts';
+import { runBpf } from '../support/bpf.ts';
 import { internetChecksum, ipv4Packet } from '../support/pcap.ts';
 
 const ip = (s: string): IPv4 => parseIPv4(s)!;
@@ -244,26 +245,6 @@ test('bcrelay: directed broadcasts of the interface addresses (no /31, /32 or du
     [ip('192.168.50.255'), ip('10.255.255.255')],
   );
 });
-
-/** A classic BPF interpreter for the instructions broadcastFilter emits (ld w abs, jeq k, ret k). */
-function runBpf(prog: Uint8Array, packet: Uint8Array): number {
-  const u16 = new Uint16Array(prog.buffer, prog.byteOffset, prog.length / 2);
-  const u32 = new Uint32Array(prog.buffer, prog.byteOffset, prog.length / 4);
-  let a = 0;
-  for (let pc = 0; pc < prog.length / 8; pc++) {
-    const code = u16[pc * 4]!;
-    const jt = prog[pc * 8 + 2]!;
-    const jf = prog[pc * 8 + 3]!;
-    const k = u32[pc * 2 + 1]!;
-    if (code === 0x20) {
-      if (k + 4 > packet.length) return 0;
-      a = ipv4FromBytes(packet, k);
-    } else if (code === 0x15) pc += a === k ? jt : jf;
-    else if (code === 0x06) return k;
-    else throw new Error(`unexpected BPF code 0x${code.toString(16)}`);
-  }
-  throw new Error('BPF program fell off its end');
-}
 
 test('bcrelay: the kernel filter accepts exactly the broadcast destinations', () => {
   const { relay } = setup();
