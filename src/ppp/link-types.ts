@@ -13,15 +13,18 @@ export type PeerServers = [IPv4 | undefined, IPv4 | undefined, IPv4 | undefined,
 /** RFC 1661 §3.2 link phases. */
 export type PppPhase = 'dead' | 'establish' | 'authenticate' | 'network' | 'terminate';
 
+/** What onAuthenticated decides: the addresses (and servers) to give the peer, or false to refuse. */
+export type AuthorizeAnswer = { peerAddress?: IPv4; localAddress?: IPv4; servers?: PeerServers } | false;
+
 export interface PppLinkEvents {
   /**
    * Authenticator side: the peer is authenticated. Return the address to assign (or {} to use
    * the policy's peerAddress), or false to refuse the session (the link terminates). `servers`
    * (DNS1, DNS2, NBNS1, NBNS2; e.g. from RADIUS) replace the policy's ms-dns/ms-wins where set.
+   * A promise: the link waits in the authenticate phase for it (an answer after the link has
+   * moved on is ignored; a rejection refuses the session).
    */
-  onAuthenticated?(
-    r: AuthSuccess,
-  ): { peerAddress?: IPv4; localAddress?: IPv4; servers?: PeerServers } | false;
+  onAuthenticated?(r: AuthSuccess): AuthorizeAnswer | Promise<AuthorizeAnswer>;
   /** IPCP is open (and CCP/IPv6CP settled); fires again after a renegotiation. */
   onNetworkUp?(info: NetworkInfo): void;
   onIp?(packet: Uint8Array): void;

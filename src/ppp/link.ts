@@ -8,7 +8,14 @@ import { PacketCode, PppProtocol } from './constants.ts';
 import { decodeFrame, encodeFrame, type FrameCompression, type PppFrame } from './frame.ts';
 import { Fsm } from './fsm.ts';
 import { LcpHandler } from './lcp/handler.ts';
-import type { PeerServers, PppLinkDropReason, PppLinkOptions, PppLinkStats, PppPhase } from './link-types.ts';
+import type {
+  AuthorizeAnswer,
+  PeerServers,
+  PppLinkDropReason,
+  PppLinkOptions,
+  PppLinkStats,
+  PppPhase,
+} from './link-types.ts';
 import { NetworkPhase } from './ncps.ts';
 import { fsmConfig } from './policy.ts';
 
@@ -322,7 +329,7 @@ export class PppLink {
         if (gen === this.authGeneration) this.sendProtocol(protocol, packet);
       },
       succeeded: (r) => {
-        if (live()) this.authSucceeded(side, r);
+        if (live()) this.authSucceeded(side, r, live);
       },
       failed: (r: AuthFailure) => {
         if (!live()) return;
@@ -333,22 +340,41 @@ export class PppLink {
     };
   }
 
-  private authSucceeded(side: 'authenticator' | 'peer', r: AuthSuccess): void {
-    if (side === 'authenticator') {
-      this.log.info(`peer authenticated as "${r.user}" with ${r.method}`);
-      const answer = this.opts.events.onAuthenticated ? this.opts.events.onAuthenticated(r) : {};
-      if (answer === false) {
-        this.close(`session refused for user "${r.user}"`);
-        return;
-      }
-      this.peerAddress = answer.peerAddress;
-      this.localAddress = answer.localAddress;
-      this.peerServers = answer.servers;
-      this.mppeKeys = r.mppeKeys ?? this.mppeKeys;
-    } else {
+  private authSucceeded(side: 'authenticator' | 'peer', r: AuthSuccess, live: () => boolean): void {
+    if (side === 'peer') {
       this.log.info(`authenticated to the peer with ${r.method}`);
       this.mppeKeys ??= r.mppeKeys;
+      if (--this.authPending === 0) this.enterNetwork();
+      return;
     }
+    this.log.info(`peer authenticated as "${r.user}" with ${r.method}`);
+    const answer = this.opts.events.onAuthenticated ? this.opts.events.onAuthenticated(r) : {};
+    if (!(answer instanceof Promise)) {
+      this.authorized(r, answer);
+      return;
+    }
+    // Decided elsewhere (a worker asks the primary for the address): the link waits in the
+    // authenticate phase, and an answer for a link that has moved on is ignored.
+    answer.then(
+      (a) => {
+        if (live()) this.authorized(r, a);
+      },
+      (e: Error) => {
+        if (live()) this.close(`session refused for user "${r.user}": ${e.message}`);
+      },
+    );
+  }
+
+  /** The authenticator side's decision on a successful authentication. */
+  private authorized(r: AuthSuccess, answer: AuthorizeAnswer): void {
+    if (answer === false) {
+      this.close(`session refused for user "${r.user}"`);
+      return;
+    }
+    this.peerAddress = answer.peerAddress;
+    this.localAddress = answer.localAddress;
+    this.peerServers = answer.servers;
+    this.mppeKeys = r.mppeKeys ?? this.mppeKeys;
     if (--this.authPending === 0) this.enterNetwork();
   }
 

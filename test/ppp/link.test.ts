@@ -213,6 +213,51 @@ test('IPCP: a refusing onAuthenticated terminates the link', () => {
   assert.equal(b.client.link.phase, 'dead');
 });
 
+test('IPCP: an answer decided elsewhere (a promise) is waited for; a late or failed one is handled', async () => {
+  let decide: ((a: { peerAddress: number } | false) => void) | undefined;
+  const b = bench({
+    serverLink: {
+      events: { onAuthenticated: () => new Promise((resolve) => (decide = resolve)) },
+    },
+  });
+  b.open();
+  b.clock.advance(100);
+  assert.ok(decide, 'asked');
+  assert.equal(b.server.link.phase, 'authenticate', 'waits for the answer');
+  assert.equal(b.client.up.length, 0);
+  decide({ peerAddress: 0x0a0000c9 });
+  await Promise.resolve();
+  b.clock.advance(5000); // the client's IPCP request, dropped while we waited, is sent again
+  assert.equal(b.client.up[0]!.localAddress, 0x0a0000c9);
+  assert.equal(b.server.link.phase, 'network');
+
+  // The link closes while the answer is on its way: the answer changes nothing.
+  let late: ((a: { peerAddress: number }) => void) | undefined;
+  const c = bench({
+    serverLink: { events: { onAuthenticated: () => new Promise((resolve) => (late = resolve)) } },
+  });
+  c.open();
+  c.clock.advance(100);
+  c.server.link.close('administrator');
+  c.clock.advance(10_000);
+  late!({ peerAddress: 0x0a0000ca });
+  await Promise.resolve();
+  c.clock.advance(100);
+  assert.equal(c.server.link.phase, 'dead');
+  assert.equal(c.client.up.length, 0);
+
+  // A failed decision refuses the session, in words.
+  const d = bench({
+    serverLink: { events: { onAuthenticated: () => Promise.reject(new Error('the primary is gone')) } },
+  });
+  d.open();
+  d.clock.advance(100);
+  await Promise.resolve();
+  await Promise.resolve();
+  d.clock.advance(10_000);
+  assert.deepEqual(d.server.down, ['session refused for user "alice": the primary is gone']);
+});
+
 test('IPCP: a client without usepeerdns gets no DNS; a server without ms-dns rejects DNS', () => {
   const b = bench({ client: (p) => (p.usePeerDns = false) });
   b.open();
