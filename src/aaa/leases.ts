@@ -100,7 +100,11 @@ export class LeaseManager {
    * renegotiation) keeps its address when the user is the same and the entry still permits it;
    * otherwise the answer is a refusal and the old lease stays until released.
    */
-  lease(holder: LeaseHolder, user: string, credential: Credential | undefined): LeaseAnswer {
+  lease(
+    holder: LeaseHolder,
+    user: string,
+    credential: Pick<Credential, 'user' | 'addresses'> | undefined,
+  ): LeaseAnswer {
     const want = credential ? addressForUser(credential) : { kind: 'pool' as const, allowed: () => true };
     if (want.kind === 'refuse' && !this.byHolder.has(holder)) return { refuse: want.reason };
     return this.leaseFor(holder, user, {

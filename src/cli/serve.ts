@@ -3,25 +3,24 @@ import { chmodSync, mkdirSync, openSync, unlinkSync, writeFileSync } from 'node:
 import { dirname, join } from 'node:path';
 import type { StatusAddress } from '../config/status-address.ts';
 import { FdReserve } from '../net/fd-reserve.ts';
-import { RawGreSocket } from '../net/gre-socket.ts';
-import { type HostRoutes, IpRoute } from '../net/iproute.ts';
-import { NetlinkRoutes } from '../net/netlink.ts';
-import { TunInterface } from '../net/tun.ts';
-import { startBroadcastRelay } from '../server/bcrelay-start.ts';
+import type { RawGreSocket } from '../net/gre-socket.ts';
+import type { TunInterface } from '../net/tun.ts';
 import { DEFAULT_CONTROL_SOCKET, listenControlSocket } from '../server/control-socket.ts';
-import { type LoadOptions, loadServerSettings } from '../server/load-settings.ts';
+import { type LoadOptions, loadServerSettings, workerTunName } from '../server/load-settings.ts';
 import { ServerMetrics } from '../server/metrics.ts';
-import { reloadServer } from '../server/reload.ts';
 import { PptpServer } from '../server/server.ts';
 import { isLoopback, StatusHttpServer } from '../server/status-http.ts';
 import { KernelSystem } from '../server/system.ts';
-import { TUNNEL_HEADROOM } from '../tunnel/call.ts';
+import { parseWorkerEnv, WORKER_ENV } from '../server/workers/messages.ts';
 import { SystemClock } from '../util/clock.ts';
 import type { DropCounter } from '../util/counters.ts';
 import { consoleLogger, type Logger } from '../util/log.ts';
 import { formatIPv4 } from '../wire/ip.ts';
 import { type FlagSpec, flag, has, type ParsedArgs } from './args.ts';
 import { doctorAtStartup } from './doctor.ts';
+import { answerControl, type DataPlane, openDataPlane, reloadFromFiles, startRelay } from './serve-common.ts';
+import { servePrimary } from './serve-primary.ts';
+import { serveWorker } from './serve-worker.ts';
 
 export const SERVE_FLAGS = [
   { name: 'config', short: ['c', 'conf'], value: true },
@@ -37,6 +36,7 @@ export const SERVE_FLAGS = [
   { name: 'logfile', value: true },
   { name: 'global-options', value: true },
   { name: 'status', value: true },
+  { name: 'workers', value: true },
 ] as const satisfies readonly FlagSpec[];
 
 /** `poptop serve`: the daemon. Resolves with the exit code when it stops. */
@@ -60,6 +60,20 @@ export async function serve(args: ParsedArgs): Promise<number> {
   if (status !== undefined) loadOpts.status = status;
   const globalOptions = flag(args, 'global-options');
   if (globalOptions !== undefined) loadOpts.globalOptionsPath = globalOptions;
+  const workers = flag(args, 'workers');
+  if (workers !== undefined) loadOpts.workers = workers;
+  // A worker of a primary (server/workers/): the same files, its own TUN device, no fork of its own.
+  const workerEnv = process.env[WORKER_ENV];
+  const worker = parseWorkerEnv(workerEnv);
+  if (workerEnv !== undefined) {
+    if (!worker || !process.send) {
+      process.stderr.write(
+        `poptop: ${WORKER_ENV} is set ("${workerEnv}") but this is not a worker of poptop serve\n`,
+      );
+      return 1;
+    }
+    loadOpts.workers = '1';
+  }
 
   let loaded: ReturnType<typeof loadServerSettings>;
   try {
@@ -67,6 +81,13 @@ export async function serve(args: ParsedArgs): Promise<number> {
   } catch (e) {
     process.stderr.write(`poptop: configuration error:\n${indent((e as Error).message)}\n`);
     return 1;
+  }
+  if (worker) {
+    const base = loaded.settings;
+    const settings = { ...base, tunName: workerTunName(base.tunName, worker.index) };
+    loadOpts.tunName = settings.tunName;
+    const log = consoleLogger({ debug: settings.debug }).child(`w${worker.index}`);
+    return serveWorker(settings, worker, loadOpts, log);
   }
   const { settings } = loaded;
   const log = consoleLogger({ debug: settings.debug });
@@ -85,37 +106,31 @@ export async function serve(args: ParsedArgs): Promise<number> {
 
   // The host checks of `poptop doctor` (forwarding, firewall, port 1723, secrets, ...), into the log.
   doctorAtStartup(settings, log);
+  const controlPath = flag(args, 'control-socket') ?? DEFAULT_CONTROL_SOCKET;
+  const pidfile = flag(args, 'pidfile') ?? settings.pidfile;
+  if ((settings.workers ?? 1) > 1) {
+    const n = settings.workers!;
+    const tuns = `${workerTunName(settings.tunName, 0)}-${workerTunName(settings.tunName, n - 1)}`;
+    return servePrimary(settings, n, loadOpts, log, {
+      controlPath,
+      serving: servingLine(settings, `${n} workers, tunnels ${tuns}`),
+      pidfile: pidfile
+        ? () => {
+            writePidfile(pidfile, log);
+            return () => removeFile(pidfile);
+          }
+        : undefined,
+    });
+  }
 
-  let gre: RawGreSocket;
-  let tun: TunInterface;
+  let plane: DataPlane;
   try {
-    gre = new RawGreSocket({ localAddress: settings.listen ?? 0, log });
-    tun = new TunInterface({ name: settings.tunName, headroom: TUNNEL_HEADROOM, log });
+    plane = await openDataPlane(settings, log);
   } catch (e) {
-    log.error(`${(e as Error).message}`);
+    log.error((e as Error).message);
     return 1;
   }
-  const ip = new IpRoute();
-  // Per-session routes and proxy ARP through netlink; `ip` only for the set-up below.
-  // POPTOP_ROUTE_BACKEND=ip (undocumented) runs `ip` per change instead, for benchmarks.
-  let routes: HostRoutes = ip;
-  try {
-    if (process.env.POPTOP_ROUTE_BACKEND !== 'ip') {
-      const netlink = new NetlinkRoutes();
-      netlink.open();
-      routes = netlink;
-    }
-    await ip.disableIpv6(tun.name);
-    await ip.setMtu(tun.name, Math.max(576, settings.policy.mtu));
-    // Every localip (pptpd pairs them with remoteip): the host must own each to answer on it.
-    for (const local of new Set(settings.localIps)) await ip.addAddress(tun.name, local);
-    await ip.setLinkUp(tun.name);
-  } catch (e) {
-    log.error(`cannot set up ${tun.name}: ${(e as Error).message}`);
-    tun.close();
-    gre.close();
-    return 1;
-  }
+  const { gre, tun, routes } = plane;
   const fds = new FdReserve({ clock: new SystemClock(), log });
   const server = new PptpServer(settings, {
     clock: new SystemClock(),
@@ -132,24 +147,14 @@ export async function serve(args: ParsedArgs): Promise<number> {
     }),
   });
   // pptpd.conf `bcrelay IF`: UDP broadcasts on the LAN interface to every client (server/bcrelay.ts).
-  let bcrelay: Awaited<ReturnType<typeof startBroadcastRelay>> | undefined;
-  if (settings.bcrelay) {
-    try {
-      bcrelay = await startBroadcastRelay({
-        bcrelay: settings.bcrelay,
-        server,
-        clock: new SystemClock(),
-        log,
-        headroom: TUNNEL_HEADROOM,
-      });
-    } catch (e) {
-      log.error((e as Error).message);
-      tun.close();
-      gre.close();
-      return 1;
-    }
+  let bcrelay: Awaited<ReturnType<typeof startRelay>>;
+  try {
+    bcrelay = await startRelay(server, log);
+  } catch (e) {
+    log.error((e as Error).message);
+    plane.close();
+    return 1;
   }
-  const controlPath = flag(args, 'control-socket') ?? DEFAULT_CONTROL_SOCKET;
   const statusListener = settings.status
     ? await startStatus(server, settings.status, {
         gre,
@@ -169,41 +174,15 @@ export async function serve(args: ParsedArgs): Promise<number> {
     gre.close();
     return 1;
   }
-  log.info(
-    `poptop serving with ${settings.origin}: tunnel ${tun.name} ${settings.localIps.map(formatIPv4).join(' ')}, auth ${settings.policy.auth.require.join('/') || 'none'}, MPPE ${describeMppe(settings)}`,
-  );
+  log.info(servingLine(settings, `tunnel ${tun.name}`));
   const control = await listenControlSocket(
     controlPath,
-    (req) => {
-      switch (req.cmd) {
-        case 'sessions':
-          return { ok: true, data: server.list() };
-        case 'status': {
-          // The process's memory beside the server's numbers (bench/memory.ts reads heapUsed).
-          const { rss, heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
-          return {
-            ok: true,
-            data: { ...server.status(), memory: { rss, heapTotal, heapUsed, external, arrayBuffers } },
-          };
-        }
-        case 'reload': {
-          const report = reload(server, loadOpts, log, 'poptop reload');
-          return report.ok ? { ok: true, data: report } : { ok: false, error: 'not reloaded', data: report };
-        }
-        case 'kill': {
-          const ids = server.kill(req.target);
-          return ids.length > 0
-            ? { ok: true, data: ids }
-            : { ok: false, error: `no session matches "${req.target}"` };
-        }
-      }
-    },
+    (req) => answerControl(server, req, loadOpts, log),
     log,
   ).catch((e: Error) => {
     log.warn(`control socket ${controlPath} unavailable (poptop sessions/kill will not work): ${e.message}`);
     return undefined;
   });
-  const pidfile = flag(args, 'pidfile') ?? settings.pidfile;
   if (pidfile) writePidfile(pidfile, log);
 
   return new Promise<number>((resolve) => {
@@ -225,18 +204,8 @@ export async function serve(args: ParsedArgs): Promise<number> {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => reload(server, loadOpts, log, 'SIGHUP'));
+    process.on('SIGHUP', () => reloadFromFiles(server, loadOpts, log, 'SIGHUP'));
   });
-}
-
-/** SIGHUP and `poptop reload`: every file read again with the flags given at start (server/reload.ts). */
-function reload(server: PptpServer, opts: LoadOptions, log: Logger, trigger: string) {
-  return reloadServer(
-    server,
-    () => loadServerSettings({ ...opts, tunName: server.currentSettings.tunName }),
-    log,
-    trigger,
-  );
 }
 
 /**
@@ -291,6 +260,11 @@ async function startStatus(
       metrics.close();
     },
   };
+}
+
+function servingLine(s: PptpServer['currentSettings'], where: string): string {
+  const auth = s.policy.auth.require.join('/') || 'none';
+  return `poptop serving with ${s.origin}: ${where} ${s.localIps.map(formatIPv4).join(' ')}, auth ${auth}, MPPE ${describeMppe(s)}`;
 }
 
 function describeMppe(s: PptpServer['currentSettings']): string {

@@ -58,6 +58,8 @@ export interface PptpdConf {
   pidfile: string;
   /** poptop's own `status ADDR:PORT`: metrics and the status page; undefined: off. */
   status: StatusAddress | undefined;
+  /** poptop's own `workers N|auto`: processes sharing the sessions (server/workers/); default 1. */
+  workers: number | 'auto';
   /** poptop's limits on connections still setting up (see GUARD_KEYWORDS); all defaulted. */
   guard: GuardLimits;
   /** poptop's login back-off (`auth-fail-limit`, `auth-lockout`, `auth-fail-window`). */
@@ -143,6 +145,9 @@ export const GUARD_DEFAULTS: Readonly<Record<GuardKeyword, number>> = Object.fre
   >,
 );
 
+/** Most worker processes (`workers`): each holds up to its descriptor limit of sessions. */
+export const MAX_WORKERS = 64;
+
 /** pptpd's line limit (MAX_CONFIG_STRING_SIZE 512 less the newline and the terminator). */
 const MAX_LINE = 510;
 
@@ -160,6 +165,7 @@ const VALUE_KEYWORDS = [
   'ppp',
   'single-session',
   'status',
+  'workers',
   ...(Object.keys(GUARD_KEYWORDS) as GuardKeyword[]),
   ...RADIUS_KEYWORDS,
 ] as const;
@@ -182,6 +188,7 @@ const EXPECTED: Record<(typeof VALUE_KEYWORDS)[number], string> = {
   ppp: 'the path of pppd',
   'single-session': '"deny" (refuse a second login of the same user) or "replace" (end the older session)',
   status: STATUS_ADDRESS_EXPECTED,
+  workers: `"auto" (one per processor) or a number of processes from 1 to ${MAX_WORKERS}`,
   ...RADIUS_EXPECTED,
 };
 
@@ -313,6 +320,15 @@ function buildConfig(
   const status = statusSetting ? parseStatusAddress(statusSetting.value) : undefined;
   if (statusSetting && !status)
     issues.error(statusSetting.at, `"status" expects ${EXPECTED.status}, got "${statusSetting.value}"`);
+  const workersSetting = get('workers');
+  let workers: PptpdConf['workers'] = 1;
+  if (workersSetting) {
+    const v = workersSetting.value;
+    const n = /^\d+$/.test(v) ? Number(v) : Number.NaN;
+    if (v === 'auto') workers = 'auto';
+    else if (n >= 1 && n <= MAX_WORKERS) workers = n;
+    else issues.error(workersSetting.at, `"workers" expects ${EXPECTED.workers}, got "${v}"`);
+  }
   const delegate = get('delegate') !== undefined;
   const { localIps, remoteIps, connections } = delegate
     ? delegatedAddresses(settings, configured, issues)
@@ -333,6 +349,7 @@ function buildConfig(
     delegate,
     pidfile: get('pidfile')?.value ?? PPTPD_DEFAULTS.pidfile,
     status,
+    workers,
     guard: guardLimits(get, connections, issues),
     authBackoff: {
       failLimit: ranged('auth-fail-limit', get('auth-fail-limit'), issues),

@@ -22,17 +22,20 @@ export class TcpListener implements ControlListener {
   private readonly host: IPv4 | undefined;
   private readonly port: number;
   private server: Server | undefined;
+  private readonly pauseOnConnect: boolean;
 
-  constructor(host: IPv4 | undefined, port: number) {
+  /** `pauseOnConnect`: read nothing from accepted sockets (the primary hands them to workers). */
+  constructor(host: IPv4 | undefined, port: number, opts: { pauseOnConnect?: boolean } = {}) {
     this.host = host;
     this.port = port;
+    this.pauseOnConnect = opts.pauseOnConnect ?? false;
   }
 
   listen(
     onConnection: (sock: Socket) => void,
     onAcceptError?: (e: NodeJS.ErrnoException) => void,
   ): Promise<number> {
-    const server = createServer({ noDelay: true }, onConnection);
+    const server = createServer({ noDelay: true, pauseOnConnect: this.pauseOnConnect }, onConnection);
     this.server = server;
     const host = this.host === undefined ? '0.0.0.0' : formatIPv4(this.host);
     return new Promise((resolve, reject) => {

@@ -31,6 +31,9 @@ export type { NetworkInfo } from './ncps.ts';
 /** Frames before LCP is Opened (and after) carry full address/control and protocol fields. */
 const NO_COMPRESSION: FrameCompression = Object.freeze({ acfc: false, pfc: false });
 
+/** Network frames kept while the authorization is decided elsewhere (IPCP, CCP, IPv6CP requests). */
+const MAX_HELD_FRAMES = 8;
+
 export class PppLink {
   private readonly opts: PppLinkOptions;
   private readonly log: Logger;
@@ -196,6 +199,9 @@ export class PppLink {
     }
   }
 
+  /** Network frames received while an authorization decided elsewhere is awaited. */
+  private heldFrames: PppFrame[] | undefined;
+
   private demux(f: PppFrame): void {
     const { protocol, info } = f;
     if (protocol === PppProtocol.LCP) {
@@ -210,7 +216,11 @@ export class PppLink {
     switch (this.phaseValue) {
       case 'authenticate':
         if (!isAuth) {
-          this.drops.drop('network frame before authentication is done');
+          // The peer is past authentication while our decision is elsewhere: keep its first
+          // network frames (its IPCP and CCP requests) for the network phase, or it waits 3 s.
+          const held = this.heldFrames;
+          if (held && held.length < MAX_HELD_FRAMES) held.push({ protocol, info: info.slice() });
+          else this.drops.drop('network frame before authentication is done');
           return;
         }
         this.receiveAuth(protocol, info);
@@ -355,11 +365,14 @@ export class PppLink {
     }
     // Decided elsewhere (a worker asks the primary for the address): the link waits in the
     // authenticate phase, and an answer for a link that has moved on is ignored.
+    this.heldFrames = [];
     answer.then(
       (a) => {
         if (live()) this.authorized(r, a);
+        this.heldFrames = undefined;
       },
       (e: Error) => {
+        this.heldFrames = undefined;
         if (live()) this.close(`session refused for user "${r.user}": ${e.message}`);
       },
     );
@@ -375,7 +388,11 @@ export class PppLink {
     this.localAddress = answer.localAddress;
     this.peerServers = answer.servers;
     this.mppeKeys = r.mppeKeys ?? this.mppeKeys;
-    if (--this.authPending === 0) this.enterNetwork();
+    if (--this.authPending !== 0) return;
+    this.enterNetwork();
+    const held = this.heldFrames;
+    this.heldFrames = undefined;
+    for (const f of held ?? []) if (this.phaseValue === 'network') this.demux(f);
   }
 
   private stopAuth(): void {

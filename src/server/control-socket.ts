@@ -16,7 +16,8 @@ export type ControlRequest =
   | { cmd: 'reload' };
 export type ControlReply = { ok: true; data: unknown } | { ok: false; error: string; data?: unknown };
 
-export type ControlHandler = (req: ControlRequest) => ControlReply;
+/** Answers a request; with workers the answer is gathered from each of them (a promise). */
+export type ControlHandler = (req: ControlRequest) => ControlReply | Promise<ControlReply>;
 
 const MAX_REQUEST = 4096;
 
@@ -52,16 +53,22 @@ export function listenControlSocket(path: string, handler: ControlHandler, log: 
       const nl = buf.indexOf('\n');
       if (nl < 0) return;
       const req = parseControlRequest(buf.slice(0, nl));
-      let reply: ControlReply;
-      if (!req) reply = { ok: false, error: 'malformed request' };
+      buf = '';
+      sock.pause();
+      const answer = (reply: ControlReply): void => {
+        if (!sock.destroyed) sock.end(`${JSON.stringify(reply)}\n`);
+      };
+      const failed = (e: unknown): void => answer({ ok: false, error: (e as Error).message });
+      if (!req) answer({ ok: false, error: 'malformed request' });
       else {
         try {
-          reply = handler(req);
+          const reply = handler(req);
+          if (reply instanceof Promise) reply.then(answer, failed);
+          else answer(reply);
         } catch (e) {
-          reply = { ok: false, error: (e as Error).message };
+          failed(e);
         }
       }
-      sock.end(`${JSON.stringify(reply)}\n`);
     });
   });
   return new Promise((resolve, reject) => {

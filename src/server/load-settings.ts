@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { ChapSecretsStore } from '../aaa/chap-secrets.ts';
 import { StaticCredentials } from '../aaa/credentials.ts';
 import { DEFAULT_LOGIN_THROTTLE } from '../aaa/login-throttle.ts';
@@ -11,7 +11,7 @@ import {
 import type { RadiusSettings } from '../aaa/radius/service.ts';
 import { ConfigError, type ConfigIssue, formatIssue, formatLocation } from '../config/issues.ts';
 import { mppePolicy, type PppdOptions, parsePppdOptions } from '../config/options-file.ts';
-import { parsePptpdConf } from '../config/pptpd-conf.ts';
+import { MAX_WORKERS, type PptpdConf, parsePptpdConf } from '../config/pptpd-conf.ts';
 import { parseStatusAddress, STATUS_ADDRESS_EXPECTED } from '../config/status-address.ts';
 import type { AuthMethod } from '../ppp/auth/types.ts';
 import { defaultPolicy, type PppPolicy } from '../ppp/policy.ts';
@@ -42,6 +42,8 @@ export interface LoadOptions {
   listen?: string;
   /** `--status ADDR:PORT`: replaces pptpd.conf's `status`. */
   status?: string;
+  /** `--workers N|auto`: replaces pptpd.conf's `workers`. */
+  workers?: string;
   debug?: boolean;
   /** Read a file (tests). */
   readFile?: (path: string) => string;
@@ -184,12 +186,64 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
     status = parseStatusAddress(o.status);
     if (!status) throw new Error(`--status expects ${STATUS_ADDRESS_EXPECTED}, got "${o.status}"`);
   }
+  const workers = resolveWorkers(o.workers, config, confName, {
+    tunName: settings.tunName,
+    radius: radius !== undefined,
+    status: status !== undefined,
+  });
   const out: LoadedSettings = {
-    settings: status ? { ...settings, status } : settings,
+    settings: { ...settings, ...(status ? { status } : {}), ...(workers > 1 ? { workers } : {}) },
     notes: [...issues.map(formatIssue), ...notes],
   };
   if (defaultSecrets) out.defaultSecrets = defaultSecrets;
   return out;
+}
+
+/**
+ * `workers` (pptpd.conf) or `--workers`: the number of processes, "auto" being one per processor.
+ * Errors name where it was set: more than one with what workers cannot share yet (RADIUS, the
+ * status listener), or with a TUN name too long for the workers' own devices (NAME + "w" + index).
+ */
+function resolveWorkers(
+  flagValue: string | undefined,
+  config: PptpdConf,
+  confName: string,
+  has: { tunName: string; radius: boolean; status: boolean },
+): number {
+  let value = config.workers;
+  let at = config.sources.workers ? formatLocation(config.sources.workers) : confName;
+  if (flagValue !== undefined) {
+    at = '--workers';
+    const n = /^\d+$/.test(flagValue) ? Number(flagValue) : Number.NaN;
+    if (flagValue === 'auto') value = 'auto';
+    else if (n >= 1 && n <= MAX_WORKERS) value = n;
+    else
+      throw new Error(
+        `--workers expects "auto" (one per processor) or a number from 1 to ${MAX_WORKERS}, got "${flagValue}"`,
+      );
+  }
+  const n = value === 'auto' ? Math.min(MAX_WORKERS, availableParallelism()) : value;
+  if (n <= 1) return 1;
+  const what = `${at}: "workers ${value}"${value === 'auto' ? ` (${n} here)` : ''}`;
+  if (has.radius)
+    throw new Error(
+      `${what} cannot be combined with RADIUS yet; use "workers 1" (or leave it out) with RADIUS`,
+    );
+  if (has.status)
+    throw new Error(
+      `${what} cannot be combined with "status" yet; use "workers 1" (or leave it out) for the status page and metrics`,
+    );
+  const longest = workerTunName(has.tunName, n - 1);
+  if (longest.length > 15)
+    throw new Error(
+      `${what}: the workers' TUN devices are named ${workerTunName(has.tunName, 0)} to ${longest}, longer than the 15 characters Linux allows; choose a shorter --tun`,
+    );
+  return n;
+}
+
+/** The TUN device of worker `index`: the configured name with "w" and the index after it. */
+export function workerTunName(base: string, index: number): string {
+  return `${base}w${index}`;
 }
 
 function parseListen(text: string): IPv4 {

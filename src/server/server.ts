@@ -8,7 +8,7 @@ import { GreDemux, type GreDemuxDropReason } from '../gre/demux.ts';
 import type { FdReserve } from '../net/fd-reserve.ts';
 import type { GrePort, TunDevice } from '../net/interfaces.ts';
 import { type ControlListener, TcpListener } from '../net/listener.ts';
-import { CallIdAllocator } from '../pptp/call-ids.ts';
+import { CallIdAllocator, type CallIdRange } from '../pptp/call-ids.ts';
 import { GeneralError, OutgoingCallResult } from '../pptp/constants.ts';
 import type { CallRequestDecision } from '../pptp/control.ts';
 import type { Clock } from '../util/clock.ts';
@@ -28,7 +28,7 @@ import {
 import { type AdmissionLimits, type AdmissionRefusal, ConnectionRefuser, SourceTable } from './admission.ts';
 import { FramedRouteTable } from './framed-routes.ts';
 import type { ServerObserver } from './observer.ts';
-import { Session, type SessionHost, type SessionInfo } from './session.ts';
+import { type AddressAuthority, Session, type SessionHost, type SessionInfo } from './session.ts';
 import type { ServerSettings } from './settings.ts';
 import type { SystemCounters, SystemOps } from './system.ts';
 
@@ -58,6 +58,10 @@ export interface PptpServerDeps {
   radiusTransport?: (purpose: 'authentication' | 'accounting') => RadiusTransport;
   /** File descriptors kept in reserve: new connections and calls are refused before the limit. */
   fds?: FdReserve;
+  /** A worker's share of the call ids (server/workers/); default all. */
+  callIds?: CallIdRange;
+  /** A worker: the primary decides single-session and leases (server/workers/). */
+  authority?: AddressAuthority;
 }
 
 /**
@@ -68,7 +72,8 @@ export interface PptpServerDeps {
 export class PptpServer implements SessionHost {
   readonly clock: Clock;
   readonly log: Logger;
-  readonly callIds = new CallIdAllocator();
+  readonly callIds: CallIdAllocator;
+  readonly authority: AddressAuthority | undefined;
   readonly tun: TunDevice;
   readonly system: SystemOps;
   readonly drops: DropCounter<ServerDropReason>;
@@ -109,6 +114,8 @@ export class PptpServer implements SessionHost {
     this.system = deps.system;
     this.listener = deps.listener ?? new TcpListener(settings.listen, settings.port);
     this.fds = deps.fds;
+    this.callIds = new CallIdAllocator(undefined, deps.callIds);
+    this.authority = deps.authority;
     this.drops = new DropCounter<ServerDropReason>(deps.log, 'packet');
     this.leases = new LeaseManager(settings.delegate ? [] : settings.remoteIps);
     this.poolIndex = new Map(settings.remoteIps.map((ip, i) => [ip, i]));
@@ -158,7 +165,15 @@ export class PptpServer implements SessionHost {
     return port;
   }
 
-  private accept(sock: Socket): void {
+  /**
+   * A control connection the primary accepted and handed to this worker, numbered by it (session
+   * ids are unique across workers). The same admission as a connection of our own.
+   */
+  acceptHandedOver(sock: Socket, id: number): void {
+    this.accept(sock, id);
+  }
+
+  private accept(sock: Socket, id = this.nextId++): void {
     const peer = parseIPv4((sock.remoteAddress ?? '').replace(/^::ffff:/, ''));
     if (peer === undefined || this.stopping) {
       sock.destroy();
@@ -193,7 +208,7 @@ export class PptpServer implements SessionHost {
       return;
     }
     sock.setKeepAlive(true, 60_000);
-    const session = new Session(this.nextId++, this, this.settings, {
+    const session = new Session(id, this, this.settings, {
       peer,
       peerPort: sock.remotePort ?? 0,
       write: (b) => this.writeControl(sock, session, b, limits),
@@ -393,7 +408,9 @@ export class PptpServer implements SessionHost {
   sessionUp(session: Session): void {
     if (!this.settingUp.delete(session)) return;
     this.sources.add(session.peer, 'setups', -1);
-    if (session.isUp) this.observer?.sessionUp?.(session);
+    if (!session.isUp) return;
+    this.authority?.sessionUp(session);
+    this.observer?.sessionUp?.(session);
   }
 
   sessionClosed(session: Session): void {
@@ -403,6 +420,7 @@ export class PptpServer implements SessionHost {
     if (set?.delete(session) && set.size === 0) this.byUser.delete(user!);
     this.sessionUp(session);
     this.leases.release(session);
+    this.authority?.sessionClosed(session);
     this.sessions.delete(session.id);
     this.observer?.sessionClosed?.(session);
     if (this.stopping && this.sessions.size === 0) this.onAllClosed?.();
@@ -430,6 +448,13 @@ export class PptpServer implements SessionHost {
     return [...this.sessions.values()].filter(
       (s) => s.id === target || s.userName === target || (ip !== undefined && s.assignedIp === ip),
     );
+  }
+
+  /** Ends session `id` ("s12") only; false when there is none. */
+  killSession(id: string, reason: string): boolean {
+    const s = this.sessions.get(id);
+    s?.kill(reason);
+    return s !== undefined;
   }
 
   kill(target: string, reason = 'closed by the administrator'): string[] {

@@ -1,4 +1,5 @@
-import type { LeaseManager } from '../aaa/leases.ts';
+import type { Credential } from '../aaa/credentials.ts';
+import type { LeaseAnswer, LeaseManager } from '../aaa/leases.ts';
 import type { AuthThrottle } from '../aaa/login-throttle.ts';
 import { describeFramedRoute, type FramedRoute } from '../aaa/radius/framed-route.ts';
 import type { RadiusService, RadiusSession } from '../aaa/radius/service.ts';
@@ -9,7 +10,7 @@ import type { TunDevice } from '../net/interfaces.ts';
 import { createAuthenticator } from '../ppp/auth/index.ts';
 import type { AuthMethod, AuthSuccess } from '../ppp/auth/types.ts';
 import type { NetworkInfo } from '../ppp/link.ts';
-import type { PeerServers } from '../ppp/link-types.ts';
+import type { AuthorizeAnswer } from '../ppp/link-types.ts';
 import type { CallIdAllocator } from '../pptp/call-ids.ts';
 import type { CallInfo, CallRequestDecision } from '../pptp/control.ts';
 import { ControlConnection } from '../pptp/control.ts';
@@ -35,6 +36,25 @@ import type { ServerSettings } from './settings.ts';
 import type { SystemOps } from './system.ts';
 import type { WtmpEntry } from './wtmp.ts';
 
+/** What a worker's session asks the primary once its peer is authenticated. */
+export interface AuthorizeRequest {
+  user: string;
+  /** The secrets entry that matched (its client column and address column); null without one. */
+  entry: Pick<Credential, 'user' | 'addresses'> | null;
+  /** A second authentication on the same session (it keeps its lease when still permitted). */
+  again: boolean;
+}
+
+/**
+ * Who decides, across worker processes, what must be decided once: single-session and the
+ * address lease (server/workers/). The server tells it when a session is up and when it ends.
+ */
+export interface AddressAuthority {
+  authorize(session: Session, req: AuthorizeRequest): Promise<LeaseAnswer>;
+  sessionUp(session: Session): void;
+  sessionClosed(session: Session): void;
+}
+
 /** What a session needs from the server that owns it. */
 export interface SessionHost {
   readonly clock: Clock;
@@ -49,6 +69,11 @@ export interface SessionHost {
   bindCall(callId: number, session: Session | undefined): void;
   /** Client addresses: leased after authentication, confirmed when the network layer is up. */
   readonly leases: LeaseManager;
+  /**
+   * Workers (server/workers/): the primary, which decides single-session and leases addresses for
+   * all of them; undefined in a single process, where `leases` and `sessionsOf` decide.
+   */
+  readonly authority?: AddressAuthority | undefined;
   /** Route TUN packets for `ip` to this session (or stop). */
   bindAddress(ip: IPv4, session: Session | undefined): void;
   /**
@@ -352,8 +377,22 @@ export class Session implements GreEndpoint {
    * The peer is authenticated: lease its address (the first time), or keep the lease it has (a
    * second authentication or an LCP renegotiation on the same session).
    */
-  private onAuthenticated(r: AuthSuccess): { peerAddress?: IPv4; servers?: PeerServers } | false {
+  private onAuthenticated(r: AuthSuccess): AuthorizeAnswer | Promise<AuthorizeAnswer> {
     const again = this.user !== undefined;
+    const authority = this.host.authority;
+    if (authority) {
+      // A worker: the primary decides single-session and the address, for every worker at once.
+      this.user ??= r.user;
+      this.host.sessionAuthenticated(this);
+      this.method = r.method;
+      return authority
+        .authorize(this, {
+          user: r.user,
+          entry: r.credential ? { user: r.credential.user, addresses: r.credential.addresses } : null,
+          again,
+        })
+        .then((answer) => this.authorized(r, again, answer));
+    }
     if (!again && this.settings.singleSession !== 'off') {
       const others = this.host.sessionsOf(r.user).filter((s) => s !== this && !s.isClosed);
       if (others.length > 0 && this.settings.singleSession === 'deny') {
@@ -370,6 +409,11 @@ export class Session implements GreEndpoint {
     this.method = r.method;
     const answer =
       this.radius?.lease(r, this.host.leases) ?? this.host.leases.lease(this, r.user, r.credential);
+    return this.authorized(r, again, answer);
+  }
+
+  /** The address is decided (here, or by the primary for a worker): the session takes it. */
+  private authorized(r: AuthSuccess, again: boolean, answer: LeaseAnswer): AuthorizeAnswer {
     if ('refuse' in answer) {
       this.log.warn(`refusing ${r.user}: ${answer.refuse}`);
       return false;

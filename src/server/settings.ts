@@ -52,8 +52,13 @@ export interface ServerSettings extends GuardSettings {
   readonly noipparam: boolean;
   /** Line speed passed to the hooks as pppd's speed argument (pptpd's `speed` has no meaning here). */
   readonly speed: number;
-  /** Name of the TUN device shared by all sessions. */
+  /** Name of the TUN device shared by all sessions (of this process: a worker has its own). */
   readonly tunName: string;
+  /**
+   * `workers`: processes sharing the sessions (server/workers/); 1 or absent: this process serves
+   * them all. Resolved from "auto" when loaded.
+   */
+  readonly workers?: number;
   readonly pidfile: string | undefined;
   /** pppd `idle`: end a session after this many seconds without IP packets either way; 0 = never. */
   readonly idleS: number;

@@ -227,9 +227,11 @@ test('IPCP: an answer decided elsewhere (a promise) is waited for; a late or fai
   assert.equal(b.client.up.length, 0);
   decide({ peerAddress: 0x0a0000c9 });
   await Promise.resolve();
-  b.clock.advance(5000); // the client's IPCP request, dropped while we waited, is sent again
+  // The client's CCP and IPCP requests that came while we waited were kept: no 3 s retransmission.
+  b.clock.advance(100);
   assert.equal(b.client.up[0]!.localAddress, 0x0a0000c9);
   assert.equal(b.server.link.phase, 'network');
+  assert.equal(b.server.link.stats.drops['network frame before authentication is done'], undefined);
 
   // The link closes while the answer is on its way: the answer changes nothing.
   let late: ((a: { peerAddress: number }) => void) | undefined;

@@ -1,0 +1,115 @@
+import type { Socket } from 'node:net';
+import { FdReserve } from '../net/fd-reserve.ts';
+import type { LoadOptions } from '../server/load-settings.ts';
+import { PptpServer } from '../server/server.ts';
+import type { ServerSettings } from '../server/settings.ts';
+import { KernelSystem } from '../server/system.ts';
+import type { ToPrimary, ToWorker, WorkerIdentity } from '../server/workers/messages.ts';
+import { PrimaryChannel } from '../server/workers/worker.ts';
+import { SystemClock } from '../util/clock.ts';
+import type { Logger } from '../util/log.ts';
+import { answerControl, openDataPlane, startRelay } from './serve-common.ts';
+
+/**
+ * `poptop serve` as worker `identity.index` of a primary (server/workers/primary.ts): its own TUN
+ * device (settings.tunName is the worker's) and a GRE socket for its call ids only; control
+ * connections arrive from the primary over the IPC channel, and the primary decides leases and
+ * single-session. Resolves with the exit code.
+ */
+export async function serveWorker(
+  settings: ServerSettings,
+  identity: WorkerIdentity,
+  loadOpts: LoadOptions,
+  log: Logger,
+): Promise<number> {
+  const post = (m: ToPrimary): boolean => {
+    if (!process.connected) return false;
+    process.send!(m);
+    return true;
+  };
+  let plane: Awaited<ReturnType<typeof openDataPlane>>;
+  try {
+    plane = await openDataPlane(settings, log, identity.callIds);
+  } catch (e) {
+    post({ t: 'failed', error: (e as Error).message });
+    log.error((e as Error).message);
+    return 1;
+  }
+  const { gre, tun, routes } = plane;
+  const channel = new PrimaryChannel(post, log);
+  const fds = new FdReserve({ clock: new SystemClock(), log });
+  const server = new PptpServer(settings, {
+    clock: new SystemClock(),
+    log,
+    gre,
+    tun,
+    fds,
+    callIds: identity.callIds,
+    authority: channel,
+    system: new KernelSystem({
+      routes,
+      fds,
+      tunName: tun.name,
+      ipUpScript: settings.ipUpScript,
+      ipDownScript: settings.ipDownScript,
+    }),
+  });
+  let relay: Awaited<ReturnType<typeof startRelay>>;
+  try {
+    relay = await startRelay(server, log);
+  } catch (e) {
+    post({ t: 'failed', error: (e as Error).message });
+    log.error((e as Error).message);
+    plane.close();
+    return 1;
+  }
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (why: string, graceMs = 5000): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info(`${why}: closing this worker's sessions`);
+      void server.shutdown(graceMs).then(() => {
+        channel.close();
+        relay?.close();
+        plane.close();
+        resolve(0);
+      });
+    };
+    process.on('message', (m: ToWorker, handle: unknown) => {
+      switch (m.t) {
+        case 'connection': {
+          const sock = handle as Socket | undefined;
+          if (!sock) return;
+          sock.once('close', () => post({ t: 'gone', sid: m.sid }));
+          if (stopping) sock.destroy();
+          else server.acceptHandedOver(sock, m.sid);
+          return;
+        }
+        case 'authorized':
+          channel.authorized(m.rid, m.answer);
+          return;
+        case 'kill':
+          server.killSession(m.sid, m.reason);
+          return;
+        case 'request':
+          post({ t: 'reply', rid: m.rid, reply: answerControl(server, m.req, loadOpts, log) });
+          return;
+        case 'stop':
+          stop('asked by the primary', m.graceMs);
+          return;
+      }
+    });
+    // The primary is gone: nothing can be leased or handed over any more.
+    process.on('disconnect', () => {
+      channel.close();
+      stop('the primary process is gone');
+    });
+    // The primary handles the terminal's signals and SIGHUP, and tells its workers.
+    process.on('SIGINT', () => {});
+    process.on('SIGHUP', () => {});
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    post({ t: 'ready', tun: tun.name });
+  });
+}

@@ -1,0 +1,70 @@
+import type { LeaseAnswer } from '../../aaa/leases.ts';
+import type { ControlReply, ControlRequest } from '../control-socket.ts';
+import type { AuthorizeRequest } from '../session.ts';
+
+/**
+ * What the primary and its workers say to each other over the IPC channel Node opens between them
+ * (JSON, in order). A control connection travels with a `connection` message as the socket itself.
+ */
+
+/** Primary → worker. */
+export type ToWorker =
+  /** The socket sent with this message is a control connection for session `sid` (its number). */
+  | { t: 'connection'; sid: number }
+  | { t: 'authorized'; rid: number; answer: LeaseAnswer }
+  /** Single-session replace: another worker's session of the same user took over. */
+  | { t: 'kill'; sid: string; reason: string }
+  /** `poptop sessions` / `status` / `kill` / `reload`, answered with a `reply`. */
+  | { t: 'request'; rid: number; req: ControlRequest }
+  /** Close every session and exit. */
+  | { t: 'stop'; graceMs: number };
+
+/** Worker → primary. */
+export type ToPrimary =
+  /** The TUN device and GRE socket are open: connections may come. */
+  | { t: 'ready'; tun: string }
+  /** A worker that cannot start says why before it exits. */
+  | { t: 'failed'; error: string }
+  | ({ t: 'authorize'; rid: number; sid: string } & AuthorizeRequest)
+  | { t: 'up'; sid: string }
+  | { t: 'closed'; sid: string }
+  /** The control connection of session `sid` is closed: its descriptor is free. */
+  | { t: 'gone'; sid: number }
+  | { t: 'reply'; rid: number; reply: ControlReply };
+
+/** Environment variable that makes `poptop serve` a worker: "INDEX/COUNT FIRST-LAST" (call ids). */
+export const WORKER_ENV = 'POPTOP_WORKER';
+
+export interface WorkerIdentity {
+  index: number;
+  count: number;
+  callIds: { first: number; last: number };
+}
+
+export function formatWorkerEnv(w: WorkerIdentity): string {
+  return `${w.index}/${w.count} ${w.callIds.first}-${w.callIds.last}`;
+}
+
+export function parseWorkerEnv(text: string | undefined): WorkerIdentity | undefined {
+  const m = /^(\d+)\/(\d+) (\d+)-(\d+)$/.exec(text ?? '');
+  if (!m) return undefined;
+  const [index, count, first, last] = m.slice(1).map(Number) as [number, number, number, number];
+  if (index >= count || first < 1 || first > last || last > 0xffff) return undefined;
+  return { index, count, callIds: { first, last } };
+}
+
+/** Worker `index` of `count`: its share of call ids 1..65535, in one contiguous range. */
+export function callIdShare(index: number, count: number): { first: number; last: number } {
+  const size = Math.floor(0xffff / count);
+  const first = 1 + index * size;
+  return { first, last: index === count - 1 ? 0xffff : first + size - 1 };
+}
+
+/**
+ * Which worker serves connections from `peer`: always the same one for an address, so the limits
+ * and the login back-off per address (held by that worker) see all of that address's connections.
+ * Consecutive addresses go to consecutive workers.
+ */
+export function workerFor(peer: number, count: number): number {
+  return (peer >>> 0) % count;
+}

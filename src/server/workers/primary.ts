@@ -1,0 +1,547 @@
+import type { Socket } from 'node:net';
+import type { LeaseAnswer, LeaseHolder } from '../../aaa/leases.ts';
+import { LeaseManager } from '../../aaa/leases.ts';
+import type { FdReserve } from '../../net/fd-reserve.ts';
+import { type ControlListener, TcpListener } from '../../net/listener.ts';
+import type { Clock, TimerHandle } from '../../util/clock.ts';
+import { DropCounter } from '../../util/counters.ts';
+import { quote } from '../../util/escape.ts';
+import type { Logger } from '../../util/log.ts';
+import { formatIPv4, type IPv4, parseIPv4 } from '../../wire/ip.ts';
+import type { ControlReply, ControlRequest } from '../control-socket.ts';
+import type { ReloadTarget } from '../reload.ts';
+import type { SessionInfo } from '../session.ts';
+import type { ServerSettings } from '../settings.ts';
+import type { SystemCounters } from '../system.ts';
+import { callIdShare, type ToPrimary, type ToWorker, type WorkerIdentity, workerFor } from './messages.ts';
+
+/** A worker process as the primary sees it (a child process; tests use objects in memory). */
+export interface WorkerProcess {
+  readonly pid: number | undefined;
+  /** Sends a message, with a control connection for `connection`; false when the channel is closed. */
+  send(message: ToWorker, socket?: Socket): boolean;
+  kill(signal: NodeJS.Signals): void;
+}
+
+export interface WorkerEvents {
+  message(m: ToPrimary): void;
+  /** The process ended (code, or the signal that ended it). */
+  exit(how: string): void;
+}
+
+export type SpawnWorker = (identity: WorkerIdentity, events: WorkerEvents) => WorkerProcess;
+
+/** The primary's own drops: connections it could not hand to a worker. */
+export type PrimaryDropReason =
+  | 'too many TCP connections'
+  | 'no worker is running'
+  | 'connection not accepted: no file descriptor left'
+  | 'connection not accepted'
+  | 'at the file descriptor reserve'
+  | 'message from a worker not understood';
+
+/** A worker that ran at least this long was healthy: its next restart is immediate again. */
+const HEALTHY_MS = 60_000;
+const RESTART_FIRST_MS = 500;
+const RESTART_MAX_MS = 30_000;
+/** How long a control request may wait for a worker's answer. */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+type SlotState = 'starting' | 'ready' | 'restarting' | 'stopped';
+
+interface Slot {
+  readonly identity: WorkerIdentity;
+  proc: WorkerProcess | undefined;
+  state: SlotState;
+  /** Control connections handed to it and not yet closed. */
+  connections: number;
+  /** Its sessions, by id. */
+  readonly sessions: Set<string>;
+  restarts: number;
+  startedAt: number;
+  nextDelayMs: number;
+  timer: TimerHandle | undefined;
+  tun: string | undefined;
+}
+
+/** A session as the primary knows it: where it lives, and what it holds globally. */
+interface Held extends LeaseHolder {
+  readonly id: string;
+  readonly worker: number;
+  user: string | undefined;
+}
+
+export interface WorkerPoolDeps {
+  clock: Clock;
+  log: Logger;
+  spawn: SpawnWorker;
+  /** @default TCP on settings.listen:settings.port, paused on accept (the worker reads). */
+  listener?: ControlListener;
+  fds?: FdReserve;
+}
+
+/**
+ * `workers N`: the primary process. It accepts PPTP control connections on the one listening port
+ * and hands each, as a socket, to a worker process; it owns what must be decided once for every
+ * worker: the address pool and leases, the `connections` limit and single-session. Each worker
+ * (cli/serve.ts in worker mode) runs an ordinary PptpServer with its own TUN device and a GRE
+ * socket whose kernel filter passes only its share of call ids, so data never crosses processes.
+ *
+ * Connections from one client address always go to the same worker while it runs, so the limits
+ * and login back-off per address that the worker keeps see all of that address's connections.
+ * A worker that ends loses only its own sessions (the primary frees their addresses) and is
+ * started again, at once the first time and then with a growing delay.
+ */
+export class WorkerPool implements ReloadTarget {
+  readonly drops: DropCounter<PrimaryDropReason>;
+  readonly leases: LeaseManager;
+  private settings: ServerSettings;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly spawnWorker: SpawnWorker;
+  private readonly listener: ControlListener;
+  private readonly fds: FdReserve | undefined;
+  private readonly slots: Slot[];
+  private readonly sessions = new Map<string, Held>();
+  private readonly byUser = new Map<string, Set<Held>>();
+  private readonly pending = new Map<
+    number,
+    { slot: Slot; done: (reply: ControlReply | undefined) => void }
+  >();
+  private nextSessionId = 1;
+  private nextRequestId = 1;
+  private stopping = false;
+  private whenAllExited: (() => void) | undefined;
+
+  constructor(settings: ServerSettings, count: number, deps: WorkerPoolDeps) {
+    this.settings = settings;
+    this.clock = deps.clock;
+    this.log = deps.log;
+    this.spawnWorker = deps.spawn;
+    this.fds = deps.fds;
+    this.listener =
+      deps.listener ?? new TcpListener(settings.listen, settings.port, { pauseOnConnect: true });
+    this.drops = new DropCounter<PrimaryDropReason>(deps.log, 'connection');
+    this.leases = new LeaseManager(settings.delegate ? [] : settings.remoteIps);
+    this.slots = Array.from({ length: count }, (_, index) => ({
+      identity: { index, count, callIds: callIdShare(index, count) },
+      proc: undefined,
+      state: 'stopped' as SlotState,
+      connections: 0,
+      sessions: new Set<string>(),
+      restarts: 0,
+      startedAt: 0,
+      nextDelayMs: RESTART_FIRST_MS,
+      timer: undefined,
+      tun: undefined,
+    }));
+  }
+
+  get currentSettings(): ServerSettings {
+    return this.settings;
+  }
+
+  get workerCount(): number {
+    return this.slots.length;
+  }
+
+  /** Starts every worker; resolves when all are ready, rejects with the first one's error. */
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let waiting = this.slots.length;
+      for (const slot of this.slots) {
+        this.launch(slot, (error) => {
+          if (error !== undefined) reject(new Error(`worker ${slot.identity.index}: ${error}`));
+          else if (--waiting === 0) resolve();
+        });
+      }
+    });
+  }
+
+  /** Listens for control connections; resolves with the bound port. */
+  async listen(): Promise<number> {
+    const port = await this.listener.listen(
+      (sock) => this.accept(sock),
+      (e) =>
+        this.drops.drop(
+          e.code === 'EMFILE' || e.code === 'ENFILE'
+            ? 'connection not accepted: no file descriptor left'
+            : 'connection not accepted',
+          e.code ? `error code ${e.code}` : undefined,
+        ),
+    );
+    const host = this.settings.listen === undefined ? '0.0.0.0' : formatIPv4(this.settings.listen);
+    const addresses = this.settings.delegate
+      ? 'addresses from the secrets file'
+      : `${this.leases.poolSize} client addresses`;
+    this.log.info(
+      `listening on ${host}:${port} for ${this.slots.length} workers; ${addresses}, at most ${this.settings.maxConnections} sessions`,
+    );
+    return port;
+  }
+
+  private launch(slot: Slot, started?: (error: string | undefined) => void): void {
+    slot.state = 'starting';
+    slot.startedAt = this.clock.now();
+    slot.tun = undefined;
+    let proc: WorkerProcess | undefined;
+    const events: WorkerEvents = {
+      message: (m) => {
+        if (slot.proc !== proc) return;
+        if (m.t === 'ready') {
+          slot.state = 'ready';
+          slot.tun = m.tun;
+          this.log.info(`worker ${slot.identity.index} (pid ${proc?.pid}) ready on ${m.tun}`);
+          started?.(undefined);
+          started = undefined;
+        } else if (m.t === 'failed') {
+          started?.(m.error);
+          started = undefined;
+        } else this.receive(slot, m);
+      },
+      exit: (how) => {
+        if (slot.proc !== proc) return;
+        this.exited(slot, how);
+        started?.(`ended before it was ready (${how})`);
+        started = undefined;
+      },
+    };
+    proc = this.spawnWorker(slot.identity, events);
+    slot.proc = proc;
+  }
+
+  private exited(slot: Slot, how: string): void {
+    slot.proc = undefined;
+    const lost = slot.connections;
+    for (const sid of [...slot.sessions]) this.release(sid);
+    slot.connections = 0;
+    for (const [rid, p] of this.pending) {
+      if (p.slot !== slot) continue;
+      this.pending.delete(rid);
+      p.done(undefined);
+    }
+    if (this.stopping) {
+      slot.state = 'stopped';
+      this.log.info(`worker ${slot.identity.index} stopped (${how})`);
+      if (this.slots.every((s) => s.state === 'stopped')) this.whenAllExited?.();
+      return;
+    }
+    const wasReady = slot.state === 'ready';
+    slot.state = 'restarting';
+    if (this.clock.now() - slot.startedAt >= HEALTHY_MS) slot.nextDelayMs = RESTART_FIRST_MS;
+    const delay = slot.nextDelayMs;
+    slot.nextDelayMs = Math.min(RESTART_MAX_MS, delay * 2);
+    slot.restarts++;
+    const what = wasReady ? `ended (${how})` : `could not start (${how})`;
+    this.log.error(
+      `worker ${slot.identity.index} ${what}; its ${lost} session${lost === 1 ? ' is' : 's are'} lost; starting it again in ${delay / 1000} s`,
+    );
+    slot.timer = this.clock.setTimer(delay, () => {
+      slot.timer = undefined;
+      if (!this.stopping) this.launch(slot);
+    });
+  }
+
+  // ---- connections ----
+
+  private accept(sock: Socket): void {
+    const peer = parseIPv4((sock.remoteAddress ?? '').replace(/^::ffff:/, ''));
+    if (peer === undefined || this.stopping) {
+      sock.destroy();
+      return;
+    }
+    const short = this.fds?.check();
+    if (short) {
+      this.drops.drop('at the file descriptor reserve', `connection from ${formatIPv4(peer)} closed`);
+      sock.destroy();
+      return;
+    }
+    // The workers' hard caps, summed: a flood of connections cannot exhaust their descriptors.
+    let open = 0;
+    for (const s of this.slots) open += s.connections;
+    if (open >= this.settings.maxConnections * 2 + 16) {
+      this.drops.drop('too many TCP connections', `from ${formatIPv4(peer)}`);
+      sock.destroy();
+      return;
+    }
+    const slot = this.slotFor(peer);
+    if (!slot) {
+      this.drops.drop('no worker is running', `connection from ${formatIPv4(peer)} closed`);
+      sock.destroy();
+      return;
+    }
+    const sid = this.nextSessionId++;
+    slot.connections++;
+    if (!slot.proc!.send({ t: 'connection', sid }, sock)) {
+      slot.connections--;
+      this.drops.drop('no worker is running', `connection from ${formatIPv4(peer)} closed`);
+      sock.destroy();
+    }
+  }
+
+  /** The worker for `peer`'s address, or the next running one while it is down. */
+  private slotFor(peer: IPv4): Slot | undefined {
+    const n = this.slots.length;
+    const home = workerFor(peer, n);
+    for (let k = 0; k < n; k++) {
+      const slot = this.slots[(home + k) % n]!;
+      if (slot.state === 'ready' && slot.proc) return slot;
+    }
+    return undefined;
+  }
+
+  // ---- what workers ask and tell ----
+
+  private receive(slot: Slot, m: ToPrimary): void {
+    switch (m.t) {
+      case 'authorize': {
+        const answer = this.authorize(slot, m);
+        slot.proc?.send({ t: 'authorized', rid: m.rid, answer });
+        return;
+      }
+      case 'up':
+        this.leases.confirm(this.held(slot, m.sid));
+        return;
+      case 'closed':
+        this.release(m.sid);
+        return;
+      case 'gone':
+        if (slot.connections > 0) slot.connections--;
+        return;
+      case 'reply': {
+        const p = this.pending.get(m.rid);
+        if (!p || p.slot !== slot) return;
+        this.pending.delete(m.rid);
+        p.done(m.reply);
+        return;
+      }
+      default:
+        this.drops.drop('message from a worker not understood', `worker ${slot.identity.index}`);
+    }
+  }
+
+  private held(slot: Slot, sid: string): Held {
+    let h = this.sessions.get(sid);
+    if (!h) {
+      h = { id: sid, worker: slot.identity.index, user: undefined };
+      this.sessions.set(sid, h);
+      slot.sessions.add(sid);
+    }
+    return h;
+  }
+
+  /**
+   * After a worker's session authenticated: single-session across workers, the `connections` limit
+   * and the address, as one process would decide them.
+   */
+  private authorize(slot: Slot, m: Extract<ToPrimary, { t: 'authorize' }>): LeaseAnswer {
+    const h = this.held(slot, m.sid);
+    const { user } = m;
+    const settings = this.settings;
+    if (!m.again && settings.singleSession !== 'off') {
+      const others = [...(this.byUser.get(user) ?? [])].filter((o) => o !== h);
+      if (others.length > 0 && settings.singleSession === 'deny')
+        return {
+          refuse: `already connected (session ${others.map((o) => o.id).join(', ')}; single-session deny)`,
+        };
+      for (const old of others) {
+        this.slots[old.worker]?.proc?.send({
+          t: 'kill',
+          sid: old.id,
+          reason: `replaced by a new session of ${quote(user)} (${h.id}; single-session replace)`,
+        });
+      }
+    }
+    if (!this.leases.leaseOf(h) && this.leases.count >= settings.maxConnections)
+      return { refuse: `connection limit reached (${settings.maxConnections}, pptpd.conf "connections")` };
+    const answer = this.leases.lease(h, user, m.entry ?? undefined);
+    if ('lease' in answer && h.user === undefined) {
+      h.user = user;
+      let set = this.byUser.get(user);
+      if (!set) {
+        set = new Set();
+        this.byUser.set(user, set);
+      }
+      set.add(h);
+    }
+    return answer;
+  }
+
+  private release(sid: string): void {
+    const h = this.sessions.get(sid);
+    if (!h) return;
+    this.sessions.delete(sid);
+    this.slots[h.worker]?.sessions.delete(sid);
+    this.leases.release(h);
+    if (h.user !== undefined) {
+      const set = this.byUser.get(h.user);
+      if (set?.delete(h) && set.size === 0) this.byUser.delete(h.user);
+    }
+  }
+
+  // ---- administration ----
+
+  /** Asks every running worker; undefined for one that did not answer in time. */
+  private ask(req: ControlRequest): Promise<(ControlReply | undefined)[]> {
+    return Promise.all(
+      this.slots.map(
+        (slot) =>
+          new Promise<ControlReply | undefined>((resolve) => {
+            if (slot.state !== 'ready' || !slot.proc) {
+              resolve(undefined);
+              return;
+            }
+            const rid = this.nextRequestId++;
+            const timer = this.clock.setTimer(REQUEST_TIMEOUT_MS, () => {
+              this.pending.delete(rid);
+              resolve(undefined);
+            });
+            this.pending.set(rid, {
+              slot,
+              done: (reply) => {
+                timer.cancel();
+                resolve(reply);
+              },
+            });
+            if (!slot.proc.send({ t: 'request', rid, req })) {
+              this.pending.delete(rid);
+              timer.cancel();
+              resolve(undefined);
+            }
+          }),
+      ),
+    );
+  }
+
+  /** `poptop sessions`, `status` and `kill` over every worker. */
+  async request(req: ControlRequest): Promise<ControlReply> {
+    const replies = await this.ask(req);
+    switch (req.cmd) {
+      case 'sessions':
+        return {
+          ok: true,
+          data: replies.flatMap((r) => (r?.ok ? (r.data as SessionInfo[]) : [])).sort(bySessionNumber),
+        };
+      case 'kill': {
+        const ids = replies.flatMap((r) => (r?.ok ? (r.data as string[]) : []));
+        return ids.length > 0
+          ? { ok: true, data: ids }
+          : { ok: false, error: `no session matches "${req.target}"` };
+      }
+      case 'status':
+        return { ok: true, data: this.mergeStatus(replies) };
+      case 'reload':
+        return { ok: false, error: 'reload is answered by the primary' };
+    }
+  }
+
+  private mergeStatus(replies: (ControlReply | undefined)[]): Record<string, unknown> {
+    const drops: Record<string, number> = { ...this.drops.snapshot() };
+    const system: SystemCounters = { hostRoutes: 0, framedRoutes: 0, proxyArp: 0, failures: 0 };
+    let sessions = 0;
+    const memory = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
+    const own = process.memoryUsage();
+    for (const k of Object.keys(memory) as (keyof typeof memory)[]) memory[k] += own[k];
+    const workers = this.slots.map((slot, i) => {
+      const data = replies[i]?.ok ? (replies[i].data as WorkerStatus) : undefined;
+      if (data) {
+        sessions += data.sessions;
+        for (const [reason, n] of Object.entries(data.drops ?? {})) drops[reason] = (drops[reason] ?? 0) + n;
+        for (const k of Object.keys(system) as (keyof SystemCounters)[]) system[k] += data.system?.[k] ?? 0;
+        for (const k of Object.keys(memory) as (keyof typeof memory)[]) memory[k] += data.memory?.[k] ?? 0;
+      }
+      return {
+        index: slot.identity.index,
+        pid: slot.proc?.pid ?? null,
+        state: slot.state,
+        tun: slot.tun ?? null,
+        callIds: `${slot.identity.callIds.first}-${slot.identity.callIds.last}`,
+        restarts: slot.restarts,
+        sessions: data?.sessions ?? null,
+        connections: slot.connections,
+        ...(data?.fds ? { fds: data.fds } : {}),
+        ...(data?.memory ? { rssBytes: data.memory.rss } : {}),
+      };
+    });
+    return {
+      sessions,
+      poolSize: this.leases.poolSize,
+      poolFree: this.leases.poolFree,
+      drops,
+      system,
+      memory,
+      workers,
+    };
+  }
+
+  /** The sessions the primary knows of (reload counts them; `sessions` asks the workers). */
+  list(): SessionInfo[] {
+    return [...this.sessions.values()].map((h) => ({
+      id: h.id,
+      user: h.user ?? null,
+      peer: '',
+      ip: (() => {
+        const ip = this.leases.leaseOf(h)?.ip;
+        return ip === undefined ? null : formatIPv4(ip);
+      })(),
+      auth: null,
+      mppe: null,
+      state: '',
+      uptimeS: 0,
+      bytesIn: 0,
+      bytesOut: 0,
+      packetsIn: 0,
+      packetsOut: 0,
+    }));
+  }
+
+  /** New settings (the pool keeps live leases); each worker reads the files again itself. */
+  reload(settings: ServerSettings): void {
+    this.leases.reload(settings.delegate ? [] : settings.remoteIps);
+    this.settings = settings;
+    void this.ask({ cmd: 'reload' }).then((replies) => {
+      replies.forEach((r, i) => {
+        if (r && !r.ok) this.log.error(`worker ${i} did not reload: ${r.error}`);
+      });
+    });
+  }
+
+  /** Every worker closes its sessions (telling each client) and exits; resolves when all have. */
+  shutdown(graceMs = 5000): Promise<void> {
+    this.stopping = true;
+    this.listener.close();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        timer.cancel();
+        this.whenAllExited = undefined;
+        resolve();
+      };
+      // Past the workers' own grace: whoever is still running is ended.
+      const timer = this.clock.setTimer(graceMs + 3000, () => {
+        for (const slot of this.slots) slot.proc?.kill('SIGKILL');
+        done();
+      });
+      this.whenAllExited = done;
+      for (const slot of this.slots) {
+        slot.timer?.cancel();
+        slot.timer = undefined;
+        if (!slot.proc) slot.state = 'stopped';
+        else slot.proc.send({ t: 'stop', graceMs });
+      }
+      if (this.slots.every((s) => s.state === 'stopped')) done();
+    });
+  }
+}
+
+/** What a worker answers to `status` (cli/serve.ts). */
+interface WorkerStatus {
+  sessions: number;
+  drops?: Record<string, number>;
+  system?: SystemCounters;
+  fds?: unknown;
+  memory?: Record<string, number>;
+}
+
+function bySessionNumber(a: SessionInfo, b: SessionInfo): number {
+  return Number(a.id.slice(1)) - Number(b.id.slice(1));
+}
