@@ -161,3 +161,40 @@ test('guard limits and the login back-off reach the server settings', () => {
   assert.equal(b.maxUnauthPerSource, 16);
   assert.equal(b.loginThrottle.failLimit, 10);
 });
+
+test('workers: the count reaches the settings; with RADIUS, status or a long TUN name it is an error naming where', () => {
+  const f = files();
+  const load = (extra: string, more: Record<string, string> = {}) => {
+    writeFileSync(
+      f.conf,
+      `option ${join(f.dir, 'options')}\nlocalip 10.0.0.1\nremoteip 10.0.0.100-102\n${extra}`,
+    );
+    return loadServerSettings({
+      configPath: f.conf,
+      secretsPath: f.secrets,
+      globalOptionsPath: 'none',
+      ...more,
+    });
+  };
+  assert.equal(load('').settings.workers, undefined, 'one process by default');
+  assert.equal(load('workers 1\n').settings.workers, undefined);
+  assert.equal(load('workers 3\n').settings.workers, 3);
+  assert.equal(load('workers 3\n', { workers: '2' }).settings.workers, 2, '--workers wins');
+  assert.equal(load('workers 3\n', { workers: '1' }).settings.workers, undefined);
+  assert.throws(
+    () => load('', { workers: 'many' }),
+    /^Error: --workers expects "auto" \(one per processor\) or a number from 1 to 64, got "many"$/,
+  );
+  assert.throws(
+    () => load('workers 2\nstatus 127.0.0.1:9100\n'),
+    new RegExp(`^Error: ${f.conf}:4: "workers 2" cannot be combined with "status" yet`),
+  );
+  assert.throws(
+    () => load('workers 2\nradius-auth-server 127.0.0.1 secret\nradius-nas-identifier vpn\n'),
+    new RegExp(`^Error: ${f.conf}:4: "workers 2" cannot be combined with RADIUS yet`),
+  );
+  assert.throws(
+    () => load('workers 12\n', { tunName: 'a-long-tunname' }),
+    /the workers' TUN devices are named a-long-tunnamew0 to a-long-tunnamew11, longer than the 15 characters Linux allows/,
+  );
+});

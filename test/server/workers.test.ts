@@ -1,0 +1,367 @@
+/**
+ * The primary (server/workers/primary.ts) with workers in memory on a ManualClock: each worker is
+ * a real PptpServer with a PrimaryChannel, joined to the primary by messages that cross a turn (as
+ * IPC does), sharing one in-memory GRE address whose packets reach a worker only for its call ids
+ * (as the kernel filter does). Clients are real PptpClients over MemoryListener streams.
+ */
+import assert from 'node:assert/strict';
+import type { Socket } from 'node:net';
+import { test } from 'node:test';
+import { PptpClient } from '../../src/client/client.ts';
+import type { GrePort } from '../../src/net/interfaces.ts';
+import { MemoryGreNetwork, MemoryTun } from '../../src/net/memory.ts';
+import { MemoryListener } from '../../src/net/memory-stream.ts';
+import { defaultPolicy } from '../../src/ppp/policy.ts';
+import { PptpServer } from '../../src/server/server.ts';
+import type { ServerSettings } from '../../src/server/settings.ts';
+import { RecordingSystem } from '../../src/server/system.ts';
+import type { ToPrimary, ToWorker, WorkerIdentity } from '../../src/server/workers/messages.ts';
+import { callIdShare, workerFor } from '../../src/server/workers/messages.ts';
+import { type WorkerEvents, WorkerPool } from '../../src/server/workers/primary.ts';
+import { PrimaryChannel } from '../../src/server/workers/worker.ts';
+import { ManualClock } from '../../src/util/clock.ts';
+import { MemoryLogger } from '../../src/util/log.ts';
+import { parseIPv4 } from '../../src/wire/ip.ts';
+import { ip, serverSettings } from './harness.ts';
+
+const turn = () => new Promise((r) => setImmediate(r));
+
+async function run(clock: ManualClock, ms: number): Promise<void> {
+  for (let t = 0; t < ms; t += 10) {
+    clock.advance(10);
+    await turn();
+    await turn();
+  }
+}
+
+/** One shared GRE address; each worker's port sees only the packets for its call ids. */
+function splitGre(shared: GrePort) {
+  const receivers: { first: number; last: number; cb: (p: Uint8Array, from: number, to: number) => void }[] =
+    [];
+  shared.onPacket((p, from, to) => {
+    const callId = (p[6]! << 8) | p[7]!;
+    for (const r of receivers) if (callId >= r.first && callId <= r.last) r.cb(p, from, to);
+  });
+  return (range: { first: number; last: number }): GrePort => {
+    const entry = { ...range, cb: (_p: Uint8Array, _f: number, _t: number) => {} };
+    receivers.push(entry);
+    return {
+      send: (p, to) => shared.send(p, to),
+      onPacket: (cb) => {
+        entry.cb = cb;
+      },
+      close: () => {
+        receivers.splice(receivers.indexOf(entry), 1);
+      },
+    };
+  };
+}
+
+interface FakeWorker {
+  identity: WorkerIdentity;
+  server: PptpServer;
+  alive: boolean;
+  crash(): void;
+}
+
+function bench(over: Partial<ServerSettings> = {}, count = 2) {
+  const clock = new ManualClock(1_000_000);
+  const net = new MemoryGreNetwork({ clock, delayMs: 1 });
+  const gre = splitGre(net.port('127.0.0.1'));
+  const listener = new MemoryListener();
+  const log = new MemoryLogger();
+  const settings = serverSettings(over);
+  const workers: FakeWorker[] = [];
+  let pids = 100;
+  const pool = new WorkerPool(settings, count, {
+    clock,
+    log,
+    listener,
+    spawn: (identity, events: WorkerEvents) => {
+      let alive = true;
+      // Messages cross a turn, both ways, as over a pipe.
+      const toPrimary = (m: ToPrimary): boolean => {
+        if (!alive) return false;
+        setImmediate(() => alive && events.message(m));
+        return true;
+      };
+      const port = gre(identity.callIds);
+      const channel = new PrimaryChannel(toPrimary, log);
+      const server = new PptpServer(settings, {
+        clock,
+        log: log.child(`w${identity.index}`),
+        gre: port,
+        tun: new MemoryTun(`mtunw${identity.index}`),
+        system: new RecordingSystem(),
+        callIds: identity.callIds,
+        authority: channel,
+      });
+      const w: FakeWorker = {
+        identity,
+        server,
+        get alive() {
+          return alive;
+        },
+        crash: () => {
+          alive = false;
+          channel.close();
+          port.close();
+          for (const s of server.liveSessions) s.control.stop('crash');
+          setImmediate(() => events.exit('signal SIGKILL'));
+        },
+      };
+      workers.push(w);
+      const pid = pids++;
+      setImmediate(() => toPrimary({ t: 'ready', tun: `mtunw${identity.index}` }));
+      return {
+        pid,
+        send: (m: ToWorker, socket?: Socket) => {
+          if (!alive) return false;
+          setImmediate(() => {
+            if (!alive) {
+              socket?.destroy();
+              return;
+            }
+            switch (m.t) {
+              case 'connection':
+                socket!.once('close', () => toPrimary({ t: 'gone', sid: m.sid }));
+                server.acceptHandedOver(socket!, m.sid);
+                break;
+              case 'authorized':
+                channel.authorized(m.rid, m.answer);
+                break;
+              case 'kill':
+                server.killSession(m.sid, m.reason);
+                break;
+              case 'request': {
+                const req = m.req;
+                const data =
+                  req.cmd === 'sessions'
+                    ? server.list()
+                    : req.cmd === 'kill'
+                      ? server.kill(req.target)
+                      : { ...server.status(), memory: { rss: 1000 } };
+                const ok = req.cmd !== 'kill' || (data as string[]).length > 0;
+                toPrimary({
+                  t: 'reply',
+                  rid: m.rid,
+                  reply: ok ? { ok: true, data } : { ok: false, error: 'none' },
+                });
+                break;
+              }
+              case 'stop':
+                void server.shutdown(m.graceMs).then(() => {
+                  alive = false;
+                  events.exit('exit code 0');
+                });
+                break;
+            }
+          });
+          return true;
+        },
+        kill: () => w.crash(),
+      };
+    },
+  });
+  return { clock, net, listener, log, pool, workers, settings };
+}
+
+type Bench = ReturnType<typeof bench>;
+
+/** A client from `address` (which decides its worker); `up` resolves with its address. */
+function client(b: Bench, address: string, user = 'alice', password = 'alice-secret') {
+  const state = { up: undefined as string | undefined, down: undefined as string | undefined };
+  const c = new PptpClient({
+    server: ip('127.0.0.1'),
+    user,
+    password,
+    policy: defaultPolicy('client'),
+    clock: b.clock,
+    log: new MemoryLogger(),
+    gre: b.net.port(address),
+    connectTcp: () => b.listener.connect(address),
+    onUp: (info) => {
+      state.up = [
+        info.localAddress >>> 24,
+        (info.localAddress >>> 16) & 255,
+        (info.localAddress >>> 8) & 255,
+        info.localAddress & 255,
+      ].join('.');
+    },
+    onDown: (reason) => {
+      state.down = reason;
+    },
+  });
+  c.start();
+  return { c, state };
+}
+
+async function started(over: Partial<ServerSettings> = {}, count = 2): Promise<Bench> {
+  const b = bench(over, count);
+  const ready = b.pool.start();
+  await run(b.clock, 50);
+  await ready;
+  await b.pool.listen();
+  return b;
+}
+
+test('workers: call ids are split into disjoint ranges, and an address always goes to the same worker', () => {
+  for (const n of [1, 2, 3, 7, 64]) {
+    const ranges = Array.from({ length: n }, (_, i) => callIdShare(i, n));
+    assert.equal(ranges[0]!.first, 1);
+    assert.equal(ranges.at(-1)!.last, 65_535);
+    for (let i = 1; i < n; i++) assert.equal(ranges[i]!.first, ranges[i - 1]!.last + 1, `${n} workers`);
+  }
+  assert.equal(workerFor(parseIPv4('10.231.0.2')!, 2), 0);
+  assert.equal(workerFor(parseIPv4('10.231.0.3')!, 2), 1);
+  assert.equal(workerFor(parseIPv4('255.255.255.255')!, 3), 0xffffffff % 3);
+});
+
+test('workers: sessions on both workers share one pool; sessions, status and kill see them all', async () => {
+  const b = await started();
+  // 127.0.0.2 → worker 0, 127.0.0.3 → worker 1, 127.0.0.4 → worker 0, 127.0.0.5 → worker 1.
+  const c1 = client(b, '127.0.0.2');
+  const c2 = client(b, '127.0.0.3');
+  const c3 = client(b, '127.0.0.4');
+  await run(b.clock, 500);
+  assert.deepEqual([c1.state.up, c2.state.up, c3.state.up].sort(), [
+    '10.77.0.10',
+    '10.77.0.11',
+    '10.77.0.12',
+  ]);
+  assert.equal(b.workers[0]!.server.list().length, 2);
+  assert.equal(b.workers[1]!.server.list().length, 1);
+
+  const c4 = client(b, '127.0.0.5');
+  await run(b.clock, 500);
+  assert.equal(c4.state.up, undefined, 'worker 1 has no address to give: the pool is one');
+  assert.match(
+    b.log.text(),
+    /w1 \[s4 alice 127\.0\.0\.5\] refusing alice: address pool exhausted: all 3 addresses/,
+  );
+
+  const sessions = await b.pool.request({ cmd: 'sessions' });
+  assert.ok(sessions.ok);
+  assert.deepEqual(
+    (sessions.data as { id: string }[]).map((s) => s.id),
+    ['s1', 's2', 's3'],
+    'merged, in session order',
+  );
+  const status = await b.pool.request({ cmd: 'status' });
+  assert.ok(status.ok);
+  const st = status.data as {
+    sessions: number;
+    poolFree: number;
+    workers: { sessions: number; pid: number }[];
+  };
+  assert.equal(st.sessions, 3);
+  assert.equal(st.poolFree, 0);
+  assert.deepEqual(
+    st.workers.map((w) => w.sessions),
+    [2, 1],
+  );
+
+  const killed = await b.pool.request({ cmd: 'kill', target: '10.77.0.11' });
+  assert.ok(killed.ok);
+  await run(b.clock, 200);
+  assert.equal(b.pool.leases.poolFree, 1, "the killed session's address is free");
+  const none = await b.pool.request({ cmd: 'kill', target: 'nobody' });
+  assert.deepEqual(none, { ok: false, error: 'no session matches "nobody"' });
+});
+
+test('workers: the connections limit counts every worker', async () => {
+  const b = await started({ maxConnections: 2 });
+  const c1 = client(b, '127.0.0.2');
+  const c2 = client(b, '127.0.0.4');
+  await run(b.clock, 500);
+  assert.ok(c1.state.up && c2.state.up, 'two sessions on worker 0');
+  const c3 = client(b, '127.0.0.3');
+  await run(b.clock, 500);
+  assert.equal(c3.state.up, undefined);
+  assert.match(b.log.text(), /w1 \[s3 alice 127\.0\.0\.3\] refusing alice: connection limit reached \(2/);
+});
+
+test('workers: single-session replace ends the older session on the other worker; deny refuses', async () => {
+  const b = await started({ singleSession: 'replace' });
+  const first = client(b, '127.0.0.2');
+  await run(b.clock, 500);
+  assert.ok(first.state.up);
+  const second = client(b, '127.0.0.3');
+  await run(b.clock, 3000);
+  assert.ok(second.state.up, 'the new session is up (worker 1)');
+  assert.ok(first.state.down, 'the old one (worker 0) was ended');
+  assert.match(b.log.text(), /replaced by a new session of "alice" \(s2; single-session replace\)/);
+  assert.equal(b.pool.leases.count, 1);
+
+  const d = await started({ singleSession: 'deny' });
+  const a = client(d, '127.0.0.2');
+  await run(d.clock, 500);
+  const refused = client(d, '127.0.0.3');
+  await run(d.clock, 500);
+  assert.ok(a.state.up);
+  assert.equal(refused.state.up, undefined);
+  assert.match(d.log.text(), /refusing alice: already connected \(session s1; single-session deny\)/);
+});
+
+test('workers: a worker that dies loses only its sessions; its addresses return; it restarts with a growing delay', async () => {
+  const b = await started();
+  const w0 = client(b, '127.0.0.2');
+  const w1 = client(b, '127.0.0.3');
+  await run(b.clock, 500);
+  assert.ok(w0.state.up && w1.state.up);
+  assert.equal(b.pool.leases.poolFree, 1);
+
+  b.workers[0]!.crash();
+  await run(b.clock, 20);
+  assert.match(
+    b.log.text(),
+    /worker 0 ended \(signal SIGKILL\); its 1 session is lost; starting it again in 0\.5 s/,
+  );
+  assert.equal(b.pool.leases.poolFree, 2, "the dead worker's address is free");
+  // While it is down, its addresses' connections go to the next running worker.
+  const meanwhile = client(b, '127.0.0.4');
+  await run(b.clock, 500);
+  assert.ok(meanwhile.state.up);
+  assert.equal(b.workers[1]!.server.list().length, 2);
+  assert.equal(b.workers.length, 3, 'worker 0 started again after 0.5 s');
+  assert.ok(w1.state.up && w1.state.down === undefined, 'worker 1 undisturbed');
+
+  // Dying again at once: the next start waits twice as long.
+  b.workers[2]!.crash();
+  await run(b.clock, 20);
+  assert.match(
+    b.log.text(),
+    /worker 0 ended \(signal SIGKILL\); its 0 sessions are lost; starting it again in 1 s/,
+  );
+  await run(b.clock, 600);
+  assert.equal(b.workers.length, 3, 'not yet');
+  await run(b.clock, 500);
+  assert.equal(b.workers.length, 4);
+  const after = client(b, '127.0.0.6');
+  await run(b.clock, 500);
+  assert.ok(after.state.up);
+  assert.equal(b.workers[3]!.server.list().length, 1, 'served by the new worker 0');
+});
+
+test('workers: with no worker running a connection is closed and counted', async () => {
+  const b = await started({}, 1);
+  b.workers[0]!.crash();
+  await run(b.clock, 20);
+  const c = client(b, '127.0.0.2');
+  await run(b.clock, 100);
+  assert.equal(c.state.up, undefined);
+  assert.equal(b.pool.drops.snapshot()['no worker is running'], 1);
+});
+
+test('workers: shutdown stops every worker and resolves', async () => {
+  const b = await started();
+  const c = client(b, '127.0.0.2');
+  await run(b.clock, 500);
+  assert.ok(c.state.up);
+  const done = b.pool.shutdown(1000);
+  await run(b.clock, 1500);
+  await done;
+  assert.match(b.log.text(), /worker 0 stopped \(exit code 0\)/);
+  assert.match(b.log.text(), /worker 1 stopped \(exit code 0\)/);
+  assert.ok(c.state.down);
+});
