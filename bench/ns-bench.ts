@@ -23,7 +23,7 @@ import {
 export async function benchServer(
   topo: Topology,
   n: number,
-  o: { tun: string; pool: number; env?: NodeJS.ProcessEnv; nodeArgs?: string[] },
+  o: { tun: string; pool: number; env?: NodeJS.ProcessEnv; nodeArgs?: string[]; extra?: string[] },
 ): Promise<{ server: NsProcess; control: string }> {
   const conf = writeServerConfig(topo.dir, {
     remoteip: Array.from({ length: Math.ceil(n / 250) }, (_, i) => `10.${o.pool}.${i}.1-250`).join(','),
@@ -51,6 +51,7 @@ export async function benchServer(
         control,
         tun: o.tun,
         ...(o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}),
+        ...(o.extra ? { extra: o.extra } : {}),
       }),
     ],
     o.env ?? {},
@@ -61,7 +62,7 @@ export async function benchServer(
 
 /**
  * `poptop load` of `n` sessions, held for an hour, printing its result as JSON; `nodeArgs` go to
- * node; `sources` addresses of the client namespace send them, in turn.
+ * node; `sources` addresses of the client namespace send them, in turn, from `processes` processes.
  */
 export function benchLoad(
   topo: Topology,
@@ -69,12 +70,16 @@ export function benchLoad(
   concurrency: number,
   nodeArgs: readonly string[] = [],
   sources = 1,
+  processes = 1,
 ): NsProcess {
-  // Extra source addresses on the client's interface: one address's ephemeral ports run short,
-  // and the kernel's search for a free one grows with the connections it already has.
-  const extra = Array.from({ length: sources - 1 }, (_, k) => topo.clientAddress(100 + k));
-  for (const a of extra) sh('ip', ['-n', topo.clients[0]!, 'addr', 'add', `${a}/24`, 'dev', 'eth0']);
-  const sourceArgs = sources > 1 ? ['--source', [topo.clientAddress(0), ...extra].join(',')] : [];
+  // Source addresses of their own on the client's interface, consecutive (a server's workers take
+  // an address each in turn): one address's ephemeral ports run short, and the kernel's search for
+  // a free one grows with the connections it already has.
+  const addresses = Array.from({ length: sources }, (_, k) => topo.clientAddress(100 + k));
+  if (sources > 1)
+    for (const a of addresses) sh('ip', ['-n', topo.clients[0]!, 'addr', 'add', `${a}/24`, 'dev', 'eth0']);
+  const sourceArgs = sources > 1 ? ['--source', addresses.join(',')] : [];
+  const processArgs = processes > 1 ? ['--processes', String(processes)] : [];
   return new NsProcess(
     'load',
     topo.clients[0]!,
@@ -96,6 +101,7 @@ export function benchLoad(
       '0',
       '--json',
       ...sourceArgs,
+      ...processArgs,
     ],
     { POPTOP_PASSWORD: 'load-pw' },
   );
@@ -144,6 +150,27 @@ export function benchArgs(argv: string[]): { opt(name: string, fallback: string)
 }
 
 const TICK = 100; // clock ticks per second (USER_HZ) in /proc/PID/stat
+
+/**
+ * The server's processes: `pid`, and with `workers N` its workers (from its status). Their CPU and
+ * memory are the server's: a worker is not a reaped child until it ends.
+ */
+export function serverPids(topo: Topology, control: string, pid: number): number[] {
+  const st = benchStatus<{ workers?: { pid: number | null }[] }>(topo, control);
+  return [pid, ...(st.workers ?? []).flatMap((w) => (w.pid ? [w.pid] : []))];
+}
+
+/** processCpu summed over several processes. */
+export function processesCpu(pids: readonly number[]): { self: number; system: number; children: number } {
+  const sum = { self: 0, system: 0, children: 0 };
+  for (const pid of pids) {
+    const c = processCpu(pid);
+    sum.self += c.self;
+    sum.system += c.system;
+    sum.children += c.children;
+  }
+  return sum;
+}
 
 /** A process's CPU from /proc/PID/stat, in seconds: user + system, system alone, and reaped children. */
 export function processCpu(pid: number): { self: number; system: number; children: number } {

@@ -3,7 +3,7 @@
  * `npx tsc -p tsconfig.build.json` first):
  *
  *   node --import tsx bench/setup-rate.ts [N ...] [--backends netlink,ip] [-c CONCURRENCY] [--timeout S]
- *     [--profile DIR] [--sources K]
+ *     [--profile DIR] [--sources K] [--workers W] [--processes P]
  *
  * For each N (default 1000 5000) and each route back-end (default both: `ip` runs a process per
  * route change, as before issue 12; `netlink` is the addon), it starts `poptop serve` in a fresh
@@ -14,10 +14,22 @@
  * and the host routes left in the kernel are counted. Each run is bounded by --timeout (default
  * 180 s). The load sends from K addresses (default 4) in turn. With --profile, the server and load
  * write V8 CPU profiles (`--cpu-prof`) into DIR when they exit. No hooks run (ip-up/ip-down point nowhere) so the figures are the server's own.
+ * With --workers W the server runs `workers W` (its CPU and RSS are summed over the primary and the
+ * workers); --processes P spreads the load over P processes (each needs K/P source addresses). One
+ * process holds at most its descriptor limit of sessions: 60,000 takes e.g. `--workers 4
+ * --processes 4 --sources 8` (each worker gets two addresses' sessions).
  */
 import { readFileSync } from 'node:fs';
 import { sh, type Topology, until } from '../test/e2e/netns.ts';
-import { benchArgs, benchLoad, benchServer, benchStatus, processCpu as cpu, inTopology } from './ns-bench.ts';
+import {
+  benchArgs,
+  benchLoad,
+  benchServer,
+  benchStatus,
+  inTopology,
+  processesCpu,
+  serverPids,
+} from './ns-bench.ts';
 
 const { opt, rest: args } = benchArgs(process.argv.slice(2));
 const backends = opt('--backends', 'ip,netlink').split(',');
@@ -25,6 +37,8 @@ const concurrency = Number(opt('-c', '64'));
 const timeoutS = Number(opt('--timeout', '180'));
 const profileDir = opt('--profile', '');
 const sources = Number(opt('--sources', '4'));
+const workers = Number(opt('--workers', '1'));
+const processes = Number(opt('--processes', '1'));
 const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
 const sizes = args.length > 0 ? args.map(Number) : [1000, 5000];
 const TUN = 'ptbench0';
@@ -55,19 +69,43 @@ interface Row {
   reasons: Record<string, number>;
 }
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : Number.NaN;
+function rssMb(pids: readonly number[]): number {
+  let kb = 0;
+  for (const pid of pids) {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    kb += m ? Number(m[1]) : Number.NaN;
+  }
+  return kb / 1024;
 }
 
 function status(topo: Topology, control: string): { sessions: number; system?: { hostRoutes: number } } {
   return benchStatus(topo, control);
 }
 
+/** Host routes through the server's TUN device, or its workers' (TUNw0, TUNw1, ...). */
 function hostRoutes(topo: Topology): number {
-  return sh('ip', ['-n', topo.server, 'route', 'show', 'dev', TUN])
+  const dev = new RegExp(`^10\\.\\d+\\.\\d+\\.\\d+ dev ${TUN}(w\\d+)? `);
+  return sh('ip', ['-n', topo.server, 'route', 'show'])
     .split('\n')
-    .filter((l) => /^10\.\d+\.\d+\.\d+ /.test(l)).length;
+    .filter((l) => dev.test(l)).length;
+}
+
+/** The load process and its children (--processes), whose CPU is theirs until they end. */
+function loadPids(pid: number): number[] {
+  const children = (p: number): number[] => {
+    try {
+      return readFileSync(`/proc/${p}/task/${p}/children`, 'utf8')
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean)
+        .map(Number);
+    } catch {
+      return [];
+    }
+  };
+  const all = [pid];
+  for (let i = 0; i < all.length; i++) all.push(...children(all[i]!));
+  return all;
 }
 
 async function run(backend: string, n: number, tag: string): Promise<Row> {
@@ -77,11 +115,13 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
       pool: 78,
       env: { POPTOP_ROUTE_BACKEND: backend },
       nodeArgs: profile,
+      ...(workers > 1 ? { extra: ['--workers', String(workers)] } : {}),
     });
     keep(server);
-    const pid = server.child.pid!;
-    const before = cpu(pid);
-    const gen = benchLoad(topo, n, concurrency, profile, sources);
+    const pids = serverPids(topo, control, server.child.pid!);
+    const cpu = (list: readonly number[] = pids) => processesCpu(list);
+    const before = cpu();
+    const gen = benchLoad(topo, n, concurrency, profile, sources, processes);
     keep(gen);
     const started = Date.now();
     let report: {
@@ -112,10 +152,10 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
     await until('every route in place', 30_000, () =>
       (status(topo, control).system?.hostRoutes ?? 0) >= report.up ? true : undefined,
     ).catch(() => undefined);
-    const after = cpu(pid);
-    const rss = rssMb(pid);
+    const after = cpu();
+    const rss = rssMb(pids);
     const t0 = Date.now();
-    const loadCpu = cpu(gen.child.pid!);
+    const loadCpu = processesCpu(loadPids(gen.child.pid!));
     // A profiled load must exit by itself to write its profile: SIGINT closes its sessions.
     gen.signal(profile.length > 0 ? 'SIGINT' : 'SIGKILL');
     await gen.exited(10_000);
