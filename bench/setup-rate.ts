@@ -61,6 +61,8 @@ interface Row {
   cpuChildrenS: number;
   cpuPerSetupMs: number;
   loadCpuPerSetupMs: number;
+  /** With workers: the primary's part of cpuPerSetupMs. */
+  primaryCpuPerSetupMs: number;
   /** The part of that CPU spent in the kernel (system time), server and load. */
   kernelShare: number;
   loadKernelShare: number;
@@ -121,6 +123,7 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
     const pids = serverPids(topo, control, server.child.pid!);
     const cpu = (list: readonly number[] = pids) => processesCpu(list);
     const before = cpu();
+    const primaryBefore = cpu(pids.slice(0, 1));
     const gen = benchLoad(topo, n, concurrency, profile, sources, processes);
     keep(gen);
     const started = Date.now();
@@ -153,6 +156,7 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
       (status(topo, control).system?.hostRoutes ?? 0) >= report.up ? true : undefined,
     ).catch(() => undefined);
     const after = cpu();
+    const primaryAfter = cpu(pids.slice(0, 1));
     const rss = rssMb(pids);
     const t0 = Date.now();
     const loadCpu = processesCpu(loadPids(gen.child.pid!));
@@ -184,6 +188,10 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
       cpuChildrenS: children,
       cpuPerSetupMs: ((self + children) * 1000) / Math.max(1, report.up),
       loadCpuPerSetupMs: (loadCpu.self * 1000) / Math.max(1, report.up),
+      primaryCpuPerSetupMs:
+        pids.length > 1
+          ? ((primaryAfter.self - primaryBefore.self) * 1000) / Math.max(1, report.up)
+          : Number.NaN,
       kernelShare: (after.system - before.system) / Math.max(1e-6, self),
       loadKernelShare: loadCpu.system / Math.max(1e-6, loadCpu.self),
       teardownS,
@@ -209,7 +217,7 @@ console.log(
 console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   console.log(
-    `| ${r.n} | ${r.backend} | ${r.up} / ${r.failed} | ${fmt(r.rate)} /s | ${fmt(r.p50)} / ${fmt(r.p99)} ms | ${fmt(r.rssMb)} MB | ${fmt(r.cpuSelfS, 2)} + ${fmt(r.cpuChildrenS, 2)} s | ${fmt(r.cpuPerSetupMs, 2)} ms (${fmt(100 * r.kernelShare)} % kernel) | ${fmt(r.loadCpuPerSetupMs, 2)} ms (${fmt(100 * r.loadKernelShare)} % kernel) | ${fmt(r.teardownS, 1)} s | ${r.routesLeft} |`,
+    `| ${r.n} | ${r.backend} | ${r.up} / ${r.failed} | ${fmt(r.rate)} /s | ${fmt(r.p50)} / ${fmt(r.p99)} ms | ${fmt(r.rssMb)} MB | ${fmt(r.cpuSelfS, 2)} + ${fmt(r.cpuChildrenS, 2)} s | ${fmt(r.cpuPerSetupMs, 2)} ms (${fmt(100 * r.kernelShare)} % kernel${Number.isNaN(r.primaryCpuPerSetupMs) ? '' : `; primary ${fmt(r.primaryCpuPerSetupMs, 2)} ms`}) | ${fmt(r.loadCpuPerSetupMs, 2)} ms (${fmt(100 * r.loadKernelShare)} % kernel) | ${fmt(r.teardownS, 1)} s | ${r.routesLeft} |`,
   );
 }
 for (const n of sizes) {

@@ -73,16 +73,15 @@ export async function servePrimary(
 
 /**
  * A worker: this same command (`node [flags] poptop serve ...`) with POPTOP_WORKER set and an IPC
- * channel. Its log lines come back through a pipe and are written whole, so the lines of the
- * processes never interleave mid-line.
+ * channel.
  */
 const spawnWorkerProcess: SpawnWorker = (identity, events) => {
   const child: ChildProcess = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     env: { ...process.env, [WORKER_ENV]: formatWorkerEnv(identity) },
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    // Its log goes where ours goes, written in whole lines of at most PIPE_BUF (consoleLogger's
+    // shared mode): the processes' lines never interleave, and none passes through us.
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  relayLines(child.stdout, process.stdout);
-  relayLines(child.stderr, process.stderr);
   child.on('message', (m) => events.message(m as Parameters<typeof events.message>[0]));
   child.on('exit', (code, signal) => events.exit(signal ? `signal ${signal}` : `exit code ${code}`));
   // A channel error (the child just died) is reported by 'exit'.
@@ -107,25 +106,3 @@ const spawnWorkerProcess: SpawnWorker = (identity, events) => {
     },
   };
 };
-
-/** Copies whole lines from a worker's pipe to ours. */
-function relayLines(from: NodeJS.ReadableStream | null, to: NodeJS.WritableStream): void {
-  if (!from) return;
-  let partial = '';
-  from.setEncoding('utf8');
-  from.on('data', (chunk: string) => {
-    const text = partial + chunk;
-    const end = text.lastIndexOf('\n');
-    if (end < 0) {
-      // A line is short; one without an end this long is cut rather than held.
-      if (text.length > 65_536) to.write(`${text}\n`);
-      else partial = text;
-      return;
-    }
-    partial = text.slice(end + 1);
-    to.write(text.slice(0, end + 1));
-  });
-  from.on('end', () => {
-    if (partial) to.write(`${partial}\n`);
-  });
-}

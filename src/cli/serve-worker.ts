@@ -74,6 +74,8 @@ export async function serveWorker(
         channel.close();
         relay?.close();
         plane.close();
+        // The channel would keep the process alive: what was sent on it is delivered first.
+        if (process.connected) process.disconnect();
         resolve(0);
       });
     };

@@ -86,7 +86,7 @@ export async function serve(args: ParsedArgs): Promise<number> {
     const base = loaded.settings;
     const settings = { ...base, tunName: workerTunName(base.tunName, worker.index) };
     loadOpts.tunName = settings.tunName;
-    const log = consoleLogger({ debug: settings.debug }).child(`w${worker.index}`);
+    const log = consoleLogger({ debug: settings.debug, shared: true }).child(`w${worker.index}`);
     return serveWorker(settings, worker, loadOpts, log);
   }
   const { settings } = loaded;

@@ -65,20 +65,34 @@ export class BasicLogger implements Logger {
  * one write system call per batch rather than one per line: writes to a pipe or journald's socket
  * are synchronous and each wakes the reader. What is pending is written before the process exits.
  */
-export function consoleLogger(opts: { debug?: boolean } = {}): Logger {
+export function consoleLogger(opts: { debug?: boolean; shared?: boolean } = {}): Logger {
+  const write = (text: string | Uint8Array) => process.stderr.write(text);
   return new BasicLogger(
-    batchedSink((text) => process.stderr.write(text)),
-    opts,
+    opts.shared ? batchedSink(write, { atomicWrites: true }) : batchedSink(write),
+    opts.debug === undefined ? {} : { debug: opts.debug },
   );
 }
+
+/**
+ * The most bytes one write may carry and still reach a pipe in one piece (PIPE_BUF): a worker
+ * shares its stderr with the primary and the other workers, so its lines must not interleave.
+ */
+export const ATOMIC_WRITE = 4096;
 
 const BATCH_LIMIT = 64 * 1024;
 /** How long a logged line may wait for others to share its write. */
 export const LOG_BATCH_MS = 20;
 let exitFlushes: (() => void)[] | undefined;
 
-/** A sink that stamps each line and hands `write` the lines of LOG_BATCH_MS at once. */
-export function batchedSink(write: (text: string) => void): LogSink {
+/**
+ * A sink that stamps each line and hands `write` the lines of LOG_BATCH_MS at once. With
+ * `atomicWrites` (a destination other processes write to as well) each write is whole lines of at
+ * most ATOMIC_WRITE bytes, which the kernel never interleaves with another writer's.
+ */
+export function batchedSink(
+  write: (text: string | Uint8Array) => void,
+  opts: { atomicWrites?: boolean } = {},
+): LogSink {
   let pending = '';
   let scheduled = false;
   const flush = (): void => {
@@ -86,7 +100,8 @@ export function batchedSink(write: (text: string) => void): LogSink {
     if (pending === '') return;
     const text = pending;
     pending = '';
-    write(text);
+    if (opts.atomicWrites) writeWholeLines(text, write);
+    else write(text);
   };
   if (!exitFlushes) {
     const list: (() => void)[] = [];
@@ -104,6 +119,21 @@ export function batchedSink(write: (text: string) => void): LogSink {
       setTimeout(flush, LOG_BATCH_MS).unref();
     }
   };
+}
+
+/** `text` in writes of whole lines, each at most ATOMIC_WRITE bytes (a longer line alone). */
+function writeWholeLines(text: string, write: (bytes: Uint8Array) => void): void {
+  const bytes = Buffer.from(text);
+  let start = 0;
+  while (start < bytes.length) {
+    let end = bytes.length;
+    if (end - start > ATOMIC_WRITE) {
+      const cut = bytes.lastIndexOf(0x0a, start + ATOMIC_WRITE - 1);
+      end = cut >= start ? cut + 1 : bytes.indexOf(0x0a, start) + 1 || bytes.length;
+    }
+    write(bytes.subarray(start, end));
+    start = end;
+  }
 }
 
 /** Collects lines in memory (tests). */
