@@ -69,6 +69,8 @@ interface Row {
   teardownS: number;
   routesLeft: number;
   reasons: Record<string, number>;
+  /** What the server dropped during the set-up, by reason. */
+  serverDrops: Record<string, number>;
 }
 
 function rssMb(pids: readonly number[]): number {
@@ -156,6 +158,7 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
       (status(topo, control).system?.hostRoutes ?? 0) >= report.up ? true : undefined,
     ).catch(() => undefined);
     const after = cpu();
+    const serverDrops = benchStatus<{ drops?: Record<string, number> }>(topo, control).drops ?? {};
     const primaryAfter = cpu(pids.slice(0, 1));
     const rss = rssMb(pids);
     const t0 = Date.now();
@@ -173,6 +176,10 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
     const routesLeft = hostRoutes(topo);
     server.signal('SIGTERM');
     await server.exited(30_000).catch(() => undefined);
+    // What the server logged about its drops and failures (each reason once, then at 10, 100, ...).
+    const notable = server.output.split('\n').filter((l) => /\b(warn|error)\b/.test(l));
+    for (const l of notable.slice(0, 30)) console.error(`  server: ${l}`);
+    if (notable.length > 30) console.error(`  server: ... ${notable.length - 30} more warnings`);
     const self = after.self - before.self;
     const children = after.children - before.children;
     return {
@@ -197,6 +204,7 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
       teardownS,
       routesLeft,
       reasons: report.reasons,
+      serverDrops,
     };
   });
 }
