@@ -145,7 +145,11 @@ export class ControlConnection {
   constructor(opts: ControlConnectionOptions) {
     this.opts = opts;
     this.log = opts.log;
-    this.drops = new DropCounter<PptpDropReason>(opts.log, 'PPTP control message');
+    // A message of the peer's that crosses our Stop-Control-Connection-Request (its Call-Clear-Request
+    // when both ends hang up at once) is normal: counted, but not a warning.
+    this.drops = new DropCounter<PptpDropReason>(opts.log, 'PPTP control message', undefined, {
+      expected: ['message while stopping'],
+    });
     this.events = new RepeatedEvents(opts.log);
     this.answerTokens = this.answerBurst;
     this.keepalive = new EchoKeepalive({

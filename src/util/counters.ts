@@ -53,10 +53,19 @@ export class DropCounter<Reason extends string = string> {
   private readonly log: Logger;
   private readonly what: string;
 
-  constructor(log: Logger, what: string, maxKeys = MAX_COUNTER_KEYS) {
+  /** Reasons that are part of normal operation (a message crossing ours): counted, logged at debug. */
+  private readonly expected: ReadonlySet<string>;
+
+  constructor(
+    log: Logger,
+    what: string,
+    maxKeys = MAX_COUNTER_KEYS,
+    opts: { expected?: readonly Reason[] } = {},
+  ) {
     this.log = log;
     this.what = what;
     this.counts = new BoundedCounts(maxKeys);
+    this.expected = new Set(opts.expected ?? []);
   }
 
   /**
@@ -70,8 +79,12 @@ export class DropCounter<Reason extends string = string> {
       const shown = this.counts.has(reason)
         ? reason
         : `${reason}; too many reasons, counted as "${OTHER_KEY}"`;
+      const expected = this.expected.has(reason);
+      if (expected && !this.log.debugEnabled) return;
       const words = typeof detail === 'function' ? detail() : detail;
-      this.log.warn(`dropped ${this.what}: ${shown}${words ? ` (${words})` : ''}${times}`);
+      const line = `dropped ${this.what}: ${shown}${words ? ` (${words})` : ''}${times}`;
+      if (expected) this.log.debug(line);
+      else this.log.warn(line);
     }
   }
 

@@ -39,3 +39,22 @@ test('counters keep at most MAX_COUNTER_KEYS keys; keys made from input cannot g
   assert.equal(Object.keys(ev.snapshot()).length, MAX_COUNTER_KEYS + 1);
   assert.ok(log.lines.length < 2 * MAX_COUNTER_KEYS + 10);
 });
+
+test('DropCounter: an expected reason is counted but logged at debug only (nothing without debug)', () => {
+  const quiet = new MemoryLogger();
+  const drops = new DropCounter<'crossing' | 'bad'>(quiet, 'message', undefined, { expected: ['crossing'] });
+  drops.drop('crossing', 'call-clear-request');
+  drops.drop('bad');
+  assert.equal(drops.get('crossing'), 1);
+  assert.deepEqual(
+    quiet.lines.map((l) => `${l.level} ${l.line}`),
+    ['warn dropped message: bad'],
+  );
+  const verbose = new MemoryLogger({ debug: true });
+  const d2 = new DropCounter<'crossing'>(verbose, 'message', undefined, { expected: ['crossing'] });
+  d2.drop('crossing', 'call-clear-request');
+  assert.deepEqual(
+    verbose.lines.map((l) => `${l.level} ${l.line}`),
+    ['debug dropped message: crossing (call-clear-request)'],
+  );
+});
