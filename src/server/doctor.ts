@@ -114,7 +114,9 @@ export function checkProxyArp(host: DoctorHost, cfg: DoctorConfig): Finding[] {
   if (cfg.delegate || cfg.remoteIps.length === 0) return [];
   const lan = host
     .interfaces()
-    .filter((i) => i.name !== cfg.tunName && i.name !== 'lo' && cfg.remoteIps.some((ip) => inSubnet(ip, i)));
+    .filter(
+      (i) => !isOurTun(i.name, cfg.tunName) && i.name !== 'lo' && cfg.remoteIps.some((ip) => inSubnet(ip, i)),
+    );
   const out: Finding[] = [];
   if (cfg.proxyArp) {
     if (lan.length === 0) {
@@ -458,8 +460,13 @@ export function checkTun(host: DoctorHost): Finding[] {
   ];
 }
 
+/** Our TUN device, or one of our workers' (NAME + "w" + index, server/load-settings.ts). */
+function isOurTun(name: string, tunName: string): boolean {
+  return name === tunName || (name.startsWith(`${tunName}w`) && /^\d+$/.test(name.slice(tunName.length + 1)));
+}
+
 export function checkOverlap(host: DoctorHost, cfg: DoctorConfig): Finding[] {
-  const ifs = host.interfaces().filter((i) => i.name !== cfg.tunName);
+  const ifs = host.interfaces().filter((i) => !isOurTun(i.name, cfg.tunName));
   const out: Finding[] = [];
   for (const ip of cfg.remoteIps) {
     const taken = ifs.find((i) => i.address === ip);

@@ -277,6 +277,10 @@ test('pool vs connections, MTU vs the default route, TUN, address clashes', () =
     cfg,
   );
   assert.deepEqual(levels(ownTun), ['overlap:ok'], 'our own TUN device is not a clash');
+  const at = (name: string) =>
+    levels(checkOverlap(fakeHost({ interfaces: [{ name, address: ip('10.77.0.11'), prefix: 32 }] }), cfg))[0];
+  assert.equal(at('poptop0w1'), 'overlap:ok', "a worker's TUN device (workers N) is ours too");
+  assert.equal(at('poptop0wan'), 'overlap:error', 'a name that only starts like it is not');
 });
 
 test('runDoctor: all checks; a blocker makes the result fail; the text names each fix', () => {
