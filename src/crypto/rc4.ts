@@ -47,7 +47,26 @@ export class Rc4 {
     const s = this.s;
     let i = this.i;
     let j = this.j;
-    for (let k = 0; k < len; k++) {
+    let k = 0;
+    // Two octets a turn: V8 keeps i, j and the two state reads in registers across the pair, which
+    // takes a quarter off a 1400-octet packet (bench/mppe.ts); one octet at a time for the rest.
+    for (const pairs = len & ~1; k < pairs; k += 2) {
+      i = (i + 1) & 0xff;
+      let si = s[i]!;
+      j = (j + si) & 0xff;
+      let sj = s[j]!;
+      s[i] = sj;
+      s[j] = si;
+      output[k] = input[k]! ^ s[(si + sj) & 0xff]!;
+      i = (i + 1) & 0xff;
+      si = s[i]!;
+      j = (j + si) & 0xff;
+      sj = s[j]!;
+      s[i] = sj;
+      s[j] = si;
+      output[k + 1] = input[k + 1]! ^ s[(si + sj) & 0xff]!;
+    }
+    if (k < len) {
       i = (i + 1) & 0xff;
       const si = s[i]!;
       j = (j + si) & 0xff;
