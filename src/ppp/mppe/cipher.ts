@@ -83,6 +83,8 @@ class SessionKeys {
   private readonly shaInput: Uint8Array;
   private readonly session: Uint8Array;
   private readonly digest = new Uint8Array(20);
+  /** The first `len` octets of the digest: the interim key of each change. */
+  private readonly interim: Uint8Array;
   private readonly scratch: Rc4;
 
   constructor(startKey: Uint8Array, bits: MppeBits) {
@@ -94,6 +96,7 @@ class SessionKeys {
     this.shaInput.set(startKey.subarray(0, len));
     this.shaInput.set(SHA_PAD1, len);
     this.shaInput.set(SHA_PAD2, 2 * len + 40);
+    this.interim = this.digest.subarray(0, len);
     this.session = initialSessionKey(startKey, bits);
     this.rc4 = new Rc4(this.session);
     this.scratch = new Rc4(this.session);
@@ -107,9 +110,9 @@ class SessionKeys {
 
   /** Key change (RFC 3078 §7.3), leaving RC4 keyed with the new session key. */
   change(): void {
-    const len = this.len;
-    this.shaInput.set(this.session, len + 40);
-    const interim = sha1(this.shaInput, this.digest).subarray(0, len);
+    this.shaInput.set(this.session, this.len + 40);
+    sha1(this.shaInput, this.digest);
+    const interim = this.interim;
     this.scratch.setKey(interim);
     this.scratch.process(interim, this.session);
     reduceSessionKey(this.session, this.bits);
