@@ -1,3 +1,4 @@
+import { FdReserve } from '../net/fd-reserve.ts';
 import { RawGreSocket } from '../net/gre-socket.ts';
 import type { HostRoutes } from '../net/iproute.ts';
 import { IpRoute } from '../net/iproute.ts';
@@ -5,11 +6,10 @@ import { NetlinkRoutes } from '../net/netlink.ts';
 import { TunInterface } from '../net/tun.ts';
 import type { CallIdRange } from '../pptp/call-ids.ts';
 import { startBroadcastRelay } from '../server/bcrelay-start.ts';
-import type { ControlReply, ControlRequest } from '../server/control-socket.ts';
-import { type LoadOptions, loadServerSettings } from '../server/load-settings.ts';
-import { reloadServer } from '../server/reload.ts';
-import type { PptpServer } from '../server/server.ts';
+import { PptpServer } from '../server/server.ts';
+import type { AddressAuthority } from '../server/session.ts';
 import type { ServerSettings } from '../server/settings.ts';
+import { KernelSystem } from '../server/system.ts';
 import { TUNNEL_HEADROOM } from '../tunnel/call.ts';
 import { SystemClock } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
@@ -75,48 +75,30 @@ export async function startRelay(
   return startBroadcastRelay({ bcrelay, server, clock: new SystemClock(), log, headroom: TUNNEL_HEADROOM });
 }
 
-/** SIGHUP and `poptop reload`: every file read again with the flags given at start (server/reload.ts). */
-export function reloadFromFiles(
-  server: Parameters<typeof reloadServer>[0],
-  opts: LoadOptions,
+/**
+ * The server of one process (the only one, or a worker) on its data plane: routes through the
+ * plane's back-end, file descriptors kept in reserve, the ip-up / ip-down scripts.
+ */
+export function createKernelServer(
+  settings: ServerSettings,
+  plane: DataPlane,
   log: Logger,
-  trigger: string,
-) {
-  return reloadServer(
-    server,
-    () => loadServerSettings({ ...opts, tunName: server.currentSettings.tunName }),
+  worker?: { callIds: CallIdRange; authority: AddressAuthority },
+): PptpServer {
+  const fds = new FdReserve({ clock: new SystemClock(), log });
+  return new PptpServer(settings, {
+    clock: new SystemClock(),
     log,
-    trigger,
-  );
-}
-
-/** The control socket's answers of one process's server (a single server, or a worker's). */
-export function answerControl(
-  server: PptpServer,
-  req: ControlRequest,
-  opts: LoadOptions,
-  log: Logger,
-): ControlReply {
-  switch (req.cmd) {
-    case 'sessions':
-      return { ok: true, data: server.list() };
-    case 'status': {
-      // The process's memory beside the server's numbers (bench/memory.ts reads heapUsed).
-      const { rss, heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
-      return {
-        ok: true,
-        data: { ...server.status(), memory: { rss, heapTotal, heapUsed, external, arrayBuffers } },
-      };
-    }
-    case 'reload': {
-      const report = reloadFromFiles(server, opts, log, 'poptop reload');
-      return report.ok ? { ok: true, data: report } : { ok: false, error: 'not reloaded', data: report };
-    }
-    case 'kill': {
-      const ids = server.kill(req.target);
-      return ids.length > 0
-        ? { ok: true, data: ids }
-        : { ok: false, error: `no session matches "${req.target}"` };
-    }
-  }
+    gre: plane.gre,
+    tun: plane.tun,
+    fds,
+    ...(worker ?? {}),
+    system: new KernelSystem({
+      routes: plane.routes,
+      fds,
+      tunName: plane.tun.name,
+      ipUpScript: settings.ipUpScript,
+      ipDownScript: settings.ipDownScript,
+    }),
+  });
 }

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { FdReserve } from '../net/fd-reserve.ts';
+import { reloadFromFiles } from '../server/control-answers.ts';
 import { type ControlReply, listenControlSocket } from '../server/control-socket.ts';
 import type { LoadOptions } from '../server/load-settings.ts';
 import type { ServerSettings } from '../server/settings.ts';
@@ -7,7 +8,6 @@ import { formatWorkerEnv, type ToWorker, WORKER_ENV } from '../server/workers/me
 import { type SpawnWorker, WorkerPool } from '../server/workers/primary.ts';
 import { SystemClock } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
-import { reloadFromFiles } from './serve-common.ts';
 
 /**
  * `poptop serve` with `workers N` (N > 1): this process listens, hands connections to N worker

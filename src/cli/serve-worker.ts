@@ -1,14 +1,11 @@
 import type { Socket } from 'node:net';
-import { FdReserve } from '../net/fd-reserve.ts';
+import { answerControl } from '../server/control-answers.ts';
 import type { LoadOptions } from '../server/load-settings.ts';
-import { PptpServer } from '../server/server.ts';
 import type { ServerSettings } from '../server/settings.ts';
-import { KernelSystem } from '../server/system.ts';
 import type { ToPrimary, ToWorker, WorkerIdentity } from '../server/workers/messages.ts';
-import { PrimaryChannel } from '../server/workers/worker.ts';
-import { SystemClock } from '../util/clock.ts';
+import { PrimaryChannel, receiveFromPrimary, type WorkerSide } from '../server/workers/worker.ts';
 import type { Logger } from '../util/log.ts';
-import { answerControl, openDataPlane, startRelay } from './serve-common.ts';
+import { createKernelServer, openDataPlane, startRelay } from './serve-common.ts';
 
 /**
  * `poptop serve` as worker `identity.index` of a primary (server/workers/primary.ts): its own TUN
@@ -35,25 +32,8 @@ export async function serveWorker(
     log.error((e as Error).message);
     return 1;
   }
-  const { gre, tun, routes } = plane;
   const channel = new PrimaryChannel(post, log);
-  const fds = new FdReserve({ clock: new SystemClock(), log });
-  const server = new PptpServer(settings, {
-    clock: new SystemClock(),
-    log,
-    gre,
-    tun,
-    fds,
-    callIds: identity.callIds,
-    authority: channel,
-    system: new KernelSystem({
-      routes,
-      fds,
-      tunName: tun.name,
-      ipUpScript: settings.ipUpScript,
-      ipDownScript: settings.ipDownScript,
-    }),
-  });
+  const server = createKernelServer(settings, plane, log, { callIds: identity.callIds, authority: channel });
   let relay: Awaited<ReturnType<typeof startRelay>>;
   try {
     relay = await startRelay(server, log);
@@ -79,30 +59,19 @@ export async function serveWorker(
         resolve(0);
       });
     };
-    process.on('message', (m: ToWorker, handle: unknown) => {
-      switch (m.t) {
-        case 'connection': {
-          const sock = handle as Socket | undefined;
-          if (!sock) return;
-          sock.once('close', () => post({ t: 'gone', sid: m.sid }));
-          if (stopping) sock.destroy();
-          else server.acceptHandedOver(sock, m.sid);
-          return;
-        }
-        case 'authorized':
-          channel.authorized(m.rid, m.answer);
-          return;
-        case 'kill':
-          server.killSession(m.sid, m.reason);
-          return;
-        case 'request':
-          post({ t: 'reply', rid: m.rid, reply: answerControl(server, m.req, loadOpts, log) });
-          return;
-        case 'stop':
-          stop('asked by the primary', m.graceMs);
-          return;
-      }
-    });
+    const side: WorkerSide = {
+      server,
+      channel,
+      post,
+      answer: (req) => answerControl(server, req, loadOpts, log),
+      stop: (graceMs) => stop('asked by the primary', graceMs),
+      get stopping() {
+        return stopping;
+      },
+    };
+    process.on('message', (m: ToWorker, handle: unknown) =>
+      receiveFromPrimary(side, m, handle as Socket | undefined),
+    );
     // The primary is gone: nothing can be leased or handed over any more.
     process.on('disconnect', () => {
       channel.close();
@@ -112,6 +81,6 @@ export async function serveWorker(
     process.on('SIGINT', () => {});
     process.on('SIGHUP', () => {});
     process.on('SIGTERM', () => stop('SIGTERM'));
-    post({ t: 'ready', tun: tun.name });
+    post({ t: 'ready', tun: plane.tun.name });
   });
 }

@@ -2,23 +2,21 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, openSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { StatusAddress } from '../config/status-address.ts';
-import { FdReserve } from '../net/fd-reserve.ts';
 import type { RawGreSocket } from '../net/gre-socket.ts';
 import type { TunInterface } from '../net/tun.ts';
+import { answerControl, reloadFromFiles } from '../server/control-answers.ts';
 import { DEFAULT_CONTROL_SOCKET, listenControlSocket } from '../server/control-socket.ts';
 import { type LoadOptions, loadServerSettings, workerTunName } from '../server/load-settings.ts';
 import { ServerMetrics } from '../server/metrics.ts';
-import { PptpServer } from '../server/server.ts';
+import type { PptpServer } from '../server/server.ts';
 import { isLoopback, StatusHttpServer } from '../server/status-http.ts';
-import { KernelSystem } from '../server/system.ts';
 import { parseWorkerEnv, WORKER_ENV } from '../server/workers/messages.ts';
-import { SystemClock } from '../util/clock.ts';
 import type { DropCounter } from '../util/counters.ts';
 import { consoleLogger, type Logger } from '../util/log.ts';
 import { formatIPv4 } from '../wire/ip.ts';
 import { type FlagSpec, flag, has, type ParsedArgs } from './args.ts';
 import { doctorAtStartup } from './doctor.ts';
-import { answerControl, type DataPlane, openDataPlane, reloadFromFiles, startRelay } from './serve-common.ts';
+import { createKernelServer, type DataPlane, openDataPlane, startRelay } from './serve-common.ts';
 import { servePrimary } from './serve-primary.ts';
 import { serveWorker } from './serve-worker.ts';
 
@@ -130,22 +128,8 @@ export async function serve(args: ParsedArgs): Promise<number> {
     log.error((e as Error).message);
     return 1;
   }
-  const { gre, tun, routes } = plane;
-  const fds = new FdReserve({ clock: new SystemClock(), log });
-  const server = new PptpServer(settings, {
-    clock: new SystemClock(),
-    log,
-    gre,
-    tun,
-    fds,
-    system: new KernelSystem({
-      routes,
-      fds,
-      tunName: tun.name,
-      ipUpScript: settings.ipUpScript,
-      ipDownScript: settings.ipDownScript,
-    }),
-  });
+  const { gre, tun } = plane;
+  const server = createKernelServer(settings, plane, log);
   // pptpd.conf `bcrelay IF`: UDP broadcasts on the LAN interface to every client (server/bcrelay.ts).
   let bcrelay: Awaited<ReturnType<typeof startRelay>>;
   try {

@@ -1,11 +1,13 @@
 import type { Socket } from 'node:net';
+import type { ControlListener } from '../net/listener.ts';
 import { encodeControlMessage } from '../pptp/codec.ts';
 import { GeneralError, PPTP_PROTOCOL_VERSION, StartResult } from '../pptp/constants.ts';
 import { ControlFramer } from '../pptp/framer.ts';
 import type { Clock, TimerHandle } from '../util/clock.ts';
 import type { DropCounter } from '../util/counters.ts';
+import type { Logger } from '../util/log.ts';
 import { formatIPv4, type IPv4 } from '../wire/ip.ts';
-import type { GuardSettings } from './settings.ts';
+import type { GuardSettings, ServerSettings } from './settings.ts';
 
 /**
  * What one source address, and everyone together, may hold before authentication (pptpd.conf
@@ -153,4 +155,37 @@ export class ConnectionRefuser {
       }
     });
   }
+}
+
+/** Why a connection could not be accepted, in the servers' words (the primary's and a server's). */
+export type AcceptFailure = 'connection not accepted: no file descriptor left' | 'connection not accepted';
+
+/**
+ * Listens on `listener` for control connections, counting in `drops` those the kernel could not
+ * give us (libuv accepts and closes them), and logs the "listening on" line with `what` after the
+ * address (the pool, the limit). Resolves with the bound port.
+ */
+export async function listenForControl(
+  listener: ControlListener,
+  accept: (sock: Socket) => void,
+  drops: { drop(reason: AcceptFailure, detail?: string): void },
+  log: Logger,
+  settings: Pick<ServerSettings, 'listen' | 'delegate' | 'maxConnections'>,
+  o: { poolSize: number; workers?: number },
+): Promise<number> {
+  const port = await listener.listen(accept, (e) =>
+    drops.drop(
+      e.code === 'EMFILE' || e.code === 'ENFILE'
+        ? 'connection not accepted: no file descriptor left'
+        : 'connection not accepted',
+      e.code ? `error code ${e.code}` : undefined,
+    ),
+  );
+  const host = settings.listen === undefined ? '0.0.0.0' : formatIPv4(settings.listen);
+  const addresses = settings.delegate ? 'addresses from the secrets file' : `${o.poolSize} client addresses`;
+  const workers = o.workers === undefined ? '' : ` for ${o.workers} workers`;
+  log.info(
+    `listening on ${host}:${port}${workers}; ${addresses}, at most ${settings.maxConnections} sessions`,
+  );
+  return port;
 }

@@ -25,7 +25,14 @@ import {
   ipv4FromBytes,
   parseIPv4,
 } from '../wire/ip.ts';
-import { type AdmissionLimits, type AdmissionRefusal, ConnectionRefuser, SourceTable } from './admission.ts';
+import {
+  type AcceptFailure,
+  type AdmissionLimits,
+  type AdmissionRefusal,
+  ConnectionRefuser,
+  listenForControl,
+  SourceTable,
+} from './admission.ts';
 import { FramedRouteTable } from './framed-routes.ts';
 import type { ServerObserver } from './observer.ts';
 import { type AddressAuthority, Session, type SessionHost, type SessionInfo } from './session.ts';
@@ -38,8 +45,7 @@ export type ServerDropReason =
   | 'TUN packet for an address without a session'
   | 'too many TCP connections'
   | 'control connection does not read its replies'
-  | 'connection not accepted: no file descriptor left'
-  | 'connection not accepted'
+  | AcceptFailure
   | GreDemuxDropReason
   | AdmissionRefusal;
 
@@ -143,23 +149,13 @@ export class PptpServer implements SessionHost {
 
   /** Start listening for control connections; resolves with the bound port. */
   async listen(): Promise<number> {
-    const port = await this.listener.listen(
+    const port = await listenForControl(
+      this.listener,
       (sock) => this.accept(sock),
-      // The kernel has already closed such a connection (libuv accepts and closes it); only count it.
-      (e) =>
-        this.drops.drop(
-          e.code === 'EMFILE' || e.code === 'ENFILE'
-            ? 'connection not accepted: no file descriptor left'
-            : 'connection not accepted',
-          e.code ? `error code ${e.code}` : undefined,
-        ),
-    );
-    const host = this.settings.listen === undefined ? '0.0.0.0' : formatIPv4(this.settings.listen);
-    const addresses = this.settings.delegate
-      ? 'addresses from the secrets file'
-      : `${this.leases.poolSize} client addresses`;
-    this.log.info(
-      `listening on ${host}:${port}; ${addresses}, at most ${this.settings.maxConnections} sessions`,
+      this.drops,
+      this.log,
+      this.settings,
+      { poolSize: this.leases.poolSize },
     );
     await this.radius?.start();
     return port;

@@ -13,7 +13,7 @@ import { defaultPolicy, type PppPolicy } from '../../src/ppp/policy.ts';
 import { PptpServer, type PptpServerDeps } from '../../src/server/server.ts';
 import { defaultGuardSettings, type ServerSettings } from '../../src/server/settings.ts';
 import { RecordingSystem } from '../../src/server/system.ts';
-import { SystemClock } from '../../src/util/clock.ts';
+import { type ManualClock, SystemClock } from '../../src/util/clock.ts';
 import { MemoryLogger } from '../../src/util/log.ts';
 import { type IPv4, parseIPv4 } from '../../src/wire/ip.ts';
 
@@ -193,5 +193,15 @@ export async function waitFor(cond: () => boolean, ms: number, what: string): Pr
   while (!cond()) {
     if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Let streams and timers run: `ms` of virtual time on `clock` in 10 ms steps, with real turns between. */
+export async function runVirtual(clock: ManualClock, ms: number): Promise<void> {
+  const turn = () => new Promise((r) => setImmediate(r));
+  for (let t = 0; t < ms; t += 10) {
+    clock.advance(10);
+    await turn();
+    await turn();
   }
 }

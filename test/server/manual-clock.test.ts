@@ -12,18 +12,7 @@ import { PptpServer } from '../../src/server/server.ts';
 import { RecordingSystem } from '../../src/server/system.ts';
 import { ManualClock } from '../../src/util/clock.ts';
 import { MemoryLogger } from '../../src/util/log.ts';
-import { ip, serverSettings } from './harness.ts';
-
-const turn = () => new Promise((r) => setImmediate(r));
-
-/** Let streams and timers run: `ms` of virtual time in 10 ms steps, with real turns between. */
-async function run(clock: ManualClock, ms: number): Promise<void> {
-  for (let t = 0; t < ms; t += 10) {
-    clock.advance(10);
-    await turn();
-    await turn();
-  }
-}
+import { ip, runVirtual as run, serverSettings } from './harness.ts';
 
 function bench() {
   const clock = new ManualClock(1_000_000);

@@ -12,27 +12,18 @@ import type { GrePort } from '../../src/net/interfaces.ts';
 import { MemoryGreNetwork, MemoryTun } from '../../src/net/memory.ts';
 import { MemoryListener } from '../../src/net/memory-stream.ts';
 import { defaultPolicy } from '../../src/ppp/policy.ts';
+import { answerControl } from '../../src/server/control-answers.ts';
 import { PptpServer } from '../../src/server/server.ts';
 import type { ServerSettings } from '../../src/server/settings.ts';
 import { RecordingSystem } from '../../src/server/system.ts';
 import type { ToPrimary, ToWorker, WorkerIdentity } from '../../src/server/workers/messages.ts';
 import { callIdShare, workerFor } from '../../src/server/workers/messages.ts';
 import { type WorkerEvents, WorkerPool } from '../../src/server/workers/primary.ts';
-import { PrimaryChannel } from '../../src/server/workers/worker.ts';
+import { PrimaryChannel, receiveFromPrimary, type WorkerSide } from '../../src/server/workers/worker.ts';
 import { ManualClock } from '../../src/util/clock.ts';
 import { MemoryLogger } from '../../src/util/log.ts';
 import { parseIPv4 } from '../../src/wire/ip.ts';
-import { ip, serverSettings } from './harness.ts';
-
-const turn = () => new Promise((r) => setImmediate(r));
-
-async function run(clock: ManualClock, ms: number): Promise<void> {
-  for (let t = 0; t < ms; t += 10) {
-    clock.advance(10);
-    await turn();
-    await turn();
-  }
-}
+import { ip, runVirtual as run, serverSettings } from './harness.ts';
 
 /** One shared GRE address; each worker's port sees only the packets for its call ids. */
 function splitGre(shared: GrePort) {
@@ -111,6 +102,23 @@ function bench(over: Partial<ServerSettings> = {}, count = 2) {
         },
       };
       workers.push(w);
+      let stopping = false;
+      const side: WorkerSide = {
+        server,
+        channel,
+        post: toPrimary,
+        answer: (req) => answerControl(server, req, {}, log),
+        stop: (graceMs) => {
+          stopping = true;
+          void server.shutdown(graceMs).then(() => {
+            alive = false;
+            events.exit('exit code 0');
+          });
+        },
+        get stopping() {
+          return stopping;
+        },
+      };
       const pid = pids++;
       setImmediate(() => toPrimary({ t: 'ready', tun: `mtunw${identity.index}` }));
       return {
@@ -118,44 +126,8 @@ function bench(over: Partial<ServerSettings> = {}, count = 2) {
         send: (m: ToWorker, socket?: Socket) => {
           if (!alive) return false;
           setImmediate(() => {
-            if (!alive) {
-              socket?.destroy();
-              return;
-            }
-            switch (m.t) {
-              case 'connection':
-                socket!.once('close', () => toPrimary({ t: 'gone', sid: m.sid }));
-                server.acceptHandedOver(socket!, m.sid);
-                break;
-              case 'authorized':
-                channel.authorized(m.rid, m.answer);
-                break;
-              case 'kill':
-                server.killSession(m.sid, m.reason);
-                break;
-              case 'request': {
-                const req = m.req;
-                const data =
-                  req.cmd === 'sessions'
-                    ? server.list()
-                    : req.cmd === 'kill'
-                      ? server.kill(req.target)
-                      : { ...server.status(), memory: { rss: 1000 } };
-                const ok = req.cmd !== 'kill' || (data as string[]).length > 0;
-                toPrimary({
-                  t: 'reply',
-                  rid: m.rid,
-                  reply: ok ? { ok: true, data } : { ok: false, error: 'none' },
-                });
-                break;
-              }
-              case 'stop':
-                void server.shutdown(m.graceMs).then(() => {
-                  alive = false;
-                  events.exit('exit code 0');
-                });
-                break;
-            }
+            if (!alive) socket?.destroy();
+            else receiveFromPrimary(side, m, socket);
           });
           return true;
         },

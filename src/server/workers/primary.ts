@@ -8,6 +8,7 @@ import { DropCounter } from '../../util/counters.ts';
 import { quote } from '../../util/escape.ts';
 import type { Logger } from '../../util/log.ts';
 import { formatIPv4, type IPv4, parseIPv4 } from '../../wire/ip.ts';
+import { type AcceptFailure, listenForControl } from '../admission.ts';
 import type { ControlReply, ControlRequest } from '../control-socket.ts';
 import type { ReloadTarget } from '../reload.ts';
 import type { SessionInfo } from '../session.ts';
@@ -35,8 +36,7 @@ export type SpawnWorker = (identity: WorkerIdentity, events: WorkerEvents) => Wo
 export type PrimaryDropReason =
   | 'too many TCP connections'
   | 'no worker is running'
-  | 'connection not accepted: no file descriptor left'
-  | 'connection not accepted'
+  | AcceptFailure
   | 'at the file descriptor reserve'
   | 'message from a worker not understood';
 
@@ -160,22 +160,13 @@ export class WorkerPool implements ReloadTarget {
 
   /** Listens for control connections; resolves with the bound port. */
   async listen(): Promise<number> {
-    const port = await this.listener.listen(
+    const port = await listenForControl(
+      this.listener,
       (sock) => this.accept(sock),
-      (e) =>
-        this.drops.drop(
-          e.code === 'EMFILE' || e.code === 'ENFILE'
-            ? 'connection not accepted: no file descriptor left'
-            : 'connection not accepted',
-          e.code ? `error code ${e.code}` : undefined,
-        ),
-    );
-    const host = this.settings.listen === undefined ? '0.0.0.0' : formatIPv4(this.settings.listen);
-    const addresses = this.settings.delegate
-      ? 'addresses from the secrets file'
-      : `${this.leases.poolSize} client addresses`;
-    this.log.info(
-      `listening on ${host}:${port} for ${this.slots.length} workers; ${addresses}, at most ${this.settings.maxConnections} sessions`,
+      this.drops,
+      this.log,
+      this.settings,
+      { poolSize: this.leases.poolSize, workers: this.slots.length },
     );
     return port;
   }

@@ -1,7 +1,10 @@
+import type { Socket } from 'node:net';
 import type { LeaseAnswer } from '../../aaa/leases.ts';
 import type { Logger } from '../../util/log.ts';
+import type { ControlReply, ControlRequest } from '../control-socket.ts';
+import type { PptpServer } from '../server.ts';
 import type { AddressAuthority, AuthorizeRequest, Session } from '../session.ts';
-import type { ToPrimary } from './messages.ts';
+import type { ToPrimary, ToWorker } from './messages.ts';
 
 /**
  * A worker's end of the channel to the primary, as its server's AddressAuthority: authorization
@@ -56,5 +59,46 @@ export class PrimaryChannel implements AddressAuthority {
     this.closed = true;
     for (const w of this.waiting.values()) w.reject(new Error('the primary process is gone'));
     this.waiting.clear();
+  }
+}
+
+/** What a worker's message handling works with (cli/serve-worker.ts; in-memory tests). */
+export interface WorkerSide {
+  readonly server: PptpServer;
+  readonly channel: PrimaryChannel;
+  post(m: ToPrimary): boolean;
+  /** The answer to a control request (sessions, status, kill, reload). */
+  answer(req: ControlRequest): ControlReply;
+  /** Close every session and end the worker. */
+  stop(graceMs: number): void;
+  readonly stopping: boolean;
+}
+
+/**
+ * One message of the primary: a control connection (the socket that came with it) becomes a
+ * session here and is reported gone when it closes; an address decision reaches the session
+ * waiting for it; a kill, a request or the order to stop is carried out.
+ */
+export function receiveFromPrimary(w: WorkerSide, m: ToWorker, socket: Socket | undefined): void {
+  switch (m.t) {
+    case 'connection': {
+      if (!socket) return;
+      socket.once('close', () => w.post({ t: 'gone', sid: m.sid }));
+      if (w.stopping) socket.destroy();
+      else w.server.acceptHandedOver(socket, m.sid);
+      return;
+    }
+    case 'authorized':
+      w.channel.authorized(m.rid, m.answer);
+      return;
+    case 'kill':
+      w.server.killSession(m.sid, m.reason);
+      return;
+    case 'request':
+      w.post({ t: 'reply', rid: m.rid, reply: w.answer(m.req) });
+      return;
+    case 'stop':
+      w.stop(m.graceMs);
+      return;
   }
 }
