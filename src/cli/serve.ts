@@ -70,7 +70,7 @@ export async function serve(args: ParsedArgs): Promise<number> {
       );
       return 1;
     }
-    loadOpts.workers = '1';
+    loadOpts.worker = { index: worker.index, count: worker.count };
   }
 
   let loaded: ReturnType<typeof loadServerSettings>;
@@ -81,9 +81,7 @@ export async function serve(args: ParsedArgs): Promise<number> {
     return 1;
   }
   if (worker) {
-    const base = loaded.settings;
-    const settings = { ...base, tunName: workerTunName(base.tunName, worker.index) };
-    loadOpts.tunName = settings.tunName;
+    const settings = loaded.settings;
     const log = consoleLogger({ debug: settings.debug, shared: true }).child(`w${worker.index}`);
     return serveWorker(settings, worker, loadOpts, log);
   }

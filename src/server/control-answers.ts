@@ -13,7 +13,8 @@ export function reloadFromFiles(
 ) {
   return reloadServer(
     server,
-    () => loadServerSettings({ ...opts, tunName: server.currentSettings.tunName }),
+    // The running TUN device's name stays (a worker's is derived from the flags again).
+    () => loadServerSettings(opts.worker ? opts : { ...opts, tunName: server.currentSettings.tunName }),
     log,
     trigger,
   );

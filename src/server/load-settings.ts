@@ -44,6 +44,11 @@ export interface LoadOptions {
   status?: string;
   /** `--workers N|auto`: replaces pptpd.conf's `workers`. */
   workers?: string;
+  /**
+   * Settings for worker `index` of `count` (server/workers/): its own TUN device (the name with
+   * "w" and the index after it), its share of `max-unauth`, and no workers of its own.
+   */
+  worker?: { index: number; count: number };
   debug?: boolean;
   /** Read a file (tests). */
   readFile?: (path: string) => string;
@@ -185,6 +190,19 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
   if (o.status !== undefined) {
     status = parseStatusAddress(o.status);
     if (!status) throw new Error(`--status expects ${STATUS_ADDRESS_EXPECTED}, got "${o.status}"`);
+  }
+  if (o.worker) {
+    const { index, count } = o.worker;
+    // Each worker counts its own unauthenticated connections: their shares add up to the limit.
+    return {
+      settings: {
+        ...settings,
+        ...(status ? { status } : {}),
+        tunName: workerTunName(settings.tunName, index),
+        maxUnauth: Math.max(1, Math.floor(settings.maxUnauth / count)),
+      },
+      notes: [],
+    };
   }
   const workers = resolveWorkers(o.workers, config, confName, {
     tunName: settings.tunName,

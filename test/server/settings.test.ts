@@ -193,6 +193,16 @@ test('workers: the count reaches the settings; with RADIUS, status or a long TUN
     () => load('workers 2\nradius-auth-server 127.0.0.1 secret\nradius-nas-identifier vpn\n'),
     new RegExp(`^Error: ${f.conf}:4: "workers 2" cannot be combined with RADIUS yet`),
   );
+  const w = loadServerSettings({
+    configPath: f.conf,
+    secretsPath: f.secrets,
+    globalOptionsPath: 'none',
+    tunName: 'vpn0',
+    worker: { index: 2, count: 3 },
+  }).settings;
+  assert.equal(w.tunName, 'vpn0w2', "a worker's own TUN device");
+  assert.equal(w.maxUnauth, Math.floor(256 / 3), 'its share of max-unauth');
+  assert.equal(w.workers, undefined, 'no workers of its own');
   assert.throws(
     () => load('workers 12\n', { tunName: 'a-long-tunname' }),
     /the workers' TUN devices are named a-long-tunnamew0 to a-long-tunnamew11, longer than the 15 characters Linux allows/,
