@@ -120,11 +120,18 @@ export class LoginThrottle implements AuthThrottle {
   private readonly sources = new Map<string, SourceEntry>();
   private readonly users = new Map<string, UserEntry>();
 
-  constructor(settings: Partial<LoginThrottleSettings>, deps: { clock: Clock; log: Logger }) {
+  /** Told of every failed login (workers: the primary passes it to the other workers). */
+  private readonly onFailure: ((source: string, user: string) => void) | undefined;
+
+  constructor(
+    settings: Partial<LoginThrottleSettings>,
+    deps: { clock: Clock; log: Logger; onFailure?: (source: string, user: string) => void },
+  ) {
     this.current = { ...DEFAULT_LOGIN_THROTTLE, ...settings };
     checkSettings(this.current);
     this.clock = deps.clock;
     this.log = deps.log;
+    this.onFailure = deps.onFailure;
   }
 
   get settings(): LoginThrottleSettings {
@@ -170,6 +177,7 @@ export class LoginThrottle implements AuthThrottle {
   failed(source: string, user: string): void {
     const now = this.clock.now();
     this.sweep(now);
+    this.onFailure?.(source, user);
     this.failedForUser(source, user, now);
     const s = this.sourceEntry(source, now);
     if (s.lockedUntil > now) return; // counted as refused by assess()
@@ -183,6 +191,17 @@ export class LoginThrottle implements AuthThrottle {
     if (mine !== undefined) s.users.set(user, mine + 1);
     else if (s.users.size < MAX_NAMES_PER_SOURCE) s.users.set(user, 1);
     if (s.failures >= this.settings.failLimit) this.lockOut(source, s, now);
+  }
+
+  /**
+   * A failed login that another process saw (workers: the addresses are split among them, user
+   * names are not): it counts for the user name's brake only; the address's own back-off is kept by
+   * the worker that serves the address.
+   */
+  failedElsewhere(source: string, user: string): void {
+    const now = this.clock.now();
+    this.sweep(now);
+    this.failedForUser(source, user, now);
   }
 
   succeeded(source: string, user: string): void {

@@ -125,7 +125,11 @@ export class PptpServer implements SessionHost {
     this.drops = new DropCounter<ServerDropReason>(deps.log, 'packet');
     this.leases = new LeaseManager(settings.delegate ? [] : settings.remoteIps);
     this.poolIndex = new Map(settings.remoteIps.map((ip, i) => [ip, i]));
-    this.loginThrottle = new LoginThrottle(settings.loginThrottle, { clock: deps.clock, log: deps.log });
+    this.loginThrottle = new LoginThrottle(settings.loginThrottle, {
+      clock: deps.clock,
+      log: deps.log,
+      ...(deps.authority ? { onFailure: (source, user) => deps.authority?.loginFailed(source, user) } : {}),
+    });
     this.demux = new GreDemux(this.drops);
     this.refuser = new ConnectionRefuser(deps.clock, this.drops);
     if (settings.radius) {

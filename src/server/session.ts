@@ -47,12 +47,15 @@ export interface AuthorizeRequest {
 
 /**
  * Who decides, across worker processes, what must be decided once: single-session and the
- * address lease (server/workers/). The server tells it when a session is up and when it ends.
+ * address lease (server/workers/). The server tells it when a session is up and when it ends, and
+ * of each failed login (the brake per user name covers every worker).
  */
 export interface AddressAuthority {
   authorize(session: Session, req: AuthorizeRequest): Promise<LeaseAnswer>;
   sessionUp(session: Session): void;
   sessionClosed(session: Session): void;
+  /** A failed login here: the other workers count it against the user name too. */
+  loginFailed(source: string, user: string): void;
 }
 
 /** What a session needs from the server that owns it. */

@@ -337,3 +337,16 @@ test('workers: shutdown stops every worker and resolves', async () => {
   assert.match(b.log.text(), /worker 1 stopped \(exit code 0\)/);
   assert.ok(c.state.down);
 });
+
+test('workers: failed logins for a user name on one worker brake that name on the others too', async () => {
+  const b = await started();
+  const [w0, w1] = [b.workers[0]!.server.loginThrottle, b.workers[1]!.server.loginThrottle];
+  const free = w0.settings.userFreeFailures;
+  // Guesses for "alice" from addresses that worker 0 serves (each below its own lockout).
+  for (let i = 0; i <= free; i++) w0.failed(`127.0.1.${2 * i}`, 'alice');
+  await run(b.clock, 20);
+  assert.ok(w0.assess('127.0.0.99', 'alice').delayMs > 0, 'worker 0 brakes the name');
+  assert.ok(w1.assess('127.0.0.99', 'alice').delayMs > 0, 'and so does worker 1, told by the primary');
+  assert.equal(w1.assess('127.0.0.99', 'bob').delayMs, 0, 'other names are not braked');
+  assert.equal(w1.isLocked('127.0.1.0'), false, "an address's lockout stays its own worker's");
+});

@@ -16,6 +16,8 @@ export type ToWorker =
   | { t: 'kill'; sid: string; reason: string }
   /** `poptop sessions` / `status` / `kill` / `reload`, answered with a `reply`. */
   | { t: 'request'; rid: number; req: ControlRequest }
+  /** A failed login another worker saw: it counts against the user name here too. */
+  | { t: 'login-failed'; source: string; user: string }
   /** Close every session and exit. */
   | { t: 'stop'; graceMs: number };
 
@@ -30,7 +32,8 @@ export type ToPrimary =
   | { t: 'closed'; sid: string }
   /** The control connection of session `sid` is closed: its descriptor is free. */
   | { t: 'gone'; sid: number }
-  | { t: 'reply'; rid: number; reply: ControlReply };
+  | { t: 'reply'; rid: number; reply: ControlReply }
+  | { t: 'login-failed'; source: string; user: string };
 
 /** Environment variable that makes `poptop serve` a worker: "INDEX/COUNT FIRST-LAST" (call ids). */
 export const WORKER_ENV = 'POPTOP_WORKER';

@@ -299,6 +299,12 @@ export class WorkerPool implements ReloadTarget {
       case 'gone':
         if (slot.connections > 0) slot.connections--;
         return;
+      case 'login-failed':
+        // The brake per user name covers every worker (the addresses are each one worker's).
+        for (const other of this.slots)
+          if (other !== slot && other.state === 'ready')
+            other.proc?.send({ t: 'login-failed', source: m.source, user: m.user });
+        return;
       case 'reply': {
         const p = this.pending.get(m.rid);
         if (!p || p.slot !== slot) return;

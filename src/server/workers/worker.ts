@@ -54,6 +54,10 @@ export class PrimaryChannel implements AddressAuthority {
     this.post({ t: 'closed', sid: session.id });
   }
 
+  loginFailed(source: string, user: string): void {
+    this.post({ t: 'login-failed', source, user });
+  }
+
   /** The channel is closed: nothing more will be answered. */
   close(): void {
     this.closed = true;
@@ -93,6 +97,9 @@ export function receiveFromPrimary(w: WorkerSide, m: ToWorker, socket: Socket | 
       return;
     case 'kill':
       w.server.killSession(m.sid, m.reason);
+      return;
+    case 'login-failed':
+      w.server.loginThrottle.failedElsewhere(m.source, m.user);
       return;
     case 'request':
       w.post({ t: 'reply', rid: m.rid, reply: w.answer(m.req) });
