@@ -7,8 +7,10 @@
  * Needs root (namespaces, raw GRE, TUN) and the compiled dist/.
  */
 import assert from 'node:assert/strict';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { statusIn, until } from './netns.ts';
+import { poptopIn, statusIn, until } from './netns.ts';
 import { Scenario } from './scenario.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -132,8 +134,26 @@ test('two workers behind one port: one pool, data through both, sessions and kil
       const eve = sc.connect(0, 'carol', 'carol-pw');
       await eve.waitFor(CONNECTED, 20_000);
       assert.ok(sc.ping(sc.topo.clients[0]!, '10.77.0.1'), 'through the restarted worker');
+      eve.signal('SIGINT');
+      assert.equal(await eve.exited(15_000), 0);
     },
   );
+
+  await t.test('poptop reload re-reads the files in every worker: a new user logs in on each', async () => {
+    appendFileSync(join(sc.topo.dir, 'chap-secrets'), 'dave\t*\t"dave-pw"\t*\n');
+    const out = poptopIn(sc.topo.server, ['reload', '--control-socket', join(sc.topo.dir, 'control.sock')]);
+    assert.match(out, /reloaded/);
+    await until('one address free again', 10_000, () => (status().poolFree === 1 ? true : undefined));
+    const dave = sc.connect(2, 'dave', 'dave-pw'); // worker 0
+    await dave.waitFor(CONNECTED, 20_000);
+    await sc.server!.waitFor(/w0 \[s\d+ dave /, 5000);
+    dave.signal('SIGINT');
+    assert.equal(await dave.exited(15_000), 0);
+    await until('dave gone', 10_000, () => (status().poolFree === 1 ? true : undefined));
+    const again = sc.connect(1, 'dave', 'dave-pw'); // worker 1
+    await again.waitFor(CONNECTED, 20_000);
+    await sc.server!.waitFor(/w1 \[s\d+ dave /, 5000);
+  });
 
   await t.test('SIGTERM: every worker closes its sessions and the server exits 0', async () => {
     sc.server!.signal('SIGTERM');

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { tsharkFields } from '../support/tshark.ts';
-import { clientWithLink, GuestClient } from './guests.ts';
+import { clientWithLink, GuestClient, guestWithLinkUp } from './guests.ts';
 import { Bed, HOST_IP, NETNS, PoptopServer, TUNNEL_LOCAL, testbedSkip } from './testbed.ts';
 
 const skip = testbedSkip();
@@ -157,16 +157,19 @@ test('stateful MPPE with 2% loss towards the client recovers by CCP Reset-Reques
     'mppe-stateful-preferred',
   ]);
   const from = s.proc.output.length;
-  const g = new GuestClient(bed, 'stateful', {
-    guestIp: '172.31.250.6', // one address per scenario: a guest left by a failure blocks none
-    user: 'alice',
-    password: 'alice-pw',
-    options: 'mppe-stateful',
-    run: iperf('-n 2M -R'),
-    runTimeout: 150,
-  });
-  const tap = await g.tap();
-  await g.linkUp();
+  const { g, tap } = await guestWithLinkUp(
+    bed,
+    'stateful',
+    {
+      guestIp: '172.31.250.6', // one address per scenario: a guest left by a failure blocks none
+      user: 'alice',
+      password: 'alice-pw',
+      options: 'mppe-stateful',
+      run: iperf('-n 2M -R'),
+      runTimeout: 150,
+    },
+    (text) => t.diagnostic(text),
+  );
   const loss = injectLoss(tap, 2);
   try {
     await bed.iperfServer(5201);
