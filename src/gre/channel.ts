@@ -115,6 +115,16 @@ export class GreChannel {
     };
   }
 
+  /** GRE packets received so far (stats without building the whole object). */
+  get received(): number {
+    return this.counts.rxPackets;
+  }
+
+  /** The drop counts alone, by reason. */
+  dropSnapshot(): Record<string, number> {
+    return this.dropCounter.snapshot();
+  }
+
   /** Whether a frame sent now would be taken (sent or queued) rather than dropped. */
   get accepting(): boolean {
     return !this.closed && (this.windowOpen() || this.queue.length < this.maxQueue);

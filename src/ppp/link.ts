@@ -114,7 +114,12 @@ export class PppLink {
   }
 
   get stats(): PppLinkStats {
-    return { ...this.counts, drops: { ...this.drops.snapshot(), ...lcpDrops(this) } };
+    return { ...this.counts, drops: this.dropSnapshot() };
+  }
+
+  /** The drop counts alone (the link's and its control protocols'), by reason. */
+  dropSnapshot(): Record<string, number> {
+    return { ...this.drops.snapshot(), ...lcpDrops(this) };
   }
 
   /** Start: the lower layer (the PPTP call) is up; LCP sends its first Configure-Request. */

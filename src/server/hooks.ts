@@ -64,9 +64,27 @@ export function hookArguments(ctx: HookContext): string[] {
   );
 }
 
-/** Run a hook script if it exists; its failure is logged, never fatal. Resolves when it exits. */
+/** Whether each script was there, and when that was looked at (a burst of sessions asks once). */
+const seen = new Map<string, { exists: boolean; at: number }>();
+/** How long an answer about a script's presence holds: one added or removed is seen within it. */
+export const HOOK_PRESENCE_MS = 1000;
+
+function scriptPresent(script: string): boolean {
+  const now = Date.now();
+  const known = seen.get(script);
+  if (known && now - known.at < HOOK_PRESENCE_MS) return known.exists;
+  const exists = existsSync(script);
+  if (seen.size >= 16 && !known) seen.clear();
+  seen.set(script, { exists, at: now });
+  return exists;
+}
+
+/**
+ * Run a hook script if it exists (looked at once a second at most); its failure is logged, never
+ * fatal. Resolves when it exits.
+ */
 export function runHook(script: string, ctx: HookContext, log: Logger, timeoutMs = 30_000): Promise<void> {
-  if (!script || !existsSync(script)) return Promise.resolve();
+  if (!script || !scriptPresent(script)) return Promise.resolve();
   const args = hookArguments(ctx);
   return new Promise((resolve) => {
     execFile(script, args, { env: hookEnvironment(ctx), timeout: timeoutMs }, (err, _stdout, stderr) => {

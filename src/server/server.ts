@@ -207,7 +207,9 @@ export class PptpServer implements SessionHost {
       this.refuser.refuse(sock, peer, refusal, this.settings.serverName);
       return;
     }
-    sock.setKeepAlive(true, 60_000);
+    // No TCP keepalive: the control connection's own Echo-Request after 60 s of silence (RFC 2637
+    // §2.7, pptp/keepalive.ts) finds a vanished peer, and setting it costs two system calls per
+    // connection.
     const session = new Session(id, this, this.settings, {
       peer,
       peerPort: sock.remotePort ?? 0,

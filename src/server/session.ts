@@ -306,7 +306,7 @@ export class Session implements GreEndpoint {
   /** Drops counted by this session's own layers, by reason (allocates: not for every packet). */
   layerDrops(): { pptp: Record<string, number>; gre?: Record<string, number>; ppp?: Record<string, number> } {
     const t = this.tunnel;
-    const data = t ? { gre: t.greStats?.drops ?? {}, ppp: t.linkStats?.drops ?? {} } : this.dataPathDrops;
+    const data = t ? t.dropSnapshots() : this.dataPathDrops;
     return { pptp: this.control.drops.snapshot(), ...data };
   }
 
@@ -370,7 +370,7 @@ export class Session implements GreEndpoint {
   /** The FAQ's "LCP: timeout sending Config-Requests" / Windows 619, said once per session. */
   private noGreYet(): void {
     this.greWatch = undefined;
-    if (this.closed || (this.tunnel?.greStats?.rxPackets ?? 1) > 0) return;
+    if (this.closed || !this.tunnel || this.tunnel.greReceived > 0) return;
     this.log.warn(
       `no GRE (IP protocol 47) from ${formatIPv4(this.peer)} within ${GRE_SILENCE_MS / 1000} s of the call: a firewall or NAT between you drops it (Windows error 619); allow protocol 47, or load nf_conntrack_pptp on the NAT router`,
     );
@@ -621,8 +621,7 @@ export class Session implements GreEndpoint {
     if (this.call) this.host.bindCall(this.call.localCallId, undefined);
     const tunnel = this.tunnel;
     this.tunnel = undefined;
-    if (tunnel)
-      this.dataPathDrops = { gre: tunnel.greStats?.drops ?? {}, ppp: tunnel.linkStats?.drops ?? {} };
+    if (tunnel) this.dataPathDrops = tunnel.dropSnapshots();
     tunnel?.stop('call cleared');
   }
 

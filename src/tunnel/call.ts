@@ -104,6 +104,16 @@ export class TunnelCall {
     return this.channel?.stats;
   }
 
+  /** GRE packets received on the call (0 before the channel exists). */
+  get greReceived(): number {
+    return this.channel?.received ?? 0;
+  }
+
+  /** The GRE and PPP drop counts alone, as the call stops (no whole stats objects built). */
+  dropSnapshots(): { gre: Record<string, number>; ppp: Record<string, number> } {
+    return { gre: this.channel?.dropSnapshot() ?? {}, ppp: this.link?.dropSnapshot() ?? {} };
+  }
+
   /** A GRE packet for our call id from the peer (GreDemux has checked both). */
   receiveGre(packet: Uint8Array, header: GreHeader): void {
     this.channel?.receive(packet, header);

@@ -3,7 +3,13 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { type HookContext, hookArguments, hookEnvironment, runHook } from '../../src/server/hooks.ts';
+import {
+  HOOK_PRESENCE_MS,
+  type HookContext,
+  hookArguments,
+  hookEnvironment,
+  runHook,
+} from '../../src/server/hooks.ts';
 import { MemoryLogger } from '../../src/util/log.ts';
 
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
@@ -56,6 +62,28 @@ describe('hook environment and arguments', () => {
       const log = new MemoryLogger();
       await runHook(script, ctx({ peerName: 'ev\u0000il', ipparam: 'p\u0000q' }), log);
       assert.equal(readFileSync(out, 'utf8'), 'ev\\x00il|p\\x00q');
+      assert.equal(log.has('failed'), false, log.text());
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a script added while the server runs is used within HOOK_PRESENCE_MS; one removed is no longer run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'poptop-hook-'));
+    try {
+      const script = join(dir, 'ip-up');
+      const out = join(dir, 'out');
+      const log = new MemoryLogger();
+      await runHook(script, ctx(), log); // not there
+      writeFileSync(script, `#!/bin/sh\necho ran >> '${out}'\n`);
+      chmodSync(script, 0o755);
+      await new Promise((r) => setTimeout(r, HOOK_PRESENCE_MS + 50));
+      await runHook(script, ctx(), log);
+      assert.equal(readFileSync(out, 'utf8'), 'ran\n');
+      rmSync(script);
+      await new Promise((r) => setTimeout(r, HOOK_PRESENCE_MS + 50));
+      await runHook(script, ctx(), log);
+      assert.equal(readFileSync(out, 'utf8'), 'ran\n', 'not run once removed');
       assert.equal(log.has('failed'), false, log.text());
     } finally {
       rmSync(dir, { recursive: true, force: true });
