@@ -219,6 +219,11 @@ test('workers: sessions on both workers share one pool; sessions, status and kil
     ['s1', 's2', 's3'],
     'merged, in session order',
   );
+  assert.deepEqual(
+    (sessions.data as { worker: number }[]).map((s) => s.worker),
+    [0, 1, 0],
+    'each row names its worker',
+  );
   const status = await b.pool.request({ cmd: 'status' });
   assert.ok(status.ok);
   const st = status.data as {

@@ -415,9 +415,14 @@ export class WorkerPool implements ReloadTarget {
     const replies = await this.ask(req);
     switch (req.cmd) {
       case 'sessions':
+        // Each row says which worker holds it (`poptop sessions --json`).
         return {
           ok: true,
-          data: replies.flatMap((r) => (r?.ok ? (r.data as SessionInfo[]) : [])).sort(bySessionNumber),
+          data: replies
+            .flatMap((r, worker) =>
+              r?.ok ? (r.data as SessionInfo[]).map((row) => ({ ...row, worker })) : [],
+            )
+            .sort(bySessionNumber),
         };
       case 'kill': {
         const ids = replies.flatMap((r) => (r?.ok ? (r.data as string[]) : []));
