@@ -153,3 +153,47 @@ test('bcrelay lan0: LAN broadcasts reach a connected client; unicast, TTL 1 and 
   assert.equal(client.exitCode, undefined, 'the client is still connected');
   (client as NsProcess).signal('SIGTERM');
 });
+
+test('bcrelay with workers 2: each worker relays to its own clients', async () => {
+  // The previous test's server holds port 1723.
+  sc.server?.signal('SIGTERM');
+  await sc.server?.exited(20_000);
+  const server = sc.spawn('server-workers', sc.topo.server, [
+    ...serveArgs(conf, 'pptpwrk', join(sc.topo.dir, 'control-workers.sock')),
+    '--workers',
+    '2',
+  ]);
+  sc.server = server;
+  await server.waitFor(/w0 broadcast relay .* received on lan0 go to every connected client/, 15_000);
+  await server.waitFor(/w1 broadcast relay .* received on lan0 go to every connected client/, 15_000);
+  await server.waitFor(/listening on .* for 2 workers/, 15_000);
+  const client = sc.spawn('client-workers', sc.topo.clients[0]!, [
+    process.execPath,
+    POPTOP,
+    'connect',
+    sc.topo.serverAddress,
+    '--user',
+    'alice',
+    '--password',
+    'alice-pw',
+    '--tun',
+    'pptpcli1',
+    '--route',
+    '192.168.77.0/24',
+  ]);
+  await client.waitFor(/connected: pptpcli1 /, 20_000);
+  await server.waitFor(/w0 \[s\d+ alice [^\]]*\] session up/, 10_000); // 10.231.0.2: worker 0
+  const receiver = sc.spawn('receiver-workers', sc.topo.clients[0]!, [process.execPath, '-e', RECEIVER]);
+  await receiver.waitFor(/receiver ready/, 10_000);
+  await sc
+    .spawn('sender', lanNs, [process.execPath, '-e', SENDER, LAN_HOST, 'wbcast-137 137 255.255.255.255'])
+    .waitFor(/sent 1/, 10_000);
+  await receiver.waitFor(/got 137 192\.168\.77\.20 wbcast-137/, 10_000);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(
+    receiver.output.match(/wbcast-137/g)?.length,
+    1,
+    'one copy: worker 1 has no session to send it to',
+  );
+  (client as NsProcess).signal('SIGTERM');
+});
