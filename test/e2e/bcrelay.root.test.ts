@@ -35,6 +35,24 @@ let sc: Scenario;
 let lanNs: string;
 let conf: string;
 
+/** `poptop connect` as alice from the client namespace, with the LAN routed through the tunnel. */
+function connectAlice(name: string, tun: string): NsProcess {
+  return sc.spawn(name, sc.topo.clients[0]!, [
+    process.execPath,
+    POPTOP,
+    'connect',
+    sc.topo.serverAddress,
+    '--user',
+    'alice',
+    '--password',
+    'alice-pw',
+    '--tun',
+    tun,
+    '--route',
+    '192.168.77.0/24', // the LAN through the tunnel, as a split-tunnel client has it
+  ]);
+}
+
 function serveArgs(confPath: string, tun: string, control: string): string[] {
   return serveArgv({ conf: confPath, dir: sc.topo.dir, control, tun });
 }
@@ -110,20 +128,7 @@ test('bcrelay lan0: LAN broadcasts reach a connected client; unicast, TTL 1 and 
   );
   await server.waitFor(/listening on/, 15_000);
 
-  const client = sc.spawn('client', sc.topo.clients[0]!, [
-    process.execPath,
-    POPTOP,
-    'connect',
-    sc.topo.serverAddress,
-    '--user',
-    'alice',
-    '--password',
-    'alice-pw',
-    '--tun',
-    'pptpcli0',
-    '--route',
-    '192.168.77.0/24', // the LAN through the tunnel, as a split-tunnel client has it
-  ]);
+  const client = connectAlice('client', 'pptpcli0');
   await client.waitFor(/connected: pptpcli0 /, 20_000);
   await server.waitFor(/session up/, 10_000);
   const receiver = sc.spawn('receiver', sc.topo.clients[0]!, [process.execPath, '-e', RECEIVER]);
@@ -151,7 +156,7 @@ test('bcrelay lan0: LAN broadcasts reach a connected client; unicast, TTL 1 and 
   assert.doesNotMatch(receiver.output, /unicast-137|ttl1-137|own-137/);
   assert.equal(receiver.output.match(/^got /gm)?.length, 2, receiver.output);
   assert.equal(client.exitCode, undefined, 'the client is still connected');
-  (client as NsProcess).signal('SIGTERM');
+  client.signal('SIGTERM');
 });
 
 test('bcrelay with workers 2: each worker relays to its own clients', async () => {
@@ -167,20 +172,7 @@ test('bcrelay with workers 2: each worker relays to its own clients', async () =
   await server.waitFor(/w0 broadcast relay .* received on lan0 go to every connected client/, 15_000);
   await server.waitFor(/w1 broadcast relay .* received on lan0 go to every connected client/, 15_000);
   await server.waitFor(/listening on .* for 2 workers/, 15_000);
-  const client = sc.spawn('client-workers', sc.topo.clients[0]!, [
-    process.execPath,
-    POPTOP,
-    'connect',
-    sc.topo.serverAddress,
-    '--user',
-    'alice',
-    '--password',
-    'alice-pw',
-    '--tun',
-    'pptpcli1',
-    '--route',
-    '192.168.77.0/24',
-  ]);
+  const client = connectAlice('client-workers', 'pptpcli1');
   await client.waitFor(/connected: pptpcli1 /, 20_000);
   await server.waitFor(/w0 \[s\d+ alice [^\]]*\] session up/, 10_000); // 10.231.0.2: worker 0
   const receiver = sc.spawn('receiver-workers', sc.topo.clients[0]!, [process.execPath, '-e', RECEIVER]);
@@ -195,5 +187,5 @@ test('bcrelay with workers 2: each worker relays to its own clients', async () =
     1,
     'one copy: worker 1 has no session to send it to',
   );
-  (client as NsProcess).signal('SIGTERM');
+  client.signal('SIGTERM');
 });
