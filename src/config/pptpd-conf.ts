@@ -148,6 +148,13 @@ export const GUARD_DEFAULTS: Readonly<Record<GuardKeyword, number>> = Object.fre
 /** Most worker processes (`workers`): each holds up to its descriptor limit of sessions. */
 export const MAX_WORKERS = 64;
 
+/** `workers` (pptpd.conf) and `--workers`: "auto" or 1 to MAX_WORKERS; undefined when neither. */
+export function parseWorkers(text: string): number | 'auto' | undefined {
+  if (text === 'auto') return 'auto';
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  return n >= 1 && n <= MAX_WORKERS ? n : undefined;
+}
+
 /** pptpd's line limit (MAX_CONFIG_STRING_SIZE 512 less the newline and the terminator). */
 const MAX_LINE = 510;
 
@@ -324,9 +331,8 @@ function buildConfig(
   let workers: PptpdConf['workers'] = 1;
   if (workersSetting) {
     const v = workersSetting.value;
-    const n = /^\d+$/.test(v) ? Number(v) : Number.NaN;
-    if (v === 'auto') workers = 'auto';
-    else if (n >= 1 && n <= MAX_WORKERS) workers = n;
+    const parsed = parseWorkers(v);
+    if (parsed !== undefined) workers = parsed;
     else issues.error(workersSetting.at, `"workers" expects ${EXPECTED.workers}, got "${v}"`);
   }
   const delegate = get('delegate') !== undefined;

@@ -11,7 +11,7 @@ import {
 import type { RadiusSettings } from '../aaa/radius/service.ts';
 import { ConfigError, type ConfigIssue, formatIssue, formatLocation } from '../config/issues.ts';
 import { mppePolicy, type PppdOptions, parsePppdOptions } from '../config/options-file.ts';
-import { MAX_WORKERS, type PptpdConf, parsePptpdConf } from '../config/pptpd-conf.ts';
+import { MAX_WORKERS, type PptpdConf, parsePptpdConf, parseWorkers } from '../config/pptpd-conf.ts';
 import { parseStatusAddress, STATUS_ADDRESS_EXPECTED } from '../config/status-address.ts';
 import type { AuthMethod } from '../ppp/auth/types.ts';
 import { defaultPolicy, type PppPolicy } from '../ppp/policy.ts';
@@ -232,13 +232,12 @@ function resolveWorkers(
   let at = config.sources.workers ? formatLocation(config.sources.workers) : confName;
   if (flagValue !== undefined) {
     at = '--workers';
-    const n = /^\d+$/.test(flagValue) ? Number(flagValue) : Number.NaN;
-    if (flagValue === 'auto') value = 'auto';
-    else if (n >= 1 && n <= MAX_WORKERS) value = n;
-    else
+    const parsed = parseWorkers(flagValue);
+    if (parsed === undefined)
       throw new Error(
         `--workers expects "auto" (one per processor) or a number from 1 to ${MAX_WORKERS}, got "${flagValue}"`,
       );
+    value = parsed;
   }
   const n = value === 'auto' ? Math.min(MAX_WORKERS, availableParallelism()) : value;
   if (n <= 1) return 1;

@@ -1,5 +1,4 @@
 import { GreChannel } from '../gre/channel.ts';
-import type { GreChannelStats } from '../gre/channel-options.ts';
 import { GRE_HEADER_LENGTH_MAX, type GreHeader } from '../gre/codec.ts';
 import type { AuthExchange, AuthHost, AuthMethod } from '../ppp/auth/types.ts';
 import { PppLink, type PppLinkEvents, type PppLinkStats, type PppPhase } from '../ppp/link.ts';
@@ -98,10 +97,6 @@ export class TunnelCall {
 
   get linkStats(): PppLinkStats | undefined {
     return this.link?.stats;
-  }
-
-  get greStats(): GreChannelStats | undefined {
-    return this.channel?.stats;
   }
 
   /** GRE packets received on the call (0 before the channel exists). */

@@ -141,10 +141,6 @@ export class WorkerPool implements ReloadTarget {
     return this.settings;
   }
 
-  get workerCount(): number {
-    return this.slots.length;
-  }
-
   /** Starts every worker; resolves when all are ready, rejects with the first one's error. */
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
