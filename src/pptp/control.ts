@@ -125,6 +125,8 @@ export type ControlState =
   | 'wait-stop-reply'
   | 'closed';
 
+const EXPECTED_DROPS: readonly PptpDropReason[] = ['message while stopping'];
+
 export class ControlConnection {
   readonly drops: DropCounter<PptpDropReason>;
   private readonly opts: ControlConnectionOptions;
@@ -148,7 +150,7 @@ export class ControlConnection {
     // A message of the peer's that crosses our Stop-Control-Connection-Request (its Call-Clear-Request
     // when both ends hang up at once) is normal: counted, but not a warning.
     this.drops = new DropCounter<PptpDropReason>(opts.log, 'PPTP control message', undefined, {
-      expected: ['message while stopping'],
+      expected: EXPECTED_DROPS,
     });
     this.events = new RepeatedEvents(opts.log);
     this.answerTokens = this.answerBurst;

@@ -6,7 +6,8 @@ export const OTHER_KEY = 'other';
 
 /** Counts by key, at most `maxKeys` distinct keys (so keys built from input cannot grow it). */
 class BoundedCounts {
-  private readonly counts = new Map<string, number>();
+  /** Made at the first count: most counters (one set per session) never count anything. */
+  private counts: Map<string, number> | undefined;
   private readonly maxKeys: number;
 
   constructor(maxKeys: number) {
@@ -15,6 +16,7 @@ class BoundedCounts {
 
   /** Count one more `key` (or OTHER_KEY when the table is full); returns the count of the key used. */
   add(key: string): number {
+    if (this.counts === undefined) this.counts = new Map();
     let k = key;
     if (!this.counts.has(k) && this.counts.size >= this.maxKeys) k = OTHER_KEY;
     const n = (this.counts.get(k) ?? 0) + 1;
@@ -24,22 +26,36 @@ class BoundedCounts {
 
   /** Whether `key` has a count of its own (rather than being counted under OTHER_KEY). */
   has(key: string): boolean {
-    return this.counts.has(key);
+    return this.counts?.has(key) ?? false;
   }
 
   get(key: string): number {
-    return this.counts.get(key) ?? 0;
+    return this.counts?.get(key) ?? 0;
   }
 
   get total(): number {
     let t = 0;
-    for (const n of this.counts.values()) t += n;
+    if (this.counts) for (const n of this.counts.values()) t += n;
     return t;
   }
 
   snapshot(): Record<string, number> {
-    return Object.fromEntries(this.counts);
+    return this.counts ? Object.fromEntries(this.counts) : {};
   }
+}
+
+const NONE_EXPECTED: ReadonlySet<string> = new Set();
+/** One set per list of expected reasons (a module's constant), not one per counter. */
+const expectedSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+
+function expectedSet(reasons: readonly string[] | undefined): ReadonlySet<string> {
+  if (!reasons?.length) return NONE_EXPECTED;
+  let set = expectedSets.get(reasons);
+  if (!set) {
+    set = new Set(reasons);
+    expectedSets.set(reasons, set);
+  }
+  return set;
 }
 
 /**
@@ -65,7 +81,7 @@ export class DropCounter<Reason extends string = string> {
     this.log = log;
     this.what = what;
     this.counts = new BoundedCounts(maxKeys);
-    this.expected = new Set(opts.expected ?? []);
+    this.expected = expectedSet(opts.expected);
   }
 
   /**
