@@ -2,16 +2,18 @@
  * Server memory per session, and what it is made of (root; run `npx tsc -p tsconfig.build.json`
  * first):
  *
- *   node --import tsx bench/memory.ts [N ...] [-c CONCURRENCY] [--breakdown-max N]
+ *   node --import tsx bench/memory.ts [N ...] [-c CONCURRENCY] [--breakdown-max N] [--keep-snapshots DIR]
  *
  * For each N (default 1000 5000 10000) it starts `poptop serve` in a fresh namespace, reads its RSS
  * at rest, brings N sessions up with `poptop load` (MS-CHAPv2 + MPPE-128, LCP echo 30 s) from
  * another namespace, reads the RSS again, ends every session (load killed) and reads it once more
  * after they are all gone. Up to --breakdown-max sessions (default 5000) it also asks the server for
  * V8 heap snapshots (node --heapsnapshot-signal) at rest and with the sessions up, and sums the
- * difference by object kind and constructor: bytes per session of each, largest first.
+ * difference by object kind and constructor: bytes per session of each, largest first. With
+ * --keep-snapshots the snapshots are copied into DIR (named n<N>-…) for a closer look in a heap
+ * viewer; otherwise they are deleted with the run.
  */
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type NsProcess, type Topology, until } from '../test/e2e/netns.ts';
 import { benchArgs, benchLoad, benchServer, benchStatus, inTopology } from './ns-bench.ts';
@@ -19,6 +21,7 @@ import { benchArgs, benchLoad, benchServer, benchStatus, inTopology } from './ns
 const { opt, rest: args } = benchArgs(process.argv.slice(2));
 const concurrency = Number(opt('-c', '64'));
 const breakdownMax = Number(opt('--breakdown-max', '5000'));
+const keepDir = opt('--keep-snapshots', '');
 const sizes = args.length > 0 ? args.map(Number) : [1000, 5000, 10000];
 const TUN = 'ptmem0';
 
@@ -138,7 +141,11 @@ async function run(n: number, tag: string, breakdown: boolean): Promise<Row> {
     const heapAfterGc = afterGc.heapUsed;
     server.signal('SIGTERM');
     await server.exited(30_000).catch(() => undefined);
-    for (const f of readdirSync(topo.dir)) if (f.endsWith('.heapsnapshot')) rmSync(join(topo.dir, f));
+    for (const f of readdirSync(topo.dir)) {
+      if (!f.endsWith('.heapsnapshot')) continue;
+      if (keepDir) copyFileSync(join(topo.dir, f), join(keepDir, `n${n}-${f}`));
+      rmSync(join(topo.dir, f));
+    }
     return {
       n,
       up,
