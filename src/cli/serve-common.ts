@@ -1,3 +1,6 @@
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { StatusAddress } from '../config/status-address.ts';
 import { FdReserve } from '../net/fd-reserve.ts';
 import { RawGreSocket } from '../net/gre-socket.ts';
 import type { HostRoutes } from '../net/iproute.ts';
@@ -6,9 +9,11 @@ import { NetlinkRoutes } from '../net/netlink.ts';
 import { TunInterface } from '../net/tun.ts';
 import type { CallIdRange } from '../pptp/call-ids.ts';
 import { startBroadcastRelay } from '../server/bcrelay-start.ts';
+import { ServerMetrics } from '../server/metrics.ts';
 import { PptpServer } from '../server/server.ts';
 import type { AddressAuthority } from '../server/session.ts';
 import type { ServerSettings } from '../server/settings.ts';
+import { isLoopback, StatusHttpServer, type StatusProvider } from '../server/status-http.ts';
 import { KernelSystem } from '../server/system.ts';
 import { TUNNEL_HEADROOM } from '../tunnel/call.ts';
 import { SystemClock } from '../util/clock.ts';
@@ -101,4 +106,58 @@ export function createKernelServer(
       ipDownScript: settings.ipDownScript,
     }),
   });
+}
+
+/**
+ * The metrics of one process's server (the only one, or a worker's): it becomes the server's
+ * observer, and counts the drops of the plane's GRE socket and TUN device and of bcrelay too.
+ */
+export function attachMetrics(
+  server: PptpServer,
+  plane: DataPlane,
+  relay: Awaited<ReturnType<typeof startRelay>>,
+): ServerMetrics {
+  const metrics = new ServerMetrics(server, {
+    extraDrops: [
+      { layer: 'gre-socket', drops: plane.gre.drops },
+      { layer: 'tun', drops: plane.tun.drops },
+      ...(relay ? [{ layer: 'bcrelay', drops: relay.relay.drops }] : []),
+    ],
+  });
+  server.observer = metrics;
+  return metrics;
+}
+
+/**
+ * The status listener (metrics and the page) of the process that answers for the server: the
+ * only process, or the primary of workers. One that cannot start is logged and the VPN runs
+ * without it (monitoring must not take the service down). Writes the kill token to `tokenFile`.
+ */
+export async function startStatusListener(
+  address: StatusAddress,
+  provider: StatusProvider,
+  o: { log: Logger; tokenFile: string },
+): Promise<{ close(): void } | undefined> {
+  const http = new StatusHttpServer({ address, provider, log: o.log });
+  try {
+    const port = await http.listen();
+    let tokenNote = '';
+    try {
+      mkdirSync(dirname(o.tokenFile), { recursive: true, mode: 0o700 });
+      writeFileSync(o.tokenFile, `${http.token}\n`, { mode: 0o600 });
+      chmodSync(o.tokenFile, 0o600);
+      tokenNote = isLoopback(address.host)
+        ? ''
+        : `; this address is not loopback: open the page as http://${address.host}:${port}/#token=TOKEN with the token from ${o.tokenFile}`;
+    } catch (e) {
+      tokenNote = `; cannot write the token file ${o.tokenFile} (${(e as Error).message}): the kill button will not work from other hosts`;
+    }
+    o.log.info(
+      `status page on http://${address.host}:${port}/ and Prometheus metrics on /metrics${tokenNote}`,
+    );
+  } catch (e) {
+    o.log.error(`status listener ${address.host}:${address.port} not started: ${(e as Error).message}`);
+    return undefined;
+  }
+  return { close: () => http.close() };
 }

@@ -1,22 +1,24 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, openSync, unlinkSync, writeFileSync } from 'node:fs';
+import { openSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { StatusAddress } from '../config/status-address.ts';
-import type { RawGreSocket } from '../net/gre-socket.ts';
-import type { TunInterface } from '../net/tun.ts';
 import { answerControl, reloadFromFiles } from '../server/control-answers.ts';
 import { DEFAULT_CONTROL_SOCKET, listenControlSocket } from '../server/control-socket.ts';
 import { type LoadOptions, loadServerSettings, workerTunName } from '../server/load-settings.ts';
-import { ServerMetrics } from '../server/metrics.ts';
 import type { PptpServer } from '../server/server.ts';
-import { isLoopback, StatusHttpServer } from '../server/status-http.ts';
+import { localStatus } from '../server/status-http.ts';
 import { parseWorkerEnv, WORKER_ENV } from '../server/workers/messages.ts';
-import type { DropCounter } from '../util/counters.ts';
 import { consoleLogger, type Logger } from '../util/log.ts';
 import { formatIPv4 } from '../wire/ip.ts';
 import { type FlagSpec, flag, has, type ParsedArgs } from './args.ts';
 import { doctorAtStartup } from './doctor.ts';
-import { createKernelServer, type DataPlane, openDataPlane, startRelay } from './serve-common.ts';
+import {
+  attachMetrics,
+  createKernelServer,
+  type DataPlane,
+  openDataPlane,
+  startRelay,
+  startStatusListener,
+} from './serve-common.ts';
 import { servePrimary } from './serve-primary.ts';
 import { serveWorker } from './serve-worker.ts';
 
@@ -137,15 +139,21 @@ export async function serve(args: ParsedArgs): Promise<number> {
     plane.close();
     return 1;
   }
-  const statusListener = settings.status
-    ? await startStatus(server, settings.status, {
-        gre,
-        tun,
-        bcrelay: bcrelay?.relay.drops,
-        log,
-        tokenFile: join(dirname(controlPath), 'status.token'),
-      })
-    : undefined;
+  let statusListener: { close(): void } | undefined;
+  if (settings.status) {
+    const metrics = attachMetrics(server, plane, bcrelay);
+    statusListener = await startStatusListener(settings.status, localStatus(server, metrics), {
+      log,
+      tokenFile: join(dirname(controlPath), 'status.token'),
+    });
+    if (statusListener) {
+      const listener = statusListener;
+      statusListener = { close: () => (listener.close(), metrics.close()) };
+    } else {
+      metrics.close();
+      server.observer = undefined;
+    }
+  }
   try {
     await server.listen();
   } catch (e) {
@@ -188,60 +196,6 @@ export async function serve(args: ParsedArgs): Promise<number> {
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => reloadFromFiles(server, loadOpts, log, 'SIGHUP'));
   });
-}
-
-/**
- * Metrics and the status page, when asked for. A listener that cannot start is logged and the
- * VPN runs without it (monitoring must not take the service down).
- */
-async function startStatus(
-  server: PptpServer,
-  address: StatusAddress,
-  o: {
-    gre: RawGreSocket;
-    tun: TunInterface;
-    bcrelay?: DropCounter | undefined;
-    log: Logger;
-    tokenFile: string;
-  },
-): Promise<{ close(): void } | undefined> {
-  const metrics = new ServerMetrics(server, {
-    extraDrops: [
-      { layer: 'gre-socket', drops: o.gre.drops },
-      { layer: 'tun', drops: o.tun.drops },
-      ...(o.bcrelay ? [{ layer: 'bcrelay', drops: o.bcrelay }] : []),
-    ],
-  });
-  server.observer = metrics;
-  const http = new StatusHttpServer({ address, source: server, metrics, log: o.log });
-  try {
-    const port = await http.listen();
-    let tokenNote = '';
-    try {
-      mkdirSync(dirname(o.tokenFile), { recursive: true, mode: 0o700 });
-      writeFileSync(o.tokenFile, `${http.token}\n`, { mode: 0o600 });
-      chmodSync(o.tokenFile, 0o600);
-      tokenNote = isLoopback(address.host)
-        ? ''
-        : `; this address is not loopback: open the page as http://${address.host}:${port}/#token=TOKEN with the token from ${o.tokenFile}`;
-    } catch (e) {
-      tokenNote = `; cannot write the token file ${o.tokenFile} (${(e as Error).message}): the kill button will not work from other hosts`;
-    }
-    o.log.info(
-      `status page on http://${address.host}:${port}/ and Prometheus metrics on /metrics${tokenNote}`,
-    );
-  } catch (e) {
-    o.log.error(`status listener ${address.host}:${address.port} not started: ${(e as Error).message}`);
-    metrics.close();
-    server.observer = undefined;
-    return undefined;
-  }
-  return {
-    close: () => {
-      http.close();
-      metrics.close();
-    },
-  };
 }
 
 function servingLine(s: PptpServer['currentSettings'], where: string): string {

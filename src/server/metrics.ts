@@ -225,14 +225,13 @@ export class ServerMetrics implements ServerObserver {
     }
   }
 
-  /** The metrics in Prometheus text format. */
-  render(): string {
-    const w = new Exposition();
-    const states = new Map<string, number>([['up', 0]]);
+  /** This process's numbers, ready to render or to merge with other processes' (workers). */
+  data(): MetricsData {
+    const states: Record<string, number> = { up: 0 };
     const traffic = { ...this.closedTraffic };
     for (const s of this.source.liveSessions) {
       const st = s.state;
-      states.set(st, (states.get(st) ?? 0) + 1);
+      states[st] = (states[st] ?? 0) + 1;
       const c = s.traffic;
       traffic.bytesIn += c.bytesIn;
       traffic.bytesOut += c.bytesOut;
@@ -240,77 +239,48 @@ export class ServerMetrics implements ServerObserver {
       traffic.packetsOut += c.packetsOut;
     }
     this.refreshLiveDrops(LIVE_DROPS_PER_SCRAPE);
-
-    w.family('poptop_sessions', 'gauge', 'Sessions by state ("up", or how far the set-up got).');
-    for (const [state, n] of states) w.sample('poptop_sessions', { state }, n);
-    w.family('poptop_sessions_limit', 'gauge', 'Most concurrent sessions (pptpd.conf connections).');
-    w.sample('poptop_sessions_limit', undefined, this.source.currentSettings.maxConnections);
-
-    w.family('poptop_session_setups_total', 'counter', 'Sessions whose network layer came up.');
-    w.sample('poptop_session_setups_total', undefined, this.setups);
-    w.family(
-      'poptop_session_setup_failures_total',
-      'counter',
-      'Connection attempts that ended before the network layer came up, by reason.',
-    );
-    for (const code of END_CODES)
-      w.sample('poptop_session_setup_failures_total', { reason: code }, this.failures.get(code) ?? 0);
-    w.family('poptop_session_ends_total', 'counter', 'Sessions that were up and ended, by reason.');
-    for (const code of END_CODES)
-      w.sample('poptop_session_ends_total', { reason: code }, this.ends.get(code) ?? 0);
-    w.family('poptop_auth_failures_total', 'counter', 'Failed logins, by authentication method.');
-    for (const m of ['mschapv2', 'mschap', 'chap-md5', 'pap'])
-      this.authFailures.set(m, this.authFailures.get(m) ?? 0);
-    for (const [method, n] of this.authFailures) w.sample('poptop_auth_failures_total', { method }, n);
-
-    w.family('poptop_tunnel_bytes_total', 'counter', 'IP bytes through the tunnels (in: from clients).');
-    w.sample('poptop_tunnel_bytes_total', { direction: 'in' }, traffic.bytesIn);
-    w.sample('poptop_tunnel_bytes_total', { direction: 'out' }, traffic.bytesOut);
-    w.family('poptop_tunnel_packets_total', 'counter', 'IP packets through the tunnels (in: from clients).');
-    w.sample('poptop_tunnel_packets_total', { direction: 'in' }, traffic.packetsIn);
-    w.sample('poptop_tunnel_packets_total', { direction: 'out' }, traffic.packetsOut);
-
     const drops: LayerTable = new Map();
     for (const [layer, t] of this.closedDrops) drops.set(layer, new Map(t));
     for (const d of this.liveDrops.values()) for (const layer in d) addTo(drops, layer, d[layer]);
     addTo(drops, 'server', this.source.drops.snapshot());
     for (const e of this.extra) addTo(drops, e.layer, e.drops.snapshot());
-    w.family('poptop_drops_total', 'counter', 'Dropped input, by layer and reason.');
-    for (const [layer, t] of drops)
-      for (const [reason, n] of t) w.sample('poptop_drops_total', { layer, reason }, n);
-
-    w.family('poptop_pool_addresses', 'gauge', 'Addresses in the remoteip pool.');
-    w.sample('poptop_pool_addresses', undefined, this.source.leases.poolSize);
-    w.family('poptop_pool_free_addresses', 'gauge', 'Addresses of the pool not leased.');
-    w.sample('poptop_pool_free_addresses', undefined, this.source.leases.poolFree);
-
+    const dropsOut: Record<string, Record<string, number>> = {};
+    for (const [layer, t] of drops) dropsOut[layer] = Object.fromEntries(t);
+    const authFailures: Record<string, number> = {};
+    for (const m of AUTH_METHODS) authFailures[m] = 0;
+    for (const [m, n] of this.authFailures) authFailures[m] = n;
+    if (this.lag && this.lagWindow.max === 0) this.closeLagWindowPeek();
     const radius = this.source.radius?.clientStats();
-    if (radius) {
-      w.family('poptop_radius_requests_total', 'counter', 'RADIUS packets sent, retransmissions included.');
-      for (const r of radius)
-        w.sample('poptop_radius_requests_total', { purpose: r.purpose }, r.stats.transmissions);
-      w.family('poptop_radius_replies_total', 'counter', 'RADIUS replies received and accepted.');
-      for (const r of radius)
-        w.sample('poptop_radius_replies_total', { purpose: r.purpose }, r.stats.replies);
-      w.family('poptop_radius_timeouts_total', 'counter', 'RADIUS transmissions that got no answer in time.');
-      for (const r of radius)
-        w.sample('poptop_radius_timeouts_total', { purpose: r.purpose }, r.stats.timeouts);
-      w.family('poptop_radius_failed_total', 'counter', 'RADIUS requests no server answered at all.');
-      for (const r of radius) w.sample('poptop_radius_failed_total', { purpose: r.purpose }, r.stats.failed);
-      w.family('poptop_radius_servers_down', 'gauge', 'RADIUS servers marked down now.');
-      for (const r of radius) w.sample('poptop_radius_servers_down', { purpose: r.purpose }, r.down);
-    }
+    return {
+      startedAt: this.startedAt,
+      states,
+      limit: this.source.currentSettings.maxConnections,
+      setups: this.setups,
+      failures: Object.fromEntries(this.failures),
+      ends: Object.fromEntries(this.ends),
+      authFailures,
+      traffic,
+      drops: dropsOut,
+      pool: { size: this.source.leases.poolSize, free: this.source.leases.poolFree },
+      ...(radius
+        ? {
+            radius: radius.map((r) => ({
+              purpose: r.purpose,
+              transmissions: r.stats.transmissions,
+              replies: r.stats.replies,
+              timeouts: r.stats.timeouts,
+              failed: r.stats.failed,
+              down: r.down,
+            })),
+          }
+        : {}),
+      ...(this.lag ? { lag: { ...this.lagWindow } } : {}),
+    };
+  }
 
-    if (this.lag) {
-      if (this.lagWindow.max === 0) this.closeLagWindowPeek();
-      w.family('poptop_event_loop_lag_seconds', 'gauge', 'Event-loop delay over the last 10 s window.');
-      w.sample('poptop_event_loop_lag_seconds', { stat: 'p50' }, this.lagWindow.p50);
-      w.sample('poptop_event_loop_lag_seconds', { stat: 'p99' }, this.lagWindow.p99);
-      w.sample('poptop_event_loop_lag_seconds', { stat: 'max' }, this.lagWindow.max);
-    }
-    w.family('poptop_start_time_seconds', 'gauge', 'When the server started, seconds since the epoch.');
-    w.sample('poptop_start_time_seconds', undefined, Math.floor(this.startedAt / 1000));
-    return w.text();
+  /** The metrics in Prometheus text format. */
+  render(): string {
+    return renderMetrics(this.data());
   }
 
   /** Before the first window closes: report what has been measured so far, without resetting. */
@@ -319,6 +289,179 @@ export class ServerMetrics implements ServerObserver {
     if (!h || h.count === 0) return;
     this.lagWindow = { p50: h.percentile(50) / 1e9, p99: h.percentile(99) / 1e9, max: h.max / 1e9 };
   }
+}
+
+const AUTH_METHODS = ['mschapv2', 'mschap', 'chap-md5', 'pap'];
+
+/** One RADIUS client's request counts (a purpose: authentication, accounting). */
+export interface RadiusMetrics {
+  purpose: string;
+  transmissions: number;
+  replies: number;
+  timeouts: number;
+  failed: number;
+  down: number;
+}
+
+/**
+ * What /metrics shows, as plain data (JSON-safe): one process's numbers (ServerMetrics.data), or
+ * the sum over the workers of a primary (mergeMetrics), rendered by renderMetrics.
+ */
+export interface MetricsData {
+  startedAt: number;
+  /** Live sessions by state ("up" always present). */
+  states: Record<string, number>;
+  limit: number;
+  setups: number;
+  /** Set-up failures by end code. */
+  failures: Record<string, number>;
+  /** Ends of sessions that were up, by end code. */
+  ends: Record<string, number>;
+  authFailures: Record<string, number>;
+  traffic: { bytesIn: number; bytesOut: number; packetsIn: number; packetsOut: number };
+  /** Drops by layer, then reason. */
+  drops: Record<string, Record<string, number>>;
+  pool: { size: number; free: number };
+  radius?: RadiusMetrics[];
+  /** Event-loop delay over the last window, seconds (with workers: the slowest process's). */
+  lag?: { p50: number; p99: number; max: number };
+}
+
+function addCounts(into: Record<string, number>, from: Record<string, number> | undefined): void {
+  if (!from) return;
+  for (const k in from) into[k] = (into[k] ?? 0) + (from[k] ?? 0);
+}
+
+/**
+ * The workers' numbers summed (sessions, set-ups, failures, traffic, drops, RADIUS requests); the
+ * event-loop delay is the worst process's. What only the primary knows (the limit, the pool, when
+ * it started, its own drops) is given in `primary` and replaces the workers' view of it.
+ */
+export function mergeMetrics(
+  parts: readonly MetricsData[],
+  primary: Pick<MetricsData, 'startedAt' | 'limit' | 'pool'> & {
+    drops?: Record<string, Record<string, number>>;
+    lag?: MetricsData['lag'];
+  },
+): MetricsData {
+  const out: MetricsData = {
+    startedAt: primary.startedAt,
+    states: { up: 0 },
+    limit: primary.limit,
+    setups: 0,
+    failures: {},
+    ends: {},
+    authFailures: {},
+    traffic: { bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0 },
+    drops: {},
+    pool: primary.pool,
+  };
+  const radius = new Map<string, RadiusMetrics>();
+  const lags = primary.lag ? [primary.lag] : [];
+  for (const d of [{ drops: primary.drops ?? {} } as Partial<MetricsData>, ...parts]) {
+    for (const layer in d.drops) {
+      let t = out.drops[layer];
+      if (!t) {
+        t = {};
+        out.drops[layer] = t;
+      }
+      addCounts(t, d.drops[layer]);
+    }
+  }
+  for (const d of parts) {
+    addCounts(out.states, d.states);
+    out.setups += d.setups;
+    addCounts(out.failures, d.failures);
+    addCounts(out.ends, d.ends);
+    addCounts(out.authFailures, d.authFailures);
+    addCounts(out.traffic, d.traffic);
+    for (const r of d.radius ?? []) {
+      const m = radius.get(r.purpose);
+      if (!m) radius.set(r.purpose, { ...r });
+      else {
+        m.transmissions += r.transmissions;
+        m.replies += r.replies;
+        m.timeouts += r.timeouts;
+        m.failed += r.failed;
+        m.down = Math.max(m.down, r.down);
+      }
+    }
+    if (d.lag) lags.push(d.lag);
+  }
+  if (radius.size > 0) out.radius = [...radius.values()];
+  if (lags.length > 0) {
+    out.lag = {
+      p50: Math.max(...lags.map((l) => l.p50)),
+      p99: Math.max(...lags.map((l) => l.p99)),
+      max: Math.max(...lags.map((l) => l.max)),
+    };
+  }
+  return out;
+}
+
+/** The Prometheus text exposition (format 0.0.4) of `d`. */
+export function renderMetrics(d: MetricsData): string {
+  const w = new Exposition();
+  w.family('poptop_sessions', 'gauge', 'Sessions by state ("up", or how far the set-up got).');
+  for (const state in d.states) w.sample('poptop_sessions', { state }, d.states[state]!);
+  w.family('poptop_sessions_limit', 'gauge', 'Most concurrent sessions (pptpd.conf connections).');
+  w.sample('poptop_sessions_limit', undefined, d.limit);
+
+  w.family('poptop_session_setups_total', 'counter', 'Sessions whose network layer came up.');
+  w.sample('poptop_session_setups_total', undefined, d.setups);
+  w.family(
+    'poptop_session_setup_failures_total',
+    'counter',
+    'Connection attempts that ended before the network layer came up, by reason.',
+  );
+  for (const code of END_CODES)
+    w.sample('poptop_session_setup_failures_total', { reason: code }, d.failures[code] ?? 0);
+  w.family('poptop_session_ends_total', 'counter', 'Sessions that were up and ended, by reason.');
+  for (const code of END_CODES) w.sample('poptop_session_ends_total', { reason: code }, d.ends[code] ?? 0);
+  w.family('poptop_auth_failures_total', 'counter', 'Failed logins, by authentication method.');
+  for (const method in d.authFailures)
+    w.sample('poptop_auth_failures_total', { method }, d.authFailures[method]!);
+
+  w.family('poptop_tunnel_bytes_total', 'counter', 'IP bytes through the tunnels (in: from clients).');
+  w.sample('poptop_tunnel_bytes_total', { direction: 'in' }, d.traffic.bytesIn);
+  w.sample('poptop_tunnel_bytes_total', { direction: 'out' }, d.traffic.bytesOut);
+  w.family('poptop_tunnel_packets_total', 'counter', 'IP packets through the tunnels (in: from clients).');
+  w.sample('poptop_tunnel_packets_total', { direction: 'in' }, d.traffic.packetsIn);
+  w.sample('poptop_tunnel_packets_total', { direction: 'out' }, d.traffic.packetsOut);
+
+  w.family('poptop_drops_total', 'counter', 'Dropped input, by layer and reason.');
+  for (const layer in d.drops) {
+    const t = d.drops[layer]!;
+    for (const reason in t) w.sample('poptop_drops_total', { layer, reason }, t[reason]!);
+  }
+
+  w.family('poptop_pool_addresses', 'gauge', 'Addresses in the remoteip pool.');
+  w.sample('poptop_pool_addresses', undefined, d.pool.size);
+  w.family('poptop_pool_free_addresses', 'gauge', 'Addresses of the pool not leased.');
+  w.sample('poptop_pool_free_addresses', undefined, d.pool.free);
+
+  if (d.radius) {
+    w.family('poptop_radius_requests_total', 'counter', 'RADIUS packets sent, retransmissions included.');
+    for (const r of d.radius) w.sample('poptop_radius_requests_total', { purpose: r.purpose }, r.transmissions);
+    w.family('poptop_radius_replies_total', 'counter', 'RADIUS replies received and accepted.');
+    for (const r of d.radius) w.sample('poptop_radius_replies_total', { purpose: r.purpose }, r.replies);
+    w.family('poptop_radius_timeouts_total', 'counter', 'RADIUS transmissions that got no answer in time.');
+    for (const r of d.radius) w.sample('poptop_radius_timeouts_total', { purpose: r.purpose }, r.timeouts);
+    w.family('poptop_radius_failed_total', 'counter', 'RADIUS requests no server answered at all.');
+    for (const r of d.radius) w.sample('poptop_radius_failed_total', { purpose: r.purpose }, r.failed);
+    w.family('poptop_radius_servers_down', 'gauge', 'RADIUS servers marked down now.');
+    for (const r of d.radius) w.sample('poptop_radius_servers_down', { purpose: r.purpose }, r.down);
+  }
+
+  if (d.lag) {
+    w.family('poptop_event_loop_lag_seconds', 'gauge', 'Event-loop delay over the last 10 s window.');
+    w.sample('poptop_event_loop_lag_seconds', { stat: 'p50' }, d.lag.p50);
+    w.sample('poptop_event_loop_lag_seconds', { stat: 'p99' }, d.lag.p99);
+    w.sample('poptop_event_loop_lag_seconds', { stat: 'max' }, d.lag.max);
+  }
+  w.family('poptop_start_time_seconds', 'gauge', 'When the server started, seconds since the epoch.');
+  w.sample('poptop_start_time_seconds', undefined, Math.floor(d.startedAt / 1000));
+  return w.text();
 }
 
 function inc<K>(m: Map<K, number>, k: K): void {

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { StatusAddress } from '../config/status-address.ts';
 import { escapeControls } from '../util/escape.ts';
 import type { Logger } from '../util/log.ts';
-import type { ServerMetrics } from './metrics.ts';
+import type { FailureRecord, ServerMetrics } from './metrics.ts';
 import type { SessionInfo } from './session.ts';
 import {
   MAX_LISTED,
@@ -72,6 +72,72 @@ export function buildSnapshot(
   };
 }
 
+/**
+ * Where the listener gets what it shows and how it kills: one process's server and metrics
+ * (localStatus), or a primary gathering them from its workers (server/workers/primary.ts). The
+ * answers may be promises (the workers are asked over IPC).
+ */
+export interface StatusProvider {
+  /** The Prometheus text of GET /metrics. */
+  metrics(): string | Promise<string>;
+  snapshot(tokenRequired: boolean): StatusSnapshot | Promise<StatusSnapshot>;
+  /** Ends session `id` (an exact "s12"); false when there is none. */
+  kill(id: string, reason: string): boolean | Promise<boolean>;
+}
+
+/** The provider of a single process: its own server and metrics. */
+export function localStatus(src: StatusSource, metrics: ServerMetrics): StatusProvider {
+  return {
+    metrics: () => metrics.render(),
+    snapshot: (tokenRequired) => buildSnapshot(src, metrics, tokenRequired),
+    kill: (id, reason) => {
+      for (const s of src.liveSessions) {
+        if (s.id === id) {
+          s.kill(reason);
+          return true;
+        }
+      }
+      return false;
+    },
+  };
+}
+
+/**
+ * The workers' snapshots as one: their sessions (at most MAX_LISTED, in session order), counts and
+ * traffic summed, the newest failures of all; what only the primary knows (start, limit, pool) in
+ * `primary`.
+ */
+export function mergeSnapshots(
+  parts: readonly StatusSnapshot[],
+  primary: Pick<StatusSnapshot, 'now' | 'startedAt' | 'sessionLimit' | 'pool' | 'tokenRequired'>,
+): StatusSnapshot {
+  const totals = { bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0 };
+  let sessionCount = 0;
+  const sessions: StatusSession[] = [];
+  const failures: FailureRecord[] = [];
+  for (const p of parts) {
+    sessionCount += p.sessionCount;
+    sessions.push(...p.sessions);
+    failures.push(...p.failures);
+    totals.bytesIn += p.totals.bytesIn;
+    totals.bytesOut += p.totals.bytesOut;
+    totals.packetsIn += p.totals.packetsIn;
+    totals.packetsOut += p.totals.packetsOut;
+  }
+  sessions.sort((a, b) => Number(a.id.slice(1)) - Number(b.id.slice(1)));
+  failures.sort((a, b) => a.at - b.at);
+  return {
+    ...primary,
+    sessions: sessions.slice(0, MAX_LISTED),
+    sessionCount,
+    totals,
+    failures: failures.slice(-RECENT_FAILURES_SHOWN),
+  };
+}
+
+/** Failed attempts the page lists (each process keeps as many). */
+const RECENT_FAILURES_SHOWN = 20;
+
 const COMMON_HEADERS = {
   'X-Content-Type-Options': 'nosniff',
   'Cache-Control': 'no-store',
@@ -92,34 +158,31 @@ export const STATUS_MAX_CONNECTIONS = 32;
 
 export class StatusHttpServer {
   readonly token: string;
-  private readonly src: StatusSource;
-  private readonly metrics: ServerMetrics;
+  private readonly provider: StatusProvider;
   private readonly log: Logger;
   private readonly address: StatusAddress;
   private readonly loopback: boolean;
   private readonly http: Server;
   private port = 0;
 
-  constructor(o: {
-    address: StatusAddress;
-    source: StatusSource;
-    metrics: ServerMetrics;
-    log: Logger;
-    token?: string;
-  }) {
+  constructor(o: { address: StatusAddress; provider: StatusProvider; log: Logger; token?: string }) {
     this.address = o.address;
-    this.src = o.source;
-    this.metrics = o.metrics;
+    this.provider = o.provider;
     this.log = o.log;
     this.loopback = isLoopback(o.address.host);
     this.token = o.token ?? randomBytes(24).toString('hex');
     this.http = createServer((req, res) => {
-      try {
-        this.handle(req, res);
-      } catch (e) {
-        this.log.warn(`status listener: ${req.method} ${req.url}: ${(e as Error).message}`);
+      const failed = (e: unknown): void => {
+        this.log.warn(
+          `status listener: ${req.method} ${escapeControls(req.url ?? '')}: ${(e as Error).message}`,
+        );
         if (!res.headersSent) this.send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
         else res.destroy();
+      };
+      try {
+        this.handle(req, res).catch(failed);
+      } catch (e) {
+        failed(e);
       }
     });
     this.http.headersTimeout = 10_000;
@@ -165,7 +228,7 @@ export class StatusHttpServer {
     return a.length === b.length && timingSafeEqual(a, b);
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!this.hostAllowed(req.headers.host)) {
       this.send(res, 421, 'text/plain; charset=utf-8', 'this listener answers only to its own address\n');
       return;
@@ -186,12 +249,12 @@ export class StatusHttpServer {
     }
     switch (path) {
       case '/metrics': {
-        this.send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', this.metrics.render());
+        this.send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', await this.provider.metrics());
         return;
       }
       case '/':
       case '/index.html': {
-        const snap = buildSnapshot(this.src, this.metrics, !this.loopback);
+        const snap = await this.provider.snapshot(!this.loopback);
         if (!this.loopback) {
           // Without the token, the page shows no names or addresses; its script fetches them with it.
           snap.sessions = [];
@@ -217,7 +280,7 @@ export class StatusHttpServer {
       case '/api/status': {
         if (!this.loopback && !this.tokenMatches(req)) {
           this.json(res, 401, { error: 'this listener needs the token (header X-Poptop-Token)' });
-        } else this.json(res, 200, buildSnapshot(this.src, this.metrics, !this.loopback));
+        } else this.json(res, 200, await this.provider.snapshot(!this.loopback));
         return;
       }
       default: {
@@ -253,7 +316,7 @@ export class StatusHttpServer {
       body += d;
       if (body.length > MAX_BODY) tooLarge = true;
     });
-    req.on('end', () => {
+    req.on('end', async () => {
       if (tooLarge) {
         this.json(res, 413, { error: 'request too large' });
         return;
@@ -268,16 +331,20 @@ export class StatusHttpServer {
         this.json(res, 400, { error: 'expected {"id": "s12"}' });
         return;
       }
-      for (const s of this.src.liveSessions) {
-        if (s.id === id) {
-          this.log.info(`status page: closing ${id}`);
-          s.kill(KILL_REASON);
-          this.json(res, 200, { closed: [id] });
-          return;
-        }
+      let found: boolean;
+      try {
+        found = await this.provider.kill(id, KILL_REASON);
+      } catch (e) {
+        this.log.warn(`status page: closing ${id} failed: ${(e as Error).message}`);
+        this.json(res, 500, { error: 'internal error' });
+        return;
       }
-      this.json(res, 404, { error: `no session ${id}` });
-      return;
+      if (!found) {
+        this.json(res, 404, { error: `no session ${id}` });
+        return;
+      }
+      this.log.info(`status page: closing ${id}`);
+      this.json(res, 200, { closed: [id] });
     });
   }
 

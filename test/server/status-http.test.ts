@@ -6,6 +6,7 @@ import { ServerMetrics } from '../../src/server/metrics.ts';
 import type { SessionInfo } from '../../src/server/session.ts';
 import {
   KILL_REASON,
+  localStatus,
   STATUS_MAX_CONNECTIONS,
   StatusHttpServer,
   type StatusSource,
@@ -115,8 +116,7 @@ before(async () => {
   );
   const h = new StatusHttpServer({
     address: { host: '127.0.0.1', port: 0 },
-    source: src,
-    metrics,
+    provider: localStatus(src, metrics),
     log,
     token: 'ab'.repeat(24),
   });
@@ -127,8 +127,7 @@ before(async () => {
   const ometrics = new ServerMetrics({ ...osrc, liveSessions: [] }, { eventLoop: false });
   const oh = new StatusHttpServer({
     address: { host: '0.0.0.0', port: 0 },
-    source: osrc,
-    metrics: ometrics,
+    provider: localStatus(osrc, ometrics),
     log,
   });
   open = { http: oh, port: await oh.listen(), a: oa, metrics: ometrics };
