@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { FdReserve } from '../net/fd-reserve.ts';
 import { reloadFromFiles } from '../server/control-answers.ts';
 import { type ControlReply, listenControlSocket } from '../server/control-socket.ts';
@@ -8,6 +9,7 @@ import { formatWorkerEnv, type ToWorker, WORKER_ENV } from '../server/workers/me
 import { type SpawnWorker, WorkerPool } from '../server/workers/primary.ts';
 import { SystemClock } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
+import { startStatusListener } from './serve-common.ts';
 
 /**
  * `poptop serve` with `workers N` (N > 1): this process listens, hands connections to N worker
@@ -36,6 +38,13 @@ export async function servePrimary(
     return 1;
   }
   log.info(o.serving);
+  // pptpd.conf `status`: the page and the metrics of every worker, served here.
+  const statusListener = settings.status
+    ? await startStatusListener(settings.status, pool.statusProvider(), {
+        log,
+        tokenFile: join(dirname(o.controlPath), 'status.token'),
+      })
+    : undefined;
   const reload = (trigger: string) => reloadFromFiles(pool, loadOpts, log, trigger);
   const control = await listenControlSocket(
     o.controlPath,
@@ -60,6 +69,7 @@ export async function servePrimary(
       log.info(`${signal}: telling every worker to close its sessions, and stopping`);
       void pool.shutdown().then(() => {
         control?.close();
+        statusListener?.close();
         removePidfile?.();
         log.info('stopped');
         resolve(0);

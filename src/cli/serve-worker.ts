@@ -1,11 +1,11 @@
 import type { Socket } from 'node:net';
-import { answerControl } from '../server/control-answers.ts';
+import { answerWorker } from '../server/control-answers.ts';
 import type { LoadOptions } from '../server/load-settings.ts';
 import type { ServerSettings } from '../server/settings.ts';
 import type { ToPrimary, ToWorker, WorkerIdentity } from '../server/workers/messages.ts';
 import { PrimaryChannel, receiveFromPrimary, type WorkerSide } from '../server/workers/worker.ts';
 import type { Logger } from '../util/log.ts';
-import { createKernelServer, openDataPlane, startRelay } from './serve-common.ts';
+import { attachMetrics, createKernelServer, openDataPlane, startRelay } from './serve-common.ts';
 
 /**
  * `poptop serve` as worker `identity.index` of a primary (server/workers/primary.ts): its own TUN
@@ -43,6 +43,8 @@ export async function serveWorker(
     plane.close();
     return 1;
   }
+  // With `status`, the primary serves the page and the metrics: this worker counts its part.
+  const metrics = settings.status ? attachMetrics(server, plane, relay) : undefined;
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -52,6 +54,7 @@ export async function serveWorker(
       log.info(`${why}: closing this worker's sessions`);
       void server.shutdown(graceMs).then(() => {
         channel.close();
+        metrics?.close();
         relay?.close();
         plane.close();
         // The channel would keep the process alive: what was sent on it is delivered first.
@@ -63,7 +66,7 @@ export async function serveWorker(
       server,
       channel,
       post,
-      answer: (req) => answerControl(server, req, loadOpts, log),
+      answer: (req) => answerWorker(server, metrics, req, loadOpts, log),
       stop: (graceMs) => stop('asked by the primary', graceMs),
       get stopping() {
         return stopping;

@@ -148,7 +148,12 @@ export async function serve(args: ParsedArgs): Promise<number> {
     });
     if (statusListener) {
       const listener = statusListener;
-      statusListener = { close: () => (listener.close(), metrics.close()) };
+      statusListener = {
+        close: () => {
+          listener.close();
+          metrics.close();
+        },
+      };
     } else {
       metrics.close();
       server.observer = undefined;

@@ -1,8 +1,11 @@
 import type { Logger } from '../util/log.ts';
 import type { ControlReply, ControlRequest } from './control-socket.ts';
 import { type LoadOptions, loadServerSettings } from './load-settings.ts';
+import type { ServerMetrics } from './metrics.ts';
 import { reloadServer } from './reload.ts';
 import type { PptpServer } from './server.ts';
+import { buildSnapshot } from './status-http.ts';
+import type { WorkerRequest } from './workers/messages.ts';
 
 /** SIGHUP and `poptop reload`: every file read again with the flags given at start (server/reload.ts). */
 export function reloadFromFiles(
@@ -48,5 +51,32 @@ export function answerControl(
         ? { ok: true, data: ids }
         : { ok: false, error: `no session matches "${req.target}"` };
     }
+  }
+}
+
+/**
+ * A worker's answers to its primary: the control socket's, and those the primary's status listener
+ * needs (`metrics` undefined: no `status` configured, so there is nothing to show).
+ */
+export function answerWorker(
+  server: PptpServer,
+  metrics: ServerMetrics | undefined,
+  req: WorkerRequest,
+  opts: LoadOptions,
+  log: Logger,
+): ControlReply {
+  switch (req.cmd) {
+    case 'metrics':
+      return metrics ? { ok: true, data: metrics.data() } : { ok: false, error: 'no status configured' };
+    case 'page':
+      return metrics
+        ? { ok: true, data: buildSnapshot(server, metrics, false) }
+        : { ok: false, error: 'no status configured' };
+    case 'end':
+      return server.killSession(req.id, req.reason)
+        ? { ok: true, data: [req.id] }
+        : { ok: false, error: `no session ${req.id}` };
+    default:
+      return answerControl(server, req, opts, log);
   }
 }

@@ -207,7 +207,6 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
   const workers = resolveWorkers(o.workers, config, confName, {
     tunName: settings.tunName,
     radius: radius !== undefined,
-    status: status !== undefined,
   });
   const out: LoadedSettings = {
     settings: { ...settings, ...(status ? { status } : {}), ...(workers > 1 ? { workers } : {}) },
@@ -219,14 +218,14 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
 
 /**
  * `workers` (pptpd.conf) or `--workers`: the number of processes, "auto" being one per processor.
- * Errors name where it was set: more than one with what workers cannot share yet (RADIUS, the
- * status listener), or with a TUN name too long for the workers' own devices (NAME + "w" + index).
+ * Errors name where it was set: more than one with what workers cannot share yet (RADIUS), or
+ * with a TUN name too long for the workers' own devices (NAME + "w" + index).
  */
 function resolveWorkers(
   flagValue: string | undefined,
   config: PptpdConf,
   confName: string,
-  has: { tunName: string; radius: boolean; status: boolean },
+  has: { tunName: string; radius: boolean },
 ): number {
   let value = config.workers;
   let at = config.sources.workers ? formatLocation(config.sources.workers) : confName;
@@ -245,10 +244,6 @@ function resolveWorkers(
   if (has.radius)
     throw new Error(
       `${what} cannot be combined with RADIUS yet; use "workers 1" (or leave it out) with RADIUS`,
-    );
-  if (has.status)
-    throw new Error(
-      `${what} cannot be combined with "status" yet; use "workers 1" (or leave it out) for the status page and metrics`,
     );
   const longest = workerTunName(has.tunName, n - 1);
   if (longest.length > 15)

@@ -442,7 +442,8 @@ export function renderMetrics(d: MetricsData): string {
 
   if (d.radius) {
     w.family('poptop_radius_requests_total', 'counter', 'RADIUS packets sent, retransmissions included.');
-    for (const r of d.radius) w.sample('poptop_radius_requests_total', { purpose: r.purpose }, r.transmissions);
+    for (const r of d.radius)
+      w.sample('poptop_radius_requests_total', { purpose: r.purpose }, r.transmissions);
     w.family('poptop_radius_replies_total', 'counter', 'RADIUS replies received and accepted.');
     for (const r of d.radius) w.sample('poptop_radius_replies_total', { purpose: r.purpose }, r.replies);
     w.family('poptop_radius_timeouts_total', 'counter', 'RADIUS transmissions that got no answer in time.');

@@ -2,11 +2,13 @@
  * `workers 2` with the kernel: `poptop serve --workers 2` in one namespace, `poptop connect` clients
  * in four others (10.231.0.2-5; an address's connections go to worker address % 2: 0, 1, 0, 1).
  * One listening port and one address pool for both workers; data flows through each worker's own
- * TUN device and GRE socket; `poptop sessions` / `kill` / status see both; a worker killed with
+ * TUN device and GRE socket; `poptop sessions` / `kill` / status and the status listener's metrics
+ * and page (served by the primary) see both; a worker killed with
  * SIGKILL loses only its sessions, its addresses return to the pool and it is started again.
  * Needs root (namespaces, raw GRE, TUN) and the compiled dist/.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -16,6 +18,7 @@ import { Scenario } from './scenario.ts';
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : 'needs root (network namespaces, raw sockets, TUN)';
 let sc: Scenario;
+const STATUS = '127.0.0.1:9100';
 
 interface WorkerRow {
   index: number;
@@ -37,7 +40,7 @@ before(async () => {
     throw new Error('root suites are required here');
   if (!isRoot) return;
   sc = new Scenario(4);
-  await sc.startServer(['--workers', '2']);
+  await sc.startServer(['--workers', '2', '--status', STATUS]);
 });
 
 after(async () => {
@@ -46,6 +49,21 @@ after(async () => {
   await sc.server?.exited(20_000).catch(() => null);
   await sc.destroy();
 });
+
+/** GET on the status listener, from inside the server's namespace. */
+const httpGet = (path: string): string =>
+  execFileSync(
+    'ip',
+    [
+      'netns',
+      'exec',
+      sc.topo.server,
+      process.execPath,
+      '-e',
+      `fetch(${JSON.stringify(`http://${STATUS}${path}`)}).then(r => r.text()).then(t => process.stdout.write(t))`,
+    ],
+    { encoding: 'utf8', timeout: 15_000 },
+  );
 
 const status = (): Status => statusIn<Status>(sc.topo.server, `${sc.topo.dir}/control.sock`);
 const CONNECTED = /connected: \S+ (\S+) -> (\S+), MS-CHAPv2, MPPE 128-bit stateless/;
@@ -89,6 +107,15 @@ test('two workers behind one port: one pool, data through both, sessions and kil
         [1, 'ready', 'pptpsrv0w1', 1],
       ],
     );
+    // The primary serves the status listener for both workers (pptpd.conf `status`).
+    await sc.server!.waitFor(/status page on http:\/\/127\.0\.0\.1:9100\//, 5000);
+    const metrics = httpGet('/metrics');
+    assert.match(metrics, /^poptop_sessions\{state="up"\} 2$/m);
+    assert.match(metrics, /^poptop_session_setups_total 2$/m);
+    assert.match(metrics, /^poptop_pool_free_addresses 1$/m);
+    const page = JSON.parse(httpGet('/api/status')) as { sessionCount: number; sessions: { ip: string }[] };
+    assert.equal(page.sessionCount, 2);
+    assert.deepEqual(page.sessions.map((x) => x.ip).sort(), [aliceIp, '10.77.0.200'].sort());
   });
 
   await t.test('the limit is global: worker 1 refuses a third session while it has only one', async () => {

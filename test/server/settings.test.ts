@@ -185,10 +185,9 @@ test('workers: the count reaches the settings; with RADIUS, status or a long TUN
     () => load('', { workers: 'many' }),
     /^Error: --workers expects "auto" \(one per processor\) or a number from 1 to 64, got "many"$/,
   );
-  assert.throws(
-    () => load('workers 2\nstatus 127.0.0.1:9100\n'),
-    new RegExp(`^Error: ${f.conf}:4: "workers 2" cannot be combined with "status" yet`),
-  );
+  const withStatus = load('workers 2\nstatus 127.0.0.1:9100\n').settings;
+  assert.equal(withStatus.workers, 2, 'the primary serves the status page for its workers');
+  assert.deepEqual(withStatus.status, { host: '127.0.0.1', port: 9100 });
   assert.throws(
     () => load('workers 2\nradius-auth-server 127.0.0.1 secret\nradius-nas-identifier vpn\n'),
     new RegExp(`^Error: ${f.conf}:4: "workers 2" cannot be combined with RADIUS yet`),

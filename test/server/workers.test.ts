@@ -12,7 +12,8 @@ import type { GrePort } from '../../src/net/interfaces.ts';
 import { MemoryGreNetwork, MemoryTun } from '../../src/net/memory.ts';
 import { MemoryListener } from '../../src/net/memory-stream.ts';
 import { defaultPolicy } from '../../src/ppp/policy.ts';
-import { answerControl } from '../../src/server/control-answers.ts';
+import { answerWorker } from '../../src/server/control-answers.ts';
+import { ServerMetrics } from '../../src/server/metrics.ts';
 import { PptpServer } from '../../src/server/server.ts';
 import type { ServerSettings } from '../../src/server/settings.ts';
 import { RecordingSystem } from '../../src/server/system.ts';
@@ -87,6 +88,8 @@ function bench(over: Partial<ServerSettings> = {}, count = 2) {
         callIds: identity.callIds,
         authority: channel,
       });
+      const metrics = new ServerMetrics(server, { eventLoop: false });
+      server.observer = metrics;
       const w: FakeWorker = {
         identity,
         server,
@@ -107,7 +110,7 @@ function bench(over: Partial<ServerSettings> = {}, count = 2) {
         server,
         channel,
         post: toPrimary,
-        answer: (req) => answerControl(server, req, {}, log),
+        answer: (req) => answerWorker(server, metrics, req, {}, log),
         stop: (graceMs) => {
           stopping = true;
           void server.shutdown(graceMs).then(() => {
@@ -244,6 +247,35 @@ test('workers: sessions on both workers share one pool; sessions, status and kil
   assert.equal(b.pool.leases.poolFree, 1, "the killed session's address is free");
   const none = await b.pool.request({ cmd: 'kill', target: 'nobody' });
   assert.deepEqual(none, { ok: false, error: 'no session matches "nobody"' });
+
+  // The status listener's view (pptpd.conf `status`): every worker's part, the primary's pool.
+  const provider = b.pool.statusProvider();
+  const metrics = await provider.metrics();
+  assert.match(metrics, /^poptop_sessions\{state="up"\} 2$/m);
+  assert.match(metrics, /^poptop_session_setups_total 3$/m, 'two on worker 0, one on worker 1');
+  assert.match(metrics, /^poptop_session_ends_total\{reason="admin_kill"\} 1$/m);
+  assert.match(
+    metrics,
+    /^poptop_session_setup_failures_total\{reason="pool_empty"\} 1$/m,
+    'worker 1 refused c4',
+  );
+  assert.match(metrics, /^poptop_pool_addresses 3$/m);
+  assert.match(metrics, /^poptop_pool_free_addresses 1$/m);
+  assert.match(metrics, /^poptop_sessions_limit \d+$/m);
+  const page = await provider.snapshot(false);
+  assert.equal(page.sessionCount, 2);
+  assert.equal(page.pool.free, 1);
+  const left = page.sessions.map((x) => x.id);
+  assert.equal(left.length, 2);
+  assert.ok(await provider.kill(left[1]!, 'closed by the administrator (status page)'));
+  assert.equal(await provider.kill('s99', 'nothing'), false);
+  await run(b.clock, 200);
+  const after = await provider.snapshot(false);
+  assert.deepEqual(
+    after.sessions.map((x) => x.id),
+    [left[0]],
+  );
+  assert.equal(b.pool.leases.poolFree, 2);
 });
 
 test('workers: the connections limit counts every worker', async () => {

@@ -14,12 +14,23 @@ export type ToWorker =
   | { t: 'authorized'; rid: number; answer: LeaseAnswer }
   /** Single-session replace: another worker's session of the same user took over. */
   | { t: 'kill'; sid: string; reason: string }
-  /** `poptop sessions` / `status` / `kill` / `reload`, answered with a `reply`. */
-  | { t: 'request'; rid: number; req: ControlRequest }
+  /** `poptop sessions` / `status` / `kill` / `reload`, or the status listener's, answered with a `reply`. */
+  | { t: 'request'; rid: number; req: WorkerRequest }
   /** A failed login another worker saw: it counts against the user name here too. */
   | { t: 'login-failed'; source: string; user: string }
   /** Close every session and exit. */
   | { t: 'stop'; graceMs: number };
+
+/**
+ * What the primary asks a worker: the control socket's requests, and the status listener's (which
+ * the primary serves for all of them): the worker's metrics as data, its page snapshot, and the
+ * end of one session by its exact id.
+ */
+export type WorkerRequest =
+  | ControlRequest
+  | { cmd: 'metrics' }
+  | { cmd: 'page' }
+  | { cmd: 'end'; id: string; reason: string };
 
 /** Worker → primary. */
 export type ToPrimary =

@@ -10,11 +10,21 @@ import type { Logger } from '../../util/log.ts';
 import { formatIPv4, type IPv4, parseIPv4 } from '../../wire/ip.ts';
 import { type AcceptFailure, listenForControl } from '../admission.ts';
 import type { ControlReply, ControlRequest } from '../control-socket.ts';
+import { type MetricsData, mergeMetrics, renderMetrics } from '../metrics.ts';
 import type { ReloadTarget } from '../reload.ts';
 import type { SessionInfo } from '../session.ts';
 import type { ServerSettings } from '../settings.ts';
+import { mergeSnapshots, type StatusProvider } from '../status-http.ts';
+import type { StatusSnapshot } from '../status-page.ts';
 import type { SystemCounters } from '../system.ts';
-import { callIdShare, type ToPrimary, type ToWorker, type WorkerIdentity, workerFor } from './messages.ts';
+import {
+  callIdShare,
+  type ToPrimary,
+  type ToWorker,
+  type WorkerIdentity,
+  type WorkerRequest,
+  workerFor,
+} from './messages.ts';
 
 /** A worker process as the primary sees it (a child process; tests use objects in memory). */
 export interface WorkerProcess {
@@ -375,7 +385,7 @@ export class WorkerPool implements ReloadTarget {
   // ---- administration ----
 
   /** Asks every running worker; undefined for one that did not answer in time. */
-  private ask(req: ControlRequest): Promise<(ControlReply | undefined)[]> {
+  private ask(req: WorkerRequest): Promise<(ControlReply | undefined)[]> {
     return Promise.all(
       this.slots.map(
         (slot) =>
@@ -469,6 +479,37 @@ export class WorkerPool implements ReloadTarget {
       system,
       memory,
       workers,
+    };
+  }
+
+  /**
+   * What the status listener shows (pptpd.conf `status`), gathered from every worker: their
+   * metrics summed and their sessions listed, with the pool, the limit and the primary's own
+   * drops from here. A worker that does not answer in time is left out of that answer.
+   */
+  statusProvider(): StatusProvider {
+    const startedAt = Date.now();
+    const answered = <T>(replies: (ControlReply | undefined)[]): T[] =>
+      replies.flatMap((r) => (r?.ok ? [r.data as T] : []));
+    return {
+      metrics: async () =>
+        renderMetrics(
+          mergeMetrics(answered<MetricsData>(await this.ask({ cmd: 'metrics' })), {
+            startedAt,
+            limit: this.settings.maxConnections,
+            pool: { size: this.leases.poolSize, free: this.leases.poolFree },
+            drops: { primary: this.drops.snapshot() },
+          }),
+        ),
+      snapshot: async (tokenRequired) =>
+        mergeSnapshots(answered<StatusSnapshot>(await this.ask({ cmd: 'page' })), {
+          now: Date.now(),
+          startedAt,
+          sessionLimit: this.settings.maxConnections,
+          pool: { size: this.leases.poolSize, free: this.leases.poolFree },
+          tokenRequired,
+        }),
+      kill: async (id, reason) => answered<string[]>(await this.ask({ cmd: 'end', id, reason })).length > 0,
     };
   }
 

@@ -1,10 +1,10 @@
 import type { Socket } from 'node:net';
 import type { LeaseAnswer } from '../../aaa/leases.ts';
 import type { Logger } from '../../util/log.ts';
-import type { ControlReply, ControlRequest } from '../control-socket.ts';
+import type { ControlReply } from '../control-socket.ts';
 import type { PptpServer } from '../server.ts';
 import type { AddressAuthority, AuthorizeRequest, Session } from '../session.ts';
-import type { ToPrimary, ToWorker } from './messages.ts';
+import type { ToPrimary, ToWorker, WorkerRequest } from './messages.ts';
 
 /**
  * A worker's end of the channel to the primary, as its server's AddressAuthority: authorization
@@ -71,8 +71,8 @@ export interface WorkerSide {
   readonly server: PptpServer;
   readonly channel: PrimaryChannel;
   post(m: ToPrimary): boolean;
-  /** The answer to a control request (sessions, status, kill, reload). */
-  answer(req: ControlRequest): ControlReply;
+  /** The answer to a request of the primary (sessions, status, kill, reload; metrics, page, end). */
+  answer(req: WorkerRequest): ControlReply;
   /** Close every session and end the worker. */
   stop(graceMs: number): void;
   readonly stopping: boolean;
