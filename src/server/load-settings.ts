@@ -206,7 +206,6 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
   }
   const workers = resolveWorkers(o.workers, config, confName, {
     tunName: settings.tunName,
-    radius: radius !== undefined,
   });
   const out: LoadedSettings = {
     settings: { ...settings, ...(status ? { status } : {}), ...(workers > 1 ? { workers } : {}) },
@@ -218,14 +217,13 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
 
 /**
  * `workers` (pptpd.conf) or `--workers`: the number of processes, "auto" being one per processor.
- * Errors name where it was set: more than one with what workers cannot share yet (RADIUS), or
- * with a TUN name too long for the workers' own devices (NAME + "w" + index).
+ * Errors name where it was set: a TUN name too long for the workers' own devices (NAME + "w" + index).
  */
 function resolveWorkers(
   flagValue: string | undefined,
   config: PptpdConf,
   confName: string,
-  has: { tunName: string; radius: boolean },
+  has: { tunName: string },
 ): number {
   let value = config.workers;
   let at = config.sources.workers ? formatLocation(config.sources.workers) : confName;
@@ -241,10 +239,6 @@ function resolveWorkers(
   const n = value === 'auto' ? Math.min(MAX_WORKERS, availableParallelism()) : value;
   if (n <= 1) return 1;
   const what = `${at}: "workers ${value}"${value === 'auto' ? ` (${n} here)` : ''}`;
-  if (has.radius)
-    throw new Error(
-      `${what} cannot be combined with RADIUS yet; use "workers 1" (or leave it out) with RADIUS`,
-    );
   const longest = workerTunName(has.tunName, n - 1);
   if (longest.length > 15)
     throw new Error(

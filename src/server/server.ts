@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { LeaseManager } from '../aaa/leases.ts';
 import { LoginThrottle } from '../aaa/login-throttle.ts';
 import type { RadiusTransport } from '../aaa/radius/client.ts';
+import type { CoaChanges } from '../aaa/radius/dynauth.ts';
 import type { FramedRoute } from '../aaa/radius/framed-route.ts';
 import { RadiusService } from '../aaa/radius/service.ts';
 import { GreDemux, type GreDemuxDropReason } from '../gre/demux.ts';
@@ -137,6 +138,8 @@ export class PptpServer implements SessionHost {
         clock: deps.clock,
         log: deps.log,
         ...(deps.radiusTransport ? { transport: deps.radiusTransport } : {}),
+        // A worker (it has an authority): Accounting-On/Off and Disconnect/CoA are its primary's.
+        nasEvents: deps.authority === undefined,
       });
     }
     this.gre.onPacket((p, from) => this.demux.receive(p, from));
@@ -457,6 +460,11 @@ export class PptpServer implements SessionHost {
     const s = this.sessions.get(id);
     s?.kill(reason);
     return s !== undefined;
+  }
+
+  /** Disconnect/CoA its primary forwards to session `id` (workers); false when there is no such RADIUS session. */
+  dynauth(id: string, change: { disconnect: string } | { limits: CoaChanges }): boolean {
+    return this.sessions.get(id)?.dynauth(change) ?? false;
   }
 
   kill(target: string, reason = 'closed by the administrator'): string[] {

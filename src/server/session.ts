@@ -1,8 +1,9 @@
 import type { Credential } from '../aaa/credentials.ts';
 import type { LeaseAnswer, LeaseManager } from '../aaa/leases.ts';
 import type { AuthThrottle } from '../aaa/login-throttle.ts';
+import type { CoaChanges } from '../aaa/radius/dynauth.ts';
 import { describeFramedRoute, type FramedRoute } from '../aaa/radius/framed-route.ts';
-import type { RadiusService, RadiusSession } from '../aaa/radius/service.ts';
+import type { RadiusService, RadiusSession, RemoteRadiusSession } from '../aaa/radius/service.ts';
 import { formatRate, type RateLimit, TokenBucket } from '../aaa/rate-limit.ts';
 import type { GreHeader } from '../gre/codec.ts';
 import type { GreEndpoint } from '../gre/demux.ts';
@@ -43,7 +44,12 @@ export interface AuthorizeRequest {
   entry: Pick<Credential, 'user' | 'addresses'> | null;
   /** A second authentication on the same session (it keeps its lease when still permitted). */
   again: boolean;
+  /** A RADIUS login: the Framed-IP-Address it gave (ip undefined: the pool). */
+  radius?: { ip?: IPv4 };
 }
+
+/** The primary's answer: the lease, or a refusal; `heldBy` names the session that has the address RADIUS gave. */
+export type AuthorizeResult = LeaseAnswer & { heldBy?: string };
 
 /**
  * Who decides, across worker processes, what must be decided once: single-session and the
@@ -51,11 +57,13 @@ export interface AuthorizeRequest {
  * of each failed login (the brake per user name covers every worker).
  */
 export interface AddressAuthority {
-  authorize(session: Session, req: AuthorizeRequest): Promise<LeaseAnswer>;
+  authorize(session: Session, req: AuthorizeRequest): Promise<AuthorizeResult>;
   sessionUp(session: Session): void;
   sessionClosed(session: Session): void;
   /** A failed login here: the other workers count it against the user name too. */
   loginFailed(source: string, user: string): void;
+  /** A RADIUS session is up: what Disconnect/CoA and a lost-worker Stop need (the primary's). */
+  radiusUp?(session: Session, radius: RemoteRadiusSession): void;
 }
 
 /** What a session needs from the server that owns it. */
@@ -276,6 +284,18 @@ export class Session implements GreEndpoint {
   }
 
   /** End the session cleanly: LCP Terminate, then Call-Disconnect-Notify and Stop-Control-Connection. */
+  /**
+   * Disconnect/CoA for this session (a worker's primary forwards them): `disconnect` ends it as
+   * a Disconnect-Request does (its Stop says Admin-Reset), else `limits` change. False when it has
+   * no RADIUS session up.
+   */
+  dynauth(change: { disconnect: string } | { limits: CoaChanges }): boolean {
+    if (!this.radius?.isUp) return false;
+    if ('disconnect' in change) this.radius.disconnect(change.disconnect);
+    else this.radius.changeLimits(change.limits);
+    return true;
+  }
+
   kill(reason: string): void {
     if (this.closed) return;
     this.endReason ??= reason;
@@ -388,13 +408,19 @@ export class Session implements GreEndpoint {
       this.user ??= r.user;
       this.host.sessionAuthenticated(this);
       this.method = r.method;
+      const radius = this.radius?.accept(r);
       return authority
         .authorize(this, {
           user: r.user,
           entry: r.credential ? { user: r.credential.user, addresses: r.credential.addresses } : null,
           again,
+          ...(radius ? { radius: radius.ip === undefined ? {} : { ip: radius.ip } } : {}),
         })
-        .then((answer) => this.authorized(r, again, answer));
+        .then((answer) => {
+          if (answer.heldBy !== undefined && radius?.ip !== undefined)
+            this.radius?.addressHeldBy(radius.ip, answer.heldBy);
+          return this.authorized(r, again, answer);
+        });
     }
     if (!again && this.settings.singleSession !== 'off') {
       const others = this.host.sessionsOf(r.user).filter((s) => s !== this && !s.isClosed);
@@ -476,6 +502,8 @@ export class Session implements GreEndpoint {
       ...(radattr ? { radattr } : {}),
     });
     this.radius?.up(ip, info.mppe?.bits);
+    const remote = this.radius?.remote();
+    if (remote) this.host.authority?.radiusUp?.(this, remote);
     this.startLimits();
     if (this.settings.logwtmp) {
       this.wtmpLine = `pptp/${this.id}`;

@@ -188,10 +188,11 @@ test('workers: the count reaches the settings; with RADIUS, status or a long TUN
   const withStatus = load('workers 2\nstatus 127.0.0.1:9100\n').settings;
   assert.equal(withStatus.workers, 2, 'the primary serves the status page for its workers');
   assert.deepEqual(withStatus.status, { host: '127.0.0.1', port: 9100 });
-  assert.throws(
-    () => load('workers 2\nradius-auth-server 127.0.0.1 secret\nradius-nas-identifier vpn\n'),
-    new RegExp(`^Error: ${f.conf}:4: "workers 2" cannot be combined with RADIUS yet`),
-  );
+  const withRadius = load(
+    'workers 2\nradius-auth-server 127.0.0.1 secret\nradius-nas-identifier vpn\n',
+  ).settings;
+  assert.equal(withRadius.workers, 2, 'RADIUS with workers: the primary has the NAS events');
+  assert.ok(withRadius.radius);
   const w = loadServerSettings({
     configPath: f.conf,
     secretsPath: f.secrets,

@@ -7,6 +7,19 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { test } from 'node:test';
+import { StaticCredentials } from '../../src/aaa/credentials.ts';
+import type { RadiusTransport } from '../../src/aaa/radius/client.ts';
+import {
+  attrText,
+  attrU32,
+  decodeRadiusPacket,
+  findAttr,
+  type RadiusAttribute,
+  signRadiusPacket,
+  textAttr,
+  u32Attr,
+} from '../../src/aaa/radius/codec.ts';
+import { AcctStatus, Attr, RadiusCode, TerminateCause } from '../../src/aaa/radius/dictionary.ts';
 import { PptpClient } from '../../src/client/client.ts';
 import type { GrePort } from '../../src/net/interfaces.ts';
 import { MemoryGreNetwork, MemoryTun } from '../../src/net/memory.ts';
@@ -56,7 +69,7 @@ interface FakeWorker {
   crash(): void;
 }
 
-function bench(over: Partial<ServerSettings> = {}, count = 2) {
+function bench(over: Partial<ServerSettings> = {}, count = 2, radius?: MemoryRadius) {
   const clock = new ManualClock(1_000_000);
   const net = new MemoryGreNetwork({ clock, delayMs: 1 });
   const gre = splitGre(net.port('127.0.0.1'));
@@ -65,10 +78,12 @@ function bench(over: Partial<ServerSettings> = {}, count = 2) {
   const settings = serverSettings(over);
   const workers: FakeWorker[] = [];
   let pids = 100;
+  const primaryRadius = radius ? { radiusTransport: () => radius.transport() } : {};
   const pool = new WorkerPool(settings, count, {
     clock,
     log,
     listener,
+    ...primaryRadius,
     spawn: (identity, events: WorkerEvents) => {
       let alive = true;
       // Messages cross a turn, both ways, as over a pipe.
@@ -87,6 +102,8 @@ function bench(over: Partial<ServerSettings> = {}, count = 2) {
         system: new RecordingSystem(),
         callIds: identity.callIds,
         authority: channel,
+        // A crashed worker sends nothing more, RADIUS included.
+        ...(radius ? { radiusTransport: () => radius.transport(() => alive) } : {}),
       });
       const metrics = new ServerMetrics(server, { eventLoop: false });
       server.observer = metrics;
@@ -144,13 +161,19 @@ function bench(over: Partial<ServerSettings> = {}, count = 2) {
 type Bench = ReturnType<typeof bench>;
 
 /** A client from `address` (which decides its worker); `up` resolves with its address. */
-function client(b: Bench, address: string, user = 'alice', password = 'alice-secret') {
+function client(
+  b: Bench,
+  address: string,
+  user = 'alice',
+  password = 'alice-secret',
+  policy = defaultPolicy('client'),
+) {
   const state = { up: undefined as string | undefined, down: undefined as string | undefined };
   const c = new PptpClient({
     server: ip('127.0.0.1'),
     user,
     password,
-    policy: defaultPolicy('client'),
+    policy,
     clock: b.clock,
     log: new MemoryLogger(),
     gre: b.net.port(address),
@@ -171,8 +194,8 @@ function client(b: Bench, address: string, user = 'alice', password = 'alice-sec
   return { c, state };
 }
 
-async function started(over: Partial<ServerSettings> = {}, count = 2): Promise<Bench> {
-  const b = bench(over, count);
+async function started(over: Partial<ServerSettings> = {}, count = 2, radius?: MemoryRadius): Promise<Bench> {
+  const b = bench(over, count, radius);
   const ready = b.pool.start();
   await run(b.clock, 50);
   await ready;
@@ -386,4 +409,152 @@ test('workers: failed logins for a user name on one worker brake that name on th
   assert.ok(w1.assess('127.0.0.99', 'alice').delayMs > 0, 'and so does worker 1, told by the primary');
   assert.equal(w1.assess('127.0.0.99', 'bob').delayMs, 0, 'other names are not braked');
   assert.equal(w1.isLocked('127.0.1.0'), false, "an address's lockout stays its own worker's");
+});
+
+const RADIUS_SECRET = 'workers-radius';
+const enc = (text: string) => new TextEncoder().encode(text);
+
+/**
+ * A RADIUS server in memory, for the primary and every worker (each has its own transport): PAP
+ * logins accepted with the Framed-IP-Address set for the user (none: the pool), accounting answered
+ * and recorded.
+ */
+class MemoryRadius {
+  readonly accounting: { status: number; sessionId: string; user?: string; cause?: number }[] = [];
+  private readonly framedIp: Record<string, string | undefined>;
+  constructor(framedIp: Record<string, string | undefined>) {
+    this.framedIp = framedIp;
+  }
+  /** A process's socket; it sends nothing while `alive` says false. */
+  transport(alive = () => true): RadiusTransport {
+    let handler: ((b: Uint8Array, h: string, p: number) => void) | undefined;
+    return {
+      send: (bytes, host, port) => {
+        if (!alive()) return;
+        const req = decodeRadiusPacket(bytes);
+        const user = findAttr(req.attributes, Attr.UserName);
+        const attributes: RadiusAttribute[] = [];
+        let code: number = RadiusCode.AccountingResponse;
+        if (req.code === RadiusCode.AccessRequest) {
+          code = RadiusCode.AccessAccept;
+          const fixed = user ? this.framedIp[attrText(user)] : undefined;
+          if (fixed) attributes.push(u32Attr(Attr.FramedIpAddress, ip(fixed)));
+        } else {
+          const cause = findAttr(req.attributes, Attr.AcctTerminateCause);
+          this.accounting.push({
+            status: attrU32(findAttr(req.attributes, Attr.AcctStatusType)!),
+            sessionId: attrText(findAttr(req.attributes, Attr.AcctSessionId)!),
+            ...(user ? { user: attrText(user) } : {}),
+            ...(cause ? { cause: attrU32(cause) } : {}),
+          });
+        }
+        const reply = signRadiusPacket(
+          { code, id: req.id, authenticator: new Uint8Array(16), attributes },
+          enc(RADIUS_SECRET),
+          { requestAuthenticator: req.authenticator, messageAuthenticator: code === RadiusCode.AccessAccept },
+        );
+        setImmediate(() => handler?.(reply, host, port));
+      },
+      onMessage: (fn) => {
+        handler = fn;
+      },
+      setBusy: () => {},
+      close: () => {},
+    };
+  }
+  statuses(user?: string): number[] {
+    return this.accounting.filter((a) => user === undefined || a.user === user).map((a) => a.status);
+  }
+}
+
+test("workers with RADIUS: Accounting-On/Off once, Framed-IP through the one pool, Disconnect-Request forwarded, a dead worker's sessions stopped", async () => {
+  const radius = new MemoryRadius({ alice: '10.77.0.50', bob: '10.77.0.50' });
+  const base = serverSettings();
+  const b = await started(
+    {
+      credentials: new StaticCredentials([]),
+      radius: {
+        authServers: [{ host: '127.0.0.1', port: 1812, secret: RADIUS_SECRET }],
+        acctServers: [{ host: '127.0.0.1', port: 1813, secret: RADIUS_SECRET }],
+        timeoutS: 2,
+        tries: 1,
+        deadtimeS: 0,
+        origin: 'test',
+        dynauthPort: 0,
+      },
+      policy: {
+        ...base.policy,
+        auth: { ...base.policy.auth, require: ['pap'] },
+        mppe: { ...base.policy.mppe, required: false },
+      },
+    },
+    2,
+    radius,
+  );
+  const pap = defaultPolicy('client');
+  pap.auth.accept = ['pap'];
+  pap.mppe.required = false;
+  await run(b.clock, 50);
+  assert.deepEqual(
+    radius.statuses(),
+    [AcctStatus.AccountingOn],
+    'from the primary only, not from each worker',
+  );
+
+  // alice (worker 0) gets her Framed-IP-Address, leased by the primary.
+  const alice = client(b, '127.0.0.2', 'alice', 'pw', pap);
+  await run(b.clock, 500);
+  assert.equal(alice.state.up, '10.77.0.50');
+  assert.equal(b.pool.leases.holderOf(ip('10.77.0.50'))?.id, 's1');
+  assert.deepEqual(radius.statuses('alice'), [AcctStatus.Start]);
+
+  // RADIUS gives bob (worker 1) the same address: the primary refuses it and names alice's session.
+  const bob = client(b, '127.0.0.3', 'bob', 'pw', pap);
+  await run(b.clock, 500);
+  assert.equal(bob.state.up, undefined);
+  assert.match(b.log.text(), /gave 10\.77\.0\.50, which session s1 here still has/);
+  assert.deepEqual(radius.statuses('bob'), [], "no Stop that would free alice's address there");
+
+  // carol (worker 1): an address of the pool.
+  const carol = client(b, '127.0.0.5', 'carol', 'pw', pap);
+  await run(b.clock, 500);
+  assert.ok(carol.state.up?.startsWith('10.77.0.1'), carol.state.up);
+
+  // A Disconnect-Request to the primary's listener ends alice's session on worker 0.
+  const aliceId = radius.accounting.find((a) => a.user === 'alice')!.sessionId;
+  const request = (sessionId: string) =>
+    signRadiusPacket(
+      {
+        code: RadiusCode.DisconnectRequest,
+        id: 7,
+        authenticator: new Uint8Array(16),
+        attributes: [textAttr(Attr.AcctSessionId, sessionId)],
+      },
+      enc(RADIUS_SECRET),
+      { messageAuthenticator: true },
+    );
+  const nak = b.pool.radius!.dynauthHandler.handle(request('no-such-session'), '127.0.0.1', 40000);
+  assert.equal(decodeRadiusPacket(nak!).code, RadiusCode.DisconnectNak);
+  const ack = b.pool.radius!.dynauthHandler.handle(request(aliceId), '127.0.0.1', 40001);
+  assert.equal(decodeRadiusPacket(ack!).code, RadiusCode.DisconnectAck);
+  await run(b.clock, 500);
+  assert.ok(alice.state.down, 'alice is disconnected');
+  const aliceStop = radius.accounting.find((a) => a.user === 'alice' && a.status === AcctStatus.Stop);
+  assert.equal(aliceStop?.cause, TerminateCause.AdminReset, 'her worker sent her Stop, as for one process');
+  assert.equal(b.pool.leases.holderOf(ip('10.77.0.50')), undefined);
+
+  // Worker 1 dies with carol's session: the primary sends her Stop (NAS-Error).
+  b.workers[1]!.crash();
+  await run(b.clock, 100);
+  const carolStop = radius.accounting.find((a) => a.user === 'carol' && a.status === AcctStatus.Stop);
+  assert.equal(carolStop?.cause, TerminateCause.NasError);
+  assert.match(b.log.text(), /worker 1 ended/);
+
+  const down = b.pool.shutdown(1000);
+  await run(b.clock, 3000);
+  await down;
+  assert.deepEqual(
+    radius.statuses().filter((x) => x === AcctStatus.AccountingOn || x === AcctStatus.AccountingOff),
+    [AcctStatus.AccountingOn, AcctStatus.AccountingOff],
+  );
 });

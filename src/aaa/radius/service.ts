@@ -79,6 +79,33 @@ export interface RadiusServiceDeps {
   log: Logger;
   /** Sockets (tests); default a UDP socket per client. */
   transport?: (purpose: 'authentication' | 'accounting') => RadiusTransport;
+  /**
+   * Whether this process speaks for the NAS: Accounting-On when it starts, Accounting-Off when it
+   * stops, and the Disconnect/CoA listener. Default true; a worker leaves them to its primary
+   * (server/workers/), since an Accounting-On from a restarted worker would tell the RADIUS server
+   * that every session of every worker ended.
+   */
+  nasEvents?: boolean;
+  /** The sessions Disconnect/CoA act on, when they are held elsewhere (a primary's workers'). */
+  sessions?: () => Iterable<DynAuthSession>;
+}
+
+/**
+ * What a worker tells its primary of a RADIUS session that is up: enough for Disconnect/CoA to find
+ * it, and for the primary to send its Stop should the worker die (JSON-safe).
+ */
+export interface RemoteRadiusSession {
+  acctSessionId: string;
+  userName: string | undefined;
+  framedIp: IPv4 | undefined;
+  callingStationId: string;
+  nasPort: number;
+  /** When it came up (the worker's clock: the same monotonic clock on one machine). */
+  upAt: number;
+  /** Class attributes of the Access-Accept, hex (echoed in accounting, RFC 2865 §5.25). */
+  classes: string[];
+  /** Whether its login was a RADIUS one (Acct-Authentic). */
+  radiusLogin: boolean;
 }
 
 const TWO_32 = 2 ** 32;
@@ -115,11 +142,13 @@ export class RadiusService {
   private dynauth: DynAuthServer | undefined;
   /** The Disconnect/CoA handler (also for tests). */
   readonly dynauthHandler: DynAuthHandler;
+  private readonly nasEvents: boolean;
 
   constructor(settings: RadiusSettings, deps: RadiusServiceDeps) {
     this.settings = settings;
     this.clock = deps.clock;
     this.log = deps.log;
+    this.nasEvents = deps.nasEvents ?? true;
     const common = {
       timeoutMs: settings.timeoutS * 1000,
       tries: settings.tries,
@@ -149,7 +178,7 @@ export class RadiusService {
     }
     this.dynauthHandler = new DynAuthHandler({
       clients,
-      sessions: () => this.liveSessions(),
+      sessions: deps.sessions ?? (() => this.liveSessions()),
       ...this.nas,
       clock: deps.clock,
       log: deps.log,
@@ -175,6 +204,12 @@ export class RadiusService {
   async start(): Promise<number | undefined> {
     const list = (s: RadiusServer[]) => s.map((x) => `${x.host}:${x.port}`).join(', ');
     const acct = this.accounting ? `accounting to ${list(this.settings.acctServers)}` : 'no accounting';
+    if (!this.nasEvents) {
+      this.log.debug(
+        `RADIUS (${this.settings.origin}): authentication by ${list(this.settings.authServers)}; ${acct}; Accounting-On/Off and Disconnect/CoA by the primary`,
+      );
+      return undefined;
+    }
     this.accounting?.add(AcctStatus.AccountingOn, this.nasRecord(), 'for this server');
     const port = this.settings.dynauthPort ?? 3799;
     let bound: number | undefined;
@@ -194,11 +229,13 @@ export class RadiusService {
     if (this.stopped) return;
     this.stopped = true;
     if (this.accounting) {
-      this.accounting.add(
-        AcctStatus.AccountingOff,
-        [...this.nasRecord(), u32Attr(Attr.AcctTerminateCause, TerminateCause.AdminReboot)],
-        'for this server',
-      );
+      if (this.nasEvents) {
+        this.accounting.add(
+          AcctStatus.AccountingOff,
+          [...this.nasRecord(), u32Attr(Attr.AcctTerminateCause, TerminateCause.AdminReboot)],
+          'for this server',
+        );
+      }
       const done = await this.accounting.flush(graceMs);
       if (!done) {
         this.log.warn(
@@ -221,6 +258,32 @@ export class RadiusService {
 
   forget(s: RadiusSession): void {
     this.sessions.delete(s.acctSessionId);
+  }
+
+  /**
+   * The Stop of a session whose worker died with it (its primary sends it): the time it was up and
+   * Acct-Terminate-Cause NAS-Error, without counters (they died with the worker). Without it, a
+   * RADIUS server's session table and address pool would keep the session open.
+   */
+  lostSessionStop(s: RemoteRadiusSession): void {
+    const q = this.accounting;
+    if (!q) return;
+    const ctx = { acctSessionId: s.acctSessionId, nasPort: s.nasPort, callingStationId: s.callingStationId };
+    const attrs: RadiusAttribute[] = [
+      ...sessionAttributes(this.nas, ctx),
+      u32Attr(Attr.AcctAuthentic, s.radiusLogin ? AcctAuthentic.Radius : AcctAuthentic.Local),
+      u32Attr(Attr.EventTimestamp, Math.floor(Date.now() / 1000)),
+      u32Attr(Attr.AcctSessionTime, Math.max(0, Math.floor((this.now() - s.upAt) / 1000))),
+      u32Attr(Attr.AcctTerminateCause, TerminateCause.NasError),
+    ];
+    if (s.userName !== undefined) attrs.unshift(textAttr(Attr.UserName, s.userName));
+    if (s.framedIp !== undefined) attrs.push(u32Attr(Attr.FramedIpAddress, s.framedIp));
+    for (const c of s.classes) attrs.push(bytesAttr(Attr.Class, Buffer.from(c, 'hex')));
+    q.add(
+      AcctStatus.Stop,
+      attrs,
+      `for ${s.acctSessionId}${s.userName ? ` (${quote(s.userName)})` : ''}, lost with its worker`,
+    );
   }
 
   now(): number {
@@ -309,10 +372,11 @@ export class RadiusSession implements DynAuthSession {
   }
 
   /**
-   * The address for a login RADIUS accepted: Framed-IP-Address, or the pool. Undefined when the
-   * login was not a RADIUS one (the caller leases as usual).
+   * Notes what the Access-Accept of a login granted (logging what poptop does not use), and returns
+   * the address it asks for: Framed-IP-Address, or undefined for the pool. Undefined as a whole when
+   * the login was not a RADIUS one (the caller leases as usual).
    */
-  lease(r: AuthSuccess, leases: LeaseManager): LeaseAnswer | undefined {
+  accept(r: AuthSuccess): { ip: IPv4 | undefined } | undefined {
     const grant = r.grant as RadiusGrant | undefined;
     if (!grant || typeof grant !== 'object' || !('server' in grant)) return undefined;
     this.grant = grant;
@@ -326,18 +390,50 @@ export class RadiusSession implements DynAuthSession {
     for (const name of grant.rate.notRates) {
       this.handle.log.debug(`RADIUS Filter-Id ${name} ignored: not a rate (poptop has no filter lists)`);
     }
-    const ip = grant.framedIp === 'pool' ? undefined : grant.framedIp;
-    const answer = leases.leaseFromRadius(this.handle, r.user, ip);
-    const holder = ip === undefined ? undefined : leases.holderOf(ip);
+    return { ip: grant.framedIp === 'pool' ? undefined : grant.framedIp };
+  }
+
+  /**
+   * The address RADIUS gave (`ip`) is refused because session `holder` here still has it. No Stop
+   * is sent for it then: it would have the RADIUS server's pool give it out again at once.
+   */
+  addressHeldBy(ip: IPv4, holder: string): void {
     const offered = this.offered;
-    const conflict = 'refuse' in answer && holder !== undefined && holder !== this.handle;
-    if (conflict && offered !== undefined && offered.ip === ip) {
-      offered.keep = true;
-      this.handle.log.warn(
-        `RADIUS server ${grant.server} gave ${formatIPv4(ip!)}, which session ${holder.id} here still has: its pool must think that address free (did its lease expire? keep Acct-Interim-Interval below the pool's lease time); no Stop is sent for it, so it stays allocated there`,
-      );
+    if (offered === undefined || offered.ip !== ip) return;
+    offered.keep = true;
+    this.handle.log.warn(
+      `RADIUS server ${offered.grant.server} gave ${formatIPv4(ip)}, which session ${holder} here still has: its pool must think that address free (did its lease expire? keep Acct-Interim-Interval below the pool's lease time); no Stop is sent for it, so it stays allocated there`,
+    );
+  }
+
+  /**
+   * The address for a login RADIUS accepted: Framed-IP-Address, or the pool. Undefined when the
+   * login was not a RADIUS one (the caller leases as usual).
+   */
+  lease(r: AuthSuccess, leases: LeaseManager): LeaseAnswer | undefined {
+    const want = this.accept(r);
+    if (!want) return undefined;
+    const answer = leases.leaseFromRadius(this.handle, r.user, want.ip);
+    const holder = want.ip === undefined ? undefined : leases.holderOf(want.ip);
+    if ('refuse' in answer && holder !== undefined && holder !== this.handle) {
+      this.addressHeldBy(want.ip!, holder.id);
     }
     return answer;
+  }
+
+  /** What the primary keeps of this session once it is up (workers), or undefined before. */
+  remote(): RemoteRadiusSession | undefined {
+    if (this.upAt === undefined || this.ended) return undefined;
+    return {
+      acctSessionId: this.acctSessionId,
+      userName: this.user,
+      framedIp: this.ip,
+      callingStationId: this.callingStationId,
+      nasPort: this.callId,
+      upAt: this.upAt,
+      classes: (this.grant?.classes ?? []).map((c) => Buffer.from(c).toString('hex')),
+      radiusLogin: this.grant !== undefined,
+    };
   }
 
   /** The rate limit the Access-Accept set (Mikrotik-Rate-Limit, Filter-Id), with its source. */

@@ -1,6 +1,7 @@
-import type { LeaseAnswer } from '../../aaa/leases.ts';
+import type { CoaChanges } from '../../aaa/radius/dynauth.ts';
+import type { RemoteRadiusSession } from '../../aaa/radius/service.ts';
 import type { ControlReply, ControlRequest } from '../control-socket.ts';
-import type { AuthorizeRequest } from '../session.ts';
+import type { AuthorizeRequest, AuthorizeResult } from '../session.ts';
 
 /**
  * What the primary and its workers say to each other over the IPC channel Node opens between them
@@ -11,7 +12,9 @@ import type { AuthorizeRequest } from '../session.ts';
 export type ToWorker =
   /** The socket sent with this message is a control connection for session `sid` (its number). */
   | { t: 'connection'; sid: number }
-  | { t: 'authorized'; rid: number; answer: LeaseAnswer }
+  | { t: 'authorized'; rid: number; answer: AuthorizeResult }
+  /** A Disconnect-Request or CoA-Request the primary's listener accepted for session `sid`. */
+  | { t: 'dynauth'; sid: string; change: { disconnect: string } | { limits: CoaChanges } }
   /** Single-session replace: another worker's session of the same user took over. */
   | { t: 'kill'; sid: string; reason: string }
   /** `poptop sessions` / `status` / `kill` / `reload`, or the status listener's, answered with a `reply`. */
@@ -40,6 +43,8 @@ export type ToPrimary =
   | { t: 'failed'; error: string }
   | ({ t: 'authorize'; rid: number; sid: string } & AuthorizeRequest)
   | { t: 'up'; sid: string }
+  /** Session `sid`'s RADIUS side is up: what the primary needs for Disconnect/CoA and a lost Stop. */
+  | { t: 'radius-up'; sid: string; radius: RemoteRadiusSession }
   | { t: 'closed'; sid: string }
   /** The control connection of session `sid` is closed: its descriptor is free. */
   | { t: 'gone'; sid: number }

@@ -1,6 +1,9 @@
 import type { Socket } from 'node:net';
-import type { LeaseAnswer, LeaseHolder } from '../../aaa/leases.ts';
+import type { LeaseHolder } from '../../aaa/leases.ts';
 import { LeaseManager } from '../../aaa/leases.ts';
+import type { RadiusTransport } from '../../aaa/radius/client.ts';
+import type { DynAuthSession } from '../../aaa/radius/dynauth.ts';
+import { RadiusService, type RemoteRadiusSession } from '../../aaa/radius/service.ts';
 import type { FdReserve } from '../../net/fd-reserve.ts';
 import { type ControlListener, TcpListener } from '../../net/listener.ts';
 import type { Clock, TimerHandle } from '../../util/clock.ts';
@@ -12,7 +15,7 @@ import { type AcceptFailure, listenForControl } from '../admission.ts';
 import type { ControlReply, ControlRequest } from '../control-socket.ts';
 import { type MetricsData, mergeMetrics, renderMetrics } from '../metrics.ts';
 import type { ReloadTarget } from '../reload.ts';
-import type { SessionInfo } from '../session.ts';
+import type { AuthorizeResult, SessionInfo } from '../session.ts';
 import type { ServerSettings } from '../settings.ts';
 import { mergeSnapshots, type StatusProvider } from '../status-http.ts';
 import type { StatusSnapshot } from '../status-page.ts';
@@ -79,6 +82,8 @@ interface Held extends LeaseHolder {
   readonly id: string;
   readonly worker: number;
   user: string | undefined;
+  /** Its RADIUS side, once up (Disconnect/CoA find it; its Stop is sent here if its worker dies). */
+  radius?: RemoteRadiusSession;
 }
 
 export interface WorkerPoolDeps {
@@ -88,6 +93,8 @@ export interface WorkerPoolDeps {
   /** @default TCP on settings.listen:settings.port, paused on accept (the worker reads). */
   listener?: ControlListener;
   fds?: FdReserve;
+  /** RADIUS sockets (tests); default UDP. */
+  radiusTransport?: (purpose: 'authentication' | 'accounting') => RadiusTransport;
 }
 
 /**
@@ -113,6 +120,8 @@ export class WorkerPool implements ReloadTarget {
   private readonly fds: FdReserve | undefined;
   private readonly slots: Slot[];
   private readonly sessions = new Map<string, Held>();
+  /** RADIUS, when configured: Accounting-On/Off, Disconnect/CoA, lost Stops. */
+  readonly radius: RadiusService | undefined;
   private readonly byUser = new Map<string, Set<Held>>();
   private readonly pending = new Map<
     number,
@@ -133,6 +142,16 @@ export class WorkerPool implements ReloadTarget {
       deps.listener ?? new TcpListener(settings.listen, settings.port, { pauseOnConnect: true });
     this.drops = new DropCounter<PrimaryDropReason>(deps.log, 'connection');
     this.leases = new LeaseManager(settings.delegate ? [] : settings.remoteIps);
+    // RADIUS: each worker authenticates and accounts for its own sessions; the NAS's events
+    // (Accounting-On/Off), Disconnect/CoA and the Stops of a dead worker's sessions are here.
+    if (settings.radius) {
+      this.radius = new RadiusService(settings.radius, {
+        clock: deps.clock,
+        log: deps.log,
+        ...(deps.radiusTransport ? { transport: deps.radiusTransport } : {}),
+        sessions: () => this.radiusSessions(),
+      });
+    }
     this.slots = Array.from({ length: count }, (_, index) => ({
       identity: { index, count, callIds: callIdShare(index, count) },
       proc: undefined,
@@ -152,7 +171,9 @@ export class WorkerPool implements ReloadTarget {
   }
 
   /** Starts every worker; resolves when all are ready, rejects with the first one's error. */
-  start(): Promise<void> {
+  async start(): Promise<void> {
+    // Accounting-On before any session, and the Disconnect/CoA listener (for every worker).
+    await this.radius?.start();
     return new Promise((resolve, reject) => {
       let waiting = this.slots.length;
       for (const slot of this.slots) {
@@ -210,7 +231,11 @@ export class WorkerPool implements ReloadTarget {
   private exited(slot: Slot, how: string): void {
     slot.proc = undefined;
     const lost = slot.connections;
-    for (const sid of [...slot.sessions]) this.release(sid);
+    for (const sid of [...slot.sessions]) {
+      const r = this.sessions.get(sid)?.radius;
+      if (r) this.radius?.lostSessionStop(r);
+      this.release(sid);
+    }
     slot.connections = 0;
     for (const [rid, p] of this.pending) {
       if (p.slot !== slot) continue;
@@ -299,6 +324,11 @@ export class WorkerPool implements ReloadTarget {
       case 'up':
         this.leases.confirm(this.held(slot, m.sid));
         return;
+      case 'radius-up': {
+        const h = this.sessions.get(m.sid);
+        if (h && h.worker === slot.identity.index) h.radius = m.radius;
+        return;
+      }
       case 'closed':
         this.release(m.sid);
         return;
@@ -337,7 +367,7 @@ export class WorkerPool implements ReloadTarget {
    * After a worker's session authenticated: single-session across workers, the `connections` limit
    * and the address, as one process would decide them.
    */
-  private authorize(slot: Slot, m: Extract<ToPrimary, { t: 'authorize' }>): LeaseAnswer {
+  private authorize(slot: Slot, m: Extract<ToPrimary, { t: 'authorize' }>): AuthorizeResult {
     const h = this.held(slot, m.sid);
     const { user } = m;
     const settings = this.settings;
@@ -357,7 +387,14 @@ export class WorkerPool implements ReloadTarget {
     }
     if (!this.leases.leaseOf(h) && this.leases.count >= settings.maxConnections)
       return { refuse: `connection limit reached (${settings.maxConnections}, pptpd.conf "connections")` };
-    const answer = this.leases.lease(h, user, m.entry ?? undefined);
+    let answer: AuthorizeResult;
+    if (m.radius) {
+      const ip = m.radius.ip;
+      answer = this.leases.leaseFromRadius(h, user, ip);
+      const holder = ip === undefined ? undefined : this.leases.holderOf(ip);
+      if ('refuse' in answer && holder !== undefined && holder !== h)
+        answer = { ...answer, heldBy: holder.id };
+    } else answer = this.leases.lease(h, user, m.entry ?? undefined);
     if ('lease' in answer && h.user === undefined) {
       h.user = user;
       let set = this.byUser.get(user);
@@ -380,6 +417,26 @@ export class WorkerPool implements ReloadTarget {
       const set = this.byUser.get(h.user);
       if (set?.delete(h) && set.size === 0) this.byUser.delete(h.user);
     }
+  }
+
+  /** The RADIUS sessions of every worker, as Disconnect/CoA act on them: by a message to the worker. */
+  private radiusSessions(): DynAuthSession[] {
+    const out: DynAuthSession[] = [];
+    for (const h of this.sessions.values()) {
+      const r = h.radius;
+      if (!r) continue;
+      const send = (m: ToWorker) => this.slots[h.worker]?.proc?.send(m);
+      out.push({
+        acctSessionId: r.acctSessionId,
+        userName: r.userName,
+        framedIp: r.framedIp,
+        callingStationId: r.callingStationId,
+        nasPort: r.nasPort,
+        disconnect: (reason) => send({ t: 'dynauth', sid: h.id, change: { disconnect: reason } }),
+        changeLimits: (limits) => send({ t: 'dynauth', sid: h.id, change: { limits } }),
+      });
+    }
+    return out;
   }
 
   // ---- administration ----
@@ -545,8 +602,16 @@ export class WorkerPool implements ReloadTarget {
     });
   }
 
-  /** Every worker closes its sessions (telling each client) and exits; resolves when all have. */
-  shutdown(graceMs = 5000): Promise<void> {
+  /**
+   * Every worker closes its sessions (telling each client) and exits; resolves when all have and,
+   * with RADIUS, Accounting-Off (after the workers' Stops) is answered or `graceMs` is up.
+   */
+  async shutdown(graceMs = 5000): Promise<void> {
+    await this.stopWorkers(graceMs);
+    await this.radius?.stop(graceMs);
+  }
+
+  private stopWorkers(graceMs: number): Promise<void> {
     this.stopping = true;
     this.listener.close();
     return new Promise((resolve) => {

@@ -1,9 +1,9 @@
 import type { Socket } from 'node:net';
-import type { LeaseAnswer } from '../../aaa/leases.ts';
+import type { RemoteRadiusSession } from '../../aaa/radius/service.ts';
 import type { Logger } from '../../util/log.ts';
 import type { ControlReply } from '../control-socket.ts';
 import type { PptpServer } from '../server.ts';
-import type { AddressAuthority, AuthorizeRequest, Session } from '../session.ts';
+import type { AddressAuthority, AuthorizeRequest, AuthorizeResult, Session } from '../session.ts';
 import type { ToPrimary, ToWorker, WorkerRequest } from './messages.ts';
 
 /**
@@ -14,7 +14,7 @@ import type { ToPrimary, ToWorker, WorkerRequest } from './messages.ts';
 export class PrimaryChannel implements AddressAuthority {
   private readonly post: (m: ToPrimary) => boolean;
   private readonly log: Logger;
-  private readonly waiting = new Map<number, { resolve(a: LeaseAnswer): void; reject(e: Error): void }>();
+  private readonly waiting = new Map<number, { resolve(a: AuthorizeResult): void; reject(e: Error): void }>();
   private nextId = 1;
   private closed = false;
 
@@ -23,7 +23,7 @@ export class PrimaryChannel implements AddressAuthority {
     this.log = log;
   }
 
-  authorize(session: Session, req: AuthorizeRequest): Promise<LeaseAnswer> {
+  authorize(session: Session, req: AuthorizeRequest): Promise<AuthorizeResult> {
     if (this.closed) return Promise.reject(new Error('the primary process is gone'));
     const rid = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -36,7 +36,7 @@ export class PrimaryChannel implements AddressAuthority {
   }
 
   /** The primary's answer to an authorize request. */
-  authorized(rid: number, answer: LeaseAnswer): void {
+  authorized(rid: number, answer: AuthorizeResult): void {
     const w = this.waiting.get(rid);
     if (!w) {
       this.log.warn(`an answer from the primary for no request (${rid}) ignored`);
@@ -52,6 +52,10 @@ export class PrimaryChannel implements AddressAuthority {
 
   sessionClosed(session: Session): void {
     this.post({ t: 'closed', sid: session.id });
+  }
+
+  radiusUp(session: Session, radius: RemoteRadiusSession): void {
+    this.post({ t: 'radius-up', sid: session.id, radius });
   }
 
   loginFailed(source: string, user: string): void {
@@ -97,6 +101,9 @@ export function receiveFromPrimary(w: WorkerSide, m: ToWorker, socket: Socket | 
       return;
     case 'kill':
       w.server.killSession(m.sid, m.reason);
+      return;
+    case 'dynauth':
+      w.server.dynauth(m.sid, m.change);
       return;
     case 'login-failed':
       w.server.loginThrottle.failedElsewhere(m.source, m.user);
