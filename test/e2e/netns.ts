@@ -206,7 +206,13 @@ export class NsProcess {
 /** Writes a poptop server configuration (pptpd.conf, options, chap-secrets) into `dir`. */
 export function writeServerConfig(
   dir: string,
-  o: { remoteip: string; users: { user: string; password: string; ip?: string }[]; options?: string[] },
+  o: {
+    remoteip: string;
+    users: { user: string; password: string; ip?: string }[];
+    options?: string[];
+    /** More pptpd.conf lines. */
+    conf?: string[];
+  },
 ): string {
   const options = join(dir, 'options.pptpd');
   const secrets = join(dir, 'chap-secrets');
@@ -229,6 +235,9 @@ export function writeServerConfig(
   writeFileSync(secrets, o.users.map((u) => `${u.user}\t*\t"${u.password}"\t${u.ip ?? '*'}\n`).join(''), {
     mode: 0o600,
   });
-  writeFileSync(conf, `option ${options}\nlocalip 10.77.0.1\nremoteip ${o.remoteip}\n`);
+  writeFileSync(
+    conf,
+    [`option ${options}`, 'localip 10.77.0.1', `remoteip ${o.remoteip}`, ...(o.conf ?? []), ''].join('\n'),
+  );
   return conf;
 }

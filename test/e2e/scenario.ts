@@ -58,10 +58,14 @@ export class Scenario {
     return r;
   }
 
-  /** Starts `poptop serve` in the server namespace; `extraArgs` are appended to its command line. */
-  startServer(extraArgs: string[] = []): Promise<RegExpMatchArray> {
+  /**
+   * Starts `poptop serve` in the server namespace; `extraArgs` are appended to its command line,
+   * `confLines` to its pptpd.conf.
+   */
+  startServer(extraArgs: string[] = [], confLines: string[] = []): Promise<RegExpMatchArray> {
     const conf = writeServerConfig(this.topo.dir, {
       remoteip: '10.77.0.10-11',
+      conf: confLines,
       users: [
         { user: 'alice', password: 'alice-pw' },
         { user: 'carol', password: 'carol-pw' },

@@ -32,16 +32,18 @@ export const RADCLIENT = '/usr/bin/radclient';
 
 /**
  * Send one request with radclient (`kind` coa or disconnect) and return its output: what it sent and
- * what it received ("Received CoA-ACK ...").
+ * what it received ("Received CoA-ACK ..."). With `netns`, radclient runs in that namespace.
  */
 export function radclient(
   port: number,
   kind: 'coa' | 'disconnect',
   secret: string,
   attributes: string,
+  netns?: string,
 ): Promise<string> {
   return new Promise((resolve) => {
-    const p = spawn(RADCLIENT, ['-x', '-r', '2', '-t', '2', `127.0.0.1:${port}`, kind, secret], {
+    const argv = [RADCLIENT, '-x', '-r', '2', '-t', '2', `127.0.0.1:${port}`, kind, secret];
+    const p = spawn(netns ? 'ip' : argv[0]!, netns ? ['netns', 'exec', netns, ...argv] : argv.slice(1), {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let out = '';
