@@ -132,19 +132,17 @@ export class GreChannel {
 
   /**
    * Send one PPP frame; with `headroom` ≥ GRE_HEADER_LENGTH_MAX free bytes before it in its buffer
-   * the header is written there (sendWithHeadroom), otherwise the frame is copied (send).
+   * the header is written there (no copy), otherwise the frame is copied (send).
    */
   sendFrame(frame: Uint8Array, headroom = 0): void {
     if (headroom < GRE_HEADER_LENGTH_MAX) {
       this.send(frame);
       return;
     }
-    const buf = new Uint8Array(
-      frame.buffer,
-      frame.byteOffset - GRE_HEADER_LENGTH_MAX,
-      GRE_HEADER_LENGTH_MAX + frame.length,
-    );
-    this.sendWithHeadroom(buf, GRE_HEADER_LENGTH_MAX, frame.length);
+    if (!this.acceptForSend(frame.length)) return;
+    // The header goes in the headroom: transmit makes the one view that is sent.
+    if (this.windowOpen()) this.transmit(frame, 0, frame.length, true);
+    else this.enqueue(frame.slice());
   }
 
   /** Send one PPP frame (copied; the caller may reuse `payload` at once). */
@@ -261,7 +259,8 @@ export class GreChannel {
     const headerLength = greHeaderLength(true, ack !== undefined);
     let packet: Uint8Array;
     if (inPlace) {
-      packet = src.subarray(offset - headerLength, offset + length);
+      // From the buffer, not a subarray of `src`: the header may lie before `src` begins.
+      packet = new Uint8Array(src.buffer, src.byteOffset + offset - headerLength, headerLength + length);
     } else {
       packet = new Uint8Array(headerLength + length);
       packet.set(src.subarray(offset, offset + length), headerLength);

@@ -46,12 +46,19 @@ export const fakeMppe: MppeFactory = (keys) => {
         return out;
       },
       encryptInto,
+      encryptInPlace: (buf, offset, length) =>
+        encryptInto(buf.slice(offset + 2, offset + 2 + length), buf, offset),
       resetRequested: () => {
         resets.count++;
       },
     },
     decryptor: {
       decrypt: (packet) => (packet.length < 2 ? null : packet.subarray(2).map((x) => x ^ keys.recv[0]!)),
+      decryptInPlace: (packet) => {
+        if (packet.length < 2) return false;
+        for (let i = 2; i < packet.length; i++) packet[i] = packet[i]! ^ keys.recv[0]!;
+        return true;
+      },
       takeResetRequest: () => false,
     },
   };

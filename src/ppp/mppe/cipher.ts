@@ -142,7 +142,22 @@ class Encryptor implements MppeEncryptor {
   }
 
   encryptInto(plain: Uint8Array, out: Uint8Array, offset: number): number {
-    const length = plain.length + MPPE_HEADER_LENGTH;
+    return this.encryptAt(plain, 0, plain.length, out, offset);
+  }
+
+  encryptInPlace(buf: Uint8Array, offset: number, length: number): number {
+    return this.encryptAt(buf, offset + MPPE_HEADER_LENGTH, length, buf, offset);
+  }
+
+  /** `src[start, start + plainLength)` encrypted into `out` at `offset`, after the header. */
+  private encryptAt(
+    src: Uint8Array,
+    start: number,
+    plainLength: number,
+    out: Uint8Array,
+    offset: number,
+  ): number {
+    const length = plainLength + MPPE_HEADER_LENGTH;
     if (offset < 0 || offset + length > out.length) throw new RangeError('MPPE output buffer too small');
     // Stateful, after a Reset-Request: this packet becomes the next flag packet (see the file comment).
     const cc = this.skipToFlag ? this.ccount | 0xff : this.ccount;
@@ -155,7 +170,7 @@ class Encryptor implements MppeEncryptor {
     }
     out[offset] = flags | (cc >>> 8);
     out[offset + 1] = cc & 0xff;
-    this.keys.rc4.process(plain, out.subarray(offset + MPPE_HEADER_LENGTH, offset + length));
+    this.keys.rc4.processAt(src, start, out, offset + MPPE_HEADER_LENGTH, plainLength);
     this.ccount = (cc + 1) & CCOUNT_MASK;
     return length;
   }
@@ -207,6 +222,10 @@ class Decryptor implements MppeDecryptor {
    * returned plaintext is a view of `packet` from offset 2. On a drop `packet` is untouched.
    */
   decrypt(packet: Uint8Array): Uint8Array | null {
+    return this.decryptInPlace(packet) ? packet.subarray(MPPE_HEADER_LENGTH) : null;
+  }
+
+  decryptInPlace(packet: Uint8Array): boolean {
     if (packet.length <= MPPE_HEADER_LENGTH) return this.drop('packet too short');
     const b0 = packet[0]!;
     if ((b0 & MPPE_ENCRYPTED) === 0) return this.drop('encrypted bit missing');
@@ -215,11 +234,11 @@ class Decryptor implements MppeDecryptor {
     const flushed = (b0 & MPPE_FLUSHED) !== 0;
     const reason = this.stateless ? this.syncStateless(cc, flushed) : this.syncStateful(cc, flushed);
     if (reason !== null) return this.drop(reason);
-    const body = packet.subarray(MPPE_HEADER_LENGTH);
-    this.keys.rc4.process(body, body);
+    const n = packet.length - MPPE_HEADER_LENGTH;
+    this.keys.rc4.processAt(packet, MPPE_HEADER_LENGTH, packet, MPPE_HEADER_LENGTH, n);
     this.lastDrop = undefined;
     this.consecutiveDrops = 0;
-    return body;
+    return true;
   }
 
   /**
@@ -304,11 +323,11 @@ class Decryptor implements MppeDecryptor {
     return wanted;
   }
 
-  private drop(reason: MppeDropReason): null {
+  private drop(reason: MppeDropReason): false {
     this.lastDrop = reason;
     this.consecutiveDrops++;
     this.settings.drops?.drop(reason);
-    return null;
+    return false;
   }
 }
 

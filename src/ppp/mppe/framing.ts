@@ -72,7 +72,7 @@ export class MppeFraming {
     writeFrameHeader(frame, PppProtocol.COMPRESSED, comp);
     frame[head + 2] = protocol >>> 8;
     frame[head + 3] = protocol & 0xff;
-    this.encryptor.encryptInto(frame.subarray(head + 2), frame, head);
+    this.encryptor.encryptInPlace(frame, head, packet.length + 2);
     return { frame, headroom: free };
   }
 
@@ -86,14 +86,14 @@ export class MppeFraming {
    * decrypted in place), or undefined when dropped (counted).
    */
   decrypt(info: Uint8Array): { protocol: number; payload: Uint8Array } | undefined {
-    const plain = this.decryptor.decrypt(info);
+    const ok = this.decryptor.decryptInPlace(info);
     if (this.decryptor.takeResetRequest()) this.sendResetRequest();
-    else if (!plain && this.resetSentAt !== undefined) {
+    else if (!ok && this.resetSentAt !== undefined) {
       // Still discarding: the Reset-Request or the flushed packet answering it was lost. Ask again,
       // at most once per RESET_REPEAT_MS, as pppd does (ccp.c: RREQ_REPEAT after RACKTIMEOUT).
       if (this.host.clock.now() - this.resetSentAt >= RESET_REPEAT_MS) this.sendResetRequest();
     }
-    if (!plain) {
+    if (!ok) {
       // The decryptor counted the drop under its own reason (MppeSettings.drops).
       if (this.decryptor.failing) {
         this.host.failed(
@@ -103,13 +103,15 @@ export class MppeFraming {
       return undefined;
     }
     this.resetSentAt = undefined;
-    const short = plain.length > 0 && (plain[0]! & 1) === 1;
-    if (plain.length < (short ? 1 : 2)) {
+    // The plaintext is info[2..] (MPPE header before it): read in place, one view for the payload.
+    const length = info.length - 2;
+    const short = length > 0 && (info[2]! & 1) === 1;
+    if (length < (short ? 1 : 2)) {
       this.drop('MPPE plaintext without protocol');
       return undefined;
     }
-    const protocol = short ? plain[0]! : (plain[0]! << 8) | plain[1]!;
-    return { protocol, payload: plain.subarray(short ? 1 : 2) };
+    const protocol = short ? info[2]! : (info[2]! << 8) | info[3]!;
+    return { protocol, payload: info.subarray(short ? 3 : 4) };
   }
 
   /** A decrypted protocol the link cannot deliver. */

@@ -27,6 +27,11 @@ export interface MppeEncryptor {
    * the octets written (plain.length + 2). `plain` may be `out` from offset + 2 (in place).
    */
   encryptInto(plain: Uint8Array, out: Uint8Array, offset: number): number;
+  /**
+   * Encrypt one frame in place: `buf[offset + 2, offset + 2 + length)` is the plaintext, the header
+   * goes at `offset`; returns length + 2. The packet path's form: no view of `buf` is made.
+   */
+  encryptInPlace(buf: Uint8Array, offset: number, length: number): number;
   /** The peer sent a CCP Reset-Request: stateful mode flushes and marks the next packet (A bit). */
   resetRequested(): void;
 }
@@ -55,6 +60,11 @@ export interface MppeDecryptor {
    * must be dropped (bad header, stateful loss awaiting a flushed packet, replay in stateless mode).
    */
   decrypt(packet: Uint8Array): Uint8Array | null;
+  /**
+   * decrypt() without the view: true when `packet[2..]` now holds the plaintext, false when the
+   * packet is dropped (untouched). The packet path's form.
+   */
+  decryptInPlace(packet: Uint8Array): boolean;
   /**
    * Stateful mode: true after loss was detected and until a flushed packet arrives; the link
    * then sends a CCP Reset-Request (once per loss event, see takeResetRequest).

@@ -109,10 +109,11 @@ test('the wrong keys do not produce the plaintext', () => {
   }
 });
 
-test('encryptInto writes at an offset, in place too, exactly what encrypt returns', () => {
+test('encryptInto writes at an offset, in place too, and encryptInPlace from where the plaintext lies: exactly what encrypt returns', () => {
   for (const stateless of MODES) {
     const x = pair({ bits: 128, stateless });
     const y = pair({ bits: 128, stateless });
+    const zenc = pair({ bits: 128, stateless }).a.encryptor;
     for (let n = 0; n < 300; n++) {
       const f = frame(n, 64);
       const expected = x.a.encryptor.encrypt(f);
@@ -122,8 +123,16 @@ test('encryptInto writes at an offset, in place too, exactly what encrypt return
       assert.deepEqual(buf.subarray(10, 76), expected);
       assert.equal(buf[9], 0xee);
       assert.equal(buf[76], 0xee);
+      // encryptInPlace: the same octets, from the plaintext where it lies.
+      const z = new Uint8Array(100).fill(0xee);
+      z.set(f, 22);
+      assert.equal(zenc.encryptInPlace(z, 20, f.length), 66);
+      assert.deepEqual(z.subarray(20, 86), expected);
+      assert.equal(z[19], 0xee);
+      assert.equal(z[86], 0xee);
     }
     assert.throws(() => y.a.encryptor.encryptInto(frame(0, 64), new Uint8Array(65), 0), RangeError);
+    assert.throws(() => zenc.encryptInPlace(new Uint8Array(65), 0, 64), RangeError);
   }
 });
 
