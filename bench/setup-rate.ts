@@ -3,7 +3,7 @@
  * `npx tsc -p tsconfig.build.json` first):
  *
  *   node --import tsx bench/setup-rate.ts [N ...] [--backends netlink,ip] [-c CONCURRENCY] [--timeout S]
- *     [--profile DIR] [--sources K] [--workers W] [--processes P]
+ *     [--profile DIR] [--sources K] [--workers W] [--processes P] [--node-args "FLAGS"]
  *
  * For each N (default 1000 5000) and each route back-end (default both: `ip` runs a process per
  * route change, as before issue 12; `netlink` is the addon), it starts `poptop serve` in a fresh
@@ -13,7 +13,8 @@
  * them once reaped), and then the mass disconnect: load is killed, every session ends together,
  * and the host routes left in the kernel are counted. Each run is bounded by --timeout (default
  * 180 s). The load sends from K addresses (default 4) in turn. With --profile, the server and load
- * write V8 CPU profiles (`--cpu-prof`) into DIR when they exit. No hooks run (ip-up/ip-down point nowhere) so the figures are the server's own.
+ * write V8 CPU profiles (`--cpu-prof`) into DIR when they exit; --node-args gives both node
+ * flags (V8's: a GC trace, another collector setting). No hooks run (ip-up/ip-down point nowhere) so the figures are the server's own.
  * With --workers W the server runs `workers W` (its CPU and RSS are summed over the primary and the
  * workers); --processes P spreads the load over P processes (each needs K/P source addresses). One
  * process holds at most its descriptor limit of sessions: 60,000 takes e.g. `--workers 4
@@ -39,7 +40,9 @@ const profileDir = opt('--profile', '');
 const sources = Number(opt('--sources', '4'));
 const workers = Number(opt('--workers', '1'));
 const processes = Number(opt('--processes', '1'));
-const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+// V8 flags for the server and the load (e.g. "--trace-gc-nvp --no-parallel-scavenge"), to try them side by side.
+const nodeFlags = opt('--node-args', '').split(' ').filter(Boolean);
+const profile = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...nodeFlags];
 const sizes = args.length > 0 ? args.map(Number) : [1000, 5000];
 const TUN = 'ptbench0';
 
