@@ -313,6 +313,33 @@ test('workers: the connections limit counts every worker', async () => {
   assert.match(b.log.text(), /w1 \[s3 alice 127\.0\.0\.3\] refusing alice: connection limit reached \(2/);
 });
 
+test('workers: a connection flood from one address is closed by the primary past twice max-unauth-per-source, without a handover each', async () => {
+  const b = await started({ maxUnauthPerSource: 3 });
+  // Twenty connections from one address (worker 0's) that never say anything.
+  const flood = Array.from({ length: 20 }, () => b.listener.connect('127.0.0.2'));
+  await run(b.clock, 100);
+  const handed = b.pool.drops.get('too many unauthenticated connections from one address');
+  assert.equal(
+    handed,
+    20 - 6,
+    'six handed over (the worker refuses three of them itself), the rest closed here',
+  );
+  assert.match(
+    b.log.text(),
+    /dropped connection: too many unauthenticated connections from one address \(connection from 127\.0\.0\.2 closed by the primary\)/,
+  );
+  assert.equal(b.workers[0]!.server.drops.get('too many unauthenticated connections from one address'), 3);
+  // Another address is not affected, and a client that logs in no longer counts.
+  const other = client(b, '127.0.0.4');
+  await run(b.clock, 500);
+  assert.ok(other.state.up, 'a client from another address (worker 0 too) comes up');
+  for (const f of flood) f.destroy();
+  await run(b.clock, 6000);
+  const after = client(b, '127.0.0.2');
+  await run(b.clock, 500);
+  assert.ok(after.state.up, 'once the flood is closed, the address is served again');
+});
+
 test('workers: single-session replace ends the older session on the other worker; deny refuses', async () => {
   const b = await started({ singleSession: 'replace' });
   const first = client(b, '127.0.0.2');

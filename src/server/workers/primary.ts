@@ -48,6 +48,7 @@ export type SpawnWorker = (identity: WorkerIdentity, events: WorkerEvents) => Wo
 /** The primary's own drops: connections it could not hand to a worker. */
 export type PrimaryDropReason =
   | 'too many TCP connections'
+  | 'too many unauthenticated connections from one address'
   | 'no worker is running'
   | AcceptFailure
   | 'at the file descriptor reserve'
@@ -120,6 +121,14 @@ export class WorkerPool implements ReloadTarget {
   private readonly fds: FdReserve | undefined;
   private readonly slots: Slot[];
   private readonly sessions = new Map<string, Held>();
+  /**
+   * Control connections handed to a worker and not yet authenticated nor closed, by number (their
+   * session is s<number>), and how many per client address: past twice `max-unauth-per-source`,
+   * the primary closes a new connection itself rather than pay a handover for each connection of
+   * a flood. Below that the worker refuses with the protocol's answer, as one process does.
+   */
+  private readonly handed = new Map<number, { peer: IPv4; worker: number }>();
+  private readonly unauthBySource = new Map<IPv4, number>();
   /** RADIUS, when configured: Accounting-On/Off, Disconnect/CoA, lost Stops. */
   readonly radius: RadiusService | undefined;
   private readonly byUser = new Map<string, Set<Held>>();
@@ -231,6 +240,7 @@ export class WorkerPool implements ReloadTarget {
   private exited(slot: Slot, how: string): void {
     slot.proc = undefined;
     const lost = slot.connections;
+    for (const [sid, h] of this.handed) if (h.worker === slot.identity.index) this.authenticatedOrGone(sid);
     for (const sid of [...slot.sessions]) {
       const r = this.sessions.get(sid)?.radius;
       if (r) this.radius?.lostSessionStop(r);
@@ -286,6 +296,15 @@ export class WorkerPool implements ReloadTarget {
       sock.destroy();
       return;
     }
+    const unauth = this.unauthBySource.get(peer) ?? 0;
+    if (unauth >= 2 * this.settings.maxUnauthPerSource) {
+      this.drops.drop(
+        'too many unauthenticated connections from one address',
+        `connection from ${formatIPv4(peer)} closed by the primary`,
+      );
+      sock.destroy();
+      return;
+    }
     const slot = this.slotFor(peer);
     if (!slot) {
       this.drops.drop('no worker is running', `connection from ${formatIPv4(peer)} closed`);
@@ -294,11 +313,24 @@ export class WorkerPool implements ReloadTarget {
     }
     const sid = this.nextSessionId++;
     slot.connections++;
+    this.handed.set(sid, { peer, worker: slot.identity.index });
+    this.unauthBySource.set(peer, unauth + 1);
     if (!slot.proc!.send({ t: 'connection', sid }, sock)) {
+      this.authenticatedOrGone(sid);
       slot.connections--;
       this.drops.drop('no worker is running', `connection from ${formatIPv4(peer)} closed`);
       sock.destroy();
     }
+  }
+
+  /** Connection `sid` no longer counts as unauthenticated (it logged in, or it is closed). */
+  private authenticatedOrGone(sid: number): void {
+    const h = this.handed.get(sid);
+    if (!h) return;
+    this.handed.delete(sid);
+    const n = (this.unauthBySource.get(h.peer) ?? 1) - 1;
+    if (n > 0) this.unauthBySource.set(h.peer, n);
+    else this.unauthBySource.delete(h.peer);
   }
 
   /** The worker for `peer`'s address, or the next running one while it is down. */
@@ -317,6 +349,7 @@ export class WorkerPool implements ReloadTarget {
   private receive(slot: Slot, m: ToPrimary): void {
     switch (m.t) {
       case 'authorize': {
+        this.authenticatedOrGone(Number(m.sid.slice(1)));
         const answer = this.authorize(slot, m);
         slot.proc?.send({ t: 'authorized', rid: m.rid, answer });
         return;
@@ -333,6 +366,7 @@ export class WorkerPool implements ReloadTarget {
         this.release(m.sid);
         return;
       case 'gone':
+        this.authenticatedOrGone(m.sid);
         if (slot.connections > 0) slot.connections--;
         return;
       case 'login-failed':
