@@ -39,6 +39,7 @@ import type { ServerObserver } from './observer.ts';
 import { type AddressAuthority, Session, type SessionHost, type SessionInfo } from './session.ts';
 import type { ServerSettings } from './settings.ts';
 import type { SystemCounters, SystemOps } from './system.ts';
+import type { CallRefusal } from './workers/messages.ts';
 
 /** The server's vocabulary: its own drops, the GRE demultiplexer's and admission's refusals. */
 export type ServerDropReason =
@@ -86,6 +87,11 @@ export class PptpServer implements SessionHost {
   readonly drops: DropCounter<ServerDropReason>;
   private readonly gre: GrePort;
   readonly leases: LeaseManager;
+  /**
+   * A worker: set while its primary's pool is empty or its `connections` limit is reached, so that
+   * calls are refused in the Outgoing-Call-Reply (server/workers/); undefined otherwise.
+   */
+  globalAdmission: CallRefusal | undefined;
   /** Brute-force back-off per source address and user name (RFC 2759 §10). */
   readonly loginThrottle: LoginThrottle;
   private settings: ServerSettings;
@@ -324,6 +330,19 @@ export class PptpServer implements SessionHost {
         errorCode: GeneralError.NoResource,
         reason: busy,
       };
+    }
+    // A worker: what its primary last said of the pool and the limit, for every worker at once.
+    const global = this.globalAdmission;
+    if (global) {
+      session.log.warn(`refusing call: ${global.reason}`);
+      return global.busy
+        ? { accept: false, resultCode: OutgoingCallResult.Busy, reason: global.reason }
+        : {
+            accept: false,
+            resultCode: OutgoingCallResult.GeneralError,
+            errorCode: GeneralError.NoResource,
+            reason: global.reason,
+          };
     }
     const admission = this.leases.admission();
     if ('refuse' in admission) {

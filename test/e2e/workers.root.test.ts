@@ -121,7 +121,8 @@ test('two workers behind one port: one pool, data through both, sessions and kil
   await t.test('the limit is global: worker 1 refuses a third session while it has only one', async () => {
     const carol = sc.connect(3, 'carol', 'carol-pw');
     assert.notEqual(await carol.exited(20_000), 0);
-    await sc.server!.waitFor(/w1 \[s\d+ carol [^\]]*\] refusing carol: connection limit reached \(2/, 5000);
+    // Refused in the Outgoing-Call-Reply, before any login: the primary told the workers.
+    await sc.server!.waitFor(/w1 \[s\d+ - [^\]]*\] refusing call: connection limit reached \(2/, 5000);
   });
 
   let carol: ReturnType<Scenario['connect']>;

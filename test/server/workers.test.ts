@@ -235,7 +235,7 @@ test('workers: sessions on both workers share one pool; sessions, status and kil
   assert.equal(c4.state.up, undefined, 'worker 1 has no address to give: the pool is one');
   assert.match(
     b.log.text(),
-    /w1 \[s4 alice 127\.0\.0\.5\] refusing alice: address pool exhausted: all 3 addresses/,
+    /w1 \[s4 - 127\.0\.0\.5\] refusing call: address pool exhausted: all 3 addresses/,
   );
 
   const sessions = await b.pool.request({ cmd: 'sessions' });
@@ -310,7 +310,16 @@ test('workers: the connections limit counts every worker', async () => {
   const c3 = client(b, '127.0.0.3');
   await run(b.clock, 500);
   assert.equal(c3.state.up, undefined);
-  assert.match(b.log.text(), /w1 \[s3 alice 127\.0\.0\.3\] refusing alice: connection limit reached \(2/);
+  // Refused in the Outgoing-Call-Reply (Busy), before any login, as one process does: the primary
+  // told every worker when the limit was reached.
+  assert.match(b.log.text(), /w1 \[s3 - 127\.0\.0\.3\] refusing call: connection limit reached \(2/);
+  assert.doesNotMatch(b.log.text(), /w1 \[s3 alice/, 'no login was made');
+  // A session ends: the workers are told there is room again, and a new call is taken.
+  void c1.c.close();
+  await run(b.clock, 500);
+  const c4 = client(b, '127.0.0.5');
+  await run(b.clock, 500);
+  assert.ok(c4.state.up, 'worker 1 takes a call once there is room');
 });
 
 test('workers: a connection flood from one address is closed by the primary past twice max-unauth-per-source, without a handover each', async () => {

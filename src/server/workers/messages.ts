@@ -21,8 +21,19 @@ export type ToWorker =
   | { t: 'request'; rid: number; req: WorkerRequest }
   /** A failed login another worker saw: it counts against the user name here too. */
   | { t: 'login-failed'; source: string; user: string }
+  /**
+   * The primary's pool or `connections` limit became full (`refuse`), or has room again (none):
+   * the worker refuses calls in the Outgoing-Call-Reply meanwhile, as one process does.
+   */
+  | { t: 'admission'; refuse?: CallRefusal }
   /** Close every session and exit. */
   | { t: 'stop'; graceMs: number };
+
+/** Why every new call is refused for now: the pool is empty, or the limit is reached (`busy`). */
+export interface CallRefusal {
+  reason: string;
+  busy: boolean;
+}
 
 /**
  * What the primary asks a worker: the control socket's requests, and the status listener's (which

@@ -21,6 +21,7 @@ import { mergeSnapshots, type StatusProvider } from '../status-http.ts';
 import type { StatusSnapshot } from '../status-page.ts';
 import type { SystemCounters } from '../system.ts';
 import {
+  type CallRefusal,
   callIdShare,
   type ToPrimary,
   type ToWorker,
@@ -129,6 +130,8 @@ export class WorkerPool implements ReloadTarget {
    */
   private readonly handed = new Map<number, { peer: IPv4; worker: number }>();
   private readonly unauthBySource = new Map<IPv4, number>();
+  /** What the workers were last told of the pool and the limit (updateAdmission). */
+  private admission: CallRefusal | undefined;
   /** RADIUS, when configured: Accounting-On/Off, Disconnect/CoA, lost Stops. */
   readonly radius: RadiusService | undefined;
   private readonly byUser = new Map<string, Set<Held>>();
@@ -219,6 +222,7 @@ export class WorkerPool implements ReloadTarget {
           slot.state = 'ready';
           slot.tun = m.tun;
           this.log.info(`worker ${slot.identity.index} (pid ${proc?.pid}) ready on ${m.tun}`);
+          if (this.admission) proc?.send({ t: 'admission', refuse: this.admission });
           started?.(undefined);
           started = undefined;
         } else if (m.t === 'failed') {
@@ -438,6 +442,7 @@ export class WorkerPool implements ReloadTarget {
       }
       set.add(h);
     }
+    this.updateAdmission();
     return answer;
   }
 
@@ -451,6 +456,27 @@ export class WorkerPool implements ReloadTarget {
       const set = this.byUser.get(h.user);
       if (set?.delete(h) && set.size === 0) this.byUser.delete(h.user);
     }
+    this.updateAdmission();
+  }
+
+  /**
+   * Whether new calls fit (the pool has an address, the `connections` limit is not reached), told
+   * to every worker when it changes: while it does not, they refuse calls in the
+   * Outgoing-Call-Reply, before any login, as one process does.
+   */
+  private updateAdmission(): void {
+    const pool = this.leases.admission();
+    const max = this.settings.maxConnections;
+    const refuse: CallRefusal | undefined =
+      'refuse' in pool
+        ? { reason: pool.refuse, busy: false }
+        : this.leases.count >= max
+          ? { reason: `connection limit reached (${max}, pptpd.conf "connections")`, busy: true }
+          : undefined;
+    if (refuse?.reason === this.admission?.reason) return;
+    this.admission = refuse;
+    for (const slot of this.slots)
+      if (slot.state === 'ready') slot.proc?.send({ t: 'admission', ...(refuse ? { refuse } : {}) });
   }
 
   /** The RADIUS sessions of every worker, as Disconnect/CoA act on them: by a message to the worker. */
@@ -629,6 +655,7 @@ export class WorkerPool implements ReloadTarget {
   reload(settings: ServerSettings): void {
     this.leases.reload(settings.delegate ? [] : settings.remoteIps);
     this.settings = settings;
+    this.updateAdmission();
     void this.ask({ cmd: 'reload' }).then((replies) => {
       replies.forEach((r, i) => {
         if (r && !r.ok) this.log.error(`worker ${i} did not reload: ${r.error}`);

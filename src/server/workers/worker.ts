@@ -111,6 +111,9 @@ export function receiveFromPrimary(w: WorkerSide, m: ToWorker, socket: Socket | 
     case 'request':
       w.post({ t: 'reply', rid: m.rid, reply: w.answer(m.req) });
       return;
+    case 'admission':
+      w.server.globalAdmission = m.refuse;
+      return;
     case 'stop':
       w.stop(m.graceMs);
       return;
