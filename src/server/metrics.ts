@@ -38,15 +38,14 @@ export interface MetricsSource {
   readonly drops: { snapshot(): Record<string, number> };
   readonly currentSettings: { readonly maxConnections: number };
   /** RADIUS clients' request counters, when RADIUS is configured. */
-  readonly radius?:
-    | {
-        clientStats(): {
-          purpose: string;
-          stats: { transmissions: number; replies: number; timeouts: number; failed: number };
-          down: number;
-        }[];
-      }
-    | undefined;
+  readonly radius?: { clientStats(): RadiusClientStats[] } | undefined;
+}
+
+/** One RADIUS client's counters as RadiusService.clientStats gives them. */
+export interface RadiusClientStats {
+  purpose: string;
+  stats: { transmissions: number; replies: number; timeouts: number; failed: number };
+  down: number;
 }
 
 /** Drop counters outside the server object (the raw GRE socket, the TUN device), by layer name. */
@@ -262,18 +261,7 @@ export class ServerMetrics implements ServerObserver {
       traffic,
       drops: dropsOut,
       pool: { size: this.source.leases.poolSize, free: this.source.leases.poolFree },
-      ...(radius
-        ? {
-            radius: radius.map((r) => ({
-              purpose: r.purpose,
-              transmissions: r.stats.transmissions,
-              replies: r.stats.replies,
-              timeouts: r.stats.timeouts,
-              failed: r.stats.failed,
-              down: r.down,
-            })),
-          }
-        : {}),
+      ...(radius ? { radius: radiusMetrics(radius) } : {}),
       ...(this.lag ? { lag: { ...this.lagWindow } } : {}),
     };
   }
@@ -292,6 +280,18 @@ export class ServerMetrics implements ServerObserver {
 }
 
 const AUTH_METHODS = ['mschapv2', 'mschap', 'chap-md5', 'pap'];
+
+/** RADIUS clients' counters (RadiusService.clientStats) as metrics data. */
+export function radiusMetrics(stats: readonly RadiusClientStats[]): RadiusMetrics[] {
+  return stats.map((r) => ({
+    purpose: r.purpose,
+    transmissions: r.stats.transmissions,
+    replies: r.stats.replies,
+    timeouts: r.stats.timeouts,
+    failed: r.stats.failed,
+    down: r.down,
+  }));
+}
 
 /** One RADIUS client's request counts (a purpose: authentication, accounting). */
 export interface RadiusMetrics {
@@ -342,6 +342,8 @@ export function mergeMetrics(
   primary: Pick<MetricsData, 'startedAt' | 'limit' | 'pool'> & {
     drops?: Record<string, Record<string, number>>;
     lag?: MetricsData['lag'];
+    /** The primary's own RADIUS requests (Accounting-On/Off, the Stops of a dead worker's sessions). */
+    radius?: RadiusMetrics[];
   },
 ): MetricsData {
   const out: MetricsData = {
@@ -368,13 +370,7 @@ export function mergeMetrics(
       addCounts(t, d.drops[layer]);
     }
   }
-  for (const d of parts) {
-    addCounts(out.states, d.states);
-    out.setups += d.setups;
-    addCounts(out.failures, d.failures);
-    addCounts(out.ends, d.ends);
-    addCounts(out.authFailures, d.authFailures);
-    addCounts(out.traffic, d.traffic);
+  for (const d of [{ radius: primary.radius ?? [] } as Partial<MetricsData>, ...parts]) {
     for (const r of d.radius ?? []) {
       const m = radius.get(r.purpose);
       if (!m) radius.set(r.purpose, { ...r });
@@ -386,6 +382,14 @@ export function mergeMetrics(
         m.down = Math.max(m.down, r.down);
       }
     }
+  }
+  for (const d of parts) {
+    addCounts(out.states, d.states);
+    out.setups += d.setups;
+    addCounts(out.failures, d.failures);
+    addCounts(out.ends, d.ends);
+    addCounts(out.authFailures, d.authFailures);
+    addCounts(out.traffic, d.traffic);
     if (d.lag) lags.push(d.lag);
   }
   if (radius.size > 0) out.radius = [...radius.values()];

@@ -536,6 +536,10 @@ test("workers with RADIUS: Accounting-On/Off once, Framed-IP through the one poo
     [AcctStatus.AccountingOn],
     'from the primary only, not from each worker',
   );
+  // The primary's own requests are in the metrics beside the workers'.
+  const early = await b.pool.statusProvider().metrics();
+  assert.match(early, /^poptop_radius_requests_total\{purpose="accounting"\} 1$/m);
+  assert.match(early, /^poptop_radius_replies_total\{purpose="accounting"\} 1$/m);
 
   // alice (worker 0) gets her Framed-IP-Address, leased by the primary.
   const alice = client(b, '127.0.0.2', 'alice', 'pw', pap);

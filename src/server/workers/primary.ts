@@ -13,7 +13,7 @@ import type { Logger } from '../../util/log.ts';
 import { formatIPv4, type IPv4, parseIPv4 } from '../../wire/ip.ts';
 import { type AcceptFailure, listenForControl } from '../admission.ts';
 import type { ControlReply, ControlRequest } from '../control-socket.ts';
-import { type MetricsData, mergeMetrics, renderMetrics } from '../metrics.ts';
+import { type MetricsData, mergeMetrics, radiusMetrics, renderMetrics } from '../metrics.ts';
 import type { ReloadTarget } from '../reload.ts';
 import type { AuthorizeResult, SessionInfo } from '../session.ts';
 import type { ServerSettings } from '../settings.ts';
@@ -616,6 +616,7 @@ export class WorkerPool implements ReloadTarget {
             limit: this.settings.maxConnections,
             pool: { size: this.leases.poolSize, free: this.leases.poolFree },
             drops: { primary: this.drops.snapshot() },
+            ...(this.radius ? { radius: radiusMetrics(this.radius.clientStats()) } : {}),
           }),
         ),
       snapshot: async (tokenRequired) =>
