@@ -32,6 +32,11 @@ export interface LeaseHolder {
 
 export type LeaseAnswer = { lease: Lease } | { refuse: string };
 
+/** The refusal when `max` sessions (pptpd.conf `connections`) are there already. */
+export function connectionLimitReached(max: number): string {
+  return `connection limit reached (${max}, pptpd.conf "connections")`;
+}
+
 interface Entry {
   holder: LeaseHolder;
   lease: Lease;
@@ -138,6 +143,22 @@ export class LeaseManager {
       inUse: (text, by) => `the address RADIUS gives, ${text}, is in use${by}`,
       emptyPool: 'no address to give: RADIUS gives no Framed-IP-Address and remoteip is empty',
     });
+  }
+
+  /**
+   * leaseFromRadius(), and when the refusal is that another session holds the address RADIUS gave,
+   * `heldBy` names that session (the RADIUS side then sends no Stop that would free it there).
+   */
+  leaseFromRadiusNamingHolder(
+    holder: LeaseHolder,
+    user: string,
+    ip: IPv4 | undefined,
+  ): LeaseAnswer & { heldBy?: string } {
+    const answer = this.leaseFromRadius(holder, user, ip);
+    const other = ip === undefined ? undefined : this.holderOf(ip);
+    return 'refuse' in answer && other !== undefined && other !== holder
+      ? { ...answer, heldBy: other.id }
+      : answer;
   }
 
   /**

@@ -67,7 +67,8 @@ export interface FailureRecord {
 }
 
 export const LIVE_DROPS_PER_SCRAPE = 2000;
-const RECENT_FAILURES = 20;
+/** Failed attempts kept for the status page (and listed from all workers together). */
+export const RECENT_FAILURES = 20;
 /** Distinct reasons kept per layer in the folded totals; further ones count as "other". */
 const MAX_REASONS_PER_LAYER = 64;
 const LAG_WINDOW_MS = 10_000;
@@ -360,7 +361,9 @@ export function mergeMetrics(
   };
   const radius = new Map<string, RadiusMetrics>();
   const lags = primary.lag ? [primary.lag] : [];
-  for (const d of [{ drops: primary.drops ?? {} } as Partial<MetricsData>, ...parts]) {
+  // Drops and RADIUS requests: the primary's own as well as the workers'.
+  const own: Partial<MetricsData> = { drops: primary.drops ?? {}, radius: primary.radius ?? [] };
+  for (const d of [own, ...parts]) {
     for (const layer in d.drops) {
       let t = out.drops[layer];
       if (!t) {
@@ -369,8 +372,6 @@ export function mergeMetrics(
       }
       addCounts(t, d.drops[layer]);
     }
-  }
-  for (const d of [{ radius: primary.radius ?? [] } as Partial<MetricsData>, ...parts]) {
     for (const r of d.radius ?? []) {
       const m = radius.get(r.purpose);
       if (!m) radius.set(r.purpose, { ...r });

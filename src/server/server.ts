@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { LeaseManager } from '../aaa/leases.ts';
+import { connectionLimitReached, LeaseManager } from '../aaa/leases.ts';
 import { LoginThrottle } from '../aaa/login-throttle.ts';
 import type { RadiusTransport } from '../aaa/radius/client.ts';
 import type { CoaChanges } from '../aaa/radius/dynauth.ts';
@@ -355,7 +355,7 @@ export class PptpServer implements SessionHost {
       };
     }
     if (this.demux.size >= this.settings.maxConnections) {
-      const reason = `connection limit reached (${this.settings.maxConnections}, pptpd.conf "connections")`;
+      const reason = connectionLimitReached(this.settings.maxConnections);
       session.log.warn(`refusing call: ${reason}`);
       return { accept: false, resultCode: OutgoingCallResult.Busy, reason };
     }

@@ -48,6 +48,11 @@ export interface AuthorizeRequest {
   radius?: { ip?: IPv4 };
 }
 
+/** Session order (s1, s2, ... s10): the number after the "s" of their ids. */
+export function bySessionNumber(a: { id: string }, b: { id: string }): number {
+  return Number(a.id.slice(1)) - Number(b.id.slice(1));
+}
+
 /** The primary's answer: the lease, or a refusal; `heldBy` names the session that has the address RADIUS gave. */
 export type AuthorizeResult = LeaseAnswer & { heldBy?: string };
 
@@ -283,7 +288,6 @@ export class Session implements GreEndpoint {
     return this.upAt !== undefined;
   }
 
-  /** End the session cleanly: LCP Terminate, then Call-Disconnect-Notify and Stop-Control-Connection. */
   /**
    * Disconnect/CoA for this session (a worker's primary forwards them): `disconnect` ends it as
    * a Disconnect-Request does (its Stop says Admin-Reset), else `limits` change. False when it has
@@ -296,6 +300,7 @@ export class Session implements GreEndpoint {
     return true;
   }
 
+  /** End the session cleanly: LCP Terminate, then Call-Disconnect-Notify and Stop-Control-Connection. */
   kill(reason: string): void {
     if (this.closed) return;
     this.endReason ??= reason;

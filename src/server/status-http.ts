@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import type { StatusAddress } from '../config/status-address.ts';
 import { escapeControls } from '../util/escape.ts';
 import type { Logger } from '../util/log.ts';
-import type { FailureRecord, ServerMetrics } from './metrics.ts';
-import type { SessionInfo } from './session.ts';
+import { type FailureRecord, RECENT_FAILURES, type ServerMetrics } from './metrics.ts';
+import { bySessionNumber, type SessionInfo } from './session.ts';
 import {
   MAX_LISTED,
   renderStatusPage,
@@ -124,19 +124,16 @@ export function mergeSnapshots(
     totals.packetsIn += p.totals.packetsIn;
     totals.packetsOut += p.totals.packetsOut;
   }
-  sessions.sort((a, b) => Number(a.id.slice(1)) - Number(b.id.slice(1)));
+  sessions.sort(bySessionNumber);
   failures.sort((a, b) => a.at - b.at);
   return {
     ...primary,
     sessions: sessions.slice(0, MAX_LISTED),
     sessionCount,
     totals,
-    failures: failures.slice(-RECENT_FAILURES_SHOWN),
+    failures: failures.slice(-RECENT_FAILURES),
   };
 }
-
-/** Failed attempts the page lists (each process keeps as many). */
-const RECENT_FAILURES_SHOWN = 20;
 
 const COMMON_HEADERS = {
   'X-Content-Type-Options': 'nosniff',

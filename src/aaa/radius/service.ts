@@ -269,16 +269,16 @@ export class RadiusService {
     const q = this.accounting;
     if (!q) return;
     const ctx = { acctSessionId: s.acctSessionId, nasPort: s.nasPort, callingStationId: s.callingStationId };
-    const attrs: RadiusAttribute[] = [
-      ...sessionAttributes(this.nas, ctx),
-      u32Attr(Attr.AcctAuthentic, s.radiusLogin ? AcctAuthentic.Radius : AcctAuthentic.Local),
-      u32Attr(Attr.EventTimestamp, Math.floor(Date.now() / 1000)),
+    const attrs = recordAttributes(this.nas, ctx, {
+      user: s.userName,
+      ip: s.framedIp,
+      classes: s.classes.map((c) => Buffer.from(c, 'hex')),
+      radiusLogin: s.radiusLogin,
+    });
+    attrs.push(
       u32Attr(Attr.AcctSessionTime, Math.max(0, Math.floor((this.now() - s.upAt) / 1000))),
       u32Attr(Attr.AcctTerminateCause, TerminateCause.NasError),
-    ];
-    if (s.userName !== undefined) attrs.unshift(textAttr(Attr.UserName, s.userName));
-    if (s.framedIp !== undefined) attrs.push(u32Attr(Attr.FramedIpAddress, s.framedIp));
-    for (const c of s.classes) attrs.push(bytesAttr(Attr.Class, Buffer.from(c, 'hex')));
+    );
     q.add(
       AcctStatus.Stop,
       attrs,
@@ -413,11 +413,8 @@ export class RadiusSession implements DynAuthSession {
   lease(r: AuthSuccess, leases: LeaseManager): LeaseAnswer | undefined {
     const want = this.accept(r);
     if (!want) return undefined;
-    const answer = leases.leaseFromRadius(this.handle, r.user, want.ip);
-    const holder = want.ip === undefined ? undefined : leases.holderOf(want.ip);
-    if ('refuse' in answer && holder !== undefined && holder !== this.handle) {
-      this.addressHeldBy(want.ip!, holder.id);
-    }
+    const answer = leases.leaseFromRadiusNamingHolder(this.handle, r.user, want.ip);
+    if (answer.heldBy !== undefined && want.ip !== undefined) this.addressHeldBy(want.ip, answer.heldBy);
     return answer;
   }
 
@@ -613,14 +610,12 @@ export class RadiusSession implements DynAuthSession {
   private sendAccounting(status: number, cause?: number): void {
     const q = this.service.accounting;
     if (!q) return;
-    const attrs: RadiusAttribute[] = [
-      ...sessionAttributes(this.service.nas, this.context(this.callId)),
-      u32Attr(Attr.AcctAuthentic, this.grant ? AcctAuthentic.Radius : AcctAuthentic.Local),
-      u32Attr(Attr.EventTimestamp, Math.floor(Date.now() / 1000)),
-    ];
-    if (this.user !== undefined) attrs.unshift(textAttr(Attr.UserName, this.user));
-    if (this.ip !== undefined) attrs.push(u32Attr(Attr.FramedIpAddress, this.ip));
-    for (const c of this.grant?.classes ?? []) attrs.push(bytesAttr(Attr.Class, c));
+    const attrs = recordAttributes(this.service.nas, this.context(this.callId), {
+      user: this.user,
+      ip: this.ip,
+      classes: this.grant?.classes ?? [],
+      radiusLogin: this.grant !== undefined,
+    });
     if (status !== AcctStatus.Start) {
       const i = this.handle.info();
       const seconds = Math.floor((this.service.now() - (this.upAt ?? this.service.now())) / 1000);
@@ -643,4 +638,25 @@ export class RadiusSession implements DynAuthSession {
       );
     }
   }
+}
+
+/**
+ * What every Accounting-Request about a session carries (RFC 2866 §5): User-Name first, the
+ * session's and the NAS's attributes, Acct-Authentic, Event-Timestamp, Framed-IP-Address and the
+ * Access-Accept's Class attributes echoed. Counters, time and cause are the caller's to add.
+ */
+function recordAttributes(
+  nas: RadiusService['nas'],
+  ctx: RadiusSessionContext,
+  o: { user: string | undefined; ip: IPv4 | undefined; classes: readonly Uint8Array[]; radiusLogin: boolean },
+): RadiusAttribute[] {
+  const attrs: RadiusAttribute[] = [
+    ...sessionAttributes(nas, ctx),
+    u32Attr(Attr.AcctAuthentic, o.radiusLogin ? AcctAuthentic.Radius : AcctAuthentic.Local),
+    u32Attr(Attr.EventTimestamp, Math.floor(Date.now() / 1000)),
+  ];
+  if (o.user !== undefined) attrs.unshift(textAttr(Attr.UserName, o.user));
+  if (o.ip !== undefined) attrs.push(u32Attr(Attr.FramedIpAddress, o.ip));
+  for (const c of o.classes) attrs.push(bytesAttr(Attr.Class, c));
+  return attrs;
 }

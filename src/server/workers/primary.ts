@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { LeaseHolder } from '../../aaa/leases.ts';
-import { LeaseManager } from '../../aaa/leases.ts';
+import { connectionLimitReached, LeaseManager } from '../../aaa/leases.ts';
 import type { RadiusTransport } from '../../aaa/radius/client.ts';
 import type { DynAuthSession } from '../../aaa/radius/dynauth.ts';
 import { RadiusService, type RemoteRadiusSession } from '../../aaa/radius/service.ts';
@@ -15,7 +15,7 @@ import { type AcceptFailure, listenForControl } from '../admission.ts';
 import type { ControlReply, ControlRequest } from '../control-socket.ts';
 import { type MetricsData, mergeMetrics, radiusMetrics, renderMetrics } from '../metrics.ts';
 import type { ReloadTarget } from '../reload.ts';
-import type { AuthorizeResult, SessionInfo } from '../session.ts';
+import { type AuthorizeResult, bySessionNumber, type SessionInfo } from '../session.ts';
 import type { ServerSettings } from '../settings.ts';
 import { mergeSnapshots, type StatusProvider } from '../status-http.ts';
 import type { StatusSnapshot } from '../status-page.ts';
@@ -424,15 +424,10 @@ export class WorkerPool implements ReloadTarget {
       }
     }
     if (!this.leases.leaseOf(h) && this.leases.count >= settings.maxConnections)
-      return { refuse: `connection limit reached (${settings.maxConnections}, pptpd.conf "connections")` };
-    let answer: AuthorizeResult;
-    if (m.radius) {
-      const ip = m.radius.ip;
-      answer = this.leases.leaseFromRadius(h, user, ip);
-      const holder = ip === undefined ? undefined : this.leases.holderOf(ip);
-      if ('refuse' in answer && holder !== undefined && holder !== h)
-        answer = { ...answer, heldBy: holder.id };
-    } else answer = this.leases.lease(h, user, m.entry ?? undefined);
+      return { refuse: connectionLimitReached(settings.maxConnections) };
+    const answer: AuthorizeResult = m.radius
+      ? this.leases.leaseFromRadiusNamingHolder(h, user, m.radius.ip)
+      : this.leases.lease(h, user, m.entry ?? undefined);
     if ('lease' in answer && h.user === undefined) {
       h.user = user;
       let set = this.byUser.get(user);
@@ -471,7 +466,7 @@ export class WorkerPool implements ReloadTarget {
       'refuse' in pool
         ? { reason: pool.refuse, busy: false }
         : this.leases.count >= max
-          ? { reason: `connection limit reached (${max}, pptpd.conf "connections")`, busy: true }
+          ? { reason: connectionLimitReached(max), busy: true }
           : undefined;
     if (refuse?.reason === this.admission?.reason) return;
     this.admission = refuse;
@@ -706,8 +701,4 @@ interface WorkerStatus {
   system?: SystemCounters;
   fds?: unknown;
   memory?: Record<string, number>;
-}
-
-function bySessionNumber(a: SessionInfo, b: SessionInfo): number {
-  return Number(a.id.slice(1)) - Number(b.id.slice(1));
 }
