@@ -1,10 +1,14 @@
 /**
- * Data path against C, in one run: `node --import tsx bench/datapath.ts [maxMs]` (npm run bench:datapath).
+ * Data path against C, in one run: `node --import tsx bench/datapath.ts [roundMs] [rounds]`
+ * (npm run bench:datapath).
  *
  * Builds bench/c/datapath.c with the system `cc -O2` into a temporary directory: a C reference
- * doing the per-packet work of our data path without syscalls (its own SHA-1 and RC4). Then, in
- * rounds, runs it and the same work through our modules in this process, and prints µs per packet
- * (wall clock and process CPU) for each direction and the ratio TS / C.
+ * doing the per-packet work of our data path without syscalls (its own SHA-1 and RC4), started once
+ * as a child. Then, in rounds, each case runs for `roundMs` (default 200) in C and then through our
+ * modules in this process, or the other way round, and the ratio TS / C of that round is taken.
+ * It prints the median µs per packet (process CPU) of each side and the median of the `rounds`
+ * (default 12) ratios with their range. Short turns taken in pairs keep a machine whose speed drifts
+ * (a shared VM) from favouring one side; one round before them warms both up.
  *
  *   send:    a 1400-octet IP packet copied into a slot with 32 octets of headroom (the TUN read),
  *            MppeFraming.encryptFrame in place (PPP + MPPE-128 stateless: key change per packet,
@@ -18,13 +22,14 @@
  *   MPPE:    the encryptor alone (key change + RC4 over 1402 octets), for the share of MPPE.
  *
  * Before timing, the first packets of each direction from C and from TS must be equal byte for
- * byte (same keys, same packets) and decrypt to the same plaintext; otherwise exit 1. Each timed
- * case runs for at most MAX_ITERATIONS or `maxMs` (default 1000 ms), whichever comes first.
+ * byte (same keys, same packets) and decrypt to the same plaintext; otherwise exit 1. A turn stops
+ * early at MAX_ITERATIONS packets.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { GreChannel } from '../src/gre/channel.ts';
 import { encodeGreHeader, type GreHeader, readGreHeader } from '../src/gre/codec.ts';
@@ -40,9 +45,32 @@ const HEADROOM = 32;
 const RING = 1024;
 const CALL_ID_PEER = 0x1234; // the key of the GRE we send
 const CALL_ID_OURS = 0x0042; // the key of the GRE we receive
-const ROUNDS = 2;
 const MAX_ITERATIONS = 2_000_000;
-const maxMs = Number(process.argv[2] ?? 1000);
+const roundMs = Number(process.argv[2] ?? 200);
+const rounds = Number(process.argv[3] ?? 12);
+
+/**
+ * Both sides run on one processor (the C child inherits this process's affinity). On a shared VM
+ * the host slows one virtual processor at a time, for seconds on end; unpinned, the two sides sat
+ * on different ones and a round compared the processors more than the code: TS/C of the same
+ * build moved between 1.0 and 1.8 from one few-second phase to the next, while each side pinned
+ * to either processor kept within a few percent.
+ */
+const PINNED = 'POPTOP_DATAPATH_PINNED';
+let pinnedTo = process.env[PINNED];
+if (pinnedTo === undefined) {
+  const cpu = String(availableParallelism() - 1);
+  const again = spawnSync(
+    'taskset',
+    ['-c', cpu, process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, [PINNED]: cpu },
+    },
+  );
+  if (!again.error) process.exit(again.status ?? 1);
+  pinnedTo = `none (taskset: ${again.error.message}; figures are less steady)`;
+}
 const SEND_START = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
 const RECV_START = Uint8Array.from({ length: 16 }, (_, i) => 0x80 + i);
 const NO_COMPRESSION = { acfc: false, pfc: false };
@@ -200,30 +228,47 @@ function verify(cBinary: string, ring: Uint8Array[]): void {
   );
 }
 
+type CaseName = 'send' | 'recv' | 'mppe';
+
 interface Timing {
   n: number;
   wallUs: number;
   cpuUs: number;
 }
 
-/** Runs `step` in batches of 256 until maxMs or MAX_ITERATIONS, after `warm` steps. */
-function measure(warm: number, step: () => void): Timing {
-  for (let i = 0; i < warm; i++) step();
-  const w0 = performance.now();
-  const c0 = process.cpuUsage();
-  let n = 0;
-  let elapsed = 0;
-  while (n < MAX_ITERATIONS) {
-    for (let k = 0; k < 256; k++) step();
-    n += 256;
-    elapsed = performance.now() - w0;
-    if (elapsed >= maxMs) break;
-  }
-  const cpu = process.cpuUsage(c0);
-  return { n, wallUs: (elapsed * 1000) / n, cpuUs: (cpu.user + cpu.system) / n };
+/**
+ * A loop that runs `step` in batches of 256 for at least `ms` or MAX_ITERATIONS steps. Each case
+ * makes its own, from source of its own: one loop calling three cases' steps would make the call
+ * polymorphic and keep V8 from inlining any of them, which costs our side up to a third.
+ */
+function measurer(step: () => void): (ms: number) => Timing {
+  const loop = new Function(
+    'step',
+    'maxIterations',
+    `return (ms) => {
+      const w0 = performance.now();
+      const c0 = process.cpuUsage();
+      let n = 0;
+      let elapsed = 0;
+      while (n < maxIterations) {
+        for (let k = 0; k < 256; k++) step();
+        n += 256;
+        elapsed = performance.now() - w0;
+        if (elapsed >= ms) break;
+      }
+      const cpu = process.cpuUsage(c0);
+      return { n, wallUs: (elapsed * 1000) / n, cpuUs: (cpu.user + cpu.system) / n };
+    };`,
+  );
+  return loop(step, MAX_ITERATIONS);
 }
 
-function tsSend(): Timing {
+/** One timed case on our side: its state carries on from one measurement to the next, as in C. */
+interface Case {
+  run(ms: number): Timing;
+}
+
+function tsSend(): Case {
   const server = new Server();
   const slot = new Uint8Array(HEADROOM + PACKET);
   const ip = slot.subarray(HEADROOM);
@@ -231,7 +276,7 @@ function tsSend(): Timing {
   ipPacket(template, 0);
   const ack = new Uint8Array(12);
   let sent = 0;
-  const t = measure(2000, () => {
+  const step = (): void => {
     slot.set(template, HEADROOM);
     server.sendIp(ip);
     sent++;
@@ -239,19 +284,25 @@ function tsSend(): Timing {
       encodeGreHeader(ack, 0, { callId: CALL_ID_OURS, payloadLength: 0, ack: (sent - 1) >>> 0 });
       server.receiveGre(ack);
     }
-  });
-  const s = server.channel.stats;
-  if (s.txPackets !== sent || Object.keys(s.drops).length > 0 || server.drops.total > 0) {
-    fail(`TS send lost packets: ${s.txPackets}/${sent} ${JSON.stringify(s.drops)}`);
-  }
-  return t;
+  };
+  const measure = measurer(step);
+  return {
+    run(ms) {
+      const t = measure(ms);
+      const s = server.channel.stats;
+      if (s.txPackets !== sent || Object.keys(s.drops).length > 0 || server.drops.total > 0) {
+        fail(`TS send lost packets: ${s.txPackets}/${sent} ${JSON.stringify(s.drops)}`);
+      }
+      return t;
+    },
+  };
 }
 
-function tsReceive(ring: Uint8Array[]): Timing {
+function tsReceive(ring: Uint8Array[]): Case {
   const server = new Server();
   const buf = new Uint8Array(ring[0]!.length);
   let total = 0;
-  const t = measure(2048, () => {
+  const step = (): void => {
     const r = total % RING;
     if (r === 0) server.restartMppe(); // the ring starts the peer's keys over
     buf.set(ring[r]!);
@@ -263,41 +314,63 @@ function tsReceive(ring: Uint8Array[]): Timing {
     total++;
     server.receiveGre(buf);
     server.sink ^= server.lastIp![PACKET - 1]!;
-  });
-  if (server.delivered !== total || server.drops.total > 0) {
-    fail(`TS receive delivered ${server.delivered} of ${total}`);
-  }
-  return t;
+  };
+  const measure = measurer(step);
+  return {
+    run(ms) {
+      const t = measure(ms);
+      if (server.delivered !== total || server.drops.total > 0) {
+        fail(`TS receive delivered ${server.delivered} of ${total}`);
+      }
+      return t;
+    },
+  };
 }
 
 /** MPPE alone: encryptInto (key change + RC4 over protocol + packet) into a reused buffer. */
-function tsMppe(): Timing {
+function tsMppe(): Case {
   const { encryptor } = createMppe({ send: SEND_START, recv: RECV_START }, { bits: 128, stateless: true });
   const plain = new Uint8Array(2 + PACKET);
   ipPacket(plain.subarray(2), 0);
   plain[1] = 0x21;
   const out = new Uint8Array(4 + PACKET);
   let sink = 0;
-  const t = measure(2000, () => {
+  const step = (): void => {
     encryptor.encryptInto(plain, out, 0);
     sink ^= out[PACKET + 1]!;
-  });
-  if (sink === 0.5) console.log(sink); // keep the result alive
-  return t;
+  };
+  const measure = measurer(step);
+  return {
+    run(ms) {
+      const t = measure(ms);
+      if (sink === 0.5) console.log(sink); // keep the result alive
+      return t;
+    },
+  };
 }
 
-function cBench(cBinary: string): { send: Timing; recv: Timing; mppe: Timing } {
-  const c = spawnSync(cBinary, ['bench', String(maxMs), String(MAX_ITERATIONS)], {
-    encoding: 'utf8',
-    timeout: maxMs * 10 + 10_000,
-  });
-  if (c.status !== 0) fail(`C reference bench failed (${c.status}): ${c.stderr}`);
-  const get = (tag: string): Timing => {
-    const m = new RegExp(`^${tag} (\\d+) ([\\d.]+) ([\\d.]+)$`, 'm').exec(c.stdout);
-    if (!m) fail(`C reference printed no ${tag} line: ${c.stdout}`);
-    return { n: Number(m[1]), wallUs: Number(m[2]), cpuUs: Number(m[3]) };
+/**
+ * The C reference as a child that measures one case per command ("CASE MS MAX"), so that C and TS
+ * take turns within a round and a change in the machine's speed reaches both sides of a pair.
+ */
+function cReference(binary: string): { run(tag: CaseName, ms: number): Promise<Timing>; close(): void } {
+  const child = spawn(binary, ['serve'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  return {
+    async run(tag, ms) {
+      child.stdin!.write(`${tag} ${ms} ${MAX_ITERATIONS}\n`);
+      const { value, done } = await lines.next();
+      const m = done ? null : new RegExp(`^${tag} (\\d+) ([\\d.]+) ([\\d.]+)$`).exec(value as string);
+      if (!m)
+        fail(
+          `C reference printed no ${tag} line (exit ${child.exitCode}): ${done ? 'end of output' : value}`,
+        );
+      return { n: Number(m[1]), wallUs: Number(m[2]), cpuUs: Number(m[3]) };
+    },
+    close() {
+      child.stdin!.end();
+    },
   };
-  return { send: get('send'), recv: get('recv'), mppe: get('mppe') };
 }
 
 function build(): { binary: string; dir: string; compiler: string } {
@@ -315,66 +388,64 @@ function build(): { binary: string; dir: string; compiler: string } {
 
 const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
 const loadBefore = loadavg();
 const { binary, dir, compiler } = build();
+const c = cReference(binary);
 try {
   console.log(
-    `data path vs C, ${PACKET}-octet IP packets, MPPE-128 stateless, ≤ ${maxMs} ms per case, ${ROUNDS} rounds; ` +
-      `node ${process.version}, C: ${compiler} -O2`,
+    `data path vs C, ${PACKET}-octet IP packets, MPPE-128 stateless; ${rounds} rounds of ${roundMs} ms per case and side ` +
+      `after one to warm up; processor ${pinnedTo}; node ${process.version}, C: ${compiler} -O2`,
   );
   const ring = buildRing();
   verify(binary, ring);
-  const best = {
-    cSend: Infinity,
-    cRecv: Infinity,
-    tsSend: Infinity,
-    tsRecv: Infinity,
-    cMppe: Infinity,
-    tsMppe: Infinity,
-  };
-  const bestWall = { ...best };
-  const row = (name: string, t: Timing): void =>
-    console.log(
-      `  ${name.padEnd(14)} ${t.wallUs.toFixed(2).padStart(6)} µs/pkt wall  ${t.cpuUs.toFixed(2).padStart(6)} µs/pkt CPU  (${t.n.toLocaleString('en')} packets)`,
-    );
-  for (let round = 1; round <= ROUNDS; round++) {
-    console.log(`round ${round} (load ${loadavg()})`);
-    const c = cBench(binary);
-    const s = tsSend();
-    const r = tsReceive(ring);
-    const m = tsMppe();
-    row('C send', c.send);
-    row('TS send', s);
-    row('C receive', c.recv);
-    row('TS receive', r);
-    row('C MPPE only', c.mppe);
-    row('TS MPPE only', m);
-    best.cSend = Math.min(best.cSend, c.send.cpuUs);
-    best.cRecv = Math.min(best.cRecv, c.recv.cpuUs);
-    best.tsSend = Math.min(best.tsSend, s.cpuUs);
-    best.tsRecv = Math.min(best.tsRecv, r.cpuUs);
-    best.cMppe = Math.min(best.cMppe, c.mppe.cpuUs);
-    best.tsMppe = Math.min(best.tsMppe, m.cpuUs);
-    bestWall.cMppe = Math.min(bestWall.cMppe, c.mppe.wallUs);
-    bestWall.tsMppe = Math.min(bestWall.tsMppe, m.wallUs);
-    bestWall.cSend = Math.min(bestWall.cSend, c.send.wallUs);
-    bestWall.cRecv = Math.min(bestWall.cRecv, c.recv.wallUs);
-    bestWall.tsSend = Math.min(bestWall.tsSend, s.wallUs);
-    bestWall.tsRecv = Math.min(bestWall.tsRecv, r.wallUs);
+  const cases: Record<CaseName, Case> = { send: tsSend(), recv: tsReceive(ring), mppe: tsMppe() };
+  const names = Object.keys(cases) as CaseName[];
+  const results = Object.fromEntries(
+    names.map((n) => [n, { c: [] as Timing[], ts: [] as Timing[] }]),
+  ) as Record<CaseName, { c: Timing[]; ts: Timing[] }>;
+  for (let round = 0; round <= rounds; round++) {
+    for (const name of names) {
+      // C first in odd rounds, TS first in even ones: neither side always runs just after the other.
+      let cTime: Timing;
+      let tsTime: Timing;
+      if (round % 2 === 1) {
+        cTime = await c.run(name, roundMs);
+        tsTime = cases[name].run(roundMs);
+      } else {
+        tsTime = cases[name].run(roundMs);
+        cTime = await c.run(name, roundMs);
+      }
+      if (round === 0) continue; // warm-up: V8 compiles, caches fill
+      results[name].c.push(cTime);
+      results[name].ts.push(tsTime);
+    }
   }
-  const line = (name: string, ts: number, c: number, tsW: number, cW: number): void =>
+  c.close();
+  const label: Record<CaseName, string> = { send: 'send', recv: 'receive', mppe: 'MPPE' };
+  console.log(
+    `per case: median µs per packet (process CPU), and TS / C per round: median [lowest – highest]`,
+  );
+  for (const name of names) {
+    const { c: cs, ts } = results[name];
+    const ratios = ts.map((t, k) => t.cpuUs / cs[k]!.cpuUs);
+    const wallRatios = ts.map((t, k) => t.wallUs / cs[k]!.wallUs);
     console.log(
-      `${name.padEnd(8)} TS ${ts.toFixed(2)} µs/pkt, C ${c.toFixed(2)} µs/pkt CPU: TS/C ${(ts / c).toFixed(2)}` +
-        `  (wall: ${tsW.toFixed(2)} / ${cW.toFixed(2)} = ${(tsW / cW).toFixed(2)})`,
+      `${label[name].padEnd(8)} TS ${median(ts.map((t) => t.cpuUs)).toFixed(2)} µs, C ${median(cs.map((t) => t.cpuUs)).toFixed(2)} µs: ` +
+        `TS/C ${median(ratios).toFixed(2)} [${Math.min(...ratios).toFixed(2)} – ${Math.max(...ratios).toFixed(2)}]` +
+        `  (wall: ${median(wallRatios).toFixed(2)})`,
     );
-  console.log('best of the rounds, measured in this run:');
-  line('send', best.tsSend, best.cSend, bestWall.tsSend, bestWall.cSend);
-  line('receive', best.tsRecv, best.cRecv, bestWall.tsRecv, bestWall.cRecv);
-  line('MPPE', best.tsMppe, best.cMppe, bestWall.tsMppe, bestWall.cMppe);
+  }
   console.log(
     `notes: load average ${loadBefore} before, ${loadavg()} after; CPU is process time (TS includes V8's GC and compiler threads); ` +
       'both sides include a 1400-octet copy per packet standing for the TUN or socket read.',
   );
 } finally {
+  c.close();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -10,8 +10,10 @@
  *            32 octets of headroom), stateless key change, RC4 in place, GRE header in front.
  *
  * SHA-1 and RC4 are written here, plainly, so that both sides do the same arithmetic.
- * Usage: datapath verify          prints the first packets of each direction in hex
- *        datapath bench MS MAX    prints per-packet wall and CPU time of each direction
+ * Usage: datapath verify   prints the first packets of each direction in hex
+ *        datapath serve    reads "CASE MS MAX" lines (CASE: send, recv, mppe) and runs that case
+ *                          for MS milliseconds (at most MAX packets), printing "CASE n wall_us
+ *                          cpu_us" per packet; each case's state carries on to its next command
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -297,12 +299,80 @@ static void hex(const char *tag, unsigned i, const uint8_t *p, size_t n) {
 }
 
 static unsigned sink;
+static uint8_t tmpl[PACKET];
+
+/* Each case keeps its state from one measurement to the next, as the TS side does. */
+static struct { chan_t c; mppe_t tx; uint8_t slot[HEADROOM + PACKET], ack_pkt[12]; } snd;
+static struct { chan_t c; mppe_t rx; uint8_t buf[16 + 8 + PACKET]; unsigned long total; uint32_t seq; } rcv;
+static struct { mppe_t tx; uint8_t plain[2 + PACKET], out[4 + PACKET]; } enc;
+
+static void setup(void) {
+  ip_packet(tmpl, 0);
+  snd.c.peer_acked = 0xffffffffu;
+  mppe_init(&snd.tx, SEND_START, 0);
+  rcv.c.peer_acked = 0xffffffffu;
+  mppe_init(&enc.tx, SEND_START, 0);
+  memcpy(enc.plain + 2, tmpl, PACKET);
+  enc.plain[0] = 0x00; enc.plain[1] = 0x21;
+}
+
+/* send: copy the packet into the slot (the TUN read), encrypt and frame; an ack every 32 */
+static int step_send(void) {
+  memcpy(snd.slot + HEADROOM, tmpl, PACKET);
+  size_t len;
+  uint8_t *g = send_one(&snd.c, &snd.tx, snd.slot, &len);
+  if (!g) { fprintf(stderr, "send: window full (%lu drops)\n", snd.c.dropped); return -1; }
+  sink ^= g[len - 1];
+  if ((snd.c.sent & 31) == 0) {
+    gre_write(snd.ack_pkt, CALL_ID_OURS, 0, 0, 0, 1, snd.c.next_seq - 1);
+    uint8_t *ip;
+    recv_one(&snd.c, &snd.tx, snd.ack_pkt, 12, &ip);
+  }
+  return 0;
+}
+
+/* receive: copy the next ring packet in (the socket read), sequence rewritten, then the work */
+static int step_recv(void) {
+  unsigned r = (unsigned)(rcv.total % RING);
+  if (r == 0) mppe_init(&rcv.rx, RECV_START, 0xfff); /* the ring starts the peer's keys over */
+  memcpy(rcv.buf, ring[r], ring_len);
+  put32(rcv.buf + 8, rcv.seq++);
+  uint8_t *ip;
+  long got = recv_one(&rcv.c, &rcv.rx, rcv.buf, ring_len, &ip);
+  if (got != PACKET) { fprintf(stderr, "receive: packet %lu not delivered\n", rcv.total); return -1; }
+  rcv.total++;
+  sink ^= ip[PACKET - 1];
+  return 0;
+}
+
+/* MPPE alone: key change + RC4 over protocol + packet, into a reused buffer */
+static int step_mppe(void) {
+  mppe_encrypt(&enc.tx, enc.plain, enc.out, PACKET + 2);
+  sink ^= enc.out[PACKET + 1];
+  return 0;
+}
+
+/* Runs `step` in batches of 256 for at least `ms` (or `max` steps); prints "TAG n wall_us cpu_us". */
+static int measure(const char *tag, int (*step)(void), double ms, unsigned long max) {
+  unsigned long n = 0;
+  double w0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_PROCESS_CPUTIME_ID), w = 0;
+  while (n < max) {
+    for (int k = 0; k < 256; k++, n++)
+      if (step() != 0) return -1;
+    w = now_s(CLOCK_MONOTONIC) - w0;
+    if (w * 1000 >= ms) break;
+  }
+  double cpu = now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+  printf("%s %lu %.6f %.6f\n", tag, n, w * 1e6 / n, cpu * 1e6 / n);
+  fflush(stdout);
+  return 0;
+}
 
 int main(int argc, char **argv) {
-  if (argc < 2) { fprintf(stderr, "usage: datapath verify | bench MS MAX\n"); return 2; }
+  if (argc < 2) { fprintf(stderr, "usage: datapath verify | serve\n"); return 2; }
   build_ring();
-  static uint8_t slot[HEADROOM + PACKET], buf[16 + 8 + PACKET], tmpl[PACKET];
   if (strcmp(argv[1], "verify") == 0) {
+    static uint8_t slot[HEADROOM + PACKET], buf[16 + 8 + PACKET];
     chan_t c = {0};
     c.peer_acked = 0xffffffffu;
     mppe_t tx, rx;
@@ -323,96 +393,18 @@ int main(int argc, char **argv) {
     }
     return 0;
   }
-  double ms = argc > 2 ? atof(argv[2]) : 1000;
-  unsigned long max = argc > 3 ? strtoul(argv[3], NULL, 10) : 2000000;
-  ip_packet(tmpl, 0);
-  /* send: copy the packet into the slot (the TUN read), encrypt and frame; an ack every 32 */
-  {
-    chan_t c = {0};
-    c.peer_acked = 0xffffffffu;
-    mppe_t tx;
-    mppe_init(&tx, SEND_START, 0);
-    uint8_t ack_pkt[12];
-    unsigned long n = 0;
-    double w0 = 0, c0 = 0, w = 0;
-    for (int phase = 0; phase < 2; phase++) {
-      unsigned long limit = phase == 0 ? 2000 : max;
-      n = 0;
-      w0 = now_s(CLOCK_MONOTONIC); c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
-      while (n < limit) {
-        for (int k = 0; k < 256; k++, n++) {
-          memcpy(slot + HEADROOM, tmpl, PACKET);
-          size_t len;
-          uint8_t *g = send_one(&c, &tx, slot, &len);
-          if (g) sink ^= g[len - 1];
-          if ((c.sent & 31) == 0) {
-            gre_write(ack_pkt, CALL_ID_OURS, 0, 0, 0, 1, c.next_seq - 1);
-            uint8_t *ip;
-            recv_one(&c, &tx, ack_pkt, 12, &ip);
-          }
-        }
-        w = now_s(CLOCK_MONOTONIC) - w0;
-        if (phase == 0 || w * 1000 >= ms) break;
-      }
-    }
-    double cpu = now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
-    if (c.dropped) { fprintf(stderr, "send: %lu drops\n", c.dropped); return 1; }
-    printf("send %lu %.6f %.6f\n", n, w * 1e6 / n, cpu * 1e6 / n);
-  }
-  /* receive: copy the next ring packet in (the socket read), sequence rewritten, then the work */
-  {
-    chan_t c = {0};
-    c.peer_acked = 0xffffffffu;
-    mppe_t rx;
-    unsigned long n = 0, total = 0;
-    double w0 = 0, c0 = 0, w = 0;
-    uint32_t seq = 0;
-    for (int phase = 0; phase < 2; phase++) {
-      unsigned long limit = phase == 0 ? 2048 : max;
-      n = 0;
-      w0 = now_s(CLOCK_MONOTONIC); c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
-      while (n < limit) {
-        for (int k = 0; k < 256; k++, n++, total++) {
-          unsigned r = (unsigned)(total % RING);
-          if (r == 0) mppe_init(&rx, RECV_START, 0xfff); /* the ring starts the peer's keys over */
-          memcpy(buf, ring[r], ring_len);
-          put32(buf + 8, seq++);
-          uint8_t *ip;
-          long got = recv_one(&c, &rx, buf, ring_len, &ip);
-          if (got != PACKET) { fprintf(stderr, "receive: packet %lu not delivered\n", total); return 1; }
-          sink ^= ip[PACKET - 1];
-        }
-        w = now_s(CLOCK_MONOTONIC) - w0;
-        if (phase == 0 || w * 1000 >= ms) break;
-      }
-    }
-    double cpu = now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
-    printf("recv %lu %.6f %.6f\n", n, w * 1e6 / n, cpu * 1e6 / n);
-  }
-  /* MPPE alone: key change + RC4 over protocol + packet, into a reused buffer */
-  {
-    mppe_t tx;
-    mppe_init(&tx, SEND_START, 0);
-    uint8_t plain[2 + PACKET], out[4 + PACKET];
-    memcpy(plain + 2, tmpl, PACKET);
-    plain[0] = 0x00; plain[1] = 0x21;
-    unsigned long n = 0;
-    double w0 = 0, c0 = 0, w = 0;
-    for (int phase = 0; phase < 2; phase++) {
-      unsigned long limit = phase == 0 ? 2000 : max;
-      n = 0;
-      w0 = now_s(CLOCK_MONOTONIC); c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
-      while (n < limit) {
-        for (int k = 0; k < 256; k++, n++) {
-          mppe_encrypt(&tx, plain, out, PACKET + 2);
-          sink ^= out[PACKET + 1];
-        }
-        w = now_s(CLOCK_MONOTONIC) - w0;
-        if (phase == 0 || w * 1000 >= ms) break;
-      }
-    }
-    double cpu = now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
-    printf("mppe %lu %.6f %.6f\n", n, w * 1e6 / n, cpu * 1e6 / n);
+  if (strcmp(argv[1], "serve") != 0) { fprintf(stderr, "unknown mode %s\n", argv[1]); return 2; }
+  setup();
+  /* One command a line: "CASE MS MAX" (CASE send, recv or mppe); one result line each. */
+  char line[128], tag[16];
+  double ms;
+  unsigned long max;
+  while (fgets(line, sizeof line, stdin)) {
+    if (sscanf(line, "%15s %lf %lu", tag, &ms, &max) != 3) { fprintf(stderr, "bad command: %s", line); return 2; }
+    int (*step)(void) = strcmp(tag, "send") == 0 ? step_send : strcmp(tag, "recv") == 0 ? step_recv
+                        : strcmp(tag, "mppe") == 0 ? step_mppe : NULL;
+    if (!step) { fprintf(stderr, "unknown case %s\n", tag); return 2; }
+    if (measure(tag, step, ms, max) != 0) return 1;
   }
   printf("sink %u\n", sink);
   return 0;

@@ -136,6 +136,39 @@ test('RC4: chunked, in-place and out-of-place processing agree; decrypt inverts 
   );
 });
 
+test('RC4: instances taking turns each keep their own stream (the shared working state)', () => {
+  // Every instance runs on one module-level permutation: a turn of another instance (a re-key,
+  // or keystream) must never leak into a stream.
+  fc.assert(
+    fc.property(
+      fc.array(fc.uint8Array({ minLength: 1, maxLength: 24 }), { minLength: 2, maxLength: 4 }),
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 40 }), fc.boolean()), { maxLength: 40 }),
+      (keys, turns) => {
+        const mixed = keys.map((k) => new Rc4(k));
+        const got: number[][] = keys.map(() => []);
+        const expected: number[][] = keys.map(() => []);
+        const alone = keys.map((k) => new Rc4(k));
+        for (const [who, length, rekey] of turns) {
+          const k = who % keys.length;
+          if (rekey) {
+            mixed[k]!.setKey(keys[k]!);
+            // What setKey must give: the stream from its start, as a fresh instance has it.
+            got[k]!.length = 0;
+            expected[k]!.length = 0;
+            alone[k] = new Rc4(keys[k]!);
+          } else {
+            got[k]!.push(...mixed[k]!.process(new Uint8Array(length)));
+          }
+        }
+        for (let k = 0; k < keys.length; k++) {
+          expected[k]!.push(...alone[k]!.process(new Uint8Array(got[k]!.length)));
+          assert.deepEqual(got[k], expected[k], `instance ${k}`);
+        }
+      },
+    ),
+  );
+});
+
 test('RC4: setKey restarts the stream; bad keys and short outputs are rejected', () => {
   const r = new Rc4(fromHex('0102030405'));
   r.process(new Uint8Array(100));
