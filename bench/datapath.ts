@@ -27,7 +27,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +39,7 @@ import { MppeFraming, type MppeFramingDropReason } from '../src/ppp/mppe/framing
 import { SystemClock } from '../src/util/clock.ts';
 import { DropCounter } from '../src/util/counters.ts';
 import { nullLogger } from '../src/util/log.ts';
+import { pinToOneProcessor } from './pin.ts';
 
 const PACKET = 1400;
 const HEADROOM = 32;
@@ -49,28 +50,8 @@ const MAX_ITERATIONS = 2_000_000;
 const roundMs = Number(process.argv[2] ?? 200);
 const rounds = Number(process.argv[3] ?? 12);
 
-/**
- * Both sides run on one processor (the C child inherits this process's affinity). On a shared VM
- * the host slows one virtual processor at a time, for seconds on end; unpinned, the two sides sat
- * on different ones and a round compared the processors more than the code: TS/C of the same
- * build moved between 1.0 and 1.8 from one few-second phase to the next, while each side pinned
- * to either processor kept within a few percent.
- */
-const PINNED = 'POPTOP_DATAPATH_PINNED';
-let pinnedTo = process.env[PINNED];
-if (pinnedTo === undefined) {
-  const cpu = String(availableParallelism() - 1);
-  const again = spawnSync(
-    'taskset',
-    ['-c', cpu, process.execPath, ...process.execArgv, ...process.argv.slice(1)],
-    {
-      stdio: 'inherit',
-      env: { ...process.env, [PINNED]: cpu },
-    },
-  );
-  if (!again.error) process.exit(again.status ?? 1);
-  pinnedTo = `none (taskset: ${again.error.message}; figures are less steady)`;
-}
+// Both sides on one processor: see bench/pin.ts.
+const pinnedTo = pinToOneProcessor();
 const SEND_START = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
 const RECV_START = Uint8Array.from({ length: 16 }, (_, i) => 0x80 + i);
 const NO_COMPRESSION = { acfc: false, pfc: false };

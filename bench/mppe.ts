@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { Rc4 } from '../src/crypto/rc4.ts';
 import { createMppe } from '../src/ppp/mppe/cipher.ts';
 import type { MppeBits } from '../src/ppp/mppe/types.ts';
+import { pinToOneProcessor } from './pin.ts';
 
 const PACKET = 1400;
 const RC4_CHUNK = 64 * 1024;
@@ -85,6 +86,9 @@ function opensslRc4MBps(): number | null {
   return child.status === 0 && Number.isFinite(value) ? value : null;
 }
 
+// OpenSSL's side runs in a child: both on one processor (bench/pin.ts).
+const pinnedTo = pinToOneProcessor();
+console.log(`processor ${pinnedTo}`);
 mppeCase(128, true);
 mppeCase(128, false);
 mppeCase(40, true);
