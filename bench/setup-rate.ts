@@ -74,6 +74,62 @@ interface Row {
   reasons: Record<string, number>;
   /** What the server dropped during the set-up, by reason. */
   serverDrops: Record<string, number>;
+  /** Server CPU per set-up (ms) while the sessions up went from `from` to `to`. */
+  byBlock: { from: number; to: number; ms: number }[];
+}
+
+/** How often the server's CPU and its sessions up are read during a set-up. */
+const SAMPLE_MS = 250;
+
+interface Sample {
+  /** Host routes through the server's TUN devices: its sessions up. */
+  up: number;
+  /** The server's CPU so far (own and children's), seconds. */
+  cpu: number;
+}
+
+const cpuSum = (c: { self: number; children: number }): number => c.self + c.children;
+
+/**
+ * Host routes in the server's namespace through its TUN device(s), read from /proc/PID/net/route
+ * (no process spawned, and the server does no work for it).
+ */
+function routesUp(pid: number): number {
+  try {
+    const table = readFileSync(`/proc/${pid}/net/route`, 'utf8');
+    let count = 0;
+    for (let at = table.indexOf(`\n${TUN}`); at !== -1; at = table.indexOf(`\n${TUN}`, at + 1)) count++;
+    return count;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The server's CPU per set-up in blocks of the sessions coming up (a tenth of N each, 1,000 from
+ * N = 10,000), the CPU at each block's edges interpolated between samples. The first block carries
+ * what a fresh process spends once (V8 compiling the hot code); a cost that grows with N would
+ * show as later blocks costing more than earlier ones.
+ */
+function cpuByBlock(samples: readonly Sample[], n: number): { from: number; to: number; ms: number }[] {
+  const size = n >= 10_000 ? 1000 : Math.max(1, Math.round(n / 10));
+  const cpuAt = (up: number): number | undefined => {
+    for (let k = 1; k < samples.length; k++) {
+      const a = samples[k - 1]!;
+      const b = samples[k]!;
+      if (b.up >= up && b.up > a.up) return a.cpu + ((b.cpu - a.cpu) * (up - a.up)) / (b.up - a.up);
+    }
+    return undefined;
+  };
+  const blocks: { from: number; to: number; ms: number }[] = [];
+  for (let from = 0; from < n; from += size) {
+    const to = Math.min(n, from + size);
+    const c0 = cpuAt(from);
+    const c1 = cpuAt(to);
+    if (c0 === undefined || c1 === undefined) break;
+    blocks.push({ from, to, ms: ((c1 - c0) * 1000) / (to - from) });
+  }
+  return blocks;
 }
 
 function rssMb(pids: readonly number[]): number {
@@ -132,6 +188,10 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
     const gen = benchLoad(topo, n, concurrency, profile, sources, processes);
     keep(gen);
     const started = Date.now();
+    const samples: Sample[] = [{ up: 0, cpu: cpuSum(before) }];
+    const sampler = setInterval(() => {
+      samples.push({ up: routesUp(server.child.pid!), cpu: cpuSum(cpu()) });
+    }, SAMPLE_MS);
     let report: {
       up: number;
       failed: number;
@@ -161,6 +221,8 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
       (status(topo, control).system?.hostRoutes ?? 0) >= report.up ? true : undefined,
     ).catch(() => undefined);
     const after = cpu();
+    clearInterval(sampler);
+    samples.push({ up: routesUp(server.child.pid!), cpu: cpuSum(after) });
     const serverDrops = benchStatus<{ drops?: Record<string, number> }>(topo, control).drops ?? {};
     const primaryAfter = cpu(pids.slice(0, 1));
     const rss = rssMb(pids);
@@ -208,6 +270,7 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
       routesLeft,
       reasons: report.reasons,
       serverDrops,
+      byBlock: cpuByBlock(samples, n),
     };
   });
 }
@@ -230,6 +293,15 @@ for (const r of rows) {
   console.log(
     `| ${r.n} | ${r.backend} | ${r.up} / ${r.failed} | ${fmt(r.rate)} /s | ${fmt(r.p50)} / ${fmt(r.p99)} ms | ${fmt(r.rssMb)} MB | ${fmt(r.cpuSelfS, 2)} + ${fmt(r.cpuChildrenS, 2)} s | ${fmt(r.cpuPerSetupMs, 2)} ms (${fmt(100 * r.kernelShare)} % kernel${Number.isNaN(r.primaryCpuPerSetupMs) ? '' : `; primary ${fmt(r.primaryCpuPerSetupMs, 2)} ms`}) | ${fmt(r.loadCpuPerSetupMs, 2)} ms (${fmt(100 * r.loadKernelShare)} % kernel) | ${fmt(r.teardownS, 1)} s | ${r.routesLeft} |`,
   );
+}
+for (const r of rows) {
+  if (r.byBlock.length > 0)
+    console.log(
+      `N=${r.n} (${r.backend}): server CPU per set-up as the sessions came up, ms: ` +
+        r.byBlock
+          .map((b) => `${b.from.toLocaleString('en')}–${b.to.toLocaleString('en')} ${fmt(b.ms, 2)}`)
+          .join(' · '),
+    );
 }
 for (const n of sizes) {
   const ip = rows.find((r) => r.n === n && r.backend === 'ip');
