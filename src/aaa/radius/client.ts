@@ -29,23 +29,48 @@ export interface RadiusTransport {
   close(): void;
 }
 
-/** A UDP socket on an ephemeral port (of `bindAddress`, pppd radiusclient's `bindaddr`). */
+/**
+ * A UDP socket on an ephemeral port (of `bindAddress`, pppd radiusclient's `bindaddr`), opened at
+ * the first request: a process that never sends one (the primary of `workers N` for
+ * authentication: its workers ask) holds no socket for it.
+ */
 export function udpTransport(bindAddress?: string): RadiusTransport {
-  const socket: Socket = createSocket('udp4');
-  socket.bind(0, bindAddress);
-  socket.unref();
-  socket.on('error', () => {
-    // Send errors (EHOSTUNREACH...) show up as timeouts of the request; nothing to do here.
-  });
+  let socket: Socket | undefined;
+  const handlers: ((bytes: Uint8Array, host: string, port: number) => void)[] = [];
+  let busy = false;
+  let closed = false;
+  const open = (): Socket => {
+    const s = createSocket('udp4');
+    s.bind(0, bindAddress);
+    if (!busy) s.unref();
+    s.on('error', () => {
+      // Send errors (EHOSTUNREACH...) show up as timeouts of the request; nothing to do here.
+    });
+    s.on('message', (msg, rinfo) => {
+      const bytes = new Uint8Array(msg);
+      for (const fn of handlers) fn(bytes, rinfo.address, rinfo.port);
+    });
+    return s;
+  };
   return {
-    send: (bytes, host, port) => socket.send(bytes, port, host),
-    onMessage: (fn) =>
-      socket.on('message', (msg, rinfo) => fn(new Uint8Array(msg), rinfo.address, rinfo.port)),
-    setBusy: (busy) => {
-      if (busy) socket.ref();
-      else socket.unref();
+    send: (bytes, host, port) => {
+      if (closed) return;
+      socket ??= open();
+      socket.send(bytes, port, host);
     },
-    close: () => socket.close(),
+    onMessage: (fn) => {
+      handlers.push(fn);
+    },
+    setBusy: (b) => {
+      busy = b;
+      if (b) socket?.ref();
+      else socket?.unref();
+    },
+    close: () => {
+      closed = true;
+      socket?.close();
+      socket = undefined;
+    },
   };
 }
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { test } from 'node:test';
 import {
   MAX_ID_WAITERS,
@@ -315,7 +316,17 @@ function u32(n: number): Uint8Array {
   return b;
 }
 
-test('over real UDP on loopback: a peer that answers the second transmission', async () => {
+test('over real UDP on loopback: a peer that answers the second transmission; no socket before the first request', async () => {
+  // Sockets among this process's descriptors (Linux /proc), ref'd or not.
+  const sockets = () =>
+    readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:');
+      } catch {
+        return false; // closed meanwhile (the directory's own descriptor)
+      }
+    }).length;
+  const before = sockets();
   const peer = createSocket('udp4');
   await new Promise<void>((r) => peer.bind(0, '127.0.0.1', () => r()));
   const port = peer.address().port;
@@ -334,9 +345,13 @@ test('over real UDP on loopback: a peer that answers the second transmission', a
     log: new MemoryLogger(),
   });
   try {
+    // A client that has sent nothing holds no socket (the primary of `workers N` never does).
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(sockets(), before + 1, 'only the peer has a socket');
     const reply = await client.send(accessRequest());
     assert.equal(reply.packet.code, RadiusCode.AccessAccept);
     assert.equal(seen, 2);
+    assert.equal(sockets(), before + 2);
   } finally {
     client.close();
     peer.close();
