@@ -7,7 +7,8 @@
  * For each N (default 1000 5000 10000) it starts `poptop serve` in a fresh namespace, reads its RSS
  * at rest, brings N sessions up with `poptop load` (MS-CHAPv2 + MPPE-128, LCP echo 30 s) from
  * another namespace, reads the RSS again, ends every session (load killed) and reads it once more
- * after they are all gone. Up to --breakdown-max sessions (default 5000) it also asks the server for
+ * after they are all gone, then again once the server has run its own full collection (it logs
+ * one about ten seconds after a mass disconnect: server/memory-release.ts). Up to --breakdown-max sessions (default 5000) it also asks the server for
  * V8 heap snapshots (node --heapsnapshot-signal) at rest and with the sessions up, and sums the
  * difference by object kind and constructor: bytes per session of each, largest first. With
  * --keep-snapshots the snapshots are copied into DIR (named n<N>-…) for a closer look in a heap
@@ -102,6 +103,12 @@ interface Row {
   heapAfterGc: number;
   /** RSS at that point: what V8 gave back to the system after the collection. */
   rssAfterGc: number;
+  /** RSS 3 s after the server's own full collection (NaN: it ran none within 90 s). */
+  rssReleased: number;
+  /** Seconds from the last session's end to that collection (at most its wait plus 3 s). */
+  releasedAfterS: number;
+  /** How long the server's collection took, as it logged it (the event loop's pause). */
+  collectMs: number;
   perSessionKb: number;
   breakdown?: Array<[string, number]>;
 }
@@ -135,7 +142,15 @@ async function run(n: number, tag: string, breakdown: boolean): Promise<Row> {
     await until('every session ended', 300_000, () =>
       status(topo, control).sessions === 0 ? true : undefined,
     );
+    const ended = Date.now();
     const after = await settled(topo, control);
+    // The server's own full collection once most sessions have ended (server/memory-release.ts).
+    const collected = await until('the server to give memory back', 90_000, () =>
+      /memory: \d+ of \d+ sessions ended; one full garbage collection/.test(server.output) ? true : undefined,
+    ).catch(() => false);
+    const releasedAfterS = collected ? (Date.now() - ended) / 1000 : Number.NaN;
+    const collectMs = Number(/one full garbage collection \((\d+) ms/.exec(server.output)?.[1] ?? Number.NaN);
+    const released = collected ? await settled(topo, control) : undefined;
     await snapshot(server, topo.dir);
     const afterGc = status(topo, control).memory;
     const heapAfterGc = afterGc.heapUsed;
@@ -153,6 +168,9 @@ async function run(n: number, tag: string, breakdown: boolean): Promise<Row> {
       withUp,
       after,
       heapAfterGc,
+      rssReleased: released?.rss ?? Number.NaN,
+      releasedAfterS,
+      collectMs,
       rssAfterGc: afterGc.rss,
       perSessionKb: (withUp.rss - rest.rss) / 1024 / Math.max(1, up),
       ...(rows ? { breakdown: rows } : {}),
@@ -168,19 +186,22 @@ for (const n of sizes) {
   console.log(JSON.stringify(row));
 }
 // The breakdown in a run of its own: a snapshot costs the server memory it keeps (RSS).
+// --breakdown-max 0: none.
 const small = Math.min(...sizes, breakdownMax);
-const detail = await run(small, `${process.pid % 10000}m${k++}`, true);
+const detail = small > 0 ? await run(small, `${process.pid % 10000}m${k++}`, true) : undefined;
 const mb = (bytes: number): string => (bytes / 1048576).toFixed(0);
 const kbPer = (a: number, b: number, n: number): string => ((b - a) / 1024 / Math.max(1, n)).toFixed(1);
 console.log(
-  '\n| N | up | RSS at rest | RSS with N up | RSS per session | V8 heap per session | RSS after all ended | RSS after a full GC | heap at rest / after, full GC |',
+  '\n| N | up | RSS at rest | RSS with N up | RSS per session | V8 heap per session | RSS after all ended | RSS after the server gave it back (s after the end; its pause) | RSS after a full GC (snapshot) | heap at rest / after, full GC |',
 );
-console.log('|---|---|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of results)
   console.log(
-    `| ${r.n} | ${r.up} | ${mb(r.rest.rss)} MB | ${mb(r.withUp.rss)} MB | ${kbPer(r.rest.rss, r.withUp.rss, r.up)} KB | ${kbPer(r.rest.heapUsed, r.withUp.heapUsed, r.up)} KB | ${mb(r.after.rss)} MB | ${mb(r.rssAfterGc)} MB | ${mb(r.rest.heapUsed)} / ${mb(r.heapAfterGc)} MB |`,
+    `| ${r.n} | ${r.up} | ${mb(r.rest.rss)} MB | ${mb(r.withUp.rss)} MB | ${kbPer(r.rest.rss, r.withUp.rss, r.up)} KB | ${kbPer(r.rest.heapUsed, r.withUp.heapUsed, r.up)} KB | ${mb(r.after.rss)} MB | ${mb(r.rssReleased)} MB (${r.releasedAfterS.toFixed(0)} s; ${r.collectMs} ms) | ${mb(r.rssAfterGc)} MB | ${mb(r.rest.heapUsed)} / ${mb(r.heapAfterGc)} MB |`,
   );
-const total = (detail.breakdown ?? []).reduce((s, [, v]) => s + v, 0);
-console.log(`\nV8 heap per session at N=${detail.n}, live objects only (${(total / 1024).toFixed(1)} KB):`);
-for (const [key, v] of (detail.breakdown ?? []).slice(0, 25))
-  console.log(`  ${(v / 1024).toFixed(2).padStart(7)} KB  ${key}`);
+if (detail) {
+  const total = (detail.breakdown ?? []).reduce((s, [, v]) => s + v, 0);
+  console.log(`\nV8 heap per session at N=${detail.n}, live objects only (${(total / 1024).toFixed(1)} KB):`);
+  for (const [key, v] of (detail.breakdown ?? []).slice(0, 25))
+    console.log(`  ${(v / 1024).toFixed(2).padStart(7)} KB  ${key}`);
+}

@@ -41,6 +41,8 @@
  *                         (RTM_GETADDR dump; host order); throws like open does.
  *   netlinkFd()           the socket's fd, opening it if needed (-errno if that fails).
  *   strerror(errno)       the C library's text for an errno.
+ *   trimHeap()            malloc_trim(0): the C library gives the free pages of its heap back to the
+ *                         system (madvise); true if it gave any. False where the library has none.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -48,6 +50,9 @@
 #include <linux/filter.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -957,6 +962,17 @@ static napi_value strerror_fn(napi_env env, napi_callback_info info) {
   return out;
 }
 
+static napi_value trim_heap(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+#ifdef __GLIBC__
+  CHECK(napi_get_boolean(env, malloc_trim(0) == 1, &out));
+#else
+  CHECK(napi_get_boolean(env, false, &out));
+#endif
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   const napi_property_descriptor props[] = {
       {"openGre", NULL, open_gre, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -974,6 +990,7 @@ NAPI_MODULE_INIT() {
       {"addresses", NULL, addresses, NULL, NULL, NULL, napi_enumerable, NULL},
       {"netlinkFd", NULL, netlink_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"strerror", NULL, strerror_fn, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"trimHeap", NULL, trim_heap, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

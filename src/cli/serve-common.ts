@@ -5,10 +5,12 @@ import { FdReserve } from '../net/fd-reserve.ts';
 import { RawGreSocket } from '../net/gre-socket.ts';
 import type { HostRoutes } from '../net/iproute.ts';
 import { IpRoute } from '../net/iproute.ts';
+import { loadNative } from '../net/native.ts';
 import { NetlinkRoutes } from '../net/netlink.ts';
 import { TunInterface } from '../net/tun.ts';
 import type { CallIdRange } from '../pptp/call-ids.ts';
 import { startBroadcastRelay } from '../server/bcrelay-start.ts';
+import { fullGarbageCollection } from '../server/memory-release.ts';
 import { ServerMetrics } from '../server/metrics.ts';
 import { PptpServer } from '../server/server.ts';
 import type { AddressAuthority } from '../server/session.ts';
@@ -91,12 +93,16 @@ export function createKernelServer(
   worker?: { callIds: CallIdRange; authority: AddressAuthority },
 ): PptpServer {
   const fds = new FdReserve({ clock: new SystemClock(), log });
+  const collectGarbage = fullGarbageCollection(() => loadNative().trimHeap());
+  if (!collectGarbage)
+    log.debug('memory: no full garbage collection available; memory comes back as V8 needs it');
   return new PptpServer(settings, {
     clock: new SystemClock(),
     log,
     gre: plane.gre,
     tun: plane.tun,
     fds,
+    ...(collectGarbage ? { collectGarbage } : {}),
     ...(worker ?? {}),
     system: new KernelSystem({
       routes: plane.routes,

@@ -90,6 +90,8 @@ export interface NativeAddon {
   netlinkFd(): number;
   /** The C library's text for an errno ("No such device"). */
   strerror(errno: number): string;
+  /** malloc_trim(0): the C library's free heap pages back to the system; true if any went. */
+  trimHeap(): boolean;
 }
 
 /** One IPv4 address as the kernel lists it (host byte order). */

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { getHeapStatistics } from 'node:v8';
 import { connectionLimitReached, LeaseManager } from '../aaa/leases.ts';
 import { LoginThrottle } from '../aaa/login-throttle.ts';
 import type { RadiusTransport } from '../aaa/radius/client.ts';
@@ -35,6 +36,7 @@ import {
   SourceTable,
 } from './admission.ts';
 import { FramedRouteTable } from './framed-routes.ts';
+import { MemoryRelease } from './memory-release.ts';
 import type { ServerObserver } from './observer.ts';
 import { type AddressAuthority, Session, type SessionHost, type SessionInfo } from './session.ts';
 import type { ServerSettings } from './settings.ts';
@@ -70,6 +72,11 @@ export interface PptpServerDeps {
   callIds?: CallIdRange;
   /** A worker: the primary decides single-session and leases (server/workers/). */
   authority?: AddressAuthority;
+  /**
+   * One full garbage collection, run once most sessions have ended (server/memory-release.ts);
+   * none by default.
+   */
+  collectGarbage?: () => void;
 }
 
 /**
@@ -117,6 +124,7 @@ export class PptpServer implements SessionHost {
   observer: ServerObserver | undefined;
   /** RADIUS (settings.radius): fixed at start; a reload keeps it. */
   readonly radius: RadiusService | undefined;
+  private readonly memoryRelease: MemoryRelease | undefined;
 
   constructor(settings: ServerSettings, deps: PptpServerDeps) {
     this.settings = settings;
@@ -146,6 +154,15 @@ export class PptpServer implements SessionHost {
         ...(deps.radiusTransport ? { transport: deps.radiusTransport } : {}),
         // A worker (it has an authority): Accounting-On/Off and Disconnect/CoA are its primary's.
         nasEvents: deps.authority === undefined,
+      });
+    }
+    if (deps.collectGarbage) {
+      this.memoryRelease = new MemoryRelease({
+        clock: deps.clock,
+        log: deps.log,
+        collect: deps.collectGarbage,
+        sessions: () => this.sessions.size,
+        heapUsed: () => getHeapStatistics().used_heap_size,
       });
     }
     this.gre.onPacket((p, from) => this.demux.receive(p, from));
@@ -447,7 +464,11 @@ export class PptpServer implements SessionHost {
     this.authority?.sessionClosed(session);
     this.sessions.delete(session.id);
     this.observer?.sessionClosed?.(session);
-    if (this.stopping && this.sessions.size === 0) this.onAllClosed?.();
+    if (this.stopping) {
+      if (this.sessions.size === 0) this.onAllClosed?.();
+    } else {
+      this.memoryRelease?.sessionEnded();
+    }
   }
 
   // ---- administration ----
@@ -538,6 +559,7 @@ export class PptpServer implements SessionHost {
 
   private closeSessions(graceMs: number): Promise<void> {
     this.stopping = true;
+    this.memoryRelease?.close();
     this.listener.close();
     const n = this.sessions.size;
     if (n > 0) this.log.info(`shutting down: closing ${n} session${n === 1 ? '' : 's'}`);
