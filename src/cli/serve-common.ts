@@ -93,7 +93,7 @@ export function createKernelServer(
   worker?: { callIds: CallIdRange; authority: AddressAuthority },
 ): PptpServer {
   const fds = new FdReserve({ clock: new SystemClock(), log });
-  const collectGarbage = fullGarbageCollection(() => loadNative().trimHeap());
+  const collectGarbage = fullGarbageCollection();
   if (!collectGarbage)
     log.debug('memory: no full garbage collection available; memory comes back as V8 needs it');
   return new PptpServer(settings, {
@@ -102,7 +102,7 @@ export function createKernelServer(
     gre: plane.gre,
     tun: plane.tun,
     fds,
-    ...(collectGarbage ? { collectGarbage } : {}),
+    ...(collectGarbage ? { collectGarbage, trimHeap: () => loadNative().trimHeap() } : {}),
     ...(worker ?? {}),
     system: new KernelSystem({
       routes: plane.routes,

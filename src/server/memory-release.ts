@@ -4,14 +4,20 @@
  * V8 collects its old generation when that generation grows, not when it holds garbage. After a
  * mass disconnect the server allocates almost nothing, so the ended sessions' objects (about
  * 25 KB each) stay in the heap, and the process keeps its RSS, for as long as it runs quietly:
- * 10,000 sessions ended left 380 MB resident, unchanged 40 s later (bench/memory.ts). One full
- * collection gives it back to the system within a second.
+ * 10,000 sessions ended left 380 MB resident, unchanged 40 s later (bench/memory.ts).
  *
- * A full collection stops the event loop for as long as marking what is still live takes (and
- * sweeping what is not): about 180 ms on a heap of 800 MB with 1 % live, 300 ms with half of it
- * live. So it runs only when the sessions fell from a peak to a small part of it: at least
- * MIN_ENDED fewer than the most this process held since the last collection, and at most one left
- * for every RATIO_ENDED_TO_LEFT gone. Sessions coming and going at a steady count never qualify
+ * It takes two full collections, SETTLE_MS apart, then a trim of the C library's heap. The first
+ * frees the ended sessions' objects, and V8 sweeps their pages on its own threads meanwhile; the
+ * second gives the pages back to the system (10,000 ended: 168 MB resident after one collection,
+ * 127 MB after two, 66 MB before they came); the trim (malloc_trim, from the addon) returns the C
+ * library's free pages, where the typed arrays' buffers were. Run back to back, the second had to
+ * finish the sweeping itself: 19,000 ended, 27 + 284 ms with the event loop stopped, and 65 ms
+ * for the trim.
+ *
+ * A full collection stops the event loop for as long as marking what is still live takes: about
+ * 180 ms on a heap of 800 MB with 1 % live, 300 ms with half of it live. So it runs only when the
+ * sessions fell from a peak to a small part of it: at least MIN_ENDED fewer than the most this
+ * process held since the last collection, and at most one left for every RATIO_ENDED_TO_LEFT gone. Sessions coming and going at a steady count never qualify
  * (V8 collects on its own while they allocate). It waits for QUIET_MS without a further end (a
  * disconnect wave runs its course first), but at most MAX_WAIT_MS after the first chance.
  */
@@ -24,12 +30,15 @@ export const MIN_ENDED = 1000;
 export const RATIO_ENDED_TO_LEFT = 8;
 export const QUIET_MS = 10_000;
 export const MAX_WAIT_MS = 60_000;
+export const SETTLE_MS = 3000;
 
 export interface MemoryReleaseDeps {
   clock: Clock;
   log: Logger;
   /** One full, synchronous garbage collection. */
   collect: () => void;
+  /** Give the C library's free heap pages back to the system (malloc_trim). */
+  trimHeap?: () => void;
   /** Sessions in this process now. */
   sessions: () => number;
   /** The V8 heap in use, in octets (for the log line). */
@@ -43,6 +52,10 @@ export class MemoryRelease {
   private timer: TimerHandle | undefined;
   /** When the pending collection must run at the latest. */
   private deadline = 0;
+  /** Between the two collections: the second, and what the first found. */
+  private settling:
+    | { timer: TimerHandle; heapBefore: number | undefined; firstMs: number; ended: string }
+    | undefined;
 
   constructor(deps: MemoryReleaseDeps) {
     this.deps = deps;
@@ -69,6 +82,8 @@ export class MemoryRelease {
   close(): void {
     this.timer?.cancel();
     this.timer = undefined;
+    this.settling?.timer.cancel();
+    this.settling = undefined;
   }
 
   private worthIt(left: number): boolean {
@@ -80,19 +95,43 @@ export class MemoryRelease {
     this.timer = undefined;
     // Sessions that came up meanwhile count too: the pause is what is live now.
     const left = this.deps.sessions();
-    if (!this.worthIt(left)) return;
+    if (this.settling || !this.worthIt(left)) return;
+    const ended = `${this.peak - left} of ${this.peak} sessions ended`;
     const heapBefore = this.deps.heapUsed?.();
-    const started = this.deps.clock.now();
-    this.deps.collect();
-    const ms = this.deps.clock.now() - started;
-    const heap =
-      heapBefore === undefined
-        ? ''
-        : `, heap ${mb(heapBefore)} → ${mb(this.deps.heapUsed?.() ?? heapBefore)} MB`;
-    this.deps.log.info(
-      `memory: ${this.peak - left} of ${this.peak} sessions ended; one full garbage collection (${ms.toFixed(0)} ms${heap}) gives their memory back`,
-    );
+    const firstMs = this.timed(this.deps.collect);
+    const timer = this.deps.clock.setTimer(SETTLE_MS, () => this.release());
+    this.settling = { timer, heapBefore, firstMs, ended };
+  }
+
+  /** The second collection and the trim, once V8 has swept what the first freed. */
+  private release(): void {
+    const { heapBefore, firstMs, ended } = this.settling!;
+    this.settling = undefined;
+    const left = this.deps.sessions();
+    const worthIt = this.worthIt(left);
     this.peak = left;
+    if (!worthIt) {
+      this.deps.log.info(
+        `memory: ${ended}, but ${left} are up again; one full garbage collection (${firstMs.toFixed(0)} ms), not the second`,
+      );
+      return;
+    }
+    const secondMs = this.timed(this.deps.collect);
+    const trimMs = this.deps.trimHeap ? this.timed(this.deps.trimHeap) : 0;
+    const heapAfter = this.deps.heapUsed?.();
+    const heap =
+      heapBefore === undefined || heapAfter === undefined
+        ? ''
+        : `, heap ${mb(heapBefore)} → ${mb(heapAfter)} MB`;
+    this.deps.log.info(
+      `memory: ${ended}; two full garbage collections and a heap trim (${firstMs.toFixed(0)} + ${secondMs.toFixed(0)} + ${trimMs.toFixed(0)} ms${heap}) give their memory back`,
+    );
+  }
+
+  private timed(fn: () => unknown): number {
+    const started = this.deps.clock.now();
+    fn();
+    return this.deps.clock.now() - started;
   }
 }
 
@@ -101,30 +140,17 @@ const mb = (octets: number): string => (octets / 2 ** 20).toFixed(0);
 /**
  * V8's full collection as a function, without starting node with --expose-gc: the flag is set for
  * as long as it takes a fresh context to get `gc`, then cleared. Undefined if V8 refuses.
- *
- * It collects twice: the first frees the ended sessions' objects, and V8 gives most of their pages
- * back to the system only at the next (10,000 sessions ended: 168 MB resident after one, 127 MB
- * after two, 66 MB before they came). Then `trimHeap` (malloc_trim, from the addon) gives back the
- * C library's free pages, where the typed arrays' buffers were.
  */
-export function fullGarbageCollection(trimHeap?: () => boolean): (() => void) | undefined {
+export function fullGarbageCollection(): (() => void) | undefined {
   const existing = (globalThis as { gc?: unknown }).gc;
-  let gc: unknown = existing;
-  if (typeof gc !== 'function') {
-    try {
-      setFlagsFromString('--expose-gc');
-      gc = runInNewContext('gc');
-    } catch {
-      return undefined;
-    } finally {
-      setFlagsFromString('--no-expose-gc');
-    }
-    if (typeof gc !== 'function') return undefined;
+  if (typeof existing === 'function') return existing as () => void;
+  try {
+    setFlagsFromString('--expose-gc');
+    const gc: unknown = runInNewContext('gc');
+    return typeof gc === 'function' ? (gc as () => void) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    setFlagsFromString('--no-expose-gc');
   }
-  const collect = gc as () => void;
-  return () => {
-    collect();
-    collect();
-    trimHeap?.();
-  };
 }

@@ -77,6 +77,8 @@ export interface PptpServerDeps {
    * none by default.
    */
   collectGarbage?: () => void;
+  /** With collectGarbage: give the C library's free heap pages back (the addon's malloc_trim). */
+  trimHeap?: () => void;
 }
 
 /**
@@ -161,6 +163,7 @@ export class PptpServer implements SessionHost {
         clock: deps.clock,
         log: deps.log,
         collect: deps.collectGarbage,
+        ...(deps.trimHeap ? { trimHeap: deps.trimHeap } : {}),
         sessions: () => this.sessions.size,
         heapUsed: () => getHeapStatistics().used_heap_size,
       });
