@@ -146,7 +146,9 @@ async function run(n: number, tag: string, breakdown: boolean): Promise<Row> {
     const after = await settled(topo, control);
     // The server's own full collection once most sessions have ended (server/memory-release.ts).
     const collected = await until('the server to give memory back', 90_000, () =>
-      /memory: \d+ of \d+ sessions ended; two full garbage collections/.test(server.output) ? true : undefined,
+      /memory: \d+ of \d+ sessions ended; two full garbage collections/.test(server.output)
+        ? true
+        : undefined,
     ).catch(() => false);
     const releasedAfterS = collected ? (Date.now() - ended) / 1000 : Number.NaN;
     // "(first + second + trim ms": the event loop's pauses, one at a time.
