@@ -5,18 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { StaticCredentials } from '../../src/aaa/credentials.ts';
-import type { RadiusTransport } from '../../src/aaa/radius/client.ts';
-import {
-  attrText,
-  decodeRadiusPacket,
-  findAttr,
-  type RadiusAttribute,
-  signRadiusPacket,
-  textAttr,
-  u32Attr,
-} from '../../src/aaa/radius/codec.ts';
-import { Attr, MikrotikAttr, RadiusCode, VENDOR_MIKROTIK } from '../../src/aaa/radius/dictionary.ts';
+import { type RadiusAttribute, textAttr, u32Attr } from '../../src/aaa/radius/codec.ts';
+import { Attr, MikrotikAttr, VENDOR_MIKROTIK } from '../../src/aaa/radius/dictionary.ts';
 import { defaultPolicy } from '../../src/ppp/policy.ts';
 import { RecordingSystem } from '../../src/server/system.ts';
 import { formatIPv4, IPV4_SOURCE_OFFSET, ipv4FromBytes } from '../../src/wire/ip.ts';
@@ -30,63 +20,16 @@ import {
   waitFor,
   within,
 } from './harness.ts';
+import { MemoryRadius, radiusPapSettings } from './memory-radius.ts';
 
-const SECRET = 'fake-radius';
 const enc = (s: string) => new TextEncoder().encode(s);
-
-/** Answers every Access-Request with an Access-Accept carrying the attributes set for its user. */
-class FakeRadius implements RadiusTransport {
-  private handler: ((b: Uint8Array, h: string, p: number) => void) | undefined;
-  private readonly replies: Record<string, RadiusAttribute[]>;
-  constructor(replies: Record<string, RadiusAttribute[]>) {
-    this.replies = replies;
-  }
-  send(bytes: Uint8Array, host: string, port: number): void {
-    const req = decodeRadiusPacket(bytes);
-    const user = attrText(findAttr(req.attributes, Attr.UserName)!);
-    const reply = signRadiusPacket(
-      {
-        code: RadiusCode.AccessAccept,
-        id: req.id,
-        authenticator: new Uint8Array(16),
-        attributes: this.replies[user] ?? [],
-      },
-      enc(SECRET),
-      { requestAuthenticator: req.authenticator, messageAuthenticator: true },
-    );
-    setImmediate(() => this.handler?.(reply, host, port));
-  }
-  onMessage(fn: (b: Uint8Array, h: string, p: number) => void): void {
-    this.handler = fn;
-  }
-  setBusy(): void {}
-  close(): void {}
-}
 
 const mikrotik = (text: string): RadiusAttribute => textAttr(MikrotikAttr.RateLimit, text, VENDOR_MIKROTIK);
 
 async function bench(replies: Record<string, RadiusAttribute[]>, radattr = false): Promise<Bench> {
-  const base = serverSettings();
-  const settings = serverSettings({
-    credentials: new StaticCredentials([]),
-    radius: {
-      authServers: [{ host: '127.0.0.1', port: 1812, secret: SECRET }],
-      acctServers: [],
-      timeoutS: 2,
-      tries: 1,
-      deadtimeS: 0,
-      origin: 'test',
-      dynauthPort: 0,
-      radattr,
-    },
-    policy: {
-      ...base.policy,
-      auth: { ...base.policy.auth, require: ['pap'] },
-      mppe: { ...base.policy.mppe, required: false },
-    },
-  });
-  const fake = new FakeRadius(replies);
-  return startServer(settings, new RecordingSystem(), { radiusTransport: () => fake });
+  const radius = new MemoryRadius('fake-radius', (user) => replies[user] ?? []);
+  const settings = serverSettings(radiusPapSettings(radius, { accounting: false, radattr }));
+  return startServer(settings, new RecordingSystem(), { radiusTransport: () => radius.transport() });
 }
 
 function papClient(b: Bench, user: string, localAddress = '127.0.0.2') {

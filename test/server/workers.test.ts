@@ -7,18 +7,7 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { test } from 'node:test';
-import { StaticCredentials } from '../../src/aaa/credentials.ts';
-import type { RadiusTransport } from '../../src/aaa/radius/client.ts';
-import {
-  attrText,
-  attrU32,
-  decodeRadiusPacket,
-  findAttr,
-  type RadiusAttribute,
-  signRadiusPacket,
-  textAttr,
-  u32Attr,
-} from '../../src/aaa/radius/codec.ts';
+import { decodeRadiusPacket, signRadiusPacket, textAttr, u32Attr } from '../../src/aaa/radius/codec.ts';
 import { AcctStatus, Attr, RadiusCode, TerminateCause } from '../../src/aaa/radius/dictionary.ts';
 import { PptpClient } from '../../src/client/client.ts';
 import type { GrePort } from '../../src/net/interfaces.ts';
@@ -38,6 +27,7 @@ import { ManualClock } from '../../src/util/clock.ts';
 import { MemoryLogger } from '../../src/util/log.ts';
 import { parseIPv4 } from '../../src/wire/ip.ts';
 import { ip, runVirtual as run, serverSettings } from './harness.ts';
+import { MemoryRadius, radiusPapSettings } from './memory-radius.ts';
 
 /** One shared GRE address; each worker's port sees only the packets for its call ids. */
 function splitGre(shared: GrePort) {
@@ -450,83 +440,13 @@ test('workers: failed logins for a user name on one worker brake that name on th
 const RADIUS_SECRET = 'workers-radius';
 const enc = (text: string) => new TextEncoder().encode(text);
 
-/**
- * A RADIUS server in memory, for the primary and every worker (each has its own transport): PAP
- * logins accepted with the Framed-IP-Address set for the user (none: the pool), accounting answered
- * and recorded.
- */
-class MemoryRadius {
-  readonly accounting: { status: number; sessionId: string; user?: string; cause?: number }[] = [];
-  private readonly framedIp: Record<string, string | undefined>;
-  constructor(framedIp: Record<string, string | undefined>) {
-    this.framedIp = framedIp;
-  }
-  /** A process's socket; it sends nothing while `alive` says false. */
-  transport(alive = () => true): RadiusTransport {
-    let handler: ((b: Uint8Array, h: string, p: number) => void) | undefined;
-    return {
-      send: (bytes, host, port) => {
-        if (!alive()) return;
-        const req = decodeRadiusPacket(bytes);
-        const user = findAttr(req.attributes, Attr.UserName);
-        const attributes: RadiusAttribute[] = [];
-        let code: number = RadiusCode.AccountingResponse;
-        if (req.code === RadiusCode.AccessRequest) {
-          code = RadiusCode.AccessAccept;
-          const fixed = user ? this.framedIp[attrText(user)] : undefined;
-          if (fixed) attributes.push(u32Attr(Attr.FramedIpAddress, ip(fixed)));
-        } else {
-          const cause = findAttr(req.attributes, Attr.AcctTerminateCause);
-          this.accounting.push({
-            status: attrU32(findAttr(req.attributes, Attr.AcctStatusType)!),
-            sessionId: attrText(findAttr(req.attributes, Attr.AcctSessionId)!),
-            ...(user ? { user: attrText(user) } : {}),
-            ...(cause ? { cause: attrU32(cause) } : {}),
-          });
-        }
-        const reply = signRadiusPacket(
-          { code, id: req.id, authenticator: new Uint8Array(16), attributes },
-          enc(RADIUS_SECRET),
-          { requestAuthenticator: req.authenticator, messageAuthenticator: code === RadiusCode.AccessAccept },
-        );
-        setImmediate(() => handler?.(reply, host, port));
-      },
-      onMessage: (fn) => {
-        handler = fn;
-      },
-      setBusy: () => {},
-      close: () => {},
-    };
-  }
-  statuses(user?: string): number[] {
-    return this.accounting.filter((a) => user === undefined || a.user === user).map((a) => a.status);
-  }
-}
-
 test("workers with RADIUS: Accounting-On/Off once, Framed-IP through the one pool, Disconnect-Request forwarded, a dead worker's sessions stopped", async () => {
-  const radius = new MemoryRadius({ alice: '10.77.0.50', bob: '10.77.0.50' });
-  const base = serverSettings();
-  const b = await started(
-    {
-      credentials: new StaticCredentials([]),
-      radius: {
-        authServers: [{ host: '127.0.0.1', port: 1812, secret: RADIUS_SECRET }],
-        acctServers: [{ host: '127.0.0.1', port: 1813, secret: RADIUS_SECRET }],
-        timeoutS: 2,
-        tries: 1,
-        deadtimeS: 0,
-        origin: 'test',
-        dynauthPort: 0,
-      },
-      policy: {
-        ...base.policy,
-        auth: { ...base.policy.auth, require: ['pap'] },
-        mppe: { ...base.policy.mppe, required: false },
-      },
-    },
-    2,
-    radius,
+  // alice and bob are both given 10.77.0.50; carol none (the pool).
+  const framedIp: Record<string, string> = { alice: '10.77.0.50', bob: '10.77.0.50' };
+  const radius = new MemoryRadius(RADIUS_SECRET, (user) =>
+    framedIp[user] ? [u32Attr(Attr.FramedIpAddress, ip(framedIp[user]))] : [],
   );
+  const b = await started(radiusPapSettings(radius), 2, radius);
   const pap = defaultPolicy('client');
   pap.auth.accept = ['pap'];
   pap.mppe.required = false;
