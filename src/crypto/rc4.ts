@@ -8,9 +8,10 @@
  * The arithmetic runs on one module-level permutation, WORK, never on the instance's own array.
  * V8 compiles the loops with WORK as a constant, whose length it knows, and drops most of the
  * bounds checks of the permutation accesses; an instance's array it must load and check at each
- * access. That takes about a fifth off MPPE per packet (bench/datapath.ts: 5.7 → 4.4 µs). The instance whose state WORK holds is
- * `loaded`; every operation leaves WORK and that instance's array equal, so switching instances
- * costs one 256-octet copy in, and each operation one copy out. The event loop is single-threaded
+ * access. That takes about a fifth off MPPE per packet (bench/datapath.ts: 5.7 → 4.4 µs). The
+ * instance whose state WORK holds is `loaded`; every operation leaves WORK and that instance's
+ * array equal, so switching instances costs one 256-octet copy in, and each operation one copy
+ * out. The event loop is single-threaded
  * and no operation calls out, so nothing sees WORK half-done.
  */
 /** 0, 1, ..., 255: the state before the key schedule. */

@@ -139,17 +139,13 @@ export class GreChannel {
       this.send(frame);
       return;
     }
-    if (!this.acceptForSend(frame.length)) return;
     // The header goes in the headroom: transmit makes the one view that is sent.
-    if (this.windowOpen()) this.transmit(frame, 0, frame.length, true);
-    else this.enqueue(frame.slice());
+    this.sendFrom(frame, 0, frame.length, true);
   }
 
   /** Send one PPP frame (copied; the caller may reuse `payload` at once). */
   send(payload: Uint8Array): void {
-    if (!this.acceptForSend(payload.length)) return;
-    if (this.windowOpen()) this.transmit(payload, 0, payload.length, false);
-    else this.enqueue(payload.slice());
+    this.sendFrom(payload, 0, payload.length, false);
   }
 
   /**
@@ -161,9 +157,17 @@ export class GreChannel {
     if (offset < GRE_HEADER_LENGTH_MAX || offset + length > buf.length) {
       throw new RangeError(`GRE send needs ${GRE_HEADER_LENGTH_MAX} bytes of headroom before ${offset}`);
     }
+    this.sendFrom(buf, offset, length, true);
+  }
+
+  /**
+   * `src[offset, offset + length)` out now if the window is open (`inPlace`: the header into the
+   * headroom before it), else queued as a copy; refused (counted) when the queue is full.
+   */
+  private sendFrom(src: Uint8Array, offset: number, length: number, inPlace: boolean): void {
     if (!this.acceptForSend(length)) return;
-    if (this.windowOpen()) this.transmit(buf, offset, length, true);
-    else this.enqueue(buf.slice(offset, offset + length));
+    if (this.windowOpen()) this.transmit(src, offset, length, inPlace);
+    else this.enqueue(src.slice(offset, offset + length));
   }
 
   /**
