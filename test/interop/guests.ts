@@ -3,7 +3,7 @@
  * (real pptpd). Each runs as an NsProcess of a Bed, so it is stopped by PID (SIGTERM: the guest
  * shuts down cleanly and the script removes its tap).
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NsProcess } from '../e2e/netns.ts';
 import { type Bed, HOST_IP, sh } from './testbed.ts';
@@ -64,15 +64,10 @@ export class GuestClient {
     if (o.linkTimeout) args.push('--link-timeout', String(o.linkTimeout));
     if (o.guestIp) args.push('--guest-ip', o.guestIp);
     if (o.noPing) args.push('--no-ping');
-    const env: NodeJS.ProcessEnv = o.permissive ? { PPTB_INITRD: permissiveInitrd(bed) } : {};
-    this.proc = bed.spawn(`guest:${name}`, args, env);
+    this.proc = bed.spawn(`guest:${name}`, args, { PPTB_INITRD: clientInitrd(bed, o.permissive === true) });
   }
 
-  /**
-   * Resolves when pppd's interface has its address: the guest's and the server's tunnel addresses.
-   * `remote` is empty when the guest's poll saw the interface between pppd setting its address and
-   * its peer's (see guestWithLinkUp).
-   */
+  /** Resolves when pppd's interface has both its addresses: the guest's and the server's tunnel addresses. */
   async linkUp(ms = 60_000): Promise<{ local: string; remote: string; seconds: number }> {
     const m = await this.proc.waitFor(/LINK_UP if=\S+ local=(\S+) remote=(\S*)/, ms);
     return { local: m[1]!, remote: m[2]!, seconds: (Date.now() - this.startedAt) / 1000 };
@@ -115,6 +110,20 @@ export function guestNicStalled(g: GuestClient): boolean {
 }
 
 /**
+ * Whether the guest's pptp sent its Outgoing-Call-Request but the server (logging at debug) never
+ * received one from `guestIp`: the request and every TCP retransmission of it were lost between
+ * the guest and the host. Seen once under TCG with no watchdog line: the guest had received the
+ * Start-Control-Connection-Reply, and the server's log had nothing more from it for 24 s. Our side
+ * cannot lose bytes of a TCP stream it reads, so this tells an emulation fault from a server fault.
+ */
+export function callRequestLost(g: GuestClient, serverLog: string, guestIp: string): boolean {
+  const sent = /Sent control packet type is 7 'Outgoing-Call-Request'/.test(g.proc.output);
+  const ip = guestIp.replaceAll('.', '\\.');
+  const received = new RegExp(`\\[s\\d+ \\S+ ${ip}\\] pptp: recv \\[Outgoing-Call-Request`).test(serverLog);
+  return sent && !received;
+}
+
+/**
  * A client guest that must bring the link up. Under TCG a guest now and then stalls before its
  * link comes up for reasons of the emulation, not of the peer (seen once in a full CI-like run,
  * and never reproduced alone); one retry with a fresh guest tells such a stall from a real failure,
@@ -142,41 +151,50 @@ export async function clientWithLink(
   return { g, r: await g.result() };
 }
 
-/**
- * A client guest whose link is up with both tunnel addresses, and its tap. The testbed's guest polls
- * `ip addr` every 0.1 s and may see pppd's interface between its address and its peer's being set
- * (two ioctls): it then reports no remote address and its ping and --run have none to use. That is
- * the testbed's race, not the peer's doing (seen once in CI): one retry with a fresh guest, once the
- * first has ended, noted through `note`.
- */
+/** A client guest whose link is up, and its tap. */
 export async function guestWithLinkUp(
   bed: Bed,
   name: string,
   o: ClientOptions,
-  note: (text: string) => void,
 ): Promise<{ g: GuestClient; tap: string; up: Awaited<ReturnType<GuestClient['linkUp']>> }> {
-  let g = new GuestClient(bed, name, o);
-  let tap = await g.tap();
-  let up = await g.linkUp();
-  if (up.remote === '') {
-    note(`first attempt: the guest saw ${up.local} before its peer address (testbed race); retrying once`);
-    await g.result();
-    g = new GuestClient(bed, `${name}-retry`, o);
-    tap = await g.tap();
-    up = await g.linkUp();
-  }
+  const g = new GuestClient(bed, name, o);
+  const tap = await g.tap();
+  const up = await g.linkUp();
   return { g, tap, up };
 }
 
-/** Base initramfs + an archive with an options.pptp without refuse-* (built once per Bed). */
-function permissiveInitrd(bed: Bed): string {
-  const out = join(bed.work, 'initrd-permissive.img');
+/**
+ * The testbed's guest polls `ip addr` every 0.1 s for pppd's interface, and took the first `inet`
+ * line as the link being up. pppd sets the interface's address and its peer's address in two
+ * ioctls, so now and then (seen in CI, in several tests) the poll caught the line in between: the
+ * guest then reported `local_ip=A/32`, no remote address, and its ping and `--run` had no peer to
+ * use. The client guests run with the same /init, whose poll waits for the line with `peer`. The
+ * line is replaced by its exact text: a testbed whose /init changed fails here, not in a test.
+ */
+const POLL_LINE = "grep -E '^[0-9]+: ppp[0-9]+ +inet ' | head -1";
+const POLL_WITH_PEER = "grep -E '^[0-9]+: ppp[0-9]+ +inet [0-9.]+ peer ' | head -1";
+
+/**
+ * The base initramfs + an archive that replaces /init (the poll above) and, when `permissive`,
+ * /etc/ppp/options.pptp by one without refuse-* lines. Built once per Bed and kind; the kernel
+ * unpacks the archives in order, so the later files replace the earlier.
+ */
+function clientInitrd(bed: Bed, permissive: boolean): string {
+  const kind = permissive ? 'client-permissive' : 'client';
+  const out = join(bed.work, `initrd-${kind}.img`);
   if (existsSync(out)) return out;
   const cache = process.env.PPTB_CACHE ?? '/var/cache/pptp-testbed';
   const base = process.env.PPTB_INITRD ?? join(cache, 'initramfs.cpio.gz');
-  const root = join(bed.work, 'overlay-permissive');
-  sh('mkdir', ['-p', join(root, 'etc/ppp')]);
-  writeFileSync(join(root, 'etc/ppp/options.pptp'), 'lock\nnoauth\nrefuse-eap\nnobsdcomp\nnodeflate\n');
+  const init = readFileSync(join(bed.dir, 'guest', 'init'), 'utf8');
+  if (init.split(POLL_LINE).length !== 2) {
+    throw new Error(`the testbed's guest/init no longer polls with: ${POLL_LINE}`);
+  }
+  const root = join(bed.work, `overlay-${kind}`);
+  sh('mkdir', ['-p', permissive ? join(root, 'etc/ppp') : root]);
+  writeFileSync(join(root, 'init'), init.replace(POLL_LINE, POLL_WITH_PEER), { mode: 0o755 });
+  if (permissive) {
+    writeFileSync(join(root, 'etc/ppp/options.pptp'), 'lock\nnoauth\nrefuse-eap\nnobsdcomp\nnodeflate\n');
+  }
   const script = `cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | gzip -1 > "$2.overlay" && cat "$3" "$2.overlay" > "$2"`;
   sh('sh', ['-c', script, 'sh', root, out, base]);
   return out;

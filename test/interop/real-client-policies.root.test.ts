@@ -157,19 +157,14 @@ test('stateful MPPE with 2% loss towards the client recovers by CCP Reset-Reques
     'mppe-stateful-preferred',
   ]);
   const from = s.proc.output.length;
-  const { g, tap } = await guestWithLinkUp(
-    bed,
-    'stateful',
-    {
-      guestIp: '172.31.250.6', // one address per scenario: a guest left by a failure blocks none
-      user: 'alice',
-      password: 'alice-pw',
-      options: 'mppe-stateful',
-      run: iperf('-n 2M -R'),
-      runTimeout: 150,
-    },
-    (text) => t.diagnostic(text),
-  );
+  const { g, tap } = await guestWithLinkUp(bed, 'stateful', {
+    guestIp: '172.31.250.6', // one address per scenario: a guest left by a failure blocks none
+    user: 'alice',
+    password: 'alice-pw',
+    options: 'mppe-stateful',
+    run: iperf('-n 2M -R'),
+    runTimeout: 150,
+  });
   const loss = injectLoss(tap, 2);
   try {
     await bed.iperfServer(5201);

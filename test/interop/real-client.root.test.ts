@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { tsharkFields, tsharkProblems } from '../support/tshark.ts';
-import { type ClientOptions, GuestClient, guestNicStalled } from './guests.ts';
+import { type ClientOptions, callRequestLost, GuestClient, guestNicStalled } from './guests.ts';
 import {
   describeControl,
   extractPppFrames,
@@ -111,24 +111,20 @@ async function transferAttempt(name: string) {
     run: `${BIG_PING}; ${iperf(5201, '-n 20M')}`,
     runTimeout: 180,
   });
-  // The guest saw its address before its peer's (a testbed race, see guestWithLinkUp): retried.
-  let raced = false;
   try {
     const up = await alice.linkUp();
-    raced = up.remote === '';
-    if (raced) throw new Error(`the guest saw ${up.local} before its peer address`);
     assert.ok(POOL.includes(up.local), up.local);
     assert.equal(up.remote, TUNNEL_LOCAL);
     assert.ok(await pingFromServer(up.local), 'server -> client through the tunnel');
     assert.ok(await pingFromServer(up.local, 1400 - 28), 'server -> client, 1400-byte packets, DF');
     await bed.iperfServer(5201);
-    return { alice, r: await alice.result(), pcap, from, raced };
+    return { alice, r: await alice.result(), pcap, from };
   } catch (e) {
     // A guest whose NIC stalled before the transfer fails the steps above instead.
     alice.proc.signal('SIGTERM');
     await alice.proc.exited(30_000);
-    if (!guestNicStalled(alice) && !raced) throw e;
-    return { alice, r: undefined, pcap, from, raced };
+    if (!guestNicStalled(alice)) throw e;
+    return { alice, r: undefined, pcap, from };
   } finally {
     dump.signal('SIGTERM');
     await dump.exited(10_000);
@@ -141,17 +137,14 @@ test('MS-CHAPv2 + MPPE-128 stateless: both ways, 20 MB, full-size packets, clien
   // One retry with a fresh guest when the guest's emulated NIC stopped sending (guestNicStalled):
   // an emulation fault, told apart by the guest kernel's own watchdog line, never by our output.
   let attempt = await transferAttempt('session');
-  if (guestNicStalled(attempt.alice) || attempt.raced) {
-    const why = attempt.raced
-      ? 'the guest saw its address before its peer address (testbed race)'
-      : 'the guest NIC stalled (NETDEV WATCHDOG)';
-    t.diagnostic(`first attempt: ${why}; retrying once with a fresh guest`);
+  if (guestNicStalled(attempt.alice)) {
+    t.diagnostic('first attempt: the guest NIC stalled (NETDEV WATCHDOG); retrying once with a fresh guest');
     for (const row of server.sessions()) server.kill(row.id);
     await noSessionsLeft();
     attempt = await transferAttempt('session-retry');
   }
   const { alice, r, pcap, from } = attempt;
-  assert.ok(r, 'the guest NIC stalled, or the testbed raced, twice');
+  assert.ok(r, 'the guest NIC stalled twice');
   assert.equal(r.ppp_up, '1', alice.proc.tail(80));
   assert.equal(r.auth, 'MS-CHAPv2');
   assert.equal(r.mppe, '128');
@@ -205,12 +198,17 @@ test('wrong password and unknown user: pppd exits 19, the log names user and add
 }, async (t) => {
   const from = server.proc.output.length;
   const opts = { noPing: true, linkTimeout: 25 };
-  // A guest whose emulated NIC stalled (guestNicStalled) is replaced once by a fresh one.
-  const failedLogin = async (name: string, o: ClientOptions) => {
+  // A guest whose emulated NIC stalled (guestNicStalled), or whose call request never reached the
+  // server (callRequestLost), is replaced once by a fresh one.
+  const failedLogin = async (name: string, o: ClientOptions & { guestIp: string }) => {
     let g = new GuestClient(bed, name, o);
     let r = await g.result();
-    if (guestNicStalled(g)) {
-      t.diagnostic(`${name}: the guest NIC stalled (NETDEV WATCHDOG); retrying once with a fresh guest`);
+    const lost = callRequestLost(g, server.since(from), o.guestIp);
+    if (guestNicStalled(g) || lost) {
+      const why = lost
+        ? 'its Outgoing-Call-Request never reached the server'
+        : 'the guest NIC stalled (NETDEV WATCHDOG)';
+      t.diagnostic(`${name}: ${why}; retrying once with a fresh guest`);
       g = new GuestClient(bed, `${name}-retry`, o);
       r = await g.result();
     }
