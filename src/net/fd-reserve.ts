@@ -52,6 +52,13 @@ export interface FdReserveOptions {
   count?: () => number;
   /** @default 1000 */
   measureEveryMs?: number;
+  /**
+   * How long accepting must last before the episode's end is logged. A burst of refused sockets
+   * closing frees descriptors faster than new ones take them, so near the limit refusing stops and
+   * starts again within a fraction of a second: one episode in the log, not one per swing.
+   * @default 2000
+   */
+  episodeQuietMs?: number;
 }
 
 export class FdReserve {
@@ -69,6 +76,9 @@ export class FdReserve {
   /** Bumped by each measurement; closes of descriptors opened before it are already in `measured`. */
   private epoch = 0;
   private recheck: TimerHandle | undefined;
+  private readonly episodeQuietMs: number;
+  /** Set while accepting again, until the end of the episode is logged. */
+  private episodeEnd: TimerHandle | undefined;
 
   constructor(o: FdReserveOptions) {
     this.clock = o.clock;
@@ -78,6 +88,7 @@ export class FdReserve {
       o.reserve ?? (this.limit === undefined ? 0 : Math.min(256, Math.max(32, Math.floor(this.limit / 32))));
     this.count = o.count ?? countOpenFds;
     this.measureEveryMs = o.measureEveryMs ?? 1000;
+    this.episodeQuietMs = o.episodeQuietMs ?? 2000;
   }
 
   /**
@@ -121,7 +132,8 @@ export class FdReserve {
   /**
    * Whether one more connection or call may take descriptors: undefined if so, else why not.
    * Refusing starts `reserve` descriptors before the limit and stops once half a reserve more
-   * is free again (so it does not flap); each start and stop is logged once.
+   * is free again (so it does not flap). The start is logged once; the stop once accepting has
+   * lasted `episodeQuietMs`, and a start within that time continues the episode unlogged.
    */
   check(): FdShortage | undefined {
     const limit = this.limit;
@@ -147,15 +159,32 @@ export class FdReserve {
     const refuseAt = limit - this.reserve;
     if (this.refusing && used < refuseAt - Math.ceil(this.reserve / 2)) {
       this.refusing = false;
-      this.log.info(
-        `accepting new connections and calls again: ${used} of ${limit} file descriptors in use (${this.refusals} refused meanwhile)`,
-      );
+      if (this.episodeQuietMs > 0) {
+        this.episodeEnd = this.clock.setTimer(this.episodeQuietMs, () => {
+          this.episodeEnd = undefined;
+          this.logEpisodeEnd(limit);
+        });
+      } else this.logEpisodeEnd(limit);
     } else if (!this.refusing && used >= refuseAt) {
       this.refusing = true;
-      this.refusals = 0;
-      this.log.warn(`refusing new connections and calls: ${this.describe(used, limit)}`);
+      if (this.episodeEnd) {
+        // Refusing again within the quiet time: the same episode, already logged.
+        this.episodeEnd.cancel();
+        this.episodeEnd = undefined;
+      } else {
+        this.refusals = 0;
+        this.log.warn(`refusing new connections and calls: ${this.describe(used, limit)}`);
+      }
     }
     return this.refusing;
+  }
+
+  /** Logged with the count measured now: up to `episodeQuietMs` after refusing stopped. */
+  private logEpisodeEnd(limit: number): void {
+    this.measure(this.clock.now(), limit);
+    this.log.info(
+      `accepting new connections and calls again: ${this.inUse} of ${limit} file descriptors in use (${this.refusals} refused meanwhile)`,
+    );
   }
 
   /** While refusing: look again now, and once more when a measurement is next due. */

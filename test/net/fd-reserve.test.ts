@@ -67,6 +67,8 @@ test('refuses from `reserve` before the limit, logs the reason once, resumes hal
   open = 139;
   clock.advance(100);
   assert.equal(fds.check(), undefined);
+  assert.ok(!log.has(/accepting new connections and calls again/), 'logged once accepting has lasted 2 s');
+  clock.advance(2000);
   assert.ok(
     log.has(
       /accepting new connections and calls again: 139 of 200 file descriptors in use \(\d+ refused meanwhile\)/,
@@ -100,7 +102,8 @@ test('no known limit: never refuses', () => {
 
 test('the end of an episode is logged when descriptors close, without waiting for the next connection', () => {
   const log = new MemoryLogger();
-  const fds = new FdReserve({ clock: new ManualClock(), log, limit: 100, reserve: 32, count: () => 10 });
+  const clock = new ManualClock();
+  const fds = new FdReserve({ clock, log, limit: 100, reserve: 32, count: () => 10 });
   assert.equal(fds.check(), undefined); // measures: 10
   const releases = Array.from({ length: 60 }, () => fds.opened());
   assert.ok(fds.check());
@@ -110,9 +113,10 @@ test('the end of an episode is logged when descriptors close, without waiting fo
     r();
     r(); // a second call changes nothing
   }
+  clock.advance(2000);
   assert.ok(
     log.has(
-      /accepting new connections and calls again: 51 of 100 file descriptors in use \(1 refused meanwhile\)/,
+      /accepting new connections and calls again: 10 of 100 file descriptors in use \(1 refused meanwhile\)/,
     ),
     log.text(),
   );
@@ -154,6 +158,38 @@ test('while refusing, the end of an episode is noticed by measuring again after 
   for (const r of held) r(); // each close is already in a measurement: the count stays at 70
   assert.ok(!log.has(/accepting new connections and calls again/));
   clock.advance(100);
-  assert.ok(log.has(/accepting new connections and calls again: 20 of 100/), log.text());
   assert.equal(fds.snapshot().refusing, false);
+  clock.advance(2000);
+  assert.ok(log.has(/accepting new connections and calls again: 20 of 100/), log.text());
+});
+
+test('refusing that stops and starts again within 2 s is one episode in the log', () => {
+  const clock = new ManualClock();
+  const log = new MemoryLogger();
+  let open = 10;
+  const fds = new FdReserve({ clock, log, limit: 100, reserve: 32, count: () => open });
+  const swing = (to: number): boolean => {
+    open = to;
+    clock.advance(1000); // a measurement is due
+    return fds.check() !== undefined;
+  };
+  assert.equal(fds.check(), undefined);
+  // A burst of refused sockets closing, then new connections taking their place: five swings.
+  for (let i = 0; i < 5; i++) {
+    assert.equal(swing(70), true);
+    assert.equal(swing(20), false);
+  }
+  assert.equal(
+    log.lines.filter((l) => /refusing new connections and calls/.test(l.line)).length,
+    1,
+    log.text(),
+  );
+  assert.ok(!log.has(/accepting new connections and calls again/), log.text());
+  clock.advance(2000);
+  const ends = log.lines.filter((l) => /accepting new connections and calls again/.test(l.line));
+  assert.equal(ends.length, 1, log.text());
+  assert.match(ends[0]!.line, /: 20 of 100 file descriptors in use \(5 refused meanwhile\)$/);
+  // Refusing after the episode was logged as over is a new episode, logged again.
+  assert.equal(swing(70), true);
+  assert.equal(log.lines.filter((l) => /refusing new connections and calls/.test(l.line)).length, 2);
 });

@@ -18,6 +18,7 @@ test('at the reserve: a new connection gets General Error / No-Resource, a new c
     reserve: 32,
     count: () => open,
     measureEveryMs: 0,
+    episodeQuietMs: 0,
   });
   const bench = await startServer(serverSettings(), undefined, { fds });
   const raws: RawControl[] = [];
