@@ -156,9 +156,21 @@ export class NsProcess {
     };
     this.child.stdout!.on('data', collect);
     this.child.stderr!.on('data', collect);
+    // Ended once its output is read to the end too: 'exit' may come before the last of it
+    // ('close' once the pipes are drained). A child left behind holding the pipes (a hook's
+    // background job) would hold 'close' back, so 500 ms after 'exit' it counts as ended anyway.
     this.child.on('exit', (code, signal) => {
-      this.exitCode = code ?? (signal ? -1 : null);
-      for (const w of this.exitWaiters.splice(0)) w(this.exitCode);
+      const status = code ?? (signal ? -1 : null);
+      const ended = (): void => {
+        if (this.exitCode !== undefined) return;
+        this.exitCode = status;
+        for (const w of this.exitWaiters.splice(0)) w(status);
+      };
+      if (this.child.stdout!.readableEnded && this.child.stderr!.readableEnded) ended();
+      else {
+        this.child.once('close', ended);
+        setTimeout(ended, 500).unref();
+      }
     });
   }
 
