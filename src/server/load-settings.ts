@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { availableParallelism, hostname } from 'node:os';
+import { hostname } from 'node:os';
 import { ChapSecretsStore } from '../aaa/chap-secrets.ts';
 import { StaticCredentials } from '../aaa/credentials.ts';
 import { DEFAULT_LOGIN_THROTTLE } from '../aaa/login-throttle.ts';
@@ -25,6 +25,7 @@ import {
   ensureDefaultSecrets,
 } from './default-config.ts';
 import type { ServerSettings } from './settings.ts';
+import { processorsForWorkers } from './workers/processors.ts';
 
 export interface LoadOptions {
   /** pptpd.conf path; undefined = the built-in default configuration. */
@@ -204,9 +205,7 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
       notes: [],
     };
   }
-  const workers = resolveWorkers(o.workers, config, confName, {
-    tunName: settings.tunName,
-  });
+  const workers = resolveWorkers(o.workers, config, confName, { tunName: settings.tunName }, notes);
   const out: LoadedSettings = {
     settings: { ...settings, ...(status ? { status } : {}), ...(workers > 1 ? { workers } : {}) },
     notes: [...issues.map(formatIssue), ...notes],
@@ -216,7 +215,8 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
 }
 
 /**
- * `workers` (pptpd.conf) or `--workers`: the number of processes, "auto" being one per processor.
+ * `workers` (pptpd.conf) or `--workers`: the number of processes, "auto" being one per processor
+ * (capped by a CPU quota: see workers/processors.ts).
  * Errors name where it was set: a TUN name too long for the workers' own devices (NAME + "w" + index).
  */
 function resolveWorkers(
@@ -224,6 +224,7 @@ function resolveWorkers(
   config: PptpdConf,
   confName: string,
   has: { tunName: string },
+  notes: string[],
 ): number {
   let value = config.workers;
   let at = config.sources.workers ? formatLocation(config.sources.workers) : confName;
@@ -236,7 +237,9 @@ function resolveWorkers(
       );
     value = parsed;
   }
-  const n = value === 'auto' ? Math.min(MAX_WORKERS, availableParallelism()) : value;
+  const processors = value === 'auto' ? processorsForWorkers() : undefined;
+  const n = processors ? Math.min(MAX_WORKERS, processors.count) : (value as number);
+  if (processors?.capped) notes.push(`${at}: "workers auto" is ${n} here, for ${processors.why}`);
   if (n <= 1) return 1;
   const what = `${at}: "workers ${value}"${value === 'auto' ? ` (${n} here)` : ''}`;
   const longest = workerTunName(has.tunName, n - 1);
