@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 
@@ -42,15 +42,25 @@ test('workers auto counts a CPU quota: half a processor gives one worker, and sa
   skip,
 }, () => {
   const group = quotaGroup(`poptop-test-${process.pid}`, 50_000);
+  const dir = mkdtempSync(join(tmpdir(), 'poptop-quota-'));
   try {
     // The shell moves itself into the group, then runs node there (the group ends with it).
-    const script = join(import.meta.dirname, '..', '..', 'src', 'server', 'workers', 'processors.ts');
-    const code = `import(${JSON.stringify(script)}).then((m) => console.log(JSON.stringify({ quota: m.cgroupCpuQuota(), p: m.processorsForWorkers() })))`;
+    // What processors.ts reads there, and what `serve --workers auto` makes of it (loadServerSettings).
+    const src = join(import.meta.dirname, '..', '..', 'src', 'server');
+    writeFileSync(join(dir, 'pptpd.conf'), 'localip 10.0.0.1\nremoteip 10.0.0.100-102\n');
+    writeFileSync(join(dir, 'chap-secrets'), 'alice * "pw" *\n', { mode: 0o600 });
+    const code = `
+      const m = await import(${JSON.stringify(join(src, 'workers', 'processors.ts'))});
+      const { loadServerSettings } = await import(${JSON.stringify(join(src, 'load-settings.ts'))});
+      const loaded = loadServerSettings({ configPath: ${JSON.stringify(join(dir, 'pptpd.conf'))},
+        secretsPath: ${JSON.stringify(join(dir, 'chap-secrets'))}, globalOptionsPath: 'none', workers: 'auto' });
+      console.log(JSON.stringify({ quota: m.cgroupCpuQuota(), p: m.processorsForWorkers(),
+        workers: loaded.settings.workers ?? 1, notes: loaded.notes }));`;
     const r = spawnSync(
       'sh',
       [
         '-c',
-        `echo $$ > "$1/cgroup.procs" && exec "$2" --import tsx -e "$3"`,
+        `echo $$ > "$1/cgroup.procs" && exec "$2" --import tsx --input-type=module -e "$3"`,
         'sh',
         group.dir,
         process.execPath,
@@ -59,13 +69,25 @@ test('workers auto counts a CPU quota: half a processor gives one worker, and sa
       { encoding: 'utf8', cwd: join(import.meta.dirname, '..', '..') },
     );
     assert.equal(r.status, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { quota: number; p: { count: number; capped: boolean; why: string } };
+    const out = JSON.parse(r.stdout) as {
+      quota: number;
+      p: { count: number; capped: boolean; why: string };
+      workers: number;
+      notes: string[];
+    };
     assert.equal(out.quota, 0.5);
     const available = availableParallelism();
     assert.equal(out.p.count, 1);
     assert.equal(out.p.capped, available > 1);
-    if (available > 1) assert.equal(out.p.why, `a CPU quota of 0.5 processors (of ${available})`);
+    assert.equal(out.workers, 1, 'one process: no workers');
+    if (available > 1) {
+      assert.equal(out.p.why, `a CPU quota of 0.5 processors (of ${available})`);
+      assert.deepEqual(out.notes, [
+        `--workers: "workers auto" is 1 here, for a CPU quota of 0.5 processors (of ${available})`,
+      ]);
+    }
   } finally {
     group.remove();
+    rmSync(dir, { recursive: true });
   }
 });
