@@ -362,7 +362,7 @@ export class PppLink {
       if (--this.authPending === 0) this.enterNetwork();
       return;
     }
-    this.log.info(`peer authenticated as "${r.user}" with ${r.method}`);
+    this.log.debug(`peer authenticated as ${quote(r.user)} with ${r.method}`);
     const answer = this.opts.events.onAuthenticated ? this.opts.events.onAuthenticated(r) : {};
     if (!(answer instanceof Promise)) {
       this.authorized(r, answer);
