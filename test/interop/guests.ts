@@ -78,10 +78,25 @@ export class GuestClient {
     return (await this.proc.waitFor(/ on (pptbt\d+)/, ms))[1]!;
   }
 
-  /** Waits for the script to end and returns its RESULT line. */
+  /**
+   * Waits for the script to end and returns its RESULT line. A guest whose NIC stalled
+   * (guestNicStalled) sends nothing more for the rest of its life: it is stopped at once (SIGTERM:
+   * it still writes its RESULT line) instead of running into its own timeouts, up to minutes.
+   */
   async result(ms = 240_000): Promise<GuestResult> {
-    const code = await this.proc.exited(ms);
-    return parseResult(this.proc.output, code);
+    let stopped = false;
+    const watch = setInterval(() => {
+      if (!stopped && guestNicStalled(this)) {
+        stopped = true;
+        this.proc.signal('SIGTERM');
+      }
+    }, 1000);
+    try {
+      const code = await this.proc.exited(ms);
+      return parseResult(this.proc.output, code);
+    } finally {
+      clearInterval(watch);
+    }
   }
 
   /** What the --run commands printed. */
