@@ -39,6 +39,7 @@ import { MppeFraming, type MppeFramingDropReason } from '../src/ppp/mppe/framing
 import { SystemClock } from '../src/util/clock.ts';
 import { DropCounter } from '../src/util/counters.ts';
 import { nullLogger } from '../src/util/log.ts';
+import { measurer, type Timing } from './measure.ts';
 import { pinToOneProcessor } from './pin.ts';
 
 const PACKET = 1400;
@@ -211,39 +212,6 @@ function verify(cBinary: string, ring: Uint8Array[]): void {
 
 type CaseName = 'send' | 'recv' | 'mppe';
 
-interface Timing {
-  n: number;
-  wallUs: number;
-  cpuUs: number;
-}
-
-/**
- * A loop that runs `step` in batches of 256 for at least `ms` or MAX_ITERATIONS steps. Each case
- * makes its own, from source of its own: one loop calling three cases' steps would make the call
- * polymorphic and keep V8 from inlining any of them, which costs our side up to a third.
- */
-function measurer(step: () => void): (ms: number) => Timing {
-  const loop = new Function(
-    'step',
-    'maxIterations',
-    `return (ms) => {
-      const w0 = performance.now();
-      const c0 = process.cpuUsage();
-      let n = 0;
-      let elapsed = 0;
-      while (n < maxIterations) {
-        for (let k = 0; k < 256; k++) step();
-        n += 256;
-        elapsed = performance.now() - w0;
-        if (elapsed >= ms) break;
-      }
-      const cpu = process.cpuUsage(c0);
-      return { n, wallUs: (elapsed * 1000) / n, cpuUs: (cpu.user + cpu.system) / n };
-    };`,
-  );
-  return loop(step, MAX_ITERATIONS);
-}
-
 /** One timed case on our side: its state carries on from one measurement to the next, as in C. */
 interface Case {
   run(ms: number): Timing;
@@ -266,7 +234,7 @@ function tsSend(): Case {
       server.receiveGre(ack);
     }
   };
-  const measure = measurer(step);
+  const measure = measurer(step, MAX_ITERATIONS);
   return {
     run(ms) {
       const t = measure(ms);
@@ -296,7 +264,7 @@ function tsReceive(ring: Uint8Array[]): Case {
     server.receiveGre(buf);
     server.sink ^= server.lastIp![PACKET - 1]!;
   };
-  const measure = measurer(step);
+  const measure = measurer(step, MAX_ITERATIONS);
   return {
     run(ms) {
       const t = measure(ms);
@@ -320,7 +288,7 @@ function tsMppe(): Case {
     encryptor.encryptInto(plain, out, 0);
     sink ^= out[PACKET + 1]!;
   };
-  const measure = measurer(step);
+  const measure = measurer(step, MAX_ITERATIONS);
   return {
     run(ms) {
       const t = measure(ms);

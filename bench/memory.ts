@@ -8,9 +8,10 @@
  * at rest, brings N sessions up with `poptop load` (MS-CHAPv2 + MPPE-128, LCP echo 30 s) from
  * another namespace, reads the RSS again, ends every session (load killed) and reads it once more
  * after they are all gone, then again once the server has run its own full collection (it logs
- * one about ten seconds after a mass disconnect: server/memory-release.ts). Up to --breakdown-max sessions (default 5000) it also asks the server for
- * V8 heap snapshots (node --heapsnapshot-signal) at rest and with the sessions up, and sums the
- * difference by object kind and constructor: bytes per session of each, largest first. With
+ * one about ten seconds after a mass disconnect: server/memory-release.ts). Up to
+ * --breakdown-max sessions (default 5000) it also asks the server for V8 heap snapshots (node
+ * --heapsnapshot-signal) at rest and with the sessions up, and sums the difference by object kind
+ * and constructor: bytes per session of each, largest first. With
  * --keep-snapshots the snapshots are copied into DIR (named n<N>-…) for a closer look in a heap
  * viewer; otherwise they are deleted with the run.
  */

@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { Rc4 } from '../src/crypto/rc4.ts';
 import { createMppe } from '../src/ppp/mppe/cipher.ts';
 import type { MppeBits } from '../src/ppp/mppe/types.ts';
+import { measurer } from './measure.ts';
 import { pinToOneProcessor } from './pin.ts';
 
 const PACKET = 1400;
@@ -17,19 +18,11 @@ const RC4_CHUNK = 64 * 1024;
 const MAX_ITERATIONS = 2_000_000;
 const maxMs = Number(process.argv[2] ?? 1000);
 
-/** Runs `step` in batches until maxMs or MAX_ITERATIONS; returns steps per second. */
+/** Runs `step` (after a warm-up) in its own loop until maxMs or MAX_ITERATIONS; returns steps per second. */
 function measure(step: () => void): { rate: number; usPer: number } {
-  for (let i = 0; i < 2000; i++) step(); // warm-up
-  const start = performance.now();
-  let n = 0;
-  let elapsed = 0;
-  while (n < MAX_ITERATIONS) {
-    for (let k = 0; k < 256; k++) step();
-    n += 256;
-    elapsed = performance.now() - start;
-    if (elapsed >= maxMs) break;
-  }
-  return { rate: n / (elapsed / 1000), usPer: (elapsed * 1000) / n };
+  for (let i = 0; i < 2000; i++) step();
+  const { wallUs } = measurer(step, MAX_ITERATIONS)(maxMs);
+  return { rate: 1e6 / wallUs, usPer: wallUs };
 }
 
 function report(name: string, rate: number, usPer: number): void {

@@ -11,8 +11,7 @@
  * access. That takes about a fifth off MPPE per packet (bench/datapath.ts: 5.7 → 4.4 µs). The
  * instance whose state WORK holds is `loaded`; every operation leaves WORK and that instance's
  * array equal, so switching instances costs one 256-octet copy in, and each operation one copy
- * out. The event loop is single-threaded
- * and no operation calls out, so nothing sees WORK half-done.
+ * out. The event loop is single-threaded and no operation calls out, so nothing sees WORK half-done.
  */
 /** 0, 1, ..., 255: the state before the key schedule. */
 const IDENTITY = Uint8Array.from({ length: 256 }, (_, k) => k);

@@ -17,8 +17,9 @@
  * A full collection stops the event loop for as long as marking what is still live takes: about
  * 180 ms on a heap of 800 MB with 1 % live, 300 ms with half of it live. So it runs only when the
  * sessions fell from a peak to a small part of it: at least MIN_ENDED fewer than the most this
- * process held since the last collection, and at most one left for every RATIO_ENDED_TO_LEFT gone. Sessions coming and going at a steady count never qualify
- * (V8 collects on its own while they allocate). It waits for QUIET_MS without a further end (a
+ * process held since the last collection, and at most one left for every RATIO_ENDED_TO_LEFT
+ * gone. Sessions coming and going at a steady count never qualify (V8 collects on its own while
+ * they allocate). It waits for QUIET_MS without a further end (a
  * disconnect wave runs its course first), but at most MAX_WAIT_MS after the first chance.
  */
 import { setFlagsFromString } from 'node:v8';
