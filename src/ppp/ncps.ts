@@ -348,7 +348,7 @@ export class NetworkPhase {
         },
         cipher,
       );
-      this.host.log.info(`MPPE ${settings.bits}-bit ${settings.stateless ? 'stateless' : 'stateful'} up`);
+      this.host.log.debug(`MPPE ${settings.bits}-bit ${settings.stateless ? 'stateless' : 'stateful'} up`);
       if (this.waitForCcp) {
         for (const fsm of this.running()) {
           if (fsm === this.ccp || fsm.state !== 'starting') continue;

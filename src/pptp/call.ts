@@ -389,7 +389,7 @@ export class CallManager {
   }
 
   private up(info: CallInfo): void {
-    this.ctx.log.info(
+    this.ctx.log.debug(
       `call up: our call id ${info.localCallId}, peer's ${info.peerCallId}, peer window ${info.peerRecvWindow}`,
     );
     this.ctx.onCallUp?.({ ...info });

@@ -459,7 +459,7 @@ export class Session implements GreEndpoint {
     else this.applyRateLimit(r.credential?.rateLimit ?? this.settings.rateLimit);
     if (again)
       this.log.info(`authenticated again with ${methodName(r.method)}; keeping ${formatIPv4(this.ip)}`);
-    else this.log.info(`authenticated with ${methodName(r.method)}; assigning ${formatIPv4(this.ip)}`);
+    else this.log.debug(`authenticated with ${methodName(r.method)}; assigning ${formatIPv4(this.ip)}`);
     const servers = this.radius?.ipcpServers();
     return {
       peerAddress: this.ip,

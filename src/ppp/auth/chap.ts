@@ -161,7 +161,7 @@ export class ChapAuthenticator implements AuthExchange {
     this.decide(gate.delayMs, () => {
       this.state = 'accepted';
       this.sendResult(ChapCode.Success, verdict.message);
-      this.host.log.info(`${METHOD_NAMES[this.method]}: peer authenticated as ${quote(user)}`);
+      this.host.log.debug(`${METHOD_NAMES[this.method]}: peer authenticated as ${quote(user)}`);
       this.host.succeeded({
         method: this.method,
         user,
@@ -200,7 +200,7 @@ export class ChapAuthenticator implements AuthExchange {
       this.decide(delayMs, () => {
         this.state = 'accepted';
         this.sendResult(ChapCode.Success, verdict.message ?? '');
-        this.host.log.info(`${METHOD_NAMES[this.method]}: peer authenticated as ${quote(user)}`);
+        this.host.log.debug(`${METHOD_NAMES[this.method]}: peer authenticated as ${quote(user)}`);
         this.host.succeeded({
           method: this.method,
           user,

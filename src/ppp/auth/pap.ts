@@ -145,7 +145,7 @@ export class PapAuthenticator implements AuthExchange {
     this.decide(gate.delayMs, () => {
       this.state = 'accepted';
       this.answer(PapCode.AuthenticateAck, this.lastId ?? id, PAP_ACK_MESSAGE);
-      this.host.log.info(`PAP: peer authenticated as ${quote(user)}`);
+      this.host.log.debug(`PAP: peer authenticated as ${quote(user)}`);
       this.host.succeeded({ method: 'pap', user, rawUser, credential: credential! });
     });
   }
@@ -176,7 +176,7 @@ export class PapAuthenticator implements AuthExchange {
       this.decide(delayMs, () => {
         this.state = 'accepted';
         this.answer(PapCode.AuthenticateAck, this.lastId ?? id, PAP_ACK_MESSAGE);
-        this.host.log.info(`PAP: peer authenticated as ${quote(user)}`);
+        this.host.log.debug(`PAP: peer authenticated as ${quote(user)}`);
         this.host.succeeded({
           method: 'pap',
           user,
