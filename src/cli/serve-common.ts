@@ -75,12 +75,20 @@ export async function openDataPlane(
 
 /**
  * pptpd.conf `warm-up`: the set-ups in memory that make the first clients' code optimised
- * (server/warm-up.ts), before this process serves; one line in the log.
+ * (server/warm-up.ts), before this process serves; one line in the log. What the warm-up's
+ * sessions allocated is then collected and handed back to the system, as after a mass disconnect
+ * (server/memory-release.ts): otherwise V8 would keep it until its old generation grows.
  */
 export async function warmUpBeforeServing(settings: ServerSettings, log: Logger): Promise<void> {
   const count = settings.warmUp ?? 0;
   if (count <= 0) return;
   const { level, line } = describeWarmUp(await warmUp({ count, serverPolicy: settings.policy }));
+  const collect = fullGarbageCollection();
+  if (collect) {
+    collect();
+    collect();
+    loadNative().trimHeap();
+  }
   log[level](line);
 }
 
