@@ -23,15 +23,7 @@ import {
 export async function benchServer(
   topo: Topology,
   n: number,
-  o: {
-    tun: string;
-    pool: number;
-    env?: NodeJS.ProcessEnv;
-    nodeArgs?: string[];
-    extra?: string[];
-    /** pptpd.conf `warm-up` (server/warm-up.ts); the product's default when absent. */
-    warmUp?: string;
-  },
+  o: { tun: string; pool: number; env?: NodeJS.ProcessEnv; nodeArgs?: string[]; extra?: string[] },
 ): Promise<{ server: NsProcess; control: string }> {
   const conf = writeServerConfig(topo.dir, {
     remoteip: Array.from({ length: Math.ceil(n / 250) }, (_, i) => `10.${o.pool}.${i}.1-250`).join(','),
@@ -41,7 +33,7 @@ export async function benchServer(
   const cap = n + 100;
   appendFileSync(
     conf,
-    `connections ${cap}\nmax-unauth-per-source ${cap}\nmax-unauth ${cap}\nmax-setups-per-source ${cap}\n${o.warmUp === undefined ? '' : `warm-up ${o.warmUp}\n`}`,
+    `connections ${cap}\nmax-unauth-per-source ${cap}\nmax-unauth ${cap}\nmax-setups-per-source ${cap}\n`,
   );
   const control = join(topo.dir, 'control.sock');
   // Run from the topology's folder: that is where a heap snapshot (--heapsnapshot-signal) lands.
@@ -79,7 +71,6 @@ export function benchLoad(
   nodeArgs: readonly string[] = [],
   sources = 1,
   processes = 1,
-  extra: readonly string[] = [],
 ): NsProcess {
   // Source addresses of their own on the client's interface, consecutive (a server's workers take
   // an address each in turn): one address's ephemeral ports run short, and the kernel's search for
@@ -111,7 +102,6 @@ export function benchLoad(
       '--json',
       ...sourceArgs,
       ...processArgs,
-      ...extra,
     ],
     { POPTOP_PASSWORD: 'load-pw' },
   );

@@ -3,7 +3,7 @@
  * `npx tsc -p tsconfig.build.json` first):
  *
  *   node --import tsx bench/setup-rate.ts [N ...] [--backends netlink,ip] [-c CONCURRENCY] [--timeout S]
- *     [--profile DIR] [--sources K] [--workers W] [--processes P] [--node-args "FLAGS"] [--warm-up auto|N]
+ *     [--profile DIR] [--sources K] [--workers W] [--processes P] [--node-args "FLAGS"]
  *
  * For each N (default 1000 5000) and each route back-end (default both: `ip` runs a process per
  * route change, as before issue 12; `netlink` is the addon), it starts `poptop serve` in a fresh
@@ -15,8 +15,6 @@
  * 180 s). The load sends from K addresses (default 4) in turn. With --profile, the server and load
  * write V8 CPU profiles (`--cpu-prof`) into DIR when they exit; --node-args gives both node
  * flags (V8's: a GC trace, another collector setting). No hooks run (ip-up/ip-down point nowhere) so the figures are the server's own.
- * --warm-up sets both the server's `warm-up` and the load's `--warm-up` (default auto, as the
- * product's: 1,000 set-ups in memory first when N is 1,000 or more; 0 measures a cold start).
  * With --workers W the server runs `workers W` (its CPU and RSS are summed over the primary and the
  * workers); --processes P spreads the load over P processes (each needs K/P source addresses). One
  * process holds at most its descriptor limit of sessions: 60,000 takes e.g. `--workers 4
@@ -42,8 +40,6 @@ const profileDir = opt('--profile', '');
 const sources = Number(opt('--sources', '4'));
 const workers = Number(opt('--workers', '1'));
 const processes = Number(opt('--processes', '1'));
-// `warm-up` for the server (pptpd.conf) and the load (--warm-up): "0" measures a cold start.
-const warmUp = opt('--warm-up', 'auto');
 // V8 flags for the server and the load (e.g. "--trace-gc-nvp --no-parallel-scavenge"), to try them side by side.
 const nodeFlags = opt('--node-args', '').split(' ').filter(Boolean);
 const profile = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...nodeFlags];
@@ -80,8 +76,6 @@ interface Row {
   serverDrops: Record<string, number>;
   /** Server CPU per set-up (ms) while the sessions up went from `from` to `to`. */
   byBlock: { from: number; to: number; ms: number }[];
-  /** The server's and the load's warm-up lines (server/warm-up.ts), when they warmed up. */
-  warmUp: string[];
 }
 
 /** How often the server's CPU and its sessions up are read during a set-up. */
@@ -184,7 +178,6 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
       pool: 78,
       env: { POPTOP_ROUTE_BACKEND: backend },
       nodeArgs: profile,
-      warmUp,
       ...(workers > 1 ? { extra: ['--workers', String(workers)] } : {}),
     });
     keep(server);
@@ -192,16 +185,12 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
     const cpu = (list: readonly number[] = pids) => processesCpu(list);
     const before = cpu();
     const primaryBefore = cpu(pids.slice(0, 1));
-    const gen = benchLoad(topo, n, concurrency, profile, sources, processes, ['--warm-up', warmUp]);
+    const gen = benchLoad(topo, n, concurrency, profile, sources, processes);
     keep(gen);
     const started = Date.now();
     const samples: Sample[] = [{ up: 0, cpu: cpuSum(before) }];
-    // The load's CPU counts from its first session up: not its start or its warm-up.
-    let loadBase: { self: number; system: number } | undefined;
     const sampler = setInterval(() => {
-      const up = routesUp(server.child.pid!);
-      samples.push({ up, cpu: cpuSum(cpu()) });
-      if (up > 0 && !loadBase) loadBase = processesCpu(loadPids(gen.child.pid!));
+      samples.push({ up: routesUp(server.child.pid!), cpu: cpuSum(cpu()) });
     }, SAMPLE_MS);
     let report: {
       up: number;
@@ -238,11 +227,7 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
     const primaryAfter = cpu(pids.slice(0, 1));
     const rss = rssMb(pids);
     const t0 = Date.now();
-    const loadTotal = processesCpu(loadPids(gen.child.pid!));
-    const loadCpu = {
-      self: loadTotal.self - (loadBase?.self ?? 0),
-      system: loadTotal.system - (loadBase?.system ?? 0),
-    };
+    const loadCpu = processesCpu(loadPids(gen.child.pid!));
     // A profiled load must exit by itself to write its profile: SIGINT closes its sessions.
     gen.signal(profile.length > 0 ? 'SIGINT' : 'SIGKILL');
     await gen.exited(10_000);
@@ -286,10 +271,6 @@ async function run(backend: string, n: number, tag: string): Promise<Row> {
       reasons: report.reasons,
       serverDrops,
       byBlock: cpuByBlock(samples, n),
-      warmUp: [
-        ...[...server.output.matchAll(/warm-up: .*/g)].map((m) => `server ${m[0]}`),
-        ...[...gen.output.matchAll(/warm-up: .*/g)].map((m) => `load ${m[0]}`),
-      ],
     };
   });
 }
@@ -321,7 +302,6 @@ for (const r of rows) {
           .map((b) => `${b.from.toLocaleString('en')}–${b.to.toLocaleString('en')} ${fmt(b.ms, 2)}`)
           .join(' · '),
     );
-  for (const line of r.warmUp) console.log(`N=${r.n} (${r.backend}): ${line}`);
 }
 for (const n of sizes) {
   const ip = rows.find((r) => r.n === n && r.backend === 'ip');

@@ -99,9 +99,6 @@ ${CLIENT_OPTIONS}  -n, --sessions N             sessions to open (default: 100; 
                                --source addresses (so N needs at least N of them) (default: 1)
   --progress SECONDS           a progress line on stderr this often; 0 for none (default: 5)
   --json                       print the result as JSON
-  --warm-up N|auto             set-ups to run in memory first, so the real ones meet optimised code,
-                               0..10000; auto: 1000 when a process has 1000 sessions or more
-                               (default: auto)
 `;
 
 const SESSIONS_HELP = `Usage: poptop sessions [--json] [--control-socket PATH]

@@ -6,10 +6,7 @@
  */
 import { connect } from 'node:net';
 import { LoadGenerator, type LoadProgress, type LoadReport, type LoadSource } from '../client/load.ts';
-import { warmUpCount } from '../config/pptpd-conf.ts';
 import { RawGreSocket } from '../net/gre-socket.ts';
-import type { PppPolicy } from '../ppp/policy.ts';
-import { describeWarmUp, serverPolicyFor, warmUp } from '../server/warm-up.ts';
 import { SystemClock } from '../util/clock.ts';
 import { consoleLogger, type Logger } from '../util/log.ts';
 import { formatIPv4, type IPv4 } from '../wire/ip.ts';
@@ -24,8 +21,6 @@ export interface LoadShare {
   sessions: number;
   concurrency: number;
   sources: readonly IPv4[];
-  /** `--warm-up`: set-ups in memory before the first real one (server/warm-up.ts). */
-  warmUp: number | 'auto';
   log: Logger;
 }
 
@@ -56,12 +51,11 @@ export function startLoad(s: LoadShare): {
   close(): Promise<void>;
 } {
   const sources = openSources(s.sources, s.log);
-  const policy = clientPolicy(s.args);
   const gen = new LoadGenerator({
     server: s.server,
     user: s.user,
     password: s.password,
-    policy,
+    policy: clientPolicy(s.args),
     clock: new SystemClock(),
     log: s.log,
     sources,
@@ -70,20 +64,12 @@ export function startLoad(s: LoadShare): {
   });
   return {
     gen,
-    done: warmUpLoad(warmUpCount(s.warmUp, s.sessions), policy, s.log).then(() => gen.run()),
+    done: gen.run(),
     close: async () => {
       await gen.close();
       for (const src of sources) src.gre.close?.();
     },
   };
-}
-
-/** The load's own code warmed like a server's (same code, the client side), so both start alike. */
-async function warmUpLoad(count: number, policy: PppPolicy, log: Logger): Promise<void> {
-  if (count <= 0) return;
-  const report = await warmUp({ count, serverPolicy: serverPolicyFor(policy), clientPolicy: policy });
-  const { level, line } = describeWarmUp(report);
-  log[level](line);
 }
 
 function serveParent(): void {

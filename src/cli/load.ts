@@ -1,7 +1,6 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type LoadProgress, type LoadReport, percentile } from '../client/load.ts';
-import { AUTO_WARM_UP, MAX_WARM_UP, parseWarmUp } from '../config/pptpd-conf.ts';
 import { escapeControls, terminalJson } from '../util/escape.ts';
 import { consoleLogger } from '../util/log.ts';
 import { formatIPv4, type IPv4, parseIPv4 } from '../wire/ip.ts';
@@ -19,7 +18,6 @@ export const LOAD_FLAGS = [
   { name: 'processes', short: ['P'], value: true },
   { name: 'progress', value: true },
   { name: 'json', value: false },
-  { name: 'warm-up', value: true },
 ] as const satisfies readonly FlagSpec[];
 
 /** Sessions one process may hold: its descriptors (one TCP socket each) and call ids. */
@@ -171,12 +169,6 @@ export async function load(args: ParsedArgs): Promise<number> {
     throw new UsageError(
       `${sessions} sessions need --processes ${Math.ceil(sessions / MAX_SESSIONS_PER_PROCESS)} or more (at most ${MAX_SESSIONS_PER_PROCESS} per process)`,
     );
-  const warmUpFlag = flag(args, 'warm-up') ?? 'auto';
-  const warmUp = parseWarmUp(warmUpFlag);
-  if (warmUp === undefined)
-    throw new UsageError(
-      `--warm-up expects "auto" (${AUTO_WARM_UP} when a process has that many sessions) or a number of set-ups from 0 to ${MAX_WARM_UP}, got "${escapeControls(warmUpFlag)}"`,
-    );
   const password = await resolvePassword(args, 'load');
   const log = consoleLogger({ debug: has(args, 'debug') });
   const run = processes === 1 ? runHere : runInProcesses;
@@ -191,7 +183,6 @@ export async function load(args: ParsedArgs): Promise<number> {
     progressS,
     sources,
     processes,
-    warmUp,
     log,
   });
 }
@@ -261,7 +252,6 @@ async function runInProcesses(r: LoadRun): Promise<number> {
       sessions: share,
       concurrency: inFlight[i]!,
       sources: mine,
-      warmUp: r.warmUp,
       debug: has(r.args, 'debug'),
     };
     child.send(start);

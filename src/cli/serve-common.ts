@@ -17,7 +17,6 @@ import type { AddressAuthority } from '../server/session.ts';
 import type { ServerSettings } from '../server/settings.ts';
 import { isLoopback, StatusHttpServer, type StatusProvider } from '../server/status-http.ts';
 import { KernelSystem } from '../server/system.ts';
-import { describeWarmUp, warmUp } from '../server/warm-up.ts';
 import { TUNNEL_HEADROOM } from '../tunnel/call.ts';
 import { SystemClock } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
@@ -71,25 +70,6 @@ export async function openDataPlane(
     throw new Error(`cannot set up ${tun.name}: ${(e as Error).message}`);
   }
   return { gre, tun, routes, close };
-}
-
-/**
- * pptpd.conf `warm-up`: the set-ups in memory that make the first clients' code optimised
- * (server/warm-up.ts), before this process serves; one line in the log. What the warm-up's
- * sessions allocated is then collected and handed back to the system, as after a mass disconnect
- * (server/memory-release.ts): otherwise V8 would keep it until its old generation grows.
- */
-export async function warmUpBeforeServing(settings: ServerSettings, log: Logger): Promise<void> {
-  const count = settings.warmUp ?? 0;
-  if (count <= 0) return;
-  const { level, line } = describeWarmUp(await warmUp({ count, serverPolicy: settings.policy }));
-  const collect = fullGarbageCollection();
-  if (collect) {
-    collect();
-    collect();
-    loadNative().trimHeap();
-  }
-  log[level](line);
 }
 
 /** pptpd.conf `bcrelay IF`, when set: UDP broadcasts on the LAN interface to every session here. */

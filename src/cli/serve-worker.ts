@@ -5,13 +5,7 @@ import type { ServerSettings } from '../server/settings.ts';
 import type { ToPrimary, ToWorker, WorkerIdentity } from '../server/workers/messages.ts';
 import { PrimaryChannel, receiveFromPrimary, type WorkerSide } from '../server/workers/worker.ts';
 import type { Logger } from '../util/log.ts';
-import {
-  attachMetrics,
-  createKernelServer,
-  openDataPlane,
-  startRelay,
-  warmUpBeforeServing,
-} from './serve-common.ts';
+import { attachMetrics, createKernelServer, openDataPlane, startRelay } from './serve-common.ts';
 
 /**
  * `poptop serve` as worker `identity.index` of a primary (server/workers/primary.ts): its own TUN
@@ -51,7 +45,6 @@ export async function serveWorker(
   }
   // With `status`, the primary serves the page and the metrics: this worker counts its part.
   const metrics = settings.status ? attachMetrics(server, plane, relay) : undefined;
-  await warmUpBeforeServing(settings, log);
 
   return new Promise<number>((resolve) => {
     let stopping = false;

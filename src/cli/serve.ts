@@ -18,7 +18,6 @@ import {
   openDataPlane,
   startRelay,
   startStatusListener,
-  warmUpBeforeServing,
 } from './serve-common.ts';
 import { servePrimary } from './serve-primary.ts';
 import { serveWorker } from './serve-worker.ts';
@@ -160,7 +159,6 @@ export async function serve(args: ParsedArgs): Promise<number> {
       server.observer = undefined;
     }
   }
-  await warmUpBeforeServing(settings, log);
   try {
     await server.listen();
   } catch (e) {

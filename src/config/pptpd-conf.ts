@@ -60,8 +60,6 @@ export interface PptpdConf {
   status: StatusAddress | undefined;
   /** poptop's own `workers N|auto`: processes sharing the sessions (server/workers/); default 1. */
   workers: number | 'auto';
-  /** poptop's own `warm-up N|auto`: set-ups run in memory before serving (server/warm-up.ts). */
-  warmUp: number | 'auto';
   /** poptop's limits on connections still setting up (see GUARD_KEYWORDS); all defaulted. */
   guard: GuardLimits;
   /** poptop's login back-off (`auth-fail-limit`, `auth-lockout`, `auth-fail-window`). */
@@ -157,28 +155,6 @@ export function parseWorkers(text: string): number | 'auto' | undefined {
   return n >= 1 && n <= MAX_WORKERS ? n : undefined;
 }
 
-/** `warm-up auto`'s count, and when it applies: servers for at least that many sessions. */
-export const AUTO_WARM_UP = 1000;
-/** The most set-ups `warm-up N` runs. */
-export const MAX_WARM_UP = 10_000;
-
-/** `warm-up`'s value: "auto", or a count from 0 (none) to MAX_WARM_UP; undefined when neither. */
-export function parseWarmUp(text: string): number | 'auto' | undefined {
-  if (text === 'auto') return 'auto';
-  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  return n >= 0 && n <= MAX_WARM_UP ? n : undefined;
-}
-
-/**
- * `warm-up`'s count for a process of `sessions` (a server's `connections`, a load process's
- * share): "auto" is AUTO_WARM_UP set-ups when `sessions` is at least that many, otherwise none, as
- * a smaller server's clients never wait long enough on unoptimised code to repay the warm-up.
- */
-export function warmUpCount(value: number | 'auto', sessions: number): number {
-  if (value !== 'auto') return value;
-  return sessions >= AUTO_WARM_UP ? AUTO_WARM_UP : 0;
-}
-
 /** pptpd's line limit (MAX_CONFIG_STRING_SIZE 512 less the newline and the terminator). */
 const MAX_LINE = 510;
 
@@ -197,7 +173,6 @@ const VALUE_KEYWORDS = [
   'single-session',
   'status',
   'workers',
-  'warm-up',
   ...(Object.keys(GUARD_KEYWORDS) as GuardKeyword[]),
   ...RADIUS_KEYWORDS,
 ] as const;
@@ -221,7 +196,6 @@ const EXPECTED: Record<(typeof VALUE_KEYWORDS)[number], string> = {
   'single-session': '"deny" (refuse a second login of the same user) or "replace" (end the older session)',
   status: STATUS_ADDRESS_EXPECTED,
   workers: `"auto" (one per processor) or a number of processes from 1 to ${MAX_WORKERS}`,
-  'warm-up': `"auto" (1000 when "connections" is 1000 or more, otherwise none) or a number of set-ups from 0 to ${MAX_WARM_UP}`,
   ...RADIUS_EXPECTED,
 };
 
@@ -361,17 +335,6 @@ function buildConfig(
     if (parsed !== undefined) workers = parsed;
     else issues.error(workersSetting.at, `"workers" expects ${EXPECTED.workers}, got "${v}"`);
   }
-  const warmUpSetting = get('warm-up');
-  let warmUp: PptpdConf['warmUp'] = 'auto';
-  if (warmUpSetting) {
-    const parsed = parseWarmUp(warmUpSetting.value);
-    if (parsed !== undefined) warmUp = parsed;
-    else
-      issues.error(
-        warmUpSetting.at,
-        `"warm-up" expects ${EXPECTED['warm-up']}, got "${warmUpSetting.value}"`,
-      );
-  }
   const delegate = get('delegate') !== undefined;
   const { localIps, remoteIps, connections } = delegate
     ? delegatedAddresses(settings, configured, issues)
@@ -393,7 +356,6 @@ function buildConfig(
     pidfile: get('pidfile')?.value ?? PPTPD_DEFAULTS.pidfile,
     status,
     workers,
-    warmUp,
     guard: guardLimits(get, connections, issues),
     authBackoff: {
       failLimit: ranged('auth-fail-limit', get('auth-fail-limit'), issues),

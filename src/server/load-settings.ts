@@ -11,13 +11,7 @@ import {
 import type { RadiusSettings } from '../aaa/radius/service.ts';
 import { ConfigError, type ConfigIssue, formatIssue, formatLocation } from '../config/issues.ts';
 import { mppePolicy, type PppdOptions, parsePppdOptions } from '../config/options-file.ts';
-import {
-  MAX_WORKERS,
-  type PptpdConf,
-  parsePptpdConf,
-  parseWorkers,
-  warmUpCount,
-} from '../config/pptpd-conf.ts';
+import { MAX_WORKERS, type PptpdConf, parsePptpdConf, parseWorkers } from '../config/pptpd-conf.ts';
 import { parseStatusAddress, STATUS_ADDRESS_EXPECTED } from '../config/status-address.ts';
 import type { AuthMethod } from '../ppp/auth/types.ts';
 import { defaultPolicy, type PppPolicy } from '../ppp/policy.ts';
@@ -164,7 +158,6 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
     speed: 115200,
     tunName: o.tunName ?? 'poptop0',
     pidfile: builtin ? undefined : config.pidfile,
-    warmUp: warmUpCount(config.warmUp, config.connections),
     ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}),
     idleS: options.idle ?? 0,
     maxConnectS: options.maxconnect ?? 0,

@@ -59,11 +59,6 @@ export interface ServerSettings extends GuardSettings {
    * them all. Resolved from "auto" when loaded.
    */
   readonly workers?: number;
-  /**
-   * Set-ups to run in memory before serving (pptpd.conf `warm-up`, server/warm-up.ts), so the
-   * first clients after a start meet optimised code. @default 0
-   */
-  readonly warmUp?: number;
   readonly pidfile: string | undefined;
   /** pppd `idle`: end a session after this many seconds without IP packets either way; 0 = never. */
   readonly idleS: number;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { ConfigError, formatIssue } from '../../src/config/issues.ts';
-import { localIpFor, parseIpSpec, parsePptpdConf, warmUpCount } from '../../src/config/pptpd-conf.ts';
+import { localIpFor, parseIpSpec, parsePptpdConf } from '../../src/config/pptpd-conf.ts';
 import { formatIPv4, parseIPv4 } from '../../src/wire/ip.ts';
 import { stockFile } from './stock-files.ts';
 
@@ -201,27 +201,6 @@ test('pptpd.conf: workers N or auto (default 1), anything else an error with fil
         `${F}:3: "workers" expects "auto" (one per processor) or a number of processes from 1 to 64, got "${bad}"`,
       ],
     );
-});
-
-test('pptpd.conf: warm-up N or auto (default auto), anything else an error with file:line', () => {
-  const base = 'localip 10.0.0.1\nremoteip 10.0.0.2\n';
-  assert.equal(parse(base).config.warmUp, 'auto');
-  assert.equal(parse(`${base}warm-up 0\n`).config.warmUp, 0);
-  assert.equal(parse(`${base}warm-up 2500\n`).config.warmUp, 2500);
-  assert.equal(parse(`${base}warm-up auto\n`).config.warmUp, 'auto');
-  for (const bad of ['10001', 'lots', '-1', '2.5', 'off'])
-    assert.deepEqual(
-      errorsOf(() => parse(`${base}warm-up ${bad}\n`)),
-      [
-        `${F}:3: "warm-up" expects "auto" (1000 when "connections" is 1000 or more, otherwise none) or a number of set-ups from 0 to 10000, got "${bad}"`,
-      ],
-    );
-  // "auto" warms only a process that may take many sessions; a number is taken as it is.
-  assert.equal(warmUpCount('auto', 999), 0);
-  assert.equal(warmUpCount('auto', 1000), 1000);
-  assert.equal(warmUpCount('auto', 19_000), 1000);
-  assert.equal(warmUpCount(0, 19_000), 0);
-  assert.equal(warmUpCount(300, 10), 300);
 });
 
 test('pptpd.conf: malformed values are errors with file:line', () => {

@@ -162,22 +162,6 @@ test('guard limits and the login back-off reach the server settings', () => {
   assert.equal(b.loginThrottle.failLimit, 10);
 });
 
-test('warm-up: "auto" warms a server for 1,000 sessions or more, a number is taken as it is', () => {
-  const f = files();
-  const load = (pool: string, extra = '') => {
-    writeFileSync(f.conf, `option ${join(f.dir, 'options')}\nlocalip 10.0.0.1\nremoteip ${pool}\n${extra}`);
-    return loadServerSettings({ configPath: f.conf, secretsPath: f.secrets, globalOptionsPath: 'none' })
-      .settings;
-  };
-  assert.equal(load('10.0.0.100-102').warmUp, 0, 'three addresses: too small to repay a warm-up');
-  // connections 1000, and addresses enough to keep it.
-  const big = '10.1.0.1-250,10.1.1.1-250,10.1.2.1-250,10.1.3.1-250';
-  assert.equal(load(big, 'connections 1000\n').warmUp, 1000);
-  assert.equal(load(big, 'connections 999\n').warmUp, 0);
-  assert.equal(load(big, 'connections 1000\nwarm-up 0\n').warmUp, 0);
-  assert.equal(load('10.0.0.100-102', 'warm-up 40\n').warmUp, 40);
-});
-
 test('workers: the count reaches the settings; with RADIUS, status or a long TUN name it is an error naming where', () => {
   const f = files();
   const load = (extra: string, more: Record<string, string> = {}) => {
