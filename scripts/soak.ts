@@ -75,7 +75,7 @@ const callIds = new CallIdAllocator();
 const ports = new Map<string, { gre: GrePort; demux: GreDemux }>();
 for (const s of SOURCES) {
   const gre = net.port(s);
-  const demux = new GreDemux(new DropCounter(nullLogger, 'GRE packet'));
+  const demux = new GreDemux(new DropCounter(nullLogger, 'GRE packet'), clock);
   gre.onPacket((p, from) => demux.receive(p, from));
   ports.set(s, { gre, demux });
 }

@@ -1,6 +1,6 @@
 import { type Socket, connect as tcpConnect } from 'node:net';
 import type { GreHeader } from '../gre/codec.ts';
-import { GreDemux, type GreDemuxDropReason, type GreEndpoint } from '../gre/demux.ts';
+import { GRE_DEMUX_EXPECTED, GreDemux, type GreDemuxDropReason, type GreEndpoint } from '../gre/demux.ts';
 import type { GrePort } from '../net/interfaces.ts';
 import { createAuthPeer } from '../ppp/auth/index.ts';
 import type { AuthMethod } from '../ppp/auth/types.ts';
@@ -88,7 +88,9 @@ export class PptpClient implements GreEndpoint {
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
     });
-    this.drops = new DropCounter<ClientDropReason>(o.log, 'packet');
+    this.drops = new DropCounter<ClientDropReason>(o.log, 'packet', undefined, {
+      expected: GRE_DEMUX_EXPECTED,
+    });
     this.control = new ControlConnection({
       role: 'pns',
       clock: o.clock,
@@ -110,7 +112,7 @@ export class PptpClient implements GreEndpoint {
       },
       onClosed: (reason) => this.finish(reason),
     });
-    this.demux = o.demux ?? new GreDemux(this.drops);
+    this.demux = o.demux ?? new GreDemux(this.drops, o.clock);
     if (!o.demux) o.gre.onPacket((p, from) => this.demux.receive(p, from));
   }
 

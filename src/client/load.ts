@@ -1,4 +1,4 @@
-import { GreDemux, type GreDemuxDropReason } from '../gre/demux.ts';
+import { GRE_DEMUX_EXPECTED, GreDemux, type GreDemuxDropReason } from '../gre/demux.ts';
 import type { GrePort } from '../net/interfaces.ts';
 import { CallIdAllocator } from '../pptp/call-ids.ts';
 import { DropCounter } from '../util/counters.ts';
@@ -68,7 +68,10 @@ export class LoadGenerator {
 
   constructor(o: LoadOptions) {
     this.o = o;
-    this.demux = new GreDemux(new DropCounter<GreDemuxDropReason>(o.log, 'packet'));
+    this.demux = new GreDemux(
+      new DropCounter<GreDemuxDropReason>(o.log, 'packet', undefined, { expected: GRE_DEMUX_EXPECTED }),
+      o.clock,
+    );
     if (o.sources.length === 0) throw new RangeError('the load generator needs a source');
     // One demultiplexer: call ids are unique across the process, whichever socket a packet came in on.
     for (const src of o.sources) src.gre.onPacket((packet, from) => this.demux.receive(packet, from));

@@ -6,7 +6,7 @@ import type { RadiusTransport } from '../aaa/radius/client.ts';
 import type { CoaChanges } from '../aaa/radius/dynauth.ts';
 import type { FramedRoute } from '../aaa/radius/framed-route.ts';
 import { RadiusService } from '../aaa/radius/service.ts';
-import { GreDemux, type GreDemuxDropReason } from '../gre/demux.ts';
+import { GRE_DEMUX_EXPECTED, GreDemux, type GreDemuxDropReason } from '../gre/demux.ts';
 import type { FdReserve } from '../net/fd-reserve.ts';
 import type { GrePort, TunDevice } from '../net/interfaces.ts';
 import { type ControlListener, TcpListener } from '../net/listener.ts';
@@ -139,7 +139,9 @@ export class PptpServer implements SessionHost {
     this.fds = deps.fds;
     this.callIds = new CallIdAllocator(undefined, deps.callIds);
     this.authority = deps.authority;
-    this.drops = new DropCounter<ServerDropReason>(deps.log, 'packet');
+    this.drops = new DropCounter<ServerDropReason>(deps.log, 'packet', undefined, {
+      expected: GRE_DEMUX_EXPECTED,
+    });
     this.leases = new LeaseManager(settings.delegate ? [] : settings.remoteIps);
     this.poolIndex = new Map(settings.remoteIps.map((ip, i) => [ip, i]));
     this.loginThrottle = new LoginThrottle(settings.loginThrottle, {
@@ -147,7 +149,7 @@ export class PptpServer implements SessionHost {
       log: deps.log,
       ...(deps.authority ? { onFailure: (source, user) => deps.authority?.loginFailed(source, user) } : {}),
     });
-    this.demux = new GreDemux(this.drops);
+    this.demux = new GreDemux(this.drops, deps.clock);
     this.refuser = new ConnectionRefuser(deps.clock, this.drops);
     if (settings.radius) {
       this.radius = new RadiusService(settings.radius, {

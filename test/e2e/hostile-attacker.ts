@@ -450,7 +450,7 @@ const fmt = (n: number): string => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255,
 async function mppeSkip(): Promise<void> {
   const local = args.local as string | undefined;
   const gre = new RawGreSocket({ log: nullLogger, ...(local ? { localAddress: ip4(local) } : {}) });
-  const demux = new GreDemux(new DropCounter(nullLogger, 'GRE packet'));
+  const demux = new GreDemux(new DropCounter(nullLogger, 'GRE packet'), new SystemClock());
   gre.onPacket((p, from) => demux.receive(p, from));
   const callIds = new CallIdAllocator();
   const limitMs = num('seconds', 5) * 1000;
