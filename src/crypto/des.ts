@@ -186,10 +186,24 @@ function roundKeyGroups(key8: Uint8Array): Uint8Array {
   return groups;
 }
 
+/**
+ * An 8-octet DES key's schedule (parity bits ignored), for desEncryptWith: a key used again (an
+ * MS-CHAP user's password hash at every login) need not be scheduled again.
+ */
+export function desKeySchedule(key8: Uint8Array): Uint8Array {
+  if (key8.length !== 8) throw new RangeError('DES key must be 8 octets');
+  return roundKeyGroups(key8);
+}
+
 /** Encrypt one 8-octet block under an 8-octet DES key (parity bits ignored). */
 export function desEncryptBlock(key8: Uint8Array, block8: Uint8Array): Uint8Array {
-  if (key8.length !== 8 || block8.length !== 8) throw new RangeError('DES key and block must be 8 octets');
-  const keys = roundKeyGroups(key8);
+  return desEncryptWith(desKeySchedule(key8), block8);
+}
+
+/** Encrypt one 8-octet block under a key scheduled by desKeySchedule. */
+export function desEncryptWith(keys: Uint8Array, block8: Uint8Array): Uint8Array {
+  if (keys.length !== 16 * 8 || block8.length !== 8)
+    throw new RangeError('a DES key schedule and an 8-octet block are needed');
   let [l, r] = permute64(word(block8, 0), word(block8, 4), IP);
   for (let round = 0; round < 16; round++) {
     const next = (l ^ feistel(r, keys, round)) >>> 0;

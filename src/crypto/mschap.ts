@@ -11,7 +11,7 @@
  * string is encoded as UTF-8; pass the raw Name octets as a Uint8Array to hash them unchanged.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { desEncryptBlock, expandDesKey } from './des.ts';
+import { desEncryptWith, desKeySchedule, expandDesKey } from './des.ts';
 import { md4 } from './md4.ts';
 import { sha1Parts as sha1 } from './sha1.ts';
 
@@ -33,9 +33,39 @@ export function ntPasswordHash(password: string): Uint8Array {
   return md4(Buffer.from(password, 'utf16le'));
 }
 
-/** HashNtPasswordHash (RFC 2759 §8.4): MD4 of the 16-octet NT password hash. */
+/**
+ * What a password hash always gives (its own hash, its three DES key schedules), kept per hash
+ * array: a login computes each twice, and a user's hash (held by the credential or the client)
+ * is the same array at every login. `of` is the content it was derived from, compared at every
+ * use (16 octets), so an array whose content changed is derived afresh, never answered from an
+ * old value. Arrays that are not reused go with their entry (a WeakMap holds no key alive).
+ */
+interface Derived {
+  of: Uint8Array;
+  hashHash?: Uint8Array;
+  schedules?: Uint8Array[];
+}
+const derivedByHash = new WeakMap<Uint8Array, Derived>();
+
+function derivedOf(passwordHash: Uint8Array): Derived {
+  const d = derivedByHash.get(passwordHash);
+  if (d && sameOctets(d.of, passwordHash)) return d;
+  const fresh: Derived = { of: passwordHash.slice() };
+  derivedByHash.set(passwordHash, fresh);
+  return fresh;
+}
+
+function sameOctets(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** HashNtPasswordHash (RFC 2759 §8.4): MD4 of the 16-octet NT password hash (a new array). */
 export function hashNtPasswordHash(passwordHash: Uint8Array): Uint8Array {
-  return md4(passwordHash);
+  const d = derivedOf(passwordHash);
+  d.hashHash ??= md4(passwordHash);
+  return d.hashHash.slice();
 }
 
 /**
@@ -58,12 +88,14 @@ export function challengeHash(
 export function challengeResponse(challenge8: Uint8Array, passwordHash: Uint8Array): Uint8Array {
   if (challenge8.length !== 8) throw new RangeError('challenge must be 8 octets');
   if (passwordHash.length !== 16) throw new RangeError('password hash must be 16 octets');
-  const z = new Uint8Array(21);
-  z.set(passwordHash);
-  const out = new Uint8Array(24);
-  for (let k = 0; k < 3; k++) {
-    out.set(desEncryptBlock(expandDesKey(z.subarray(7 * k, 7 * k + 7)), challenge8), 8 * k);
+  const d = derivedOf(passwordHash);
+  if (!d.schedules) {
+    const z = new Uint8Array(21);
+    z.set(passwordHash);
+    d.schedules = [0, 1, 2].map((k) => desKeySchedule(expandDesKey(z.subarray(7 * k, 7 * k + 7))));
   }
+  const out = new Uint8Array(24);
+  for (let k = 0; k < 3; k++) out.set(desEncryptWith(d.schedules[k]!, challenge8), 8 * k);
   return out;
 }
 

@@ -91,3 +91,21 @@ test('wrong-length inputs are rejected', () => {
   assert.throws(() => challengeResponse(new Uint8Array(7), new Uint8Array(16)), RangeError);
   assert.throws(() => challengeResponse(new Uint8Array(8), new Uint8Array(15)), RangeError);
 });
+
+test('a password hash used again gives the same answers, and a changed one never an old answer', () => {
+  const hash = fromHex(v2.passwordHash);
+  const challenge = fromHex(v2.challenge);
+  for (let i = 0; i < 3; i++) {
+    assert.equal(hex(challengeResponse(challenge, hash)), v2.ntResponse);
+    assert.equal(hex(hashNtPasswordHash(hash)), v2.passwordHashHash);
+  }
+  // What a caller does to the hash it got back does not reach the next caller.
+  hashNtPasswordHash(hash).fill(0);
+  assert.equal(hex(hashNtPasswordHash(hash)), v2.passwordHashHash);
+  // The same array with other content: derived from the new content.
+  hash.set(ntPasswordHash('another password'));
+  const fresh = ntPasswordHash('another password');
+  assert.equal(hex(challengeResponse(challenge, hash)), hex(challengeResponse(challenge, fresh)));
+  assert.equal(hex(hashNtPasswordHash(hash)), hex(md4(fresh)));
+  assert.notEqual(hex(challengeResponse(challenge, hash)), v2.ntResponse);
+});

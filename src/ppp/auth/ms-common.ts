@@ -23,9 +23,55 @@ const ERROR_WORDS: Record<number, string> = {
   709: 'error changing password',
 };
 
-/** The NT password hash of a stored secret: either stored as such, or computed from the password. */
+/** A computed NT hash, with a private copy to tell whether a caller changed the shared array. */
+interface KnownHash {
+  password: string;
+  hash: Uint8Array;
+  copy: Uint8Array;
+}
+
+function knownHash(password: string, known: KnownHash | undefined): KnownHash {
+  if (known && known.password === password && sameOctets(known.hash, known.copy)) return known;
+  const hash = ntPasswordHash(password);
+  return { password, hash, copy: hash.slice() };
+}
+
+function sameOctets(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Per stored secret (a credential's, from the secrets file): its NT hash, computed once. */
+const hashBySecret = new WeakMap<Secret, KnownHash>();
+
+/**
+ * The NT password hash of a stored secret: either stored as such, or computed from the password,
+ * once per secret (the same array at every login, so crypto/mschap.ts keeps what it derives from
+ * it too). Callers must not change the array; one that did would only cost a recomputation.
+ */
 export function ntHashOfSecret(secret: Secret): Uint8Array {
-  return secret.kind === 'nthash' ? secret.hash : ntPasswordHash(secret.password);
+  if (secret.kind === 'nthash') return secret.hash;
+  const known = knownHash(secret.password, hashBySecret.get(secret));
+  hashBySecret.set(secret, known);
+  return known.hash;
+}
+
+/** The client's own passwords (one per `poptop connect`, one per `poptop load`): a few at most. */
+const MAX_OWN_PASSWORDS = 16;
+const hashByOwnPassword = new Map<string, KnownHash>();
+
+/**
+ * The NT hash of the password we log in with (the client side), computed once per password. Only
+ * for our own configured password: a password a peer offers (PAP) is never looked up here, so
+ * how long a check takes cannot depend on what was offered before.
+ */
+export function ntHashOfOwnPassword(password: string): Uint8Array {
+  const known = knownHash(password, hashByOwnPassword.get(password));
+  if (!hashByOwnPassword.has(password) && hashByOwnPassword.size >= MAX_OWN_PASSWORDS)
+    hashByOwnPassword.clear();
+  hashByOwnPassword.set(password, known);
+  return known.hash;
 }
 
 /** The fields of an MS-CHAP Failure message "E=e R=r C=c V=v M=m" (RFC 2759 §6). */

@@ -1,9 +1,15 @@
-import { ntChallengeResponseV1, ntPasswordHash } from '../../crypto/mschap.ts';
+import { ntChallengeResponseV1 } from '../../crypto/mschap.ts';
 import { quote } from '../../util/escape.ts';
 import { mppeKeysFromMschapV1 } from '../mppe/keys.ts';
 import type { ChapDigest } from './chap-digest.ts';
 import { safeEqual, wrongPassword } from './common.ts';
-import { describeMsChapFailure, formatMsChapFailure, MsChapError, ntHashOfSecret } from './ms-common.ts';
+import {
+  describeMsChapFailure,
+  formatMsChapFailure,
+  MsChapError,
+  ntHashOfOwnPassword,
+  ntHashOfSecret,
+} from './ms-common.ts';
 import { ChapAlgorithm } from './types.ts';
 
 /** The authenticator's challenge is 8 octets (RFC 2433 §4). */
@@ -83,7 +89,7 @@ export const mschapV1: ChapDigest = {
   },
 
   respond({ challenge, password }) {
-    const hash = ntPasswordHash(password);
+    const hash = ntHashOfOwnPassword(password);
     const challenge8 = challenge.slice();
     return {
       value: encodeMschapResponse(ntChallengeResponseV1(challenge8, hash)),

@@ -2,12 +2,17 @@ import {
   checkAuthenticatorResponse,
   generateAuthenticatorResponse,
   generateNtResponse,
-  ntPasswordHash,
 } from '../../crypto/mschap.ts';
 import { mppeKeysFromMschapV2 } from '../mppe/keys.ts';
 import type { ChapDigest } from './chap-digest.ts';
 import { safeEqual, wrongPassword } from './common.ts';
-import { describeMsChapFailure, formatMsChapFailure, MsChapError, ntHashOfSecret } from './ms-common.ts';
+import {
+  describeMsChapFailure,
+  formatMsChapFailure,
+  MsChapError,
+  ntHashOfOwnPassword,
+  ntHashOfSecret,
+} from './ms-common.ts';
 import { ChapAlgorithm } from './types.ts';
 
 /** Challenge length: the authenticator's and the peer's challenges are 16 octets (RFC 2759 §4). */
@@ -96,7 +101,7 @@ export const mschapV2: ChapDigest = {
 
   respond({ challenge, user, password, random }) {
     const peerChallenge = random(MSCHAPV2_CHALLENGE_LENGTH);
-    const hash = ntPasswordHash(password);
+    const hash = ntHashOfOwnPassword(password);
     const ntResponse = generateNtResponse(challenge, peerChallenge, user, hash);
     const authChallenge = challenge.slice();
     return {

@@ -3,7 +3,8 @@
  * authenticator and peer, mutual authentication, Failure messages and MPPE key orientation.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
+import { ntPasswordHash } from '../../../src/crypto/mschap.ts';
 import { ChapCode, decodeChapPacket, encodeChapPacket } from '../../../src/ppp/auth/chap-codec.ts';
 import {
   type AuthMethod,
@@ -11,6 +12,7 @@ import {
   createAuthPeer,
   MsChapError,
 } from '../../../src/ppp/auth/index.ts';
+import { ntHashOfOwnPassword, ntHashOfSecret } from '../../../src/ppp/auth/ms-common.ts';
 import type { MppeKeySource } from '../../../src/ppp/mppe/types.ts';
 import { DropCounter } from '../../../src/util/counters.ts';
 import { fromHex, hex } from '../../../src/wire/bytes.ts';
@@ -310,4 +312,25 @@ describe('MS-CHAP Failure seen by the peer', () => {
       'authenticator refused us: E=649 (no dial-in permission): "No dial-in"',
     );
   });
+});
+
+test("a stored password's NT hash is computed once per secret, and follows a change", () => {
+  const secret = { kind: 'password' as const, password: 'clientPass' };
+  const first = ntHashOfSecret(secret);
+  assert.equal(hex(first), '44ebba8d5312b8d611474411f56989ae');
+  assert.equal(ntHashOfSecret(secret), first, 'the same array at every login');
+  // A caller that changed the shared array costs a recomputation, never a wrong hash.
+  first.fill(0);
+  assert.equal(hex(ntHashOfSecret(secret)), '44ebba8d5312b8d611474411f56989ae');
+  (secret as { password: string }).password = 'another';
+  assert.equal(hex(ntHashOfSecret(secret)), hex(ntPasswordHash('another')));
+  const stored = { kind: 'nthash' as const, hash: fromHex('44ebba8d5312b8d611474411f56989ae') };
+  assert.equal(ntHashOfSecret(stored), stored.hash);
+});
+
+test("the client's own password: computed once, and any number of passwords stay right", () => {
+  const a = ntHashOfOwnPassword('clientPass');
+  assert.equal(ntHashOfOwnPassword('clientPass'), a);
+  for (let i = 0; i < 40; i++) assert.equal(hex(ntHashOfOwnPassword(`p${i}`)), hex(ntPasswordHash(`p${i}`)));
+  assert.equal(hex(ntHashOfOwnPassword('clientPass')), '44ebba8d5312b8d611474411f56989ae');
 });
