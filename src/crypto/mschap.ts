@@ -11,6 +11,7 @@
  * string is encoded as UTF-8; pass the raw Name octets as a Uint8Array to hash them unchanged.
  */
 import { timingSafeEqual } from 'node:crypto';
+import { bytesEqual } from '../wire/bytes.ts';
 import { desEncryptWith, desKeySchedule, expandDesKey } from './des.ts';
 import { md4 } from './md4.ts';
 import { sha1Parts as sha1 } from './sha1.ts';
@@ -49,16 +50,10 @@ const derivedByHash = new WeakMap<Uint8Array, Derived>();
 
 function derivedOf(passwordHash: Uint8Array): Derived {
   const d = derivedByHash.get(passwordHash);
-  if (d && sameOctets(d.of, passwordHash)) return d;
+  if (d && bytesEqual(d.of, passwordHash)) return d;
   const fresh: Derived = { of: passwordHash.slice() };
   derivedByHash.set(passwordHash, fresh);
   return fresh;
-}
-
-function sameOctets(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** HashNtPasswordHash (RFC 2759 §8.4): MD4 of the 16-octet NT password hash (a new array). */

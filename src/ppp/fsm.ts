@@ -1,8 +1,9 @@
 import { quote } from '../util/escape.ts';
+import { bytesEqual } from '../wire/bytes.ts';
 import { codeName, PacketCode } from './constants.ts';
 import { FsmActions } from './fsm-actions.ts';
 import type { ConfigOption } from './options.ts';
-import { bytesEqual, decodeOptions } from './options.ts';
+import { decodeOptions } from './options.ts';
 import { decodeControlPacket } from './packet.ts';
 
 export type { ControlProtocolHandler, FsmConfig, FsmHost, FsmState } from './fsm-types.ts';

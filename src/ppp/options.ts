@@ -1,3 +1,4 @@
+import { bytesEqual } from '../wire/bytes.ts';
 import type { ProtocolLayer } from '../wire/errors.ts';
 import { ProtocolError } from '../wire/errors.ts';
 
@@ -49,12 +50,6 @@ export function encodeOptions(opts: readonly ConfigOption[]): Uint8Array {
     pos += 2 + o.data.length;
   }
   return out;
-}
-
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 export function optionEqual(a: ConfigOption, b: ConfigOption): boolean {

@@ -1,7 +1,7 @@
 import type { Secret } from '../../aaa/credentials.ts';
 import { ntPasswordHash } from '../../crypto/mschap.ts';
 import { quote } from '../../util/escape.ts';
-import { hex } from '../../wire/bytes.ts';
+import { bytesEqual, hex } from '../../wire/bytes.ts';
 
 /** Error codes of MS-CHAP Failure messages (RFC 2433 §5, RFC 2759 §6). */
 export const MsChapError = {
@@ -31,15 +31,9 @@ interface KnownHash {
 }
 
 function knownHash(password: string, known: KnownHash | undefined): KnownHash {
-  if (known && known.password === password && sameOctets(known.hash, known.copy)) return known;
+  if (known && known.password === password && bytesEqual(known.hash, known.copy)) return known;
   const hash = ntPasswordHash(password);
   return { password, hash, copy: hash.slice() };
-}
-
-function sameOctets(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** Per stored secret (a credential's, from the secrets file): its NT hash, computed once. */

@@ -1,8 +1,9 @@
+import { bytesEqual } from '../../wire/bytes.ts';
 import { PppProtocol } from '../constants.ts';
 import type { ControlProtocolHandler } from '../fsm.ts';
 import type { NcpEvents } from '../ncp.ts';
 import type { ConfigOption, Verdict } from '../options.ts';
-import { bytesEqual, VerdictBuilder } from '../options.ts';
+import { VerdictBuilder } from '../options.ts';
 
 /** IPv6CP Configuration Option types (RFC 5072 §4). */
 export const Ipv6cpOption = { InterfaceIdentifier: 1, IPv6CompressionProtocol: 2 } as const;
