@@ -134,17 +134,18 @@ async function transferAttempt(name: string) {
 test('MS-CHAPv2 + MPPE-128 stateless: both ways, 20 MB, full-size packets, client hangs up; capture decodes', {
   skip,
 }, async (t) => {
-  // One retry with a fresh guest when the guest's emulated NIC stopped sending (guestNicStalled):
-  // an emulation fault, told apart by the guest kernel's own watchdog line, never by our output.
+  // Up to two retries with a fresh guest when the guest's emulated NIC stopped sending
+  // (guestNicStalled): an emulation fault, told apart by the guest kernel's own watchdog line,
+  // never by our output. This test moves the most data of any, and one CI run saw two in a row.
   let attempt = await transferAttempt('session');
-  if (guestNicStalled(attempt.alice)) {
-    t.diagnostic('first attempt: the guest NIC stalled (NETDEV WATCHDOG); retrying once with a fresh guest');
+  for (let retry = 1; retry <= 2 && guestNicStalled(attempt.alice); retry++) {
+    t.diagnostic(`attempt ${retry}: the guest NIC stalled (NETDEV WATCHDOG); retrying with a fresh guest`);
     for (const row of server.sessions()) server.kill(row.id);
     await noSessionsLeft();
-    attempt = await transferAttempt('session-retry');
+    attempt = await transferAttempt(`session-retry${retry}`);
   }
   const { alice, r, pcap, from } = attempt;
-  assert.ok(r, 'the guest NIC stalled twice');
+  assert.ok(r && !guestNicStalled(alice), 'the guest NIC stalled three times');
   assert.equal(r.ppp_up, '1', alice.proc.tail(80));
   assert.equal(r.auth, 'MS-CHAPv2');
   assert.equal(r.mppe, '128');
