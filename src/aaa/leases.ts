@@ -1,4 +1,5 @@
 import { escapeControls, quote } from '../util/escape.ts';
+import { extend } from '../util/objects.ts';
 import { formatIPv4, type IPv4 } from '../wire/ip.ts';
 import { AddressPool, addressForUser } from './address-pool.ts';
 import type { Credential } from './credentials.ts';
@@ -157,7 +158,7 @@ export class LeaseManager {
     const answer = this.leaseFromRadius(holder, user, ip);
     const other = ip === undefined ? undefined : this.holderOf(ip);
     return 'refuse' in answer && other !== undefined && other !== holder
-      ? { ...answer, heldBy: other.id }
+      ? extend(answer, { heldBy: other.id })
       : answer;
   }
 
@@ -191,7 +192,7 @@ export class LeaseManager {
   /** The network layer is up with the leased address. */
   confirm(holder: LeaseHolder): void {
     const e = this.byHolder.get(holder);
-    if (e && e.lease.state === 'provisional') e.lease = { ...e.lease, state: 'confirmed' };
+    if (e && e.lease.state === 'provisional') e.lease = extend(e.lease, { state: 'confirmed' });
   }
 
   /** Ends the holder's lease, if it has one; safe to call more than once. */

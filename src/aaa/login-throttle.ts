@@ -1,6 +1,7 @@
 import type { Clock, TimerHandle } from '../util/clock.ts';
 import { quote } from '../util/escape.ts';
 import type { Logger } from '../util/log.ts';
+import { extend } from '../util/objects.ts';
 
 /**
  * Back-off for password guessing (RFC 2759 §10 asks authenticators to limit the rate of failed
@@ -127,7 +128,7 @@ export class LoginThrottle implements AuthThrottle {
     settings: Partial<LoginThrottleSettings>,
     deps: { clock: Clock; log: Logger; onFailure?: (source: string, user: string) => void },
   ) {
-    this.current = { ...DEFAULT_LOGIN_THROTTLE, ...settings };
+    this.current = extend(DEFAULT_LOGIN_THROTTLE, settings);
     checkSettings(this.current);
     this.clock = deps.clock;
     this.log = deps.log;
@@ -143,7 +144,7 @@ export class LoginThrottle implements AuthThrottle {
    * way stay (a running lockout keeps its end); the new limits apply from the next login.
    */
   update(settings: Partial<LoginThrottleSettings>): void {
-    const next = { ...DEFAULT_LOGIN_THROTTLE, ...settings };
+    const next = extend(DEFAULT_LOGIN_THROTTLE, settings);
     checkSettings(next);
     this.current = next;
     this.evict(this.sources, next.maxSources);

@@ -9,6 +9,7 @@ import { LoadGenerator, type LoadProgress, type LoadReport, type LoadSource } fr
 import { RawGreSocket } from '../net/gre-socket.ts';
 import { SystemClock } from '../util/clock.ts';
 import { consoleLogger, type Logger } from '../util/log.ts';
+import { extend } from '../util/objects.ts';
 import { formatIPv4, type IPv4 } from '../wire/ip.ts';
 import type { ParsedArgs } from './args.ts';
 import { clientPolicy } from './connect.ts';
@@ -101,7 +102,7 @@ function serveParent(): void {
     if (h || closing) return;
     const log = consoleLogger({ debug: m.debug });
     try {
-      h = startLoad({ ...m, log });
+      h = startLoad(extend(m, { log }));
     } catch (e) {
       log.error((e as Error).message);
       process.exit(1);

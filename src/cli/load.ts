@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { type LoadProgress, type LoadReport, percentile } from '../client/load.ts';
 import { escapeControls, terminalJson } from '../util/escape.ts';
 import { consoleLogger } from '../util/log.ts';
+import { extend } from '../util/objects.ts';
 import { formatIPv4, type IPv4, parseIPv4 } from '../wire/ip.ts';
 import { type FlagSpec, flag, has, intFlag, type ParsedArgs, UsageError } from './args.ts';
 import { CONNECT_FLAGS } from './connect.ts';
@@ -239,7 +240,7 @@ async function runInProcesses(r: LoadRun): Promise<number> {
     const child = fork(workerPath, [], {
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: { ...process.env, POPTOP_LOAD_WORKER: '1' },
+      env: extend(process.env, { POPTOP_LOAD_WORKER: '1' }),
     });
     latest[i] = { requested: share, up: 0, failed: 0, inFlight: 0, reasons: {}, seconds: 0 };
     const mine = r.sources.filter((_, j) => j % r.processes === i);
@@ -267,18 +268,16 @@ async function runInProcesses(r: LoadRun): Promise<number> {
         if (!reports[i]) {
           r.log.error(`load process ${i + 1} ended before its report (exit ${code})`);
           reports[i] = {
-            report: {
-              ...latest[i]!,
+            report: extend(latest[i]!, {
               requested: share,
               setupSeconds: latest[i]!.seconds,
               p50Ms: 0,
               p99Ms: 0,
               failed: share - latest[i]!.up,
-              reasons: {
-                ...latest[i]!.reasons,
+              reasons: extend(latest[i]!.reasons, {
                 'load process ended early': share - latest[i]!.up - latest[i]!.failed,
-              },
-            },
+              }),
+            }),
             times: [],
           };
         }
@@ -298,7 +297,7 @@ async function runInProcesses(r: LoadRun): Promise<number> {
   const all = reports.map((x) => x!);
   const times = all.flatMap((x) => x.times).sort((a, b) => a - b);
   const merged = addProgress(
-    all.map((x) => ({ ...x.report, inFlight: 0, seconds: x.report.setupSeconds })),
+    all.map((x) => extend(x.report, { inFlight: 0, seconds: x.report.setupSeconds })),
     r.sessions,
   );
   const report: LoadReport & { processes: number } = {

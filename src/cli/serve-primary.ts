@@ -9,6 +9,7 @@ import { formatWorkerEnv, type ToWorker, WORKER_ENV } from '../server/workers/me
 import { type SpawnWorker, WorkerPool } from '../server/workers/primary.ts';
 import { SystemClock } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
+import { extend } from '../util/objects.ts';
 import { startStatusListener } from './serve-common.ts';
 
 /**
@@ -87,7 +88,7 @@ export async function servePrimary(
  */
 const spawnWorkerProcess: SpawnWorker = (identity, events) => {
   const child: ChildProcess = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-    env: { ...process.env, [WORKER_ENV]: formatWorkerEnv(identity) },
+    env: extend(process.env, { [WORKER_ENV]: formatWorkerEnv(identity) }),
     // Its log goes where ours goes, written in whole lines of at most PIPE_BUF (consoleLogger's
     // shared mode): the processes' lines never interleave, and none passes through us.
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -13,6 +13,7 @@ import { TunnelCall } from '../tunnel/call.ts';
 import type { Clock, TimerHandle } from '../util/clock.ts';
 import { DropCounter } from '../util/counters.ts';
 import type { Logger } from '../util/log.ts';
+import { extend } from '../util/objects.ts';
 import { formatIPv4, type IPv4, ipVersion } from '../wire/ip.ts';
 
 const EARLY_GRE_LIMIT = 16;
@@ -201,7 +202,7 @@ export class PptpClient implements GreEndpoint {
       events: {
         onNetworkUp: (info) => {
           this.upInfo = info;
-          this.o.onUp?.({ ...info, method: this.method });
+          this.o.onUp?.(extend(info, { method: this.method }));
         },
         onIp: (p) => this.o.onIp?.(p),
         onDown: (reason) => {

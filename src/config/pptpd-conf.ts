@@ -179,10 +179,6 @@ const VALUE_KEYWORDS = [
 export type PptpdKeyword = (typeof FLAG_KEYWORDS)[number] | (typeof VALUE_KEYWORDS)[number];
 
 const EXPECTED: Record<(typeof VALUE_KEYWORDS)[number], string> = {
-  ...(Object.fromEntries(Object.entries(GUARD_KEYWORDS).map(([k, v]) => [k, v.expected])) as Record<
-    GuardKeyword,
-    string
-  >),
   option: 'the path of a pppd options file',
   localip: 'an address list like 192.168.0.1 or 192.168.0.234-238,192.168.0.245',
   remoteip: 'an address list like 192.168.0.234-238,192.168.0.245',
@@ -197,6 +193,10 @@ const EXPECTED: Record<(typeof VALUE_KEYWORDS)[number], string> = {
   status: STATUS_ADDRESS_EXPECTED,
   workers: `"auto" (one per processor) or a number of processes from 1 to ${MAX_WORKERS}`,
   ...RADIUS_EXPECTED,
+  ...(Object.fromEntries(Object.entries(GUARD_KEYWORDS).map(([k, v]) => [k, v.expected])) as Record<
+    GuardKeyword,
+    string
+  >),
 };
 
 interface Setting {

@@ -1,6 +1,7 @@
 import type { Clock, TimerHandle } from '../util/clock.ts';
 import { DropCounter } from '../util/counters.ts';
 import type { Logger } from '../util/log.ts';
+import { extend } from '../util/objects.ts';
 import type { GreChannelDropReason, GreChannelOptions, GreChannelStats } from './channel-options.ts';
 import { encodeGreHeader, GRE_HEADER_LENGTH_MAX, type GreHeader, greHeaderLength } from './codec.ts';
 import { ReorderBuffer } from './reorder.ts';
@@ -107,12 +108,11 @@ export class GreChannel {
   }
 
   get stats(): GreChannelStats {
-    return {
-      ...this.counts,
+    return extend(this.counts, {
       inFlight: this.inFlight(),
       queued: this.queue.length,
       drops: this.dropCounter.snapshot(),
-    };
+    });
   }
 
   /** GRE packets received so far (stats without building the whole object). */

@@ -1,4 +1,5 @@
 import type { Clock } from '../util/clock.ts';
+import { extend } from '../util/objects.ts';
 import { formatIPv4, type IPv4, parseIPv4 } from '../wire/ip.ts';
 import type { GrePort, TunDevice } from './interfaces.ts';
 
@@ -67,7 +68,7 @@ export class MemoryGreNetwork {
 
   /** Changes link conditions from now on (packets in flight keep their schedule). */
   setConditions(c: Partial<LinkConditions>): void {
-    this.conditions = { ...this.conditions, ...c };
+    this.conditions = extend(this.conditions, c);
   }
 
   /** A port with this address (a number or dotted text); one port per address. */

@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import { DropCounter } from '../util/counters.ts';
 import { quote } from '../util/escape.ts';
 import type { Logger } from '../util/log.ts';
+import { extend } from '../util/objects.ts';
 import type { IPv4 } from '../wire/ip.ts';
 import type { AuthExchange, AuthFailure, AuthHost, AuthMethod, AuthSuccess } from './auth/types.ts';
 import { PacketCode, PppProtocol } from './constants.ts';
@@ -114,12 +115,12 @@ export class PppLink {
   }
 
   get stats(): PppLinkStats {
-    return { ...this.counts, drops: this.dropSnapshot() };
+    return extend(this.counts, { drops: this.dropSnapshot() });
   }
 
   /** The drop counts alone (the link's and its control protocols'), by reason. */
   dropSnapshot(): Record<string, number> {
-    return { ...this.drops.snapshot(), ...lcpDrops(this) };
+    return extend(this.drops.snapshot(), lcpDrops(this));
   }
 
   /** Start: the lower layer (the PPTP call) is up; LCP sends its first Configure-Request. */

@@ -1,6 +1,7 @@
 import type { Clock } from '../util/clock.ts';
 import type { DropCounter } from '../util/counters.ts';
 import type { Logger } from '../util/log.ts';
+import { extend } from '../util/objects.ts';
 import type { IPv4 } from '../wire/ip.ts';
 import { CcpHandler } from './ccp/handler.ts';
 import { PacketCode, PppProtocol } from './constants.ts';
@@ -160,13 +161,12 @@ export class NetworkPhase {
     const ccpHandler = new CcpHandler({
       policy: host.policy,
       log: host.log,
-      events: {
-        ...ccpEvents,
-        resetRequested: (id) => {
+      events: extend(ccpEvents, {
+        resetRequested: (id: number) => {
           this.ccp.sendExtra(PacketCode.ResetAck, new Uint8Array(0), id);
           this.crypto?.resetRequested();
         },
-      },
+      }),
     });
     this.ccp = new Fsm(ccpHandler, cfg, fsmHost(PppProtocol.CCP));
     this.ncps.set(this.ccp, ccpNcp);
@@ -380,12 +380,13 @@ export class NetworkPhase {
     if (this.running().some((f) => !SETTLED.has(f.state))) return;
     if (this.host.policy.mppe.required && !this.crypto) return;
     this.reported = true;
-    this.host.networkUp({
-      ...this.ipcpResult,
-      mppe: this.crypto ? this.mppeSettings : null,
-      ipv6: this.ipv6cp?.state === 'opened' ? this.ipv6Result : null,
-      mtu: this.mtu(),
-    });
+    this.host.networkUp(
+      extend(this.ipcpResult, {
+        mppe: this.crypto ? this.mppeSettings : null,
+        ipv6: this.ipv6cp?.state === 'opened' ? this.ipv6Result : null,
+        mtu: this.mtu(),
+      }),
+    );
   }
 
   private ncpEvents<T>(

@@ -1,4 +1,5 @@
 import type { Logger } from '../util/log.ts';
+import { extend } from '../util/objects.ts';
 import type { ControlReply, ControlRequest } from './control-socket.ts';
 import { type LoadOptions, loadServerSettings } from './load-settings.ts';
 import type { ServerMetrics } from './metrics.ts';
@@ -17,7 +18,7 @@ export function reloadFromFiles(
   return reloadServer(
     server,
     // The running TUN device's name stays (a worker's is derived from the flags again).
-    () => loadServerSettings(opts.worker ? opts : { ...opts, tunName: server.currentSettings.tunName }),
+    () => loadServerSettings(opts.worker ? opts : extend(opts, { tunName: server.currentSettings.tunName })),
     log,
     trigger,
   );
@@ -38,7 +39,7 @@ export function answerControl(
       const { rss, heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
       return {
         ok: true,
-        data: { ...server.status(), memory: { rss, heapTotal, heapUsed, external, arrayBuffers } },
+        data: extend(server.status(), { memory: { rss, heapTotal, heapUsed, external, arrayBuffers } }),
       };
     }
     case 'reload': {

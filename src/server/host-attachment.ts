@@ -1,5 +1,6 @@
 import type { FramedRoute } from '../aaa/radius/framed-route.ts';
 import type { Logger } from '../util/log.ts';
+import { extend } from '../util/objects.ts';
 import type { IPv4 } from '../wire/ip.ts';
 import type { HookContext } from './hooks.ts';
 import type { SystemOps } from './system.ts';
@@ -134,7 +135,7 @@ export class HostAttachment {
     const { system, log } = this;
     this.chain = this.chain.then(async () => {
       // After attach's steps (the chain is sequential): ip-down only when ip-up ran.
-      const downCtx = { ...ctx, remoteIp: this.upContext!.remoteIp };
+      const downCtx = extend(ctx, { remoteIp: this.upContext!.remoteIp });
       if (this.radattrPath === undefined) delete downCtx.radattr;
       const down = this.upRan ? system.runHook('ip-down', downCtx, log) : undefined;
       for (const r of this.framed.splice(0)) await system.delFramedRoute(r, log);

@@ -16,6 +16,7 @@ import { parseStatusAddress, STATUS_ADDRESS_EXPECTED } from '../config/status-ad
 import type { AuthMethod } from '../ppp/auth/types.ts';
 import { defaultPolicy, type PppPolicy } from '../ppp/policy.ts';
 import { PPTP_TCP_PORT } from '../pptp/constants.ts';
+import { extend } from '../util/objects.ts';
 import { type IPv4, parseIPv4 } from '../wire/ip.ts';
 import {
   DEFAULT_PPP_OPTIONS,
@@ -179,13 +180,14 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
     callDeadlineS: config.guard.callDeadlineS,
     setupDeadlineS: config.guard.setupDeadlineS,
     controlWriteBufferBytes: config.guard.controlWriteBufferBytes,
-    loginThrottle: Object.freeze({
-      ...DEFAULT_LOGIN_THROTTLE,
-      failLimit: config.authBackoff.failLimit,
-      lockoutS: config.authBackoff.lockoutS,
-      maxLockoutS: Math.max(DEFAULT_LOGIN_THROTTLE.maxLockoutS, config.authBackoff.lockoutS),
-      windowS: config.authBackoff.failWindowS,
-    }),
+    loginThrottle: Object.freeze(
+      extend(DEFAULT_LOGIN_THROTTLE, {
+        failLimit: config.authBackoff.failLimit,
+        lockoutS: config.authBackoff.lockoutS,
+        maxLockoutS: Math.max(DEFAULT_LOGIN_THROTTLE.maxLockoutS, config.authBackoff.lockoutS),
+        windowS: config.authBackoff.failWindowS,
+      }),
+    ),
   };
   let status = config.status;
   if (o.status !== undefined) {
@@ -196,18 +198,17 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
     const { index, count } = o.worker;
     // Each worker counts its own unauthenticated connections: their shares add up to the limit.
     return {
-      settings: {
-        ...settings,
-        ...(status ? { status } : {}),
+      settings: extend(settings, {
         tunName: workerTunName(settings.tunName, index),
         maxUnauth: Math.max(1, Math.floor(settings.maxUnauth / count)),
-      },
+        ...(status ? { status } : {}),
+      }),
       notes: [],
     };
   }
   const workers = resolveWorkers(o.workers, config, confName, { tunName: settings.tunName }, notes);
   const out: LoadedSettings = {
-    settings: { ...settings, ...(status ? { status } : {}), ...(workers > 1 ? { workers } : {}) },
+    settings: Object.assign({}, settings, status ? { status } : {}, workers > 1 ? { workers } : {}),
     notes: [...issues.map(formatIssue), ...notes],
   };
   if (defaultSecrets) out.defaultSecrets = defaultSecrets;

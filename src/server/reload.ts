@@ -1,5 +1,6 @@
 import { ConfigError, formatIssue } from '../config/issues.ts';
 import type { Logger } from '../util/log.ts';
+import { extend } from '../util/objects.ts';
 import { formatIPv4, type IPv4 } from '../wire/ip.ts';
 import type { LoadedSettings } from './load-settings.ts';
 import type { SessionInfo } from './session.ts';
@@ -113,25 +114,25 @@ const RESTART_ONLY: readonly (Field & {
   {
     name: 'listen',
     get: listen,
-    keep: (n, r) => ({ ...n, listen: r.listen }),
+    keep: (n, r) => extend(n, { listen: r.listen }),
   },
-  { name: 'port', get: (s) => String(s.port), keep: (n, r) => ({ ...n, port: r.port }) },
+  { name: 'port', get: (s) => String(s.port), keep: (n, r) => extend(n, { port: r.port }) },
   {
     name: 'the TUN device name (--tun)',
     get: (s) => s.tunName,
-    keep: (n, r) => ({ ...n, tunName: r.tunName }),
+    keep: (n, r) => extend(n, { tunName: r.tunName }),
   },
   {
     name: `localip (the TUN device's own addresses)`,
     get: (s) => (s.localIps.length === 0 ? 'none' : s.localIps.map(formatIPv4).join(' ')),
-    keep: (n, r) => ({ ...n, localIps: r.localIps }),
+    keep: (n, r) => extend(n, { localIps: r.localIps }),
   },
   {
     name: 'the status listener (status, --status)',
     get: (s) => (s.status ? `${s.status.host}:${s.status.port}` : 'off'),
     keep: (n, r) => {
       const { status: _drop, ...rest } = n;
-      return r.status ? { ...rest, status: r.status } : rest;
+      return r.status ? extend(rest, { status: r.status }) : rest;
     },
   },
   {
@@ -139,18 +140,18 @@ const RESTART_ONLY: readonly (Field & {
     get: (s) => s.bcrelay?.ifname ?? 'off',
     keep: (n, r) => {
       const { bcrelay: _drop, ...rest } = n;
-      return r.bcrelay ? { ...rest, bcrelay: r.bcrelay } : rest;
+      return r.bcrelay ? extend(rest, { bcrelay: r.bcrelay }) : rest;
     },
   },
   {
     name: 'pidfile',
     get: (s) => s.pidfile ?? 'none',
-    keep: (n, r) => ({ ...n, pidfile: r.pidfile }),
+    keep: (n, r) => extend(n, { pidfile: r.pidfile }),
   },
   {
     name: 'debug logging (-d, debug)',
     get: (s) => (s.debug ? 'on' : 'off'),
-    keep: (n, r) => ({ ...n, debug: r.debug }),
+    keep: (n, r) => extend(n, { debug: r.debug }),
   },
 ];
 

@@ -19,6 +19,7 @@ import type { OutgoingCallRequest } from '../pptp/messages.ts';
 import { TunnelCall } from '../tunnel/call.ts';
 import type { Clock, TimerHandle } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
+import { extend } from '../util/objects.ts';
 import {
   formatIPv4,
   IPV4_HEADER_MIN,
@@ -371,7 +372,7 @@ export class Session implements GreEndpoint {
       call,
       peer: this.peer,
       sendGre: (p, to) => this.host.sendGre(p, to),
-      policy: { ...this.settings.policy, localAddress: this.settings.localIps[0] ?? 0, peerAddress: 0 },
+      policy: extend(this.settings.policy, { localAddress: this.settings.localIps[0] ?? 0, peerAddress: 0 }),
       authenticator: (method, host) =>
         createAuthenticator(method, host, {
           credentials: this.settings.credentials,

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { StatusAddress } from '../config/status-address.ts';
 import { escapeControls } from '../util/escape.ts';
 import type { Logger } from '../util/log.ts';
+import { extend } from '../util/objects.ts';
 import { type FailureRecord, RECENT_FAILURES, type ServerMetrics } from './metrics.ts';
 import { bySessionNumber, type SessionInfo } from './session.ts';
 import {
@@ -57,7 +58,7 @@ export function buildSnapshot(
     count++;
     if (sessions.length >= MAX_LISTED) continue;
     const i = s.info();
-    sessions.push({ ...i, user: i.user === null ? null : escapeControls(i.user) });
+    sessions.push(extend(i, { user: i.user === null ? null : escapeControls(i.user) }));
   }
   return {
     now,
@@ -126,13 +127,12 @@ export function mergeSnapshots(
   }
   sessions.sort(bySessionNumber);
   failures.sort((a, b) => a.at - b.at);
-  return {
-    ...primary,
+  return extend(primary, {
     sessions: sessions.slice(0, MAX_LISTED),
     sessionCount,
     totals,
     failures: failures.slice(-RECENT_FAILURES),
-  };
+  });
 }
 
 const COMMON_HEADERS = {
@@ -141,12 +141,11 @@ const COMMON_HEADERS = {
   'Referrer-Policy': 'no-referrer',
 };
 
-const PAGE_HEADERS = {
-  ...COMMON_HEADERS,
+const PAGE_HEADERS = extend(COMMON_HEADERS, {
   'Content-Security-Policy':
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
   'X-Frame-Options': 'DENY',
-};
+});
 
 const MAX_BODY = 1024;
 
@@ -351,10 +350,13 @@ export class StatusHttpServer {
     value: unknown,
     extra: Record<string, string> = {},
   ): void {
-    this.send(res, status, 'application/json; charset=utf-8', JSON.stringify(value), {
-      ...COMMON_HEADERS,
-      ...extra,
-    });
+    this.send(
+      res,
+      status,
+      'application/json; charset=utf-8',
+      JSON.stringify(value),
+      extend(COMMON_HEADERS, extra),
+    );
   }
 
   private send(
@@ -364,7 +366,10 @@ export class StatusHttpServer {
     body: string,
     headers: Record<string, string> = COMMON_HEADERS,
   ): void {
-    res.writeHead(status, { ...headers, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
+    res.writeHead(
+      status,
+      extend(headers, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) }),
+    );
     res.end(res.req.method === 'HEAD' ? undefined : body);
   }
 }

@@ -1,4 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { extend } from '../../util/objects.ts';
 import { ByteReader, ByteWriter } from '../../wire/bytes.ts';
 import { ProtocolError } from '../../wire/errors.ts';
 import {
@@ -223,7 +224,7 @@ export function signRadiusPacket(p: RadiusPacket, secret: Uint8Array, opts: Sign
       throw new RangeError(`${codeName(p.code)} needs the request's authenticator`);
     signingAuthenticator = opts.requestAuthenticator;
   } else throw new RangeError(`cannot sign ${codeName(p.code)}`);
-  const bytes = encodeRadiusPacket({ ...p, authenticator: signingAuthenticator, attributes });
+  const bytes = encodeRadiusPacket(extend(p, { authenticator: signingAuthenticator, attributes }));
   const ma = findMessageAuthenticator(bytes);
   if (opts.messageAuthenticator && ma >= 0) bytes.set(hmacMd5(secret, bytes), ma);
   if (!RANDOM_AUTHENTICATOR_CODES.has(p.code)) bytes.set(md5(bytes, secret), 4);

@@ -3,6 +3,7 @@ import type { AuthSuccess, RemoteAuthenticator } from '../../ppp/auth/types.ts';
 import type { Clock, TimerHandle } from '../../util/clock.ts';
 import { quote } from '../../util/escape.ts';
 import type { Logger } from '../../util/log.ts';
+import { extend } from '../../util/objects.ts';
 import { formatIPv4, type IPv4 } from '../../wire/ip.ts';
 import type { LeaseAnswer, LeaseHolder, LeaseManager } from '../leases.ts';
 import type { RateLimit } from '../rate-limit.ts';
@@ -156,19 +157,21 @@ export class RadiusService {
       clock: deps.clock,
       log: deps.log,
     };
-    this.auth = new RadiusClient({
-      ...common,
-      servers: settings.authServers,
-      purpose: 'authentication',
-      transport: deps.transport ? deps.transport('authentication') : udpTransport(settings.bindAddress),
-    });
+    this.auth = new RadiusClient(
+      extend(common, {
+        servers: settings.authServers,
+        purpose: 'authentication',
+        transport: deps.transport ? deps.transport('authentication') : udpTransport(settings.bindAddress),
+      }),
+    );
     if (settings.acctServers.length > 0) {
-      this.acctClient = new RadiusClient({
-        ...common,
-        servers: settings.acctServers,
-        purpose: 'accounting',
-        transport: deps.transport ? deps.transport('accounting') : udpTransport(settings.bindAddress),
-      });
+      this.acctClient = new RadiusClient(
+        extend(common, {
+          servers: settings.acctServers,
+          purpose: 'accounting',
+          transport: deps.transport ? deps.transport('accounting') : udpTransport(settings.bindAddress),
+        }),
+      );
       this.accounting = new AccountingQueue(this.acctClient, { clock: deps.clock, log: deps.log });
     }
     // Disconnect/CoA from the servers we use, with the secret we share with each.

@@ -1,6 +1,7 @@
 import type { TimerHandle } from '../../util/clock.ts';
 import type { DropCounter } from '../../util/counters.ts';
 import { quote } from '../../util/escape.ts';
+import { extend } from '../../util/objects.ts';
 import {
   ChapCode,
   type ChapPacket,
@@ -152,7 +153,9 @@ export class ChapAuthenticator implements AuthExchange {
       this.refuse(user, unknownUser(user), this.digest.failureMessage(base), gate.delayMs);
       return;
     }
-    const verdict = this.digest.verify({ ...base, id: this.id, response, name, rawUser, user, credential });
+    const verdict = this.digest.verify(
+      extend(base, { id: this.id, response, name, rawUser, user, credential }),
+    );
     recordLogin(this.cfg, user, verdict.ok);
     if (!verdict.ok) {
       this.refuse(user, verdict.reason, verdict.message, gate.delayMs);
@@ -222,7 +225,7 @@ export class ChapAuthenticator implements AuthExchange {
     this.decide(delayMs, () => {
       this.state = 'refused';
       this.sendResult(ChapCode.Failure, message);
-      this.host.failed({ ...failure, logged: true });
+      this.host.failed(extend(failure, { logged: true }));
     });
   }
 

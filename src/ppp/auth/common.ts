@@ -3,6 +3,7 @@ import type { Credential } from '../../aaa/credentials.ts';
 import { secureRandom } from '../../crypto/random.ts';
 import { DropCounter } from '../../util/counters.ts';
 import { quote } from '../../util/escape.ts';
+import { extend } from '../../util/objects.ts';
 import { isProtocolError } from '../../wire/errors.ts';
 import type {
   AuthDropReason,
@@ -112,7 +113,7 @@ export function reportAuthenticatorFailure(
   failure: AuthFailure,
 ): void {
   logAuthenticatorFailure(host, opts, failure);
-  host.failed({ ...failure, logged: true });
+  host.failed(extend(failure, { logged: true }));
 }
 
 /** The reason logged for a login refused because its address is locked out. */

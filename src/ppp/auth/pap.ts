@@ -3,6 +3,7 @@ import { ntPasswordHash } from '../../crypto/mschap.ts';
 import type { TimerHandle } from '../../util/clock.ts';
 import type { DropCounter } from '../../util/counters.ts';
 import { quote } from '../../util/escape.ts';
+import { extend } from '../../util/objects.ts';
 import {
   assessLogin,
   DEFAULT_MAX_REQUESTS,
@@ -138,7 +139,7 @@ export class PapAuthenticator implements AuthExchange {
       this.decide(gate.delayMs, () => {
         this.state = 'refused';
         this.answer(PapCode.AuthenticateNak, this.lastId ?? id, PAP_NAK_MESSAGE);
-        this.host.failed({ ...failure, logged: true });
+        this.host.failed(extend(failure, { logged: true }));
       });
       return;
     }
@@ -169,7 +170,7 @@ export class PapAuthenticator implements AuthExchange {
         this.decide(delayMs, () => {
           this.state = 'refused';
           this.answer(PapCode.AuthenticateNak, this.lastId ?? id, PAP_NAK_MESSAGE);
-          this.host.failed({ ...failure, logged: true });
+          this.host.failed(extend(failure, { logged: true }));
         });
         return;
       }

@@ -1,5 +1,6 @@
 import type { Clock } from '../../util/clock.ts';
 import type { Logger } from '../../util/log.ts';
+import { extend } from '../../util/objects.ts';
 import type { AuthMethod } from '../auth/types.ts';
 import { PacketCode, PppProtocol } from '../constants.ts';
 import type { ControlProtocolHandler, FsmState } from '../fsm.ts';
@@ -88,7 +89,7 @@ export class LcpHandler implements ControlProtocolHandler {
   }
 
   reset(): void {
-    this.got = { ...this.want, magic: this.newMagic() };
+    this.got = extend(this.want, { magic: this.newMagic() });
     this.authCandidates = this.opts.role === 'server' ? [...this.opts.policy.auth.require] : [];
     this.loops = 0;
   }

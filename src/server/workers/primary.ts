@@ -10,6 +10,7 @@ import type { Clock, TimerHandle } from '../../util/clock.ts';
 import { DropCounter } from '../../util/counters.ts';
 import { quote } from '../../util/escape.ts';
 import type { Logger } from '../../util/log.ts';
+import { extend } from '../../util/objects.ts';
 import { formatIPv4, type IPv4, parseIPv4 } from '../../wire/ip.ts';
 import { type AcceptFailure, listenForControl } from '../admission.ts';
 import type { ControlReply, ControlRequest } from '../control-socket.ts';
@@ -538,7 +539,7 @@ export class WorkerPool implements ReloadTarget {
           ok: true,
           data: replies
             .flatMap((r, worker) =>
-              r?.ok ? (r.data as SessionInfo[]).map((row) => ({ ...row, worker })) : [],
+              r?.ok ? (r.data as SessionInfo[]).map((row) => extend(row, { worker })) : [],
             )
             .sort(bySessionNumber),
         };
