@@ -102,3 +102,23 @@ test('ended calls are forgotten as they age: 100,000 ended over time leave only 
   assert.equal(s.drops.get('GRE for a call that just ended'), 1);
   assert.equal(s.drops.get('GRE for an unknown call id'), 1);
 });
+
+test('a live call: GRE from another address or with a malformed header is dropped, counted, named, never delivered', () => {
+  const s = setup();
+  s.demux.bind(44, s.endpoint(A));
+  s.demux.receive(ackOnly(44), B);
+  assert.equal(s.drops.get('GRE from the wrong address'), 1);
+  assert.match(
+    s.log.text(),
+    /^warn dropped packet: GRE from the wrong address \(call id 44 belongs to 192\.0\.2\.10, packet from 192\.0\.2\.20\)$/m,
+  );
+  const version0 = ackOnly(44);
+  version0[1] = version0[1]! & 0xf8; // version 0: plain GRE, not PPTP's enhanced GRE
+  s.demux.receive(version0, A);
+  s.demux.receive(ackOnly(44).subarray(0, 5), A);
+  assert.equal(s.drops.get('GRE header malformed'), 2);
+  assert.match(s.log.text(), /^warn dropped packet: GRE header malformed \(.+, from 192\.0\.2\.10\)$/m);
+  assert.deepEqual(s.received, [], 'nothing reached the call');
+  s.demux.receive(ackOnly(44), A);
+  assert.deepEqual(s.received, [44], 'the call itself still gets its peer’s GRE');
+});
