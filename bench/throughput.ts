@@ -10,12 +10,23 @@
  * the server's tunnel address through both TUN devices, MPPE and GRE. It reports the goodput of
  * each, the sender's TCP retransmits, and the server's CPU per megabyte moved through the tunnel
  * (user + system, from /proc). BENCH_VERBOSE=1 adds counters and logs.
+ *
+ * Then UDP through the tunnel (1300-octet datagrams, S seconds per run), each way: paced at
+ * --udp-rate (default 300 Mbit/s, about what the tunnel carries), at twice that, unpaced
+ * (iperf3 -b 0: issue 12's overload, which once left the tunnel dead), and paced again, to show the
+ * tunnel carries traffic after the overload. Per run: what iperf3 sent, the goodput and loss its
+ * receiver saw, the CPU of the server, the client and iperf3 (both ends) in % of one processor, and
+ * where the excess was dropped: by the kernel at the sending side's TUN device (its queue full
+ * while poptop is busy: dropped before poptop reads it), and by the server (its counted drops).
  */
 import { NsProcess, POPTOP, sh } from '../test/e2e/netns.ts';
 import { benchArgs, benchServer, benchStatus, inTopology, processCpu } from './ns-bench.ts';
 
 const { opt } = benchArgs(process.argv.slice(2));
 const seconds = Math.max(1, Math.min(60, Number(opt('--seconds', '5'))));
+const udpRate = Number.parseFloat(opt('--udp-rate', '300'));
+/** UDP payload: an IP packet of 1328 octets fits the tunnel's MTU (1396) with room to spare. */
+const UDP_LENGTH = 1300;
 
 if (process.getuid?.() !== 0) {
   console.error('bench/throughput.ts needs root (network namespaces, raw GRE, TUN)');
@@ -58,6 +69,61 @@ function iperf(ns: string, target: string, reverse: boolean): Run {
   };
 }
 
+interface UdpRun {
+  sentMbits: number;
+  goodputMbits: number;
+  lossPct: number;
+}
+
+/** One iperf3 UDP run (`rateMbits` 0: unpaced) from the client namespace; `reverse`: the server sends. */
+function iperfUdp(ns: string, target: string, reverse: boolean, rateMbits: number): UdpRun {
+  const out = sh('ip', [
+    'netns',
+    'exec',
+    ns,
+    'iperf3',
+    '-c',
+    target,
+    '-u',
+    '-b',
+    rateMbits === 0 ? '0' : `${rateMbits}M`,
+    '-l',
+    String(UDP_LENGTH),
+    '-t',
+    String(seconds),
+    '-J',
+    ...(reverse ? ['-R'] : []),
+  ]);
+  type Sum = { bits_per_second: number; lost_percent: number };
+  const r = JSON.parse(out) as { end: { sum_sent: Sum; sum_received: Sum } };
+  return {
+    sentMbits: r.end.sum_sent.bits_per_second / 1e6,
+    goodputMbits: r.end.sum_received.bits_per_second / 1e6,
+    lossPct: r.end.sum_received.lost_percent,
+  };
+}
+
+/** Packets the kernel dropped sending through `dev` in `ns` (its queue full: nobody reading). */
+function txDropped(ns: string, dev: string): number {
+  const [link] = JSON.parse(sh('ip', ['-n', ns, '-s', '-j', 'link', 'show', 'dev', dev])) as {
+    stats64: { tx: { dropped: number } };
+  }[];
+  return link!.stats64.tx.dropped;
+}
+
+const dropsTotal = (d: Record<string, number> | undefined): number =>
+  Object.values(d ?? {}).reduce((a, b) => a + b, 0);
+
+interface UdpRow {
+  direction: string;
+  load: string;
+  run: UdpRun;
+  /** % of one processor over the run. */
+  cpu: { server: number; client: number; iperf: number };
+  tunDrops: number;
+  serverDrops: number;
+}
+
 const rows = await inTopology(`${process.pid % 10000}t`, async (topo, keep) => {
   const { server, control } = await benchServer(topo, 4, { tun: 'ptthr0', pool: 79 });
   keep(server);
@@ -83,6 +149,44 @@ const rows = await inTopology(`${process.pid % 10000}t`, async (topo, keep) => {
     const cpu = processCpu(pid).self - c0;
     out.push({ path: 'tunnel', direction, run, serverCpuMsPerMb: (cpu * 1000) / (run.bytes / 1e6) });
   }
+  const udp: UdpRow[] = [];
+  const cpuNow = () => ({
+    server: processCpu(pid).self,
+    client: processCpu(client.child.pid!).self,
+    // The iperf3 client ends within sh(): its time is among this process's reaped children.
+    iperf: processCpu(iperfServer.child.pid!).self + processCpu(process.pid).children,
+  });
+  for (const reverse of [false, true]) {
+    const direction = reverse ? 'server → client' : 'client → server';
+    const [sendNs, sendTun] = reverse ? [topo.server, 'ptthr0'] : [topo.clients[0]!, 'ptthrc0'];
+    const loads: [string, number][] = [
+      [`paced ${udpRate}`, udpRate],
+      [`paced ${2 * udpRate}`, 2 * udpRate],
+      ['unpaced', 0],
+      [`paced ${udpRate}, after`, udpRate],
+    ];
+    for (const [load, rate] of loads) {
+      const k0 = txDropped(sendNs, sendTun);
+      const d0 = dropsTotal(benchStatus<{ drops?: Record<string, number> }>(topo, control).drops);
+      const c0 = cpuNow();
+      const t0 = Date.now();
+      const run = iperfUdp(topo.clients[0]!, tunnelAddress, reverse, rate);
+      const s = (Date.now() - t0) / 1000;
+      const c1 = cpuNow();
+      udp.push({
+        direction,
+        load,
+        run,
+        cpu: {
+          server: (100 * (c1.server - c0.server)) / s,
+          client: (100 * (c1.client - c0.client)) / s,
+          iperf: (100 * (c1.iperf - c0.iperf)) / s,
+        },
+        tunDrops: txDropped(sendNs, sendTun) - k0,
+        serverDrops: dropsTotal(benchStatus<{ drops?: Record<string, number> }>(topo, control).drops) - d0,
+      });
+    }
+  }
   // BENCH_VERBOSE=1: the server's status, both namespaces' link and socket counters, both logs.
   if (process.env.BENCH_VERBOSE === '1') {
     console.error(JSON.stringify(benchStatus(topo, control)));
@@ -92,7 +196,7 @@ const rows = await inTopology(`${process.pid % 10000}t`, async (topo, keep) => {
       );
     console.error(`--- server\n${server.tail()}\n--- client\n${client.tail()}`);
   }
-  return out;
+  return { out, udp };
 });
 
 console.log(`\nTCP goodput, iperf3 ${seconds} s each, MS-CHAPv2 + MPPE-128 stateless, one run:\n`);
@@ -101,9 +205,22 @@ console.log(
 );
 console.log('|---|---|---|---|---|---|');
 for (const direction of ['client → server', 'server → client']) {
-  const veth = rows.find((r) => r.direction === direction && r.path === 'veth')!;
-  const tun = rows.find((r) => r.direction === direction && r.path === 'tunnel')!;
+  const veth = rows.out.find((r) => r.direction === direction && r.path === 'veth')!;
+  const tun = rows.out.find((r) => r.direction === direction && r.path === 'tunnel')!;
   console.log(
     `| ${direction} | ${veth.run.mbits.toFixed(0)} Mbit/s | ${tun.run.mbits.toFixed(0)} Mbit/s | ${(tun.run.mbits / veth.run.mbits).toFixed(3)} | ${veth.run.retransmits} / ${tun.run.retransmits} | ${tun.serverCpuMsPerMb!.toFixed(1)} ms |`,
+  );
+}
+
+console.log(
+  `\nUDP through the tunnel, ${UDP_LENGTH}-octet datagrams, iperf3 ${seconds} s each, in this order each way:\n`,
+);
+console.log(
+  '| direction | load (Mbit/s) | iperf3 sent | goodput | loss | CPU: server / client / iperf3 | dropped at the sending TUN (kernel) / by the server |',
+);
+console.log('|---|---|---|---|---|---|---|');
+for (const r of rows.udp) {
+  console.log(
+    `| ${r.direction} | ${r.load} | ${r.run.sentMbits.toFixed(0)} Mbit/s | ${r.run.goodputMbits.toFixed(0)} Mbit/s | ${r.run.lossPct.toFixed(1)} % | ${r.cpu.server.toFixed(0)} / ${r.cpu.client.toFixed(0)} / ${r.cpu.iperf.toFixed(0)} % | ${r.tunDrops} / ${r.serverDrops} |`,
   );
 }

@@ -480,7 +480,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
     deliver(p, 0, 0, -status);
     return;
   }
-  for (int round = 0; round < MAX_ROUNDS && !p->closed; round++) {
+  for (int round = 0; round < MAX_ROUNDS && !p->closed && p->polling; round++) {
     uint32_t dropped = 0;
     int n = p->kind == KIND_TUN ? read_tun(p, &dropped) : read_gre(p, &dropped);
     if (n < 0) {
@@ -603,6 +603,33 @@ static napi_value set_ref(napi_env env, napi_callback_info info) {
       uv_ref((uv_handle_t *)&p->poll);
     else
       uv_unref((uv_handle_t *)&p->poll);
+  }
+  return NULL;
+}
+
+/* setPaused(handle, paused): stops reading a started port, or starts again. While it is paused the
+ * kernel keeps what arrives (a TUN device's queue, a socket's buffer) and drops what is beyond it,
+ * at no cost to us: a reader that would only drop what it reads (a client whose GRE send queue is
+ * full) pauses instead. */
+static napi_value set_paused(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  bool paused = false;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  port *p = argc == 2 ? get_port(env, argv[0]) : NULL;
+  if (!p) return NULL;
+  CHECK(napi_get_value_bool(env, argv[1], &paused));
+  if (p->closed || !p->cb_ref) return NULL; /* closed, or not started: start() begins reading */
+  if (paused && p->polling) {
+    uv_poll_stop(&p->poll);
+    p->polling = false;
+  } else if (!paused && !p->polling) {
+    int err = uv_poll_start(&p->poll, UV_READABLE, on_readable);
+    if (err != 0) {
+      throw_errno(env, -err, "uv_poll_start", NULL);
+      return NULL;
+    }
+    p->polling = true;
   }
   return NULL;
 }
@@ -981,6 +1008,7 @@ NAPI_MODULE_INIT() {
       {"sendMany", NULL, send_many, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openRawIp", NULL, open_raw_ip, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setRef", NULL, set_ref, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setPaused", NULL, set_paused, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, close_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ifIndex", NULL, if_index, NULL, NULL, NULL, napi_enumerable, NULL},
       {"routeAdd", NULL, route_add, NULL, NULL, NULL, napi_enumerable, NULL},

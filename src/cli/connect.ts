@@ -134,6 +134,8 @@ export async function connect(args: ParsedArgs): Promise<number> {
       })();
     },
     onIp: (p) => tun.write(p),
+    // While the GRE send queue is full the TUN device is not read: the kernel drops the excess.
+    onAccepting: (accepting) => tun.setPaused(!accepting),
     onDown: (reason) => log.info(`disconnected: ${reason}`),
   });
   tun.onPacket((p) => client.sendFromTun(p, tun.headroom));

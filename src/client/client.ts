@@ -44,6 +44,13 @@ export interface ClientOptions {
   demux?: GreDemux;
   onUp?(info: NetworkInfo & { method: AuthMethod | undefined }): void;
   onIp?(packet: Uint8Array): void;
+  /**
+   * Whether sendFromTun would take a packet now changed: false once the GRE send queue is full,
+   * true once the server's acknowledgements have made room. The caller
+   * stops reading its TUN device meanwhile, so the excess is dropped by the kernel, not read only
+   * to be dropped here.
+   */
+  onAccepting?(accepting: boolean): void;
   /** Exactly once, with the reason in words. */
   onDown?(reason: string): void;
 }
@@ -195,6 +202,7 @@ export class PptpClient implements GreEndpoint {
       peer: this.o.server,
       sendGre: (p, to) => this.o.gre.send(p, to),
       policy: this.o.policy,
+      ...(this.o.onAccepting ? { onAccepting: this.o.onAccepting } : {}),
       authPeer: (method, host) => {
         this.method = method;
         return createAuthPeer(method, host, { user: this.o.user, password: this.o.password });

@@ -54,6 +54,13 @@ export interface GreChannelOptions {
   /** @default 64. Frames queued while the peer's window is full; beyond it they are dropped. */
   maxQueue?: number;
   /**
+   * Called when `accepting` changes: false once the queue is full (a frame sent now would be
+   * dropped), true once an acknowledgement has made room again. A sender with a source of its
+   * own (the client's TUN device) stops reading it meanwhile, so the excess waits or is dropped
+   * in the kernel instead of being read only to be dropped here.
+   */
+  onAccepting?(accepting: boolean): void;
+  /**
    * @default 1000. Interop: some peers acknowledge lazily, or never (implementations that ignore
    * the window altogether). If the window stays full with no ack progress for this long, it is
    * reopened (everything in flight is deemed acknowledged) and `windowStalls` counts it, rather

@@ -37,6 +37,9 @@ export class GreChannel {
   private readonly reorderWindow: number;
   private readonly reorderTimeoutMs: number;
   private readonly maxQueue: number;
+  private readonly onAccepting: ((accepting: boolean) => void) | undefined;
+  /** `accepting` as last reported to onAccepting. */
+  private reportedAccepting = true;
   private readonly windowStallMs: number;
   private readonly maxSeqJump: number;
   private readonly resyncAfter: number;
@@ -101,6 +104,7 @@ export class GreChannel {
     this.reorderWindow = Math.max(0, opts.reorderWindow ?? 16);
     this.reorderTimeoutMs = opts.reorderTimeoutMs ?? 50;
     this.maxQueue = Math.max(0, opts.maxQueue ?? 64);
+    this.onAccepting = opts.onAccepting;
     this.windowStallMs = opts.windowStallMs ?? 1000;
     this.nextSeq = (opts.initialSeq ?? 0) >>> 0;
     this.peerAcked = seqAdd(this.nextSeq, -1);
@@ -168,6 +172,7 @@ export class GreChannel {
     if (!this.acceptForSend(length)) return;
     if (this.windowOpen()) this.transmit(src, offset, length, inPlace);
     else this.enqueue(src.slice(offset, offset + length));
+    if (this.onAccepting !== undefined && this.reportedAccepting && !this.accepting) this.reportAccepting();
   }
 
   /**
@@ -255,6 +260,14 @@ export class GreChannel {
     if (!this.stallTimer) this.armStallTimer(this.windowStallMs);
   }
 
+  /** Tells onAccepting when `accepting` has changed since it last heard. */
+  private reportAccepting(): void {
+    const accepting = this.accepting;
+    if (accepting === this.reportedAccepting || !this.onAccepting) return;
+    this.reportedAccepting = accepting;
+    this.onAccepting(accepting);
+  }
+
   /** Send `src[offset, offset+length)` as the next data packet, with the ack if one is pending. */
   private transmit(src: Uint8Array, offset: number, length: number, inPlace: boolean): void {
     const seq = this.nextSeq;
@@ -284,6 +297,7 @@ export class GreChannel {
       this.stallTimer?.cancel();
       this.stallTimer = undefined;
     }
+    if (!this.reportedAccepting) this.reportAccepting();
   }
 
   /** RFC 2637 §4.1–4.2: the ack is the highest number the peer received from us; it opens the window. */

@@ -48,6 +48,7 @@ export class BatchPort {
   private cb: RowCallback | undefined;
   private started = false;
   private closed = false;
+  private paused = false;
 
   constructor(
     addon: NativeAddon,
@@ -81,6 +82,17 @@ export class BatchPort {
     if (this.started || this.closed) return;
     this.started = true;
     this.addon.start(this.port.handle, this.onBatch);
+    if (this.paused) this.addon.setPaused(this.port.handle, true);
+  }
+
+  /**
+   * Stop reading (true) or read again (false). Meanwhile the kernel holds what arrives up to its
+   * queue or buffer and drops the rest, without waking us; a batch being delivered is finished.
+   */
+  setPaused(paused: boolean): void {
+    if (paused === this.paused) return;
+    this.paused = paused;
+    if (this.started && !this.closed) this.addon.setPaused(this.port.handle, paused);
   }
 
   private readonly onBatch: BatchCallback = (count, dropped, errno) => {
@@ -188,6 +200,11 @@ export abstract class NativeDevice {
 
   ref(): void {
     this.port.setRef(true);
+  }
+
+  /** Stop reading, or read again: see BatchPort.setPaused. */
+  setPaused(paused: boolean): void {
+    this.port.setPaused(paused);
   }
 
   close(): void {

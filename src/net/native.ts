@@ -61,6 +61,8 @@ export interface NativeAddon {
     status: Uint32Array,
   ): number;
   setRef(handle: NativeHandle, ref: boolean): void;
+  /** Stop reading a started port (the kernel keeps or drops what arrives meanwhile), or read again. */
+  setPaused(handle: NativeHandle, paused: boolean): void;
   close(handle: NativeHandle): void;
   // rtnetlink, on one socket per process opened on first use (see net/netlink.ts).
   /** The index of interface `name`; throws an Error with code (ENODEV) like the openers. */

@@ -42,6 +42,8 @@ export interface TunnelCallOptions {
   /** @default createMppe */
   mppe?: MppeFactory;
   events: PppLinkEvents;
+  /** Whether sendIp would take a packet now changed (see GreChannelOptions.onAccepting). */
+  onAccepting?(accepting: boolean): void;
 }
 
 /**
@@ -68,6 +70,7 @@ export class TunnelCall {
       peerRecvWindow: o.call.peerRecvWindow,
       sendPacket: (p) => o.sendGre(p, o.peer),
       deliver: (frame) => this.link?.receiveFrame(frame),
+      ...(o.onAccepting ? { onAccepting: o.onAccepting } : {}),
     });
     this.channel = channel;
     this.link = new PppLink({

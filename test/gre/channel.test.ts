@@ -179,6 +179,32 @@ test('a peer that never acks: the window reopens after windowStallMs, counted', 
   assert.equal(clock.pending, 0);
 });
 
+test('onAccepting: false once the queue is full, true once an ack or the stall timeout makes room; each change once', () => {
+  const changes: boolean[] = [];
+  const { ch, sent, clock } = solo({
+    peerRecvWindow: 2,
+    maxQueue: 3,
+    windowStallMs: 1000,
+    onAccepting: (a) => changes.push(a),
+  });
+  for (let i = 0; i < 4; i++) ch.send(frame(i));
+  assert.deepEqual(changes, [], 'two sent, two queued: still accepting');
+  ch.send(frame(4));
+  assert.deepEqual(changes, [false], 'the queue is full');
+  assert.equal(ch.accepting, false);
+  ch.send(frame(5));
+  assert.equal(ch.stats.drops['tx-queue-full'], 1, 'what is sent meanwhile is dropped');
+  assert.deepEqual(changes, [false], 'and not reported again');
+  feed(ch, packet(undefined, 0));
+  assert.equal(sent.length, 3, 'the ack for the first let one queued frame out');
+  assert.deepEqual(changes, [false, true]);
+  ch.send(frame(6));
+  assert.deepEqual(changes, [false, true, false], 'full again');
+  clock.advance(1000);
+  assert.equal(ch.stats.windowStalls, 1);
+  assert.deepEqual(changes, [false, true, false, true], 'the stall timeout reopened the window');
+});
+
 test('ack progress postpones the stall timeout', () => {
   const { ch, sent, clock } = solo({ peerRecvWindow: 1, windowStallMs: 1000 });
   for (let i = 0; i < 4; i++) ch.send(frame(i));

@@ -55,6 +55,24 @@ test('TunInterface: ICMP echo requests written into a TUN come back as the kerne
   assert.equal(await run.exit(), 0);
 });
 
+test('TunInterface.setPaused: nothing is read while paused; what the kernel kept arrives on resuming', {
+  skip,
+}, async () => {
+  const ns = await nets.add();
+  const run = nets.start(ns, ['tun-pause']);
+  const result = await run.line(15_000);
+  assert.equal(result.whilePaused, 0, 'paused before reading started');
+  assert.deepEqual(
+    result.afterResume,
+    Array.from({ length: 20 }, (_, i) => i),
+    'the replies the kernel queued, in order',
+  );
+  assert.equal(result.whilePausedAgain, 0, 'paused while reading');
+  assert.equal(result.last, 100);
+  assert.deepEqual(result.drops, {});
+  assert.equal(await run.exit(), 0);
+});
+
 test('unref: open and receiving ports do not keep the process alive', { skip }, async () => {
   const ns = await nets.add();
   const run = nets.start(ns, ['unref']);
