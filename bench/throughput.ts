@@ -16,8 +16,10 @@
  * (iperf3 -b 0: issue 12's overload, which once left the tunnel dead), and paced again, to show the
  * tunnel carries traffic after the overload. Per run: what iperf3 sent, the goodput and loss its
  * receiver saw, the CPU of the server, the client and iperf3 (both ends) in % of one processor, and
- * where the excess was dropped: by the kernel at the sending side's TUN device (its queue full
- * while poptop is busy: dropped before poptop reads it), and by the server (its counted drops).
+ * where the excess went, in packets: what iperf3 sent, what the kernel dropped at the sending
+ * side's TUN device (its queue full while poptop does not read it), what the sending poptop read
+ * (and sent or dropped itself, before encrypting, when the GRE send queue was full), and what
+ * iperf3 received.
  */
 import { NsProcess, POPTOP, sh } from '../test/e2e/netns.ts';
 import { benchArgs, benchServer, benchStatus, inTopology, processCpu } from './ns-bench.ts';
@@ -73,6 +75,8 @@ interface UdpRun {
   sentMbits: number;
   goodputMbits: number;
   lossPct: number;
+  sentPackets: number;
+  receivedPackets: number;
 }
 
 /** One iperf3 UDP run (`rateMbits` 0: unpaced) from the client namespace; `reverse`: the server sends. */
@@ -94,25 +98,27 @@ function iperfUdp(ns: string, target: string, reverse: boolean, rateMbits: numbe
     '-J',
     ...(reverse ? ['-R'] : []),
   ]);
-  type Sum = { bits_per_second: number; lost_percent: number };
+  type Sum = { bits_per_second: number; lost_percent: number; packets: number; lost_packets: number };
   const r = JSON.parse(out) as { end: { sum_sent: Sum; sum_received: Sum } };
   return {
     sentMbits: r.end.sum_sent.bits_per_second / 1e6,
     goodputMbits: r.end.sum_received.bits_per_second / 1e6,
     lossPct: r.end.sum_received.lost_percent,
+    sentPackets: r.end.sum_sent.packets,
+    receivedPackets: r.end.sum_received.packets - r.end.sum_received.lost_packets,
   };
 }
 
-/** Packets the kernel dropped sending through `dev` in `ns` (its queue full: nobody reading). */
-function txDropped(ns: string, dev: string): number {
+/**
+ * A TUN device's transmit counters in `ns`: packets the kernel queued for the reader (poptop) and
+ * packets it dropped (its queue full: nobody reading).
+ */
+function tunTx(ns: string, dev: string): { queued: number; dropped: number } {
   const [link] = JSON.parse(sh('ip', ['-n', ns, '-s', '-j', 'link', 'show', 'dev', dev])) as {
-    stats64: { tx: { dropped: number } };
+    stats64: { tx: { packets: number; dropped: number } };
   }[];
-  return link!.stats64.tx.dropped;
+  return { queued: link!.stats64.tx.packets, dropped: link!.stats64.tx.dropped };
 }
-
-const dropsTotal = (d: Record<string, number> | undefined): number =>
-  Object.values(d ?? {}).reduce((a, b) => a + b, 0);
 
 interface UdpRow {
   direction: string;
@@ -120,8 +126,9 @@ interface UdpRow {
   run: UdpRun;
   /** % of one processor over the run. */
   cpu: { server: number; client: number; iperf: number };
-  tunDrops: number;
-  serverDrops: number;
+  /** Packets the kernel dropped at the sending TUN device, and those it handed to poptop there. */
+  tunDropped: number;
+  tunRead: number;
 }
 
 const rows = await inTopology(`${process.pid % 10000}t`, async (topo, keep) => {
@@ -166,8 +173,7 @@ const rows = await inTopology(`${process.pid % 10000}t`, async (topo, keep) => {
       [`paced ${udpRate}, after`, udpRate],
     ];
     for (const [load, rate] of loads) {
-      const k0 = txDropped(sendNs, sendTun);
-      const d0 = dropsTotal(benchStatus<{ drops?: Record<string, number> }>(topo, control).drops);
+      const k0 = tunTx(sendNs, sendTun);
       const c0 = cpuNow();
       const t0 = Date.now();
       const run = iperfUdp(topo.clients[0]!, tunnelAddress, reverse, rate);
@@ -182,8 +188,10 @@ const rows = await inTopology(`${process.pid % 10000}t`, async (topo, keep) => {
           client: (100 * (c1.client - c0.client)) / s,
           iperf: (100 * (c1.iperf - c0.iperf)) / s,
         },
-        tunDrops: txDropped(sendNs, sendTun) - k0,
-        serverDrops: dropsTotal(benchStatus<{ drops?: Record<string, number> }>(topo, control).drops) - d0,
+        ...(() => {
+          const k1 = tunTx(sendNs, sendTun);
+          return { tunDropped: k1.dropped - k0.dropped, tunRead: k1.queued - k0.queued };
+        })(),
       });
     }
   }
@@ -216,11 +224,11 @@ console.log(
   `\nUDP through the tunnel, ${UDP_LENGTH}-octet datagrams, iperf3 ${seconds} s each, in this order each way:\n`,
 );
 console.log(
-  '| direction | load (Mbit/s) | iperf3 sent | goodput | loss | CPU: server / client / iperf3 | dropped at the sending TUN (kernel) / by the server |',
+  '| direction | load (Mbit/s) | iperf3 sent | goodput | loss | CPU: server / client / iperf3 | packets: sent / dropped at the sending TUN (kernel) / read by the sending poptop / received |',
 );
 console.log('|---|---|---|---|---|---|---|');
 for (const r of rows.udp) {
   console.log(
-    `| ${r.direction} | ${r.load} | ${r.run.sentMbits.toFixed(0)} Mbit/s | ${r.run.goodputMbits.toFixed(0)} Mbit/s | ${r.run.lossPct.toFixed(1)} % | ${r.cpu.server.toFixed(0)} / ${r.cpu.client.toFixed(0)} / ${r.cpu.iperf.toFixed(0)} % | ${r.tunDrops} / ${r.serverDrops} |`,
+    `| ${r.direction} | ${r.load} | ${r.run.sentMbits.toFixed(0)} Mbit/s | ${r.run.goodputMbits.toFixed(0)} Mbit/s | ${r.run.lossPct.toFixed(1)} % | ${r.cpu.server.toFixed(0)} / ${r.cpu.client.toFixed(0)} / ${r.cpu.iperf.toFixed(0)} % | ${r.run.sentPackets} / ${r.tunDropped} / ${r.tunRead} / ${r.run.receivedPackets} |`,
   );
 }
