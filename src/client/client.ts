@@ -46,9 +46,8 @@ export interface ClientOptions {
   onIp?(packet: Uint8Array): void;
   /**
    * Whether sendFromTun would take a packet now changed: false once the GRE send queue is full,
-   * true once the server's acknowledgements have made room. The caller
-   * stops reading its TUN device meanwhile, so the excess is dropped by the kernel, not read only
-   * to be dropped here.
+   * true once the server's acknowledgements have made room. The caller stops reading its TUN
+   * device meanwhile, so the excess is dropped by the kernel, not read only to be dropped here.
    */
   onAccepting?(accepting: boolean): void;
   /** Exactly once, with the reason in words. */
