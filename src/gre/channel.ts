@@ -16,6 +16,7 @@ import { seqAdd, seqCount, seqDiff } from './serial.ts';
  *  send(frame) ──> window open? ──yes──> seq=next, A=last in-order rx if pending ──> sendPacket
  *                     │no                        ▲
  *                     └──> bounded queue ── ack progress / stall timeout
+ *                          full → onAccepting(false) ... room again → onAccepting(true)
  *  receive(pkt) ──> seq: beyond ±maxSeqJump → drop (far ahead/behind), unless a run resyncs
  *                   ack? → window ──> seq: < expected → drop (duplicate-or-late)
  *                                          = expected → deliver, drain held
