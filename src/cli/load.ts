@@ -237,10 +237,13 @@ async function runInProcesses(r: LoadRun): Promise<number> {
   const latest: LoadProgress[] = [];
   const reports: Array<{ report: LoadReport; times: number[] } | undefined> = [];
   const children = shares.map((share, i) => {
+    // A copy, then the one variable set (not extend(): the environment is a record of the user's).
+    const env = { ...process.env };
+    env.POPTOP_LOAD_WORKER = '1';
     const child = fork(workerPath, [], {
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: extend(process.env, { POPTOP_LOAD_WORKER: '1' }),
+      env,
     });
     latest[i] = { requested: share, up: 0, failed: 0, inFlight: 0, reasons: {}, seconds: 0 };
     const mine = r.sources.filter((_, j) => j % r.processes === i);
@@ -267,6 +270,9 @@ async function runInProcesses(r: LoadRun): Promise<number> {
       child.on('exit', (code) => {
         if (!reports[i]) {
           r.log.error(`load process ${i + 1} ended before its report (exit ${code})`);
+          // Reasons are a record keyed by failure text: copied with a lone spread, not extend().
+          const reasons = { ...latest[i]!.reasons };
+          reasons['load process ended early'] = share - latest[i]!.up - latest[i]!.failed;
           reports[i] = {
             report: extend(latest[i]!, {
               requested: share,
@@ -274,9 +280,7 @@ async function runInProcesses(r: LoadRun): Promise<number> {
               p50Ms: 0,
               p99Ms: 0,
               failed: share - latest[i]!.up,
-              reasons: extend(latest[i]!.reasons, {
-                'load process ended early': share - latest[i]!.up - latest[i]!.failed,
-              }),
+              reasons,
             }),
             times: [],
           };

@@ -9,7 +9,6 @@ import { formatWorkerEnv, type ToWorker, WORKER_ENV } from '../server/workers/me
 import { type SpawnWorker, WorkerPool } from '../server/workers/primary.ts';
 import { SystemClock } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
-import { extend } from '../util/objects.ts';
 import { startStatusListener } from './serve-common.ts';
 
 /**
@@ -87,8 +86,11 @@ export async function servePrimary(
  * channel.
  */
 const spawnWorkerProcess: SpawnWorker = (identity, events) => {
+  // A copy, then the one variable set (not extend(): the environment is a record of the user's).
+  const env = { ...process.env };
+  env[WORKER_ENV] = formatWorkerEnv(identity);
   const child: ChildProcess = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-    env: extend(process.env, { [WORKER_ENV]: formatWorkerEnv(identity) }),
+    env,
     // Its log goes where ours goes, written in whole lines of at most PIPE_BUF (consoleLogger's
     // shared mode): the processes' lines never interleave, and none passes through us.
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -261,12 +261,16 @@ export class GreChannel {
     if (!this.stallTimer) this.armStallTimer(this.windowStallMs);
   }
 
-  /** Tells onAccepting when `accepting` has changed since it last heard. */
+  /** Tells onAccepting when `accepting` has changed since it last heard (never throws). */
   private reportAccepting(): void {
     const accepting = this.accepting;
     if (accepting === this.reportedAccepting || !this.onAccepting) return;
     this.reportedAccepting = accepting;
-    this.onAccepting(accepting);
+    try {
+      this.onAccepting(accepting);
+    } catch (e) {
+      this.drop('send-error', () => `onAccepting(${accepting}): ${String(e)}`);
+    }
   }
 
   /** Send `src[offset, offset+length)` as the next data packet, with the ack if one is pending. */

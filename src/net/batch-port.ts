@@ -88,11 +88,21 @@ export class BatchPort {
   /**
    * Stop reading (true) or read again (false). Meanwhile the kernel holds what arrives up to its
    * queue or buffer and drops the rest, without waking us; a batch being delivered is finished.
+   * A paused port does not keep the event loop alive (a stopped poll handle is inactive). Never
+   * throws: should the kernel refuse to poll again (it could only be out of memory), that is
+   * counted and logged, and the port stays paused until the next call.
    */
   setPaused(paused: boolean): void {
     if (paused === this.paused) return;
+    if (this.started && !this.closed) {
+      try {
+        this.addon.setPaused(this.port.handle, paused);
+      } catch (e) {
+        this.drops.drop('receive error', `polling again: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+        return;
+      }
+    }
     this.paused = paused;
-    if (this.started && !this.closed) this.addon.setPaused(this.port.handle, paused);
   }
 
   private readonly onBatch: BatchCallback = (count, dropped, errno) => {

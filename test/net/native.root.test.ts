@@ -55,13 +55,14 @@ test('TunInterface: ICMP echo requests written into a TUN come back as the kerne
   assert.equal(await run.exit(), 0);
 });
 
-test('TunInterface.setPaused: nothing is read while paused; what the kernel kept arrives on resuming', {
+test('TunInterface.setPaused: nothing is read while paused (also when paused mid-batch); what the kernel kept arrives on resuming', {
   skip,
 }, async () => {
   const ns = await nets.add();
   const run = nets.start(ns, ['tun-pause']);
   const result = await run.line(15_000);
   assert.equal(result.whilePaused, 0, 'paused before reading started');
+  assert.equal(result.pausedInside, 5, 'paused from inside the callback: no further read in that event');
   assert.deepEqual(
     result.afterResume,
     Array.from({ length: 20 }, (_, i) => i),

@@ -126,7 +126,13 @@ function grePortFor(bench: Bench, local: string): GrePort {
 /** A client from `localAddress` (127.0.0.x) with its own GRE port on the bench's network. */
 export function startClient(
   bench: Bench,
-  opts: { user: string; password: string; localAddress?: string; policy?: PppPolicy },
+  opts: {
+    user: string;
+    password: string;
+    localAddress?: string;
+    policy?: PppPolicy;
+    onAccepting?: (accepting: boolean) => void;
+  },
 ): TestClient {
   const local = opts.localAddress ?? '127.0.0.2';
   const log = new MemoryLogger({ debug: process.env.POPTOP_TEST_DEBUG === '1' });
@@ -147,6 +153,7 @@ export function startClient(
     connectTcp: (host, port) => tcpConnect({ host, port, localAddress: local, noDelay: true }),
     onUp: (info) => resolveUp(info),
     onIp: (p) => tun.write(p),
+    ...(opts.onAccepting ? { onAccepting: opts.onAccepting } : {}),
   });
   tun.onPacket((p) => client.sendIp(p, tun.headroom));
   client.start();

@@ -20,7 +20,13 @@ for (const stateful of [false, true]) {
       const policy = defaultPolicy('client');
       policy.mppe.statefulAllowed = stateful;
       policy.mppe.preferStateful = stateful;
-      const c = startClient(bench, { user: 'alice', password: 'alice-secret', policy });
+      const accepting: boolean[] = [];
+      const c = startClient(bench, {
+        user: 'alice',
+        password: 'alice-secret',
+        policy,
+        onAccepting: (a) => accepting.push(a),
+      });
       const info = await within(c.up, 5000, 'the link');
       assert.equal(info.mppe?.stateless, !stateful);
       // 3000 full-size packets in one turn: far beyond the peer's window (64) and the queue (64).
@@ -30,6 +36,10 @@ for (const stateful of [false, true]) {
       const stats = (c.client as unknown as { tunnel: { linkStats: { drops: Record<string, number> } } })
         .tunnel.linkStats.drops;
       assert.ok((stats['outgoing packet with the GRE send queue full'] ?? 0) > 0, JSON.stringify(stats));
+      // What poptop connect pauses its TUN device on: the queue full, then room again once acked.
+      assert.deepEqual(accepting, [false], 'reported full once, during the burst');
+      await waitFor(() => accepting.length === 2, 3000, 'the acks to make room');
+      assert.deepEqual(accepting, [false, true]);
       await new Promise((r) => setTimeout(r, 500));
       const before = bench.tun.written.length;
       // After the burst: paced packets both ways get through.
