@@ -47,23 +47,17 @@ interface Run {
   retransmits: number;
 }
 
-/** One iperf3 run from the client namespace to `target`; `reverse`: the server sends. */
+/** iperf3's JSON for one run of `seconds` from the client namespace; `reverse`: the server sends. */
+function iperfJson<T>(ns: string, target: string, reverse: boolean, extra: string[] = []): T {
+  const argv = ['-c', target, ...extra, '-t', String(seconds), '-J', ...(reverse ? ['-R'] : [])];
+  return JSON.parse(sh('ip', ['netns', 'exec', ns, 'iperf3', ...argv])) as T;
+}
+
+/** One iperf3 TCP run from the client namespace to `target`; `reverse`: the server sends. */
 function iperf(ns: string, target: string, reverse: boolean): Run {
-  const out = sh('ip', [
-    'netns',
-    'exec',
-    ns,
-    'iperf3',
-    '-c',
-    target,
-    '-t',
-    String(seconds),
-    '-J',
-    ...(reverse ? ['-R'] : []),
-  ]);
-  const r = JSON.parse(out) as {
+  const r = iperfJson<{
     end: { sum_received: { bits_per_second: number; bytes: number }; sum_sent: { retransmits?: number } };
-  };
+  }>(ns, target, reverse);
   return {
     mbits: r.end.sum_received.bits_per_second / 1e6,
     bytes: r.end.sum_received.bytes,
@@ -81,25 +75,15 @@ interface UdpRun {
 
 /** One iperf3 UDP run (`rateMbits` 0: unpaced) from the client namespace; `reverse`: the server sends. */
 function iperfUdp(ns: string, target: string, reverse: boolean, rateMbits: number): UdpRun {
-  const out = sh('ip', [
-    'netns',
-    'exec',
-    ns,
-    'iperf3',
-    '-c',
-    target,
+  type Sum = { bits_per_second: number; lost_percent: number; packets: number; lost_packets: number };
+  const rate = rateMbits === 0 ? '0' : `${rateMbits}M`;
+  const r = iperfJson<{ end: { sum_sent: Sum; sum_received: Sum } }>(ns, target, reverse, [
     '-u',
     '-b',
-    rateMbits === 0 ? '0' : `${rateMbits}M`,
+    rate,
     '-l',
     String(UDP_LENGTH),
-    '-t',
-    String(seconds),
-    '-J',
-    ...(reverse ? ['-R'] : []),
   ]);
-  type Sum = { bits_per_second: number; lost_percent: number; packets: number; lost_packets: number };
-  const r = JSON.parse(out) as { end: { sum_sent: Sum; sum_received: Sum } };
   return {
     sentMbits: r.end.sum_sent.bits_per_second / 1e6,
     goodputMbits: r.end.sum_received.bits_per_second / 1e6,

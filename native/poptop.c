@@ -492,6 +492,18 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   }
 }
 
+/* Starts polling the port's fd (level-triggered: what is already there is read at once); false
+ * with an exception pending if libuv refuses. */
+static bool poll_on(napi_env env, port *p) {
+  int err = uv_poll_start(&p->poll, UV_READABLE, on_readable);
+  if (err != 0) {
+    throw_errno(env, -err, "uv_poll_start", NULL);
+    return false;
+  }
+  p->polling = true;
+  return true;
+}
+
 static napi_value start(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2], name;
@@ -505,12 +517,7 @@ static napi_value start(napi_env env, napi_callback_info info) {
   CHECK(napi_create_reference(env, argv[1], 1, &p->cb_ref));
   CHECK(napi_create_string_utf8(env, "poptop:port", NAPI_AUTO_LENGTH, &name));
   CHECK(napi_async_init(env, NULL, name, &p->actx));
-  int err = uv_poll_start(&p->poll, UV_READABLE, on_readable);
-  if (err != 0) {
-    throw_errno(env, -err, "uv_poll_start", NULL);
-    return NULL;
-  }
-  p->polling = true;
+  poll_on(env, p);
   return NULL;
 }
 
@@ -590,14 +597,22 @@ static napi_value send_many(napi_env env, napi_callback_info info) {
   return out;
 }
 
-static napi_value set_ref(napi_env env, napi_callback_info info) {
+/* The (handle, boolean) arguments of setRef and setPaused: the port, or NULL (nothing to do, or an
+ * exception pending). */
+static port *port_and_flag(napi_env env, napi_callback_info info, bool *flag) {
   size_t argc = 2;
   napi_value argv[2];
-  bool on = true;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   port *p = argc == 2 ? get_port(env, argv[0]) : NULL;
   if (!p) return NULL;
-  CHECK(napi_get_value_bool(env, argv[1], &on));
+  CHECK(napi_get_value_bool(env, argv[1], flag));
+  return p;
+}
+
+static napi_value set_ref(napi_env env, napi_callback_info info) {
+  bool on = true;
+  port *p = port_and_flag(env, info, &on);
+  if (!p) return NULL;
   if (!p->closed) {
     if (on)
       uv_ref((uv_handle_t *)&p->poll);
@@ -612,24 +627,15 @@ static napi_value set_ref(napi_env env, napi_callback_info info) {
  * at no cost to us: a reader that would only drop what it reads (a client whose GRE send queue is
  * full) pauses instead. */
 static napi_value set_paused(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
   bool paused = false;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  port *p = argc == 2 ? get_port(env, argv[0]) : NULL;
+  port *p = port_and_flag(env, info, &paused);
   if (!p) return NULL;
-  CHECK(napi_get_value_bool(env, argv[1], &paused));
   if (p->closed || !p->cb_ref) return NULL; /* closed, or not started: start() begins reading */
   if (paused && p->polling) {
     uv_poll_stop(&p->poll);
     p->polling = false;
   } else if (!paused && !p->polling) {
-    int err = uv_poll_start(&p->poll, UV_READABLE, on_readable);
-    if (err != 0) {
-      throw_errno(env, -err, "uv_poll_start", NULL);
-      return NULL;
-    }
-    p->polling = true;
+    poll_on(env, p);
   }
   return NULL;
 }
