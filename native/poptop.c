@@ -43,10 +43,23 @@
  *   strerror(errno)       the C library's text for an errno.
  *   trimHeap()            malloc_trim(0): the C library gives the free pages of its heap back to the
  *                         system (madvise); true if it gave any. False where the library has none.
+ *
+ * eBPF, through bpf(2) (needs root or CAP_BPF; the programs themselves are built in net/ebpf.ts):
+ *   bpfMapCreate(type, keySize, valueSize, maxEntries, flags)  a map's fd; throws like open does.
+ *   bpfProgLoad(type, insns, license)  loads a program (Uint8Array of struct bpf_insn, 8 bytes each)
+ *                         and returns its fd; a refusal throws, with the verifier's last words.
+ *   bpfMapUpdate(fd, key, value)  creates or replaces an element; 0 or an errno.
+ *   bpfMapTake(fd, key, value)  BPF_MAP_LOOKUP_AND_DELETE_ELEM: the element's value into `value`
+ *                         and the element deleted; 0 or an errno (ENOENT: there was none).
+ *   closeFd(fd)           closes an fd one of the above returned.
+ *   tunSetFilter(handle, progFd)  TUNSETFILTEREBPF on an open TUN port: the kernel runs the program
+ *                         on each packet routed to the device and drops those it returns 0 for,
+ *                         before queueing them for us; progFd -1 removes it. 0 or an errno.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/bpf.h>
 #include <linux/filter.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
@@ -66,6 +79,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -1006,6 +1020,166 @@ static napi_value trim_heap(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* ---- eBPF ---- */
+
+static int sys_bpf(enum bpf_cmd cmd, union bpf_attr *attr) {
+  return (int)syscall(__NR_bpf, cmd, attr, sizeof *attr);
+}
+
+#define BPF_HINT "eBPF needs root or CAP_BPF"
+
+static napi_value bpf_map_create(napi_env env, napi_callback_info info) {
+  uint32_t a[5];
+  if (!get_u32_args(env, info, 5, a, "poptop addon: bpfMapCreate(type, keySize, valueSize, maxEntries, flags)"))
+    return NULL;
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.map_type = a[0];
+  attr.key_size = a[1];
+  attr.value_size = a[2];
+  attr.max_entries = a[3];
+  attr.map_flags = a[4];
+  int fd = sys_bpf(BPF_MAP_CREATE, &attr); /* bpf fds are close-on-exec */
+  if (fd < 0) {
+    int err = errno;
+    throw_errno(env, err, "bpf BPF_MAP_CREATE", err == EPERM ? BPF_HINT : NULL);
+    return NULL;
+  }
+  return errno_value(env, fd);
+}
+
+/* A Uint8Array argument: its bytes, or false (a TypeError is then pending). */
+static bool get_bytes(napi_env env, napi_value v, void **data, size_t *len, const char *usage) {
+  napi_typedarray_type type = napi_int8_array;
+  if (napi_get_typedarray_info(env, v, &type, len, data, NULL, NULL) == napi_ok && type == napi_uint8_array)
+    return true;
+  napi_throw_type_error(env, NULL, usage);
+  return false;
+}
+
+#define BPF_LOG_SIZE 65536
+
+static napi_value bpf_prog_load(napi_env env, napi_callback_info info) {
+  const char *usage = "poptop addon: bpfProgLoad(type, insns, license)";
+  size_t argc = 3;
+  napi_value argv[3];
+  uint32_t type;
+  void *insns;
+  size_t len, license_len;
+  char license[32];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3 || napi_get_value_uint32(env, argv[0], &type) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[2], license, sizeof license, &license_len) != napi_ok) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  if (!get_bytes(env, argv[1], &insns, &len, usage)) return NULL;
+  if (len == 0 || len % sizeof(struct bpf_insn) != 0 || len / sizeof(struct bpf_insn) > BPF_MAXINSNS) {
+    napi_throw_range_error(env, NULL, "poptop addon: an eBPF program is 1 to 4096 instructions of 8 bytes");
+    return NULL;
+  }
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.prog_type = type;
+  attr.insn_cnt = (uint32_t)(len / sizeof(struct bpf_insn));
+  attr.insns = (uint64_t)(uintptr_t)insns;
+  attr.license = (uint64_t)(uintptr_t)license;
+  int fd = sys_bpf(BPF_PROG_LOAD, &attr);
+  if (fd >= 0) return errno_value(env, fd);
+  int err = errno;
+  if (err == EPERM) {
+    throw_errno(env, err, "bpf BPF_PROG_LOAD", BPF_HINT);
+    return NULL;
+  }
+  /* Refused: load again with the verifier's log, to say why. */
+  char *log = calloc(1, BPF_LOG_SIZE);
+  if (log) {
+    attr.log_level = 1;
+    attr.log_size = BPF_LOG_SIZE;
+    attr.log_buf = (uint64_t)(uintptr_t)log;
+    fd = sys_bpf(BPF_PROG_LOAD, &attr);
+    if (fd >= 0) { /* loaded the second time: keep it */
+      free(log);
+      return errno_value(env, fd);
+    }
+    log[BPF_LOG_SIZE - 1] = 0;
+    size_t n = strlen(log);
+    while (n > 0 && (log[n - 1] == '\n' || log[n - 1] == ' ')) log[--n] = 0;
+    /* the verifier's last line says what it refused */
+    const char *last = strrchr(log, '\n');
+    char syscall_words[200];
+    snprintf(syscall_words, sizeof syscall_words, "bpf BPF_PROG_LOAD (verifier: %.150s)",
+             n == 0 ? "no log" : last ? last + 1 : log);
+    free(log);
+    throw_errno(env, err, syscall_words, NULL);
+    return NULL;
+  }
+  throw_errno(env, err, "bpf BPF_PROG_LOAD", NULL);
+  return NULL;
+}
+
+/* (fd, key, value) arguments of bpfMapUpdate and bpfMapTake into attr; false with an exception pending. */
+static bool map_elem_args(napi_env env, napi_callback_info info, union bpf_attr *attr, const char *usage) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t fd;
+  void *key, *value;
+  size_t key_len, value_len;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, NULL, usage);
+    return false;
+  }
+  if (!get_bytes(env, argv[1], &key, &key_len, usage) || !get_bytes(env, argv[2], &value, &value_len, usage))
+    return false;
+  memset(attr, 0, sizeof *attr);
+  attr->map_fd = (uint32_t)fd;
+  attr->key = (uint64_t)(uintptr_t)key;
+  attr->value = (uint64_t)(uintptr_t)value;
+  return true;
+}
+
+static napi_value bpf_map_update(napi_env env, napi_callback_info info) {
+  union bpf_attr attr;
+  if (!map_elem_args(env, info, &attr, "poptop addon: bpfMapUpdate(fd, key, value)")) return NULL;
+  attr.flags = BPF_ANY;
+  return errno_value(env, sys_bpf(BPF_MAP_UPDATE_ELEM, &attr) == 0 ? 0 : errno);
+}
+
+static napi_value bpf_map_take(napi_env env, napi_callback_info info) {
+  union bpf_attr attr;
+  if (!map_elem_args(env, info, &attr, "poptop addon: bpfMapTake(fd, key, value)")) return NULL;
+  return errno_value(env, sys_bpf(BPF_MAP_LOOKUP_AND_DELETE_ELEM, &attr) == 0 ? 0 : errno);
+}
+
+static napi_value close_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd = -1;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    napi_throw_type_error(env, NULL, "poptop addon: closeFd(fd)");
+    return NULL;
+  }
+  return errno_value(env, close(fd) == 0 ? 0 : errno);
+}
+
+static napi_value tun_set_filter(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t prog = -1;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  port *p = argc == 2 ? get_port(env, argv[0]) : NULL;
+  if (!p) return NULL;
+  if (napi_get_value_int32(env, argv[1], &prog) != napi_ok) {
+    napi_throw_type_error(env, NULL, "poptop addon: tunSetFilter(handle, progFd)");
+    return NULL;
+  }
+  if (p->kind != KIND_TUN) return errno_value(env, ENOTTY);
+  if (p->closed) return errno_value(env, EBADF);
+  return errno_value(env, ioctl(p->fd, TUNSETFILTEREBPF, &prog) == 0 ? 0 : errno);
+}
+
 NAPI_MODULE_INIT() {
   const napi_property_descriptor props[] = {
       {"openGre", NULL, open_gre, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -1025,6 +1199,12 @@ NAPI_MODULE_INIT() {
       {"netlinkFd", NULL, netlink_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"strerror", NULL, strerror_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"trimHeap", NULL, trim_heap, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"bpfMapCreate", NULL, bpf_map_create, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"bpfProgLoad", NULL, bpf_prog_load, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"bpfMapUpdate", NULL, bpf_map_update, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"bpfMapTake", NULL, bpf_map_take, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"closeFd", NULL, close_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tunSetFilter", NULL, tun_set_filter, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -32,3 +32,17 @@ export interface TunDevice {
   onPacket(cb: (packet: Uint8Array) => void): void;
   close(): void;
 }
+
+/**
+ * Destination addresses whose packets the kernel drops before the TUN device queues them for us
+ * (net/tun-filter.ts; net/memory.ts has the fake): the server lists a session's address while its
+ * GRE send queue is full, so a flood towards that client costs no reads and delays no other
+ * session's packets.
+ */
+export interface TunDropList {
+  /** Drop what is routed to `address` from now on; false if the kernel did not take it. */
+  add(address: IPv4): boolean;
+  /** Stop dropping for `address`; returns how many packets were dropped for it meanwhile. */
+  remove(address: IPv4): number;
+  close(): void;
+}

@@ -94,6 +94,19 @@ export interface NativeAddon {
   strerror(errno: number): string;
   /** malloc_trim(0): the C library's free heap pages back to the system; true if any went. */
   trimHeap(): boolean;
+  // eBPF through bpf(2): root or CAP_BPF (see net/ebpf.ts for the programs, net/tun-filter.ts).
+  /** A map's fd (close-on-exec); throws an Error with code (EPERM, EINVAL) like the openers. */
+  bpfMapCreate(type: number, keySize: number, valueSize: number, maxEntries: number, flags: number): number;
+  /** Loads a program (struct bpf_insn, 8 bytes each); its fd, or throws with the verifier's last line. */
+  bpfProgLoad(type: number, insns: Uint8Array, license: string): number;
+  /** Creates or replaces the element `key` (BPF_ANY): 0 or an errno (E2BIG: the map is full). */
+  bpfMapUpdate(fd: number, key: Uint8Array, value: Uint8Array): number;
+  /** The element's value into `value`, and the element deleted: 0 or an errno (ENOENT: none). */
+  bpfMapTake(fd: number, key: Uint8Array, value: Uint8Array): number;
+  /** Closes an fd that bpfMapCreate or bpfProgLoad returned: 0 or an errno. */
+  closeFd(fd: number): number;
+  /** TUNSETFILTEREBPF on an open TUN port (progFd -1: none): 0 or an errno (ENOTTY: not a TUN port). */
+  tunSetFilter(handle: NativeHandle, progFd: number): number;
 }
 
 /** One IPv4 address as the kernel lists it (host byte order). */

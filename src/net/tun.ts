@@ -1,6 +1,7 @@
 import type { Logger } from '../util/log.ts';
 import { NativeDevice } from './batch-port.ts';
 import type { TunDevice } from './interfaces.ts';
+import { loadNative } from './native.ts';
 
 export interface TunInterfaceOptions {
   /** Requested interface name; a "%d" lets the kernel pick a number. @default 'poptop%d' */
@@ -34,6 +35,14 @@ export class TunInterface extends NativeDevice implements TunDevice {
     );
     this.name = this.native.name;
     this.headroom = opts.headroom ?? 0;
+  }
+
+  /**
+   * Attaches an eBPF program the kernel runs on each packet routed to the device, dropping those it
+   * returns 0 for (TUNSETFILTEREBPF; -1 removes it). 0 or an errno; EBADF once closed.
+   */
+  setFilter(progFd: number): number {
+    return loadNative().tunSetFilter(this.native.handle, progFd);
   }
 
   /** Staged without a copy; this turn's packets are written together (see BatchPort). */

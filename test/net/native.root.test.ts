@@ -74,6 +74,45 @@ test('TunInterface.setPaused: nothing is read while paused (also when paused mid
   assert.equal(await run.exit(), 0);
 });
 
+test('KernelTunDropList: the kernel drops what is routed to a listed address before we read it, counts it, and lets the rest through', {
+  skip,
+}, async () => {
+  const ns = await nets.add();
+  const run = nets.start(ns, ['tun-drop-list']);
+  const r = await run.line(15_000);
+  const seqs = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+  assert.equal(r.added, true);
+  assert.deepEqual(r.whileListed, { listed: [], other: seqs(0, 10) }, 'only the listed address is dropped');
+  assert.equal(r.dropped, 10, 'each reply the kernel dropped was counted');
+  assert.equal(r.removedAgain, 0);
+  assert.deepEqual(r.after, { listed: [...seqs(10, 14)], other: seqs(0, 14) }, 'taken out, and after close');
+  assert.equal(r.addAfterClose, false);
+  assert.equal((r.warnings as string[]).length, 1, String(r.warnings));
+  assert.match(String(r.warnings), /could not take 198\.18\.11\.2 out of the TUN drop filter: No such file/);
+  assert.deepEqual(r.drops, {});
+  assert.equal(await run.exit(), 0);
+});
+
+test('KernelTunDropList without CAP_BPF / CAP_SYS_ADMIN: an error that says what is missing', {
+  skip,
+}, async () => {
+  const ns = await nets.add();
+  const caps = '-bpf,-sys_admin';
+  const run = nets.start(
+    ns,
+    ['tun-drop-list-denied'],
+    ['setpriv', `--inh-caps=${caps}`, `--bounding-set=${caps}`, '--'],
+  );
+  const r = await run.line();
+  assert.equal(r.code, 'EPERM');
+  assert.equal(r.syscall, 'bpf BPF_MAP_CREATE');
+  assert.match(
+    String(r.message),
+    /^eBPF needs root or CAP_BPF \(bpf BPF_MAP_CREATE: Operation not permitted\)$/,
+  );
+  assert.equal(await run.exit(), 0);
+});
+
 test('unref: open and receiving ports do not keep the process alive', { skip }, async () => {
   const ns = await nets.add();
   const run = nets.start(ns, ['unref']);

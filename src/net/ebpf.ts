@@ -1,0 +1,129 @@
+import { endianness } from 'node:os';
+
+/**
+ * eBPF programs we load with bpf(2) (linux/bpf.h): an encoder for struct bpf_insn and the one
+ * program the server attaches to its TUN device. Classic BPF (socket filters on raw sockets) is
+ * net/bpf.ts; loading, maps and attaching are net/tun-filter.ts through the addon.
+ *
+ * struct bpf_insn { u8 code; u8 dst_reg:4, src_reg:4; s16 off; s32 imm }, host byte order; a
+ * 64-bit immediate load takes two instructions (the second holds the upper half of imm).
+ */
+
+/** One instruction. */
+export interface EbpfInsn {
+  readonly code: number;
+  readonly dst: number;
+  readonly src: number;
+  readonly off: number;
+  readonly imm: number;
+}
+
+/** The opcodes our programs use: class | size or operation | mode or source. */
+export const EBPF = {
+  /** dst = src (64-bit). */
+  MOV64_REG: 0xbf,
+  /** dst = imm (64-bit, sign-extended). */
+  MOV64_IMM: 0xb7,
+  /** dst += imm (64-bit). */
+  ADD64_IMM: 0x07,
+  /** dst >>= imm (64-bit, logical). */
+  RSH64_IMM: 0x77,
+  /** r0 = packet byte at imm (the socket-filter packet load: r6 holds the context; ends the program with 0 past the end). */
+  LD_ABS_B: 0x30,
+  /** r0 = ntohl(packet word at imm), as LD_ABS_B. */
+  LD_ABS_W: 0x20,
+  /** dst = *(u32 *)(src + off). */
+  LDX_MEM_W: 0x61,
+  /** *(u32 *)(dst + off) = src. */
+  STX_MEM_W: 0x63,
+  /** *(u64 *)(dst + off) += src, atomically (imm = BPF_ADD). */
+  ATOMIC_ADD_DW: 0xdb,
+  /** dst = 64-bit imm (two instructions); src = PSEUDO_MAP_FD makes imm a map's fd. */
+  LD_IMM64: 0x18,
+  /** pc += off if dst == imm. */
+  JEQ_IMM: 0x15,
+  /** pc += off if dst != imm. */
+  JNE_IMM: 0x55,
+  /** r0 = helper imm (r1..r5 arguments). */
+  CALL: 0x85,
+  EXIT: 0x95,
+} as const;
+
+export const EBPF_PSEUDO_MAP_FD = 1;
+/** Helper number of bpf_map_lookup_elem(map, key): a pointer to the value, or 0. */
+export const EBPF_FUNC_MAP_LOOKUP_ELEM = 1;
+/** enum bpf_map_type / bpf_prog_type values and map flags used here. */
+export const BPF_MAP_TYPE_HASH = 1;
+export const BPF_PROG_TYPE_SOCKET_FILTER = 1;
+/** Elements are allocated as they are added, not all at creation. */
+export const BPF_F_NO_PREALLOC = 1;
+
+/** Registers: r0 return value, r1–r5 arguments, r6–r9 kept across calls, r10 frame pointer. */
+const R0 = 0;
+const R1 = 1;
+const R2 = 2;
+const R6 = 6;
+const R10 = 10;
+
+function insn(code: number, dst = 0, src = 0, off = 0, imm = 0): EbpfInsn {
+  return { code, dst, src, off, imm };
+}
+
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+export function encodeEbpf(prog: readonly EbpfInsn[]): Uint8Array {
+  const out = new Uint8Array(prog.length * 8);
+  const view = new DataView(out.buffer);
+  prog.forEach((i, n) => {
+    const at = n * 8;
+    view.setUint8(at, i.code);
+    // The register bit-fields: dst_reg in the low nibble on a little-endian host.
+    view.setUint8(
+      at + 1,
+      LITTLE_ENDIAN ? (i.dst & 0xf) | ((i.src & 0xf) << 4) : ((i.dst & 0xf) << 4) | (i.src & 0xf),
+    );
+    view.setInt16(at + 2, i.off, LITTLE_ENDIAN);
+    view.setInt32(at + 4, i.imm, LITTLE_ENDIAN);
+  });
+  return out;
+}
+
+/** Offset of the destination address in an IPv4 header. */
+const IPV4_DST = 16;
+
+/**
+ * The TUN device's drop filter (TUNSETFILTEREBPF; the kernel runs it on each packet routed to the
+ * device, at the IP header, before queueing it for us). An IPv4 packet whose destination is a key
+ * of the hash map `mapFd` (u32 address, host order → u64 count) is counted in that element and
+ * dropped (return 0); anything else is kept whole (return skb->len). A packet too short for the
+ * loads ends the program with 0, dropped, as the reader would drop it.
+ *
+ *   r6 = ctx; r0 = pkt[0] >> 4; if r0 != 4 → keep
+ *   key = ntohl(pkt[16..20]); r0 = lookup(map, &key); if r0 == 0 → keep
+ *   *r0 += 1; return 0
+ *   keep: return skb->len
+ */
+export function tunDropProgram(mapFd: number): Uint8Array {
+  const keep = 16;
+  const prog: EbpfInsn[] = [
+    /* 0 */ insn(EBPF.MOV64_REG, R6, R1),
+    /* 1 */ insn(EBPF.LD_ABS_B, 0, 0, 0, 0),
+    /* 2 */ insn(EBPF.RSH64_IMM, R0, 0, 0, 4),
+    /* 3 */ insn(EBPF.JNE_IMM, R0, 0, keep - 4, 4),
+    /* 4 */ insn(EBPF.LD_ABS_W, 0, 0, 0, IPV4_DST),
+    /* 5 */ insn(EBPF.STX_MEM_W, R10, R0, -4),
+    /* 6 */ insn(EBPF.MOV64_REG, R2, R10),
+    /* 7 */ insn(EBPF.ADD64_IMM, R2, 0, 0, -4),
+    /* 8 */ insn(EBPF.LD_IMM64, R1, EBPF_PSEUDO_MAP_FD, 0, mapFd),
+    /* 9 */ insn(0),
+    /* 10 */ insn(EBPF.CALL, 0, 0, 0, EBPF_FUNC_MAP_LOOKUP_ELEM),
+    /* 11 */ insn(EBPF.JEQ_IMM, R0, 0, keep - 12, 0),
+    /* 12 */ insn(EBPF.MOV64_IMM, R1, 0, 0, 1),
+    /* 13 */ insn(EBPF.ATOMIC_ADD_DW, R0, R1, 0, 0),
+    /* 14 */ insn(EBPF.MOV64_IMM, R0, 0, 0, 0),
+    /* 15 */ insn(EBPF.EXIT),
+    /* 16: keep */ insn(EBPF.LDX_MEM_W, R0, R6, 0),
+    /* 17 */ insn(EBPF.EXIT),
+  ];
+  return encodeEbpf(prog);
+}

@@ -1,0 +1,92 @@
+import { RepeatedEvents } from '../util/counters.ts';
+import type { Logger } from '../util/log.ts';
+import { nullLogger } from '../util/log.ts';
+import { formatIPv4, type IPv4 } from '../wire/ip.ts';
+import { BPF_F_NO_PREALLOC, BPF_MAP_TYPE_HASH, BPF_PROG_TYPE_SOCKET_FILTER, tunDropProgram } from './ebpf.ts';
+import type { TunDropList } from './interfaces.ts';
+import { errnoName, loadNative, type NativeAddon } from './native.ts';
+import type { TunInterface } from './tun.ts';
+
+/** Addresses the kernel may drop for at once: one per session whose GRE send queue is full. */
+export const TUN_DROP_LIST_MAX = 65536;
+
+/**
+ * The kernel half of TunDropList: an eBPF filter on the TUN device (net/ebpf.ts tunDropProgram)
+ * and the hash map it reads, address → packets dropped. While an address is in the map the kernel
+ * drops what is routed to it before queueing it for us, so a flood towards one client whose GRE
+ * queue is full costs the server no reads, and every other session's packets still queue as before
+ * (the device's queue is one for all). Needs root or CAP_BPF; `attach` throws an Error in words
+ * when the kernel refuses, and the server then drops such packets after reading them.
+ */
+export class KernelTunDropList implements TunDropList {
+  private readonly addon: NativeAddon;
+  private readonly tun: TunInterface;
+  private mapFd: number;
+  private readonly key = new Uint32Array(1);
+  private readonly keyBytes = new Uint8Array(this.key.buffer);
+  private readonly value = new BigUint64Array(1);
+  private readonly valueBytes = new Uint8Array(this.value.buffer);
+  private readonly events: RepeatedEvents;
+
+  private constructor(addon: NativeAddon, tun: TunInterface, mapFd: number, log: Logger) {
+    this.addon = addon;
+    this.tun = tun;
+    this.mapFd = mapFd;
+    this.events = new RepeatedEvents(log);
+  }
+
+  /** Creates the map, loads the program and attaches it to `tun`; throws an Error in words. */
+  static attach(tun: TunInterface, log: Logger = nullLogger): KernelTunDropList {
+    const addon = loadNative();
+    const mapFd = addon.bpfMapCreate(BPF_MAP_TYPE_HASH, 4, 8, TUN_DROP_LIST_MAX, BPF_F_NO_PREALLOC);
+    let progFd = -1;
+    try {
+      progFd = addon.bpfProgLoad(BPF_PROG_TYPE_SOCKET_FILTER, tunDropProgram(mapFd), 'GPL');
+      const err = tun.setFilter(progFd);
+      if (err !== 0) throw new Error(`ioctl TUNSETFILTEREBPF on ${tun.name}: ${addon.strerror(err)}`);
+    } catch (e) {
+      addon.closeFd(mapFd);
+      throw e;
+    } finally {
+      // The device holds the program (and the program the map) once attached.
+      if (progFd >= 0) addon.closeFd(progFd);
+    }
+    return new KernelTunDropList(addon, tun, mapFd, log);
+  }
+
+  add(address: IPv4): boolean {
+    if (this.mapFd < 0) return false;
+    this.key[0] = address;
+    this.value[0] = 0n;
+    const err = this.addon.bpfMapUpdate(this.mapFd, this.keyBytes, this.valueBytes);
+    if (err === 0) return true;
+    this.events.note(
+      `add ${errnoName(err)}`,
+      () =>
+        `the kernel did not take ${formatIPv4(address)} into the TUN drop filter (${this.addon.strerror(err)}): its excess is dropped after reading`,
+      'warn',
+    );
+    return false;
+  }
+
+  remove(address: IPv4): number {
+    if (this.mapFd < 0) return 0;
+    this.key[0] = address;
+    const err = this.addon.bpfMapTake(this.mapFd, this.keyBytes, this.valueBytes);
+    if (err === 0) return Number(this.value[0]);
+    this.events.note(
+      `remove ${errnoName(err)}`,
+      () => `could not take ${formatIPv4(address)} out of the TUN drop filter: ${this.addon.strerror(err)}`,
+      'warn',
+    );
+    return 0;
+  }
+
+  /** Detaches the program (if the device is still open) and closes the map. */
+  close(): void {
+    if (this.mapFd < 0) return;
+    this.tun.setFilter(-1);
+    this.addon.closeFd(this.mapFd);
+    this.mapFd = -1;
+  }
+}
