@@ -8,6 +8,7 @@ import { IpRoute } from '../net/iproute.ts';
 import { loadNative } from '../net/native.ts';
 import { NetlinkRoutes } from '../net/netlink.ts';
 import { TunInterface } from '../net/tun.ts';
+import { KernelTunDropList } from '../net/tun-filter.ts';
 import type { CallIdRange } from '../pptp/call-ids.ts';
 import { startBroadcastRelay } from '../server/bcrelay-start.ts';
 import { fullGarbageCollection } from '../server/memory-release.ts';
@@ -25,6 +26,8 @@ import type { Logger } from '../util/log.ts';
 export interface DataPlane {
   gre: RawGreSocket;
   tun: TunInterface;
+  /** The kernel's drop list on `tun`; undefined where the kernel refused it (no CAP_BPF). */
+  tunDrops: KernelTunDropList | undefined;
   routes: HostRoutes;
   close(): void;
 }
@@ -46,7 +49,9 @@ export async function openDataPlane(
     gre.close();
     throw e;
   }
+  const tunDrops = openTunDropList(tun, log);
   const close = (): void => {
+    tunDrops?.close();
     tun.close();
     gre.close();
   };
@@ -69,7 +74,24 @@ export async function openDataPlane(
     close();
     throw new Error(`cannot set up ${tun.name}: ${(e as Error).message}`);
   }
-  return { gre, tun, routes, close };
+  return { gre, tun, tunDrops, routes, close };
+}
+
+/**
+ * The TUN device's kernel drop list (net/tun-filter.ts), or undefined with one line saying why
+ * not: the server then reads what is routed to a client whose GRE send queue is full, and drops it
+ * itself. POPTOP_TUN_FILTER=off (for benchmarks) does without it.
+ */
+function openTunDropList(tun: TunInterface, log: Logger): KernelTunDropList | undefined {
+  if (process.env.POPTOP_TUN_FILTER === 'off') return undefined;
+  try {
+    return KernelTunDropList.attach(tun, log);
+  } catch (e) {
+    log.info(
+      `no kernel drop filter on ${tun.name} (${(e as Error).message}): packets towards a client whose GRE send queue is full are read, then dropped`,
+    );
+    return undefined;
+  }
 }
 
 /** pptpd.conf `bcrelay IF`, when set: UDP broadcasts on the LAN interface to every session here. */
@@ -101,6 +123,7 @@ export function createKernelServer(
     log,
     gre: plane.gre,
     tun: plane.tun,
+    ...(plane.tunDrops ? { tunDrops: plane.tunDrops } : {}),
     fds,
     ...(collectGarbage ? { collectGarbage, trimHeap: () => loadNative().trimHeap() } : {}),
     ...(worker ?? {}),

@@ -1,7 +1,7 @@
 import type { Clock } from '../util/clock.ts';
 import { extend } from '../util/objects.ts';
 import { formatIPv4, type IPv4, parseIPv4 } from '../wire/ip.ts';
-import type { GrePort, TunDevice } from './interfaces.ts';
+import type { GrePort, TunDevice, TunDropList } from './interfaces.ts';
 
 /**
  * In-memory stand-ins for the kernel (no root, no sockets): a GRE network where ports with
@@ -168,6 +168,8 @@ export class MemoryTun implements TunDevice {
   readonly written: Uint8Array[] = [];
   /** Called for each packet written (a copy); e.g. to loop it into another MemoryTun. */
   onWrite: ((packet: Uint8Array) => void) | undefined;
+  /** Played as the kernel's filter: injected IPv4 packets to a listed address are dropped unread. */
+  dropList: MemoryTunDropList | undefined;
   private cb: ((packet: Uint8Array) => void) | undefined;
   private closed = false;
 
@@ -194,6 +196,7 @@ export class MemoryTun implements TunDevice {
   /** Delivers a packet to the reader; false when closed or nobody reads. */
   inject(packet: Uint8Array): boolean {
     if (this.closed || !this.cb) return false;
+    if (this.dropList?.drops(packet)) return false;
     const slot = new Uint8Array(this.headroom + packet.length);
     slot.set(packet, this.headroom);
     this.cb(slot.subarray(this.headroom));
@@ -203,6 +206,43 @@ export class MemoryTun implements TunDevice {
   close(): void {
     this.closed = true;
     this.cb = undefined;
+  }
+}
+
+/** TunDropList as the kernel's filter does it (net/tun-filter.ts), for MemoryTun. */
+export class MemoryTunDropList implements TunDropList {
+  /** Listed address → packets dropped for it since it was listed. */
+  readonly listed = new Map<IPv4, number>();
+  /** Every add and remove, in order: `+10.0.0.1` / `-10.0.0.1`. */
+  readonly changes: string[] = [];
+  private closed = false;
+
+  add(address: IPv4): boolean {
+    if (this.closed) return false;
+    this.listed.set(address, 0);
+    this.changes.push(`+${formatIPv4(address)}`);
+    return true;
+  }
+
+  remove(address: IPv4): number {
+    const n = this.listed.get(address) ?? 0;
+    if (this.listed.delete(address)) this.changes.push(`-${formatIPv4(address)}`);
+    return n;
+  }
+
+  /** Whether the filter drops `packet` (and counts it): an IPv4 packet to a listed address. */
+  drops(packet: Uint8Array): boolean {
+    if (packet.length < 20 || packet[0]! >> 4 !== 4) return false;
+    const dst = ((packet[16]! << 24) | (packet[17]! << 16) | (packet[18]! << 8) | packet[19]!) >>> 0;
+    const n = this.listed.get(dst);
+    if (n === undefined) return false;
+    this.listed.set(dst, n + 1);
+    return true;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.listed.clear();
   }
 }
 

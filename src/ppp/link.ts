@@ -123,6 +123,11 @@ export class PppLink {
     return extend(this.drops.snapshot(), lcpDrops(this));
   }
 
+  /** `count` drops for `reason` that another layer made for the link (the kernel's TUN drop filter). */
+  countDrops(reason: PppLinkDropReason, count: number): void {
+    this.drops.dropMany(reason, count);
+  }
+
   /** Start: the lower layer (the PPTP call) is up; LCP sends its first Configure-Request. */
   open(): void {
     if (this.started) return;

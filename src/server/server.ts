@@ -8,7 +8,7 @@ import type { FramedRoute } from '../aaa/radius/framed-route.ts';
 import { RadiusService } from '../aaa/radius/service.ts';
 import { GRE_DEMUX_EXPECTED, GreDemux, type GreDemuxDropReason } from '../gre/demux.ts';
 import type { FdReserve } from '../net/fd-reserve.ts';
-import type { GrePort, TunDevice } from '../net/interfaces.ts';
+import type { GrePort, TunDevice, TunDropList } from '../net/interfaces.ts';
 import { type ControlListener, TcpListener } from '../net/listener.ts';
 import { CallIdAllocator, type CallIdRange } from '../pptp/call-ids.ts';
 import { GeneralError, OutgoingCallResult } from '../pptp/constants.ts';
@@ -61,6 +61,8 @@ export interface PptpServerDeps {
   log: Logger;
   gre: GrePort;
   tun: TunDevice;
+  /** The kernel's drop list for `tun` (net/tun-filter.ts), where it could be set up. */
+  tunDrops?: TunDropList;
   system: SystemOps;
   /** Where control connections come from. @default TCP on settings.listen:settings.port */
   listener?: ControlListener;
@@ -92,6 +94,7 @@ export class PptpServer implements SessionHost {
   readonly callIds: CallIdAllocator;
   readonly authority: AddressAuthority | undefined;
   readonly tun: TunDevice;
+  readonly tunDrops: TunDropList | undefined;
   readonly system: SystemOps;
   readonly drops: DropCounter<ServerDropReason>;
   private readonly gre: GrePort;
@@ -134,6 +137,7 @@ export class PptpServer implements SessionHost {
     this.log = deps.log;
     this.gre = deps.gre;
     this.tun = deps.tun;
+    this.tunDrops = deps.tunDrops;
     this.system = deps.system;
     this.listener = deps.listener ?? new TcpListener(settings.listen, settings.port);
     this.fds = deps.fds;

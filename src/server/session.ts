@@ -7,7 +7,7 @@ import type { RadiusService, RadiusSession, RemoteRadiusSession } from '../aaa/r
 import { formatRate, type RateLimit, TokenBucket } from '../aaa/rate-limit.ts';
 import type { GreHeader } from '../gre/codec.ts';
 import type { GreEndpoint } from '../gre/demux.ts';
-import type { TunDevice } from '../net/interfaces.ts';
+import type { TunDevice, TunDropList } from '../net/interfaces.ts';
 import { createAuthenticator } from '../ppp/auth/index.ts';
 import type { AuthMethod, AuthSuccess } from '../ppp/auth/types.ts';
 import type { NetworkInfo } from '../ppp/link.ts';
@@ -78,6 +78,11 @@ export interface SessionHost {
   readonly log: Logger;
   readonly callIds: CallIdAllocator;
   readonly tun: TunDevice;
+  /**
+   * The kernel's drop list for the TUN device (net/tun-filter.ts), when it could be set up: a
+   * session lists its address while its GRE send queue is full.
+   */
+  readonly tunDrops?: TunDropList | undefined;
   readonly system: SystemOps;
   sendGre(packet: Uint8Array, to: IPv4): void;
   /** Decide on an Outgoing-Call-Request (limits, pool). */
@@ -166,6 +171,8 @@ export class Session implements GreEndpoint {
   /** The leased address, from authentication on. */
   private ip: IPv4 | undefined;
   private addressBound = false;
+  /** Our address while it is in the host's TUN drop list (GRE send queue full). */
+  private tunDropListed: IPv4 | undefined;
   private mppe: string | undefined;
   private upAt: number | undefined;
   private dns: IPv4[] = [];
@@ -382,6 +389,7 @@ export class Session implements GreEndpoint {
           throttle: this.host.loginThrottle,
           ...(this.radius ? { remote: this.radius.authenticator(call.localCallId) } : {}),
         }),
+      onAccepting: (accepting) => this.onAccepting(accepting),
       events: {
         onAuthenticated: (r) => this.onAuthenticated(r),
         onNetworkUp: (info) => this.onNetworkUp(info),
@@ -391,6 +399,32 @@ export class Session implements GreEndpoint {
     });
     this.tunnel.open();
     this.greWatch = this.host.clock.setTimer(GRE_SILENCE_MS, () => this.noGreYet());
+  }
+
+  /**
+   * The GRE send queue is full (or has room again): while it is full, have the kernel drop what is
+   * routed to our address, unread, rather than read each packet to drop it here; the kernel's count
+   * joins the link's drops when the address comes off the list.
+   */
+  private onAccepting(accepting: boolean): void {
+    const list = this.host.tunDrops;
+    if (!list) return;
+    if (accepting) this.unlistTunDrops();
+    else if (
+      this.tunDropListed === undefined &&
+      this.addressBound &&
+      this.ip !== undefined &&
+      list.add(this.ip)
+    )
+      this.tunDropListed = this.ip;
+  }
+
+  private unlistTunDrops(): void {
+    const ip = this.tunDropListed;
+    if (ip === undefined) return;
+    this.tunDropListed = undefined;
+    const dropped = this.host.tunDrops?.remove(ip) ?? 0;
+    if (dropped > 0) this.tunnel?.countSendQueueDrops(dropped);
   }
 
   /** The FAQ's "LCP: timeout sending Config-Requests" / Windows 619, said once per session. */
@@ -652,6 +686,7 @@ export class Session implements GreEndpoint {
   }
 
   private stopDataPath(): void {
+    this.unlistTunDrops();
     if (this.call) this.host.bindCall(this.call.localCallId, undefined);
     const tunnel = this.tunnel;
     this.tunnel = undefined;
@@ -668,6 +703,7 @@ export class Session implements GreEndpoint {
       void this.host.system.wtmp('logout', this.wtmpEntry(), this.log);
       this.wtmpLine = undefined;
     }
+    this.unlistTunDrops();
     if (this.addressBound && this.ip !== undefined) {
       this.addressBound = false;
       this.host.bindAddress(this.ip, undefined);

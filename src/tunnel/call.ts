@@ -112,6 +112,14 @@ export class TunnelCall {
     return { gre: this.channel?.dropSnapshot() ?? {}, ppp: this.link?.dropSnapshot() ?? {} };
   }
 
+  /**
+   * IP packets for the peer that were dropped before they reached us because the GRE send queue
+   * was full (the server's TUN drop filter): counted as the link counts those it drops itself.
+   */
+  countSendQueueDrops(count: number): void {
+    this.link?.countDrops('outgoing packet with the GRE send queue full', count);
+  }
+
   /** A GRE packet for our call id from the peer (GreDemux has checked both). */
   receiveGre(packet: Uint8Array, header: GreHeader): void {
     this.channel?.receive(packet, header);

@@ -14,14 +14,14 @@ class BoundedCounts {
     this.maxKeys = Math.max(1, maxKeys);
   }
 
-  /** Count one more `key` (or OTHER_KEY when the table is full); returns the count of the key used. */
-  add(key: string): number {
+  /** Count `n` more `key` (or OTHER_KEY when the table is full); returns the count of the key used. */
+  add(key: string, n = 1): number {
     if (this.counts === undefined) this.counts = new Map();
     let k = key;
     if (!this.counts.has(k) && this.counts.size >= this.maxKeys) k = OTHER_KEY;
-    const n = (this.counts.get(k) ?? 0) + 1;
-    this.counts.set(k, n);
-    return n;
+    const total = (this.counts.get(k) ?? 0) + n;
+    this.counts.set(k, total);
+    return total;
   }
 
   /** Whether `key` has a count of its own (rather than being counted under OTHER_KEY). */
@@ -89,8 +89,17 @@ export class DropCounter<Reason extends string = string> {
    * that are logged, so a flood of dropped packets costs no formatting.
    */
   drop(reason: Reason, detail?: string | (() => string)): void {
-    const n = this.counts.add(reason);
-    if (n === 1 || isPowerOfTen(n)) {
+    this.dropMany(reason, 1, detail);
+  }
+
+  /**
+   * `count` more drops for `reason` at once (what another layer dropped for us, e.g. the kernel),
+   * logged as `drop` would log the last of them: when the total reaches 1 or passes a power of ten.
+   */
+  dropMany(reason: Reason, count: number, detail?: string | (() => string)): void {
+    if (!(count >= 1)) return;
+    const n = this.counts.add(reason, count);
+    if (n === count || passedPowerOfTen(n - count, n)) {
       const times = n === 1 ? '' : ` (${n} times so far)`;
       const shown = this.counts.has(reason)
         ? reason
@@ -148,6 +157,13 @@ export class RepeatedEvents {
   snapshot(): Record<string, number> {
     return this.counts.snapshot();
   }
+}
+
+/** Whether (before, after] holds a power of ten (1, 10, 100, ...). */
+function passedPowerOfTen(before: number, after: number): boolean {
+  let p = 1;
+  while (p <= before) p *= 10;
+  return p <= after;
 }
 
 function isPowerOfTen(n: number): boolean {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { greCallIdFilter } from '../../src/net/bpf.ts';
+import { EBPF, encodeEbpf, tunDropProgram } from '../../src/net/ebpf.ts';
 import { runBpf } from '../support/bpf.ts';
 
 /** An IPv4 header of `ihl` words (options zero) followed by an enhanced GRE header for `callId`. */
@@ -40,4 +41,25 @@ test('greCallIdFilter: a packet too short to hold a call id is dropped', () => {
   assert.ok(runBpf(prog, grePacket(7)) > 0);
   assert.equal(runBpf(prog, grePacket(7, 5, 27)), 0, 'one byte of the call id missing');
   assert.equal(runBpf(prog, grePacket(7, 15, 40)), 0, 'IP options push the call id past the end');
+});
+
+test('eBPF encoding: struct bpf_insn as the kernel reads it (dst_reg in the low nibble, off and imm in host order)', () => {
+  assert.deepEqual(
+    [...encodeEbpf([{ code: EBPF.MOV64_REG, dst: 6, src: 1, off: 0, imm: 0 }])],
+    [0xbf, 0x16, 0, 0, 0, 0, 0, 0],
+  );
+  assert.deepEqual(
+    [...encodeEbpf([{ code: EBPF.STX_MEM_W, dst: 10, src: 0, off: -4, imm: 0 }])],
+    [0x63, 0x0a, 0xfc, 0xff, 0, 0, 0, 0],
+  );
+  const prog = tunDropProgram(7);
+  assert.equal(prog.length, 18 * 8);
+  // The map's fd in the 64-bit immediate load (src_reg = BPF_PSEUDO_MAP_FD), its upper half zero.
+  assert.deepEqual([...prog.subarray(8 * 8, 10 * 8)], [0x18, 0x11, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  // Both conditional jumps land on the "keep" instructions (return skb->len).
+  for (const at of [3, 11]) {
+    const off = new DataView(prog.buffer).getInt16(at * 8 + 2, true);
+    assert.equal(at + 1 + off, 16, `jump at ${at}`);
+  }
+  assert.deepEqual([...prog.subarray(16 * 8, 17 * 8)], [0x61, 0x60, 0, 0, 0, 0, 0, 0]);
 });

@@ -7,7 +7,7 @@ import { connect as tcpConnect } from 'node:net';
 import { type Credential, StaticCredentials } from '../../src/aaa/credentials.ts';
 import { PptpClient } from '../../src/client/client.ts';
 import type { GrePort } from '../../src/net/interfaces.ts';
-import { MemoryGreNetwork, MemoryTun } from '../../src/net/memory.ts';
+import { MemoryGreNetwork, MemoryTun, MemoryTunDropList } from '../../src/net/memory.ts';
 import type { NetworkInfo } from '../../src/ppp/link.ts';
 import { defaultPolicy, type PppPolicy } from '../../src/ppp/policy.ts';
 import { PptpServer, type PptpServerDeps } from '../../src/server/server.ts';
@@ -64,6 +64,8 @@ export interface Bench {
   port: number;
   net: MemoryGreNetwork;
   tun: MemoryTun;
+  /** The kernel's TUN drop filter as played for `tun`. */
+  tunDrops: MemoryTunDropList;
   system: RecordingSystem;
   log: MemoryLogger;
   close(): Promise<void>;
@@ -77,6 +79,8 @@ export async function startServer(
   const clock = new SystemClock();
   const net = new MemoryGreNetwork({ clock, delayMs: 0 });
   const tun = new MemoryTun('mtun-server');
+  const tunDrops = new MemoryTunDropList();
+  tun.dropList = tunDrops;
   const log = new MemoryLogger({ debug: process.env.POPTOP_TEST_DEBUG === '1' });
   if (process.env.POPTOP_TEST_DEBUG === '1') {
     const push = log.lines.push.bind(log.lines);
@@ -85,13 +89,22 @@ export async function startServer(
       return push(...items);
     };
   }
-  const server = new PptpServer(settings, { clock, log, gre: net.port('127.0.0.1'), tun, system, ...extra });
+  const server = new PptpServer(settings, {
+    clock,
+    log,
+    gre: net.port('127.0.0.1'),
+    tun,
+    tunDrops,
+    system,
+    ...extra,
+  });
   const port = await server.listen();
   return {
     server,
     port,
     net,
     tun,
+    tunDrops,
     system,
     log,
     close: () => server.shutdown(2000),

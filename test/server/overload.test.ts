@@ -62,3 +62,51 @@ for (const stateful of [false, true]) {
     }
   });
 }
+
+/**
+ * The other way, towards the client: once the server's GRE send queue for the session is full, its
+ * address goes into the kernel's TUN drop list (played by MemoryTunDropList), so the rest of the
+ * burst is dropped unread; once acks make room it comes off, and the kernel's count joins the
+ * session's drops. Every packet of the burst is delivered or counted, and nothing else is listed.
+ */
+test('an unpaced burst towards the client: its address is in the TUN drop list while the queue is full, every packet delivered or counted', async () => {
+  const bench = await startServer();
+  try {
+    const c = startClient(bench, { user: 'alice', password: 'alice-secret' });
+    await within(c.up, 5000, 'the link');
+    const session = bench.server.find('alice')[0]!;
+    const burst = 3000;
+    let unread = 0;
+    for (let i = 0; i < burst; i++) {
+      const p = udpPacket(ip('192.0.2.99'), ip('10.77.0.10'), new Uint8Array(1300).fill(0xcc));
+      if (!bench.tun.inject(p)) unread++;
+    }
+    assert.deepEqual(bench.tunDrops.changes, ['+10.77.0.10'], 'listed once the queue was full');
+    assert.ok(unread > burst / 2, `dropped unread: ${unread}`);
+    await waitFor(() => bench.tunDrops.changes.length === 2, 3000, 'the acks to make room');
+    assert.deepEqual(bench.tunDrops.changes, ['+10.77.0.10', '-10.77.0.10']);
+    const delivered = () => c.tun.written.filter((p) => p[28] === 0xcc).length;
+    await new Promise((r) => setTimeout(r, 300));
+    const dropped = session.layerDrops().ppp?.['outgoing packet with the GRE send queue full'] ?? 0;
+    assert.ok(dropped >= unread, `the kernel's ${unread} are among the ${dropped} counted`);
+    assert.equal(delivered() + dropped, burst, `delivered ${delivered()}, dropped ${dropped}`);
+    // Traffic passes again, and a session that ends while listed takes its address off the list.
+    for (let i = 0; i < 5; i++) {
+      assert.ok(bench.tun.inject(udpPacket(ip('192.0.2.99'), ip('10.77.0.10'), new Uint8Array([0xdd, i]))));
+    }
+    await waitFor(() => c.tun.written.filter((p) => p[28] === 0xdd).length === 5, 3000, 'paced packets');
+    // The client goes silent (no acks) and its control connection drops while the queue is full.
+    bench.net.setConditions({ loss: 1 });
+    for (let i = 0; i < burst; i++)
+      bench.tun.inject(udpPacket(ip('192.0.2.99'), ip('10.77.0.10'), new Uint8Array(1300)));
+    assert.equal(bench.tunDrops.listed.size, 1);
+    session.tcpClosed();
+    assert.ok(session.isClosed);
+    assert.equal(bench.tunDrops.listed.size, 0, 'off the list as the session ends');
+    assert.deepEqual(bench.tunDrops.changes.slice(2), ['+10.77.0.10', '-10.77.0.10']);
+    bench.net.setConditions({ loss: 0 });
+    await c.client.close();
+  } finally {
+    await bench.close();
+  }
+});

@@ -58,3 +58,29 @@ test('DropCounter: an expected reason is counted but logged at debug only (nothi
     ['debug dropped message: crossing (call-clear-request)'],
   );
 });
+
+test('DropCounter.dropMany: counts at once, logged when the total reaches its first drop or passes a power of ten', () => {
+  const log = new MemoryLogger();
+  const drops = new DropCounter<'full'>(log, 'packet');
+  drops.dropMany('full', 0);
+  drops.dropMany('full', Number.NaN);
+  assert.equal(drops.get('full'), 0, 'nothing counted for no drops');
+  drops.dropMany('full', 7); // 7: the first drops
+  drops.dropMany('full', 2); // 9
+  drops.dropMany('full', 1); // 10
+  drops.drop('full'); // 11
+  drops.dropMany('full', 300); // 311: passes 100
+  drops.dropMany('full', 5000); // 5311: passes 1000
+  drops.dropMany('full', 4689); // 10000
+  assert.equal(drops.get('full'), 10_000);
+  assert.deepEqual(
+    log.lines.map((l) => l.line),
+    [
+      'dropped packet: full (7 times so far)',
+      'dropped packet: full (10 times so far)',
+      'dropped packet: full (311 times so far)',
+      'dropped packet: full (5311 times so far)',
+      'dropped packet: full (10000 times so far)',
+    ],
+  );
+});
