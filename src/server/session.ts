@@ -404,7 +404,8 @@ export class Session implements GreEndpoint {
   /**
    * The GRE send queue is full (or has room again): while it is full, have the kernel drop what is
    * routed to our address, unread, rather than read each packet to drop it here; the kernel's count
-   * joins the link's drops when the address comes off the list.
+   * joins the link's drops when the address comes off the list. Packets for subnets behind the
+   * client (Framed-Route) are not listed: they are still read, then dropped before encryption.
    */
   private onAccepting(accepting: boolean): void {
     const list = this.host.tunDrops;
