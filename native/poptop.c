@@ -50,7 +50,9 @@
  *                         and returns its fd; a refusal throws, with the verifier's last words.
  *   bpfMapUpdate(fd, key, value)  creates or replaces an element; 0 or an errno.
  *   bpfMapTake(fd, key, value)  BPF_MAP_LOOKUP_AND_DELETE_ELEM: the element's value into `value`
- *                         and the element deleted; 0 or an errno (ENOENT: there was none).
+ *                         and the element deleted (a lookup, then a delete, where the kernel cannot
+ *                         do both at once: before 5.14); 0 or an errno (ENOENT: there was none).
+ *     key and value must be of the map's sizes (a RangeError otherwise).
  *   closeFd(fd)           closes an fd one of the above returned.
  *   tunSetFilter(handle, progFd)  TUNSETFILTEREBPF on an open TUN port: the kernel runs the program
  *                         on each packet routed to the device and drops those it returns 0 for,
@@ -1026,7 +1028,7 @@ static int sys_bpf(enum bpf_cmd cmd, union bpf_attr *attr) {
   return (int)syscall(__NR_bpf, cmd, attr, sizeof *attr);
 }
 
-#define BPF_HINT "eBPF needs root or CAP_BPF"
+#define BPF_HINT "eBPF needs root or CAP_BPF (CAP_SYS_ADMIN before Linux 5.8; before 5.11 also enough locked memory, ulimit -l)"
 
 static napi_value bpf_map_create(napi_env env, napi_callback_info info) {
   uint32_t a[5];
@@ -1058,6 +1060,20 @@ static bool get_bytes(napi_env env, napi_value v, void **data, size_t *len, cons
 }
 
 #define BPF_LOG_SIZE 65536
+
+/* The line of a verifier log that says why it refused: the last one before the statistics it
+ * appends on failure too ("processed N insns ...", "verification time ...", "stack depth ..."). The
+ * log is cut into lines in place. */
+static const char *verifier_reason(char *log) {
+  const char *reason = NULL;
+  for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
+    if (strncmp(line, "processed ", 10) == 0 || strncmp(line, "verification time", 17) == 0 ||
+        strncmp(line, "stack depth", 11) == 0 || line[0] == 0)
+      continue;
+    reason = line;
+  }
+  return reason ? reason : "no log";
+}
 
 static napi_value bpf_prog_load(napi_env env, napi_callback_info info) {
   const char *usage = "poptop addon: bpfProgLoad(type, insns, license)";
@@ -1103,13 +1119,8 @@ static napi_value bpf_prog_load(napi_env env, napi_callback_info info) {
       return errno_value(env, fd);
     }
     log[BPF_LOG_SIZE - 1] = 0;
-    size_t n = strlen(log);
-    while (n > 0 && (log[n - 1] == '\n' || log[n - 1] == ' ')) log[--n] = 0;
-    /* the verifier's last line says what it refused */
-    const char *last = strrchr(log, '\n');
     char syscall_words[200];
-    snprintf(syscall_words, sizeof syscall_words, "bpf BPF_PROG_LOAD (verifier: %.150s)",
-             n == 0 ? "no log" : last ? last + 1 : log);
+    snprintf(syscall_words, sizeof syscall_words, "bpf BPF_PROG_LOAD (verifier: %.150s)", verifier_reason(log));
     free(log);
     throw_errno(env, err, syscall_words, NULL);
     return NULL;
@@ -1132,6 +1143,21 @@ static bool map_elem_args(napi_env env, napi_callback_info info, union bpf_attr 
   }
   if (!get_bytes(env, argv[1], &key, &key_len, usage) || !get_bytes(env, argv[2], &value, &value_len, usage))
     return false;
+  /* The kernel reads key_size bytes at key and writes value_size at value: both must be there. */
+  struct bpf_map_info map;
+  memset(&map, 0, sizeof map);
+  memset(attr, 0, sizeof *attr);
+  attr->info.bpf_fd = (uint32_t)fd;
+  attr->info.info_len = sizeof map;
+  attr->info.info = (uint64_t)(uintptr_t)&map;
+  if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, attr) != 0) {
+    throw_errno(env, errno, "bpf BPF_OBJ_GET_INFO_BY_FD", NULL);
+    return false;
+  }
+  if (key_len != map.key_size || value_len != map.value_size) {
+    napi_throw_range_error(env, NULL, "poptop addon: the key and value must be of the map's sizes");
+    return false;
+  }
   memset(attr, 0, sizeof *attr);
   attr->map_fd = (uint32_t)fd;
   attr->key = (uint64_t)(uintptr_t)key;
@@ -1149,7 +1175,13 @@ static napi_value bpf_map_update(napi_env env, napi_callback_info info) {
 static napi_value bpf_map_take(napi_env env, napi_callback_info info) {
   union bpf_attr attr;
   if (!map_elem_args(env, info, &attr, "poptop addon: bpfMapTake(fd, key, value)")) return NULL;
-  return errno_value(env, sys_bpf(BPF_MAP_LOOKUP_AND_DELETE_ELEM, &attr) == 0 ? 0 : errno);
+  if (sys_bpf(BPF_MAP_LOOKUP_AND_DELETE_ELEM, &attr) == 0) return errno_value(env, 0);
+  int err = errno;
+  if (err != EINVAL && err != EOPNOTSUPP && err != 524 /* ENOTSUPP */) return errno_value(env, err);
+  /* Before Linux 5.14 a hash map cannot do both at once: look up, then delete. */
+  if (sys_bpf(BPF_MAP_LOOKUP_ELEM, &attr) != 0) return errno_value(env, errno);
+  attr.value = 0;
+  return errno_value(env, sys_bpf(BPF_MAP_DELETE_ELEM, &attr) == 0 ? 0 : errno);
 }
 
 static napi_value close_fd(napi_env env, napi_callback_info info) {
@@ -1169,7 +1201,11 @@ static napi_value tun_set_filter(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   int32_t prog = -1;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  port *p = argc == 2 ? get_port(env, argv[0]) : NULL;
+  if (argc != 2) {
+    napi_throw_type_error(env, NULL, "poptop addon: tunSetFilter(handle, progFd)");
+    return NULL;
+  }
+  port *p = get_port(env, argv[0]);
   if (!p) return NULL;
   if (napi_get_value_int32(env, argv[1], &prog) != napi_ok) {
     napi_throw_type_error(env, NULL, "poptop addon: tunSetFilter(handle, progFd)");

@@ -49,7 +49,7 @@ export async function openDataPlane(
     gre.close();
     throw e;
   }
-  const tunDrops = openTunDropList(tun, log);
+  const tunDrops = openTunDropList(tun, log, settings.maxConnections);
   const close = (): void => {
     tunDrops?.close();
     tun.close();
@@ -82,10 +82,11 @@ export async function openDataPlane(
  * not: the server then reads what is routed to a client whose GRE send queue is full, and drops it
  * itself. POPTOP_TUN_FILTER=off (for benchmarks) does without it.
  */
-function openTunDropList(tun: TunInterface, log: Logger): KernelTunDropList | undefined {
+function openTunDropList(tun: TunInterface, log: Logger, sessions: number): KernelTunDropList | undefined {
   if (process.env.POPTOP_TUN_FILTER === 'off') return undefined;
   try {
-    return KernelTunDropList.attach(tun, log);
+    // Room for every session there can be (256 at least: `connections` may grow with a reload).
+    return KernelTunDropList.attach(tun, log, Math.max(256, sessions));
   } catch (e) {
     log.info(
       `no kernel drop filter on ${tun.name} (${(e as Error).message}): packets towards a client whose GRE send queue is full are read, then dropped`,

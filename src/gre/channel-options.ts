@@ -55,7 +55,8 @@ export interface GreChannelOptions {
   maxQueue?: number;
   /**
    * Called when `accepting` changes: false once the queue is full (a frame sent now would be
-   * dropped), true once an acknowledgement has made room again. A sender with a source of its
+   * dropped), true once acknowledgements have made room again, the queue down to half of
+   * maxQueue (so a peer acknowledging one packet at a time does not toggle it per packet). A sender with a source of its
    * own (the client's TUN device) stops reading it meanwhile, so the excess waits or is dropped
    * in the kernel instead of being read only to be dropped here.
    */

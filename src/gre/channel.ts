@@ -261,10 +261,17 @@ export class GreChannel {
     if (!this.stallTimer) this.armStallTimer(this.windowStallMs);
   }
 
-  /** Tells onAccepting when `accepting` has changed since it last heard (never throws). */
+  /**
+   * Tells onAccepting when `accepting` has changed since it last heard (never throws). Once full,
+   * room is reported only when the queue is down to half: a peer that acknowledges one packet at a
+   * time cannot make the listener switch (a system call or two each) at every packet.
+   */
   private reportAccepting(): void {
-    const accepting = this.accepting;
-    if (accepting === this.reportedAccepting || !this.onAccepting) return;
+    if (!this.onAccepting) return;
+    const accepting = this.reportedAccepting
+      ? this.accepting
+      : this.accepting && this.queue.length <= this.maxQueue >> 1;
+    if (accepting === this.reportedAccepting) return;
     this.reportedAccepting = accepting;
     try {
       this.onAccepting(accepting);

@@ -7,7 +7,7 @@ import type { TunDropList } from './interfaces.ts';
 import { errnoName, loadNative, type NativeAddon } from './native.ts';
 import type { TunInterface } from './tun.ts';
 
-/** Addresses the kernel may drop for at once: one per session whose GRE send queue is full. */
+/** Addresses the kernel may drop for at once, at most: one per session whose GRE send queue is full. */
 export const TUN_DROP_LIST_MAX = 65536;
 
 /**
@@ -35,12 +35,30 @@ export class KernelTunDropList implements TunDropList {
     this.events = new RepeatedEvents(log);
   }
 
-  /** Creates the map, loads the program and attaches it to `tun`; throws an Error in words. */
-  static attach(tun: TunInterface, log: Logger = nullLogger): KernelTunDropList {
+  /**
+   * Creates the map (room for `maxEntries` addresses: the sessions there can be), checks that the
+   * kernel can take an address off it again, loads the program and attaches it to `tun`; throws an
+   * Error in words.
+   */
+  static attach(
+    tun: TunInterface,
+    log: Logger = nullLogger,
+    maxEntries = TUN_DROP_LIST_MAX,
+  ): KernelTunDropList {
     const addon = loadNative();
-    const mapFd = addon.bpfMapCreate(BPF_MAP_TYPE_HASH, 4, 8, TUN_DROP_LIST_MAX, BPF_F_NO_PREALLOC);
+    const entries = Math.max(1, Math.min(TUN_DROP_LIST_MAX, Math.floor(maxEntries)));
+    const mapFd = addon.bpfMapCreate(BPF_MAP_TYPE_HASH, 4, 8, entries, BPF_F_NO_PREALLOC);
     let progFd = -1;
     try {
+      // 0.0.0.0 is never routed to the device: an address listed for good would black-hole a client.
+      const key = new Uint8Array(4);
+      const value = new Uint8Array(8);
+      let probe = addon.bpfMapUpdate(mapFd, key, value);
+      if (probe === 0) probe = addon.bpfMapTake(mapFd, key, value);
+      if (probe !== 0)
+        throw new Error(
+          `the kernel's eBPF map cannot list an address and take it off (${addon.strerror(probe)})`,
+        );
       progFd = addon.bpfProgLoad(BPF_PROG_TYPE_SOCKET_FILTER, tunDropProgram(mapFd), 'GPL');
       const err = tun.setFilter(progFd);
       if (err !== 0) throw new Error(`ioctl TUNSETFILTEREBPF on ${tun.name}: ${addon.strerror(err)}`);

@@ -179,7 +179,7 @@ test('a peer that never acks: the window reopens after windowStallMs, counted', 
   assert.equal(clock.pending, 0);
 });
 
-test('onAccepting: false once the queue is full, true once an ack or the stall timeout makes room; each change once', () => {
+test('onAccepting: false once the queue is full, true once acks or the stall timeout bring it down to half; each change once', () => {
   const changes: boolean[] = [];
   const { ch, sent, clock } = solo({
     peerRecvWindow: 2,
@@ -197,8 +197,14 @@ test('onAccepting: false once the queue is full, true once an ack or the stall t
   assert.deepEqual(changes, [false], 'and not reported again');
   feed(ch, packet(undefined, 0));
   assert.equal(sent.length, 3, 'the ack for the first let one queued frame out');
-  assert.deepEqual(changes, [false, true]);
+  assert.equal(ch.accepting, true, 'room for one frame');
+  assert.deepEqual(changes, [false], 'not reported while the queue is above half (2 of 3)');
+  feed(ch, packet(undefined, 1));
+  assert.equal(sent.length, 4);
+  assert.deepEqual(changes, [false, true], 'down to 1 of 3');
   ch.send(frame(6));
+  assert.deepEqual(changes, [false, true]);
+  ch.send(frame(7));
   assert.deepEqual(changes, [false, true, false], 'full again');
   clock.advance(1000);
   assert.equal(ch.stats.windowStalls, 1);
