@@ -75,4 +75,11 @@ export class TokenBucket {
     this.tokens -= bytes;
     return true;
   }
+
+  /** Milliseconds until the bucket holds half its burst again (0 if it does), at least 1 when not. */
+  msUntilHalf(nowMs: number): number {
+    const tokens = Math.min(this.burst, this.tokens + Math.max(0, nowMs - this.last) * this.bytesPerMs);
+    const missing = this.burst / 2 - tokens;
+    return missing <= 0 ? 0 : Math.max(1, Math.ceil(missing / this.bytesPerMs));
+  }
 }

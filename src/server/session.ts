@@ -145,6 +145,10 @@ export interface SessionInfo {
 
 const KILL_GRACE_MS = 10_000;
 /** After the call is up, how long without any GRE from the peer before the log says so. */
+/** Reasons for our address to be in the host's TUN drop list: the GRE send queue is full; the down rate limit is spent. */
+const TUN_DROP_QUEUE = 1;
+const TUN_DROP_RATE = 2;
+
 export const GRE_SILENCE_MS = 5000;
 
 /**
@@ -171,8 +175,13 @@ export class Session implements GreEndpoint {
   /** The leased address, from authentication on. */
   private ip: IPv4 | undefined;
   private addressBound = false;
-  /** Our address while it is in the host's TUN drop list (GRE send queue full). */
+  /** Why our address should be in the host's TUN drop list (TUN_DROP_* bits); 0: it should not. */
+  private tunDropWhy = 0;
+  /** Our address while it is in the list, and the reasons it was listed for. */
   private tunDropListed: IPv4 | undefined;
+  private tunDropListedFor = 0;
+  /** Ends the TUN_DROP_RATE reason once the down bucket has refilled to half. */
+  private rateRefill: TimerHandle | undefined;
   private mppe: string | undefined;
   private upAt: number | undefined;
   private dns: IPv4[] = [];
@@ -267,6 +276,7 @@ export class Session implements GreEndpoint {
     if (!this.tunnel) return;
     if (this.down && !this.down.take(packet.length, this.host.clock.now())) {
       this.rateLimited('towards the client');
+      this.rateSpent(this.down);
       return;
     }
     this.counters.packetsOut++;
@@ -408,24 +418,52 @@ export class Session implements GreEndpoint {
    * client (Framed-Route) are not listed: they are still read, then dropped before encryption.
    */
   private onAccepting(accepting: boolean): void {
+    this.wantTunDrops(TUN_DROP_QUEUE, !accepting);
+  }
+
+  /**
+   * The down rate limit is spent: the kernel drops what is routed to us until the bucket has
+   * refilled to half (a flood towards a limited client then costs no reads, and cannot fill the
+   * device's queue that every session shares).
+   */
+  private rateSpent(bucket: TokenBucket): void {
+    if (!this.host.tunDrops || this.tunDropWhy & TUN_DROP_RATE) return;
+    this.wantTunDrops(TUN_DROP_RATE, true);
+    this.rateRefill = this.host.clock.setTimer(bucket.msUntilHalf(this.host.clock.now()), () => {
+      this.rateRefill = undefined;
+      this.wantTunDrops(TUN_DROP_RATE, false);
+    });
+  }
+
+  /** Sets or clears one reason; the address is listed while any holds (once it is bound to us). */
+  private wantTunDrops(reason: number, on: boolean): void {
     const list = this.host.tunDrops;
     if (!list) return;
-    if (accepting) this.unlistTunDrops();
+    this.tunDropWhy = on ? this.tunDropWhy | reason : this.tunDropWhy & ~reason;
+    if (this.tunDropWhy === 0) this.unlistTunDrops();
     else if (
       this.tunDropListed === undefined &&
       this.addressBound &&
       this.ip !== undefined &&
       list.add(this.ip)
-    )
+    ) {
       this.tunDropListed = this.ip;
+      this.tunDropListedFor = this.tunDropWhy;
+    }
   }
 
+  /** Off the list (every reason cleared): the kernel's count joins ours, under the reason listed for. */
   private unlistTunDrops(): void {
+    this.tunDropWhy = 0;
+    this.rateRefill?.cancel();
+    this.rateRefill = undefined;
     const ip = this.tunDropListed;
     if (ip === undefined) return;
     this.tunDropListed = undefined;
     const dropped = this.host.tunDrops?.remove(ip) ?? 0;
-    if (dropped > 0) this.tunnel?.countSendQueueDrops(dropped);
+    if (dropped === 0) return;
+    if (this.tunDropListedFor & TUN_DROP_RATE) this.rateLimited('towards the client', dropped);
+    else this.tunnel?.countSendQueueDrops(dropped);
   }
 
   /** The FAQ's "LCP: timeout sending Config-Requests" / Windows 619, said once per session. */
@@ -638,9 +676,11 @@ export class Session implements GreEndpoint {
   }
 
   /** Counted; logged the first time and then at every thousandth, never per packet. */
-  private rateLimited(direction: string): void {
-    const n = ++this.counters.rateLimited;
-    if (n === 1 || n % 1000 === 0) this.log.info(`rate limit: dropping packets ${direction} (${n} so far)`);
+  private rateLimited(direction: string, count = 1): void {
+    const before = this.counters.rateLimited;
+    const n = (this.counters.rateLimited += count);
+    if (before === 0 || Math.floor(n / 1000) > Math.floor(before / 1000))
+      this.log.info(`rate limit: dropping packets ${direction} (${n} so far)`);
   }
 
   private onIpFromPeer(packet: Uint8Array): void {

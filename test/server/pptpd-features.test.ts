@@ -185,6 +185,49 @@ test('rate-limit from the secrets entry polices the client: a burst passes, the 
   }
 });
 
+test('a down rate limit, spent: the address is in the TUN drop list until the bucket has refilled to half, and the kernel drops count as rate-limited', async () => {
+  const bench = await startServer(
+    serverSettings({
+      credentials: new StaticCredentials([
+        { ...credential('alice', 'alice-secret'), rateLimit: { downBps: 200_000, upBps: 0 } },
+      ]),
+    }),
+  );
+  try {
+    const c = startClient(bench, { user: 'alice', password: 'alice-secret' });
+    await within(c.up, 5000, 'up');
+    const session = bench.server.find('alice')[0]!;
+    const rateLimited = () => (session.traffic as unknown as { rateLimited: number }).rateLimited;
+    let unread = 0;
+    // 100 packets of 1,028 octets in one turn: the burst (16 KiB) lets about 15 through.
+    for (let i = 0; i < 100; i++)
+      if (!bench.tun.inject(udpPacket(ip('192.0.2.99'), ip('10.77.0.10'), new Uint8Array(1000).fill(0xaa))))
+        unread++;
+    assert.deepEqual(bench.tunDrops.changes, ['+10.77.0.10'], 'listed once the bucket was spent');
+    assert.ok(unread >= 80, `${unread} dropped unread`);
+    assert.equal(rateLimited(), 1, 'one read and dropped here, the rest in the kernel');
+    // 200 kbit/s refills half of 16 KiB in about 300 ms.
+    await waitFor(() => bench.tunDrops.changes.length === 2, 2000, 'the bucket to refill');
+    assert.deepEqual(bench.tunDrops.changes, ['+10.77.0.10', '-10.77.0.10']);
+    assert.equal(rateLimited(), 1 + unread, 'the kernel drops joined the count');
+    await waitFor(
+      () => c.tun.written.filter((p) => p[28] === 0xaa).length === 99 - unread,
+      2000,
+      'the burst',
+    );
+    assert.ok(
+      bench.log.has(/rate limit: dropping packets towards the client \(1 so far\)/),
+      bench.log.text(),
+    );
+    // Refilled: packets pass again.
+    assert.ok(bench.tun.inject(udpPacket(ip('192.0.2.99'), ip('10.77.0.10'), new Uint8Array([0xbb]))));
+    await waitFor(() => c.tun.written.some((p) => p[28] === 0xbb), 2000, 'a packet after the refill');
+    await c.client.close();
+  } finally {
+    await bench.close();
+  }
+});
+
 test("the closing line of a session says why in a person's words as well as the detail", async () => {
   const bench = await startServer();
   try {
