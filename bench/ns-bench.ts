@@ -23,12 +23,25 @@ import {
 export async function benchServer(
   topo: Topology,
   n: number,
-  o: { tun: string; pool: number; env?: NodeJS.ProcessEnv; nodeArgs?: string[]; extra?: string[] },
+  o: {
+    tun: string;
+    pool: number;
+    env?: NodeJS.ProcessEnv;
+    nodeArgs?: string[];
+    extra?: string[];
+    /** More pppd options lines (e.g. `rate-limit 50M`). */
+    options?: string[];
+  },
 ): Promise<{ server: NsProcess; control: string }> {
   const conf = writeServerConfig(topo.dir, {
     remoteip: Array.from({ length: Math.ceil(n / 250) }, (_, i) => `10.${o.pool}.${i}.1-250`).join(','),
     users: [{ user: 'load', password: 'load-pw' }],
-    options: ['lcp-echo-interval 30', 'ip-up-script /nonexistent', 'ip-down-script /nonexistent'],
+    options: [
+      'lcp-echo-interval 30',
+      'ip-up-script /nonexistent',
+      'ip-down-script /nonexistent',
+      ...(o.options ?? []),
+    ],
   });
   const cap = n + 100;
   appendFileSync(

@@ -2,7 +2,7 @@
  * TCP throughput through a poptop tunnel beside plain veth, in one run (root; run
  * `npx tsc -p tsconfig.build.json` first; needs iperf3):
  *
- *   node --import tsx bench/throughput.ts [--seconds S]
+ *   node --import tsx bench/throughput.ts [--seconds S] [--udp-rate M] [--rate-limit R]
  *
  * `poptop serve` in one namespace and `poptop connect` (MS-CHAPv2 + MPPE-128 stateless) in
  * another, the two joined by a veth pair and a bridge. iperf3 runs S seconds (default 5) each way:
@@ -19,7 +19,8 @@
  * where the excess went, in packets: what iperf3 sent, what the kernel dropped at the sending
  * side's TUN device (its queue full while poptop does not read it), what the sending poptop read
  * (and sent or dropped itself, before encrypting, when the GRE send queue was full), and what
- * iperf3 received.
+ * iperf3 received. `--rate-limit R` gives the user a rate limit (e.g. 50M): the UDP runs then show
+ * what policing an overload costs.
  */
 import { NsProcess, POPTOP, sh } from '../test/e2e/netns.ts';
 import { benchArgs, benchServer, benchStatus, inTopology, processCpu } from './ns-bench.ts';
@@ -27,6 +28,8 @@ import { benchArgs, benchServer, benchStatus, inTopology, processCpu } from './n
 const { opt } = benchArgs(process.argv.slice(2));
 const seconds = Math.max(1, Math.min(60, Number(opt('--seconds', '5'))));
 const udpRate = Number.parseFloat(opt('--udp-rate', '300'));
+/** `--rate-limit R`: the user's rate limit (pppd options `rate-limit R`), e.g. 50M; none by default. */
+const rateLimit = opt('--rate-limit', '');
 /** UDP payload: an IP packet of 1328 octets fits the tunnel's MTU (1396) with room to spare. */
 const UDP_LENGTH = 1300;
 
@@ -116,7 +119,11 @@ interface UdpRow {
 }
 
 const rows = await inTopology(`${process.pid % 10000}t`, async (topo, keep) => {
-  const { server, control } = await benchServer(topo, 4, { tun: 'ptthr0', pool: 79 });
+  const { server, control } = await benchServer(topo, 4, {
+    tun: 'ptthr0',
+    pool: 79,
+    ...(rateLimit ? { options: [`rate-limit ${rateLimit}`] } : {}),
+  });
   keep(server);
   const client = keep(
     new NsProcess(

@@ -49,6 +49,9 @@ export function formatRate(bps: number): string {
   return `${Math.round(bps / 1000)} kbit/s`;
 }
 
+/** See TokenBucket.msUntilRefilled: about 24 full-size packets. */
+const REFILL_BYTES = 32 * 1024;
+
 /** Token bucket policing one direction: `rateBps` bits per second, bursts of `burstBytes`. */
 export class TokenBucket {
   private readonly bytesPerMs: number;
@@ -76,10 +79,13 @@ export class TokenBucket {
     return true;
   }
 
-  /** Milliseconds until the bucket holds half its burst again (0 if it does), at least 1 when not. */
-  msUntilHalf(nowMs: number): number {
+  /**
+   * Milliseconds until the bucket holds REFILL_BYTES again (half its burst if that is less): 0 if it
+   * does, at least 1 when not. What passes at once after that fits in a GRE window (64 packets).
+   */
+  msUntilRefilled(nowMs: number): number {
     const tokens = Math.min(this.burst, this.tokens + Math.max(0, nowMs - this.last) * this.bytesPerMs);
-    const missing = this.burst / 2 - tokens;
+    const missing = Math.min(REFILL_BYTES, this.burst / 2) - tokens;
     return missing <= 0 ? 0 : Math.max(1, Math.ceil(missing / this.bytesPerMs));
   }
 }

@@ -180,7 +180,7 @@ export class Session implements GreEndpoint {
   /** Our address while it is in the list, and the reasons it was listed for. */
   private tunDropListed: IPv4 | undefined;
   private tunDropListedFor = 0;
-  /** Ends the TUN_DROP_RATE reason once the down bucket has refilled to half. */
+  /** Ends the TUN_DROP_RATE reason once the down bucket has refilled (msUntilRefilled). */
   private rateRefill: TimerHandle | undefined;
   private mppe: string | undefined;
   private upAt: number | undefined;
@@ -423,13 +423,14 @@ export class Session implements GreEndpoint {
 
   /**
    * The down rate limit is spent: the kernel drops what is routed to us until the bucket has
-   * refilled to half (a flood towards a limited client then costs no reads, and cannot fill the
-   * device's queue that every session shares).
+   * refilled a little (TokenBucket.msUntilRefilled: 32 KiB, so that what then passes at once fits
+   * the GRE window), and a flood towards a limited client costs no reads and cannot fill the
+   * device's queue that every session shares.
    */
   private rateSpent(bucket: TokenBucket): void {
     if (!this.host.tunDrops || this.tunDropWhy & TUN_DROP_RATE) return;
     this.wantTunDrops(TUN_DROP_RATE, true);
-    this.rateRefill = this.host.clock.setTimer(bucket.msUntilHalf(this.host.clock.now()), () => {
+    this.rateRefill = this.host.clock.setTimer(bucket.msUntilRefilled(this.host.clock.now()), () => {
       this.rateRefill = undefined;
       this.wantTunDrops(TUN_DROP_RATE, false);
     });

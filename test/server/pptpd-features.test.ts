@@ -185,7 +185,7 @@ test('rate-limit from the secrets entry polices the client: a burst passes, the 
   }
 });
 
-test('a down rate limit, spent: the address is in the TUN drop list until the bucket has refilled to half, and the kernel drops count as rate-limited', async () => {
+test('a down rate limit, spent: the address is in the TUN drop list until the bucket has refilled (half of its 16 KiB here), and the kernel drops count as rate-limited', async () => {
   const bench = await startServer(
     serverSettings({
       credentials: new StaticCredentials([
