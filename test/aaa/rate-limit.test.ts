@@ -52,3 +52,15 @@ test('chap-secrets: "-- rate-limit DOWN/UP" per user; other per-user options are
     text.join('\n'),
   );
 });
+
+test('TokenBucket.msUntilRefilled: until 32 KiB are back, or half the burst when that is less', () => {
+  const slow = new TokenBucket(200_000, 0); // 25 octets per ms, burst 16 KiB
+  assert.equal(slow.msUntilRefilled(0), 0, 'full');
+  assert.ok(slow.take(16_384, 0));
+  assert.equal(slow.msUntilRefilled(0), Math.ceil(8192 / 25), 'half of 16 KiB');
+  assert.equal(slow.msUntilRefilled(100), Math.ceil((8192 - 2500) / 25), 'what came back counts');
+  const fast = new TokenBucket(50_000_000, 0); // 6,250 octets per ms, burst 625,000
+  assert.ok(fast.take(625_000, 0));
+  assert.equal(fast.msUntilRefilled(0), Math.ceil(32_768 / 6250));
+  assert.equal(fast.msUntilRefilled(6), 0);
+});
