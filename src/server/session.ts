@@ -80,7 +80,7 @@ export interface SessionHost {
   readonly tun: TunDevice;
   /**
    * The kernel's drop list for the TUN device (net/tun-filter.ts), when it could be set up: a
-   * session lists its address while its GRE send queue is full.
+   * session lists its address while its GRE send queue is full or its down rate limit is spent.
    */
   readonly tunDrops?: TunDropList | undefined;
   readonly system: SystemOps;
@@ -144,11 +144,10 @@ export interface SessionInfo {
 }
 
 const KILL_GRACE_MS = 10_000;
-/** After the call is up, how long without any GRE from the peer before the log says so. */
 /** Reasons for our address to be in the host's TUN drop list: the GRE send queue is full; the down rate limit is spent. */
 const TUN_DROP_QUEUE = 1;
 const TUN_DROP_RATE = 2;
-
+/** After the call is up, how long without any GRE from the peer before the log says so. */
 export const GRE_SILENCE_MS = 5000;
 
 /**
@@ -276,7 +275,7 @@ export class Session implements GreEndpoint {
     if (!this.tunnel) return;
     if (this.down && !this.down.take(packet.length, this.host.clock.now())) {
       this.rateLimited('towards the client');
-      this.rateSpent(this.down);
+      this.rateSpent(this.down, packet.length);
       return;
     }
     this.counters.packetsOut++;
@@ -423,14 +422,14 @@ export class Session implements GreEndpoint {
 
   /**
    * The down rate limit is spent: the kernel drops what is routed to us until the bucket has
-   * refilled a little (TokenBucket.msUntilRefilled: 32 KiB, so that what then passes at once fits
-   * the GRE window), and a flood towards a limited client costs no reads and cannot fill the
+   * refilled a little (TokenBucket.msUntilRefilled, so that what then passes at once fits the GRE
+   * window, and a slow client is not kept waiting long), and a flood towards a limited client costs no reads and cannot fill the
    * device's queue that every session shares.
    */
-  private rateSpent(bucket: TokenBucket): void {
+  private rateSpent(bucket: TokenBucket, refused: number): void {
     if (!this.host.tunDrops || this.tunDropWhy & TUN_DROP_RATE) return;
     this.wantTunDrops(TUN_DROP_RATE, true);
-    this.rateRefill = this.host.clock.setTimer(bucket.msUntilRefilled(this.host.clock.now()), () => {
+    this.rateRefill = this.host.clock.setTimer(bucket.msUntilRefilled(this.host.clock.now(), refused), () => {
       this.rateRefill = undefined;
       this.wantTunDrops(TUN_DROP_RATE, false);
     });
@@ -442,12 +441,14 @@ export class Session implements GreEndpoint {
     if (!list) return;
     this.tunDropWhy = on ? this.tunDropWhy | reason : this.tunDropWhy & ~reason;
     if (this.tunDropWhy === 0) this.unlistTunDrops();
-    else if (
-      this.tunDropListed === undefined &&
-      this.addressBound &&
-      this.ip !== undefined &&
-      list.add(this.ip)
-    ) {
+    else if (this.tunDropListed !== undefined) {
+      // Listed already, for other reasons: what the kernel dropped so far goes to those.
+      if (this.tunDropWhy !== this.tunDropListedFor) {
+        this.countTunDrops(list.remove(this.tunDropListed));
+        this.tunDropListedFor = this.tunDropWhy;
+        if (!list.add(this.tunDropListed)) this.tunDropListed = undefined;
+      }
+    } else if (this.addressBound && this.ip !== undefined && list.add(this.ip)) {
       this.tunDropListed = this.ip;
       this.tunDropListedFor = this.tunDropWhy;
     }
@@ -461,7 +462,11 @@ export class Session implements GreEndpoint {
     const ip = this.tunDropListed;
     if (ip === undefined) return;
     this.tunDropListed = undefined;
-    const dropped = this.host.tunDrops?.remove(ip) ?? 0;
+    this.countTunDrops(this.host.tunDrops?.remove(ip) ?? 0);
+  }
+
+  /** The kernel's drops for us, under the reason the address was listed for (the rate's first). */
+  private countTunDrops(dropped: number): void {
     if (dropped === 0) return;
     if (this.tunDropListedFor & TUN_DROP_RATE) this.rateLimited('towards the client', dropped);
     else this.tunnel?.countSendQueueDrops(dropped);
@@ -670,6 +675,12 @@ export class Session implements GreEndpoint {
 
   /** New limits for the running session (RADIUS CoA): fresh buckets; 0 removes a direction's limit. */
   setRateLimit(limit: RateLimit, why: string): void {
+    // A listing for the old bucket ends with it; the new one lists again once it is spent.
+    if (this.tunDropWhy & TUN_DROP_RATE) {
+      this.rateRefill?.cancel();
+      this.rateRefill = undefined;
+      this.wantTunDrops(TUN_DROP_RATE, false);
+    }
     const now = this.host.clock.now();
     this.down = limit.downBps > 0 ? new TokenBucket(limit.downBps, now) : undefined;
     this.up = limit.upBps > 0 ? new TokenBucket(limit.upBps, now) : undefined;
@@ -679,7 +690,8 @@ export class Session implements GreEndpoint {
   /** Counted; logged the first time and then at every thousandth, never per packet. */
   private rateLimited(direction: string, count = 1): void {
     const before = this.counters.rateLimited;
-    const n = (this.counters.rateLimited += count);
+    const n = before + count;
+    this.counters.rateLimited = n;
     if (before === 0 || Math.floor(n / 1000) > Math.floor(before / 1000))
       this.log.info(`rate limit: dropping packets ${direction} (${n} so far)`);
   }

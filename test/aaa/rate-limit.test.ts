@@ -53,12 +53,16 @@ test('chap-secrets: "-- rate-limit DOWN/UP" per user; other per-user options are
   );
 });
 
-test('TokenBucket.msUntilRefilled: until 32 KiB are back, or half the burst when that is less', () => {
+test('TokenBucket.msUntilRefilled: until 32 KiB, half the burst or 100 ms of traffic are back, whichever is least, and at least the packet refused', () => {
   const slow = new TokenBucket(200_000, 0); // 25 octets per ms, burst 16 KiB
   assert.equal(slow.msUntilRefilled(0), 0, 'full');
   assert.ok(slow.take(16_384, 0));
-  assert.equal(slow.msUntilRefilled(0), Math.ceil(8192 / 25), 'half of 16 KiB');
-  assert.equal(slow.msUntilRefilled(100), Math.ceil((8192 - 2500) / 25), 'what came back counts');
+  assert.equal(slow.msUntilRefilled(0), 100, '100 ms of traffic: 2,500 octets');
+  assert.equal(slow.msUntilRefilled(40), 60, 'what came back counts');
+  assert.equal(slow.msUntilRefilled(0, 4000), 160, 'room for the packet refused');
+  const medium = new TokenBucket(1_000_000, 0); // 125 octets per ms, burst 16 KiB
+  assert.ok(medium.take(16_384, 0));
+  assert.equal(medium.msUntilRefilled(0), Math.ceil(8192 / 125), 'half the burst');
   const fast = new TokenBucket(50_000_000, 0); // 6,250 octets per ms, burst 625,000
   assert.ok(fast.take(625_000, 0));
   assert.equal(fast.msUntilRefilled(0), Math.ceil(32_768 / 6250));

@@ -196,7 +196,12 @@ test('netlink: host routes with an MTU, replace, delete (gone: false), subnet ro
   assert.equal(r.lan, 'ptnl0');
   assert.equal(r.peer, null, 'a point-to-point peer is no LAN');
   assert.equal(r.noDevice, 'ENODEV: route to 10.9.0.7 via ptnone0: No such device');
-  assert.equal(r.fdsAfter, r.fdsBefore, 'no descriptor per change');
+  // Node itself opens and closes a few (its thread pool, io_uring on newer versions): a descriptor
+  // per change would add 200.
+  assert.ok(
+    (r.fdsAfter as number) <= (r.fdsBefore as number) + 8,
+    `no descriptor per change: ${r.fdsBefore} before, ${r.fdsAfter} after 200 adds and deletes`,
+  );
   assert.doesNotMatch(String(r.left), /10\.9\.1\./);
   assert.equal(await run.exit(), 0);
 });

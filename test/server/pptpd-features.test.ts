@@ -206,7 +206,7 @@ test('a down rate limit, spent: the address is in the TUN drop list until the bu
     assert.deepEqual(bench.tunDrops.changes, ['+10.77.0.10'], 'listed once the bucket was spent');
     assert.ok(unread >= 80, `${unread} dropped unread`);
     assert.equal(rateLimited(), 1, 'one read and dropped here, the rest in the kernel');
-    // 200 kbit/s refills half of 16 KiB in about 300 ms.
+    // 200 kbit/s refills 100 ms of traffic in 100 ms.
     await waitFor(() => bench.tunDrops.changes.length === 2, 2000, 'the bucket to refill');
     assert.deepEqual(bench.tunDrops.changes, ['+10.77.0.10', '-10.77.0.10']);
     assert.equal(rateLimited(), 1 + unread, 'the kernel drops joined the count');
@@ -222,6 +222,14 @@ test('a down rate limit, spent: the address is in the TUN drop list until the bu
     // Refilled: packets pass again.
     assert.ok(bench.tun.inject(udpPacket(ip('192.0.2.99'), ip('10.77.0.10'), new Uint8Array([0xbb]))));
     await waitFor(() => c.tun.written.some((p) => p[28] === 0xbb), 2000, 'a packet after the refill');
+    // Spent again, then a new limit (RADIUS CoA): the listing for the old bucket ends at once.
+    for (let i = 0; i < 100; i++)
+      bench.tun.inject(udpPacket(ip('192.0.2.99'), ip('10.77.0.10'), new Uint8Array(1000)));
+    assert.equal(bench.tunDrops.listed.size, 1);
+    session.setRateLimit({ downBps: 0, upBps: 0 }, 'test');
+    assert.equal(bench.tunDrops.listed.size, 0, 'off the list with the old bucket');
+    assert.deepEqual(bench.tunDrops.changes.slice(2), ['+10.77.0.10', '-10.77.0.10']);
+    assert.ok(bench.tun.inject(udpPacket(ip('192.0.2.99'), ip('10.77.0.10'), new Uint8Array([0xbc]))));
     await c.client.close();
   } finally {
     await bench.close();
