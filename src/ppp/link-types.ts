@@ -75,6 +75,8 @@ export type NcpDropReason =
   | 'outgoing packet larger than the MTU'
   | 'outgoing packet while its NCP is not open'
   | 'outgoing packet with the GRE send queue full'
+  /** Counted for the kernel, which dropped it unread (the server's TUN drop list). */
+  | 'outgoing packet with the GRE send queue full, dropped unread by the kernel'
   | 'unencrypted IPv4 with MPPE on'
   | 'unencrypted IPv6 with MPPE on';
 

@@ -114,10 +114,13 @@ export class TunnelCall {
 
   /**
    * IP packets for the peer that were dropped before they reached us because the GRE send queue
-   * was full (the server's TUN drop filter): counted as the link counts those it drops itself.
+   * was full (the server's TUN drop list): counted beside those the link drops itself.
    */
   countSendQueueDrops(count: number): void {
-    this.link?.countDrops('outgoing packet with the GRE send queue full', count);
+    this.link?.countDrops(
+      'outgoing packet with the GRE send queue full, dropped unread by the kernel',
+      count,
+    );
   }
 
   /** A GRE packet for our call id from the peer (GreDemux has checked both). */

@@ -9,6 +9,22 @@ import { Scenario } from './scenario.ts';
 
 let sc: Scenario;
 
+/**
+ * 1300-octet UDP datagrams to the discard port of argv[1], as fast as one process sends them, for
+ * 2 s and at most 400,000: far beyond what the tunnel carries.
+ */
+const UDP_FLOOD = `
+const s = require('node:dgram').createSocket('udp4');
+const payload = Buffer.alloc(1300);
+const end = Date.now() + 2000;
+let sent = 0;
+const burst = () => {
+  if (Date.now() > end || sent >= 400000) return s.close();
+  for (let i = 0; i < 200; i++, sent++) s.send(payload, 9, process.argv[1]);
+  setImmediate(burst);
+};
+burst();`;
+
 before(async () => {
   sc = new Scenario(3);
   await sc.startServer();
@@ -34,6 +50,21 @@ test('MS-CHAPv2 + MPPE-128 tunnel: ping both ways, 50 MB intact, static IP, pool
     const r = await sc.transfer(0, 50 * 1024 * 1024);
     assert.equal(r.received, r.sent);
   });
+
+  await t.test(
+    'an unpaced UDP flood towards the client: the server has the kernel drop the excess unread, counts it, and the tunnel carries traffic after',
+    async () => {
+      assert.doesNotMatch(sc.server!.output, /no kernel drop filter/, 'the eBPF drop list is on');
+      const flood = sc.spawn('flood', sc.topo.server, [process.execPath, '-e', UDP_FLOOD, aliceIp]);
+      assert.equal(await flood.exited(20_000), 0, flood.output);
+      await sc.server!.waitFor(
+        /\[s\d+ alice [^\]]*\] .*dropped PPP frame: outgoing packet with the GRE send queue full, dropped unread by the kernel/,
+        10_000,
+      );
+      assert.ok(sc.ping(sc.topo.clients[0]!, '10.77.0.1'), 'client -> server after the flood');
+      assert.ok(sc.ping(sc.topo.server, aliceIp), 'server -> client after the flood');
+    },
+  );
 
   await t.test('pool exhaustion is refused cleanly', async () => {
     const carol = sc.connect(2, 'carol', 'carol-pw');
