@@ -144,6 +144,10 @@ export interface SessionInfo {
 }
 
 const KILL_GRACE_MS = 10_000;
+/** The session's own drop reasons (layerDrops().session): its rate limit each way, its source check. */
+const RATE_LIMITED_DOWN = 'rate limit towards the client';
+const RATE_LIMITED_UP = 'rate limit from the client';
+const SPOOFED = 'source address not the one given to the client';
 /** Reasons for our address to be in the host's TUN drop list: the GRE send queue is full; the down rate limit is spent. */
 const TUN_DROP_QUEUE = 1;
 const TUN_DROP_RATE = 2;
@@ -204,7 +208,8 @@ export class Session implements GreEndpoint {
     packetsIn: 0,
     packetsOut: 0,
     spoofed: 0,
-    rateLimited: 0,
+    rateLimitedDown: 0,
+    rateLimitedUp: 0,
   };
   /** Rate limit buckets (aaa/rate-limit.ts), from authentication on when the user has a limit. */
   private down: TokenBucket | undefined;
@@ -274,7 +279,7 @@ export class Session implements GreEndpoint {
   sendIp(packet: Uint8Array, headroom = 0): void {
     if (!this.tunnel) return;
     if (this.down && !this.down.take(packet.length, this.host.clock.now())) {
-      this.rateLimited('towards the client');
+      this.rateLimited('down');
       this.rateSpent(this.down, packet.length);
       return;
     }
@@ -346,10 +351,25 @@ export class Session implements GreEndpoint {
   }
 
   /** Drops counted by this session's own layers, by reason (allocates: not for every packet). */
-  layerDrops(): { pptp: Record<string, number>; gre?: Record<string, number>; ppp?: Record<string, number> } {
+  layerDrops(): {
+    pptp: Record<string, number>;
+    gre?: Record<string, number>;
+    ppp?: Record<string, number>;
+    session?: Record<string, number>;
+  } {
     const t = this.tunnel;
     const data = t ? t.dropSnapshots() : this.dataPathDrops;
-    return { pptp: this.control.drops.snapshot(), ...data };
+    const out: ReturnType<Session['layerDrops']> = { pptp: this.control.drops.snapshot(), ...data };
+    const c = this.counters;
+    if (c.rateLimitedDown + c.rateLimitedUp + c.spoofed > 0) {
+      // The session's own policing: the rate limit each way and the source address check.
+      const own: Record<string, number> = {};
+      if (c.rateLimitedDown > 0) own[RATE_LIMITED_DOWN] = c.rateLimitedDown;
+      if (c.rateLimitedUp > 0) own[RATE_LIMITED_UP] = c.rateLimitedUp;
+      if (c.spoofed > 0) own[SPOOFED] = c.spoofed;
+      out.session = own;
+    }
+    return out;
   }
 
   info(): SessionInfo {
@@ -468,7 +488,7 @@ export class Session implements GreEndpoint {
   /** The kernel's drops for us, under the reason the address was listed for (the rate's first). */
   private countTunDrops(dropped: number): void {
     if (dropped === 0) return;
-    if (this.tunDropListedFor & TUN_DROP_RATE) this.rateLimited('towards the client', dropped);
+    if (this.tunDropListedFor & TUN_DROP_RATE) this.rateLimited('down', dropped);
     else this.tunnel?.countSendQueueDrops(dropped);
   }
 
@@ -688,12 +708,15 @@ export class Session implements GreEndpoint {
   }
 
   /** Counted; logged the first time and then at every thousandth, never per packet. */
-  private rateLimited(direction: string, count = 1): void {
-    const before = this.counters.rateLimited;
+  private rateLimited(direction: 'down' | 'up', count = 1): void {
+    const key = direction === 'down' ? 'rateLimitedDown' : 'rateLimitedUp';
+    const before = this.counters[key];
     const n = before + count;
-    this.counters.rateLimited = n;
+    this.counters[key] = n;
     if (before === 0 || Math.floor(n / 1000) > Math.floor(before / 1000))
-      this.log.info(`rate limit: dropping packets ${direction} (${n} so far)`);
+      this.log.info(
+        `rate limit: dropping packets ${direction === 'down' ? 'towards' : 'from'} the client (${n} so far)`,
+      );
   }
 
   private onIpFromPeer(packet: Uint8Array): void {
@@ -710,7 +733,7 @@ export class Session implements GreEndpoint {
       return;
     }
     if (this.up && !this.up.take(packet.length, this.host.clock.now())) {
-      this.rateLimited('from the client');
+      this.rateLimited('up');
       return;
     }
     this.counters.packetsIn++;

@@ -49,7 +49,7 @@ test('client and server: MS-CHAPv2 + MPPE-128, address from the pool, IP both wa
   }
 });
 
-test('a spoofed source address from the client is dropped', async () => {
+test('a spoofed source address from the client is dropped and counted', async () => {
   const bench = await startServer();
   try {
     const c = startClient(bench, { user: 'alice', password: 'alice-secret' });
@@ -59,6 +59,9 @@ test('a spoofed source address from the client is dropped', async () => {
     await waitFor(() => bench.tun.written.length > 0, 2000, 'the good packet');
     assert.equal(bench.tun.written.length, 1);
     assert.ok(bench.log.has('the client may only send from 10.77.0.10'));
+    // Counted among the session's drops (and so in the metrics' drops by layer and reason).
+    const session = bench.server.find('alice')[0]!;
+    assert.deepEqual(session.layerDrops().session, { 'source address not the one given to the client': 1 });
     await c.client.close();
   } finally {
     await bench.close();

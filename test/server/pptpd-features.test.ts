@@ -197,7 +197,7 @@ test('a down rate limit, spent: the address is in the TUN drop list until the bu
     const c = startClient(bench, { user: 'alice', password: 'alice-secret' });
     await within(c.up, 5000, 'up');
     const session = bench.server.find('alice')[0]!;
-    const rateLimited = () => (session.traffic as unknown as { rateLimited: number }).rateLimited;
+    const rateLimited = () => session.layerDrops().session?.['rate limit towards the client'] ?? 0;
     let unread = 0;
     // 100 packets of 1,028 octets in one turn: the burst (16 KiB) lets about 15 through.
     for (let i = 0; i < 100; i++)
