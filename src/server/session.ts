@@ -433,7 +433,7 @@ export class Session implements GreEndpoint {
   /**
    * The GRE send queue is full (or has room again): while it is full, have the kernel drop what is
    * routed to our address, unread, rather than read each packet to drop it here; the kernel's count
-   * joins the link's drops when the address comes off the list. Packets for subnets behind the
+   * joins the link's drops (a reason of its own) when the address comes off the list. Packets for subnets behind the
    * client (Framed-Route) are not listed: they are still read, then dropped before encryption.
    */
   private onAccepting(accepting: boolean): void {
@@ -442,9 +442,9 @@ export class Session implements GreEndpoint {
 
   /**
    * The down rate limit is spent: the kernel drops what is routed to us until the bucket has
-   * refilled a little (TokenBucket.msUntilRefilled, so that what then passes at once fits the GRE
-   * window, and a slow client is not kept waiting long), and a flood towards a limited client costs no reads and cannot fill the
-   * device's queue that every session shares.
+   * refilled a little (TokenBucket.msUntilRefilled: what then passes at once fits the GRE window,
+   * and a slow client is not kept waiting long). A flood towards a limited client then costs no
+   * reads and cannot fill the device's queue that every session shares.
    */
   private rateSpent(bucket: TokenBucket, refused: number): void {
     if (!this.host.tunDrops || this.tunDropWhy & TUN_DROP_RATE) return;
