@@ -11,6 +11,25 @@ import type { TunInterface } from './tun.ts';
 export const TUN_DROP_LIST_MAX = 65536;
 
 /**
+ * Whether this process may set up the drop list: creates a map and loads the program, then closes
+ * both (no device needed). Undefined when it may, or why not, in words (`poptop doctor`).
+ */
+export function probeTunDropList(): string | undefined {
+  let addon: NativeAddon;
+  let mapFd = -1;
+  try {
+    addon = loadNative();
+    mapFd = addon.bpfMapCreate(BPF_MAP_TYPE_HASH, 4, 8, 1, BPF_F_NO_PREALLOC);
+    addon.closeFd(addon.bpfProgLoad(BPF_PROG_TYPE_SOCKET_FILTER, tunDropProgram(mapFd), 'GPL'));
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  } finally {
+    if (mapFd >= 0) loadNative().closeFd(mapFd);
+  }
+}
+
+/**
  * The kernel half of TunDropList: an eBPF filter on the TUN device (net/ebpf.ts tunDropProgram)
  * and the hash map it reads, address → packets dropped. While an address is in the map the kernel
  * drops what is routed to it before queueing it for us, so a flood towards one client whose GRE

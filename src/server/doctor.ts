@@ -3,6 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { parseChapSecrets } from '../config/chap-secrets-file.ts';
 import { formatIssue } from '../config/issues.ts';
+import { probeTunDropList } from '../net/tun-filter.ts';
 import { escapeControls } from '../util/escape.ts';
 import { formatIPv4, type IPv4, parseIPv4 } from '../wire/ip.ts';
 
@@ -42,6 +43,8 @@ export interface DoctorHost {
   run(cmd: string, args: string[]): { code: number; stdout: string } | undefined;
   /** The host's IPv4 addresses. */
   interfaces(): HostInterface[];
+  /** Whether the TUN drop list can be set up here: undefined if so, else why not (absent: not checked). */
+  tunDropList?(): string | undefined;
 }
 
 /** What of the configuration the checks look at (server/settings.ts has it, plus the secrets path). */
@@ -460,6 +463,29 @@ export function checkTun(host: DoctorHost): Finding[] {
   ];
 }
 
+/** The kernel drop list (net/tun-filter.ts): without it the server still works, at more CPU under a flood. */
+export function checkTunFilter(host: DoctorHost): Finding[] {
+  if (!host.tunDropList) return [];
+  const why = host.tunDropList();
+  if (why === undefined)
+    return [
+      {
+        check: 'tun-filter',
+        level: 'ok',
+        message:
+          'the kernel takes the eBPF drop filter: a flood towards one client is dropped before it is read',
+      },
+    ];
+  return [
+    {
+      check: 'tun-filter',
+      level: 'info',
+      message: `no eBPF drop filter (${why}): a flood towards one client, or beyond its rate limit, is read before it is dropped (more CPU, and the TUN queue all sessions share can fill)`,
+      fix: 'run as root or with CAP_BPF (Docker: --cap-add BPF; before Linux 5.8, --cap-add SYS_ADMIN)',
+    },
+  ];
+}
+
 /** Our TUN device, or one of our workers' (NAME + "w" + index, server/load-settings.ts). */
 function isOurTun(name: string, tunName: string): boolean {
   return name === tunName || (name.startsWith(`${tunName}w`) && /^\d+$/.test(name.slice(tunName.length + 1)));
@@ -516,6 +542,7 @@ export interface DoctorOptions {
 export function runDoctor(host: DoctorHost, cfg: DoctorConfig, o: DoctorOptions = {}): Finding[] {
   return [
     ...checkTun(host),
+    ...checkTunFilter(host),
     ...(o.skipPort ? [] : checkPort(host, cfg)),
     ...checkFirewall(host, cfg),
     ...checkSecrets(host, cfg),
@@ -564,6 +591,7 @@ export const realHost: DoctorHost = {
     if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     return { code: r.status ?? 1, stdout: r.stdout ?? '' };
   },
+  tunDropList: probeTunDropList,
   interfaces() {
     const out: HostInterface[] = [];
     for (const [name, addrs] of Object.entries(networkInterfaces())) {

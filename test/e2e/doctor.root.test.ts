@@ -72,6 +72,7 @@ test('doctor in a namespace: a closing firewall is a blocker, an open one is not
   assert.ok(has(closed.report, 'ip_forward', 'warn'), 'a new namespace does not forward');
   assert.ok(has(closed.report, 'secrets', 'ok'));
   assert.ok(has(closed.report, 'tun', 'ok'));
+  assert.ok(has(closed.report, 'tun-filter', 'ok'), 'root may load the eBPF drop filter');
 
   nft(`table inet filter {
   chain input { type filter hook input priority filter; policy drop; iif "lo" accept; tcp dport { 22, 1723 } accept; meta l4proto gre accept; }

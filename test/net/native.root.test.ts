@@ -109,6 +109,7 @@ test('eBPF through the addon: a refused program says why in the words of the ver
   assert.equal(r.shortKey, "RangeError: poptop addon: the key and value must be of the map's sizes");
   assert.equal(r.missing, 'ENOENT');
   assert.equal(r.closed, 0);
+  assert.equal(r.probe, null, "poptop doctor's probe: root may set the list up");
   assert.equal(await run.exit(), 0);
 });
 
@@ -125,7 +126,7 @@ test('KernelTunDropList without CAP_BPF / CAP_SYS_ADMIN: an error that says what
   const r = await run.line();
   // A host may let unprivileged processes use eBPF (kernel.unprivileged_bpf_disabled = 0).
   if (readFileSync('/proc/sys/kernel/unprivileged_bpf_disabled', 'utf8').trim() === '0') {
-    assert.deepEqual(r, { attached: true });
+    assert.deepEqual(r, { attached: true, probe: null });
   } else {
     assert.equal(r.code, 'EPERM');
     assert.equal(r.syscall, 'bpf BPF_MAP_CREATE');
@@ -133,6 +134,7 @@ test('KernelTunDropList without CAP_BPF / CAP_SYS_ADMIN: an error that says what
       String(r.message),
       /^eBPF needs root or CAP_BPF \(CAP_SYS_ADMIN before Linux 5\.8; .*\) \(bpf BPF_MAP_CREATE: Operation not permitted\)$/,
     );
+    assert.equal(r.probe, r.message, "poptop doctor's probe says the same");
   }
   assert.equal(await run.exit(), 0);
 });

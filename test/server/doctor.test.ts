@@ -11,6 +11,7 @@ import {
   checkRpFilter,
   checkSecrets,
   checkTun,
+  checkTunFilter,
   type DoctorConfig,
   type DoctorHost,
   type Finding,
@@ -302,4 +303,25 @@ test('runDoctor: all checks; a blocker makes the result fail; the text names eac
     interfaces: [eth0],
   });
   assert.ok(!hasBlocker(runDoctor(open, cfg)));
+});
+
+test('tun-filter: the eBPF drop filter available is ok; refused is a note with the capability to add, never a blocker', () => {
+  const ok = checkTunFilter({ ...fakeHost({}), tunDropList: () => undefined });
+  assert.deepEqual(
+    ok.map((f) => [f.check, f.level]),
+    [['tun-filter', 'ok']],
+  );
+  const refused = checkTunFilter({
+    ...fakeHost({}),
+    tunDropList: () => 'eBPF needs root or CAP_BPF (bpf BPF_MAP_CREATE: Operation not permitted)',
+  });
+  assert.equal(refused.length, 1);
+  assert.equal(refused[0]!.level, 'info');
+  assert.match(
+    refused[0]!.message,
+    /^no eBPF drop filter \(eBPF needs root or CAP_BPF .*\): a flood towards one client/,
+  );
+  assert.match(refused[0]!.fix ?? '', /CAP_BPF/);
+  assert.ok(!hasBlocker(refused));
+  assert.deepEqual(checkTunFilter(fakeHost({})), [], 'not checked where the host cannot tell');
 });
