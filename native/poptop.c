@@ -282,6 +282,12 @@ static int set_buffer(int fd, int force_opt, int opt, int bytes) {
   return setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes) == 0 ? 0 : errno;
 }
 
+/* A Uint8Array's bytes; false (nothing thrown) if v is not one. */
+static bool uint8_bytes(napi_env env, napi_value v, void **data, size_t *len) {
+  napi_typedarray_type type = napi_int8_array;
+  return napi_get_typedarray_info(env, v, &type, len, data, NULL, NULL) == napi_ok && type == napi_uint8_array;
+}
+
 /* An optional classic BPF program (Uint8Array of struct sock_filter) at v; false if v is not one. */
 static bool get_filter(napi_env env, napi_value v, void **filter, size_t *len) {
   napi_valuetype t = napi_undefined;
@@ -289,9 +295,7 @@ static bool get_filter(napi_env env, napi_value v, void **filter, size_t *len) {
   *len = 0;
   if (napi_typeof(env, v, &t) != napi_ok) return false;
   if (t == napi_undefined) return true;
-  napi_typedarray_type type = napi_uint8_array;
-  return napi_get_typedarray_info(env, v, &type, len, filter, NULL, NULL) == napi_ok &&
-         type == napi_uint8_array && *len > 0 && *len % sizeof(struct sock_filter) == 0 &&
+  return uint8_bytes(env, v, filter, len) && *len > 0 && *len % sizeof(struct sock_filter) == 0 &&
          *len / sizeof(struct sock_filter) <= BPF_MAXINSNS;
 }
 
@@ -1052,9 +1056,7 @@ static napi_value bpf_map_create(napi_env env, napi_callback_info info) {
 
 /* A Uint8Array argument: its bytes, or false (a TypeError is then pending). */
 static bool get_bytes(napi_env env, napi_value v, void **data, size_t *len, const char *usage) {
-  napi_typedarray_type type = napi_int8_array;
-  if (napi_get_typedarray_info(env, v, &type, len, data, NULL, NULL) == napi_ok && type == napi_uint8_array)
-    return true;
+  if (uint8_bytes(env, v, data, len)) return true;
   napi_throw_type_error(env, NULL, usage);
   return false;
 }
@@ -1201,14 +1203,11 @@ static napi_value tun_set_filter(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   int32_t prog = -1;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 2) {
-    napi_throw_type_error(env, NULL, "poptop addon: tunSetFilter(handle, progFd)");
-    return NULL;
-  }
-  port *p = get_port(env, argv[0]);
-  if (!p) return NULL;
-  if (napi_get_value_int32(env, argv[1], &prog) != napi_ok) {
-    napi_throw_type_error(env, NULL, "poptop addon: tunSetFilter(handle, progFd)");
+  port *p = argc == 2 ? get_port(env, argv[0]) : NULL;
+  if (!p || napi_get_value_int32(env, argv[1], &prog) != napi_ok) {
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && !pending)
+      napi_throw_type_error(env, NULL, "poptop addon: tunSetFilter(handle, progFd)");
     return NULL;
   }
   if (p->kind != KIND_TUN) return errno_value(env, ENOTTY);

@@ -1,4 +1,5 @@
 import { endianness } from 'node:os';
+import { IPV4_DESTINATION_OFFSET } from '../wire/ip.ts';
 
 /**
  * eBPF programs we load with bpf(2) (linux/bpf.h): an encoder for struct bpf_insn and the one
@@ -88,9 +89,6 @@ export function encodeEbpf(prog: readonly EbpfInsn[]): Uint8Array {
   return out;
 }
 
-/** Offset of the destination address in an IPv4 header. */
-const IPV4_DST = 16;
-
 /**
  * The TUN device's drop filter (TUNSETFILTEREBPF; the kernel runs it on each packet routed to the
  * device, at the IP header, before queueing it for us). An IPv4 packet whose destination is a key
@@ -110,7 +108,7 @@ export function tunDropProgram(mapFd: number): Uint8Array {
     /* 1 */ insn(EBPF.LD_ABS_B, 0, 0, 0, 0),
     /* 2 */ insn(EBPF.RSH64_IMM, R0, 0, 0, 4),
     /* 3 */ insn(EBPF.JNE_IMM, R0, 0, keep - 4, 4),
-    /* 4 */ insn(EBPF.LD_ABS_W, 0, 0, 0, IPV4_DST),
+    /* 4 */ insn(EBPF.LD_ABS_W, 0, 0, 0, IPV4_DESTINATION_OFFSET),
     /* 5 */ insn(EBPF.STX_MEM_W, R10, R0, -4),
     /* 6 */ insn(EBPF.MOV64_REG, R2, R10),
     /* 7 */ insn(EBPF.ADD64_IMM, R2, 0, 0, -4),

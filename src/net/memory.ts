@@ -1,6 +1,14 @@
 import type { Clock } from '../util/clock.ts';
 import { extend } from '../util/objects.ts';
-import { formatIPv4, type IPv4, parseIPv4 } from '../wire/ip.ts';
+import {
+  formatIPv4,
+  IPV4_DESTINATION_OFFSET,
+  IPV4_HEADER_MIN,
+  type IPv4,
+  ipVersion,
+  ipv4FromBytes,
+  parseIPv4,
+} from '../wire/ip.ts';
 import type { GrePort, TunDevice, TunDropList } from './interfaces.ts';
 
 /**
@@ -232,8 +240,8 @@ export class MemoryTunDropList implements TunDropList {
 
   /** Whether the filter drops `packet` (and counts it): an IPv4 packet to a listed address. */
   drops(packet: Uint8Array): boolean {
-    if (packet.length < 20 || packet[0]! >> 4 !== 4) return false;
-    const dst = ((packet[16]! << 24) | (packet[17]! << 16) | (packet[18]! << 8) | packet[19]!) >>> 0;
+    if (packet.length < IPV4_HEADER_MIN || ipVersion(packet) !== 4) return false;
+    const dst = ipv4FromBytes(packet, IPV4_DESTINATION_OFFSET);
     const n = this.listed.get(dst);
     if (n === undefined) return false;
     this.listed.set(dst, n + 1);

@@ -11,21 +11,41 @@ import type { TunInterface } from './tun.ts';
 export const TUN_DROP_LIST_MAX = 65536;
 
 /**
- * Whether this process may set up the drop list: creates a map and loads the program, then closes
- * both (no device needed). Undefined when it may, or why not, in words (`poptop doctor`).
+ * Creates the map (room for `entries` addresses), checks that the kernel can take an address off
+ * it again, and loads the program reading it: both fds, or an Error in words (nothing left open).
+ */
+function loadDropFilter(addon: NativeAddon, entries: number): { mapFd: number; progFd: number } {
+  const mapFd = addon.bpfMapCreate(BPF_MAP_TYPE_HASH, 4, 8, entries, BPF_F_NO_PREALLOC);
+  try {
+    // 0.0.0.0 is never routed to the device: an address listed for good would black-hole a client.
+    const key = new Uint8Array(4);
+    const value = new Uint8Array(8);
+    let probe = addon.bpfMapUpdate(mapFd, key, value);
+    if (probe === 0) probe = addon.bpfMapTake(mapFd, key, value);
+    if (probe !== 0)
+      throw new Error(
+        `the kernel's eBPF map cannot list an address and take it off (${addon.strerror(probe)})`,
+      );
+    return { mapFd, progFd: addon.bpfProgLoad(BPF_PROG_TYPE_SOCKET_FILTER, tunDropProgram(mapFd), 'GPL') };
+  } catch (e) {
+    addon.closeFd(mapFd);
+    throw e;
+  }
+}
+
+/**
+ * Whether this process may set up the drop list: loads it as `attach` does, then closes it (no
+ * device needed). Undefined when it may, or why not, in words (`poptop doctor`).
  */
 export function probeTunDropList(): string | undefined {
-  let addon: NativeAddon;
-  let mapFd = -1;
   try {
-    addon = loadNative();
-    mapFd = addon.bpfMapCreate(BPF_MAP_TYPE_HASH, 4, 8, 1, BPF_F_NO_PREALLOC);
-    addon.closeFd(addon.bpfProgLoad(BPF_PROG_TYPE_SOCKET_FILTER, tunDropProgram(mapFd), 'GPL'));
+    const addon = loadNative();
+    const { mapFd, progFd } = loadDropFilter(addon, 1);
+    addon.closeFd(progFd);
+    addon.closeFd(mapFd);
     return undefined;
   } catch (e) {
     return (e as Error).message;
-  } finally {
-    if (mapFd >= 0) loadNative().closeFd(mapFd);
   }
 }
 
@@ -66,19 +86,8 @@ export class KernelTunDropList implements TunDropList {
   ): KernelTunDropList {
     const addon = loadNative();
     const entries = Math.max(1, Math.min(TUN_DROP_LIST_MAX, Math.floor(maxEntries)));
-    const mapFd = addon.bpfMapCreate(BPF_MAP_TYPE_HASH, 4, 8, entries, BPF_F_NO_PREALLOC);
-    let progFd = -1;
+    const { mapFd, progFd } = loadDropFilter(addon, entries);
     try {
-      // 0.0.0.0 is never routed to the device: an address listed for good would black-hole a client.
-      const key = new Uint8Array(4);
-      const value = new Uint8Array(8);
-      let probe = addon.bpfMapUpdate(mapFd, key, value);
-      if (probe === 0) probe = addon.bpfMapTake(mapFd, key, value);
-      if (probe !== 0)
-        throw new Error(
-          `the kernel's eBPF map cannot list an address and take it off (${addon.strerror(probe)})`,
-        );
-      progFd = addon.bpfProgLoad(BPF_PROG_TYPE_SOCKET_FILTER, tunDropProgram(mapFd), 'GPL');
       const err = tun.setFilter(progFd);
       if (err !== 0) throw new Error(`ioctl TUNSETFILTEREBPF on ${tun.name}: ${addon.strerror(err)}`);
     } catch (e) {
@@ -86,7 +95,7 @@ export class KernelTunDropList implements TunDropList {
       throw e;
     } finally {
       // The device holds the program (and the program the map) once attached.
-      if (progFd >= 0) addon.closeFd(progFd);
+      addon.closeFd(progFd);
     }
     return new KernelTunDropList(addon, tun, mapFd, log);
   }

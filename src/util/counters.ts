@@ -99,7 +99,7 @@ export class DropCounter<Reason extends string = string> {
   dropMany(reason: Reason, count: number, detail?: string | (() => string)): void {
     if (!(count >= 1)) return;
     const n = this.counts.add(reason, count);
-    if (n === count || passedPowerOfTen(n - count, n)) {
+    if (passedPowerOfTen(n - count, n)) {
       const times = n === 1 ? '' : ` (${n} times so far)`;
       const shown = this.counts.has(reason)
         ? reason
@@ -143,7 +143,7 @@ export class RepeatedEvents {
   /** One occurrence of `key`; `text` (a function: built only when it is logged) says what happened. */
   note(key: string, text: string | (() => string), level: 'info' | 'warn' = 'info'): void {
     const n = this.counts.add(key);
-    if (n !== 1 && !isPowerOfTen(n)) return;
+    if (!passedPowerOfTen(n - 1, n)) return;
     const words = typeof text === 'string' ? text : text();
     const line = n === 1 ? words : `${words} (${n} times so far)`;
     if (level === 'warn') this.log.warn(line);
@@ -164,9 +164,4 @@ function passedPowerOfTen(before: number, after: number): boolean {
   let p = 1;
   while (p <= before) p *= 10;
   return p <= after;
-}
-
-function isPowerOfTen(n: number): boolean {
-  while (n >= 10 && n % 10 === 0) n /= 10;
-  return n === 1;
 }
