@@ -4,9 +4,14 @@
  *   openGre(bindAddr, slots, slotSize, bufferBytes[, filter])  raw IPv4 socket for IP protocol 47
  *                         (GRE); bufferBytes > 0 sizes its kernel receive and send buffers; filter:
  *                         optional classic BPF program, as for openRawIp (a worker's call ids)
- *   openTun(name, slots, slotSize[, headroom])  TUN device, IFF_TUN | IFF_NO_PI; each packet is
+ *   openTun(nameOrFd, slots, slotSize[, headroom])  TUN device, IFF_TUN | IFF_NO_PI; each packet is
  *                         read `headroom` bytes into its slot, so the bytes before it are the
- *                         caller's scratch (room to write GRE + PPP + MPPE headers in place)
+ *                         caller's scratch (room to write GRE + PPP + MPPE headers in place). A
+ *                         number instead of a name adopts that fd: a queue tunOpenQueue opened in
+ *                         the parent process (made non-blocking and close-on-exec here)
+ *   tunOpenQueue(name)    { fd, name }: one more queue of the multi-queue TUN device `name`
+ *                         (IFF_MULTI_QUEUE; the first call creates it, "%d" as for openTun), not
+ *                         read here: it is handed to the process that reads it
  *     both return { handle, fd, name, rx, rxTable } where rx is an ArrayBuffer of
  *     slots * slotSize bytes and rxTable an ArrayBuffer of slots * 4 uint32.
  *   start(handle, cb)     poll for readability; on readable, drain in batches into rx and call
@@ -53,10 +58,19 @@
  *                         and the element deleted (a lookup, then a delete, where the kernel cannot
  *                         do both at once: before 5.14); 0 or an errno (ENOENT: there was none).
  *     key and value must be of the map's sizes (a RangeError otherwise).
+ *   bpfMapLookup(fd, key, value)  the element's value into `value`; 0 or an errno (ENOENT).
+ *   bpfMapDelete(fd, key)  deletes an element; 0 or an errno (ENOENT: there was none).
+ *   bpfMapNextKey(fd, key, next)  the key after `key` into `next` (null: the first); 0 or an
+ *                         errno (ENOENT: no more).
+ *     key and value must be of the map's sizes (a RangeError otherwise).
  *   closeFd(fd)           closes an fd one of the above returned.
  *   tunSetFilter(handle, progFd)  TUNSETFILTEREBPF on an open TUN port: the kernel runs the program
  *                         on each packet routed to the device and drops those it returns 0 for,
  *                         before queueing them for us; progFd -1 removes it. 0 or an errno.
+ *   tunQueueSetEbpf(fd, steering, progFd)  the same on a queue fd from tunOpenQueue, and with
+ *                         steering = true TUNSETSTEERINGEBPF: the program's return value picks the
+ *                         queue (modulo the number of queues) of each packet routed to the device.
+ *                         Both are the device's, whichever queue sets them. 0 or an errno.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -351,6 +365,42 @@ static napi_value open_gre(napi_env env, napi_callback_info info) {
   return wrap_port(env, fd, KIND_GRE, slots, slot_size, 0, "gre");
 }
 
+/* The TUN device's name and flags of an open queue (TUNGETIFF); false with errno set. */
+static bool tun_ifreq(int fd, struct ifreq *ifr) {
+  memset(ifr, 0, sizeof *ifr);
+  if (ioctl(fd, TUNGETIFF, ifr) < 0) return false;
+  ifr->ifr_name[IFNAMSIZ - 1] = 0;
+  return true;
+}
+
+#define TUN_HINT "TUN device needs root or CAP_NET_ADMIN and /dev/net/tun"
+
+/* open /dev/net/tun and TUNSETIFF `flags` on `ifr` (its name filled in): the fd, or -1 with an
+ * exception pending. */
+static int tun_attach(napi_env env, struct ifreq *ifr, short flags) {
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    throw_errno(env, err, "open /dev/net/tun", err == EPERM || err == EACCES || err == ENOENT ? TUN_HINT : NULL);
+    return -1;
+  }
+  ifr->ifr_flags = flags;
+  if (ioctl(fd, TUNSETIFF, ifr) < 0) {
+    int err = errno;
+    close(fd);
+    throw_errno(env, err, "ioctl TUNSETIFF",
+                err == EPERM || err == EACCES ? TUN_HINT
+                : err == EBUSY                ? "TUN device name is in use"
+                : err == EINVAL && (flags & IFF_MULTI_QUEUE)
+                    ? "a device of that name exists and is not a multi-queue TUN device"
+                    : NULL);
+    return -1;
+  }
+  ifr->ifr_name[IFNAMSIZ - 1] = 0;
+  return fd;
+}
+
+/* openTun(nameOrFd, slots, slotSize[, headroom]): see the top of the file. */
 static napi_value open_tun(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
@@ -358,10 +408,15 @@ static napi_value open_tun(napi_env env, napi_callback_info info) {
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   size_t len = 0;
+  int32_t adopt = -1;
+  napi_valuetype first = napi_undefined;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3 || napi_get_value_string_utf8(env, argv[0], ifr.ifr_name, IFNAMSIZ, &len) != napi_ok ||
+  if (argc >= 1) CHECK(napi_typeof(env, argv[0], &first));
+  if (argc < 3 ||
+      (first == napi_number ? napi_get_value_int32(env, argv[0], &adopt) != napi_ok || adopt < 0
+                            : napi_get_value_string_utf8(env, argv[0], ifr.ifr_name, IFNAMSIZ, &len) != napi_ok) ||
       (argc >= 4 && napi_get_value_uint32(env, argv[3], &headroom) != napi_ok)) {
-    napi_throw_type_error(env, NULL, "poptop addon: openTun(name, slots, slotSize, headroom)");
+    napi_throw_type_error(env, NULL, "poptop addon: openTun(nameOrFd, slots, slotSize, headroom)");
     return NULL;
   }
   if (!get_sizes(env, argv, &slots, &slot_size)) return NULL;
@@ -369,23 +424,50 @@ static napi_value open_tun(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "poptop addon: headroom must leave at least 64 bytes of the slot");
     return NULL;
   }
-  const char *hint = "TUN device needs root or CAP_NET_ADMIN and /dev/net/tun";
-  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    throw_errno(env, err, "open /dev/net/tun", err == EPERM || err == EACCES || err == ENOENT ? hint : NULL);
+  int fd;
+  if (adopt >= 0) {
+    /* A queue opened by another process (tunOpenQueue) and inherited: ours from now on. */
+    const char *not_tun = "the inherited descriptor is not an attached TUN queue";
+    if (!tun_ifreq(adopt, &ifr)) {
+      throw_errno(env, errno, "ioctl TUNGETIFF", not_tun);
+      return NULL;
+    }
+    if (!(ifr.ifr_flags & IFF_TUN)) {
+      throw_errno(env, ENOTTY, "ioctl TUNGETIFF", not_tun);
+      return NULL;
+    }
+    int fl = fcntl(adopt, F_GETFL);
+    if (fl < 0 || fcntl(adopt, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(adopt, F_SETFD, FD_CLOEXEC) < 0) {
+      throw_errno(env, errno, "fcntl", NULL);
+      return NULL;
+    }
+    fd = adopt;
+  } else if ((fd = tun_attach(env, &ifr, IFF_TUN | IFF_NO_PI)) < 0) {
     return NULL;
   }
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
-  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-    int err = errno;
-    close(fd);
-    throw_errno(env, err, "ioctl TUNSETIFF",
-                err == EPERM || err == EACCES ? hint : err == EBUSY ? "TUN device name is in use" : NULL);
-    return NULL;
-  }
-  ifr.ifr_name[IFNAMSIZ - 1] = 0;
   return wrap_port(env, fd, KIND_TUN, slots, slot_size, headroom, ifr.ifr_name);
+}
+
+/* tunOpenQueue(name): see the top of the file. */
+static napi_value tun_open_queue(napi_env env, napi_callback_info info) {
+  size_t argc = 1, len = 0;
+  napi_value argv[1];
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], ifr.ifr_name, IFNAMSIZ, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "poptop addon: tunOpenQueue(name)");
+    return NULL;
+  }
+  int fd = tun_attach(env, &ifr, IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE);
+  if (fd < 0) return NULL;
+  napi_value out, v;
+  CHECK(napi_create_object(env, &out));
+  CHECK(napi_create_int32(env, fd, &v));
+  CHECK(napi_set_named_property(env, out, "fd", v));
+  CHECK(napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &v));
+  CHECK(napi_set_named_property(env, out, "name", v));
+  return out;
 }
 
 /* openRawIp(protocol, ifname, slots, slotSize, bufferBytes[, filter]): see the top of the file. */
@@ -1131,19 +1213,26 @@ static napi_value bpf_prog_load(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* (fd, key, value) arguments of bpfMapUpdate and bpfMapTake into attr; false with an exception pending. */
-static bool map_elem_args(napi_env env, napi_callback_info info, union bpf_attr *attr, const char *usage) {
-  size_t argc = 3;
+/* (fd, key[, value]) arguments of the map calls into attr: `nargs` 2 (key only) or 3; for
+ * bpfMapNextKey the third is a second key (next_key), and a null key asks for the first. False with
+ * an exception pending. */
+enum map_args { MAP_KEY = 2, MAP_KEY_VALUE = 3, MAP_KEY_NEXT = 4 };
+static bool map_elem_args(napi_env env, napi_callback_info info, union bpf_attr *attr, enum map_args what,
+                          const char *usage) {
+  size_t argc = 3, want = what == MAP_KEY ? 2 : 3;
   napi_value argv[3];
   int32_t fd;
-  void *key, *value;
-  size_t key_len, value_len;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
-      napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+  void *key = NULL, *value = NULL;
+  size_t key_len = 0, value_len = 0;
+  napi_valuetype key_type = napi_undefined;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_typeof(env, argv[1], &key_type) != napi_ok) {
     napi_throw_type_error(env, NULL, usage);
     return false;
   }
-  if (!get_bytes(env, argv[1], &key, &key_len, usage) || !get_bytes(env, argv[2], &value, &value_len, usage))
+  bool first_key = what == MAP_KEY_NEXT && key_type == napi_null;
+  if ((!first_key && !get_bytes(env, argv[1], &key, &key_len, usage)) ||
+      (want == 3 && !get_bytes(env, argv[2], &value, &value_len, usage)))
     return false;
   /* The kernel reads key_size bytes at key and writes value_size at value: both must be there. */
   struct bpf_map_info map;
@@ -1156,27 +1245,31 @@ static bool map_elem_args(napi_env env, napi_callback_info info, union bpf_attr 
     throw_errno(env, errno, "bpf BPF_OBJ_GET_INFO_BY_FD", NULL);
     return false;
   }
-  if (key_len != map.key_size || value_len != map.value_size) {
+  size_t value_size = what == MAP_KEY_NEXT ? map.key_size : what == MAP_KEY_VALUE ? map.value_size : 0;
+  if ((!first_key && key_len != map.key_size) || value_len != value_size) {
     napi_throw_range_error(env, NULL, "poptop addon: the key and value must be of the map's sizes");
     return false;
   }
   memset(attr, 0, sizeof *attr);
   attr->map_fd = (uint32_t)fd;
   attr->key = (uint64_t)(uintptr_t)key;
-  attr->value = (uint64_t)(uintptr_t)value;
+  if (what == MAP_KEY_NEXT)
+    attr->next_key = (uint64_t)(uintptr_t)value;
+  else
+    attr->value = (uint64_t)(uintptr_t)value;
   return true;
 }
 
 static napi_value bpf_map_update(napi_env env, napi_callback_info info) {
   union bpf_attr attr;
-  if (!map_elem_args(env, info, &attr, "poptop addon: bpfMapUpdate(fd, key, value)")) return NULL;
+  if (!map_elem_args(env, info, &attr, MAP_KEY_VALUE, "poptop addon: bpfMapUpdate(fd, key, value)")) return NULL;
   attr.flags = BPF_ANY;
   return errno_value(env, sys_bpf(BPF_MAP_UPDATE_ELEM, &attr) == 0 ? 0 : errno);
 }
 
 static napi_value bpf_map_take(napi_env env, napi_callback_info info) {
   union bpf_attr attr;
-  if (!map_elem_args(env, info, &attr, "poptop addon: bpfMapTake(fd, key, value)")) return NULL;
+  if (!map_elem_args(env, info, &attr, MAP_KEY_VALUE, "poptop addon: bpfMapTake(fd, key, value)")) return NULL;
   if (sys_bpf(BPF_MAP_LOOKUP_AND_DELETE_ELEM, &attr) == 0) return errno_value(env, 0);
   int err = errno;
   if (err != EINVAL && err != EOPNOTSUPP && err != 524 /* ENOTSUPP */) return errno_value(env, err);
@@ -1184,6 +1277,25 @@ static napi_value bpf_map_take(napi_env env, napi_callback_info info) {
   if (sys_bpf(BPF_MAP_LOOKUP_ELEM, &attr) != 0) return errno_value(env, errno);
   attr.value = 0;
   return errno_value(env, sys_bpf(BPF_MAP_DELETE_ELEM, &attr) == 0 ? 0 : errno);
+}
+
+static napi_value bpf_map_lookup(napi_env env, napi_callback_info info) {
+  union bpf_attr attr;
+  if (!map_elem_args(env, info, &attr, MAP_KEY_VALUE, "poptop addon: bpfMapLookup(fd, key, value)")) return NULL;
+  return errno_value(env, sys_bpf(BPF_MAP_LOOKUP_ELEM, &attr) == 0 ? 0 : errno);
+}
+
+static napi_value bpf_map_delete(napi_env env, napi_callback_info info) {
+  union bpf_attr attr;
+  if (!map_elem_args(env, info, &attr, MAP_KEY, "poptop addon: bpfMapDelete(fd, key)")) return NULL;
+  return errno_value(env, sys_bpf(BPF_MAP_DELETE_ELEM, &attr) == 0 ? 0 : errno);
+}
+
+static napi_value bpf_map_next_key(napi_env env, napi_callback_info info) {
+  union bpf_attr attr;
+  if (!map_elem_args(env, info, &attr, MAP_KEY_NEXT, "poptop addon: bpfMapNextKey(fd, key | null, next)"))
+    return NULL;
+  return errno_value(env, sys_bpf(BPF_MAP_GET_NEXT_KEY, &attr) == 0 ? 0 : errno);
 }
 
 static napi_value close_fd(napi_env env, napi_callback_info info) {
@@ -1215,6 +1327,21 @@ static napi_value tun_set_filter(napi_env env, napi_callback_info info) {
   return errno_value(env, ioctl(p->fd, TUNSETFILTEREBPF, &prog) == 0 ? 0 : errno);
 }
 
+/* tunQueueSetEbpf(fd, steering, progFd): see the top of the file. */
+static napi_value tun_queue_set_ebpf(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t fd = -1, prog = -1;
+  bool steering = false;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
+      napi_get_value_bool(env, argv[1], &steering) != napi_ok || napi_get_value_int32(env, argv[2], &prog) != napi_ok) {
+    napi_throw_type_error(env, NULL, "poptop addon: tunQueueSetEbpf(fd, steering, progFd)");
+    return NULL;
+  }
+  return errno_value(env, ioctl(fd, steering ? TUNSETSTEERINGEBPF : TUNSETFILTEREBPF, &prog) == 0 ? 0 : errno);
+}
+
 NAPI_MODULE_INIT() {
   const napi_property_descriptor props[] = {
       {"openGre", NULL, open_gre, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -1240,6 +1367,11 @@ NAPI_MODULE_INIT() {
       {"bpfMapTake", NULL, bpf_map_take, NULL, NULL, NULL, napi_enumerable, NULL},
       {"closeFd", NULL, close_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tunSetFilter", NULL, tun_set_filter, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tunOpenQueue", NULL, tun_open_queue, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tunQueueSetEbpf", NULL, tun_queue_set_ebpf, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"bpfMapLookup", NULL, bpf_map_lookup, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"bpfMapDelete", NULL, bpf_map_delete, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"bpfMapNextKey", NULL, bpf_map_next_key, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

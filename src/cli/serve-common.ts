@@ -9,8 +9,10 @@ import { loadNative } from '../net/native.ts';
 import { NetlinkRoutes } from '../net/netlink.ts';
 import { TunInterface } from '../net/tun.ts';
 import { KernelTunDropList } from '../net/tun-filter.ts';
+import { SharedTun, type SharedTunFds, SteeredRoutes, TunSteering } from '../net/tun-queues.ts';
 import type { CallIdRange } from '../pptp/call-ids.ts';
 import { startBroadcastRelay } from '../server/bcrelay-start.ts';
+import { workerTunName } from '../server/load-settings.ts';
 import { fullGarbageCollection } from '../server/memory-release.ts';
 import { ServerMetrics } from '../server/metrics.ts';
 import { PptpServer } from '../server/server.ts';
@@ -32,26 +34,42 @@ export interface DataPlane {
   close(): void;
 }
 
+/** A worker's queue of the shared TUN device (net/tun-queues.ts): the fds it inherited, and its index. */
+export interface SharedQueue {
+  fds: SharedTunFds;
+  index: number;
+}
+
 /**
  * Opens the GRE socket (only `callIds`' packets, for a worker) and the TUN device, and sets the
- * device up: MTU, every localip, link up. Throws an Error in words.
+ * device up: MTU, every localip, link up. A worker of a shared device (`shared`) adopts its queue
+ * instead, which the primary set up, and steers its routes to it. Throws an Error in words.
  */
 export async function openDataPlane(
   settings: ServerSettings,
   log: Logger,
   callIds?: CallIdRange,
+  shared?: SharedQueue,
 ): Promise<DataPlane> {
   const gre = new RawGreSocket({ localAddress: settings.listen ?? 0, log, ...(callIds ? { callIds } : {}) });
   let tun: TunInterface;
   try {
-    tun = new TunInterface({ name: settings.tunName, headroom: TUNNEL_HEADROOM, log });
+    tun = shared
+      ? new TunInterface({ fd: shared.fds.queueFd, headroom: TUNNEL_HEADROOM, log })
+      : new TunInterface({ name: settings.tunName, headroom: TUNNEL_HEADROOM, log });
   } catch (e) {
     gre.close();
     throw e;
   }
-  const tunDrops = openTunDropList(tun, log, settings.maxConnections);
+  let tunDrops: KernelTunDropList | undefined;
+  let steering: TunSteering | undefined;
+  if (shared) {
+    steering = new TunSteering(loadNative(), shared.fds.steeringFd);
+    if (shared.fds.dropFd !== undefined) tunDrops = KernelTunDropList.adopt(shared.fds.dropFd, log);
+  } else tunDrops = openTunDropList(tun, log, settings.maxConnections);
   const close = (): void => {
     tunDrops?.close();
+    steering?.close();
     tun.close();
     gre.close();
   };
@@ -65,16 +83,57 @@ export async function openDataPlane(
       netlink.open();
       routes = netlink;
     }
-    await ip.disableIpv6(tun.name);
-    await ip.setMtu(tun.name, Math.max(576, settings.policy.mtu));
-    // Every localip (pptpd pairs them with remoteip): the host must own each to answer on it.
-    for (const local of new Set(settings.localIps)) await ip.addAddress(tun.name, local);
-    await ip.setLinkUp(tun.name);
+    if (steering) routes = new SteeredRoutes(routes, steering, tun.name, shared!.index);
+    else await setUpDevice(ip, tun.name, settings);
   } catch (e) {
     close();
     throw new Error(`cannot set up ${tun.name}: ${(e as Error).message}`);
   }
   return { gre, tun, tunDrops, routes, close };
+}
+
+/** A TUN device made ready for sessions: no IPv6, the MTU, every localip, link up. */
+export async function setUpDevice(ip: IpRoute, name: string, settings: ServerSettings): Promise<void> {
+  await ip.disableIpv6(name);
+  await ip.setMtu(name, Math.max(576, settings.policy.mtu));
+  // Every localip (pptpd pairs them with remoteip): the host must own each to answer on it.
+  for (const local of new Set(settings.localIps)) await ip.addAddress(name, local);
+  await ip.setLinkUp(name);
+}
+
+/**
+ * The primary's shared TUN device for `workers` workers (net/tun-queues.ts), set up: one device for
+ * all of them. Undefined, with one line saying why, where the kernel refuses it (no CAP_BPF for
+ * the steering program, or POPTOP_SHARED_TUN=off): each worker then opens a device of its own.
+ */
+export async function openSharedTun(
+  settings: ServerSettings,
+  workers: number,
+  log: Logger,
+): Promise<SharedTun | undefined> {
+  const own = `each worker opens its own TUN device (${workerTunName(settings.tunName, 0)} to ${workerTunName(settings.tunName, workers - 1)})`;
+  if (process.env.POPTOP_SHARED_TUN === 'off') {
+    log.info(`POPTOP_SHARED_TUN=off: ${own}`);
+    return undefined;
+  }
+  let shared: SharedTun;
+  try {
+    shared = SharedTun.open(settings.tunName, workers, {
+      log,
+      dropList: process.env.POPTOP_TUN_FILTER !== 'off',
+      dropEntries: Math.max(256, settings.maxConnections),
+    });
+  } catch (e) {
+    log.info(`no TUN device shared by the workers (${(e as Error).message}): ${own}`);
+    return undefined;
+  }
+  try {
+    await setUpDevice(new IpRoute(), shared.name, settings);
+  } catch (e) {
+    shared.close();
+    throw new Error(`cannot set up ${shared.name}: ${(e as Error).message}`);
+  }
+  return shared;
 }
 
 /**

@@ -8,8 +8,9 @@ import type { Logger } from '../util/log.ts';
 import { attachMetrics, createKernelServer, openDataPlane, startRelay } from './serve-common.ts';
 
 /**
- * `poptop serve` as worker `identity.index` of a primary (server/workers/primary.ts): its own TUN
- * device (settings.tunName is the worker's) and a GRE socket for its call ids only; control
+ * `poptop serve` as worker `identity.index` of a primary (server/workers/primary.ts): its queue of
+ * the shared TUN device (or, where the kernel refused that, its own device: settings.tunName is the
+ * worker's) and a GRE socket for its call ids only; control
  * connections arrive from the primary over the IPC channel, and the primary decides leases and
  * single-session. Resolves with the exit code.
  */
@@ -26,7 +27,12 @@ export async function serveWorker(
   };
   let plane: Awaited<ReturnType<typeof openDataPlane>>;
   try {
-    plane = await openDataPlane(settings, log, identity.callIds);
+    plane = await openDataPlane(
+      settings,
+      log,
+      identity.callIds,
+      identity.shared ? { fds: identity.shared, index: identity.index } : undefined,
+    );
   } catch (e) {
     post({ t: 'failed', error: (e as Error).message });
     log.error((e as Error).message);

@@ -3,7 +3,7 @@ import { openSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { answerControl, reloadFromFiles } from '../server/control-answers.ts';
 import { DEFAULT_CONTROL_SOCKET, listenControlSocket } from '../server/control-socket.ts';
-import { type LoadOptions, loadServerSettings, workerTunName } from '../server/load-settings.ts';
+import { type LoadOptions, loadServerSettings } from '../server/load-settings.ts';
 import type { PptpServer } from '../server/server.ts';
 import { localStatus } from '../server/status-http.ts';
 import { parseWorkerEnv, WORKER_ENV } from '../server/workers/messages.ts';
@@ -108,10 +108,9 @@ export async function serve(args: ParsedArgs): Promise<number> {
   const pidfile = flag(args, 'pidfile') ?? settings.pidfile;
   if ((settings.workers ?? 1) > 1) {
     const n = settings.workers!;
-    const tuns = `${workerTunName(settings.tunName, 0)}-${workerTunName(settings.tunName, n - 1)}`;
     return servePrimary(settings, n, loadOpts, log, {
       controlPath,
-      serving: servingLine(settings, `${n} workers, tunnels ${tuns}`),
+      serving: (tunnels) => servingLine(settings, `${n} workers, ${tunnels}`),
       pidfile: pidfile
         ? () => {
             writePidfile(pidfile, log);

@@ -37,6 +37,10 @@ export const EBPF = {
   LDX_MEM_W: 0x61,
   /** *(u32 *)(dst + off) = src. */
   STX_MEM_W: 0x63,
+  /** *(u32 *)(dst + off) = imm. */
+  ST_MEM_W: 0x62,
+  /** dst = the low imm bits of dst in big-endian order (htonl for imm 32; 32-bit, upper half zeroed). */
+  TO_BE: 0xdc,
   /** *(u64 *)(dst + off) += src, atomically (imm = BPF_ADD). */
   ATOMIC_ADD_DW: 0xdb,
   /** dst = 64-bit imm (two instructions); src = PSEUDO_MAP_FD makes imm a map's fd. */
@@ -55,8 +59,10 @@ export const EBPF_PSEUDO_MAP_FD = 1;
 export const EBPF_FUNC_MAP_LOOKUP_ELEM = 1;
 /** enum bpf_map_type / bpf_prog_type values and map flags used here. */
 export const BPF_MAP_TYPE_HASH = 1;
+/** Longest-prefix match: key { u32 prefix length (host order); u8 address[4] (network order) }. */
+export const BPF_MAP_TYPE_LPM_TRIE = 11;
 export const BPF_PROG_TYPE_SOCKET_FILTER = 1;
-/** Elements are allocated as they are added, not all at creation. */
+/** Elements are allocated as they are added, not all at creation (an LPM trie requires it). */
 export const BPF_F_NO_PREALLOC = 1;
 
 /** Registers: r0 return value, r1–r5 arguments, r6–r9 kept across calls, r10 frame pointer. */
@@ -121,6 +127,44 @@ export function tunDropProgram(mapFd: number): Uint8Array {
     /* 14 */ insn(EBPF.MOV64_IMM, R0, 0, 0, 0),
     /* 15 */ insn(EBPF.EXIT),
     /* 16: keep */ insn(EBPF.LDX_MEM_W, R0, R6, 0),
+    /* 17 */ insn(EBPF.EXIT),
+  ];
+  return encodeEbpf(prog);
+}
+
+/**
+ * The multi-queue TUN device's queue selection (TUNSETSTEERINGEBPF; the kernel runs it on each
+ * packet routed to the device and queues the packet on the queue its return value names, modulo
+ * the number of queues). An IPv4 packet's destination is looked up in the LPM trie `mapFd`
+ * ({ 32, address } → u32 queue): the queue of the longest prefix holding it, a client's own
+ * address or a subnet behind a client. Anything else goes to queue 0, whose reader drops what it
+ * has no session for.
+ *
+ *   r6 = ctx; r0 = pkt[0] >> 4; if r0 != 4 → queue 0
+ *   key = { 32, pkt[16..20] as it is on the wire }; r0 = lookup(map, &key); if r0 == 0 → queue 0
+ *   return *r0
+ */
+export function tunSteeringProgram(mapFd: number): Uint8Array {
+  const first = 16;
+  const prog: EbpfInsn[] = [
+    /* 0 */ insn(EBPF.MOV64_REG, R6, R1),
+    /* 1 */ insn(EBPF.LD_ABS_B, 0, 0, 0, 0),
+    /* 2 */ insn(EBPF.RSH64_IMM, R0, 0, 0, 4),
+    /* 3 */ insn(EBPF.JNE_IMM, R0, 0, first - 4, 4),
+    // LD_ABS gives the word in host order: back to network order, as the trie compares octets.
+    /* 4 */ insn(EBPF.LD_ABS_W, 0, 0, 0, IPV4_DESTINATION_OFFSET),
+    /* 5 */ insn(EBPF.TO_BE, R0, 0, 0, 32),
+    /* 6 */ insn(EBPF.STX_MEM_W, R10, R0, -4),
+    /* 7 */ insn(EBPF.ST_MEM_W, R10, 0, -8, 32),
+    /* 8 */ insn(EBPF.MOV64_REG, R2, R10),
+    /* 9 */ insn(EBPF.ADD64_IMM, R2, 0, 0, -8),
+    /* 10 */ insn(EBPF.LD_IMM64, R1, EBPF_PSEUDO_MAP_FD, 0, mapFd),
+    /* 11 */ insn(0),
+    /* 12 */ insn(EBPF.CALL, 0, 0, 0, EBPF_FUNC_MAP_LOOKUP_ELEM),
+    /* 13 */ insn(EBPF.JEQ_IMM, R0, 0, first - 14, 0),
+    /* 14 */ insn(EBPF.LDX_MEM_W, R0, R0, 0),
+    /* 15 */ insn(EBPF.EXIT),
+    /* 16: queue 0 */ insn(EBPF.MOV64_IMM, R0, 0, 0, 0),
     /* 17 */ insn(EBPF.EXIT),
   ];
   return encodeEbpf(prog);

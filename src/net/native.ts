@@ -33,8 +33,16 @@ export interface NativeAddon {
     bufferBytes: number,
     filter?: Uint8Array,
   ): NativePort;
-  /** Packets are read `headroom` bytes into their slot: the bytes before each are scratch. */
-  openTun(name: string, slots: number, slotSize: number, headroom: number): NativePort;
+  /**
+   * Packets are read `headroom` bytes into their slot: the bytes before each are scratch. A number
+   * instead of a name adopts that descriptor: a queue tunOpenQueue opened, inherited from the parent.
+   */
+  openTun(nameOrFd: string | number, slots: number, slotSize: number, headroom: number): NativePort;
+  /**
+   * One more queue of the multi-queue TUN device `name` (the first call creates it; "%d" as for
+   * openTun), not read here: its fd, close-on-exec, for a child process to adopt. Throws like openTun.
+   */
+  tunOpenQueue(name: string): { fd: number; name: string };
   /**
    * Receive-only raw IPv4 socket for IP protocol `protocol`, bound to interface `ifname`
    * (SO_BINDTODEVICE): copies of what the host receives there, IPv4 header kept. `filter`: a
@@ -103,10 +111,21 @@ export interface NativeAddon {
   bpfMapUpdate(fd: number, key: Uint8Array, value: Uint8Array): number;
   /** The element's value into `value`, and the element deleted: 0 or an errno (ENOENT: none). */
   bpfMapTake(fd: number, key: Uint8Array, value: Uint8Array): number;
-  /** Closes an fd that bpfMapCreate or bpfProgLoad returned: 0 or an errno. */
+  /** The element's value into `value`: 0 or an errno (ENOENT: none). */
+  bpfMapLookup(fd: number, key: Uint8Array, value: Uint8Array): number;
+  /** Deletes the element `key`: 0 or an errno (ENOENT: none). */
+  bpfMapDelete(fd: number, key: Uint8Array): number;
+  /** The key after `key` (null: the first) into `next`: 0 or an errno (ENOENT: no more). */
+  bpfMapNextKey(fd: number, key: Uint8Array | null, next: Uint8Array): number;
+  /** Closes an fd that bpfMapCreate, bpfProgLoad or tunOpenQueue returned: 0 or an errno. */
   closeFd(fd: number): number;
   /** TUNSETFILTEREBPF on an open TUN port (progFd -1: none): 0 or an errno (ENOTTY: not a TUN port). */
   tunSetFilter(handle: NativeHandle, progFd: number): number;
+  /**
+   * TUNSETFILTEREBPF, or with `steering` TUNSETSTEERINGEBPF (the program's return value picks each
+   * packet's queue), on a queue fd from tunOpenQueue; both are the device's. 0 or an errno.
+   */
+  tunQueueSetEbpf(fd: number, steering: boolean, progFd: number): number;
 }
 
 /** One IPv4 address as the kernel lists it (host byte order). */

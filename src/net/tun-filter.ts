@@ -14,7 +14,7 @@ export const TUN_DROP_LIST_MAX = 65536;
  * Creates the map (room for `entries` addresses), checks that the kernel can take an address off
  * it again, and loads the program reading it: both fds, or an Error in words (nothing left open).
  */
-function loadDropFilter(addon: NativeAddon, entries: number): { mapFd: number; progFd: number } {
+export function loadDropFilter(addon: NativeAddon, entries: number): { mapFd: number; progFd: number } {
   const mapFd = addon.bpfMapCreate(BPF_MAP_TYPE_HASH, 4, 8, entries, BPF_F_NO_PREALLOC);
   try {
     // 0.0.0.0 is never routed to the device: an address listed for good would black-hole a client.
@@ -59,7 +59,8 @@ export function probeTunDropList(): string | undefined {
  */
 export class KernelTunDropList implements TunDropList {
   private readonly addon: NativeAddon;
-  private readonly tun: TunInterface;
+  /** The device it is attached to; none when another process attached it (a shared device). */
+  private readonly tun: TunInterface | undefined;
   private mapFd: number;
   private readonly key = new Uint32Array(1);
   private readonly keyBytes = new Uint8Array(this.key.buffer);
@@ -67,7 +68,7 @@ export class KernelTunDropList implements TunDropList {
   private readonly valueBytes = new Uint8Array(this.value.buffer);
   private readonly events: RepeatedEvents;
 
-  private constructor(addon: NativeAddon, tun: TunInterface, mapFd: number, log: Logger) {
+  private constructor(addon: NativeAddon, tun: TunInterface | undefined, mapFd: number, log: Logger) {
     this.addon = addon;
     this.tun = tun;
     this.mapFd = mapFd;
@@ -100,6 +101,15 @@ export class KernelTunDropList implements TunDropList {
     return new KernelTunDropList(addon, tun, mapFd, log);
   }
 
+  /**
+   * The list of a shared multi-queue device (net/tun-queues.ts), whose map `mapFd` this process
+   * inherited: the process that opened the device attached the filter, and takes a dead reader's
+   * addresses off. Closing closes only this process's descriptor.
+   */
+  static adopt(mapFd: number, log: Logger = nullLogger): KernelTunDropList {
+    return new KernelTunDropList(loadNative(), undefined, mapFd, log);
+  }
+
   add(address: IPv4): boolean {
     if (this.mapFd < 0) return false;
     this.key[0] = address;
@@ -128,10 +138,10 @@ export class KernelTunDropList implements TunDropList {
     return 0;
   }
 
-  /** Detaches the program (if the device is still open) and closes the map. */
+  /** Detaches the program (if attached here and the device is still open) and closes the map. */
   close(): void {
     if (this.mapFd < 0) return;
-    this.tun.setFilter(-1);
+    this.tun?.setFilter(-1);
     this.addon.closeFd(this.mapFd);
     this.mapFd = -1;
   }

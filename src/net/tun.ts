@@ -6,6 +6,11 @@ import { loadNative } from './native.ts';
 export interface TunInterfaceOptions {
   /** Requested interface name; a "%d" lets the kernel pick a number. @default 'poptop%d' */
   name?: string;
+  /**
+   * Adopt this descriptor instead of opening a device: a queue of a shared multi-queue device
+   * (net/tun-queues.ts), inherited from the process that opened it. `name` is then ignored.
+   */
+  fd?: number;
   /** Reads per readiness event before handing a batch to JS. @default 64 */
   batchSize?: number;
   /** Read buffer per packet: must exceed headroom + the device MTU (a full slot counts as truncated). @default 4096 */
@@ -31,7 +36,7 @@ export class TunInterface extends NativeDevice implements TunDevice {
   /** Opens the device; throws an Error with `code` (e.g. "EPERM", "EBUSY") if the kernel refuses. */
   constructor(opts: TunInterfaceOptions = {}) {
     super('TUN packet', opts, (addon, slots, slotSize) =>
-      addon.openTun(opts.name ?? 'poptop%d', slots, slotSize, opts.headroom ?? 0),
+      addon.openTun(opts.fd ?? opts.name ?? 'poptop%d', slots, slotSize, opts.headroom ?? 0),
     );
     this.name = this.native.name;
     this.headroom = opts.headroom ?? 0;

@@ -159,16 +159,20 @@ test('bcrelay lan0: LAN broadcasts reach a connected client; unicast, TTL 1 and 
   client.signal('SIGTERM');
 });
 
-test('bcrelay with workers 2: each worker relays to its own clients', async () => {
+test('bcrelay with workers 2: each worker relays to its own clients (here each on its own TUN device, as where the kernel refuses a shared one)', async () => {
   // The previous test's server holds port 1723.
   sc.server?.signal('SIGTERM');
   await sc.server?.exited(20_000);
   const server = sc.spawn('server-workers', sc.topo.server, [
+    'env',
+    'POPTOP_SHARED_TUN=off',
     ...serveArgs(conf, 'pptpwrk', join(sc.topo.dir, 'control-workers.sock')),
     '--workers',
     '2',
   ]);
   sc.server = server;
+  await server.waitFor(/each worker opens its own TUN device \(pptpwrkw0 to pptpwrkw1\)/, 15_000);
+  await server.waitFor(/worker 1 \(pid \d+\) ready on pptpwrkw1/, 15_000);
   await server.waitFor(/w0 broadcast relay .* received on lan0 go to every connected client/, 15_000);
   await server.waitFor(/w1 broadcast relay .* received on lan0 go to every connected client/, 15_000);
   await server.waitFor(/listening on .* for 2 workers/, 15_000);

@@ -1,10 +1,13 @@
 /**
  * `workers 2` with the kernel: `poptop serve --workers 2` in one namespace, `poptop connect` clients
  * in four others (10.231.0.2-5; an address's connections go to worker address % 2: 0, 1, 0, 1).
- * One listening port and one address pool for both workers; data flows through each worker's own
- * TUN device and GRE socket; `poptop sessions` / `kill` / status and the status listener's metrics
+ * One listening port and one address pool for both workers; data flows through one TUN device, a
+ * queue of it for each worker (the kernel steers each client's packets to its worker's queue), and
+ * each worker's GRE socket; `poptop sessions` / `kill` / status and the status listener's metrics
  * and page (served by the primary) see both; a worker killed with
- * SIGKILL loses only its sessions, its addresses return to the pool and it is started again.
+ * SIGKILL loses only its sessions, the primary removes their routes from the shared device, their
+ * addresses return to the pool and it is started again. (The per-worker devices used where the
+ * kernel refuses the shared one are covered by bcrelay.root.test.ts.)
  * Needs root (namespaces, raw GRE, TUN) and the compiled dist/.
  */
 import assert from 'node:assert/strict';
@@ -12,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { poptopIn, statusIn, until } from './netns.ts';
+import { poptopIn, sh, statusIn, until } from './netns.ts';
 import { Scenario } from './scenario.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -75,8 +78,14 @@ test('two workers behind one port: one pool, data through both, sessions and kil
     sc.server!.output,
     /listening on 10\.231\.0\.1:1723|listening on 0\.0\.0\.0:1723 for 2 workers/,
   );
-  assert.match(sc.server!.output, /worker 0 \(pid \d+\) ready on pptpsrv0w0/);
-  assert.match(sc.server!.output, /worker 1 \(pid \d+\) ready on pptpsrv0w1/);
+  assert.match(sc.server!.output, /2 workers, tunnel pptpsrv0 \(a queue each\)/);
+  assert.match(sc.server!.output, /worker 0 \(pid \d+\) ready on pptpsrv0\b/);
+  assert.match(sc.server!.output, /worker 1 \(pid \d+\) ready on pptpsrv0\b/);
+  assert.equal(
+    sh('ip', ['-n', sc.topo.server, '-o', 'link', 'show', 'type', 'tun']).match(/pptpsrv0/g)?.length,
+    1,
+    'one device for both workers',
+  );
 
   // Pool 10.77.0.10-11, so `connections` is 2 (pptpd's rule): one limit for both workers.
   const alice = sc.connect(0, 'alice', 'alice-pw');
@@ -85,7 +94,7 @@ test('two workers behind one port: one pool, data through both, sessions and kil
   assert.equal((await bob.waitFor(CONNECTED, 20_000))[1], '10.77.0.200', 'static address, worker 1');
   assert.ok(['10.77.0.10', '10.77.0.11'].includes(aliceIp));
 
-  await t.test('data flows through each worker (its TUN device and its GRE call ids)', () => {
+  await t.test('data flows through each worker (its queue of the TUN device and its GRE call ids)', () => {
     assert.ok(sc.ping(sc.topo.clients[0]!, '10.77.0.1'), 'alice (worker 0) -> server');
     assert.ok(sc.ping(sc.topo.clients[1]!, '10.77.0.1'), 'bob (worker 1) -> server');
     assert.ok(sc.ping(sc.topo.server, aliceIp), 'server -> alice');
@@ -103,8 +112,8 @@ test('two workers behind one port: one pool, data through both, sessions and kil
     assert.deepEqual(
       st.workers.map((w) => [w.index, w.state, w.tun, w.sessions]),
       [
-        [0, 'ready', 'pptpsrv0w0', 1],
-        [1, 'ready', 'pptpsrv0w1', 1],
+        [0, 'ready', 'pptpsrv0', 1],
+        [1, 'ready', 'pptpsrv0', 1],
       ],
     );
     // The primary serves the status listener for both workers (pptpd.conf `status`).
@@ -126,6 +135,7 @@ test('two workers behind one port: one pool, data through both, sessions and kil
   });
 
   let carol: ReturnType<Scenario['connect']>;
+  let carolIp = '';
   await t.test('poptop kill reaches the worker that has the session; the pool is one', async () => {
     assert.match(sc.kill('bob'), /s\d+/);
     assert.notEqual(await bob.exited(15_000), null);
@@ -133,7 +143,7 @@ test('two workers behind one port: one pool, data through both, sessions and kil
     // carol on worker 0 gets the address worker 0 does not hold yet; then both are worker 0's,
     // and worker 1 has none to give.
     carol = sc.connect(2, 'carol', 'carol-pw');
-    const carolIp = (await carol.waitFor(CONNECTED, 20_000))[1]!;
+    carolIp = (await carol.waitFor(CONNECTED, 20_000))[1]!;
     assert.deepEqual([aliceIp, carolIp].sort(), ['10.77.0.10', '10.77.0.11']);
     assert.equal(status().poolFree, 0);
   });
@@ -143,8 +153,18 @@ test('two workers behind one port: one pool, data through both, sessions and kil
     async () => {
       const before = status().workers[0]!;
       assert.ok(before.pid);
+      const hostRoutes = () =>
+        sh('ip', ['-n', sc.topo.server, 'route', 'show', 'dev', 'pptpsrv0'])
+          .split('\n')
+          .map((l) => l.split(' ')[0])
+          .filter((dst) => dst?.startsWith('10.77.0.'))
+          .sort();
+      assert.deepEqual(hostRoutes(), [aliceIp, carolIp].sort());
       process.kill(before.pid, 'SIGKILL'); // our server's child, by the PID it reported
       await sc.server!.waitFor(/worker 0 ended \(signal SIGKILL\); its 2 sessions are lost/, 10_000);
+      // Its device was everyone's: the primary removes the routes it left there.
+      await sc.server!.waitFor(/worker 0: removed 2 of its 2 routes from pptpsrv0/, 10_000);
+      assert.deepEqual(hostRoutes(), []);
       const after = await until('worker 0 running again', 15_000, () => {
         const w = status().workers[0]!;
         return w.state === 'ready' && w.pid !== before.pid ? w : undefined;

@@ -99,6 +99,30 @@ test('KernelTunDropList: the kernel drops what is routed to a listed address bef
   assert.equal(await run.exit(), 0);
 });
 
+test('SharedTun: one multi-queue TUN device, a queue per reader process; packets go to the queue of the longest prefix steered; a forgotten queue leaves the map and the drop list', {
+  skip,
+}, async () => {
+  const ns = await nets.add();
+  const run = nets.start(ns, ['tun-queues']);
+  const r = await run.line(20_000);
+  assert.match(String(r.name), /^ptq\d+$/);
+  assert.deepEqual(r.steered, [0, 0, 0]);
+  assert.deepEqual(
+    r.before,
+    [
+      ['198.18.12.3:1', '198.18.13.9:1'],
+      ['198.18.12.2:1', '198.18.13.5:1'],
+    ],
+    'queue 0: the unsteered address and the /32 inside the subnet; queue 1: its address and its subnet',
+  );
+  assert.equal(r.listed, 0);
+  assert.deepEqual((r.forgotten as string[]).slice().sort(), ['198.18.12.2/32', '198.18.13.0/24']);
+  assert.deepEqual(r.left, ['198.18.13.9/32>0']);
+  assert.equal(r.dropLookup, 'ENOENT', 'taken off the drop list with its queue');
+  assert.deepEqual(r.after, [['198.18.12.2:2', '198.18.13.5:2'], []], 'queue 1 forgotten: all to queue 0');
+  assert.equal(await run.exit(), 0);
+});
+
 test('eBPF through the addon: a refused program says why in the words of the verifier; a key of the wrong size is refused before the kernel reads it', {
   skip,
 }, async () => {

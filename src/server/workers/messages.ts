@@ -48,7 +48,7 @@ export type WorkerRequest =
 
 /** Worker → primary. */
 export type ToPrimary =
-  /** The TUN device and GRE socket are open: connections may come. */
+  /** The TUN device (or its queue of the shared one) and GRE socket are open: connections may come. */
   | { t: 'ready'; tun: string }
   /** A worker that cannot start says why before it exits. */
   | { t: 'failed'; error: string }
@@ -62,25 +62,39 @@ export type ToPrimary =
   | { t: 'reply'; rid: number; reply: ControlReply }
   | { t: 'login-failed'; source: string; user: string };
 
-/** Environment variable that makes `poptop serve` a worker: "INDEX/COUNT FIRST-LAST" (call ids). */
+/**
+ * Environment variable that makes `poptop serve` a worker: "INDEX/COUNT FIRST-LAST" (call ids),
+ * and " tun Q S [D]" when it inherited a queue of the shared TUN device: the descriptors of the
+ * queue, the steering map and the drop list's map (net/tun-queues.ts).
+ */
 export const WORKER_ENV = 'POPTOP_WORKER';
 
 export interface WorkerIdentity {
   index: number;
   count: number;
   callIds: { first: number; last: number };
+  /** The shared device's descriptors, as the worker has them. */
+  shared?: { queueFd: number; steeringFd: number; dropFd?: number };
 }
 
 export function formatWorkerEnv(w: WorkerIdentity): string {
-  return `${w.index}/${w.count} ${w.callIds.first}-${w.callIds.last}`;
+  const base = `${w.index}/${w.count} ${w.callIds.first}-${w.callIds.last}`;
+  if (!w.shared) return base;
+  const { queueFd, steeringFd, dropFd } = w.shared;
+  return `${base} tun ${queueFd} ${steeringFd}${dropFd === undefined ? '' : ` ${dropFd}`}`;
 }
 
 export function parseWorkerEnv(text: string | undefined): WorkerIdentity | undefined {
-  const m = /^(\d+)\/(\d+) (\d+)-(\d+)$/.exec(text ?? '');
+  const m = /^(\d+)\/(\d+) (\d+)-(\d+)(?: tun (\d+) (\d+)(?: (\d+))?)?$/.exec(text ?? '');
   if (!m) return undefined;
-  const [index, count, first, last] = m.slice(1).map(Number) as [number, number, number, number];
+  const [index, count, first, last] = m.slice(1, 5).map(Number) as [number, number, number, number];
   if (index >= count || first < 1 || first > last || last > 0xffff) return undefined;
-  return { index, count, callIds: { first, last } };
+  const out: WorkerIdentity = { index, count, callIds: { first, last } };
+  if (m[5] !== undefined && m[6] !== undefined) {
+    out.shared = { queueFd: Number(m[5]), steeringFd: Number(m[6]) };
+    if (m[7] !== undefined) out.shared.dropFd = Number(m[7]);
+  }
+  return out;
 }
 
 /** Worker `index` of `count`: its share of call ids 1..65535, in one contiguous range. */

@@ -98,6 +98,12 @@ export interface WorkerPoolDeps {
   fds?: FdReserve;
   /** RADIUS sockets (tests); default UDP. */
   radiusTransport?: (purpose: 'authentication' | 'accounting') => RadiusTransport;
+  /**
+   * A worker ended: undo on the host what it left behind (on a shared TUN device, its routes:
+   * cli/serve-primary.ts). Its sessions' addresses go back to the pool only once this resolves, so
+   * another session cannot be given one whose old route is still being removed.
+   */
+  workerGone?: (index: number) => Promise<void>;
 }
 
 /**
@@ -121,6 +127,7 @@ export class WorkerPool implements ReloadTarget {
   private readonly spawnWorker: SpawnWorker;
   private readonly listener: ControlListener;
   private readonly fds: FdReserve | undefined;
+  private readonly workerGone: ((index: number) => Promise<void>) | undefined;
   private readonly slots: Slot[];
   private readonly sessions = new Map<string, Held>();
   /**
@@ -151,6 +158,7 @@ export class WorkerPool implements ReloadTarget {
     this.log = deps.log;
     this.spawnWorker = deps.spawn;
     this.fds = deps.fds;
+    this.workerGone = deps.workerGone;
     this.listener =
       deps.listener ?? new TcpListener(settings.listen, settings.port, { pauseOnConnect: true });
     this.drops = new DropCounter<PrimaryDropReason>(deps.log, 'connection');
@@ -246,11 +254,19 @@ export class WorkerPool implements ReloadTarget {
     slot.proc = undefined;
     const lost = slot.connections;
     for (const [sid, h] of this.handed) if (h.worker === slot.identity.index) this.authenticatedOrGone(sid);
-    for (const sid of [...slot.sessions]) {
+    const lostSessions = [...slot.sessions];
+    for (const sid of lostSessions) {
       const r = this.sessions.get(sid)?.radius;
       if (r) this.radius?.lostSessionStop(r);
-      this.release(sid);
     }
+    const cleaning = this.workerGone?.(slot.identity.index);
+    if (!cleaning) for (const sid of lostSessions) this.release(sid);
+    else
+      void cleaning
+        .catch((e: Error) => this.log.warn(`after worker ${slot.identity.index}: ${e.message}`))
+        .then(() => {
+          for (const sid of lostSessions) this.release(sid);
+        });
     slot.connections = 0;
     for (const [rid, p] of this.pending) {
       if (p.slot !== slot) continue;

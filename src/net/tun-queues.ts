@@ -1,0 +1,335 @@
+import { endianness } from 'node:os';
+import type { Logger } from '../util/log.ts';
+import { formatPrefix, type IPv4, prefixMask } from '../wire/ip.ts';
+import {
+  BPF_F_NO_PREALLOC,
+  BPF_MAP_TYPE_LPM_TRIE,
+  BPF_PROG_TYPE_SOCKET_FILTER,
+  tunSteeringProgram,
+} from './ebpf.ts';
+import type { HostRoutes, InterfaceAddress, RouteOptions } from './iproute.ts';
+import { errnoName, loadNative, type NativeAddon } from './native.ts';
+import { NetlinkError } from './netlink.ts';
+import { loadDropFilter } from './tun-filter.ts';
+
+/**
+ * One TUN device for every worker process (`workers N`): a multi-queue device (IFF_MULTI_QUEUE)
+ * with one queue per worker, and an eBPF steering program that puts each packet routed to the
+ * device on the queue of the worker holding its destination. Admins see one device, as with one
+ * process (`poptop0`), and firewall rules, `ip route` and the doctor's checks name it as before.
+ *
+ * The primary opens every queue (SharedTun) and keeps them open for as long as it runs, so a
+ * queue's index never changes (the kernel renumbers queues when one closes): worker i inherits
+ * queue i at spawn, and a restarted worker i inherits the same one. The steering map is an LPM
+ * trie, prefix → queue: a worker adds its clients' addresses and the subnets behind them (RADIUS
+ * Framed-Route) as it adds their routes (SteeredRoutes). When a worker dies its routes stay on the
+ * shared device, so the primary takes its prefixes off the map (forgetQueue) and deletes their
+ * routes itself before their addresses go back to the pool.
+ */
+
+/** Prefixes the steering map holds at most: clients' addresses and the subnets behind them. */
+export const TUN_STEERING_MAX = 262144;
+
+/** A prefix of the steering map and the queue it goes to. */
+export interface SteeredPrefix {
+  readonly network: IPv4;
+  readonly prefixLength: number;
+  readonly queue: number;
+}
+
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+/** The steering map: an LPM trie { u32 prefix length, host order; 4 address octets } → u32 queue. */
+export class TunSteering {
+  private readonly addon: NativeAddon;
+  private fd: number;
+  private readonly key = new Uint8Array(8);
+  private readonly keyView = new DataView(this.key.buffer);
+  private readonly value = new Uint8Array(4);
+  private readonly valueView = new DataView(this.value.buffer);
+
+  constructor(addon: NativeAddon, mapFd: number) {
+    this.addon = addon;
+    this.fd = mapFd;
+  }
+
+  /** A new map with room for `entries` prefixes; throws an Error with code (EPERM: no CAP_BPF). */
+  static create(addon: NativeAddon, entries = TUN_STEERING_MAX): TunSteering {
+    return new TunSteering(
+      addon,
+      addon.bpfMapCreate(BPF_MAP_TYPE_LPM_TRIE, 8, 4, entries, BPF_F_NO_PREALLOC),
+    );
+  }
+
+  get mapFd(): number {
+    return this.fd;
+  }
+
+  private setKey(network: IPv4, prefixLength: number): void {
+    this.keyView.setUint32(0, prefixLength, LITTLE_ENDIAN);
+    this.keyView.setUint32(4, (network & prefixMask(prefixLength)) >>> 0, false);
+  }
+
+  /** Packets to `network/prefixLength` go to `queue` from now on: 0 or an errno. */
+  steer(network: IPv4, prefixLength: number, queue: number): number {
+    if (this.fd < 0) return 9; // EBADF
+    this.setKey(network, prefixLength);
+    this.valueView.setUint32(0, queue, LITTLE_ENDIAN);
+    return this.addon.bpfMapUpdate(this.fd, this.key, this.value);
+  }
+
+  /** The queue `network/prefixLength` (exactly that prefix) goes to, if it is in the map. */
+  queueOf(network: IPv4, prefixLength: number): number | undefined {
+    if (this.fd < 0) return undefined;
+    this.setKey(network, prefixLength);
+    if (this.addon.bpfMapLookup(this.fd, this.key, this.value) !== 0) return undefined;
+    return this.valueView.getUint32(0, LITTLE_ENDIAN);
+  }
+
+  /** Takes the prefix off: 0 or an errno (ENOENT: it was not there). */
+  unsteer(network: IPv4, prefixLength: number): number {
+    if (this.fd < 0) return 9;
+    this.setKey(network, prefixLength);
+    return this.addon.bpfMapDelete(this.fd, this.key);
+  }
+
+  /** Every prefix in the map and its queue (a walk of the keys, then a lookup of each). */
+  list(): SteeredPrefix[] {
+    if (this.fd < 0) return [];
+    const keys: Uint8Array[] = [];
+    let prev: Uint8Array | null = null;
+    for (;;) {
+      const next = new Uint8Array(8);
+      if (this.addon.bpfMapNextKey(this.fd, prev, next) !== 0) break;
+      keys.push(next);
+      prev = next;
+      // The map holds at most TUN_STEERING_MAX: a longer walk would be a kernel bug, not data.
+      if (keys.length > TUN_STEERING_MAX) break;
+    }
+    const out: SteeredPrefix[] = [];
+    for (const key of keys) {
+      if (this.addon.bpfMapLookup(this.fd, key, this.value) !== 0) continue; // gone meanwhile
+      const view = new DataView(key.buffer);
+      out.push({
+        prefixLength: view.getUint32(0, LITTLE_ENDIAN),
+        network: view.getUint32(4, false),
+        queue: this.valueView.getUint32(0, LITTLE_ENDIAN),
+      });
+    }
+    return out;
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    this.addon.closeFd(this.fd);
+    this.fd = -1;
+  }
+}
+
+/** What a worker inherits of a shared device: its queue, the steering map and the drop list's map. */
+export interface SharedTunFds {
+  readonly queueFd: number;
+  readonly steeringFd: number;
+  /** Absent where the kernel refused the drop filter (or POPTOP_TUN_FILTER=off). */
+  readonly dropFd?: number;
+}
+
+/**
+ * The primary's side: the device, every queue, the steering program and the drop filter attached,
+ * and the maps. Nothing here reads packets.
+ */
+export class SharedTun {
+  readonly name: string;
+  private readonly addon: NativeAddon;
+  private readonly queueFds: number[];
+  readonly steering: TunSteering;
+  /** The drop list's map (net/tun-filter.ts), or -1 without one. */
+  private dropFd: number;
+  private readonly dropKey = new Uint32Array(1);
+  private readonly dropValue = new BigUint64Array(1);
+
+  private constructor(
+    addon: NativeAddon,
+    name: string,
+    queueFds: number[],
+    steering: TunSteering,
+    dropFd: number,
+  ) {
+    this.addon = addon;
+    this.name = name;
+    this.queueFds = queueFds;
+    this.steering = steering;
+    this.dropFd = dropFd;
+  }
+
+  /**
+   * Creates device `name` with `queues` queues and attaches the steering program, and the drop
+   * filter with room for `dropEntries` addresses unless `dropList` is false. Throws an Error in words
+   * (nothing left open) when the kernel refuses the device or the steering; a refused drop filter
+   * is logged and the device goes without it, as one process does.
+   */
+  static open(
+    name: string,
+    queues: number,
+    o: { log: Logger; dropList: boolean; dropEntries: number },
+  ): SharedTun {
+    const addon = loadNative();
+    const fds: number[] = [];
+    let steering: TunSteering | undefined;
+    const closeAll = (): void => {
+      steering?.close();
+      for (const fd of fds) addon.closeFd(fd);
+    };
+    try {
+      let real = name;
+      for (let i = 0; i < queues; i++) {
+        const q = addon.tunOpenQueue(real);
+        fds.push(q.fd);
+        real = q.name;
+      }
+      steering = TunSteering.create(addon);
+      const prog = addon.bpfProgLoad(BPF_PROG_TYPE_SOCKET_FILTER, tunSteeringProgram(steering.mapFd), 'GPL');
+      const err = addon.tunQueueSetEbpf(fds[0]!, true, prog);
+      addon.closeFd(prog); // the device holds it once attached
+      if (err !== 0) throw new Error(`ioctl TUNSETSTEERINGEBPF on ${real}: ${addon.strerror(err)}`);
+      let dropFd = -1;
+      if (o.dropList) {
+        try {
+          const filter = loadDropFilter(addon, Math.max(1, Math.min(65536, o.dropEntries)));
+          const ferr = addon.tunQueueSetEbpf(fds[0]!, false, filter.progFd);
+          addon.closeFd(filter.progFd);
+          if (ferr !== 0) {
+            addon.closeFd(filter.mapFd);
+            throw new Error(`ioctl TUNSETFILTEREBPF on ${real}: ${addon.strerror(ferr)}`);
+          }
+          dropFd = filter.mapFd;
+        } catch (e) {
+          o.log.info(
+            `no kernel drop filter on ${real} (${(e as Error).message}): packets towards a client whose GRE send queue is full are read, then dropped`,
+          );
+        }
+      }
+      return new SharedTun(addon, real, fds, steering, dropFd);
+    } catch (e) {
+      closeAll();
+      throw e;
+    }
+  }
+
+  /** What worker `index` inherits (its queue is the index-th). */
+  fdsFor(index: number): SharedTunFds {
+    const queueFd = this.queueFds[index];
+    if (queueFd === undefined) throw new RangeError(`no queue ${index} on ${this.name}`);
+    return {
+      queueFd,
+      steeringFd: this.steering.mapFd,
+      ...(this.dropFd >= 0 ? { dropFd: this.dropFd } : {}),
+    };
+  }
+
+  get queues(): number {
+    return this.queueFds.length;
+  }
+
+  /**
+   * Worker `queue` is gone: every prefix steered to it comes off the map, and its addresses off the
+   * drop list (a listed address would stay black-holed for its next session). Returns the prefixes,
+   * whose routes the caller deletes. Synchronous: a restarted worker's new prefixes cannot be
+   * taken for the dead one's.
+   */
+  forgetQueue(queue: number): SteeredPrefix[] {
+    const gone = this.steering.list().filter((p) => p.queue === queue);
+    for (const p of gone) {
+      this.steering.unsteer(p.network, p.prefixLength);
+      if (this.dropFd >= 0 && p.prefixLength === 32) {
+        this.dropKey[0] = p.network;
+        this.addon.bpfMapTake(
+          this.dropFd,
+          new Uint8Array(this.dropKey.buffer),
+          new Uint8Array(this.dropValue.buffer),
+        );
+      }
+    }
+    return gone;
+  }
+
+  /** Closes every queue and the maps: the device goes, and every route through it. */
+  close(): void {
+    for (const fd of this.queueFds.splice(0)) this.addon.closeFd(fd);
+    this.steering.close();
+    if (this.dropFd >= 0) this.addon.closeFd(this.dropFd);
+    this.dropFd = -1;
+  }
+}
+
+/**
+ * A worker's routes on a shared device: each route added through `dev` also steers its prefix to
+ * this worker's queue (first, so the first packets already arrive here), and each route deleted
+ * takes it off. Everything else goes to `inner` unchanged.
+ */
+export class SteeredRoutes implements HostRoutes {
+  private readonly inner: HostRoutes;
+  private readonly steering: TunSteering;
+  private readonly dev: string;
+  private readonly queue: number;
+
+  constructor(inner: HostRoutes, steering: TunSteering, dev: string, queue: number) {
+    this.inner = inner;
+    this.steering = steering;
+    this.dev = dev;
+    this.queue = queue;
+  }
+
+  async addRoute(
+    dev: string,
+    dest: IPv4,
+    prefixLength = 32,
+    mtu?: number,
+    opts?: RouteOptions,
+  ): Promise<void> {
+    if (dev !== this.dev) return this.inner.addRoute(dev, dest, prefixLength, mtu, opts);
+    // A subnet another worker's session routes already (the kernel would refuse it too): leave its steering.
+    const holder = opts?.exclusive ? this.steering.queueOf(dest, prefixLength) : undefined;
+    if (holder !== undefined && holder !== this.queue)
+      throw new NetlinkError(`route ${formatPrefix(dest, prefixLength)}`, 17, 'File exists');
+    const err = this.steering.steer(dest, prefixLength, this.queue);
+    if (err !== 0)
+      throw new NetlinkError(
+        `steering ${formatPrefix(dest, prefixLength)} to this worker's queue of ${dev} (${errnoName(err)})`,
+        err,
+        this.addonText(err),
+      );
+    try {
+      await this.inner.addRoute(dev, dest, prefixLength, mtu, opts);
+    } catch (e) {
+      if (holder === undefined) this.steering.unsteer(dest, prefixLength);
+      throw e;
+    }
+  }
+
+  async delRoute(dev: string, dest: IPv4, prefixLength = 32, metric?: number): Promise<boolean> {
+    if (dev !== this.dev) return this.inner.delRoute(dev, dest, prefixLength, metric);
+    try {
+      return await this.inner.delRoute(dev, dest, prefixLength, metric);
+    } finally {
+      // Only this worker's own: a route to the same prefix another worker added keeps its queue.
+      if (this.steering.queueOf(dest, prefixLength) === this.queue) this.steering.unsteer(dest, prefixLength);
+    }
+  }
+
+  addProxyArp(ip: IPv4, lanIf: string): Promise<void> {
+    return this.inner.addProxyArp(ip, lanIf);
+  }
+
+  delProxyArp(ip: IPv4, lanIf: string): Promise<boolean> {
+    return this.inner.delProxyArp(ip, lanIf);
+  }
+
+  interfaceContaining(ip: IPv4): Promise<InterfaceAddress | undefined> {
+    return this.inner.interfaceContaining(ip);
+  }
+
+  private addonText(err: number): string {
+    return loadNative().strerror(err);
+  }
+}
