@@ -39,6 +39,9 @@ export interface SteeredPrefix {
 
 const LITTLE_ENDIAN = endianness() === 'LE';
 
+/** What SteeredRoutes changes in the steering map (TunSteering; a Map in unit tests). */
+export type Steering = Pick<TunSteering, 'steer' | 'unsteer' | 'queueOf'>;
+
 /** The steering map: an LPM trie { u32 prefix length, host order; 4 address octets } → u32 queue. */
 export class TunSteering {
   private readonly addon: NativeAddon;
@@ -269,11 +272,11 @@ export class SharedTun {
  */
 export class SteeredRoutes implements HostRoutes {
   private readonly inner: HostRoutes;
-  private readonly steering: TunSteering;
+  private readonly steering: Steering;
   private readonly dev: string;
   private readonly queue: number;
 
-  constructor(inner: HostRoutes, steering: TunSteering, dev: string, queue: number) {
+  constructor(inner: HostRoutes, steering: Steering, dev: string, queue: number) {
     this.inner = inner;
     this.steering = steering;
     this.dev = dev;
@@ -297,7 +300,7 @@ export class SteeredRoutes implements HostRoutes {
       throw new NetlinkError(
         `steering ${formatPrefix(dest, prefixLength)} to this worker's queue of ${dev} (${errnoName(err)})`,
         err,
-        this.addonText(err),
+        loadNative().strerror(err),
       );
     try {
       await this.inner.addRoute(dev, dest, prefixLength, mtu, opts);
@@ -327,9 +330,5 @@ export class SteeredRoutes implements HostRoutes {
 
   interfaceContaining(ip: IPv4): Promise<InterfaceAddress | undefined> {
     return this.inner.interfaceContaining(ip);
-  }
-
-  private addonText(err: number): string {
-    return loadNative().strerror(err);
   }
 }

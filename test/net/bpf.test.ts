@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { greCallIdFilter } from '../../src/net/bpf.ts';
-import { EBPF, encodeEbpf, tunDropProgram } from '../../src/net/ebpf.ts';
+import { EBPF, encodeEbpf, tunDropProgram, tunSteeringProgram } from '../../src/net/ebpf.ts';
 import { runBpf } from '../support/bpf.ts';
 
 /** An IPv4 header of `ihl` words (options zero) followed by an enhanced GRE header for `callId`. */
@@ -62,4 +62,25 @@ test('eBPF encoding: struct bpf_insn as the kernel reads it (dst_reg in the low 
     assert.equal(at + 1 + off, 16, `jump at ${at}`);
   }
   assert.deepEqual([...prog.subarray(16 * 8, 17 * 8)], [0x61, 0x60, 0, 0, 0, 0, 0, 0]);
+});
+
+test("eBPF steering program: the destination in network order after the prefix length 32 (the LPM trie's key), a lookup, the queue or 0", () => {
+  const prog = tunSteeringProgram(9);
+  assert.equal(prog.length, 18 * 8);
+  const at = (n: number) => [...prog.subarray(n * 8, (n + 1) * 8)];
+  assert.deepEqual(at(4), [0x20, 0, 0, 0, 16, 0, 0, 0], 'the destination word (host order)');
+  assert.deepEqual(at(5), [0xdc, 0x00, 0, 0, 32, 0, 0, 0], 'back to network order');
+  assert.deepEqual(at(6), [0x63, 0x0a, 0xfc, 0xff, 0, 0, 0, 0], 'address at fp-4');
+  assert.deepEqual(at(7), [0x62, 0x0a, 0xf8, 0xff, 32, 0, 0, 0], 'prefix length 32 at fp-8');
+  assert.deepEqual(at(9), [0x07, 0x02, 0, 0, 0xf8, 0xff, 0xff, 0xff], 'the key pointer is fp-8');
+  assert.deepEqual(
+    [...prog.subarray(10 * 8, 12 * 8)],
+    [0x18, 0x11, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+  );
+  assert.deepEqual(at(14), [0x61, 0x00, 0, 0, 0, 0, 0, 0], 'the queue: the u32 the lookup points at');
+  for (const j of [3, 13]) {
+    const off = new DataView(prog.buffer).getInt16(j * 8 + 2, true);
+    assert.equal(j + 1 + off, 16, `jump at ${j} goes to queue 0`);
+  }
+  assert.deepEqual(at(16), [0xb7, 0, 0, 0, 0, 0, 0, 0]);
 });

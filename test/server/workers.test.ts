@@ -20,8 +20,13 @@ import { PptpServer } from '../../src/server/server.ts';
 import type { ServerSettings } from '../../src/server/settings.ts';
 import { RecordingSystem } from '../../src/server/system.ts';
 import type { ToPrimary, ToWorker, WorkerIdentity } from '../../src/server/workers/messages.ts';
-import { callIdShare, workerFor } from '../../src/server/workers/messages.ts';
-import { type WorkerEvents, WorkerPool } from '../../src/server/workers/primary.ts';
+import {
+  callIdShare,
+  formatWorkerEnv,
+  parseWorkerEnv,
+  workerFor,
+} from '../../src/server/workers/messages.ts';
+import { type WorkerEvents, WorkerPool, type WorkerPoolDeps } from '../../src/server/workers/primary.ts';
 import { PrimaryChannel, receiveFromPrimary, type WorkerSide } from '../../src/server/workers/worker.ts';
 import { ManualClock } from '../../src/util/clock.ts';
 import { MemoryLogger } from '../../src/util/log.ts';
@@ -59,7 +64,12 @@ interface FakeWorker {
   crash(): void;
 }
 
-function bench(over: Partial<ServerSettings> = {}, count = 2, radius?: MemoryRadius) {
+function bench(
+  over: Partial<ServerSettings> = {},
+  count = 2,
+  radius?: MemoryRadius,
+  deps: Pick<WorkerPoolDeps, 'workerGone'> = {},
+) {
   const clock = new ManualClock(1_000_000);
   const net = new MemoryGreNetwork({ clock, delayMs: 1 });
   const gre = splitGre(net.port('127.0.0.1'));
@@ -74,6 +84,7 @@ function bench(over: Partial<ServerSettings> = {}, count = 2, radius?: MemoryRad
     log,
     listener,
     ...primaryRadius,
+    ...deps,
     spawn: (identity, events: WorkerEvents) => {
       let alive = true;
       // Messages cross a turn, both ways, as over a pipe.
@@ -184,8 +195,13 @@ function client(
   return { c, state };
 }
 
-async function started(over: Partial<ServerSettings> = {}, count = 2, radius?: MemoryRadius): Promise<Bench> {
-  const b = bench(over, count, radius);
+async function started(
+  over: Partial<ServerSettings> = {},
+  count = 2,
+  radius?: MemoryRadius,
+  deps: Pick<WorkerPoolDeps, 'workerGone'> = {},
+): Promise<Bench> {
+  const b = bench(over, count, radius, deps);
   const ready = b.pool.start();
   await run(b.clock, 50);
   await ready;
@@ -203,6 +219,19 @@ test('workers: call ids are split into disjoint ranges, and an address always go
   assert.equal(workerFor(parseIPv4('10.231.0.2')!, 2), 0);
   assert.equal(workerFor(parseIPv4('10.231.0.3')!, 2), 1);
   assert.equal(workerFor(parseIPv4('255.255.255.255')!, 3), 0xffffffff % 3);
+});
+
+test("workers: the worker's environment variable carries its identity and, on a shared TUN device, its inherited descriptors", () => {
+  const base = { index: 1, count: 2, callIds: callIdShare(1, 2) };
+  assert.equal(formatWorkerEnv(base), '1/2 32768-65535');
+  assert.deepEqual(parseWorkerEnv('1/2 32768-65535'), base);
+  const shared = { ...base, shared: { queueFd: 4, steeringFd: 5, dropFd: 6 } };
+  assert.equal(formatWorkerEnv(shared), '1/2 32768-65535 tun 4 5 6');
+  assert.deepEqual(parseWorkerEnv(formatWorkerEnv(shared)), shared);
+  const noDrops = { ...base, shared: { queueFd: 4, steeringFd: 5 } };
+  assert.deepEqual(parseWorkerEnv(formatWorkerEnv(noDrops)), noDrops);
+  for (const bad of ['2/2 1-2', '0/2 1-2 tun 4', '0/2 1-2 tun', '0/2 1-2 tun 4 5 6 7', '0/2 0-2'])
+    assert.equal(parseWorkerEnv(bad), undefined, bad);
 });
 
 test('workers: sessions on both workers share one pool; sessions, status and kill see them all', async () => {
@@ -399,6 +428,31 @@ test('workers: a worker that dies loses only its sessions; its addresses return;
   await run(b.clock, 500);
   assert.ok(after.state.up);
   assert.equal(b.workers[3]!.server.list().length, 1, 'served by the new worker 0');
+});
+
+test("workers on a shared TUN device: a dead worker's addresses return to the pool only once its routes are removed", async () => {
+  const gone: number[] = [];
+  let finish = (): void => {};
+  const b = await started({}, 2, undefined, {
+    workerGone: (index) => {
+      gone.push(index);
+      return new Promise<void>((resolve) => {
+        finish = resolve;
+      });
+    },
+  });
+  const w0 = client(b, '127.0.0.2');
+  await run(b.clock, 500);
+  assert.ok(w0.state.up);
+  const free = b.pool.leases.poolFree;
+  b.workers[0]!.crash();
+  await run(b.clock, 20);
+  assert.deepEqual(gone, [0]);
+  assert.match(b.log.text(), /worker 0 ended \(signal SIGKILL\); its 1 session is lost/);
+  assert.equal(b.pool.leases.poolFree, free, 'held while its route may still be in the kernel');
+  finish();
+  await run(b.clock, 1);
+  assert.equal(b.pool.leases.poolFree, free + 1);
 });
 
 test('workers: with no worker running a connection is closed and counted', async () => {
