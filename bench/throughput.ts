@@ -2,7 +2,7 @@
  * TCP throughput through a poptop tunnel beside plain veth, in one run (root; run
  * `npx tsc -p tsconfig.build.json` first; needs iperf3):
  *
- *   node --import tsx bench/throughput.ts [--seconds S] [--udp-rate M] [--rate-limit R]
+ *   node --import tsx bench/throughput.ts [--seconds S] [--udp-rate M] [--rate-limit R] [--workers W]
  *
  * `poptop serve` in one namespace and `poptop connect` (MS-CHAPv2 + MPPE-128 stateless) in
  * another, the two joined by a veth pair and a bridge. iperf3 runs S seconds (default 5) each way:
@@ -20,16 +20,19 @@
  * side's TUN device (its queue full while poptop does not read it), what the sending poptop read
  * (and sent or dropped itself, before encrypting, when the GRE send queue was full), and what
  * iperf3 received. `--rate-limit R` gives the user a rate limit (e.g. 50M): the UDP runs then show
- * what policing an overload costs.
+ * what policing an overload costs. `--workers W` runs the server with `workers W` (the one session
+ * is a worker's; the server's CPU is that of every process): with POPTOP_SHARED_TUN=off alternately,
+ * it compares the workers' shared TUN device with a device each.
  */
 import { NsProcess, POPTOP, sh } from '../test/e2e/netns.ts';
-import { benchArgs, benchServer, benchStatus, inTopology, processCpu } from './ns-bench.ts';
+import { benchArgs, benchServer, benchStatus, inTopology, processCpu, processesCpu, serverPids } from './ns-bench.ts';
 
 const { opt } = benchArgs(process.argv.slice(2));
 const seconds = Math.max(1, Math.min(60, Number(opt('--seconds', '5'))));
 const udpRate = Number.parseFloat(opt('--udp-rate', '300'));
 /** `--rate-limit R`: the user's rate limit (pppd options `rate-limit R`), e.g. 50M; none by default. */
 const rateLimit = opt('--rate-limit', '');
+const workers = Number(opt('--workers', '1'));
 /** UDP payload: an IP packet of 1328 octets fits the tunnel's MTU (1396) with room to spare. */
 const UDP_LENGTH = 1300;
 
@@ -123,6 +126,7 @@ const rows = await inTopology(`${process.pid % 10000}t`, async (topo, keep) => {
     tun: 'ptthr0',
     pool: 79,
     ...(rateLimit ? { options: [`rate-limit ${rateLimit}`] } : {}),
+    ...(workers > 1 ? { extra: ['--workers', String(workers)] } : {}),
   });
   keep(server);
   const client = keep(
@@ -137,26 +141,31 @@ const rows = await inTopology(`${process.pid % 10000}t`, async (topo, keep) => {
   const tunnelAddress = m[2]!;
   const iperfServer = keep(new NsProcess('iperf3', topo.server, ['iperf3', '-s', '--forceflush']));
   await iperfServer.waitFor(/Server listening/, 10_000);
-  const pid = server.child.pid!;
+  // With workers, the server's CPU is its processes' (the session's worker does the data path).
+  const pids = serverPids(topo, control, server.child.pid!);
+  const serverCpu = (): number => processesCpu(pids).self;
+  // The device the server's replies leave by: the shared one, or (POPTOP_SHARED_TUN=off) the worker's.
+  const worker = workers > 1 ? (await server.waitFor(/ (w\d+) \[s\d+ load [^\]]*\] session up/, 10_000))[1] : '';
+  const serverTun = /ready on ptthr0w/.test(server.output) ? `ptthr0${worker}` : 'ptthr0';
   const out: { path: string; direction: string; run: Run; serverCpuMsPerMb?: number }[] = [];
   for (const reverse of [false, true]) {
     const direction = reverse ? 'server → client' : 'client → server';
     out.push({ path: 'veth', direction, run: iperf(topo.clients[0]!, topo.serverAddress, reverse) });
-    const c0 = processCpu(pid).self;
+    const c0 = serverCpu();
     const run = iperf(topo.clients[0]!, tunnelAddress, reverse);
-    const cpu = processCpu(pid).self - c0;
+    const cpu = serverCpu() - c0;
     out.push({ path: 'tunnel', direction, run, serverCpuMsPerMb: (cpu * 1000) / (run.bytes / 1e6) });
   }
   const udp: UdpRow[] = [];
   const cpuNow = () => ({
-    server: processCpu(pid).self,
+    server: serverCpu(),
     client: processCpu(client.child.pid!).self,
     // The iperf3 client ends within sh(): its time is among this process's reaped children.
     iperf: processCpu(iperfServer.child.pid!).self + processCpu(process.pid).children,
   });
   for (const reverse of [false, true]) {
     const direction = reverse ? 'server → client' : 'client → server';
-    const [sendNs, sendTun] = reverse ? [topo.server, 'ptthr0'] : [topo.clients[0]!, 'ptthrc0'];
+    const [sendNs, sendTun] = reverse ? [topo.server, serverTun] : [topo.clients[0]!, 'ptthrc0'];
     const loads: [string, number][] = [
       [`paced ${udpRate}`, udpRate],
       [`paced ${2 * udpRate}`, 2 * udpRate],

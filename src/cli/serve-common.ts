@@ -104,14 +104,17 @@ export async function setUpDevice(ip: IpRoute, name: string, settings: ServerSet
 /**
  * The primary's shared TUN device for `workers` workers (net/tun-queues.ts), set up: one device for
  * all of them. Undefined, with one line saying why, where the kernel refuses it (no CAP_BPF for
- * the steering program, or POPTOP_SHARED_TUN=off): each worker then opens a device of its own.
+ * the steering program, or POPTOP_SHARED_TUN=off): each worker then opens a device of its own, or,
+ * when the number of workers is the default, one process serves (cli/serve.ts).
  */
 export async function openSharedTun(
   settings: ServerSettings,
   workers: number,
   log: Logger,
 ): Promise<SharedTun | undefined> {
-  const own = `each worker opens its own TUN device (${workerTunName(settings.tunName, 0)} to ${workerTunName(settings.tunName, workers - 1)})`;
+  const own = settings.workersByDefault
+    ? `one process serves every session, on ${settings.tunName} ("workers ${workers}" would run ${workers} processes with a TUN device each)`
+    : `each worker opens its own TUN device (${workerTunName(settings.tunName, 0)} to ${workerTunName(settings.tunName, workers - 1)})`;
   if (process.env.POPTOP_SHARED_TUN === 'off') {
     log.info(`POPTOP_SHARED_TUN=off: ${own}`);
     return undefined;

@@ -19,7 +19,7 @@ import { type WorkerEvents, WorkerPool, type WorkerProcess } from '../server/wor
 import { SystemClock } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
 import { formatPrefix } from '../wire/ip.ts';
-import { openSharedTun, startStatusListener } from './serve-common.ts';
+import { startStatusListener } from './serve-common.ts';
 
 /**
  * `poptop serve` with `workers N` (N > 1): this process listens, hands connections to N worker
@@ -29,18 +29,11 @@ import { openSharedTun, startStatusListener } from './serve-common.ts';
 export async function servePrimary(
   settings: ServerSettings,
   workers: number,
+  shared: SharedTun | undefined,
   loadOpts: LoadOptions,
   log: Logger,
   o: { controlPath: string; serving: (tunnels: string) => string; pidfile: (() => () => void) | undefined },
 ): Promise<number> {
-  // One TUN device for every worker, where the kernel allows its steering (else one each).
-  let shared: SharedTun | undefined;
-  try {
-    shared = await openSharedTun(settings, workers, log);
-  } catch (e) {
-    log.error((e as Error).message);
-    return 1;
-  }
   const routes = shared ? primaryRoutes(log) : undefined;
   const pool = new WorkerPool(settings, workers, {
     clock: new SystemClock(),

@@ -16,9 +16,11 @@ import {
   createKernelServer,
   type DataPlane,
   openDataPlane,
+  openSharedTun,
   startRelay,
   startStatusListener,
 } from './serve-common.ts';
+import type { SharedTun } from '../net/tun-queues.ts';
 import { servePrimary } from './serve-primary.ts';
 import { serveWorker } from './serve-worker.ts';
 
@@ -106,11 +108,22 @@ export async function serve(args: ParsedArgs): Promise<number> {
   doctorAtStartup(settings, log);
   const controlPath = flag(args, 'control-socket') ?? DEFAULT_CONTROL_SOCKET;
   const pidfile = flag(args, 'pidfile') ?? settings.pidfile;
-  if ((settings.workers ?? 1) > 1) {
-    const n = settings.workers!;
-    return servePrimary(settings, n, loadOpts, log, {
+  // Workers, on one TUN device where the kernel allows it (by default only then: one process else).
+  const n = settings.workers ?? 1;
+  let shared: SharedTun | undefined;
+  if (n > 1) {
+    try {
+      shared = await openSharedTun(settings, n, log);
+    } catch (e) {
+      log.error((e as Error).message);
+      return 1;
+    }
+  }
+  if (n > 1 && (shared || !settings.workersByDefault)) {
+    const how = settings.workersByDefault ? ' (one per processor)' : '';
+    return servePrimary(settings, n, shared, loadOpts, log, {
       controlPath,
-      serving: (tunnels) => servingLine(settings, `${n} workers, ${tunnels}`),
+      serving: (tunnels) => servingLine(settings, `${n} workers${how}, ${tunnels}`),
       pidfile: pidfile
         ? () => {
             writePidfile(pidfile, log);

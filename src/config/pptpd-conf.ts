@@ -58,7 +58,7 @@ export interface PptpdConf {
   pidfile: string;
   /** poptop's own `status ADDR:PORT`: metrics and the status page; undefined: off. */
   status: StatusAddress | undefined;
-  /** poptop's own `workers N|auto`: processes sharing the sessions (server/workers/); default 1. */
+  /** poptop's own `workers N|auto`: processes sharing the sessions (server/workers/); default auto. */
   workers: number | 'auto';
   /** poptop's limits on connections still setting up (see GUARD_KEYWORDS); all defaulted. */
   guard: GuardLimits;
@@ -328,7 +328,7 @@ function buildConfig(
   if (statusSetting && !status)
     issues.error(statusSetting.at, `"status" expects ${EXPECTED.status}, got "${statusSetting.value}"`);
   const workersSetting = get('workers');
-  let workers: PptpdConf['workers'] = 1;
+  let workers: PptpdConf['workers'] = 'auto';
   if (workersSetting) {
     const v = workersSetting.value;
     const parsed = parseWorkers(v);

@@ -206,9 +206,15 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
       notes: [],
     };
   }
-  const workers = resolveWorkers(o.workers, config, confName, { tunName: settings.tunName }, notes);
+  const { workers, byDefault } = resolveWorkers(o.workers, config, confName, { tunName: settings.tunName }, notes);
   const out: LoadedSettings = {
-    settings: Object.assign({}, settings, status ? { status } : {}, workers > 1 ? { workers } : {}),
+    settings: Object.assign(
+      {},
+      settings,
+      status ? { status } : {},
+      workers > 1 ? { workers } : {},
+      workers > 1 && byDefault ? { workersByDefault: true } : {},
+    ),
     notes: [...issues.map(formatIssue), ...notes],
   };
   if (defaultSecrets) out.defaultSecrets = defaultSecrets;
@@ -216,9 +222,11 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
 }
 
 /**
- * `workers` (pptpd.conf) or `--workers`: the number of processes, "auto" being one per processor
- * (capped by a CPU quota: see workers/processors.ts).
- * Errors name where it was set: a TUN name too long for the workers' own devices (NAME + "w" + index).
+ * `workers` (pptpd.conf) or `--workers`: the number of processes, "auto" (the default) being one
+ * per processor (capped by a CPU quota: see workers/processors.ts). Errors name where it was set: a
+ * TUN name too long for the workers' own devices (NAME + "w" + index), which they use where the
+ * kernel refuses them a shared one. By default those are never used (one process serves instead),
+ * so the name is not checked.
  */
 function resolveWorkers(
   flagValue: string | undefined,
@@ -226,8 +234,9 @@ function resolveWorkers(
   confName: string,
   has: { tunName: string },
   notes: string[],
-): number {
+): { workers: number; byDefault: boolean } {
   let value = config.workers;
+  let byDefault = !config.sources.workers;
   let at = config.sources.workers ? formatLocation(config.sources.workers) : confName;
   if (flagValue !== undefined) {
     at = '--workers';
@@ -237,18 +246,21 @@ function resolveWorkers(
         `--workers expects "auto" (one per processor) or a number from 1 to ${MAX_WORKERS}, got "${flagValue}"`,
       );
     value = parsed;
+    byDefault = false;
   }
   const processors = value === 'auto' ? processorsForWorkers() : undefined;
   const n = processors ? Math.min(MAX_WORKERS, processors.count) : (value as number);
-  if (processors?.capped) notes.push(`${at}: "workers auto" is ${n} here, for ${processors.why}`);
-  if (n <= 1) return 1;
+  if (processors?.capped && !byDefault)
+    notes.push(`${at}: "workers auto" is ${n} here, for ${processors.why}`);
+  if (n <= 1) return { workers: 1, byDefault };
+  if (byDefault) return { workers: n, byDefault };
   const what = `${at}: "workers ${value}"${value === 'auto' ? ` (${n} here)` : ''}`;
   const longest = workerTunName(has.tunName, n - 1);
   if (longest.length > 15)
     throw new Error(
       `${what}: the workers' TUN devices are named ${workerTunName(has.tunName, 0)} to ${longest}, longer than the 15 characters Linux allows; choose a shorter --tun`,
     );
-  return n;
+  return { workers: n, byDefault };
 }
 
 /** The TUN device of worker `index`: the configured name with "w" and the index after it. */

@@ -59,6 +59,11 @@ export interface ServerSettings extends GuardSettings {
    * them all. Resolved from "auto" when loaded.
    */
   readonly workers?: number;
+  /**
+   * Set when `workers` is "auto" because nothing set it (the default): where the kernel refuses
+   * the workers a shared TUN device, one process serves instead, so the device keeps its name.
+   */
+  readonly workersByDefault?: boolean;
   readonly pidfile: string | undefined;
   /** pppd `idle`: end a session after this many seconds without IP packets either way; 0 = never. */
   readonly idleS: number;

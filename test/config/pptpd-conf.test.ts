@@ -189,9 +189,9 @@ test('pptpd.conf: single-session deny|replace, anything else an error with file:
   );
 });
 
-test('pptpd.conf: workers N or auto (default 1), anything else an error with file:line', () => {
+test('pptpd.conf: workers N or auto (default auto), anything else an error with file:line', () => {
   const base = 'localip 10.0.0.1\nremoteip 10.0.0.2\n';
-  assert.equal(parse(base).config.workers, 1);
+  assert.equal(parse(base).config.workers, 'auto');
   assert.equal(parse(`${base}workers 4\n`).config.workers, 4);
   assert.equal(parse(`${base}workers auto\n`).config.workers, 'auto');
   for (const bad of ['0', '65', 'two', '-1', '2.5'])

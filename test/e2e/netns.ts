@@ -224,6 +224,11 @@ export function writeServerConfig(
     options?: string[];
     /** More pptpd.conf lines. */
     conf?: string[];
+    /**
+     * Leave `workers` unset (the default: one per processor). Otherwise the file says `workers 1`:
+     * the suites are written for one process unless they ask for workers (`--workers N`).
+     */
+    defaultWorkers?: boolean;
   },
 ): string {
   const options = join(dir, 'options.pptpd');
@@ -249,7 +254,14 @@ export function writeServerConfig(
   });
   writeFileSync(
     conf,
-    [`option ${options}`, 'localip 10.77.0.1', `remoteip ${o.remoteip}`, ...(o.conf ?? []), ''].join('\n'),
+    [
+      `option ${options}`,
+      'localip 10.77.0.1',
+      `remoteip ${o.remoteip}`,
+      ...(o.defaultWorkers ? [] : ['workers 1']),
+      ...(o.conf ?? []),
+      '',
+    ].join('\n'),
   );
   return conf;
 }

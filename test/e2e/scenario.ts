@@ -60,11 +60,17 @@ export class Scenario {
 
   /**
    * Starts `poptop serve` in the server namespace; `extraArgs` are appended to its command line,
-   * `confLines` to its pptpd.conf.
+   * `confLines` to its pptpd.conf. `o.defaultWorkers` leaves `workers` unset (see
+   * writeServerConfig); `o.wrapper` runs it under another command (e.g. setpriv).
    */
-  startServer(extraArgs: string[] = [], confLines: string[] = []): Promise<RegExpMatchArray> {
+  startServer(
+    extraArgs: string[] = [],
+    confLines: string[] = [],
+    o: { defaultWorkers?: boolean; wrapper?: string[] } = {},
+  ): Promise<RegExpMatchArray> {
     const conf = writeServerConfig(this.topo.dir, {
       remoteip: '10.77.0.10-11',
+      ...(o.defaultWorkers ? { defaultWorkers: true } : {}),
       conf: confLines,
       users: [
         { user: 'alice', password: 'alice-pw' },
@@ -75,7 +81,10 @@ export class Scenario {
     this.server = this.spawn(
       'server',
       this.topo.server,
-      serveArgv({ conf, dir: this.topo.dir, control: this.control, tun: 'pptpsrv0', extra: extraArgs }),
+      [
+        ...(o.wrapper ?? []),
+        ...serveArgv({ conf, dir: this.topo.dir, control: this.control, tun: 'pptpsrv0', extra: extraArgs }),
+      ],
     );
     return this.server.waitFor(/listening on/, 15_000);
   }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ensureDefaultSecrets } from '../../src/server/default-config.ts';
 import { loadServerSettings, serverPolicy } from '../../src/server/load-settings.ts';
+import { processorsForWorkers } from '../../src/server/workers/processors.ts';
 import { formatIPv4 } from '../../src/wire/ip.ts';
 
 function files(over: { conf?: string; options?: string; secrets?: string } = {}): {
@@ -176,7 +177,14 @@ test('workers: the count reaches the settings; with RADIUS, status or a long TUN
       ...more,
     });
   };
-  assert.equal(load('').settings.workers, undefined, 'one process by default');
+  // Unset: one per processor ("auto"), marked as the default (one process where the kernel refuses
+  // a shared TUN device); a long TUN name is no error then, since no worker device is ever named.
+  const processors = processorsForWorkers().count;
+  const byDefault = load('', { tunName: 'a-long-tunname' }).settings;
+  assert.equal(byDefault.workers, processors > 1 ? processors : undefined, 'one per processor by default');
+  assert.equal(byDefault.workersByDefault, processors > 1 ? true : undefined);
+  assert.equal(load('workers auto\n').settings.workersByDefault, undefined, 'set: not the default');
+  assert.equal(load('', { workers: 'auto' }).settings.workersByDefault, undefined, '--workers auto');
   assert.equal(load('workers 1\n').settings.workers, undefined);
   assert.equal(load('workers 3\n').settings.workers, 3);
   assert.equal(load('workers 3\n', { workers: '2' }).settings.workers, 2, '--workers wins');
