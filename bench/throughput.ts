@@ -25,7 +25,15 @@
  * it compares the workers' shared TUN device with a device each.
  */
 import { NsProcess, POPTOP, sh } from '../test/e2e/netns.ts';
-import { benchArgs, benchServer, benchStatus, inTopology, processCpu, processesCpu, serverPids } from './ns-bench.ts';
+import {
+  benchArgs,
+  benchServer,
+  benchStatus,
+  inTopology,
+  processCpu,
+  processesCpu,
+  serverPids,
+} from './ns-bench.ts';
 
 const { opt } = benchArgs(process.argv.slice(2));
 const seconds = Math.max(1, Math.min(60, Number(opt('--seconds', '5'))));
@@ -145,7 +153,8 @@ const rows = await inTopology(`${process.pid % 10000}t`, async (topo, keep) => {
   const pids = serverPids(topo, control, server.child.pid!);
   const serverCpu = (): number => processesCpu(pids).self;
   // The device the server's replies leave by: the shared one, or (POPTOP_SHARED_TUN=off) the worker's.
-  const worker = workers > 1 ? (await server.waitFor(/ (w\d+) \[s\d+ load [^\]]*\] session up/, 10_000))[1] : '';
+  const worker =
+    workers > 1 ? (await server.waitFor(/ (w\d+) \[s\d+ load [^\]]*\] session up/, 10_000))[1] : '';
   const serverTun = /ready on ptthr0w/.test(server.output) ? `ptthr0${worker}` : 'ptthr0';
   const out: { path: string; direction: string; run: Run; serverCpuMsPerMb?: number }[] = [];
   for (const reverse of [false, true]) {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { openSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { SharedTun } from '../net/tun-queues.ts';
 import { answerControl, reloadFromFiles } from '../server/control-answers.ts';
 import { DEFAULT_CONTROL_SOCKET, listenControlSocket } from '../server/control-socket.ts';
 import { type LoadOptions, loadServerSettings } from '../server/load-settings.ts';
@@ -20,7 +21,6 @@ import {
   startRelay,
   startStatusListener,
 } from './serve-common.ts';
-import type { SharedTun } from '../net/tun-queues.ts';
 import { servePrimary } from './serve-primary.ts';
 import { serveWorker } from './serve-worker.ts';
 

@@ -206,7 +206,13 @@ export function loadServerSettings(o: LoadOptions = {}): LoadedSettings {
       notes: [],
     };
   }
-  const { workers, byDefault } = resolveWorkers(o.workers, config, confName, { tunName: settings.tunName }, notes);
+  const { workers, byDefault } = resolveWorkers(
+    o.workers,
+    config,
+    confName,
+    { tunName: settings.tunName },
+    notes,
+  );
   const out: LoadedSettings = {
     settings: Object.assign(
       {},

@@ -113,7 +113,7 @@ test('bcrelay with an interface that does not exist: start-up fails, naming pptp
 });
 
 test('bcrelay lan0: LAN broadcasts reach a connected client; unicast, TTL 1 and our own do not', async () => {
-  appendFileSync(conf, 'bcrelay lan0\n'); // line 4
+  appendFileSync(conf, 'bcrelay lan0\n'); // line 5, after writeServerConfig's `workers 1`
   const server = sc.spawn(
     'server',
     sc.topo.server,
@@ -122,7 +122,7 @@ test('bcrelay lan0: LAN broadcasts reach a connected client; unicast, TTL 1 and 
   sc.server = server;
   await server.waitFor(
     new RegExp(
-      `broadcast relay \\(${conf.replaceAll('.', '\\.')}:4\\): UDP broadcasts to 255\\.255\\.255\\.255 and 192\\.168\\.77\\.255 received on lan0 go to every connected client`,
+      `broadcast relay \\(${conf.replaceAll('.', '\\.')}:5\\): UDP broadcasts to 255\\.255\\.255\\.255 and 192\\.168\\.77\\.255 received on lan0 go to every connected client`,
     ),
     15_000,
   );

@@ -258,8 +258,9 @@ export function writeServerConfig(
       `option ${options}`,
       'localip 10.77.0.1',
       `remoteip ${o.remoteip}`,
-      ...(o.defaultWorkers ? [] : ['workers 1']),
       ...(o.conf ?? []),
+      // Last, so the suites' own lines keep the line numbers they check in messages.
+      ...(o.defaultWorkers ? [] : ['workers 1']),
       '',
     ].join('\n'),
   );

@@ -78,14 +78,10 @@ export class Scenario {
         { user: 'bob', password: 'bob-pw', ip: '10.77.0.200' },
       ],
     });
-    this.server = this.spawn(
-      'server',
-      this.topo.server,
-      [
-        ...(o.wrapper ?? []),
-        ...serveArgv({ conf, dir: this.topo.dir, control: this.control, tun: 'pptpsrv0', extra: extraArgs }),
-      ],
-    );
+    this.server = this.spawn('server', this.topo.server, [
+      ...(o.wrapper ?? []),
+      ...serveArgv({ conf, dir: this.topo.dir, control: this.control, tun: 'pptpsrv0', extra: extraArgs }),
+    ]);
     return this.server.waitFor(/listening on/, 15_000);
   }
 

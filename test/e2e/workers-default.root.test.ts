@@ -54,8 +54,12 @@ test('workers unset: one per processor on one TUN device; without CAP_BPF one pr
   await t.test(`one worker per processor (${n} here), one device`, async () => {
     await sc.startServer([], [], { defaultWorkers: true });
     if (n > 1) {
-      assert.match(sc.server!.output, new RegExp(`${n} workers \\(one per processor\\), tunnel pptpsrv0 \\(a queue each\\)`));
-      for (let i = 0; i < n; i++) assert.match(sc.server!.output, new RegExp(`worker ${i} \\(pid \\d+\\) ready on pptpsrv0\\b`));
+      assert.match(
+        sc.server!.output,
+        new RegExp(`${n} workers \\(one per processor\\), tunnel pptpsrv0 \\(a queue each\\)`),
+      );
+      for (let i = 0; i < n; i++)
+        assert.match(sc.server!.output, new RegExp(`worker ${i} \\(pid \\d+\\) ready on pptpsrv0\\b`));
     } else assert.doesNotMatch(sc.server!.output, /workers/);
     assert.deepEqual(tunDevices(), ['pptpsrv0']);
     await twoClientsPing();
@@ -78,7 +82,9 @@ test('workers unset: one per processor on one TUN device; without CAP_BPF one pr
     });
     assert.match(
       sc.server!.output,
-      new RegExp(`no TUN device shared by the workers \\(.*\\): one process serves every session, on pptpsrv0 \\("workers ${n}" would run ${n} processes with a TUN device each\\)`),
+      new RegExp(
+        `no TUN device shared by the workers \\(.*\\): one process serves every session, on pptpsrv0 \\("workers ${n}" would run ${n} processes with a TUN device each\\)`,
+      ),
     );
     assert.doesNotMatch(sc.server!.output, /worker 0/);
     assert.deepEqual(tunDevices(), ['pptpsrv0']);

@@ -12,6 +12,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { processorsForWorkers } from '../../src/server/workers/processors.ts';
 import { NsProcess, POPTOP, poptopIn, ROOT, type SessionRow, sessionsIn } from '../e2e/netns.ts';
 
 export const NETNS = 'pptb';
@@ -193,6 +194,14 @@ export class PoptopServer {
       'pptbsrv0',
     ]);
     await proc.waitFor(/listening on/, 20_000);
+    // `workers` is left unset, so the server runs one worker per processor, on one TUN device: the
+    // real clients meet that default wherever this machine has more than one processor.
+    const serving = (await proc.waitFor(/poptop serving with .*/, 5000))[0];
+    if (
+      processorsForWorkers().count > 1 &&
+      !/workers \(one per processor\), tunnel pptbsrv0 \(a queue each\)/.test(serving)
+    )
+      throw new Error(`the default configuration should run workers on one TUN device here: ${serving}`);
     await proc.waitFor(/control socket listening/, 5000);
     return new PoptopServer(proc, control);
   }

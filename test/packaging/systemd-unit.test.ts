@@ -137,11 +137,13 @@ describe('packaging/poptop.service', () => {
     assert.deepEqual(service.get('EnvironmentFile'), ['-/etc/default/poptop']);
   });
 
-  it('keeps exactly the capabilities poptop needs: raw sockets, TUN and routes, port 1723', () => {
-    const needed = ['CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_NET_BIND_SERVICE'];
+  it('keeps exactly the capabilities poptop needs: raw sockets, TUN and routes, port 1723, its eBPF programs', () => {
+    const needed = ['CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_NET_BIND_SERVICE', 'CAP_BPF'];
     assert.deepEqual(words('CapabilityBoundingSet').sort(), [...needed].sort());
     assert.deepEqual(words('AmbientCapabilities').sort(), [...needed].sort());
     assert.equal(one('NoNewPrivileges'), 'yes');
+    // @system-service leaves bpf(2) out (it is in @privileged): allowed on its own line.
+    assert.deepEqual(service.get('SystemCallFilter'), ['@system-service', 'bpf']);
   });
 
   it('lets it open /dev/net/tun and the socket families it uses', () => {
