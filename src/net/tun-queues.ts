@@ -129,6 +129,27 @@ export class TunSteering {
   }
 }
 
+/**
+ * Whether this process may set up the workers' steering: creates the map and loads the program,
+ * then closes both (no device needed). Undefined when it may, or why not, in words (`poptop doctor`).
+ */
+export function probeTunSteering(): string | undefined {
+  try {
+    const addon = loadNative();
+    const steering = TunSteering.create(addon, 1);
+    try {
+      addon.closeFd(
+        addon.bpfProgLoad(BPF_PROG_TYPE_SOCKET_FILTER, tunSteeringProgram(steering.mapFd), 'GPL'),
+      );
+    } finally {
+      steering.close();
+    }
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
 /** What a worker inherits of a shared device: its queue, the steering map and the drop list's map. */
 export interface SharedTunFds {
   readonly queueFd: number;

@@ -4,6 +4,7 @@ import { networkInterfaces } from 'node:os';
 import { parseChapSecrets } from '../config/chap-secrets-file.ts';
 import { formatIssue } from '../config/issues.ts';
 import { probeTunDropList } from '../net/tun-filter.ts';
+import { probeTunSteering } from '../net/tun-queues.ts';
 import { escapeControls } from '../util/escape.ts';
 import { formatIPv4, type IPv4, parseIPv4 } from '../wire/ip.ts';
 
@@ -43,7 +44,7 @@ export interface DoctorHost {
   run(cmd: string, args: string[]): { code: number; stdout: string } | undefined;
   /** The host's IPv4 addresses. */
   interfaces(): HostInterface[];
-  /** Whether the TUN drop list can be set up here: undefined if so, else why not (absent: not checked). */
+  /** Whether poptop's eBPF programs (the TUN drop list, the workers' steering) can be set up here: undefined if so, else why not (absent: not checked). */
   tunDropList?(): string | undefined;
 }
 
@@ -463,7 +464,11 @@ export function checkTun(host: DoctorHost): Finding[] {
   ];
 }
 
-/** The kernel drop list (net/tun-filter.ts): without it the server still works, at more CPU under a flood. */
+/**
+ * poptop's eBPF programs on its TUN device: the drop list (net/tun-filter.ts) and the workers'
+ * steering (net/tun-queues.ts). Without them the server still works, at more CPU under a flood,
+ * and workers need a device each (unset, `workers` is then one process).
+ */
 export function checkTunFilter(host: DoctorHost): Finding[] {
   if (!host.tunDropList) return [];
   const why = host.tunDropList();
@@ -473,14 +478,14 @@ export function checkTunFilter(host: DoctorHost): Finding[] {
         check: 'tun-filter',
         level: 'ok',
         message:
-          'the kernel takes the eBPF drop filter: a flood towards one client is dropped before it is read',
+          "the kernel takes poptop's eBPF programs: a flood towards one client is dropped before it is read, and the workers share one TUN device",
       },
     ];
   return [
     {
       check: 'tun-filter',
       level: 'info',
-      message: `no eBPF drop filter (${why}): a flood towards one client, or beyond its rate limit, is read before it is dropped (more CPU, and the TUN queue all sessions share can fill)`,
+      message: `no eBPF drop filter (${why}): a flood towards one client, or beyond its rate limit, is read before it is dropped (more CPU, and the TUN queue all sessions share can fill); workers cannot share one TUN device, so unless \`workers\` is set one process serves`,
       fix: 'run as root or with CAP_BPF (Docker: --cap-add BPF; before Linux 5.8, --cap-add SYS_ADMIN)',
     },
   ];
@@ -591,7 +596,7 @@ export const realHost: DoctorHost = {
     if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     return { code: r.status ?? 1, stdout: r.stdout ?? '' };
   },
-  tunDropList: probeTunDropList,
+  tunDropList: () => probeTunDropList() ?? probeTunSteering(),
   interfaces() {
     const out: HostInterface[] = [];
     for (const [name, addrs] of Object.entries(networkInterfaces())) {
