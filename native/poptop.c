@@ -9,9 +9,11 @@
  *                         caller's scratch (room to write GRE + PPP + MPPE headers in place). A
  *                         number instead of a name adopts that fd: a queue tunOpenQueue opened in
  *                         the parent process (made non-blocking and close-on-exec here)
- *   tunOpenQueue(name)    { fd, name }: one more queue of the multi-queue TUN device `name`
- *                         (IFF_MULTI_QUEUE; the first call creates it, "%d" as for openTun), not
- *                         read here: it is handed to the process that reads it
+ *   tunOpenQueue(name, create)  { fd, name }: a queue of the multi-queue TUN device `name`
+ *                         (IFF_MULTI_QUEUE), not read here: it is handed to the process that reads
+ *                         it. create: the device must not exist yet (IFF_TUN_EXCL; EBUSY if it
+ *                         does; "%d" as for openTun); else one more queue of it
+ *   cloexec(fd)           sets FD_CLOEXEC on an inherited fd (an eBPF map's): 0 or an errno
  *     both return { handle, fd, name, rx, rxTable } where rx is an ArrayBuffer of
  *     slots * slotSize bytes and rxTable an ArrayBuffer of slots * 4 uint32.
  *   start(handle, cb)     poll for readability; on readable, drain in batches into rx and call
@@ -53,7 +55,8 @@
  *   bpfMapCreate(type, keySize, valueSize, maxEntries, flags)  a map's fd; throws like open does.
  *   bpfProgLoad(type, insns, license)  loads a program (Uint8Array of struct bpf_insn, 8 bytes each)
  *                         and returns its fd; a refusal throws, with the verifier's last words.
- *   bpfMapUpdate(fd, key, value)  creates or replaces an element; 0 or an errno.
+ *   bpfMapUpdate(fd, key, value[, onlyNew])  creates or replaces an element (onlyNew: only creates
+ *                         it, BPF_NOEXIST; EEXIST if that key is there); 0 or an errno.
  *   bpfMapTake(fd, key, value)  BPF_MAP_LOOKUP_AND_DELETE_ELEM: the element's value into `value`
  *                         and the element deleted (a lookup, then a delete, where the kernel cannot
  *                         do both at once: before 5.14); 0 or an errno (ENOENT: there was none).
@@ -94,6 +97,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -448,18 +452,22 @@ static napi_value open_tun(napi_env env, napi_callback_info info) {
   return wrap_port(env, fd, KIND_TUN, slots, slot_size, headroom, ifr.ifr_name);
 }
 
-/* tunOpenQueue(name): see the top of the file. */
+/* tunOpenQueue(name, create): see the top of the file. */
 static napi_value tun_open_queue(napi_env env, napi_callback_info info) {
-  size_t argc = 1, len = 0;
-  napi_value argv[1];
+  size_t argc = 2, len = 0;
+  napi_value argv[2];
+  bool create = false;
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], ifr.ifr_name, IFNAMSIZ, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "poptop addon: tunOpenQueue(name)");
+  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], ifr.ifr_name, IFNAMSIZ, &len) != napi_ok ||
+      napi_get_value_bool(env, argv[1], &create) != napi_ok) {
+    napi_throw_type_error(env, NULL, "poptop addon: tunOpenQueue(name, create)");
     return NULL;
   }
-  int fd = tun_attach(env, &ifr, IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE);
+  /* IFF_TUN_EXCL: the first queue creates the device or fails with EBUSY; without it, a second
+   * server would add queues to a running one's device (and replace its programs). */
+  int fd = tun_attach(env, &ifr, IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE | (create ? IFF_TUN_EXCL : 0));
   if (fd < 0) return NULL;
   napi_value out, v;
   CHECK(napi_create_object(env, &out));
@@ -1114,6 +1122,19 @@ static int sys_bpf(enum bpf_cmd cmd, union bpf_attr *attr) {
   return (int)syscall(__NR_bpf, cmd, attr, sizeof *attr);
 }
 
+/* Before Linux 5.11 a map's size is charged to RLIMIT_MEMLOCK (64 KiB by default before 5.16),
+ * which a few thousand entries exceed: raise it, to unlimited where we may, else to the hard
+ * limit, as libbpf does. True if it was raised (worth trying again). */
+static bool raise_memlock(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return false;
+  struct rlimit all = {RLIM_INFINITY, RLIM_INFINITY};
+  if (setrlimit(RLIMIT_MEMLOCK, &all) == 0) return true;
+  if (rl.rlim_cur == rl.rlim_max) return false;
+  rl.rlim_cur = rl.rlim_max;
+  return setrlimit(RLIMIT_MEMLOCK, &rl) == 0;
+}
+
 #define BPF_HINT "eBPF needs root or CAP_BPF (CAP_SYS_ADMIN before Linux 5.8; before 5.11 also enough locked memory, ulimit -l)"
 
 static napi_value bpf_map_create(napi_env env, napi_callback_info info) {
@@ -1128,6 +1149,7 @@ static napi_value bpf_map_create(napi_env env, napi_callback_info info) {
   attr.max_entries = a[3];
   attr.map_flags = a[4];
   int fd = sys_bpf(BPF_MAP_CREATE, &attr); /* bpf fds are close-on-exec */
+  if (fd < 0 && errno == EPERM && raise_memlock()) fd = sys_bpf(BPF_MAP_CREATE, &attr);
   if (fd < 0) {
     int err = errno;
     throw_errno(env, err, "bpf BPF_MAP_CREATE", err == EPERM ? BPF_HINT : NULL);
@@ -1245,6 +1267,12 @@ static bool map_elem_args(napi_env env, napi_callback_info info, union bpf_attr 
     throw_errno(env, errno, "bpf BPF_OBJ_GET_INFO_BY_FD", NULL);
     return false;
   }
+  /* A per-CPU map's lookup writes a value per processor: not what `value` has room for. */
+  if (map.type == BPF_MAP_TYPE_PERCPU_HASH || map.type == BPF_MAP_TYPE_PERCPU_ARRAY ||
+      map.type == BPF_MAP_TYPE_LRU_PERCPU_HASH || map.type == BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE) {
+    napi_throw_range_error(env, NULL, "poptop addon: per-CPU maps are not supported");
+    return false;
+  }
   size_t value_size = what == MAP_KEY_NEXT ? map.key_size : what == MAP_KEY_VALUE ? map.value_size : 0;
   if ((!first_key && key_len != map.key_size) || value_len != value_size) {
     napi_throw_range_error(env, NULL, "poptop addon: the key and value must be of the map's sizes");
@@ -1261,9 +1289,18 @@ static bool map_elem_args(napi_env env, napi_callback_info info, union bpf_attr 
 }
 
 static napi_value bpf_map_update(napi_env env, napi_callback_info info) {
+  const char *usage = "poptop addon: bpfMapUpdate(fd, key, value[, onlyNew])";
   union bpf_attr attr;
-  if (!map_elem_args(env, info, &attr, MAP_KEY_VALUE, "poptop addon: bpfMapUpdate(fd, key, value)")) return NULL;
-  attr.flags = BPF_ANY;
+  if (!map_elem_args(env, info, &attr, MAP_KEY_VALUE, usage)) return NULL;
+  size_t argc = 4;
+  napi_value argv[4];
+  bool only_new = false;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc >= 4 && napi_get_value_bool(env, argv[3], &only_new) != napi_ok) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  attr.flags = only_new ? BPF_NOEXIST : BPF_ANY;
   return errno_value(env, sys_bpf(BPF_MAP_UPDATE_ELEM, &attr) == 0 ? 0 : errno);
 }
 
@@ -1327,6 +1364,19 @@ static napi_value tun_set_filter(napi_env env, napi_callback_info info) {
   return errno_value(env, ioctl(p->fd, TUNSETFILTEREBPF, &prog) == 0 ? 0 : errno);
 }
 
+/* cloexec(fd): see the top of the file. */
+static napi_value cloexec_fn(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd = -1;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    napi_throw_type_error(env, NULL, "poptop addon: cloexec(fd)");
+    return NULL;
+  }
+  return errno_value(env, fcntl(fd, F_SETFD, FD_CLOEXEC) == 0 ? 0 : errno);
+}
+
 /* tunQueueSetEbpf(fd, steering, progFd): see the top of the file. */
 static napi_value tun_queue_set_ebpf(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -1368,6 +1418,7 @@ NAPI_MODULE_INIT() {
       {"closeFd", NULL, close_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tunSetFilter", NULL, tun_set_filter, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tunOpenQueue", NULL, tun_open_queue, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"cloexec", NULL, cloexec_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tunQueueSetEbpf", NULL, tun_queue_set_ebpf, NULL, NULL, NULL, napi_enumerable, NULL},
       {"bpfMapLookup", NULL, bpf_map_lookup, NULL, NULL, NULL, napi_enumerable, NULL},
       {"bpfMapDelete", NULL, bpf_map_delete, NULL, NULL, NULL, napi_enumerable, NULL},

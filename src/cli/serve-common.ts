@@ -64,8 +64,14 @@ export async function openDataPlane(
   let tunDrops: KernelTunDropList | undefined;
   let steering: TunSteering | undefined;
   if (shared) {
-    steering = new TunSteering(loadNative(), shared.fds.steeringFd);
-    if (shared.fds.dropFd !== undefined) tunDrops = KernelTunDropList.adopt(shared.fds.dropFd, log);
+    // The maps' descriptors were inherited without close-on-exec: keep them from ip-up scripts.
+    const addon = loadNative();
+    addon.cloexec(shared.fds.steeringFd);
+    steering = new TunSteering(addon, shared.fds.steeringFd);
+    if (shared.fds.dropFd !== undefined) {
+      addon.cloexec(shared.fds.dropFd);
+      tunDrops = KernelTunDropList.adopt(shared.fds.dropFd, log);
+    }
   } else tunDrops = openTunDropList(tun, log, settings.maxConnections);
   const close = (): void => {
     tunDrops?.close();
@@ -124,9 +130,12 @@ export async function openSharedTun(
     shared = SharedTun.open(settings.tunName, workers, {
       log,
       dropList: process.env.POPTOP_TUN_FILTER !== 'off',
-      dropEntries: Math.max(256, settings.maxConnections),
+      sessions: settings.maxConnections,
     });
   } catch (e) {
+    // Another server's device (or a leftover one): no fallback would get further.
+    if ((e as NodeJS.ErrnoException).code === 'EBUSY')
+      throw new Error(`cannot create ${settings.tunName}: ${(e as Error).message}`);
     log.info(`no TUN device shared by the workers (${(e as Error).message}): ${own}`);
     return undefined;
   }

@@ -39,10 +39,13 @@ export interface NativeAddon {
    */
   openTun(nameOrFd: string | number, slots: number, slotSize: number, headroom: number): NativePort;
   /**
-   * One more queue of the multi-queue TUN device `name` (the first call creates it; "%d" as for
-   * openTun), not read here: its fd, close-on-exec, for a child process to adopt. Throws like openTun.
+   * A queue of the multi-queue TUN device `name`, not read here: its fd, close-on-exec, for a child
+   * process to adopt. `create`: the device must not exist yet (EBUSY if it does; "%d" as for
+   * openTun); else one more queue of it. Throws like openTun.
    */
-  tunOpenQueue(name: string): { fd: number; name: string };
+  tunOpenQueue(name: string, create: boolean): { fd: number; name: string };
+  /** Sets close-on-exec on an inherited descriptor: 0 or an errno. */
+  cloexec(fd: number): number;
   /**
    * Receive-only raw IPv4 socket for IP protocol `protocol`, bound to interface `ifname`
    * (SO_BINDTODEVICE): copies of what the host receives there, IPv4 header kept. `filter`: a
@@ -107,8 +110,11 @@ export interface NativeAddon {
   bpfMapCreate(type: number, keySize: number, valueSize: number, maxEntries: number, flags: number): number;
   /** Loads a program (struct bpf_insn, 8 bytes each); its fd, or throws with the verifier's last line. */
   bpfProgLoad(type: number, insns: Uint8Array, license: string): number;
-  /** Creates or replaces the element `key` (BPF_ANY): 0 or an errno (E2BIG: the map is full). */
-  bpfMapUpdate(fd: number, key: Uint8Array, value: Uint8Array): number;
+  /**
+   * Creates or replaces the element `key` (BPF_ANY; `onlyNew`: only creates it, BPF_NOEXIST): 0 or
+   * an errno (E2BIG: the map is full; EEXIST: with onlyNew, the key is there).
+   */
+  bpfMapUpdate(fd: number, key: Uint8Array, value: Uint8Array, onlyNew?: boolean): number;
   /** The element's value into `value`, and the element deleted: 0 or an errno (ENOENT: none). */
   bpfMapTake(fd: number, key: Uint8Array, value: Uint8Array): number;
   /** The element's value into `value`: 0 or an errno (ENOENT: none). */

@@ -30,6 +30,15 @@ import { loadDropFilter } from './tun-filter.ts';
 /** Prefixes the steering map holds at most: clients' addresses and the subnets behind them. */
 export const TUN_STEERING_MAX = 262144;
 
+/**
+ * Room in the steering map for `sessions` sessions: each one's address and, on average, three
+ * subnets behind it (RADIUS Framed-Route). Before Linux 5.11 the whole room counts against locked
+ * memory (48 octets each), so it is not simply the most there could ever be.
+ */
+export function steeringRoom(sessions: number): number {
+  return Math.min(TUN_STEERING_MAX, Math.max(1024, 4 * Math.floor(sessions)));
+}
+
 /** A prefix of the steering map and the queue it goes to. */
 export interface SteeredPrefix {
   readonly network: IPv4;
@@ -40,7 +49,7 @@ export interface SteeredPrefix {
 const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** What SteeredRoutes changes in the steering map (TunSteering; a Map in unit tests). */
-export type Steering = Pick<TunSteering, 'steer' | 'unsteer' | 'queueOf'>;
+export type Steering = Pick<TunSteering, 'steer' | 'unsteer'>;
 
 /** The steering map: an LPM trie { u32 prefix length, host order; 4 address octets } → u32 queue. */
 export class TunSteering {
@@ -57,7 +66,7 @@ export class TunSteering {
   }
 
   /** A new map with room for `entries` prefixes; throws an Error with code (EPERM: no CAP_BPF). */
-  static create(addon: NativeAddon, entries = TUN_STEERING_MAX): TunSteering {
+  static create(addon: NativeAddon, entries: number): TunSteering {
     return new TunSteering(
       addon,
       addon.bpfMapCreate(BPF_MAP_TYPE_LPM_TRIE, 8, 4, entries, BPF_F_NO_PREALLOC),
@@ -73,20 +82,15 @@ export class TunSteering {
     this.keyView.setUint32(4, (network & prefixMask(prefixLength)) >>> 0, false);
   }
 
-  /** Packets to `network/prefixLength` go to `queue` from now on: 0 or an errno. */
-  steer(network: IPv4, prefixLength: number, queue: number): number {
+  /**
+   * Packets to `network/prefixLength` go to `queue` from now on: 0 or an errno. `onlyNew`: only if
+   * that exact prefix is not in the map yet (EEXIST if it is), atomically, whoever holds it.
+   */
+  steer(network: IPv4, prefixLength: number, queue: number, onlyNew = false): number {
     if (this.fd < 0) return 9; // EBADF
     this.setKey(network, prefixLength);
     this.valueView.setUint32(0, queue, LITTLE_ENDIAN);
-    return this.addon.bpfMapUpdate(this.fd, this.key, this.value);
-  }
-
-  /** The queue `network/prefixLength` (exactly that prefix) goes to, if it is in the map. */
-  queueOf(network: IPv4, prefixLength: number): number | undefined {
-    if (this.fd < 0) return undefined;
-    this.setKey(network, prefixLength);
-    if (this.addon.bpfMapLookup(this.fd, this.key, this.value) !== 0) return undefined;
-    return this.valueView.getUint32(0, LITTLE_ENDIAN);
+    return this.addon.bpfMapUpdate(this.fd, this.key, this.value, onlyNew);
   }
 
   /** Takes the prefix off: 0 or an errno (ENOENT: it was not there). */
@@ -130,13 +134,14 @@ export class TunSteering {
 }
 
 /**
- * Whether this process may set up the workers' steering: creates the map and loads the program,
+ * Whether this process may set up the workers' steering for `sessions` sessions: creates the map
+ * (of the size the server would) and loads the program,
  * then closes both (no device needed). Undefined when it may, or why not, in words (`poptop doctor`).
  */
-export function probeTunSteering(): string | undefined {
+export function probeTunSteering(sessions = 256): string | undefined {
   try {
     const addon = loadNative();
-    const steering = TunSteering.create(addon, 1);
+    const steering = TunSteering.create(addon, steeringRoom(sessions));
     try {
       addon.closeFd(
         addon.bpfProgLoad(BPF_PROG_TYPE_SOCKET_FILTER, tunSteeringProgram(steering.mapFd), 'GPL'),
@@ -188,14 +193,15 @@ export class SharedTun {
 
   /**
    * Creates device `name` with `queues` queues and attaches the steering program, and the drop
-   * filter with room for `dropEntries` addresses unless `dropList` is false. Throws an Error in words
-   * (nothing left open) when the kernel refuses the device or the steering; a refused drop filter
-   * is logged and the device goes without it, as one process does.
+   * filter unless `dropList` is false, both with room for `sessions` sessions. Throws an Error in
+   * words (nothing left open) when the kernel refuses the device or the steering (code EBUSY: a
+   * device of that name exists); a refused drop filter is logged and the device goes without it,
+   * as one process does.
    */
   static open(
     name: string,
     queues: number,
-    o: { log: Logger; dropList: boolean; dropEntries: number },
+    o: { log: Logger; dropList: boolean; sessions: number },
   ): SharedTun {
     const addon = loadNative();
     const fds: number[] = [];
@@ -207,11 +213,12 @@ export class SharedTun {
     try {
       let real = name;
       for (let i = 0; i < queues; i++) {
-        const q = addon.tunOpenQueue(real);
+        // The first creates the device, and fails if it exists (another server's: EBUSY).
+        const q = addon.tunOpenQueue(real, i === 0);
         fds.push(q.fd);
         real = q.name;
       }
-      steering = TunSteering.create(addon);
+      steering = TunSteering.create(addon, steeringRoom(o.sessions));
       const prog = addon.bpfProgLoad(BPF_PROG_TYPE_SOCKET_FILTER, tunSteeringProgram(steering.mapFd), 'GPL');
       const err = addon.tunQueueSetEbpf(fds[0]!, true, prog);
       addon.closeFd(prog); // the device holds it once attached
@@ -219,7 +226,7 @@ export class SharedTun {
       let dropFd = -1;
       if (o.dropList) {
         try {
-          const filter = loadDropFilter(addon, Math.max(1, Math.min(65536, o.dropEntries)));
+          const filter = loadDropFilter(addon, Math.max(256, Math.min(65536, o.sessions)));
           const ferr = addon.tunQueueSetEbpf(fds[0]!, false, filter.progFd);
           addon.closeFd(filter.progFd);
           if (ferr !== 0) {
@@ -289,13 +296,16 @@ export class SharedTun {
 /**
  * A worker's routes on a shared device: each route added through `dev` also steers its prefix to
  * this worker's queue (first, so the first packets already arrive here), and each route deleted
- * takes it off. Everything else goes to `inner` unchanged.
+ * takes it off. Only what this worker put in the map comes off it. Everything else goes to `inner`
+ * unchanged.
  */
 export class SteeredRoutes implements HostRoutes {
   private readonly inner: HostRoutes;
   private readonly steering: Steering;
   private readonly dev: string;
   private readonly queue: number;
+  /** The prefixes this worker steered, "a.b.c.d/len". */
+  private readonly mine = new Set<string>();
 
   constructor(inner: HostRoutes, steering: Steering, dev: string, queue: number) {
     this.inner = inner;
@@ -312,21 +322,23 @@ export class SteeredRoutes implements HostRoutes {
     opts?: RouteOptions,
   ): Promise<void> {
     if (dev !== this.dev) return this.inner.addRoute(dev, dest, prefixLength, mtu, opts);
-    // A subnet another worker's session routes already (the kernel would refuse it too): leave its steering.
-    const holder = opts?.exclusive ? this.steering.queueOf(dest, prefixLength) : undefined;
-    if (holder !== undefined && holder !== this.queue)
-      throw new NetlinkError(`route ${formatPrefix(dest, prefixLength)}`, 17, 'File exists');
-    const err = this.steering.steer(dest, prefixLength, this.queue);
+    const prefix = formatPrefix(dest, prefixLength);
+    // An exclusive route (a RADIUS Framed-Route) only if no session steers that prefix yet: one
+    // of another worker, or of this one, has its route already (the kernel would refuse it too).
+    const err = this.steering.steer(dest, prefixLength, this.queue, opts?.exclusive === true);
+    if (err === 17) throw new NetlinkError(`route ${prefix}`, 17, 'File exists');
     if (err !== 0)
       throw new NetlinkError(
-        `steering ${formatPrefix(dest, prefixLength)} to this worker's queue of ${dev} (${errnoName(err)})`,
+        `steering ${prefix} to this worker's queue of ${dev} (${errnoName(err)})`,
         err,
         loadNative().strerror(err),
       );
+    this.mine.add(prefix);
     try {
       await this.inner.addRoute(dev, dest, prefixLength, mtu, opts);
     } catch (e) {
-      if (holder === undefined) this.steering.unsteer(dest, prefixLength);
+      this.mine.delete(prefix);
+      this.steering.unsteer(dest, prefixLength);
       throw e;
     }
   }
@@ -336,8 +348,7 @@ export class SteeredRoutes implements HostRoutes {
     try {
       return await this.inner.delRoute(dev, dest, prefixLength, metric);
     } finally {
-      // Only this worker's own: a route to the same prefix another worker added keeps its queue.
-      if (this.steering.queueOf(dest, prefixLength) === this.queue) this.steering.unsteer(dest, prefixLength);
+      if (this.mine.delete(formatPrefix(dest, prefixLength))) this.steering.unsteer(dest, prefixLength);
     }
   }
 

@@ -45,7 +45,7 @@ export interface DoctorHost {
   /** The host's IPv4 addresses. */
   interfaces(): HostInterface[];
   /** Whether poptop's eBPF programs (the TUN drop list, the workers' steering) can be set up here: undefined if so, else why not (absent: not checked). */
-  tunDropList?(): string | undefined;
+  tunDropList?(sessions: number): string | undefined;
 }
 
 /** What of the configuration the checks look at (server/settings.ts has it, plus the secrets path). */
@@ -469,9 +469,9 @@ export function checkTun(host: DoctorHost): Finding[] {
  * steering (net/tun-queues.ts). Without them the server still works, at more CPU under a flood,
  * and workers need a device each (unset, `workers` is then one process).
  */
-export function checkTunFilter(host: DoctorHost): Finding[] {
+export function checkTunFilter(host: DoctorHost, sessions: number): Finding[] {
   if (!host.tunDropList) return [];
-  const why = host.tunDropList();
+  const why = host.tunDropList(sessions);
   if (why === undefined)
     return [
       {
@@ -547,7 +547,7 @@ export interface DoctorOptions {
 export function runDoctor(host: DoctorHost, cfg: DoctorConfig, o: DoctorOptions = {}): Finding[] {
   return [
     ...checkTun(host),
-    ...checkTunFilter(host),
+    ...checkTunFilter(host, cfg.maxConnections),
     ...(o.skipPort ? [] : checkPort(host, cfg)),
     ...checkFirewall(host, cfg),
     ...checkSecrets(host, cfg),
@@ -596,7 +596,7 @@ export const realHost: DoctorHost = {
     if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     return { code: r.status ?? 1, stdout: r.stdout ?? '' };
   },
-  tunDropList: () => probeTunDropList() ?? probeTunSteering(),
+  tunDropList: (sessions) => probeTunDropList() ?? probeTunSteering(sessions),
   interfaces() {
     const out: HostInterface[] = [];
     for (const [name, addrs] of Object.entries(networkInterfaces())) {

@@ -11,8 +11,10 @@ const ip = (s: string): IPv4 => parseIPv4(s)!;
 
 class MapSteering implements Steering {
   readonly map = new Map<string, number>();
-  steer(network: IPv4, prefixLength: number, queue: number): number {
-    this.map.set(formatPrefix(network, prefixLength), queue);
+  steer(network: IPv4, prefixLength: number, queue: number, onlyNew = false): number {
+    const key = formatPrefix(network, prefixLength);
+    if (onlyNew && this.map.has(key)) return 17; // EEXIST, as BPF_NOEXIST
+    this.map.set(key, queue);
     return 0;
   }
   unsteer(network: IPv4, prefixLength: number): number {
@@ -81,6 +83,11 @@ test('SteeredRoutes: a refused route takes its steering back; a subnet another w
   inner.refuse = new Error('No such device');
   await assert.rejects(routes.addRoute('poptop0', ip('10.77.0.11')), /No such device/);
   assert.equal(steering.map.size, 0);
+  await assert.rejects(
+    routes.addRoute('poptop0', ip('192.168.70.0'), 24, undefined, { exclusive: true }),
+    /No such device/,
+  );
+  assert.equal(steering.map.size, 0, 'an exclusive one too');
   inner.refuse = undefined;
 
   // Worker 0 routes 192.168.60.0/24 already (RADIUS Framed-Route of one of its sessions).
@@ -90,8 +97,14 @@ test('SteeredRoutes: a refused route takes its steering back; a subnet another w
     (e: NodeJS.ErrnoException) => e.code === 'EEXIST',
   );
   assert.equal(steering.queueOf(ip('192.168.60.0'), 24), 0, 'still worker 0');
-  assert.equal(inner.calls.length, 1, 'the kernel was not asked');
+  assert.equal(inner.calls.length, 2, 'the kernel was not asked');
   // Deleting it from here (a session of this worker whose add failed) leaves worker 0's steering.
   await routes.delRoute('poptop0', ip('192.168.60.0'), 24);
   assert.equal(steering.queueOf(ip('192.168.60.0'), 24), 0);
+  // A host route replaces (not exclusive), and comes off when deleted.
+  steering.steer(ip('10.77.0.12'), 32, 0);
+  await routes.addRoute('poptop0', ip('10.77.0.12'));
+  assert.equal(steering.queueOf(ip('10.77.0.12'), 32), 1);
+  await routes.delRoute('poptop0', ip('10.77.0.12'));
+  assert.equal(steering.queueOf(ip('10.77.0.12'), 32), undefined);
 });

@@ -306,15 +306,29 @@ test('runDoctor: all checks; a blocker makes the result fail; the text names eac
 });
 
 test('tun-filter: the eBPF drop filter available is ok; refused is a note with the capability to add, never a blocker', () => {
-  const ok = checkTunFilter({ ...fakeHost({}), tunDropList: () => undefined });
+  let asked: number | undefined;
+  const ok = checkTunFilter(
+    {
+      ...fakeHost({}),
+      tunDropList: (sessions) => {
+        asked = sessions;
+        return undefined;
+      },
+    },
+    241,
+  );
+  assert.equal(asked, 241, 'probed for the sessions the configuration allows');
   assert.deepEqual(
     ok.map((f) => [f.check, f.level]),
     [['tun-filter', 'ok']],
   );
-  const refused = checkTunFilter({
-    ...fakeHost({}),
-    tunDropList: () => 'eBPF needs root or CAP_BPF (bpf BPF_MAP_CREATE: Operation not permitted)',
-  });
+  const refused = checkTunFilter(
+    {
+      ...fakeHost({}),
+      tunDropList: () => 'eBPF needs root or CAP_BPF (bpf BPF_MAP_CREATE: Operation not permitted)',
+    },
+    241,
+  );
   assert.equal(refused.length, 1);
   assert.equal(refused[0]!.level, 'info');
   assert.match(
@@ -323,5 +337,5 @@ test('tun-filter: the eBPF drop filter available is ok; refused is a note with t
   );
   assert.match(refused[0]!.fix ?? '', /CAP_BPF/);
   assert.ok(!hasBlocker(refused));
-  assert.deepEqual(checkTunFilter(fakeHost({})), [], 'not checked where the host cannot tell');
+  assert.deepEqual(checkTunFilter(fakeHost({}), 241), [], 'not checked where the host cannot tell');
 });
