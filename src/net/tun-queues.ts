@@ -49,7 +49,7 @@ export interface SteeredPrefix {
 const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** What SteeredRoutes changes in the steering map (TunSteering; a Map in unit tests). */
-export type Steering = Pick<TunSteering, 'steer' | 'unsteer'>;
+export type Steering = Pick<TunSteering, 'steer' | 'unsteer' | 'queueOfAddress'>;
 
 /** The steering map: an LPM trie { u32 prefix length, host order; 4 address octets } → u32 queue. */
 export class TunSteering {
@@ -91,6 +91,17 @@ export class TunSteering {
     this.setKey(network, prefixLength);
     this.valueView.setUint32(0, queue, LITTLE_ENDIAN);
     return this.addon.bpfMapUpdate(this.fd, this.key, this.value, onlyNew);
+  }
+
+  /**
+   * The queue packets to `address` go to, if any: that of the longest prefix holding it (an LPM
+   * lookup), which is its own /32 when the map has one.
+   */
+  queueOfAddress(address: IPv4): number | undefined {
+    if (this.fd < 0) return undefined;
+    this.setKey(address, 32);
+    if (this.addon.bpfMapLookup(this.fd, this.key, this.value) !== 0) return undefined;
+    return this.valueView.getUint32(0, LITTLE_ENDIAN);
   }
 
   /** Takes the prefix off: 0 or an errno (ENOENT: it was not there). */
@@ -348,7 +359,11 @@ export class SteeredRoutes implements HostRoutes {
     try {
       return await this.inner.delRoute(dev, dest, prefixLength, metric);
     } finally {
-      if (this.mine.delete(formatPrefix(dest, prefixLength))) this.steering.unsteer(dest, prefixLength);
+      // A client's address may already be another worker's (its lease freed, given again, and its
+      // route replaced before ours came off): then its steering is that worker's, and stays.
+      const ours = prefixLength !== 32 || this.steering.queueOfAddress(dest) === this.queue;
+      if (this.mine.delete(formatPrefix(dest, prefixLength)) && ours)
+        this.steering.unsteer(dest, prefixLength);
     }
   }
 

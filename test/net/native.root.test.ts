@@ -107,6 +107,7 @@ test('SharedTun: one multi-queue TUN device, a queue per reader process; packets
   const r = await run.line(20_000);
   assert.match(String(r.name), /^ptq\d+$/);
   assert.deepEqual(r.steered, [0, 0, 0]);
+  assert.deepEqual(r.lookups, [1, 1, null, 0], 'the queue of the longest prefix, as the program finds it');
   assert.deepEqual(r.onlyNew, [0, 0, 'EEXIST', 0, 0]);
   assert.equal(r.second, 'EBUSY', 'a second server cannot take the device over');
   assert.deepEqual(

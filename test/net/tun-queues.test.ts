@@ -23,6 +23,9 @@ class MapSteering implements Steering {
   queueOf(network: IPv4, prefixLength: number): number | undefined {
     return this.map.get(formatPrefix(network, prefixLength));
   }
+  queueOfAddress(address: IPv4): number | undefined {
+    return this.queueOf(address, 32);
+  }
 }
 
 /** Records each call with what the steering map held at that moment; `refuse` makes addRoute fail. */
@@ -107,4 +110,9 @@ test('SteeredRoutes: a refused route takes its steering back; a subnet another w
   assert.equal(steering.queueOf(ip('10.77.0.12'), 32), 1);
   await routes.delRoute('poptop0', ip('10.77.0.12'));
   assert.equal(steering.queueOf(ip('10.77.0.12'), 32), undefined);
+  // Given to worker 0's session (which replaced route and steering) before ours came off: stays.
+  await routes.addRoute('poptop0', ip('10.77.0.13'));
+  steering.steer(ip('10.77.0.13'), 32, 0);
+  await routes.delRoute('poptop0', ip('10.77.0.13'));
+  assert.equal(steering.queueOf(ip('10.77.0.13'), 32), 0);
 });
