@@ -44,14 +44,15 @@ Options:
   --logfile FILE               log file when detached (default: /var/log/poptop.log)
   -p, --pidfile FILE           pid file (replaces pptpd.conf's pidfile; default /var/run/pptpd.pid with -c)
   -d, --debug                  log every protocol step
-  --tun NAME                   name of the TUN device all sessions share (default: poptop0; with
-                               workers, each has its own: NAMEw0, NAMEw1, ...)
+  --tun NAME                   name of the TUN device all sessions share (default: poptop0; workers
+                               share it too, a queue each, or without CAP_BPF have NAMEw0, NAMEw1, ...)
   --state-dir DIR              where the built-in configuration keeps its user (default: /var/lib/poptop)
   --control-socket PATH        socket for sessions/kill/reload (default: /run/poptop/control.sock)
   --status [ADDR:]PORT         Prometheus metrics (/metrics) and a live status page (/) on ADDR:PORT
                                (PORT alone: 127.0.0.1; replaces pptpd.conf's status); off by default
   --workers N|auto             share the sessions among N worker processes behind the one port and pool
-                               ("auto": one per processor; replaces pptpd.conf's workers); default 1
+                               ("auto": one per processor; replaces pptpd.conf's workers); default auto
+                               (one process where the workers cannot share the TUN device)
 
 Signals: SIGHUP (or "poptop reload") reads every file again and keeps the sessions; SIGTERM and
 SIGINT tell every client and stop.
