@@ -97,9 +97,13 @@ export class ConnectionRefuser {
     this.drops = drops;
   }
 
-  refuse(sock: Socket, peer: IPv4, reason: AdmissionRefusal, hostName: string): void {
+  /**
+   * `atMost`: refusals waiting at once past which this one is simply closed (fewer than
+   * MAX_REFUSING where each holds a descriptor the server is short of).
+   */
+  refuse(sock: Socket, peer: IPv4, reason: AdmissionRefusal, hostName: string, atMost = MAX_REFUSING): void {
     this.drops.drop(reason, `connection from ${formatIPv4(peer)}`);
-    if (this.waiting >= MAX_REFUSING) {
+    if (this.waiting >= Math.min(atMost, MAX_REFUSING)) {
       sock.destroy();
       return;
     }

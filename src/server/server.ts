@@ -223,7 +223,12 @@ export class PptpServer implements SessionHost {
         if (short.critical) {
           this.drops.drop('at the file descriptor reserve', `connection from ${formatIPv4(peer)} closed`);
           sock.destroy();
-        } else this.refuser.refuse(sock, peer, 'at the file descriptor reserve', this.settings.serverName);
+        } else {
+          // Each polite refusal holds its socket for a while: a burst of them must not use up the
+          // reserve itself (then every call of the connections already in would be refused too).
+          const atMost = Math.max(1, Math.floor(fds.reserve / 4));
+          this.refuser.refuse(sock, peer, 'at the file descriptor reserve', this.settings.serverName, atMost);
+        }
         return;
       }
     }

@@ -184,7 +184,7 @@ test('mass disconnect: 200 sessions end together and every host route is gone; n
 
 test('at the file descriptor limit: new connections are refused with the reason once, poptop sessions still answers', {
   skip,
-}, async () => {
+}, async (t) => {
   // More sessions than the process has descriptors.
   const N = 250;
   const LIMIT = 200;
@@ -194,6 +194,7 @@ test('at the file descriptor limit: new connections are refused with the reason 
   const gen = load(s, N, N);
   const done = await gen.waitFor(new RegExp(`(\\d+)/${N} sessions up`), 120_000);
   const up = Number(done[1]);
+  t.diagnostic(`${up} of ${N} up at a limit of ${LIMIT} descriptors`);
   assert.ok(up > 0 && up < N, `some sessions up, the rest refused: ${gen.tail()}`);
   // A refused call's session may still be closing, and the last route being added, as load reports.
   await until('every refused call closed and every route added', 15_000, () =>

@@ -74,6 +74,40 @@ test('at the reserve: a new connection gets General Error / No-Resource, a new c
   }
 });
 
+test('at the reserve, refusals waiting for their request hold at most a quarter of the reserve; beyond it a connection is closed at once', async () => {
+  const fds = new FdReserve({
+    clock: new SystemClock(),
+    log: new MemoryLogger(),
+    limit: 100,
+    reserve: 32,
+    count: () => 70,
+    measureEveryMs: 0,
+  });
+  const bench = await startServer(serverSettings(), undefined, { fds });
+  const raws: RawControl[] = [];
+  try {
+    // Twelve connections that send nothing: each polite refusal waits for its request.
+    for (let i = 0; i < 12; i++) {
+      const r = new RawControl(bench.port, '127.0.0.5');
+      raws.push(r);
+      await r.ready;
+    }
+    await waitFor(() => raws.filter((r) => r.closed).length === 4, 2000, 'four closed at once');
+    assert.deepEqual(
+      raws.map((r) => r.closed),
+      [...Array(8).fill(false), ...Array(4).fill(true)],
+      'a quarter of the reserve (8) waiting, the rest closed',
+    );
+    raws[0]!.start();
+    await waitFor(() => raws[0]!.find('start-control-connection-reply') !== undefined, 2000, 'the refusal');
+    assert.equal(raws[0]!.find('start-control-connection-reply')?.errorCode, 4, 'No-Resource');
+    assert.equal(bench.server.status().drops['at the file descriptor reserve'], 12);
+  } finally {
+    for (const r of raws) r.close();
+    await bench.close();
+  }
+});
+
 test('within half the reserve of the limit a new connection is closed at once, without an answer', async () => {
   const fds = new FdReserve({
     clock: new SystemClock(),
