@@ -1335,15 +1335,22 @@ static napi_value bpf_map_next_key(napi_env env, napi_callback_info info) {
   return errno_value(env, sys_bpf(BPF_MAP_GET_NEXT_KEY, &attr) == 0 ? 0 : errno);
 }
 
-static napi_value close_fd(napi_env env, napi_callback_info info) {
+/* The one fd argument of closeFd and cloexec: false with a TypeError pending. */
+static bool get_fd_arg(napi_env env, napi_callback_info info, int32_t *fd, const char *usage) {
   size_t argc = 1;
   napi_value argv[1];
-  int32_t fd = -1;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
-    napi_throw_type_error(env, NULL, "poptop addon: closeFd(fd)");
-    return NULL;
+  *fd = -1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_int32(env, argv[0], fd) != napi_ok || *fd < 0) {
+    napi_throw_type_error(env, NULL, usage);
+    return false;
   }
+  return true;
+}
+
+static napi_value close_fd(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  if (!get_fd_arg(env, info, &fd, "poptop addon: closeFd(fd)")) return NULL;
   return errno_value(env, close(fd) == 0 ? 0 : errno);
 }
 
@@ -1366,14 +1373,8 @@ static napi_value tun_set_filter(napi_env env, napi_callback_info info) {
 
 /* cloexec(fd): see the top of the file. */
 static napi_value cloexec_fn(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  int32_t fd = -1;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
-    napi_throw_type_error(env, NULL, "poptop addon: cloexec(fd)");
-    return NULL;
-  }
+  int32_t fd;
+  if (!get_fd_arg(env, info, &fd, "poptop addon: cloexec(fd)")) return NULL;
   return errno_value(env, fcntl(fd, F_SETFD, FD_CLOEXEC) == 0 ? 0 : errno);
 }
 
