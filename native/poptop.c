@@ -1354,6 +1354,11 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
   return errno_value(env, close(fd) == 0 ? 0 : errno);
 }
 
+/* TUNSETFILTEREBPF, or TUNSETSTEERINGEBPF, with program `prog` (-1: none): 0 or an errno. */
+static int tun_set_ebpf(int fd, bool steering, int prog) {
+  return ioctl(fd, steering ? TUNSETSTEERINGEBPF : TUNSETFILTEREBPF, &prog) == 0 ? 0 : errno;
+}
+
 static napi_value tun_set_filter(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -1368,7 +1373,7 @@ static napi_value tun_set_filter(napi_env env, napi_callback_info info) {
   }
   if (p->kind != KIND_TUN) return errno_value(env, ENOTTY);
   if (p->closed) return errno_value(env, EBADF);
-  return errno_value(env, ioctl(p->fd, TUNSETFILTEREBPF, &prog) == 0 ? 0 : errno);
+  return errno_value(env, tun_set_ebpf(p->fd, false, prog));
 }
 
 /* cloexec(fd): see the top of the file. */
@@ -1390,7 +1395,7 @@ static napi_value tun_queue_set_ebpf(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "poptop addon: tunQueueSetEbpf(fd, steering, progFd)");
     return NULL;
   }
-  return errno_value(env, ioctl(fd, steering ? TUNSETSTEERINGEBPF : TUNSETFILTEREBPF, &prog) == 0 ? 0 : errno);
+  return errno_value(env, tun_set_ebpf(fd, steering, prog));
 }
 
 NAPI_MODULE_INIT() {

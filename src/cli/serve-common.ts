@@ -8,7 +8,7 @@ import { IpRoute } from '../net/iproute.ts';
 import { loadNative } from '../net/native.ts';
 import { NetlinkRoutes } from '../net/netlink.ts';
 import { TunInterface } from '../net/tun.ts';
-import { KernelTunDropList } from '../net/tun-filter.ts';
+import { type FilterTarget, KernelTunDropList } from '../net/tun-filter.ts';
 import { SharedTun, type SharedTunFds, SteeredRoutes, TunSteering } from '../net/tun-queues.ts';
 import type { CallIdRange } from '../pptp/call-ids.ts';
 import { startBroadcastRelay } from '../server/bcrelay-start.ts';
@@ -79,23 +79,28 @@ export async function openDataPlane(
     tun.close();
     gre.close();
   };
-  const ip = new IpRoute();
-  // Per-session routes and proxy ARP through netlink; `ip` only for the set-up below.
-  // POPTOP_ROUTE_BACKEND=ip (undocumented) runs `ip` per change instead, for benchmarks.
-  let routes: HostRoutes = ip;
+  let routes: HostRoutes;
   try {
-    if (process.env.POPTOP_ROUTE_BACKEND !== 'ip') {
-      const netlink = new NetlinkRoutes();
-      netlink.open();
-      routes = netlink;
-    }
+    routes = routeBackend();
     if (steering) routes = new SteeredRoutes(routes, steering, tun.name, shared!.index);
-    else await setUpDevice(ip, tun.name, settings);
+    else await setUpDevice(new IpRoute(), tun.name, settings);
   } catch (e) {
     close();
     throw new Error(`cannot set up ${tun.name}: ${(e as Error).message}`);
   }
   return { gre, tun, tunDrops, routes, close };
+}
+
+/**
+ * Per-session routes and proxy ARP: through netlink (the addon); `ip` only sets devices up.
+ * POPTOP_ROUTE_BACKEND=ip (undocumented) runs `ip` per change instead, for benchmarks. Throws an
+ * Error in words when the netlink socket cannot be opened.
+ */
+export function routeBackend(): HostRoutes {
+  if (process.env.POPTOP_ROUTE_BACKEND === 'ip') return new IpRoute();
+  const netlink = new NetlinkRoutes();
+  netlink.open();
+  return netlink;
 }
 
 /** A TUN device made ready for sessions: no IPv6, the MTU, every localip, link up. */
@@ -128,9 +133,8 @@ export async function openSharedTun(
   let shared: SharedTun;
   try {
     shared = SharedTun.open(settings.tunName, workers, {
-      log,
-      dropList: process.env.POPTOP_TUN_FILTER !== 'off',
       sessions: settings.maxConnections,
+      dropList: (target) => openTunDropList(target, log, settings.maxConnections),
     });
   } catch (e) {
     // Another server's device (or a leftover one): no fallback would get further.
@@ -149,21 +153,13 @@ export async function openSharedTun(
 }
 
 /**
- * The TUN device's kernel drop list (net/tun-filter.ts), or undefined with one line saying why
- * not: the server then reads what is routed to a client whose GRE send queue is full, and drops it
- * itself. POPTOP_TUN_FILTER=off (for benchmarks) does without it.
+ * The TUN device's kernel drop list (net/tun-filter.ts; the only process's device, or the workers'
+ * shared one), or undefined with one line saying why not. POPTOP_TUN_FILTER=off (for benchmarks)
+ * does without it.
  */
-function openTunDropList(tun: TunInterface, log: Logger, sessions: number): KernelTunDropList | undefined {
+function openTunDropList(tun: FilterTarget, log: Logger, sessions: number): KernelTunDropList | undefined {
   if (process.env.POPTOP_TUN_FILTER === 'off') return undefined;
-  try {
-    // Room for every session there can be (256 at least: `connections` may grow with a reload).
-    return KernelTunDropList.attach(tun, log, Math.max(256, sessions));
-  } catch (e) {
-    log.info(
-      `no kernel drop filter on ${tun.name} (${(e as Error).message}): packets towards a client whose GRE send queue is full are read, then dropped`,
-    );
-    return undefined;
-  }
+  return KernelTunDropList.tryAttach(tun, log, sessions);
 }
 
 /** pptpd.conf `bcrelay IF`, when set: UDP broadcasts on the LAN interface to every session here. */

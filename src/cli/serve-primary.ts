@@ -2,7 +2,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { FdReserve } from '../net/fd-reserve.ts';
 import { type HostRoutes, IpRoute } from '../net/iproute.ts';
-import { NetlinkRoutes } from '../net/netlink.ts';
 import type { SharedTun } from '../net/tun-queues.ts';
 import { reloadFromFiles } from '../server/control-answers.ts';
 import { type ControlReply, listenControlSocket } from '../server/control-socket.ts';
@@ -19,7 +18,7 @@ import { type WorkerEvents, WorkerPool, type WorkerProcess } from '../server/wor
 import { SystemClock } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
 import { formatPrefix } from '../wire/ip.ts';
-import { startStatusListener } from './serve-common.ts';
+import { routeBackend, startStatusListener } from './serve-common.ts';
 
 /**
  * `poptop serve` with `workers N` (N > 1): this process listens, hands connections to N worker
@@ -167,13 +166,10 @@ function spawnWorkerProcess(
   };
 }
 
-/** The primary's route back-end, for a dead worker's routes: netlink (or `ip`, as the workers). */
+/** The primary's route back-end, for a dead worker's routes: the workers' (or `ip`, failing that). */
 function primaryRoutes(log: Logger): HostRoutes {
-  if (process.env.POPTOP_ROUTE_BACKEND === 'ip') return new IpRoute();
-  const netlink = new NetlinkRoutes();
   try {
-    netlink.open();
-    return netlink;
+    return routeBackend();
   } catch (e) {
     log.warn(`netlink: ${(e as Error).message}; a dead worker's routes are removed with ip`);
     return new IpRoute();

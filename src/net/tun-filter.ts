@@ -5,7 +5,13 @@ import { formatIPv4, type IPv4 } from '../wire/ip.ts';
 import { BPF_F_NO_PREALLOC, BPF_MAP_TYPE_HASH, BPF_PROG_TYPE_SOCKET_FILTER, tunDropProgram } from './ebpf.ts';
 import type { TunDropList } from './interfaces.ts';
 import { errnoName, loadNative, type NativeAddon } from './native.ts';
-import type { TunInterface } from './tun.ts';
+
+/** Where the drop filter goes: a TUN device (TunInterface), or a shared one's queue (SharedTun). */
+export interface FilterTarget {
+  readonly name: string;
+  /** TUNSETFILTEREBPF (progFd -1: none): 0 or an errno. */
+  setFilter(progFd: number): number;
+}
 
 /** Addresses the kernel may drop for at once, at most: one per session whose GRE send queue is full. */
 export const TUN_DROP_LIST_MAX = 65536;
@@ -60,7 +66,7 @@ export function probeTunDropList(): string | undefined {
 export class KernelTunDropList implements TunDropList {
   private readonly addon: NativeAddon;
   /** The device it is attached to; none when another process attached it (a shared device). */
-  private readonly tun: TunInterface | undefined;
+  private readonly tun: FilterTarget | undefined;
   private mapFd: number;
   private readonly key = new Uint32Array(1);
   private readonly keyBytes = new Uint8Array(this.key.buffer);
@@ -68,7 +74,7 @@ export class KernelTunDropList implements TunDropList {
   private readonly valueBytes = new Uint8Array(this.value.buffer);
   private readonly events: RepeatedEvents;
 
-  private constructor(addon: NativeAddon, tun: TunInterface | undefined, mapFd: number, log: Logger) {
+  private constructor(addon: NativeAddon, tun: FilterTarget | undefined, mapFd: number, log: Logger) {
     this.addon = addon;
     this.tun = tun;
     this.mapFd = mapFd;
@@ -81,7 +87,7 @@ export class KernelTunDropList implements TunDropList {
    * Error in words.
    */
   static attach(
-    tun: TunInterface,
+    tun: FilterTarget,
     log: Logger = nullLogger,
     maxEntries = TUN_DROP_LIST_MAX,
   ): KernelTunDropList {
@@ -99,6 +105,27 @@ export class KernelTunDropList implements TunDropList {
       addon.closeFd(progFd);
     }
     return new KernelTunDropList(addon, tun, mapFd, log);
+  }
+
+  /**
+   * `attach` with room for `sessions` sessions (256 at least: `connections` may grow with a
+   * reload), or undefined with one line saying why not: the server then reads what is routed to a
+   * client whose GRE send queue is full, and drops it itself.
+   */
+  static tryAttach(tun: FilterTarget, log: Logger, sessions: number): KernelTunDropList | undefined {
+    try {
+      return KernelTunDropList.attach(tun, log, Math.max(256, sessions));
+    } catch (e) {
+      log.info(
+        `no kernel drop filter on ${tun.name} (${(e as Error).message}): packets towards a client whose GRE send queue is full are read, then dropped`,
+      );
+      return undefined;
+    }
+  }
+
+  /** The map's descriptor (-1 once closed), for the processes that share the device. */
+  get fd(): number {
+    return this.mapFd;
   }
 
   /**
@@ -123,6 +150,13 @@ export class KernelTunDropList implements TunDropList {
       'warn',
     );
     return false;
+  }
+
+  /** Takes `address` off if it is listed, quietly (a dead worker's, net/tun-queues.ts). */
+  forget(address: IPv4): void {
+    if (this.mapFd < 0) return;
+    this.key[0] = address;
+    this.addon.bpfMapTake(this.mapFd, this.keyBytes, this.valueBytes);
   }
 
   remove(address: IPv4): number {

@@ -1,5 +1,4 @@
 import { endianness } from 'node:os';
-import type { Logger } from '../util/log.ts';
 import { formatPrefix, type IPv4, prefixMask } from '../wire/ip.ts';
 import {
   BPF_F_NO_PREALLOC,
@@ -10,7 +9,7 @@ import {
 import type { HostRoutes, InterfaceAddress, RouteOptions } from './iproute.ts';
 import { errnoName, loadNative, type NativeAddon } from './native.ts';
 import { NetlinkError } from './netlink.ts';
-import { loadDropFilter } from './tun-filter.ts';
+import type { FilterTarget, KernelTunDropList } from './tun-filter.ts';
 
 /**
  * One TUN device for every worker process (`workers N`): a multi-queue device (IFF_MULTI_QUEUE)
@@ -175,44 +174,41 @@ export interface SharedTunFds {
 }
 
 /**
- * The primary's side: the device, every queue, the steering program and the drop filter attached,
- * and the maps. Nothing here reads packets.
+ * The primary's side: the device, every queue, the steering program attached and its map, and the
+ * drop list (attached through the first queue). Nothing here reads packets.
  */
-export class SharedTun {
+export class SharedTun implements FilterTarget {
   readonly name: string;
   private readonly addon: NativeAddon;
   private readonly queueFds: number[];
   readonly steering: TunSteering;
-  /** The drop list's map (net/tun-filter.ts), or -1 without one. */
-  private dropFd: number;
-  private readonly dropKey = new Uint32Array(1);
-  private readonly dropValue = new BigUint64Array(1);
+  /** The kernel drop list of the device; undefined where the kernel refused it. */
+  private readonly dropList: KernelTunDropList | undefined;
 
   private constructor(
     addon: NativeAddon,
     name: string,
     queueFds: number[],
     steering: TunSteering,
-    dropFd: number,
+    dropList: (target: FilterTarget) => KernelTunDropList | undefined,
   ) {
     this.addon = addon;
     this.name = name;
     this.queueFds = queueFds;
     this.steering = steering;
-    this.dropFd = dropFd;
+    this.dropList = dropList(this);
   }
 
   /**
-   * Creates device `name` with `queues` queues and attaches the steering program, and the drop
-   * filter unless `dropList` is false, both with room for `sessions` sessions. Throws an Error in
-   * words (nothing left open) when the kernel refuses the device or the steering (code EBUSY: a
-   * device of that name exists); a refused drop filter is logged and the device goes without it,
-   * as one process does.
+   * Creates device `name` with `queues` queues and attaches the steering program, with room for
+   * `sessions` sessions; then `dropList` attaches the drop list to it (KernelTunDropList.tryAttach),
+   * or gives none. Throws an Error in words (nothing left open) when the kernel refuses the device
+   * or the steering (code EBUSY: a device of that name exists).
    */
   static open(
     name: string,
     queues: number,
-    o: { log: Logger; dropList: boolean; sessions: number },
+    o: { sessions: number; dropList: (target: FilterTarget) => KernelTunDropList | undefined },
   ): SharedTun {
     const addon = loadNative();
     const fds: number[] = [];
@@ -234,28 +230,17 @@ export class SharedTun {
       const err = addon.tunQueueSetEbpf(fds[0]!, true, prog);
       addon.closeFd(prog); // the device holds it once attached
       if (err !== 0) throw new Error(`ioctl TUNSETSTEERINGEBPF on ${real}: ${addon.strerror(err)}`);
-      let dropFd = -1;
-      if (o.dropList) {
-        try {
-          const filter = loadDropFilter(addon, Math.max(256, Math.min(65536, o.sessions)));
-          const ferr = addon.tunQueueSetEbpf(fds[0]!, false, filter.progFd);
-          addon.closeFd(filter.progFd);
-          if (ferr !== 0) {
-            addon.closeFd(filter.mapFd);
-            throw new Error(`ioctl TUNSETFILTEREBPF on ${real}: ${addon.strerror(ferr)}`);
-          }
-          dropFd = filter.mapFd;
-        } catch (e) {
-          o.log.info(
-            `no kernel drop filter on ${real} (${(e as Error).message}): packets towards a client whose GRE send queue is full are read, then dropped`,
-          );
-        }
-      }
-      return new SharedTun(addon, real, fds, steering, dropFd);
+      return new SharedTun(addon, real, fds, steering, o.dropList);
     } catch (e) {
       closeAll();
       throw e;
     }
+  }
+
+  /** The drop filter, attached through the first queue (it is the device's): 0 or an errno. */
+  setFilter(progFd: number): number {
+    const first = this.queueFds[0];
+    return first === undefined ? 9 : this.addon.tunQueueSetEbpf(first, false, progFd);
   }
 
   /** What worker `index` inherits (its queue is the index-th). */
@@ -265,12 +250,8 @@ export class SharedTun {
     return {
       queueFd,
       steeringFd: this.steering.mapFd,
-      ...(this.dropFd >= 0 ? { dropFd: this.dropFd } : {}),
+      ...(this.dropList ? { dropFd: this.dropList.fd } : {}),
     };
-  }
-
-  get queues(): number {
-    return this.queueFds.length;
   }
 
   /**
@@ -283,24 +264,16 @@ export class SharedTun {
     const gone = this.steering.list().filter((p) => p.queue === queue);
     for (const p of gone) {
       this.steering.unsteer(p.network, p.prefixLength);
-      if (this.dropFd >= 0 && p.prefixLength === 32) {
-        this.dropKey[0] = p.network;
-        this.addon.bpfMapTake(
-          this.dropFd,
-          new Uint8Array(this.dropKey.buffer),
-          new Uint8Array(this.dropValue.buffer),
-        );
-      }
+      if (p.prefixLength === 32) this.dropList?.forget(p.network);
     }
     return gone;
   }
 
   /** Closes every queue and the maps: the device goes, and every route through it. */
   close(): void {
+    this.dropList?.close();
     for (const fd of this.queueFds.splice(0)) this.addon.closeFd(fd);
     this.steering.close();
-    if (this.dropFd >= 0) this.addon.closeFd(this.dropFd);
-    this.dropFd = -1;
   }
 }
 

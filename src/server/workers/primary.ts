@@ -259,14 +259,15 @@ export class WorkerPool implements ReloadTarget {
       const r = this.sessions.get(sid)?.radius;
       if (r) this.radius?.lostSessionStop(r);
     }
+    const releaseLost = (): void => {
+      for (const sid of lostSessions) this.release(sid);
+    };
     const cleaning = this.workerGone?.(slot.identity.index);
-    if (!cleaning) for (const sid of lostSessions) this.release(sid);
+    if (!cleaning) releaseLost();
     else
       void cleaning
         .catch((e: Error) => this.log.warn(`after worker ${slot.identity.index}: ${e.message}`))
-        .then(() => {
-          for (const sid of lostSessions) this.release(sid);
-        });
+        .then(releaseLost);
     slot.connections = 0;
     for (const [rid, p] of this.pending) {
       if (p.slot !== slot) continue;
