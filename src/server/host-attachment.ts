@@ -1,7 +1,7 @@
 import type { FramedRoute } from '../aaa/radius/framed-route.ts';
 import type { Logger } from '../util/log.ts';
 import { extend } from '../util/objects.ts';
-import type { IPv4 } from '../wire/ip.ts';
+import { formatIPv4, type IPv4 } from '../wire/ip.ts';
 import type { HookContext } from './hooks.ts';
 import type { SystemOps } from './system.ts';
 
@@ -38,6 +38,8 @@ export class HostAttachment {
   private lanIf: string | undefined;
   private routed = false;
   private released = false;
+  /** From release() on: resolves once the kernel has no route or proxy ARP entry of ours left. */
+  private detached: Promise<void> | undefined;
   private upRan = false;
   private upContext: HookContext | undefined;
   /** Framed routes the host accepted (what release() removes). */
@@ -124,23 +126,34 @@ export class HostAttachment {
 
   /**
    * ip-down (with `ctx`, on the address ip-up had), routes and proxy ARP removed, and the RADIUS
-   * attributes file once ip-down has finished with it. Idempotent.
+   * attributes file once ip-down has finished with it. Idempotent. Returns undefined when nothing
+   * was ever attached, else a promise (never rejected) that resolves once the routes and proxy ARP
+   * entry are gone from the kernel: until then the address and subnets are not free for another
+   * session, whose route the late deletion would otherwise remove. ip-down is not waited for.
    */
-  release(ctx: HookContext): void {
-    if (this.released) return;
+  release(ctx: HookContext): Promise<void> | undefined {
+    if (this.released) return this.detached;
     this.released = true;
     this.held = [];
     const ip = this.ip;
-    if (ip === undefined) return;
+    if (ip === undefined) return undefined;
     const { system, log } = this;
-    this.chain = this.chain.then(async () => {
+    let detached!: () => void;
+    this.detached = new Promise((resolve) => {
+      detached = resolve;
+    });
+    const step = async (): Promise<void> => {
       // After attach's steps (the chain is sequential): ip-down only when ip-up ran.
       const downCtx = extend(ctx, { remoteIp: this.upContext!.remoteIp });
       if (this.radattrPath === undefined) delete downCtx.radattr;
       const down = this.upRan ? system.runHook('ip-down', downCtx, log) : undefined;
-      for (const r of this.framed.splice(0)) await system.delFramedRoute(r, log);
-      await system.delClientRoute(ip, log);
-      if (this.lanIf) await system.delProxyArp(ip, this.lanIf, log);
+      try {
+        for (const r of this.framed.splice(0)) await system.delFramedRoute(r, log);
+        await system.delClientRoute(ip, log);
+        if (this.lanIf) await system.delProxyArp(ip, this.lanIf, log);
+      } finally {
+        detached();
+      }
       this.lanIf = undefined;
       const file = this.radattrPath;
       this.radattrPath = undefined;
@@ -148,7 +161,14 @@ export class HostAttachment {
         await down;
         await system.removeRadattr(file, log);
       }
-    });
+    };
+    // The SystemOps calls log their failures and resolve; should an earlier step have thrown anyway,
+    // the deletions are still tried, and the address is freed whatever happens.
+    this.chain = this.chain
+      .then(step, step)
+      .catch((e: Error) => log.warn(`releasing ${formatIPv4(ip)} from the host: ${e.message}`))
+      .finally(detached);
+    return this.detached;
   }
 
   /** Resolves when every kernel operation started so far has finished (tests, shutdown). */

@@ -474,12 +474,20 @@ export class PptpServer implements SessionHost {
     const set = user === undefined ? undefined : this.byUser.get(user);
     if (set?.delete(session) && set.size === 0) this.byUser.delete(user!);
     this.sessionUp(session);
-    this.leases.release(session);
-    this.authority?.sessionClosed(session);
+    // The session frees its lease once its routes are gone (Session.released); so is the primary told.
+    const released = session.released;
+    if (released) {
+      this.releasing++;
+      void released.then(() => {
+        this.releasing--;
+        this.authority?.sessionClosed(session);
+        if (this.stopping && this.sessions.size === 0 && this.releasing === 0) this.onAllClosed?.();
+      });
+    } else this.authority?.sessionClosed(session);
     this.sessions.delete(session.id);
     this.observer?.sessionClosed?.(session);
     if (this.stopping) {
-      if (this.sessions.size === 0) this.onAllClosed?.();
+      if (this.sessions.size === 0 && this.releasing === 0) this.onAllClosed?.();
     } else {
       this.memoryRelease?.sessionEnded();
     }
@@ -560,6 +568,8 @@ export class PptpServer implements SessionHost {
   }
 
   private onAllClosed: (() => void) | undefined;
+  /** Closed sessions whose routes are still being removed (their addresses are not free yet). */
+  private releasing = 0;
 
   /**
    * SIGTERM: tell every peer (LCP Terminate, Call-Disconnect-Notify, Stop-Control-Connection)
@@ -587,7 +597,7 @@ export class PptpServer implements SessionHost {
       };
       const timer = this.clock.setTimer(graceMs, done);
       this.onAllClosed = done;
-      if (n === 0) done();
+      if (n === 0 && this.releasing === 0) done();
       for (const s of [...this.sessions.values()]) s.kill('server shutting down');
     });
   }

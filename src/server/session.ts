@@ -222,6 +222,8 @@ export class Session implements GreEndpoint {
   private framedRoutes: FramedRoute[] = [];
   /** The radattr file for ip-up / ip-down (`plugin radattr.so`), when there is one. */
   private radattrPath: string | undefined;
+  /** From the first releaseNetwork() that had something on the host: resolves when it is gone. */
+  private hostReleased: Promise<void> | undefined;
 
   constructor(id: number, host: SessionHost, settings: ServerSettings, transport: SessionTransport) {
     this.id = `s${id}`;
@@ -785,10 +787,27 @@ export class Session implements GreEndpoint {
       this.addressBound = false;
       this.host.bindAddress(this.ip, undefined);
     }
-    for (const r of this.framedRoutes) this.host.releaseFramedRoute(r, this);
+    const framed = this.framedRoutes;
     this.framedRoutes = [];
-    this.attachment.release(this.hookContext());
-    this.host.leases.release(this);
+    // The address and subnets stay this session's until their routes are gone from the kernel:
+    // given to another session sooner, the late deletion could remove that session's new route.
+    const gone = this.attachment.release(this.hookContext());
+    this.hostReleased ??= gone;
+    const free = (): void => {
+      for (const r of framed) this.host.releaseFramedRoute(r, this);
+      this.host.leases.release(this);
+    };
+    if (gone) void gone.then(free);
+    else free();
+  }
+
+  /**
+   * Once the session is closed: undefined when it held nothing on the host, else resolves once its
+   * routes and proxy ARP entry are gone and its address is free again (the server tells the
+   * primary of workers then).
+   */
+  get released(): Promise<void> | undefined {
+    return this.hostReleased;
   }
 
   private hookContext(): HookContext {

@@ -4,7 +4,7 @@ import type { FramedRoute } from '../../src/aaa/radius/framed-route.ts';
 import type { HookContext } from '../../src/server/hooks.ts';
 import { HostAttachment } from '../../src/server/host-attachment.ts';
 import type { SystemOps } from '../../src/server/system.ts';
-import { nullLogger } from '../../src/util/log.ts';
+import { MemoryLogger, nullLogger } from '../../src/util/log.ts';
 import { formatPrefix, type IPv4, parseIPv4 } from '../../src/wire/ip.ts';
 
 const ip = (s: string): IPv4 => parseIPv4(s)!;
@@ -171,4 +171,44 @@ test('a radattr file that cannot be written: ip-up and ip-down get no RADATTR, n
     ],
   );
   assert.ok(!sys.events.some((e) => e.startsWith('radattr-')), sys.events.join(', '));
+});
+
+test('release() resolves once the routes and proxy ARP are gone, not waiting for ip-down; never rejects; nothing attached: undefined', async () => {
+  const idle = new HostAttachment(new SlowSystem(), nullLogger, { proxyArp: false });
+  assert.equal(idle.release(ctx('')), undefined, 'nothing was attached');
+
+  const sys = new SlowSystem();
+  sys.slowDown = () => {};
+  const a = new HostAttachment(sys, nullLogger, { proxyArp: true });
+  a.attach(ip('10.0.0.10'), undefined, ctx('10.0.0.10'), () => {});
+  await tick();
+  sys.finishRoutes();
+  await a.settled();
+  let freed = false;
+  const gone = a.release(ctx('10.0.0.10'));
+  assert.ok(gone);
+  assert.equal(a.release(ctx('10.0.0.10')), gone, 'the same promise the second time');
+  void gone.then(() => {
+    freed = true;
+  });
+  assert.equal(freed, false);
+  await gone;
+  assert.deepEqual(sys.events.slice(-3), ['ip-down 10.0.0.10', `route- ${ip('10.0.0.10')}`, 'arp-']);
+  sys.slowDown?.();
+
+  // A host whose deletion throws (it should log and resolve): the address is freed all the same.
+  const broken = new SlowSystem();
+  broken.delClientRoute = () => Promise.reject(new Error('netlink socket gone'));
+  const log = new MemoryLogger();
+  const b = new HostAttachment(broken, log, { proxyArp: false });
+  b.attach(ip('10.0.0.11'), undefined, ctx('10.0.0.11'), () => {});
+  await tick();
+  broken.finishRoutes();
+  await b.settled();
+  await b.release(ctx('10.0.0.11'));
+  await b.settled();
+  assert.deepEqual(
+    log.lines.map((l) => l.line),
+    ['releasing 10.0.0.11 from the host: netlink socket gone'],
+  );
 });

@@ -159,6 +159,7 @@ async function windowsSession(version: WindowsVersion) {
     if (process.env.POPTOP_TEST_DEBUG === '1') process.stderr.write(b.log.text());
     return { peer, b };
   } finally {
+    peer.destroy();
     const done = b.server.shutdown(2000);
     let finished = false;
     void done.then(() => {

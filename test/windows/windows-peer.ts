@@ -170,7 +170,14 @@ export class WindowsPeer {
   // --- PPTP control ---------------------------------------------------------------------------
 
   async connect(): Promise<void> {
-    const s = connect({ host: '127.0.0.1', port: this.o.port, localAddress: this.o.localAddress });
+    // No Nagle: a Set-Link-Info (which has no answer) would hold the next one back until the
+    // server's delayed ACK, 40 ms of real time, while the test's clock runs seconds ahead.
+    const s = connect({
+      host: '127.0.0.1',
+      port: this.o.port,
+      localAddress: this.o.localAddress,
+      noDelay: true,
+    });
     this.socket = s;
     s.on('data', (chunk: Buffer) => {
       this.framer.push(new Uint8Array(chunk));
@@ -569,5 +576,10 @@ export class WindowsPeer {
 
   get ourCallId(): number {
     return this.callId;
+  }
+
+  /** After a failed step: the TCP connection closed at once, so nothing keeps the test process alive. */
+  destroy(): void {
+    this.socket?.destroy();
   }
 }
