@@ -9,16 +9,32 @@ import { RecordingSystem } from '../../src/server/system.ts';
 import type { IPv4 } from '../../src/wire/ip.ts';
 import { ip, serverSettings, startClient, startServer, udpPacket, waitFor, within } from './harness.ts';
 
-/** Routes that appear only when the test says so (a busy host where `ip route add` is slow). */
+/**
+ * Route changes that finish only when the test says so (a busy host where `ip` is slow, a busy
+ * netlink socket): additions (`'add'`) or deletions (`'del'`).
+ */
 class SlowRoutes extends RecordingSystem {
   private pending: (() => void)[] = [];
-  override addClientRoute(a: IPv4): Promise<void> {
+  private readonly slow: 'add' | 'del';
+  constructor(slow: 'add' | 'del') {
+    super();
+    this.slow = slow;
+  }
+  private gate(change: () => void): Promise<void> {
     return new Promise((resolve) =>
       this.pending.push(() => {
-        this.routes.add(a);
+        change();
         resolve();
       }),
     );
+  }
+  override addClientRoute(a: IPv4): Promise<void> {
+    if (this.slow !== 'add') return super.addClientRoute(a);
+    return this.gate(() => this.routes.add(a));
+  }
+  override delClientRoute(a: IPv4): Promise<void> {
+    if (this.slow !== 'del') return super.delClientRoute(a);
+    return this.gate(() => this.routes.delete(a));
   }
   get waiting(): number {
     return this.pending.length;
@@ -29,7 +45,7 @@ class SlowRoutes extends RecordingSystem {
 }
 
 test('packets from a client whose route is not yet in place wait for it, then reach the host in order', async () => {
-  const system = new SlowRoutes();
+  const system = new SlowRoutes('add');
   const bench = await startServer(undefined, system);
   try {
     const c = startClient(bench, { user: 'alice', password: 'alice-secret' });
@@ -52,27 +68,8 @@ test('packets from a client whose route is not yet in place wait for it, then re
   }
 });
 
-/** Route deletions that finish only when the test says so (a slow `ip`, a busy netlink socket). */
-class SlowDeletes extends RecordingSystem {
-  private pending: (() => void)[] = [];
-  override delClientRoute(a: IPv4): Promise<void> {
-    return new Promise((resolve) =>
-      this.pending.push(() => {
-        this.routes.delete(a);
-        resolve();
-      }),
-    );
-  }
-  get waiting(): number {
-    return this.pending.length;
-  }
-  finish(): void {
-    for (const f of this.pending.splice(0)) f();
-  }
-}
-
 test('a closed session keeps its address until its route is gone; the next session to get it keeps its own route', async () => {
-  const system = new SlowDeletes();
+  const system = new SlowRoutes('del');
   const bench = await startServer(serverSettings({ remoteIps: [ip('10.77.0.10')] }), system);
   const address = ip('10.77.0.10');
   try {
@@ -110,7 +107,7 @@ test('a closed session keeps its address until its route is gone; the next sessi
 });
 
 test('shutdown waits for the route deletions of the sessions it closed', async () => {
-  const system = new SlowDeletes();
+  const system = new SlowRoutes('del');
   const bench = await startServer(undefined, system);
   const c = startClient(bench, { user: 'alice', password: 'alice-secret' });
   await within(c.up, 5000, 'up');
