@@ -30,7 +30,7 @@ import { type WorkerEvents, WorkerPool, type WorkerPoolDeps } from '../../src/se
 import { PrimaryChannel, receiveFromPrimary, type WorkerSide } from '../../src/server/workers/worker.ts';
 import { ManualClock } from '../../src/util/clock.ts';
 import { MemoryLogger } from '../../src/util/log.ts';
-import { parseIPv4 } from '../../src/wire/ip.ts';
+import { type IPv4, parseIPv4 } from '../../src/wire/ip.ts';
 import { ip, runVirtual as run, serverSettings } from './harness.ts';
 import { MemoryRadius, radiusPapSettings } from './memory-radius.ts';
 
@@ -64,12 +64,11 @@ interface FakeWorker {
   crash(): void;
 }
 
-function bench(
-  over: Partial<ServerSettings> = {},
-  count = 2,
-  radius?: MemoryRadius,
-  deps: Pick<WorkerPoolDeps, 'workerGone'> = {},
-) {
+/** What the bench's workers may be given besides the primary's dependencies: their host (routes). */
+type BenchDeps = Pick<WorkerPoolDeps, 'workerGone'> & { system?: () => RecordingSystem };
+
+function bench(over: Partial<ServerSettings> = {}, count = 2, radius?: MemoryRadius, deps: BenchDeps = {}) {
+  const { system, ...poolDeps } = deps;
   const clock = new ManualClock(1_000_000);
   const net = new MemoryGreNetwork({ clock, delayMs: 1 });
   const gre = splitGre(net.port('127.0.0.1'));
@@ -84,7 +83,7 @@ function bench(
     log,
     listener,
     ...primaryRadius,
-    ...deps,
+    ...poolDeps,
     spawn: (identity, events: WorkerEvents) => {
       let alive = true;
       // Messages cross a turn, both ways, as over a pipe.
@@ -100,7 +99,7 @@ function bench(
         log: log.child(`w${identity.index}`),
         gre: port,
         tun: new MemoryTun(`mtunw${identity.index}`),
-        system: new RecordingSystem(),
+        system: system?.() ?? new RecordingSystem(),
         callIds: identity.callIds,
         authority: channel,
         // A crashed worker sends nothing more, RADIUS included.
@@ -199,7 +198,7 @@ async function started(
   over: Partial<ServerSettings> = {},
   count = 2,
   radius?: MemoryRadius,
-  deps: Pick<WorkerPoolDeps, 'workerGone'> = {},
+  deps: BenchDeps = {},
 ): Promise<Bench> {
   const b = bench(over, count, radius, deps);
   const ready = b.pool.start();
@@ -453,6 +452,39 @@ test("workers on a shared TUN device: a dead worker's addresses return to the po
   finish();
   await run(b.clock, 1);
   assert.equal(b.pool.leases.poolFree, free + 1);
+});
+
+test("workers: a closed session's address returns to the primary's pool only once the worker has removed its route", async () => {
+  const pending: (() => void)[] = [];
+  /** A worker host whose route deletions finish when the test says so. */
+  class SlowDeletes extends RecordingSystem {
+    override delClientRoute(a: IPv4): Promise<void> {
+      return new Promise((resolve) => pending.push(() => void super.delClientRoute(a).then(resolve)));
+    }
+  }
+  const b = await started({}, 2, undefined, { system: () => new SlowDeletes() });
+  const free = b.pool.leases.poolFree;
+  const w0 = client(b, '127.0.0.2');
+  await run(b.clock, 500);
+  assert.ok(w0.state.up);
+  assert.equal(b.pool.leases.poolFree, free - 1);
+  const closing = w0.c.close();
+  await run(b.clock, 3000);
+  await closing;
+  assert.equal(pending.length, 1, 'the route deletion started');
+  assert.equal(
+    b.workers[0]!.server.list().length + b.workers[1]!.server.list().length,
+    0,
+    'the session is closed',
+  );
+  assert.equal(
+    b.pool.leases.poolFree,
+    free - 1,
+    "the address is held while the worker's route is still there",
+  );
+  for (const f of pending.splice(0)) f();
+  await run(b.clock, 20);
+  assert.equal(b.pool.leases.poolFree, free);
 });
 
 test('workers: with no worker running a connection is closed and counted', async () => {
