@@ -20,7 +20,7 @@ export const TUN_DROP_LIST_MAX = 65536;
  * Creates the map (room for `entries` addresses), checks that the kernel can take an address off
  * it again, and loads the program reading it: both fds, or an Error in words (nothing left open).
  */
-export function loadDropFilter(addon: NativeAddon, entries: number): { mapFd: number; progFd: number } {
+function loadDropFilter(addon: NativeAddon, entries: number): { mapFd: number; progFd: number } {
   const mapFd = addon.bpfMapCreate(BPF_MAP_TYPE_HASH, 4, 8, entries, BPF_F_NO_PREALLOC);
   try {
     // 0.0.0.0 is never routed to the device: an address listed for good would black-hole a client.

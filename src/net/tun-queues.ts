@@ -1,4 +1,4 @@
-import { endianness } from 'node:os';
+import { constants, endianness } from 'node:os';
 import { formatPrefix, type IPv4, prefixMask } from '../wire/ip.ts';
 import {
   BPF_F_NO_PREALLOC,
@@ -46,6 +46,7 @@ export interface SteeredPrefix {
 }
 
 const LITTLE_ENDIAN = endianness() === 'LE';
+const { EBADF, EEXIST } = constants.errno;
 
 /** What SteeredRoutes changes in the steering map (TunSteering; a Map in unit tests). */
 export type Steering = Pick<TunSteering, 'steer' | 'unsteer' | 'queueOfAddress'>;
@@ -86,7 +87,7 @@ export class TunSteering {
    * that exact prefix is not in the map yet (EEXIST if it is), atomically, whoever holds it.
    */
   steer(network: IPv4, prefixLength: number, queue: number, onlyNew = false): number {
-    if (this.fd < 0) return 9; // EBADF
+    if (this.fd < 0) return EBADF;
     this.setKey(network, prefixLength);
     this.valueView.setUint32(0, queue, LITTLE_ENDIAN);
     return this.addon.bpfMapUpdate(this.fd, this.key, this.value, onlyNew);
@@ -105,7 +106,7 @@ export class TunSteering {
 
   /** Takes the prefix off: 0 or an errno (ENOENT: it was not there). */
   unsteer(network: IPv4, prefixLength: number): number {
-    if (this.fd < 0) return 9;
+    if (this.fd < 0) return EBADF;
     this.setKey(network, prefixLength);
     return this.addon.bpfMapDelete(this.fd, this.key);
   }
@@ -240,7 +241,7 @@ export class SharedTun implements FilterTarget {
   /** The drop filter, attached through the first queue (it is the device's): 0 or an errno. */
   setFilter(progFd: number): number {
     const first = this.queueFds[0];
-    return first === undefined ? 9 : this.addon.tunQueueSetEbpf(first, false, progFd);
+    return first === undefined ? EBADF : this.addon.tunQueueSetEbpf(first, false, progFd);
   }
 
   /** What worker `index` inherits (its queue is the index-th). */
@@ -310,7 +311,7 @@ export class SteeredRoutes implements HostRoutes {
     // An exclusive route (a RADIUS Framed-Route) only if no session steers that prefix yet: one
     // of another worker, or of this one, has its route already (the kernel would refuse it too).
     const err = this.steering.steer(dest, prefixLength, this.queue, opts?.exclusive === true);
-    if (err === 17) throw new NetlinkError(`route ${prefix}`, 17, 'File exists');
+    if (err === EEXIST) throw new NetlinkError(`route ${prefix}`, EEXIST, 'File exists');
     if (err !== 0)
       throw new NetlinkError(
         `steering ${prefix} to this worker's queue of ${dev} (${errnoName(err)})`,
@@ -332,8 +333,9 @@ export class SteeredRoutes implements HostRoutes {
     try {
       return await this.inner.delRoute(dev, dest, prefixLength, metric);
     } finally {
-      // A client's address may already be another worker's (its lease freed, given again, and its
-      // route replaced before ours came off): then its steering is that worker's, and stays.
+      // A client's /32 comes off only while it still points here. Its lease is not freed before
+      // this deletion is over (server/host-attachment.ts), so another worker should not have it
+      // yet; should it all the same, its steering is that worker's, and stays.
       const ours = prefixLength !== 32 || this.steering.queueOfAddress(dest) === this.queue;
       if (this.mine.delete(formatPrefix(dest, prefixLength)) && ours)
         this.steering.unsteer(dest, prefixLength);

@@ -74,15 +74,20 @@ test('at the reserve: a new connection gets General Error / No-Resource, a new c
   }
 });
 
-test('at the reserve, refusals waiting for their request hold at most a quarter of the reserve; beyond it a connection is closed at once', async () => {
-  const fds = new FdReserve({
+/** A reserve of 32 under a limit of 100, with `open` descriptors in use, measured at every check. */
+function reserveWith(open: number): FdReserve {
+  return new FdReserve({
     clock: new SystemClock(),
     log: new MemoryLogger(),
     limit: 100,
     reserve: 32,
-    count: () => 70,
+    count: () => open,
     measureEveryMs: 0,
   });
+}
+
+test('at the reserve, refusals waiting for their request hold at most a quarter of the reserve; beyond it a connection is closed at once', async () => {
+  const fds = reserveWith(70);
   const bench = await startServer(serverSettings(), undefined, { fds });
   const raws: RawControl[] = [];
   try {
@@ -109,14 +114,7 @@ test('at the reserve, refusals waiting for their request hold at most a quarter 
 });
 
 test('within half the reserve of the limit a new connection is closed at once, without an answer', async () => {
-  const fds = new FdReserve({
-    clock: new SystemClock(),
-    log: new MemoryLogger(),
-    limit: 100,
-    reserve: 32,
-    count: () => 90,
-    measureEveryMs: 0,
-  });
+  const fds = reserveWith(90);
   const bench = await startServer(serverSettings(), undefined, { fds });
   try {
     const r = new RawControl(bench.port, '127.0.0.5');
